@@ -1,0 +1,53 @@
+"""``vitcurate``: the command line, one subcommand per stage, mirroring the Python API.
+
+Each subcommand lives in ``hf_vitcurate/commands/<name>.py`` and exposes
+``register(subparsers)``; this file only assembles them, so adding a stage means adding
+one module and one name to :data:`COMMANDS`.
+
+Example:
+    $ vitcurate validate pool.jsonl --rejected rejected.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from . import __version__
+
+# Order is the order shown in ``vitcurate --help``.
+COMMANDS = [
+    "demo",
+    "convert",
+    "validate",
+    "stats",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vitcurate",
+        description="Curate visual instruction tuning data: score, select, publish.",
+    )
+    parser.add_argument("--version", action="version", version=f"hf_vitcurate {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        importlib.import_module(f".commands.{name}", __package__).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

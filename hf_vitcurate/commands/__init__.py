@@ -1,0 +1,1 @@
+"""Subcommands of ``vitcurate``; each module has ``register(subparsers)`` (see ``cli.py``)."""
