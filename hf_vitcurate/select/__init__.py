@@ -1,0 +1,1 @@
+"""select (see README)."""
