@@ -1,0 +1,144 @@
+"""Validation rules: each rule has a bad-input case, and rows in = kept + rejected."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from datasets import Dataset
+from PIL import Image as PILImage
+
+from hf_vitcurate import FEATURES, ValidationError, provenance, validate
+from hf_vitcurate.schema import REASONS, cast_canonical, check
+
+
+def turns(*pairs):
+    out = []
+    for role, value in pairs:
+        out.append({"from": role, "value": value})
+    return out
+
+
+def good_row(i: int, **over):
+    row = {
+        "id": f"r{i}",
+        "images": [],
+        "conversations": turns(("human", "What is it?"), ("gpt", "A square.")),
+        "source": "src",
+        "task": "conversation",
+    }
+    row.update(over)
+    return row
+
+
+def png_bytes(color=(255, 0, 0)) -> bytes:
+    buf = io.BytesIO()
+    PILImage.new("RGB", (8, 8), color).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def make(rows) -> Dataset:
+    cols = {k: [r[k] for r in rows] for k in rows[0]}
+    return Dataset.from_dict(cols, features=FEATURES)
+
+
+BAD_CASES = {
+    "missing_id": {"id": "  "},
+    "missing_source": {"source": ""},
+    "missing_task": {"task": None},
+    "empty_conversation": {"conversations": []},
+    "non_text_value": {"conversations": turns(("human", "Hi"), ("gpt", None))},
+    "unknown_role": {"conversations": turns(("human", "Hi"), ("assistant", "Yo"))},
+    "first_not_human": {"conversations": turns(("gpt", "Hi"), ("human", "Yo"), ("gpt", "x"))},
+    "not_alternating": {"conversations": turns(("human", "Hi"), ("human", "Hi"), ("gpt", "x"))},
+    "last_not_gpt": {"conversations": turns(("human", "Hi"), ("gpt", "x"), ("human", "more?"))},
+    "empty_question": {"conversations": turns(("human", " "), ("gpt", "x"))},
+    "empty_answer": {"conversations": turns(("human", "Hi"), ("gpt", "   "))},
+    "image_placeholder_mismatch": {"conversations": turns(("human", "<image>\nWhat?"), ("gpt", "x"))},
+}
+
+
+@pytest.mark.parametrize("code", sorted(BAD_CASES))
+def test_each_rule_rejects_with_its_reason(code):
+    rows = [good_row(0), good_row(1, **BAD_CASES[code]), good_row(2)]
+    kept, rejected = validate(make(rows))
+    assert len(kept) + len(rejected) == 3
+    assert list(rejected["reject_reason"]) == [code]
+    assert list(kept["id"]) == ["r0", "r2"]
+    with pytest.raises(ValidationError) as err:
+        validate(make(rows), strict=True)
+    assert err.value.code == code
+    # The message names the row id and the field.
+    assert repr(rows[1]["id"]) in str(err.value)
+    assert f"field={err.value.field!r}" in str(err.value)
+
+
+def test_duplicate_ids_keep_first_occurrence():
+    rows = [good_row(0), good_row(1), good_row(0), good_row(0)]
+    kept, rejected = validate(make(rows))
+    assert list(kept["id"]) == ["r0", "r1"]
+    assert list(rejected["reject_reason"]) == ["duplicate_id", "duplicate_id"]
+
+
+def test_images_good_missing_and_undecodable(tmp_path):
+    ok_path = tmp_path / "ok.png"
+    ok_path.write_bytes(png_bytes())
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not an image at all")
+    conv = turns(("human", "<image>\nWhat?"), ("gpt", "Red."))
+    rows = [
+        good_row(0, images=[{"bytes": png_bytes(), "path": None}], conversations=conv),
+        good_row(1, images=[{"bytes": None, "path": str(ok_path)}], conversations=conv),
+        good_row(2, images=[{"bytes": None, "path": str(tmp_path / "gone.png")}], conversations=conv),
+        good_row(3, images=[{"bytes": None, "path": str(junk)}], conversations=conv),
+    ]
+    ds = Dataset.from_dict({k: [r[k] for r in rows] for k in rows[0]}, features=FEATURES)
+    kept, rejected = validate(ds)
+    assert list(kept["id"]) == ["r0", "r1"]
+    assert list(rejected["reject_reason"]) == ["image_missing", "image_undecodable"]
+    # Without file checks only the placeholder count is checked.
+    kept, rejected = validate(ds, check_images=False)
+    assert len(kept) == 4 and len(rejected) == 0
+
+
+def test_two_images_need_two_placeholders():
+    img = {"bytes": png_bytes(), "path": None}
+    one = turns(("human", "<image>\nCompare."), ("gpt", "Same."))
+    two = turns(("human", "<image><image>\nCompare."), ("gpt", "Same."))
+    ds = make([good_row(0, images=[img, img], conversations=one), good_row(1, images=[img, img], conversations=two)])
+    codes = check(ds)
+    assert list(codes) == ["image_placeholder_mismatch", ""]
+
+
+def test_first_failing_rule_wins_and_codes_are_known():
+    # Empty answer AND wrong placeholder count: the earlier rule in REASONS is reported.
+    row = good_row(0, conversations=turns(("human", "<image> hi"), ("gpt", "")))
+    codes = check(make([row]))
+    assert codes[0] == "empty_answer"
+    assert set(BAD_CASES) | {"duplicate_id", "image_missing", "image_undecodable"} == set(REASONS)
+
+
+def test_provenance_records_counts_on_both_outputs():
+    rows = [good_row(0), good_row(1, conversations=[]), good_row(2, task="")]
+    kept, rejected = validate(make(rows))
+    step = provenance.steps(kept)[-1]
+    assert step["name"] == "validate" and step["rows_in"] == 3 and step["rows_out"] == 1
+    assert step["rejected"] == {"empty_conversation": 1, "missing_task": 1}
+    assert provenance.steps(rejected)[-1]["rows_out"] == 2
+    json.loads(provenance.to_json(kept))
+
+
+def test_validate_on_a_selection_uses_the_selected_rows():
+    ds = make([good_row(i) for i in range(5)] + [good_row(5, conversations=[])])
+    sub = ds.select([5, 1])  # an indices mapping over the Arrow table
+    kept, rejected = validate(sub)
+    assert list(kept["id"]) == ["r1"] and list(rejected["id"]) == ["r5"]
+
+
+def test_missing_column_is_an_error_naming_it():
+    ds = Dataset.from_dict({"id": ["a"], "conversations": [turns(("human", "a"), ("gpt", "b"))]})
+    with pytest.raises(ValidationError, match="images"):
+        validate(ds)
+    with pytest.raises(ValueError, match="images"):
+        cast_canonical(ds)
