@@ -1,0 +1,40 @@
+"""Fast whole-column access that respects a dataset's indices mapping.
+
+In ``datasets`` 4+, ``ds["col"]`` is a lazy ``Column`` read row by row; selections and
+scorers need a whole column at once, so they go through these helpers instead.
+
+Example:
+    >>> from datasets import Dataset
+    >>> ds = Dataset.from_dict({"id": ["a", "b", "c"], "s": [1.0, 2.0, 3.0]}).select([2, 0])
+    >>> arrow_column(ds, "id").to_pylist(), numpy_column(ds, "s").tolist()
+    (['c', 'a'], [3.0, 1.0])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from datasets import Dataset
+
+
+def arrow_column(ds: Dataset, name: str) -> pa.ChunkedArray:
+    """Column ``name`` as a pyarrow ChunkedArray, in the dataset's row order."""
+    if name not in ds.column_names:
+        raise KeyError(f"column {name!r} not in dataset (columns: {ds.column_names})")
+    col = ds.data.column(name)
+    if ds._indices is not None:  # a select()/shuffle() view: apply its row mapping
+        col = pc.take(col, ds._indices.column(0))
+    return col
+
+
+def numpy_column(ds: Dataset, name: str, dtype=None) -> np.ndarray:
+    """Column ``name`` as a numpy array (strings become an object array)."""
+    col = arrow_column(ds, name)
+    arr = col.to_numpy() if pa.types.is_floating(col.type) or pa.types.is_integer(col.type) else np.asarray(col.to_pylist(), dtype=object)
+    return arr.astype(dtype) if dtype is not None else arr
+
+
+def list_column(ds: Dataset, name: str) -> list:
+    """Column ``name`` as a Python list (decoded values of plain types, not images)."""
+    return arrow_column(ds, name).to_pylist()

@@ -1,0 +1,83 @@
+"""What every selection shares: turning chosen row indices into a subset, a manifest and a provenance step.
+
+Example:
+    >>> from datasets import Dataset
+    >>> ds = Dataset.from_dict({"id": ["a", "b", "c"], "s": [3.0, 1.0, 2.0]})
+    >>> sub, manifest = finish(ds, [2, 0], "demo", params={"n": 2}, seed=0)
+    >>> list(sub["id"]), manifest["n_selected"]
+    (['a', 'c'], 2)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from datasets import Dataset
+
+from .. import provenance
+from ..columns import arrow_column, list_column
+
+
+def ids_hash(ids: list[str]) -> str:
+    """Order-independent SHA-256 of a set of ids (lets a rerun tell if it selects the same rows)."""
+    return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()
+
+
+def score_array(ds: Dataset, column: str) -> np.ndarray:
+    """A numeric column as float64 numpy, with a clear error when missing or null."""
+    if column not in ds.column_names:
+        raise KeyError(f"score column {column!r} not in dataset (columns: {ds.column_names}); run its stage first")
+    arr = np.asarray(arrow_column(ds, column).to_numpy(), dtype=np.float64)
+    if np.isnan(arr).any():
+        bad = int(np.flatnonzero(np.isnan(arr))[0])
+        raise ValueError(f"row id={ds[bad]['id']!r} field={column!r}: score is null/NaN; score or reject it first")
+    return arr
+
+
+def order_by(ds: Dataset, column: str, descending: bool = True) -> np.ndarray:
+    """Row indices sorted by ``column`` (descending by default), ties broken by ``id`` ascending.
+
+    A numpy sort on the scores alone, then Arrow's multi-key sort only if tied scores
+    exist (real losses rarely tie; ids are strings and slower to sort).
+    """
+    scores = score_array(ds, column)
+    order = np.argsort(-scores if descending else scores, kind="stable")
+    ranked = scores[order]
+    if len(ranked) > 1 and np.any(ranked[1:] == ranked[:-1]):
+        table = pa.table({"s": scores, "id": arrow_column(ds, "id")})
+        keys = [("s", "descending" if descending else "ascending"), ("id", "ascending")]
+        order = np.asarray(pc.sort_indices(table, sort_keys=keys))
+    return order
+
+
+def finish(
+    ds: Dataset,
+    indices: np.ndarray | list[int],
+    method: str,
+    *,
+    params: dict[str, Any],
+    seed: int | None = None,
+    extra: dict[str, Any] | None = None,
+) -> tuple[Dataset, dict[str, Any]]:
+    """Select ``indices`` (kept in pool order), record provenance and build the manifest."""
+    idx = np.sort(np.asarray(indices, dtype=np.int64))
+    if len(idx) > 1 and np.any(idx[1:] == idx[:-1]):
+        raise AssertionError(f"{method}: a row was selected twice")
+    sub = ds.select(idx)
+    ids = list_column(sub, "id")
+    sub = provenance.record(sub, method, kind="select", rows_in=len(ds), params=params, seed=seed, parent=ds)
+    manifest = {
+        "method": method,
+        "params": params,
+        "seed": seed,
+        "n_pool": len(ds),
+        "n_selected": len(sub),
+        "ids_sha256": ids_hash(ids),
+        "ids": ids,
+        **(extra or {}),
+    }
+    return sub, manifest

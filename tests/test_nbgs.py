@@ -1,0 +1,119 @@
+"""NBGS (SPEC §1) and the same-budget baselines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from datasets import Dataset
+
+from hf_vitcurate import provenance
+from hf_vitcurate.select import baselines
+from hf_vitcurate.select.nbgs import default_k, largest_remainder, nbgs
+
+
+def pool(n: int, seed: int = 0) -> Dataset:
+    rng = np.random.default_rng(seed)
+    return Dataset.from_dict({"id": [f"r{i:05d}" for i in range(n)], "necessity": rng.normal(50, 10, n).tolist()})
+
+
+def test_largest_remainder_sums_exactly_and_is_proportional():
+    q = largest_remainder(10, np.array([4, 4, 4]))
+    assert q.sum() == 10 and sorted(q.tolist()) == [3, 3, 4] and q[0] == 4  # tie -> earlier group
+    q = largest_remainder(7, np.array([50, 50, 3]))
+    assert q.sum() == 7 and q.tolist() == [4, 3, 0]
+    assert largest_remainder(103, np.array([50, 50, 3])).tolist() == [50, 50, 3]
+
+
+@pytest.mark.parametrize("n_select,k", [(0, 7), (1, 7), (37, 10), (100, 9), (200, 200), (200, 1)])
+def test_exact_budget_and_quotas(n_select, k):
+    ds = pool(200)
+    sub, man = nbgs(ds, n_select, k=k, seed=1)
+    assert len(sub) == n_select == man["n_selected"] == sum(man["quotas"])
+    assert man["n_groups"] == -(-200 // k)
+    assert len(set(sub["id"])) == n_select
+
+
+def test_deterministic_per_seed():
+    ds = pool(300)
+    a = nbgs(ds, 60, k=40, tau=5.0, seed=3)[1]["ids"]
+    b = nbgs(ds, 60, k=40, tau=5.0, seed=3)[1]["ids"]
+    c = nbgs(ds, 60, k=40, tau=5.0, seed=4)[1]["ids"]
+    assert a == b and a != c
+
+
+def test_tau_to_zero_takes_top_quota_per_group():
+    ds = pool(100)
+    scores = np.asarray(ds["necessity"])
+    order = np.argsort(-scores, kind="stable")
+    for tau in (0.0, 1e-6):
+        sub, man = nbgs(ds, 30, k=25, tau=tau, seed=0)
+        expected = set()
+        for g, q in enumerate(man["quotas"]):
+            expected |= {f"r{i:05d}" for i in order[g * 25 : g * 25 + q]}
+        assert set(sub["id"]) == expected
+
+
+def test_tau_to_infinity_is_stratified_uniform():
+    # Within a group every row has the same chance quota/size whatever its score.
+    ds = pool(40)
+    hits = np.zeros(40)
+    rank = np.argsort(np.argsort(-np.asarray(ds["necessity"]), kind="stable"))
+    runs = 600
+    for s in range(runs):
+        sub, _ = nbgs(ds, 10, k=20, tau=float("inf"), seed=s)
+        for i in sub["id"]:
+            hits[rank[int(i[1:])]] += 1
+    share = hits / runs
+    assert abs(share.mean() - 0.25) < 1e-9  # exact budget every run
+    # Top and bottom halves of each group are drawn alike (no score preference).
+    for g in (0, 20):
+        assert abs(share[g : g + 10].mean() - share[g + 10 : g + 20].mean()) < 0.05
+
+
+def test_softmax_probabilities_for_one_draw():
+    # One row drawn from a group of 3 with scores 0, 1, 2 at tau=1: p = softmax(s).
+    ds = Dataset.from_dict({"id": ["a", "b", "c"], "necessity": [0.0, 1.0, 2.0]})
+    counts = {"a": 0, "b": 0, "c": 0}
+    for s in range(3000):
+        counts[nbgs(ds, 1, k=3, tau=1.0, seed=s)[1]["ids"][0]] += 1
+    p = np.exp([0, 1, 2]) / np.exp([0, 1, 2]).sum()
+    got = np.array([counts[x] for x in "abc"]) / 3000
+    assert np.abs(got - p).max() < 0.03
+
+
+def test_standardize_makes_scale_irrelevant():
+    ds = pool(120)
+    scaled = ds.map(lambda r: {"necessity": r["necessity"] * 1000})
+    a = nbgs(ds, 30, k=30, tau=0.7, seed=2, standardize=True)[1]["ids"]
+    b = nbgs(scaled, 30, k=30, tau=0.7, seed=2, standardize=True)[1]["ids"]
+    assert a == b
+
+
+def test_ties_broken_by_id_and_default_k():
+    ds = Dataset.from_dict({"id": ["c", "a", "b", "d"], "necessity": [1.0, 1.0, 1.0, 0.0]})
+    assert baselines.top(ds, 2)[1]["ids"] == ["a", "b"]
+    assert baselines.bottom(ds, 2)[1]["ids"] == ["a", "d"]
+    assert default_k(665_000) == 50_000 and default_k(130) == 10 and default_k(0) == 1
+
+
+def test_baselines_budget_and_provenance():
+    ds = pool(50)
+    for sub, man in (baselines.random(ds, 10, seed=1), baselines.top(ds, 10), baselines.bottom(ds, 10), nbgs(ds, 10)):
+        assert len(sub) == 10
+        step = provenance.steps(sub)[-1]
+        assert step["kind"] == "select" and step["rows_in"] == 50 and step["rows_out"] == 10
+    top_ids = set(baselines.top(ds, 10)[1]["ids"])
+    assert min(r["necessity"] for r in ds if r["id"] in top_ids) >= max(r["necessity"] for r in ds if r["id"] not in top_ids)
+
+
+def test_bad_inputs_have_clear_errors():
+    ds = pool(10)
+    with pytest.raises(ValueError, match="pool size"):
+        nbgs(ds, 11)
+    with pytest.raises(KeyError, match="necessity"):
+        nbgs(ds.remove_columns("necessity"), 2)
+    with pytest.raises(ValueError, match="tau"):
+        nbgs(ds, 2, tau=-1)
+    nan = Dataset.from_dict({"id": ["a", "b"], "necessity": [1.0, float("nan")]})
+    with pytest.raises(ValueError, match="id='b'"):
+        nbgs(nan, 1)
