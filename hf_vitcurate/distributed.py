@@ -1,0 +1,194 @@
+"""Sharded, resumable execution of a model stage, shared by every model stage.
+
+Rows are cut into fixed chunks of ``chunk_size`` (global chunk ``c`` = rows
+``[c*chunk_size, (c+1)*chunk_size)``); under ``accelerate launch --num_processes N`` rank
+``r`` computes the chunks ``c % N == r``. Each finished chunk is written as
+``{out_dir}/rank-{r:05d}/chunk-{c:05d}.parquet`` (row index + new columns) and then a
+``.done`` marker, so a killed run restarted with the same command (with any number of
+processes) recomputes only the chunks without a marker. After a barrier every process
+merges the chunks by row index and adds the columns to the dataset. What runs where is
+kept apart from what is computed: a stage passes a ``compute(batch) -> columns``
+function and never sees ranks.
+
+Example:
+    >>> from datasets import Dataset
+    >>> ds = Dataset.from_dict({"id": ["a", "b", "c"], "x": [1, 2, 3]})
+    >>> import tempfile
+    >>> out = run_sharded(ds, lambda b: {"y": [v * 2 for v in b["x"]]}, tempfile.mkdtemp(), chunk_size=2)
+    >>> list(out["y"])
+    [2, 4, 6]
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from datasets import Dataset, Features, concatenate_datasets
+from tqdm.auto import tqdm
+
+from . import provenance
+
+logger = logging.getLogger(__name__)
+
+ROW = "__row"
+
+
+def use_cpu() -> bool:
+    """True when processes should run on the CPU: no accelerator, or ``ACCELERATE_USE_CPU`` set.
+
+    Accelerate only sets up multi-process CPU runs (gloo) when told ``cpu=True``; passing
+    it whenever no GPU exists lets ``accelerate launch --multi_gpu --num_processes N``
+    (or ``torchrun``) shard across N CPU processes with the same command as on GPUs.
+    """
+    import torch
+    from accelerate.utils import parse_flag_from_env
+
+    return parse_flag_from_env("ACCELERATE_USE_CPU") or not torch.cuda.is_available()
+
+
+def state():
+    """The process's ``PartialState`` (rank, world size, device), CPU-aware (see :func:`use_cpu`)."""
+    from accelerate import PartialState
+
+    return PartialState(cpu=use_cpu())
+
+
+def run_key(ds: Dataset, params: dict[str, Any]) -> str:
+    """Identity of a run: the input data and the stage parameters.
+
+    Chunks written under another key are never reused (that would mix two runs). A
+    dataset backed by files has a deterministic fingerprint; an in-memory one gets a
+    random fingerprint per process, so its ids and columns stand in for it.
+    """
+    if ds.cache_files:
+        data = ds._fingerprint
+    else:
+        from .columns import arrow_column
+
+        ids = arrow_column(ds, "id") if "id" in ds.column_names else None
+        data = hashlib.sha256("\n".join(ids.to_pylist()).encode()).hexdigest() if ids is not None else str(len(ds))
+    blob = json.dumps({"data": data, "columns": ds.column_names, "rows": len(ds), "params": params}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _chunk_path(out_dir: str, rank: int, chunk: int) -> str:
+    return os.path.join(out_dir, f"rank-{rank:05d}", f"chunk-{chunk:05d}.parquet")
+
+
+def done_chunks(out_dir: str) -> dict[int, str]:
+    """Finished chunks found under ``out_dir`` (any rank folder): chunk index -> parquet path."""
+    found = {}
+    for marker in glob.glob(os.path.join(out_dir, "rank-*", "chunk-*.done")):
+        chunk = int(os.path.basename(marker)[len("chunk-") : -len(".done")])
+        found[chunk] = marker[: -len(".done")] + ".parquet"
+    return found
+
+
+def _write_chunk(path: str, table: pa.Table) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)  # atomic: a killed write never looks finished
+    with open(path[: -len(".parquet")] + ".done", "w") as f:
+        f.write(str(table.num_rows))
+
+
+def _prepare(out_dir: str, key: str, overwrite: bool, st) -> None:
+    meta = os.path.join(out_dir, "run.json")
+    if st.is_main_process:
+        os.makedirs(out_dir, exist_ok=True)
+        if os.path.exists(meta):
+            old = json.load(open(meta)).get("key")
+            if old != key:
+                if not overwrite:
+                    raise RuntimeError(
+                        f"{out_dir} holds chunks of another run (key {old}, this run {key}): "
+                        "use another output folder or overwrite=True"
+                    )
+                for path in glob.glob(os.path.join(out_dir, "rank-*", "chunk-*")):
+                    os.remove(path)
+        with open(meta, "w") as f:
+            json.dump({"key": key}, f)
+    st.wait_for_everyone()
+
+
+def run_sharded(
+    ds: Dataset,
+    compute: Callable[[dict[str, list]], dict[str, list]],
+    out_dir: str,
+    *,
+    chunk_size: int = 1024,
+    features: Features | dict | None = None,
+    params: dict[str, Any] | None = None,
+    input_columns: list[str] | None = None,
+    desc: str = "scoring",
+    overwrite: bool = False,
+) -> Dataset:
+    """Apply ``compute`` to every chunk of ``ds`` across processes; return ``ds`` plus its columns.
+
+    ``compute`` receives a batch as a dict of lists (``ds[a:b]`` formatting, images decoded)
+    and returns new columns of the same length. ``features`` (optional) types the new
+    columns. ``params`` enter the run key so that changing a parameter never reuses old
+    chunks. One process and N processes give the same columns.
+    """
+    st = state()
+    key = run_key(ds, params or {})
+    _prepare(out_dir, key, overwrite, st)
+    n_chunks = -(-len(ds) // chunk_size)
+    finished = done_chunks(out_dir)
+    mine = [c for c in range(n_chunks) if c % st.num_processes == st.process_index and c not in finished]
+    source = ds.select_columns(input_columns) if input_columns else ds
+    skipped = sum(1 for c in range(n_chunks) if c % st.num_processes == st.process_index) - len(mine)
+    if skipped:
+        logger.info("rank %d: %d chunk(s) already done in %s, skipped", st.process_index, skipped, out_dir)
+    bar = tqdm(total=len(mine), desc=desc, unit="chunk", disable=not st.is_local_main_process)
+    for c in mine:
+        lo, hi = c * chunk_size, min(len(ds), (c + 1) * chunk_size)
+        columns = compute(source[lo:hi])
+        bad = {k: len(v) for k, v in columns.items() if len(v) != hi - lo}
+        if bad:
+            raise ValueError(f"compute returned {bad} values for a chunk of {hi - lo} rows (chunk {c})")
+        table = pa.table({ROW: pa.array(range(lo, hi), pa.int64()), **_as_arrays(columns, features)})
+        _write_chunk(_chunk_path(out_dir, st.process_index, c), table)
+        bar.update(1)
+    bar.close()
+    st.wait_for_everyone()
+    return merge(ds, out_dir, n_chunks, features)
+
+
+def _as_arrays(columns: dict[str, list], features) -> dict[str, pa.Array]:
+    if features is None:
+        return {k: pa.array(v) for k, v in columns.items()}
+    feats = Features(features) if not isinstance(features, Features) else features
+    return {k: pa.array(v, type=feats[k].pa_type if k in feats else None) for k, v in columns.items()}
+
+
+def merge(ds: Dataset, out_dir: str, n_chunks: int | None = None, features=None) -> Dataset:
+    """Read every finished chunk, order by row index and add the columns to ``ds``."""
+    found = done_chunks(out_dir)
+    n_chunks = len(found) if n_chunks is None else n_chunks
+    missing = [c for c in range(n_chunks) if c not in found]
+    if missing:
+        raise RuntimeError(f"{len(missing)} chunk(s) not finished in {out_dir} (first: {missing[:5]}); rerun to resume")
+    if not found:
+        return ds
+    table = pa.concat_tables([pq.read_table(found[c]) for c in range(n_chunks)])
+    table = table.sort_by(ROW)
+    if table.num_rows != len(ds) or table.column(ROW).to_numpy()[-1] != len(ds) - 1:
+        raise RuntimeError(f"chunks in {out_dir} cover {table.num_rows} rows, dataset has {len(ds)}")
+    new = Dataset(table.drop_columns([ROW]))
+    if features is not None:
+        feats = Features(features) if not isinstance(features, Features) else features
+        new = new.cast(Features({k: feats[k] if k in feats else new.features[k] for k in new.column_names}))
+    # A rerun replaces its own columns rather than failing on duplicates.
+    base = ds.remove_columns([c for c in new.column_names if c in ds.column_names])
+    out = concatenate_datasets([base, new], axis=1)
+    return provenance.with_steps(out, provenance.steps(ds))
