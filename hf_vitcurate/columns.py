@@ -38,3 +38,22 @@ def numpy_column(ds: Dataset, name: str, dtype=None) -> np.ndarray:
 def list_column(ds: Dataset, name: str) -> list:
     """Column ``name`` as a Python list (decoded values of plain types, not images)."""
     return arrow_column(ds, name).to_pylist()
+
+
+def add_columns(ds: Dataset, columns: dict[str, list], features: dict | None = None) -> Dataset:
+    """``ds`` with new columns (same length), also for an empty ``ds``.
+
+    ``Dataset.add_column`` fails on an empty selection of a concatenated table, and
+    ``map`` adds nothing to an empty dataset; an empty input is rebuilt from its schema.
+    """
+    from datasets import Features, Value
+
+    features = dict(features or {})
+    if len(ds) == 0:
+        feats = Features({**ds.features, **{k: features.get(k, Value("string")) for k in columns}})
+        out = Dataset.from_dict({k: [] for k in feats}, features=feats)
+        out._info.description = ds.info.description  # keeps provenance
+        return out
+    for name, values in columns.items():
+        ds = ds.add_column(name, values, feature=features.get(name))
+    return ds

@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from datasets import Dataset, Features, Image, List, Value
 
+from .columns import add_columns
 from .errors import ValidationError
 
 IMAGE_TOKEN = "<image>"
@@ -240,12 +241,9 @@ def validate(
         raise ValidationError(ds[i]["id"], fld, f"row {i}: {problem}", code=codes[i])
     good = np.flatnonzero(codes == "")
     kept = ds.select(good) if len(bad) else ds
-    rejected = ds.select(bad)
     bad_codes = [str(c) for c in codes[bad]]
-    rejected = rejected.add_column("reject_reason", bad_codes)
-    rejected = rejected.add_column(
-        "reject_detail", [f"{_RULE_BY_CODE[c][0]}: {_RULE_BY_CODE[c][1]}" for c in bad_codes]
-    )
+    details = [f"{_RULE_BY_CODE[c][0]}: {_RULE_BY_CODE[c][1]}" for c in bad_codes]
+    rejected = add_columns(ds.select(bad), {"reject_reason": bad_codes, "reject_detail": details})
     counts = dict(Counter(bad_codes))
     params = {"strict": strict, "check_images": check_images}
     kept = provenance.record(kept, "validate", kind="validate", rows_in=len(ds), rejected=counts, params=params, parent=ds)
