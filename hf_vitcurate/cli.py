@@ -23,6 +23,12 @@ COMMANDS = [
     "convert",
     "validate",
     "stats",
+    "train",
+    "evaluate",
+    "score",
+    "select",
+    "svit",
+    "publish",
 ]
 
 

@@ -1,1 +1,32 @@
-"""hub (see README)."""
+"""Publish curated datasets as Hub dataset repos: the ``push_to_hub`` layout, a generated card, versions.
+
+Example:
+    >>> from hf_vitcurate.hub import publish, would_change
+    >>> publish(curated, "me/shapes-mix", local_dir="out/shapes-mix", version="v1")  # doctest: +SKIP
+    >>> would_change(curated, "out/shapes-mix")  # doctest: +SKIP
+    False
+
+Modules: ``layout`` (Parquet shards, README YAML), ``card`` (templates in
+``hf_vitcurate/cards``), ``plots`` (score histograms), ``manifest`` (``curation.json``),
+``versions`` (``versions/<tag>/`` snapshots), ``upload`` (``huggingface_hub`` commit and tag: :func:`push`),
+``publishing`` (:func:`publish`, tying them together).
+"""
+
+from __future__ import annotations
+
+from .card import CARDS
+from .manifest import load_manifest, would_change
+from .publishing import publish
+from .upload import plan_operations, push
+from .versions import VersionExistsError, list_versions
+
+__all__ = [
+    "CARDS",
+    "VersionExistsError",
+    "list_versions",
+    "load_manifest",
+    "plan_operations",
+    "publish",
+    "push",
+    "would_change",
+]

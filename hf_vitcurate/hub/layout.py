@@ -1,0 +1,234 @@
+"""The repository layout ``push_to_hub`` uses, written to a local folder shard by shard.
+
+``DatasetDict.push_to_hub(repo, config_name)`` puts each split in
+``<data_dir>/<split>-00000-of-0000N.parquet`` (``data_dir`` = ``data`` for the
+``default`` config) with images embedded as bytes, and writes README YAML with
+``dataset_info`` and ``configs``. This module writes the same files, byte for byte
+(tests compare them with the writer ``push_to_hub`` uses), with one difference: images
+are embedded one row group at a time instead of materialising a whole shard with
+``map(keep_in_memory=True)`` (and re-chunked the way ``map``'s writer chunks them, which
+Parquet pages depend on), so memory stays at one row group (~100 MB) whatever the
+dataset size. Named configs go under ``data/<config>/`` (``push_to_hub(...,
+data_dir=f"data/{config}")``) so every data file of the repo lives under ``data/``.
+
+Example:
+    >>> from datasets import Dataset, DatasetDict
+    >>> tree = as_configs(DatasetDict({"train": Dataset.from_dict({"id": ["a"]})}), None)
+    >>> list(tree), data_dir_for("default"), data_dir_for("ocr")
+    (['default'], 'data', 'data/ocr')
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from datasets import Dataset, DatasetDict, DatasetInfo, config
+from datasets.arrow_writer import (
+    get_parquet_column_options,
+    get_writer_batch_size_from_data_size,
+    get_writer_batch_size_from_features,
+)
+from datasets.features.features import require_decoding
+from datasets.formatting import query_table
+from datasets.info import DatasetInfosDict
+from datasets.naming import _split_re
+from datasets.splits import SplitDict, SplitInfo
+from datasets.table import embed_table_storage
+from datasets.utils.metadata import MetadataConfigs
+from datasets.utils.py_utils import convert_file_size_to_int
+from huggingface_hub import DatasetCardData
+
+# Files and folders of the working tree that publish owns (replaced on each publish).
+MANAGED = ("README.md", "curation.json", "data", "assets")
+MAP_WRITER_BATCH_SIZE = 1000  # Dataset.map's default writer_batch_size (see _as_push_to_hub_chunks)
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+
+@dataclass
+class SplitFiles:
+    """What was written for one split: the paths in the repo and the sizes push_to_hub reports."""
+
+    split: str
+    files: list[str] = field(default_factory=list)
+    num_examples: int = 0
+    num_bytes: int = 0  # Arrow size estimate (``dataset_info.splits[].num_bytes``)
+    uploaded_bytes: int = 0  # Parquet bytes (adds up to ``download_size``)
+
+
+def as_configs(dataset_dict, configs: str | Sequence[str] | None) -> dict[str, DatasetDict]:
+    """Normalise the input of :func:`publish` to ``{config: DatasetDict}``.
+
+    A ``Dataset`` becomes one split (its ``split`` or ``train``); a ``DatasetDict`` is one
+    config named ``configs`` (default ``"default"``); a mapping config → ``DatasetDict``
+    is kept, restricted to and ordered by ``configs`` when given.
+    """
+    if isinstance(dataset_dict, Dataset):
+        dataset_dict = DatasetDict({str(dataset_dict.split or "train"): dataset_dict})
+    if isinstance(dataset_dict, DatasetDict):
+        if configs is not None and not isinstance(configs, str):
+            raise TypeError("for a DatasetDict, `configs` is the config name (a string)")
+        tree = {configs or "default": dataset_dict}
+    elif isinstance(dataset_dict, Mapping):
+        tree = {}
+        for name, value in dataset_dict.items():
+            tree[str(name)] = DatasetDict({str(value.split or "train"): value}) if isinstance(value, Dataset) else value
+        if configs is not None:
+            wanted = [configs] if isinstance(configs, str) else list(configs)
+            missing = [c for c in wanted if c not in tree]
+            if missing:
+                raise KeyError(f"config(s) {missing} not in the input (has {list(tree)})")
+            tree = {c: tree[c] for c in wanted}
+    else:
+        raise TypeError(f"expected a Dataset, DatasetDict or dict of DatasetDict, got {type(dataset_dict).__name__}")
+    _check(tree)
+    return tree
+
+
+def _check(tree: dict[str, DatasetDict]) -> None:
+    """The checks push_to_hub makes (names, same features per config), before anything is written."""
+    if not tree:
+        raise ValueError("nothing to publish: no config")
+    for name, dd in tree.items():
+        if name == "data" or not _NAME_RE.match(name):
+            raise ValueError(f"config name {name!r} is not allowed (letters, digits, '_-.'; not 'data')")
+        if not dd:
+            raise ValueError(f"config {name!r} has no split")
+        for split, ds in dd.items():
+            if not isinstance(ds, Dataset):
+                raise TypeError(f"{name}/{split}: expected a Dataset, got {type(ds).__name__}")
+            if not re.match(_split_re, split):
+                raise ValueError(f"split name should match {_split_re!r}, got {split!r}")
+            if len(ds) == 0:
+                # load_dataset fails on a split without rows, so it could not be read back.
+                raise ValueError(f"{name}/{split} has no rows; drop the split before publishing")
+        features = [ds.features for ds in dd.values()]
+        if any(f != features[0] for f in features[1:]):
+            raise ValueError(f"config {name!r}: all splits must have the same features (push_to_hub requires it)")
+
+
+def data_dir_for(config_name: str) -> str:
+    """Folder of a config's shards: ``data`` for ``default`` (as push_to_hub), else ``data/<config>``."""
+    return "data" if config_name == "default" else f"data/{config_name}"
+
+
+def num_shards_for(ds: Dataset, max_shard_size: int | str) -> int:
+    """The shard count push_to_hub picks: estimated size / max shard size, plus one."""
+    return int(ds._estimate_nbytes() / convert_file_size_to_int(max_shard_size)) + 1
+
+
+def write_split(ds: Dataset, root: str, data_dir: str, split: str, max_shard_size: int | str = "500MB") -> SplitFiles:
+    """Write ``ds`` as ``{root}/{data_dir}/{split}-0000i-of-0000N.parquet``, one shard at a time.
+
+    Shards are contiguous row ranges (``Dataset.shard(contiguous=True)``) and row groups
+    have the size push_to_hub picks, so the files equal push_to_hub's.
+    """
+    nbytes = ds._estimate_nbytes()
+    batch_size = get_writer_batch_size_from_features(ds.features) or get_writer_batch_size_from_data_size(len(ds), nbytes)
+    embed = any(require_decoding(f, ignore_decode_attribute=True) for f in ds.features.values())
+    num_shards = num_shards_for(ds, max_shard_size)
+    out = SplitFiles(split=split, num_examples=len(ds), num_bytes=nbytes)
+    os.makedirs(os.path.join(root, data_dir), exist_ok=True)
+    for index in range(num_shards):
+        shard = ds.shard(num_shards=num_shards, index=index, contiguous=True)
+        path_in_repo = f"{data_dir}/{split}-{index:05d}-of-{num_shards:05d}.parquet"
+        out.uploaded_bytes += write_parquet(shard, os.path.join(root, path_in_repo), batch_size, embed)
+        out.files.append(path_in_repo)
+    return out
+
+
+def write_parquet(ds: Dataset, path: str, batch_size: int, embed: bool) -> int:
+    """``ds.to_parquet(path, batch_size)`` with external files embedded batch by batch; returns file size.
+
+    Mirrors ``datasets.io.parquet.ParquetDatasetWriter._write`` (same schema, column
+    options, content-defined chunking, page index) so the bytes are the same.
+    """
+    schema = ds.features.arrow_schema
+    cdc = config.DEFAULT_CDC_OPTIONS
+    writer = pq.ParquetWriter(
+        path,
+        schema=schema,
+        use_content_defined_chunking=cdc,
+        write_page_index=True,
+        **get_parquet_column_options(ds.features, schema),
+    )
+    try:
+        for offset in range(0, len(ds), batch_size):
+            batch = query_table(table=ds._data, key=slice(offset, offset + batch_size), indices=ds._indices)
+            if embed:
+                batch = _as_push_to_hub_chunks(embed_table_storage(batch))
+            writer.write_table(batch)
+        writer.add_key_value_metadata({"content_defined_chunking": json.dumps(cdc)})
+    finally:
+        writer.close()
+    return os.path.getsize(path)
+
+
+def _as_push_to_hub_chunks(table: pa.Table) -> pa.Table:
+    """Lay out a row group in chunks of ``Dataset.map``'s default ``writer_batch_size`` (1000 rows).
+
+    push_to_hub embeds with ``map``, whose writer combines each batch and re-splits it into
+    1000-row record batches; Parquet pages depend on that chunking, so doing the same
+    keeps the files byte-identical.
+    """
+    table = table.combine_chunks()
+    return pa.Table.from_batches(table.to_batches(max_chunksize=MAP_WRITER_BATCH_SIZE), schema=table.schema)
+
+
+def hub_metadata(card_data: DatasetCardData, tree: dict[str, DatasetDict], written: dict[str, dict[str, SplitFiles]]) -> None:
+    """Add ``dataset_info`` and ``configs`` to ``card_data`` exactly as push_to_hub does.
+
+    Uses the same ``DatasetInfosDict`` / ``MetadataConfigs`` calls (push_to_hub's
+    ``_get_updated_dataset_card`` for a new repo), so the YAML is the same.
+    """
+    infos, metadata = {}, {}
+    for name, dd in tree.items():
+        features = next(iter(dd.values())).features
+        info = DatasetInfo(config_name=name, features=features, splits=SplitDict(), download_size=0, dataset_size=0)
+        for split, files in written[name].items():
+            info.splits.add(SplitInfo(name=split, num_bytes=files.num_bytes, num_examples=files.num_examples))
+            info.download_size += files.uploaded_bytes
+            info.dataset_size += files.num_bytes
+        info.size_in_bytes = info.download_size + info.dataset_size
+        infos[name] = info
+        data_dir = data_dir_for(name)
+        metadata[name] = {"data_files": [{"split": s, "path": f"{data_dir}/{s}-*"} for s in written[name]]}
+    DatasetInfosDict(infos).to_dataset_card_data(card_data)
+    MetadataConfigs(metadata).to_dataset_card_data(card_data)
+
+
+def repo_files(local_dir: str) -> list[str]:
+    """Files of the working tree that make the repo (relative, sorted): all but hidden and ``versions/``."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(local_dir):
+        rel_dir = os.path.relpath(dirpath, local_dir)
+        # versions/ holds local snapshots of earlier releases; hidden entries are staging/caches.
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and not (rel_dir == "." and d == "versions"))
+        for name in filenames:
+            if not name.startswith("."):
+                out.append(os.path.normpath(os.path.join(rel_dir, name)).replace(os.sep, "/"))
+    return sorted(out)
+
+
+def replace_tree(staging: str, local_dir: str) -> None:
+    """Move the freshly written managed entries from ``staging`` into ``local_dir``.
+
+    Old entries are removed first; snapshots in ``versions/`` are hard links to the old
+    files, so they keep their content.
+    """
+    import shutil
+
+    for name in MANAGED:
+        target = os.path.join(local_dir, name)
+        if os.path.isdir(target) and not os.path.islink(target):
+            shutil.rmtree(target)
+        elif os.path.lexists(target):
+            os.remove(target)
+        source = os.path.join(staging, name)
+        if os.path.lexists(source):
+            os.replace(source, target)

@@ -1,0 +1,145 @@
+"""PNG plots for the card: a histogram per numeric score column, and the method's own figures.
+
+Score columns are the numeric columns a stage added (``necessity``, ``sq``,
+``informativeness``, ``mq__*``, ...): not the canonical columns, not booleans, and not
+columns starting with ``_`` (``_truth`` is for evaluation only and stays out of cards).
+Histograms are computed in two streaming passes over the one column (range, then
+counts), so a column of millions of rows never sits in memory as a Python list.
+
+Example:
+    >>> from datasets import Dataset, DatasetDict
+    >>> ds = Dataset.from_dict({"id": ["a", "b"], "sq": [0.1, 0.9]})
+    >>> score_columns(ds.features)
+    ['sq']
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from typing import Any
+
+import numpy as np
+import pyarrow.compute as pc
+from datasets import Dataset, DatasetDict, Features, Value
+
+from ..schema import CORE_COLUMNS
+
+BINS = 30
+MAX_SCORE_PLOTS = 32  # per config; a card with hundreds of images helps nobody
+_NUMERIC = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16", "float32", "float64")
+# PNG metadata carries the matplotlib version; dropping it keeps reruns byte-identical.
+_PNG_META = {"Software": None}
+
+
+def score_columns(features: Features) -> list[str]:
+    """Numeric columns added by stages, in feature order."""
+    return [
+        name
+        for name, feat in features.items()
+        if isinstance(feat, Value) and feat.dtype in _NUMERIC and name not in CORE_COLUMNS and not name.startswith("_")
+    ]
+
+
+def slug(text: str) -> str:
+    """A file-name-safe version of a title (``"DQ matrix"`` → ``"dq_matrix"``)."""
+    return re.sub(r"[^a-z0-9_.\-]+", "_", text.lower()).strip("_") or "plot"
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers and in Spaces
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def column_stats(ds: Dataset, column: str, bins: int = BINS, batch_size: int = 200_000) -> dict[str, Any]:
+    """Count, nulls, mean, min, max and a ``bins``-bin histogram of one numeric column."""
+    arrow = ds.select_columns([column]).with_format("arrow")
+    lo, hi, n, nulls, total = np.inf, -np.inf, 0, 0, 0.0
+    for t in arrow.iter(batch_size=batch_size):
+        col = t[column]
+        nulls += col.null_count
+        mm = pc.min_max(col)
+        if mm["min"].is_valid:
+            lo, hi = min(lo, mm["min"].as_py()), max(hi, mm["max"].as_py())
+            n += len(col) - col.null_count
+            total += float(pc.sum(col).as_py())
+    if n == 0:
+        return {"n": 0, "nulls": nulls, "mean": None, "min": None, "max": None, "edges": [], "counts": []}
+    if lo == hi:  # one value: a single bar around it
+        lo, hi = lo - 0.5, hi + 0.5
+    edges = np.linspace(lo, hi, bins + 1)
+    counts = np.zeros(bins, dtype=np.int64)
+    for t in arrow.iter(batch_size=batch_size):
+        values = t[column].drop_null().to_numpy(zero_copy_only=False)
+        counts += np.histogram(values, bins=edges)[0]
+    return {"n": n, "nulls": nulls, "mean": total / n, "min": lo, "max": hi, "edges": edges.tolist(), "counts": counts.tolist()}
+
+
+def score_histograms(tree: dict[str, DatasetDict], root: str) -> list[dict[str, Any]]:
+    """Write ``assets/<config>/<column>.png`` for every score column; return what the card lists.
+
+    One figure per config and column, with one step-histogram per split.
+    """
+    out = []
+    for name, dd in tree.items():
+        columns = score_columns(next(iter(dd.values())).features)
+        for column in columns[:MAX_SCORE_PLOTS]:
+            stats = {split: column_stats(ds, column) for split, ds in dd.items()}
+            if not any(s["n"] for s in stats.values()):
+                continue
+            rel = f"assets/{name}/{slug(column)}.png"
+            _draw_histogram(column, stats, os.path.join(root, rel))
+            for split, s in stats.items():
+                out.append({"config": name, "split": split, "column": column, "path": rel,
+                            **{k: s[k] for k in ("n", "nulls", "mean", "min", "max")}})
+        if len(columns) > MAX_SCORE_PLOTS:
+            out.append({"config": name, "split": "", "column": f"(+{len(columns) - MAX_SCORE_PLOTS} more columns not drawn)",
+                        "path": "", "n": 0, "nulls": 0, "mean": None, "min": None, "max": None})
+    return out
+
+
+def _draw_histogram(column: str, stats: dict[str, dict[str, Any]], path: str) -> None:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3), dpi=80)
+    for split, s in stats.items():
+        if s["n"]:
+            ax.stairs(s["counts"], s["edges"], label=f"{split} (n={s['n']})")
+    ax.set_xlabel(column)
+    ax.set_ylabel("rows")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)
+
+
+def save_figure(obj: Any, path: str) -> None:
+    """Write a matplotlib ``Figure``, PNG bytes, or an existing PNG file to ``path``."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if hasattr(obj, "savefig"):
+        buf = io.BytesIO()
+        obj.savefig(buf, format="png", metadata=_PNG_META)
+        data = buf.getvalue()
+    elif isinstance(obj, (bytes, bytearray)):
+        data = bytes(obj)
+    elif isinstance(obj, (str, os.PathLike)) and os.path.isfile(obj):
+        with open(obj, "rb") as f:
+            data = f.read()
+    else:
+        raise TypeError(f"a plot must be a matplotlib Figure, PNG bytes or a PNG path; got {obj!r}")
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def method_plots(plots: dict[str, Any] | None, root: str) -> list[dict[str, str]]:
+    """Save ``{title: figure | png bytes | png path}`` under ``assets/`` and return ``[{title, path}]``."""
+    out = []
+    for title, obj in (plots or {}).items():
+        rel = f"assets/{slug(title)}.png"
+        save_figure(obj, os.path.join(root, rel))
+        out.append({"title": title, "path": rel})
+    return out
