@@ -57,3 +57,25 @@ def add_columns(ds: Dataset, columns: dict[str, list], features: dict | None = N
     for name, values in columns.items():
         ds = ds.add_column(name, values, feature=features.get(name))
     return ds
+
+
+def ids_sha256(ids: Dataset | pa.Array | pa.ChunkedArray | list[str]) -> str:
+    """SHA-256 of the sorted ids, each followed by ``"\\n"``: order-independent identity of a selection.
+
+    Accepts a dataset (its ``id`` column), an Arrow array or a list; streams in slices so
+    millions of ids never become one Python string.
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+    if isinstance(ids, Dataset):
+        if "id" not in ids.column_names:
+            return h.hexdigest()
+        ids = arrow_column(ids, "id")
+    arr = pa.array(ids, pa.string()) if isinstance(ids, list) else ids
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    arr = arr.take(pc.sort_indices(arr))
+    for start in range(0, len(arr), 100_000):
+        h.update("".join(f"{i}\n" for i in arr.slice(start, 100_000).to_pylist()).encode())
+    return h.hexdigest()

@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 from datasets import Dataset, DatasetDict
 
 from .. import provenance
+from ..columns import ids_sha256
 
 MANIFEST_FILE = "curation.json"
 FORMAT = 1
@@ -54,22 +55,6 @@ class _HashSink:
 
     def close(self) -> None:
         self.closed = True
-
-
-def ids_sha256(ds: Dataset) -> str:
-    """SHA-256 of the sorted ``id`` values, each followed by ``"\\n"`` (order-independent).
-
-    Same digest as ``select.common.ids_hash(list(ds["id"]))``, computed in Arrow.
-    """
-    h = hashlib.sha256()
-    if "id" not in ds.column_names:
-        return h.hexdigest()
-    ids = ds.select_columns(["id"]).with_format("arrow")[:]["id"].combine_chunks()
-    ids = ids.take(pc.sort_indices(ids))
-    for start in range(0, len(ids), 100_000):
-        chunk = ids.slice(start, 100_000).to_pylist()
-        h.update("".join(f"{i}\n" for i in chunk).encode())
-    return h.hexdigest()
 
 
 def content_sha256(ds: Dataset) -> str:

@@ -10,7 +10,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import numpy as np
@@ -19,12 +18,10 @@ import pyarrow.compute as pc
 from datasets import Dataset
 
 from .. import provenance
-from ..columns import arrow_column, list_column
+from ..columns import arrow_column, ids_sha256, list_column
 
-
-def ids_hash(ids: list[str]) -> str:
-    """Order-independent SHA-256 of a set of ids (lets a rerun tell if it selects the same rows)."""
-    return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()
+# One definition of a selection's identity, shared with hub/manifest.py.
+ids_hash = ids_sha256
 
 
 def score_array(ds: Dataset, column: str) -> np.ndarray:
