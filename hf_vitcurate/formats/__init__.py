@@ -1,1 +1,196 @@
-"""formats (see README)."""
+"""Foreign VIT formats to the canonical schema, and back.
+
+Formats (module: what a record looks like; * = has ``save``):
+
+- ``llava``*: ``{id, image (path | list of paths | absent), conversations: [{from, value}]}``,
+  also LLaVA-Bench ``{id, image, instruction, output, type}``;
+- ``svit``: native ``{image_id, conversations: [{content: [{from, value}]}]}``, or its
+  LLaVA-v1.5 files (read with the LLaVA rules);
+- ``mminstruct``: ``{id, image, domain, type, output}``, ``output`` the raw generator text
+  ``<Q1>..</Q1><C1>..</C1><A1>..</A1>`` (seed questions: ``mminstruct.load_seeds``);
+- ``cauldron``: ``{images, texts: [{user, assistant}]}`` (the_cauldron);
+- ``sharegpt``*: ``{messages: [{role, content: str | [parts]}], images?}`` or
+  ``{conversations: [{from, value}], images}``;
+- ``canonical``: already the schema (``id, images, conversations, source, task``).
+
+:func:`load_vit` reads a local file (``.json``, ``.jsonl``, ``.parquet``, ``.arrow``), a
+folder (``save_to_disk`` or data files) or a Hub repo id, detects the format from the
+first record's keys (:func:`detect_format`), converts it with the format's ``convert``
+and records a ``convert`` provenance step. Images stay lazy: paths or bytes in the
+``Image`` struct, decoded only when a row is read. Errors name the file, the row
+(0-based index of the input record), the id and the field.
+
+Example:
+    >>> from hf_vitcurate import load_vit
+    >>> ds = load_vit("llava_v1_5_mix665k.json", image_root="playground/data")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+from typing import Any
+
+from datasets import Dataset
+
+from ..errors import FormatError
+from . import cauldron, llava, mminstruct, sharegpt, svit
+from .common import (
+    has_canonical_columns,
+    default_root,
+    default_source,
+    finish,
+)
+from .reading import first_record, read_raw
+from .explode import explode_turns
+
+FORMATS = ("llava", "svit", "mminstruct", "cauldron", "sharegpt", "canonical")
+SAVERS = {"llava": llava.save, "sharegpt": sharegpt.save}
+_SEED_KEYS = set(mminstruct.SEED_KINDS)
+_SEED_MESSAGE = (
+    "an MMInstruct seed-question file (questions without answers, not VIT rows); "
+    "read it with hf_vitcurate.formats.mminstruct.load_seeds"
+)
+
+
+def detect_format(record: dict[str, Any]) -> str:
+    """Name of the format a record is in, from its keys; raises FormatError when unknown.
+
+    Example:
+        >>> detect_format({"id": "1", "image": "a.jpg", "conversations": []})
+        'llava'
+        >>> detect_format({"messages": []})
+        'sharegpt'
+    """
+    keys = set(record)
+    conv = record.get("conversations")
+    first_turn = conv[0] if isinstance(conv, list) and conv else None
+    if "messages" in keys:
+        return "sharegpt"
+    if {"texts", "images"} <= keys:
+        return "cauldron"
+    if "image_id" in keys and isinstance(first_turn, dict) and "content" in first_turn:
+        return "svit"
+    if "domain" in keys and keys & set(mminstruct.OUTPUT_KEYS) and keys & set(mminstruct.TYPE_KEYS):
+        return "mminstruct"
+    if has_canonical_columns(keys):
+        return "canonical"
+    if "conversations" in keys and "images" in keys:
+        return "sharegpt"
+    if "conversations" in keys or {"instruction", "output"} <= keys:
+        return "llava"
+    if keys and keys <= _SEED_KEYS:
+        raise FormatError(f"this is {_SEED_MESSAGE}")
+    raise FormatError(f"unknown format: record keys {sorted(keys)} match none of {list(FORMATS)}")
+
+
+def _peek_file(path: str) -> None:
+    """Fail early, with a clear message, on JSON files that are one object, not records."""
+    if not path.lower().endswith(".json") or not os.path.isfile(path):
+        return
+    with open(path, encoding="utf-8") as f:
+        head = f.read(1 << 16).lstrip()
+    if not head:
+        raise FormatError(f"{path}: file is empty")
+    if not head.startswith("{"):
+        return
+    try:
+        obj, end = json.JSONDecoder().raw_decode(head)
+    except json.JSONDecodeError:
+        with open(path, encoding="utf-8") as f:
+            try:
+                obj = json.load(f)
+            except json.JSONDecodeError:
+                return  # JSON Lines with a long first line: datasets reads it
+        end = None
+    if end is not None and head[end:].lstrip().startswith("{"):
+        return  # JSON Lines stored as .json
+    if isinstance(obj, dict) and set(obj) <= _SEED_KEYS:
+        raise FormatError(f"{path}: this is {_SEED_MESSAGE}")
+    lists = [k for k, v in obj.items() if isinstance(v, list)]
+    raise FormatError(f"{path}: one JSON object, not a list of records; records under a key? pass field= (one of {lists})")
+
+
+def load_vit(
+    path_or_repo_id: str,
+    format: str = "auto",
+    image_root: str | None = None,
+    source: str | None = None,
+    *,
+    task: str | None = None,
+    errors: str = "raise",
+    name: str | None = None,
+    split: str | None = None,
+    **load_kwargs: Any,
+) -> Dataset | tuple[Dataset, Dataset]:
+    """Load a VIT dataset in any supported format into the canonical schema.
+
+    Args:
+        path_or_repo_id: a ``.json``/``.jsonl``/``.parquet`` file, a folder (saved with
+            ``save_to_disk`` or holding data files) or a Hub dataset repo id (read with
+            ``datasets.load_dataset(path, name, split=split)``).
+        format: one of :data:`FORMATS` or ``"auto"`` (detect from the first record).
+        image_root: folder that relative image paths are under (default: the folder of
+            a local file; folders and repo ids keep paths as stored).
+        source: value of the ``source`` column (default: a ``source`` field of the
+            records, else the file stem / config name / repo name).
+        task: value of the ``task`` column for every row (default: per format).
+        errors: ``"raise"`` (FormatError naming file, row, id and field of the first
+            malformed record) or ``"reject"`` (returns ``(kept, rejected)``; rejected
+            rows carry ``row``, ``reject_reason`` and ``reject_detail``).
+        **load_kwargs: passed to ``datasets.load_dataset`` (``cache_dir``, ``revision``,
+            ``field``, ...); format options (e.g. ``system=`` for sharegpt) go to the
+            format's ``convert``.
+
+    Example:
+        >>> ds = load_vit("HuggingFaceM4/the_cauldron", name="ai2d")  # doctest: +SKIP
+        >>> kept, rejected = load_vit("gen.jsonl", format="mminstruct", errors="reject")  # doctest: +SKIP
+    """
+    if format != "auto" and format not in FORMATS:
+        raise FormatError(f"unknown format {format!r}; formats are {list(FORMATS)} or 'auto'")
+    _peek_file(path_or_repo_id)
+    module_kwargs = {k: load_kwargs.pop(k) for k in list(load_kwargs) if k in _FORMAT_OPTIONS}
+    raw = read_raw(path_or_repo_id, name=name, split=split, **load_kwargs)
+    if format == "auto":
+        try:
+            format = detect_format(first_record(raw))
+        except FormatError as err:
+            raise FormatError(f"{path_or_repo_id}: {err}") from None
+    root = default_root(path_or_repo_id) if image_root is None else image_root
+    fallback = name or default_source(path_or_repo_id)
+    common = dict(file=path_or_repo_id, image_root=root, source=source, default_source=fallback, task=task, errors=errors)
+    if format == "canonical":
+        return _canonical(raw, **common)
+    module = {"llava": llava, "svit": svit, "mminstruct": mminstruct, "cauldron": cauldron, "sharegpt": sharegpt}[format]
+    unknown = set(module_kwargs) - set(inspect.signature(module.convert).parameters)
+    if unknown:
+        raise TypeError(f"option(s) {sorted(unknown)} do not apply to format {format!r}")
+    return module.convert(raw, **common, **module_kwargs)
+
+
+# Options of one format's convert() that load_vit passes through (the rest go to load_dataset).
+_FORMAT_OPTIONS = {"system", "layout", "image_name", "add_suffix"}
+
+
+def _canonical(raw: Dataset, *, file: str, source: str | None, task: str | None, errors: str, **_: Any):
+    """Input already in the schema: cast, optionally override source/task, record the step."""
+    from ..schema import CORE_COLUMNS
+
+    ds = raw
+    for col, value in (("source", source), ("task", task)):
+        if value:
+            ds = ds.remove_columns(col).add_column(col, [value] * len(ds))
+    ds = ds.select_columns(list(CORE_COLUMNS) + [c for c in ds.column_names if c not in CORE_COLUMNS])
+    ds = ds.add_column("_row", list(range(len(ds)))).add_column("reject_reason", [""] * len(ds)).add_column("reject_detail", [""] * len(ds))
+    return finish(ds, fmt="canonical", file=file, rows_in=len(raw), errors=errors, params={"source": source, "task": task}, parent=raw)
+
+
+def save_vit(ds: Dataset, path: str, format: str = "llava", **kwargs: Any) -> str:
+    """Write ``ds`` in a foreign format (``llava`` or ``sharegpt``); see each module's ``save``."""
+    if format not in SAVERS:
+        raise FormatError(f"cannot save as {format!r}; savers exist for {sorted(SAVERS)}")
+    return SAVERS[format](ds, path, **kwargs)
+
+
+__all__ = ["FORMATS", "detect_format", "explode_turns", "load_vit", "save_vit"]

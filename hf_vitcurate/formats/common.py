@@ -1,0 +1,376 @@
+"""What every format shares: turns, image paths, ids, the batch mapping and the finish.
+
+A converter reads its input with :func:`~hf_vitcurate.formats.reading.read_raw`
+(``datasets.load_dataset`` underneath, so rows stay in memory-mapped Arrow files), maps it batch by batch to the canonical
+columns plus three bookkeeping columns (``_row``: index of the input record,
+``reject_reason`` and ``reject_detail``: empty when the record converted), and hands the
+result to :func:`finish`, which raises on the first bad record (``errors="raise"``) or
+splits kept/rejected (``errors="reject"``), casts to :data:`hf_vitcurate.schema.FEATURES`
+and records the ``convert`` provenance step.
+
+Row-by-row converters write a function ``record -> list of rows`` that raises
+:class:`RowError` for a malformed record and run it with :func:`map_records`.
+
+Example:
+    >>> parse_turns([{"from": "user", "value": "Hi"}, {"from": "assistant", "value": "Hello"}])
+    [{'from': 'human', 'value': 'Hi'}, {'from': 'gpt', 'value': 'Hello'}]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections import Counter
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from datasets import Dataset, Features, Json, List, Value
+
+from .. import provenance
+from ..errors import FormatError
+from ..schema import CORE_COLUMNS, FEATURES, IMAGE_TOKEN, cast_canonical
+
+# Role names seen in the wild, mapped to the two canonical ones. "system" is not here:
+# formats that carry system prompts decide what to do with them (see sharegpt).
+ROLE_NAMES = {
+    "human": "human",
+    "user": "human",
+    "gpt": "gpt",
+    "assistant": "gpt",
+    "model": "gpt",
+    "bot": "gpt",
+}
+ROW = "_row"
+BOOKKEEPING = Features({ROW: Value("int64"), "reject_reason": Value("string"), "reject_detail": Value("string")})
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+ERRORS = ("raise", "reject")
+
+
+class RowError(Exception):
+    """One input record cannot be converted; ``field`` and ``code`` say where and why."""
+
+    def __init__(self, field: str, code: str, problem: str):
+        super().__init__(f"{field}: {problem}")
+        self.field, self.code, self.problem = field, code, problem
+
+
+# ---------------------------------------------------------------- records
+
+
+def records(table: pa.Table, features: Features) -> list[dict[str, Any]]:
+    """Rows of an Arrow batch as dicts; ``Json`` values decoded, images left as ``{bytes, path}``."""
+    rows = table.to_pylist()
+    json_cols = {k: f for k, f in features.items() if k in table.column_names and _has_json(f)}
+    for row in rows:
+        for k, f in json_cols.items():
+            row[k] = _decode_json(row[k], f)
+    return rows
+
+
+def _has_json(feature: Any) -> bool:
+    if isinstance(feature, Json):
+        return True
+    if isinstance(feature, List):
+        return _has_json(feature.feature)
+    if isinstance(feature, dict):
+        return any(_has_json(f) for f in feature.values())
+    return False
+
+
+def _decode_json(value: Any, feature: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(feature, Json):
+        return json.loads(value) if isinstance(value, str) else value
+    if isinstance(feature, List):
+        return [_decode_json(v, feature.feature) for v in value]
+    if isinstance(feature, dict):
+        return {k: _decode_json(v, feature[k]) if k in feature else v for k, v in value.items()}
+    return value
+
+
+# ---------------------------------------------------------------- turns and images
+
+
+def parse_turns(
+    items: Any,
+    *,
+    role_key: str = "from",
+    text_key: str = "value",
+    field: str = "conversations",
+    drop_roles: Iterable[str] = (),
+) -> list[dict[str, str]]:
+    """Canonical turns ``[{"from": "human"|"gpt", "value": str}]`` from a foreign list of turns.
+
+    Role synonyms (``user``, ``assistant``, ...) are mapped by :data:`ROLE_NAMES`; roles
+    in ``drop_roles`` (e.g. ``"system"``) are skipped; anything else raises
+    :class:`RowError` naming the turn. Order and alternation are left to
+    :func:`hf_vitcurate.validate`.
+    """
+    if not isinstance(items, list):
+        raise RowError(field, "bad_conversations", f"expected a list of turns, got {type(items).__name__}")
+    drop = set(drop_roles)
+    turns = []
+    for k, turn in enumerate(items):
+        where = f"{field}[{k}]"
+        if not isinstance(turn, dict):
+            raise RowError(where, "bad_turn", f"turn is {type(turn).__name__}, not an object")
+        role, text = turn.get(role_key), turn.get(text_key)
+        if not isinstance(role, str):
+            raise RowError(f"{where}.{role_key}", "missing_role", f"role is {role!r}, not a string")
+        if role in drop:
+            continue
+        canonical = ROLE_NAMES.get(role.strip().lower())
+        if canonical is None:
+            raise RowError(f"{where}.{role_key}", "unknown_role", f"role {role!r} is not one of {sorted(ROLE_NAMES)}")
+        if not isinstance(text, str):
+            raise RowError(f"{where}.{text_key}", "non_text_value", f"value is {type(text).__name__}, not a string")
+        turns.append({"from": canonical, "value": text})
+    return turns
+
+
+def add_placeholders(turns: list[dict[str, str]], n_images: int) -> list[dict[str, str]]:
+    """Put one ``<image>\\n`` per image in front of the first human turn when no turn has any.
+
+    This is where LLaVA puts them; rows that already carry placeholders are left alone
+    (a wrong count is reported by validation, never guessed at).
+    """
+    if n_images == 0 or any(IMAGE_TOKEN in t["value"] for t in turns):
+        return turns
+    for k, turn in enumerate(turns):
+        if turn["from"] == "human":
+            turns = list(turns)
+            turns[k] = {"from": "human", "value": IMAGE_TOKEN + "\n" + (IMAGE_TOKEN + "\n") * (n_images - 1) + turn["value"]}
+            break
+    return turns
+
+
+def root_prefix(image_root: str | None) -> str | None:
+    """Absolute ``image_root`` ending in ``/`` (None stays None)."""
+    if image_root is None:
+        return None
+    return os.path.abspath(os.path.expanduser(image_root)).rstrip("/") + "/"
+
+
+def resolve_path(path: str, prefix: str | None) -> str:
+    """``path`` joined to the image root unless it is absolute or a URL."""
+    if prefix is None or path.startswith("/") or _URL.match(path):
+        return path
+    return prefix + path
+
+
+def resolve_paths(paths: pa.Array, prefix: str | None) -> pa.Array:
+    """Vectorised :func:`resolve_path` over an Arrow string array."""
+    if prefix is None or len(paths) == 0:
+        return paths
+    keep = pc.or_(pc.starts_with(paths, "/"), pc.match_substring_regex(paths, _URL.pattern))
+    return pc.if_else(keep, paths, pc.binary_join_element_wise(pa.scalar(prefix), paths, ""))
+
+
+def image_ref(value: Any, prefix: str | None, field: str = "images") -> dict[str, Any]:
+    """The ``Image`` storage ``{"bytes", "path"}`` of a path, bytes or ``{bytes, path}`` value (never decoded)."""
+    if isinstance(value, str) and value:
+        return {"bytes": None, "path": resolve_path(value, prefix)}
+    if isinstance(value, (bytes, bytearray)):
+        return {"bytes": bytes(value), "path": None}
+    if isinstance(value, dict) and (value.get("bytes") or value.get("path")):
+        path = value.get("path")
+        # A path stored next to bytes is informative only; without bytes it must resolve.
+        return {"bytes": value.get("bytes"), "path": resolve_path(path, prefix) if path and not value.get("bytes") else path}
+    raise RowError(field, "bad_image", f"image is {type(value).__name__} {str(value)[:60]!r}, not a path, bytes or {{bytes, path}}")
+
+
+def write_records(
+    ds: Dataset,
+    path: str,
+    to_record: Callable[[dict[str, Any], list[str]], dict[str, Any]],
+    *,
+    image_root: str | None = None,
+    image_dir: str | None = None,
+    extra_keys: Iterable[str] = (),
+    batch_size: int = 10_000,
+) -> str:
+    """Stream ``ds`` to a ``.json`` array or ``.jsonl`` file, one ``to_record(row, image_paths)`` each.
+
+    Image paths come from :func:`export_images` with ``image_root`` defaulting to the
+    output's folder and ``image_dir`` to ``<image_root>/images``; ``extra_keys`` columns
+    are copied into each record. Rows are read as Arrow batches (images not decoded).
+    """
+    lines = path.endswith(".jsonl")
+    if not (lines or path.endswith(".json")):
+        raise ValueError(f"output must end in .json or .jsonl, got {path!r}")
+    root = os.path.abspath(image_root or os.path.dirname(os.path.abspath(path)))
+    image_dir = image_dir or os.path.join(root, "images")
+    keys = [k for k in extra_keys if k in ds.column_names]
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("" if lines else "[\n")
+        first = True
+        for batch in ds.select_columns(["id", "images", "conversations", *keys]).with_format("arrow").iter(batch_size=batch_size):
+            for row in batch.to_pylist():
+                rec = {**to_record(row, export_images(row["images"], row["id"], root, image_dir)), **{k: row[k] for k in keys}}
+                text = json.dumps(rec, ensure_ascii=False)
+                f.write(text + "\n" if lines else ("" if first else ",\n") + text)
+                first = False
+        f.write("" if lines else "\n]\n")
+    return path
+
+
+def export_images(images: list[dict[str, Any]] | None, row_id: str, root: str, image_dir: str) -> list[str]:
+    """Paths to write for a row's images: relative to ``root`` when under it, else absolute.
+
+    Images held as bytes are written to ``image_dir/{row_id}-{k}.{ext}`` first (bytes win
+    over a stored path, which may name a file that is not here).
+    """
+    out = []
+    for k, img in enumerate(images or []):
+        path, blob = img.get("path"), img.get("bytes")
+        if blob:
+            os.makedirs(image_dir, exist_ok=True)
+            path = os.path.join(image_dir, f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', str(row_id))}-{k}{_image_ext(blob)}")
+            with open(path, "wb") as f:
+                f.write(blob)
+        if not path:
+            raise ValueError(f"row {row_id!r}: image {k} has neither bytes nor a path")
+        if not _URL.match(path):
+            path = os.path.abspath(path)
+            if path.startswith(root.rstrip("/") + "/"):
+                path = os.path.relpath(path, root)
+        out.append(path)
+    return out
+
+
+def _image_ext(blob: bytes) -> str:
+    if blob.startswith(b"\x89PNG"):
+        return ".png"
+    if blob.startswith(b"\xff\xd8"):
+        return ".jpg"
+    if blob[:4] == b"RIFF" and blob[8:12] == b"WEBP":
+        return ".webp"
+    if blob[:3] == b"GIF":
+        return ".gif"
+    return ".img"
+
+
+def default_root(path: str) -> str | None:
+    """Default ``image_root``: the folder of a local input file (None for folders and repo ids)."""
+    return os.path.dirname(os.path.abspath(path)) if os.path.isfile(path) else None
+
+
+def default_source(path: str) -> str:
+    """Default ``source``: the file stem, or the last part of a folder or repo id."""
+    base = os.path.basename(os.path.normpath(path))
+    return base.split(".")[0] if os.path.isfile(path) else base
+
+
+def row_id(source: str, row: int) -> str:
+    """Deterministic id of a record without one: ``"{source}-{row}"`` (row = index in the input)."""
+    return f"{source}-{row}"
+
+
+# ---------------------------------------------------------------- mapping and finishing
+
+
+def output_features(extra: dict[str, Any] | None = None) -> Features:
+    """Canonical features, then format-specific extras, then the bookkeeping columns."""
+    return Features({**FEATURES, **(extra or {}), **BOOKKEEPING})
+
+
+def map_records(
+    raw: Dataset,
+    convert: Callable[[dict[str, Any], int], list[dict[str, Any]]],
+    *,
+    extra: dict[str, Any] | None = None,
+    reject_row: Callable[[dict[str, Any], int], dict[str, Any]] | None = None,
+    batch_size: int = 1000,
+    desc: str = "converting",
+) -> Dataset:
+    """Run ``convert(record, row) -> rows`` over ``raw`` in batches (Arrow in, Arrow out).
+
+    A :class:`RowError` turns the record into one row carrying the reason;
+    ``reject_row(record, row)`` gives that row's canonical values (default: its id).
+    Images are never decoded: records see ``{bytes, path}`` dicts.
+    """
+    features = output_features(extra)
+    names = list(features)
+    raw_features = raw.features
+
+    def batch(table: pa.Table, indices: list[int]) -> dict[str, list]:
+        out: dict[str, list] = {k: [] for k in names}
+        for rec, row in zip(records(table, raw_features), indices):
+            try:
+                rows = [{ROW: row, "reject_reason": "", "reject_detail": "", **r} for r in convert(rec, row)]
+            except RowError as err:
+                base = reject_row(rec, row) if reject_row else {"id": str(rec.get("id") or "")}
+                rows = [{**base, ROW: row, "reject_reason": err.code, "reject_detail": f"{err.field}: {err.problem}"}]
+            for r in rows:
+                for k in names:
+                    out[k].append(r.get(k, _EMPTY.get(k)))
+        return out
+
+    return raw.with_format("arrow").map(
+        batch,
+        batched=True,
+        batch_size=batch_size,
+        with_indices=True,
+        remove_columns=raw.column_names,
+        features=features,
+        desc=desc,
+    )
+
+
+_EMPTY = {"images": [], "conversations": [], "id": "", "source": "", "task": ""}
+
+
+def finish(
+    ds: Dataset,
+    *,
+    fmt: str,
+    file: str,
+    rows_in: int,
+    errors: str,
+    params: dict[str, Any],
+    parent: Dataset | None = None,
+) -> Dataset | tuple[Dataset, Dataset]:
+    """Raise on or split off bad records, cast to the schema, record the ``convert`` step.
+
+    ``errors="raise"``: :class:`~hf_vitcurate.FormatError` naming file, row, id and field
+    of the first bad record. ``errors="reject"``: returns ``(kept, rejected)``; rejected
+    rows keep their canonical columns, ``row`` (index of the input record),
+    ``reject_reason`` and ``reject_detail``.
+    """
+    ds = ds.with_format(None)
+    reasons = np.asarray(pc.fill_null(ds.data.column("reject_reason"), "").to_numpy(zero_copy_only=False), dtype=object)
+    bad = np.flatnonzero(reasons != "")
+    if len(bad) and errors == "raise":
+        first = ds.select_columns(["id", ROW, "reject_reason", "reject_detail"])[int(bad[0])]
+        field, _, problem = first["reject_detail"].partition(": ")
+        raise FormatError(
+            f"{file}: row {first[ROW]} (id={first['id']!r}) field {field!r}: {problem} [{first['reject_reason']}]"
+            f" ({len(bad)} bad record(s) in all; errors='reject' moves them to a rejected dataset)"
+        )
+    counts = dict(Counter(str(r) for r in reasons[bad]))
+    params = {"format": fmt, "file": file, "errors": errors, **params}
+    kept = ds.select(np.flatnonzero(reasons == "")) if len(bad) else ds
+    kept = cast_canonical(kept.remove_columns(list(BOOKKEEPING)))
+    kept = provenance.record(kept, fmt, kind="convert", rows_in=rows_in, rejected=counts, params=params, parent=parent)
+    if errors != "reject":
+        return kept
+    rejected = ds.select(bad).rename_column(ROW, "row")
+    rejected = provenance.record(
+        rejected, fmt, kind="convert", rows_in=rows_in, rows_out=len(rejected), rejected=counts, params=params, parent=parent
+    )
+    return kept, rejected
+
+
+def check_errors(errors: str) -> None:
+    if errors not in ERRORS:
+        raise ValueError(f"errors must be one of {ERRORS}, got {errors!r}")
+
+
+def has_canonical_columns(columns: Iterable[str]) -> bool:
+    """True when ``columns`` hold every canonical column (input already in the schema)."""
+    return set(CORE_COLUMNS) <= set(columns)

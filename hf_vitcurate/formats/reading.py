@@ -1,0 +1,188 @@
+"""Reading inputs: local files, folders and Hub repo ids, as raw ``Dataset`` records.
+
+Everything goes through ``datasets`` (``load_dataset`` / ``load_from_disk``), so records
+land in memory-mapped Arrow files. JSON arrays are first cut into a JSON Lines copy
+(:func:`json_lines_copy`) so they are read in blocks, and JSON whose fields change type
+along the file is read with every field typed ``Json`` (:func:`_load_json_lines`).
+
+Example:
+    >>> raw = read_raw("llava_v1_5_mix665k.json")  # doctest: +SKIP
+    >>> first_record(raw)["conversations"][0]["from"]  # doctest: +SKIP
+    'human'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+from typing import Any
+
+import datasets.config
+from datasets import Dataset, DatasetDict, Features, Json, load_dataset, load_from_disk
+from datasets.exceptions import DatasetGenerationError
+
+from ..errors import FormatError
+from .common import records
+
+DATA_SUFFIXES = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".arrow": "arrow"}
+logger = logging.getLogger(__name__)
+
+
+def read_raw(path: str, *, name: str | None = None, split: str | None = None, **load_kwargs: Any) -> Dataset:
+    """The records of a local file, a local folder or a Hub repo id, as a ``Dataset``.
+
+    Files go through ``load_dataset("json"|"parquet"|..., data_files=path)``; a folder
+    saved with ``save_to_disk`` through ``load_from_disk``; any other folder or a repo
+    id through ``load_dataset(path, name, split=...)`` (that is the Hub code path).
+    ``split`` defaults to ``"train"``.
+
+    Example:
+        >>> read_raw("llava.json").column_names  # doctest: +SKIP
+        ['id', 'image', 'conversations']
+    """
+    split = split or "train"
+    try:
+        if os.path.isfile(path):
+            suffix = _suffix(path)
+            if suffix not in DATA_SUFFIXES:
+                raise FormatError(f"{path}: unknown file suffix {suffix!r}; expected one of {sorted(DATA_SUFFIXES)}")
+            if os.path.getsize(path) == 0:
+                raise FormatError(f"{path}: file is empty")
+            if DATA_SUFFIXES[suffix] == "arrow":
+                return Dataset.from_file(path)
+            if DATA_SUFFIXES[suffix] == "json" and "field" not in load_kwargs:
+                return _load_json_lines(json_lines_copy(path, load_kwargs.get("cache_dir")), path, load_kwargs)
+            return load_dataset(DATA_SUFFIXES[suffix], data_files=path, split="train", **load_kwargs)
+        if os.path.isdir(path) and os.path.exists(os.path.join(path, "dataset_info.json")):
+            ds = load_from_disk(path)
+        else:
+            # A folder of data files or a Hub repo id: exactly the `load_dataset` path.
+            ds = load_dataset(path, name, **load_kwargs)
+    except FormatError:
+        raise
+    except Exception as exc:  # datasets raises many types; all mean "this input does not read"
+        raise FormatError(f"{path}: cannot be read as a dataset ({type(exc).__name__}: {exc})") from exc
+    if isinstance(ds, DatasetDict):
+        if split not in ds:
+            raise FormatError(f"{path}: has splits {list(ds)}, not {split!r}; pass split=")
+        ds = ds[split]
+    return ds
+
+
+def _load_json_lines(lines_path: str, path: str, load_kwargs: dict[str, Any]) -> Dataset:
+    """``load_dataset("json")`` on JSON Lines, robust to fields that change type or appear late.
+
+    datasets infers the schema from the first 10 MB block and fails on a later block
+    that differs (a text-only first block without ``image``, a turn with an extra
+    ``weight`` key, ``image`` a string here and a list there, ...). Then the file is
+    read again with every top-level field typed ``Json`` (any value, any type), which
+    the converters decode: slower, never wrong.
+    """
+    try:
+        # on_mixed_types=None: a field whose type changes after the first block makes
+        # datasets JSON-encode that block's values into a string column, silently
+        # ('"a.jpg"'); failing instead sends the file to the all-Json read below.
+        with _quiet("datasets.packaged_modules.json.json"):
+            return load_dataset("json", data_files=lines_path, split="train", **{"on_mixed_types": None, **load_kwargs})
+    except DatasetGenerationError as first:
+        if "features" in load_kwargs:
+            raise
+        logger.info("%s: fields change type or appear after the first block; reading every field as JSON", path)
+        keys: dict[str, None] = {}
+        with open(lines_path, encoding="utf-8") as f:
+            for n, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    where = f"line {n}" if lines_path == path else f"record {n - 1}"
+                    raise FormatError(f"{path}: {where} is not valid JSON ({exc.msg})") from None
+                if not isinstance(rec, dict):
+                    raise FormatError(f"{path}: record {n - 1} is {type(rec).__name__}, not an object") from None
+                keys.update(dict.fromkeys(rec))
+        features = Features({k: Json() for k in keys})
+        try:
+            return load_dataset("json", data_files=lines_path, split="train", features=features, **load_kwargs)
+        except DatasetGenerationError:
+            raise first from None
+
+
+@contextlib.contextmanager
+def _quiet(name: str):
+    """Silence one logger (datasets logs an ERROR before raising what we handle)."""
+    log = logging.getLogger(name)
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+def json_lines_copy(path: str, cache_dir: str | None = None, chunk_size: int = 1 << 22) -> str:
+    """A JSON Lines copy of a JSON *array* file, streamed with bounded memory (else ``path``).
+
+    ``load_dataset("json")`` reads a JSON array (LLaVA's ``llava_v1_5_mix665k.json`` is
+    one) whole into Python objects before Arrow sees it: several times the file size in
+    RAM. Cutting the array into lines first lets pyarrow read it in 10 MB blocks. The copy
+    lives in the datasets cache (``hf_vitcurate_jsonl/``), keyed by path, size and mtime,
+    so a second load reuses both it and the Arrow cache built from it. Objects are found
+    with the C JSON scanner; their text is copied as is, with the newlines between tokens
+    turned into spaces (a valid JSON string cannot hold a raw newline).
+    """
+    with open(path, "rb") as f:
+        head = f.read(1024).lstrip()
+    if not head.startswith(b"["):
+        return path
+    stat = os.stat(path)
+    key = hashlib.sha1(f"{os.path.abspath(path)}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:20]
+    folder = os.path.join(cache_dir or datasets.config.HF_DATASETS_CACHE, "hf_vitcurate_jsonl")
+    out = os.path.join(folder, f"{os.path.splitext(os.path.basename(path))[0]}-{key}.jsonl")
+    if os.path.exists(out):
+        return out
+    os.makedirs(folder, exist_ok=True)
+    decoder = json.JSONDecoder()
+    tmp = f"{out}.{os.getpid()}.tmp"
+    with open(path, encoding="utf-8") as src, open(tmp, "w", encoding="utf-8") as dst:
+        buf, pos, eof, written = src.read(chunk_size), 0, False, 0
+        pos = buf.index("[") + 1
+        while True:
+            while pos < len(buf) and buf[pos] in " \t\r\n,":
+                pos += 1
+            if pos >= len(buf) - 1 and not eof:  # refill before looking at the next item
+                more = src.read(chunk_size)
+                buf, pos, eof = buf[pos:] + more, 0, not more
+                continue
+            if pos >= len(buf) or buf[pos] == "]":
+                break
+            if buf[pos] != "{":
+                os.remove(tmp)
+                return path  # not a list of objects: let datasets handle it
+            try:
+                _, end = decoder.raw_decode(buf, pos)
+            except json.JSONDecodeError:
+                more = "" if eof else src.read(chunk_size)
+                if not more or len(buf) - pos > 16 * chunk_size:  # no record is that long: it is broken
+                    os.remove(tmp)
+                    raise FormatError(f"{path}: record {written} (0-based) is not valid JSON") from None
+                buf, pos = buf[pos:] + more, 0
+                continue
+            dst.write(buf[pos:end].replace("\n", " ").replace("\r", " ") + "\n")
+            pos, written = end, written + 1
+    os.replace(tmp, out)
+    return out
+
+
+def _suffix(path: str) -> str:
+    return os.path.splitext(path)[1].lower()
+
+
+def first_record(raw: Dataset) -> dict[str, Any]:
+    """The first row of ``raw`` as plain Python, images left undecoded (for detection)."""
+    if len(raw) == 0:
+        raise FormatError("the input has no records")
+    return records(raw.with_format("arrow")[:1], raw.features)[0]
