@@ -16,6 +16,7 @@ import logging
 import sys
 
 from . import __version__
+from .errors import VitCurateError
 
 # Order is the order shown in ``vitcurate --help``.
 COMMANDS = [
@@ -52,7 +53,12 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except VitCurateError as err:
+        # Errors about the user's data or settings: one clear line, no traceback.
+        print(f"vitcurate {args.command}: error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover
