@@ -1,0 +1,124 @@
+"""Individual Select: choose whole datasets by fine-tuning and benchmarking (SPEC §5, papers/000).
+
+Input: a baseline set B0, candidate datasets grouped in ordered categories, and an
+evaluator that fine-tunes on a composition and returns benchmark scores mapped to 0-100
+(MME total / 2800 x 100, see :func:`mme_to_100`). For each category in order, every
+candidate c is tried on its own: fine-tune on B ∪ {c}, evaluate, and accept c when
+avg(B ∪ {c}) >= avg(B) - epsilon (epsilon = 0.5 points: "comparable" counts as a
+keep). Then B <- B ∪ (all accepted of the category). The output is the final composition
+and a table of every trial.
+
+The paper evaluates candidates of one category against the same B (they are not added
+one after another inside a category); ``sequential=True`` is the other reading, where an
+accepted candidate joins B at once and later candidates of the category are tried on top.
+
+Example:
+    >>> scores = {(): 50.0, ("a",): 52.0, ("b",): 49.8, ("c",): 40.0, ("a", "b"): 53.0}
+    >>> def evaluate(names):
+    ...     return {"bench": scores.get(tuple(sorted(names)), 45.0)}
+    >>> result = individual_select([], [["a", "b", "c"]], evaluate)
+    >>> result["composition"], [t["accepted"] for t in result["trials"]]
+    (['a', 'b'], [True, True, False])
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+Evaluator = Callable[[list[str]], Mapping[str, float]]
+
+
+def mme_to_100(mme_total: float) -> float:
+    """MME total score (perception + cognition, at most 2800) on the 0-100 scale of the paper."""
+    return mme_total / 2800.0 * 100.0
+
+
+def average(scores: Mapping[str, float]) -> float:
+    """Mean of the benchmark scores (each already on 0-100)."""
+    if not scores:
+        raise ValueError("the evaluator returned no scores")
+    bad = {k: v for k, v in scores.items() if not 0.0 <= float(v) <= 100.0}
+    if bad:
+        raise ValueError(f"scores must be on 0-100 (map MME with mme_to_100): {bad}")
+    return sum(float(v) for v in scores.values()) / len(scores)
+
+
+def individual_select(
+    baseline: Sequence[str],
+    categories: Sequence[Sequence[str]] | Mapping[str, Sequence[str]],
+    evaluate: Evaluator,
+    *,
+    epsilon: float = 0.5,
+    sequential: bool = False,
+    cache: dict[tuple[str, ...], dict[str, float]] | None = None,
+) -> dict[str, Any]:
+    """Greedy dataset-level selection; returns ``{"composition", "trials", "baseline_scores", "params"}``.
+
+    ``evaluate(names)`` fine-tunes on the union of the named datasets and returns scores
+    on 0-100. Results are cached by composition (order-free), so no composition is
+    trained twice; pass ``cache`` to share it across calls (e.g. to resume).
+    """
+    named = categories.items() if isinstance(categories, Mapping) else ((f"category_{i}", c) for i, c in enumerate(categories))
+    cache = {} if cache is None else cache
+
+    def run(names: list[str]) -> dict[str, float]:
+        key = tuple(sorted(names))
+        if key not in cache:
+            cache[key] = {k: float(v) for k, v in evaluate(sorted(names)).items()}
+        return cache[key]
+
+    current = list(dict.fromkeys(baseline))
+    base_scores = run(current)
+    trials = []
+    for category, candidates in named:
+        reference = run(current)
+        accepted = []
+        for cand in candidates:
+            if cand in current:
+                raise ValueError(f"candidate {cand!r} of {category!r} is already in the composition {current}")
+            trial_set = current + [cand]
+            scores = run(trial_set)
+            ok = average(scores) >= average(reference) - epsilon
+            trials.append({
+                "category": category, "candidate": cand, "composition": sorted(trial_set), "scores": scores,
+                "average": round(average(scores), 4), "reference_average": round(average(reference), 4), "accepted": ok,
+            })
+            logger.info("%s: %s avg %.2f vs %.2f -> %s", category, cand, average(scores), average(reference),
+                        "accept" if ok else "reject")
+            if ok:
+                accepted.append(cand)
+                if sequential:
+                    current = trial_set
+                    reference = scores
+        if not sequential:
+            current = current + accepted
+    return {
+        "composition": current,
+        "trials": trials,
+        "baseline_scores": base_scores,
+        "final_scores": run(current),
+        "params": {"epsilon": epsilon, "sequential": sequential, "baseline": list(baseline)},
+    }
+
+
+def trials_markdown(result: Mapping[str, Any]) -> str:
+    """The trial table (papers/000 Tables 4-5 style) as Markdown."""
+    keys = sorted({k for t in result["trials"] for k in t["scores"]})
+    lines = ["| category | candidate | " + " | ".join(keys) + " | avg | reference | accepted |",
+             "|---" * (len(keys) + 5) + "|"]
+    for t in result["trials"]:
+        cells = [f"{t['scores'].get(k, float('nan')):.2f}" for k in keys]
+        lines.append(f"| {t['category']} | {t['candidate']} | " + " | ".join(cells)
+                     + f" | {t['average']:.2f} | {t['reference_average']:.2f} | {'yes' if t['accepted'] else 'no'} |")
+    return "\n".join(lines)
+
+
+def save_result(result: Mapping[str, Any], path: str) -> None:
+    """Write the result (composition, trials, parameters) as JSON."""
+    with open(path, "w") as f:
+        json.dump(result, f, indent=2)

@@ -1,0 +1,63 @@
+"""Individual Select (SPEC §5): greedy dataset-level choice with the "comparable" margin."""
+
+from __future__ import annotations
+
+import pytest
+
+from hf_vitcurate.select.individual import individual_select, mme_to_100, trials_markdown
+
+# A benchmark that rewards useful datasets and punishes a harmful one (order-free).
+VALUE = {"base": 50.0, "good": 3.0, "neutral": -0.4, "bad": -5.0, "good2": 1.0}
+
+
+def evaluator(calls):
+    def evaluate(names):
+        calls.append(tuple(names))
+        total = sum(VALUE[n] for n in names)
+        return {"bench_a": total, "mme": mme_to_100(total / 100 * 2800)}
+    return evaluate
+
+
+def test_accepts_better_and_comparable_rejects_worse():
+    calls = []
+    result = individual_select(["base"], {"general": ["good", "neutral", "bad"], "extra": ["good2"]}, evaluator(calls))
+    assert result["composition"] == ["base", "good", "neutral", "good2"]
+    by_cand = {t["candidate"]: t for t in result["trials"]}
+    assert by_cand["neutral"]["accepted"]  # -0.4 is within epsilon = 0.5: comparable
+    assert not by_cand["bad"]["accepted"]
+    # Candidates of one category are judged against the same B.
+    assert by_cand["good"]["reference_average"] == by_cand["bad"]["reference_average"] == 50.0
+    assert by_cand["good2"]["reference_average"] == pytest.approx(52.6)
+    assert result["final_scores"]["bench_a"] == pytest.approx(53.6)
+    # No composition is trained twice.
+    assert len(calls) == len(set(calls))
+
+
+def test_epsilon_zero_rejects_comparable_and_sequential_option():
+    result = individual_select(["base"], [["neutral"]], evaluator([]), epsilon=0.0)
+    assert result["composition"] == ["base"]
+    seq = individual_select(["base"], [["good", "neutral", "good2"]], evaluator([]), sequential=True)
+    refs = [t["reference_average"] for t in seq["trials"]]
+    assert refs == [50.0, 53.0, pytest.approx(52.6)]
+
+
+def test_cache_is_reused_across_calls():
+    calls, cache = [], {}
+    individual_select(["base"], [["good"]], evaluator(calls), cache=cache)
+    n = len(calls)
+    individual_select(["base"], [["good"]], evaluator(calls), cache=cache)
+    assert len(calls) == n
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="already"):
+        individual_select(["base", "good"], [["good"]], evaluator([]))
+    with pytest.raises(ValueError, match="0-100"):
+        individual_select([], [["x"]], lambda names: {"mme_raw": 1800.0})
+    assert mme_to_100(2800) == 100.0
+
+
+def test_table_lists_every_trial():
+    result = individual_select(["base"], [["good", "bad"]], evaluator([]))
+    table = trials_markdown(result)
+    assert table.count("\n") == 3 and "| good |" in table and "| no |" in table
