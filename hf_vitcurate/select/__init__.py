@@ -1,1 +1,3 @@
 """select (see README)."""
+
+from .svit_core import SVIT_CORE_SIZE, ShortfallError, balance, core, diversity, mix

@@ -1,0 +1,180 @@
+"""Generation clean-up flags (papers/002 §3.3, SPEC §3): leaked annotation sources, missing QA pairs.
+
+SVIT asked GPT-4 to write QA pairs from captions, boxes and region descriptions; some
+answers then say "according to the captions" or "based on the given information", and
+some replies hold fewer QA pairs than asked. The paper finds them "based on relative
+words" and regenerates them. Here each check adds a flag column; with ``drop=True`` it
+returns ``(kept, rejected)`` instead, the rejected rows carrying ``reject_reason`` and
+``reject_detail`` like :func:`hf_vitcurate.validate` (rows in = kept + rejected). The
+MMInstruct engine's regenerate step reads the same flags.
+
+- :func:`leakage`: columns ``leakage`` (bool) and ``leakage_phrases`` (phrases found in
+  the ``gpt`` turns, lowercase). Phrases match case-insensitively on word boundaries
+  with an optional plural ``s`` ("captions" hits ``caption``).
+- :func:`qa_count`: columns ``qa_pairs`` (number of ``gpt`` turns) and ``qa_short``
+  (fewer than expected).
+
+Example:
+    >>> from datasets import Dataset
+    >>> ds = Dataset.from_dict({"id": ["a", "b"], "task": ["conv", "conv"], "conversations": [
+    ...     [{"from": "human", "value": "Color?"}, {"from": "gpt", "value": "Per the captions, red."}],
+    ...     [{"from": "human", "value": "Color?"}, {"from": "gpt", "value": "Red."}]]})
+    >>> leakage(ds)["leakage"][:]
+    [True, False]
+    >>> kept, rejected = leakage(ds, drop=True)
+    >>> len(kept), rejected[0]["reject_reason"]
+    (1, 'leakage')
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from datasets import Dataset, List, Value
+
+from .. import provenance
+from ._arrow import map_arrow, turns
+
+# What SVIT's answers leak: the annotation sources GPT-4 was shown (captions, region
+# descriptions, object boxes) and the way it refers to them. Configurable; "description"
+# is in the paper's own example even though it also flags honest uses of the word.
+DEFAULT_LEAK_PHRASES: tuple[str, ...] = (
+    "caption",
+    "description",
+    "the given information",
+    "the provided information",
+    "the information provided",
+    "the information given",
+    "the given annotations",
+    "the provided annotations",
+    "bounding box coordinates",
+    "region description",
+)
+
+
+def _phrase_regex(phrases: Sequence[str]) -> str:
+    """One RE2/Python pattern: any phrase, word boundaries, white space runs, optional plural s."""
+    if not phrases:
+        raise ValueError("leakage needs at least one phrase")
+    alts = sorted({" ".join(p.lower().split()) for p in phrases}, key=lambda p: (-len(p), p))
+    body = "|".join(r"\s+".join(re.escape(w) for w in p.split()) for p in alts)
+    return rf"(?i)\b(?:{body})s?\b"
+
+
+def leakage(
+    ds: Dataset,
+    phrases: Sequence[str] = DEFAULT_LEAK_PHRASES,
+    drop: bool = False,
+    batch_size: int = 10_000,
+) -> Dataset | tuple[Dataset, Dataset]:
+    """Flag rows whose answers mention the annotation source (see module docstring).
+
+    Returns ``ds`` with ``leakage``/``leakage_phrases`` columns, or with ``drop=True``
+    ``(kept, rejected)`` where ``rejected`` has ``reject_reason == "leakage"``.
+    """
+    pattern = _phrase_regex(phrases)
+    finder = re.compile(pattern)
+
+    def flag(table: pa.Table) -> dict[str, pa.Array]:
+        values, roles, turn_row, _ = turns(table)
+        is_gpt = np.asarray(pc.equal(roles, "gpt"), dtype=bool)
+        # RE2 scans every answer; Python collects the phrases only on the few hits.
+        hit = is_gpt & np.asarray(pc.match_substring_regex(values, pattern), dtype=bool)
+        found: list[list[str]] = [[] for _ in range(table.num_rows)]
+        for i in np.flatnonzero(hit):
+            row = found[turn_row[i]]
+            for m in finder.finditer(values[int(i)].as_py()):
+                p = " ".join(m.group(0).lower().split())
+                if p not in row:
+                    row.append(p)
+        flags = np.bincount(turn_row[hit], minlength=table.num_rows) > 0
+        return {"leakage": pa.array(flags), "leakage_phrases": pa.array(found, pa.list_(pa.string()))}
+
+    out = map_arrow(
+        ds, flag, {"leakage": Value("bool"), "leakage_phrases": List(Value("string"))},
+        batch_size=batch_size, desc="leakage",
+    )
+    params = {"phrases": list(phrases), "drop": drop}
+    return _finish(ds, out, "leakage", "leakage", params, drop, lambda r: f"answer mentions {r['leakage_phrases']}")
+
+
+def qa_count(
+    ds: Dataset,
+    expected: int | Mapping[str, int],
+    drop: bool = False,
+    task_column: str = "task",
+    batch_size: int = 10_000,
+) -> Dataset | tuple[Dataset, Dataset]:
+    """Flag rows with fewer QA pairs (``gpt`` turns) than ``expected``.
+
+    ``expected``: one number for every row, or ``{task: number}`` (tasks not listed are
+    not checked, e.g. ``{"referring_qa": 10}`` as SVIT asked for 10 referring QAs).
+    Adds ``qa_pairs`` and ``qa_short``; with ``drop=True`` returns ``(kept, rejected)``
+    with ``reject_reason == "too_few_qa"``.
+
+    Example:
+        >>> from datasets import Dataset
+        >>> ds = Dataset.from_dict({"task": ["conv"], "conversations": [[
+        ...     {"from": "human", "value": "Q1"}, {"from": "gpt", "value": "A1"}]]})
+        >>> qa_count(ds, expected=3)[0]["qa_short"]
+        True
+    """
+    if isinstance(expected, Mapping):
+        per_task = {str(k): int(v) for k, v in expected.items()}
+        if task_column not in ds.column_names:
+            raise ValueError(f"expected is per task but the dataset has no {task_column!r} column")
+    else:
+        per_task = None
+        expected = int(expected)
+
+    def count(table: pa.Table) -> dict[str, pa.Array]:
+        _, roles, turn_row, _ = turns(table)
+        is_gpt = np.asarray(pc.equal(roles, "gpt"), dtype=bool)
+        pairs = np.bincount(turn_row[is_gpt], minlength=table.num_rows)
+        if per_task is None:
+            need = np.full(table.num_rows, expected)
+        else:
+            tasks = np.asarray(pc.fill_null(table.column(task_column), "").to_numpy(zero_copy_only=False), dtype=object)
+            need = np.array([per_task.get(t, 0) for t in tasks], dtype=np.int64)
+        return {"qa_pairs": pa.array(pairs.astype(np.int32)), "qa_short": pa.array(pairs < need)}
+
+    out = map_arrow(
+        ds, count, {"qa_pairs": Value("int32"), "qa_short": Value("bool")},
+        batch_size=batch_size, desc="qa_count",
+    )
+    params = {"expected": per_task if per_task is not None else expected, "drop": drop}
+
+    def detail(row: dict) -> str:
+        need = expected if per_task is None else per_task.get(row[task_column], 0)
+        return f"{row['qa_pairs']} QA pairs, expected {need}"
+
+    return _finish(ds, out, "qa_count", "too_few_qa", params, drop, detail)
+
+
+def _finish(
+    ds: Dataset, out: Dataset, name: str, reason: str, params: dict, drop: bool, detail: Callable[[dict], str]
+) -> Dataset | tuple[Dataset, Dataset]:
+    """Record provenance; with ``drop`` split into kept and rejected (with reasons)."""
+    flag_column = {"leakage": "leakage", "qa_count": "qa_short"}[name]
+    flags = np.asarray(out.with_format("arrow")[flag_column], dtype=bool) if len(out) else np.zeros(0, bool)
+    n_flagged = int(flags.sum())
+    params = {**params, "flagged": n_flagged}
+    if not drop:
+        return provenance.record(out, name, kind="stage", rows_in=len(ds), params=params, parent=ds)
+    kept = out.select(np.flatnonzero(~flags))
+    rejected = out.select(np.flatnonzero(flags))
+    # Flagged rows are few; their details are built in Python (no images decoded).
+    details = [detail(r) for r in rejected.select_columns([c for c in rejected.column_names if c != "images"])]
+    # feature= keeps the type string when nothing was rejected (else it would be null).
+    rejected = rejected.add_column("reject_reason", [reason] * n_flagged, feature=Value("string"))
+    rejected = rejected.add_column(
+        "reject_detail", details, feature=Value("string")
+    )
+    counts = {reason: n_flagged} if n_flagged else {}
+    kept = provenance.record(kept, name, kind="stage", rows_in=len(ds), rejected=counts, params=params, parent=ds)
+    rejected = provenance.record(rejected, name, kind="stage", rows_in=len(ds), rejected=counts, params=params, parent=ds)
+    return kept, rejected
