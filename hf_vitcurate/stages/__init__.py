@@ -1,5 +1,9 @@
-"""stages (see README)."""
+"""Score stages: each adds columns to a canonical dataset and records provenance (see README).
+
+One file per stage: ``necessity`` (MLLM-Selector), ``concepts``/``yes_no``/``cleanup`` (SVIT).
+"""
 
 from .cleanup import DEFAULT_LEAK_PHRASES, leakage, qa_count
 from .concepts import SVIT_CONCEPTS, SVIT_CONCEPTS_LITERAL, ConceptMatcher, concepts, load_concept_sets
+from .necessity import necessity, reject_flagged
 from .yes_no import yes_no
