@@ -25,14 +25,14 @@ import torch
 from datasets import concatenate_datasets
 
 
-def pool(n_images: int, seed: int = 0):
+def pool(n_images: int, seed: int = 0, with_truth: bool = False):
+    """The validated ShapesWorld pool (ground truth set aside; returned only if asked)."""
     from hf_vitcurate import validate
-    from hf_vitcurate.synthetic import shapesworld
+    from hf_vitcurate.synthetic import pool_and_truth
 
-    world = shapesworld(n_images, seed=seed)
-    ds = concatenate_datasets([world[k] for k in world if k != "benchmark"])
+    ds, truth = pool_and_truth(n_images, seed=seed)
     kept, _ = validate(ds)
-    return kept
+    return (kept, truth) if with_truth else kept
 
 
 def checkpoint(ds, out: str) -> str:
@@ -127,9 +127,9 @@ def effect(args) -> dict:
     from hf_vitcurate.models import tiny_recipe, train
     from hf_vitcurate.select import baselines
     from hf_vitcurate.select.mllm_selector import mllm_selector
-    from hf_vitcurate.demo import degraded_share
+    from hf_vitcurate.synthetic import degraded_share
 
-    ds = pool(args.images)
+    ds, truth = pool(args.images, with_truth=True)
     budget = len(ds) // 4
     with tempfile.TemporaryDirectory() as tmp:
         base = checkpoint(ds, os.path.join(tmp, "tiny"))
@@ -138,12 +138,12 @@ def effect(args) -> dict:
         res = mllm_selector(ds, budget, f_pre, os.path.join(tmp, "mllm"), seed=0, train_recipe=tiny_recipe())
         scored = res["scored"]
         n2 = budget - len(res["seed_rows"])
-        shares = {"pool": degraded_share(ds), "nbgs(seed+drawn)": degraded_share(res["selection"])}
+        shares = {"pool": degraded_share(ds, truth), "nbgs(seed+drawn)": degraded_share(res["selection"], truth)}
         for name, (sub, _) in {
             "random": baselines.random(scored, n2, seed=0), "top": baselines.top(scored, n2), "bottom": baselines.bottom(scored, n2),
         }.items():
-            shares[name + "(drawn only)"] = degraded_share(sub)
-        shares["nbgs(drawn only)"] = degraded_share(res["selection"].select(range(len(res["seed_rows"]), budget)))
+            shares[name + "(drawn only)"] = degraded_share(sub, truth)
+        shares["nbgs(drawn only)"] = degraded_share(res["selection"].select(range(len(res["seed_rows"]), budget)), truth)
     return {"rows": len(ds), "budget": budget, "degraded_share": {k: round(v, 4) for k, v in shares.items()}}
 
 

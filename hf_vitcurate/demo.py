@@ -4,8 +4,9 @@
 (bad rows go to ``rejected`` with reasons), tags it with the SVIT columns (concepts,
 informativeness, yes/no, leakage), builds a tiny LLaVA checkpoint and pretrains it,
 runs MLLM-Selector (seed model, ``necessity``, NBGS) for a budget, and publishes the
-selection with its card as a local Hub-layout dataset. The ``_truth`` column is read only
-here, at the end, to report how many degraded rows the selection kept.
+selection with its card as a local Hub-layout dataset. The ground truth of ShapesWorld is
+set aside before anything runs and used only at the end, to report how many degraded rows
+the selection kept.
 
 Example:
     >>> summary = run_demo("vitcurate_out", n_images=120)   # doctest: +SKIP
@@ -20,23 +21,13 @@ import os
 import time
 from typing import Any
 
-from datasets import DatasetDict, concatenate_datasets
+from datasets import DatasetDict
 
 logger = logging.getLogger(__name__)
 
 
 def _say(msg: str) -> None:
     print(f"[vitcurate demo] {msg}", flush=True)
-
-
-def degraded_share(ds) -> float:
-    """Share of rows whose ``_truth`` is not clean (measurement only; 0 when absent)."""
-    if "_truth" not in ds.column_names or len(ds) == 0:
-        return 0.0
-    from .columns import list_column
-
-    truth = list_column(ds, "_truth")
-    return sum(t != "clean" for t in truth) / len(truth)
 
 
 def run_demo(
@@ -55,13 +46,14 @@ def run_demo(
     from .models.training import pretrain
     from .select.mllm_selector import mllm_selector
     from .stages import concepts, leakage, yes_no
-    from .synthetic import shapesworld
+    from .columns import list_column
+    from .synthetic import degraded_share, pool_and_truth
 
     t0 = time.time()
     os.makedirs(out_dir, exist_ok=True)
-    world = shapesworld(n_images, seed=seed)
-    sources = [name for name in world if name != "benchmark"]
-    pool = concatenate_datasets([world[name] for name in sources])
+    # The ground truth is set aside before anything runs: no method reads it.
+    pool, truth = pool_and_truth(n_images, seed=seed)
+    sources = sorted(set(list_column(pool, "source")))
     _say(f"ShapesWorld: {len(pool)} rows from {len(sources)} sources ({', '.join(sources)}), {n_images} images")
 
     kept, rejected = validate(pool)
@@ -90,8 +82,8 @@ def run_demo(
         "kept": len(kept),
         "selected": len(selection),
         "budget": budget,
-        "degraded_share_pool": round(degraded_share(kept), 4),
-        "degraded_share_selection": round(degraded_share(selection), 4),
+        "degraded_share_pool": round(degraded_share(kept, truth), 4),
+        "degraded_share_selection": round(degraded_share(selection, truth), 4),
         "published_to": hub_dir,
         "load_with": f"datasets.load_dataset({hub_dir!r}, 'default')",
         "seconds": round(time.time() - t0, 1),

@@ -16,6 +16,7 @@ Example:
 
 from .benchmark import CHANCE, benchmark, score_benchmark
 from .evaluate import evaluate  # the model side's scorer (imports models lazily)
+from .pool import degraded_share, pool_and_truth
 from .sources import (
     DEFAULT_DEGRADE,
     DEFAULT_ROWS_PER_IMAGE,
@@ -38,9 +39,11 @@ __all__ = [
     "SOURCES",
     "Scene",
     "benchmark",
+    "degraded_share",
     "evaluate",
     "image_table",
     "make_scene",
+    "pool_and_truth",
     "render",
     "score_benchmark",
     "shapesworld",
