@@ -26,6 +26,14 @@ from datasets import DatasetDict
 logger = logging.getLogger(__name__)
 
 
+# Short CPU recipes for the demo (a few minutes on 2 cores); the tiny model starts from
+# random weights, so stage 1 trains the vision tower too (see models.training.pretrain).
+DEMO_PRETRAIN = {"train_parts": ("vision", "projector", "language"), "learning_rate": 1e-3, "epochs": 2,
+                 "batch_size": 32, "warmup_ratio": 0.05, "save_steps": 50}
+DEMO_FINETUNE = {"train_parts": ("vision", "projector", "language"), "learning_rate": 5e-4, "epochs": 2,
+                 "batch_size": 32, "warmup_ratio": 0.05, "save_steps": 50}
+
+
 def _say(msg: str) -> None:
     print(f"[vitcurate demo] {msg}", flush=True)
 
@@ -42,7 +50,6 @@ def run_demo(
     from . import validate
     from .hub import publish
     from .models import tiny_checkpoint
-    from .models.recipes import tiny_pretrain_recipe, tiny_recipe
     from .models.training import pretrain
     from .select.mllm_selector import mllm_selector
     from .stages import concepts, leakage, yes_no
@@ -64,18 +71,23 @@ def run_demo(
 
     base = tiny_checkpoint(os.path.join(out_dir, "models", "tiny"), tagged, seed=seed)
     captions = tagged.filter(lambda t: t == "caption", input_columns="task")
-    f_pre = pretrain(base, captions, os.path.join(out_dir, "models", "f_pre"), **tiny_pretrain_recipe())
+    # Stage 1 on captions and the descriptive rows: what LLaVA pretrains on.
+    f_pre = pretrain(base, captions, os.path.join(out_dir, "models", "f_pre"), **DEMO_PRETRAIN)
     _say(f"tiny LLaVA checkpoint built and pretrained on {len(captions)} captions: {f_pre}")
 
     budget = max(2, int(budget_fraction * len(tagged)))
     result = mllm_selector(tagged, budget, f_pre, os.path.join(out_dir, "mllm_selector"), seed=seed,
-                           train_recipe=tiny_recipe())
+                           train_recipe=DEMO_FINETUNE)
     selection = result["selection"]
     _say(f"MLLM-Selector: seed {result['manifest']['seed']['n_selected']} rows -> f_seed, necessity on "
          f"{len(result['scored'])} rows, NBGS drew {result['manifest']['nbgs']['n_selected']}; selected {len(selection)}")
 
     hub_dir = os.path.join(out_dir, "hub")
-    publish(DatasetDict({"train": selection}), repo_id, local_dir=hub_dir, card="mllm_selector", rejected=rejected)
+    per_source = {name: list_column(pool, "source").count(name) for name in sources}
+    card_data = {"sources": {name: {"license": "apache-2.0", "rows_in": n} for name, n in per_source.items()},
+                 "license": "apache-2.0"}
+    publish(DatasetDict({"train": selection}), repo_id, local_dir=hub_dir, card="mllm_selector",
+            card_data=card_data, rejected=rejected)
     summary = {
         "rows_in": len(pool),
         "rejected": len(rejected),
