@@ -29,6 +29,8 @@ COMMANDS = [
     "score",
     "select",
     "svit",
+    "revolion",
+    "engine",
     "publish",
 ]
 

@@ -1,0 +1,233 @@
+"""A real, small LLaVA checkpoint built locally: tokenizer, processor, model, config.
+
+:func:`tiny_checkpoint` trains a byte-level BPE tokenizer with ``tokenizers`` on the
+corpus text, builds a ``LlavaForConditionalGeneration`` (a CLIP vision tower, a two-layer
+MLP projector and a Llama language model, a few million parameters, random weights) and
+a ``LlavaProcessor`` (CLIP image processor + that tokenizer + a chat template) and saves
+them with ``save_pretrained``. Everything else in the package loads it back with
+``AutoProcessor`` / ``AutoModelForImageTextToText.from_pretrained(path)``, exactly as it
+loads ``llava-hf/llava-1.5-7b-hf``: nothing downstream knows it is tiny.
+
+Example:
+    >>> path = tiny_checkpoint("ckpt/tiny", ["<image>What color is the circle?", "red"])  # doctest: +SKIP
+    >>> model = AutoModelForImageTextToText.from_pretrained(path)                      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from typing import Iterable
+
+from ..schema import IMAGE_TOKEN
+
+PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
+USER, ASSISTANT = "<|user|>", "<|assistant|>"
+SPECIAL_TOKENS = [PAD, BOS, EOS, UNK, IMAGE_TOKEN, USER, ASSISTANT]
+
+# Plain and short: every token of the prompt costs compute on a 2-core CPU. Messages use
+# the HF content-list format; image items render as the image placeholder, in content
+# order ("first") or after the message's text ("last", see TinyArchitecture.image_position).
+_ITEMS = (
+    "{% for item in message['content'] %}"
+    "{% if item['type'] == 'image' %}<image>{% elif item['type'] == 'text' %}{{ item['text'] }}{% endif %}"
+    "{% endfor %}"
+)
+_ITEMS_IMAGES_LAST = (
+    "{% for item in message['content'] %}{% if item['type'] == 'text' %}{{ item['text'] }}{% endif %}{% endfor %}"
+    "{% for item in message['content'] %}{% if item['type'] == 'image' %}<image>{% endif %}{% endfor %}"
+)
+
+
+def chat_template(image_position: str = "first") -> str:
+    """The tiny chat template: ``<|user|>…<|assistant|>answer</s>`` per turn."""
+    items = {"first": _ITEMS, "last": _ITEMS_IMAGES_LAST}[image_position]
+    return (
+        "{% for message in messages %}"
+        "{% if message['role'] == 'assistant' %}<|assistant|>{% else %}<|user|>{% endif %}"
+        "{% if message['content'] is string %}{{ message['content'] }}{% else %}" + items + "{% endif %}"
+        "{% if message['role'] == 'assistant' %}{{ eos_token }}{% endif %}"
+        "{% endfor %}"
+        "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+    )
+
+
+CHAT_TEMPLATE = chat_template("first")
+
+
+@dataclass
+class TinyArchitecture:
+    """Sizes of a tiny checkpoint (see benchmarks/RESULTS.md, "Tiny models", for the choice)."""
+
+    image_size: int = 64
+    patch_size: int = 8
+    vision_width: int = 128
+    vision_layers: int = 2
+    vision_heads: int = 4
+    vision_mlp: int = 512
+    text_width: int = 256
+    text_layers: int = 4
+    text_heads: int = 4
+    text_mlp: int = 704
+    vocab_size: int = 1024
+    max_positions: int = 1024
+    # "full" keeps the CLS token as one more image token: a global summary for counting.
+    feature_strategy: str = "full"
+    # Where a user turn's images go: "first" (content order, as LLaVA) or "last" (after
+    # the question, so image tokens can attend to it in the causal LM).
+    image_position: str = "first"
+
+
+TINY_ARCHITECTURE = TinyArchitecture()
+
+
+def corpus_texts(corpus) -> Iterable[str]:
+    """Texts of ``corpus``: strings, or every turn of a canonical ``Dataset``/``DatasetDict``."""
+    from datasets import Dataset, DatasetDict
+
+    if isinstance(corpus, DatasetDict):
+        for split in corpus.values():
+            yield from corpus_texts(split)
+    elif isinstance(corpus, Dataset):
+        convs = corpus.select_columns(["conversations"]).with_format("arrow")
+        for table in convs.iter(batch_size=10_000):
+            import pyarrow.compute as pc
+
+            turns = pc.list_flatten(table.column("conversations").combine_chunks())
+            values = turns.field("value")
+            yield from (v for v in values.to_pylist() if v)
+    else:
+        yield from corpus
+
+
+def train_tokenizer(corpus, vocab_size: int = 1024):
+    """A byte-level BPE tokenizer (any text encodes; frequent words become one token)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    # Texts are cut at image placeholders, as the chat template renders them (see chat.to_messages).
+    pieces = (p.strip("\n") for t in corpus_texts(corpus) for p in t.split(IMAGE_TOKEN))
+    tok.train_from_iterator(pieces, trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token=BOS,
+        eos_token=EOS,
+        pad_token=PAD,
+        unk_token=UNK,
+        extra_special_tokens={"image_token": IMAGE_TOKEN},
+        model_max_length=TINY_ARCHITECTURE.max_positions,
+    )
+
+
+def _image_processor(size: int):
+    """CLIP image processor at ``size``×``size`` (fast/torchvision when installed, else PIL)."""
+    import importlib.util
+
+    import transformers
+
+    if importlib.util.find_spec("torchvision") is None:
+        cls = transformers.CLIPImageProcessorPil  # same outputs; avoids a fallback warning
+    else:
+        cls = transformers.CLIPImageProcessor
+    return cls(
+        size={"height": size, "width": size},
+        crop_size={"height": size, "width": size},
+        do_center_crop=False,
+        image_mean=[0.5, 0.5, 0.5],
+        image_std=[0.5, 0.5, 0.5],
+    )
+
+
+def tiny_checkpoint(
+    out_dir: str | os.PathLike,
+    corpus,
+    *,
+    architecture: TinyArchitecture | None = None,
+    seed: int = 0,
+    **sizes,
+) -> str:
+    """Build and save a tiny LLaVA checkpoint in ``out_dir``; return its path.
+
+    ``corpus``: strings or a canonical dataset (all turns are used) to train the tokenizer.
+    ``architecture`` or keyword ``sizes`` (fields of :class:`TinyArchitecture`, e.g.
+    ``image_size=64, patch_size=8, text_layers=4``) override :data:`TINY_ARCHITECTURE`.
+
+    >>> path = tiny_checkpoint("/tmp/tiny", ["<image>What shape is it?", "A circle."],
+    ...                        vision_layers=1, text_layers=1)  # doctest: +SKIP
+    """
+    import torch
+    from transformers import (
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+    )
+
+    arch = TinyArchitecture(**{**asdict(architecture or TINY_ARCHITECTURE), **sizes})
+    if arch.image_size % arch.patch_size:
+        raise ValueError(f"image_size {arch.image_size} is not a multiple of patch_size {arch.patch_size}")
+    tokenizer = train_tokenizer(corpus, arch.vocab_size)
+    n_patches = (arch.image_size // arch.patch_size) ** 2
+    vision = CLIPVisionConfig(
+        hidden_size=arch.vision_width,
+        intermediate_size=arch.vision_mlp,
+        num_hidden_layers=arch.vision_layers,
+        num_attention_heads=arch.vision_heads,
+        image_size=arch.image_size,
+        patch_size=arch.patch_size,
+        projection_dim=arch.vision_width,
+    )
+    text = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=arch.text_width,
+        intermediate_size=arch.text_mlp,
+        num_hidden_layers=arch.text_layers,
+        num_attention_heads=arch.text_heads,
+        num_key_value_heads=arch.text_heads,
+        max_position_embeddings=arch.max_positions,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,  # fewer parameters; the vocabulary is small anyway
+    )
+    config = LlavaConfig(
+        vision_config=vision,
+        text_config=text,
+        image_token_index=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
+        image_seq_length=n_patches + (arch.feature_strategy == "full"),
+        # Last layer: the tower is trained here, unlike a frozen pretrained CLIP (LLaVA uses -2).
+        vision_feature_layer=-1,
+        vision_feature_select_strategy=arch.feature_strategy,
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(seed)
+    model = LlavaForConditionalGeneration(config)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.bos_token_id = tokenizer.bos_token_id
+    processor = LlavaProcessor(
+        image_processor=_image_processor(arch.image_size),
+        tokenizer=tokenizer,
+        patch_size=arch.patch_size,
+        vision_feature_select_strategy=arch.feature_strategy,
+        chat_template=chat_template(arch.image_position),
+        num_additional_image_tokens=1,  # CLIP's CLS token
+    )
+    out_dir = os.fspath(out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    model.save_pretrained(out_dir)
+    processor.save_pretrained(out_dir)
+    with open(os.path.join(out_dir, "tiny_architecture.json"), "w") as f:
+        json.dump({**asdict(arch), "seed": seed, "parameters": sum(p.numel() for p in model.parameters())}, f, indent=2)
+    return out_dir

@@ -1,0 +1,403 @@
+"""Fine-tune (or pretrain) any image-text checkpoint on a canonical dataset: the LLaVA recipe.
+
+:func:`train` loads a checkpoint with the Auto classes, trains the chosen parts
+(``vision``, ``projector``, ``language``) on the ``gpt`` tokens of every row and saves
+a checkpoint folder (model + processor) that loads like any other. The same code runs
+on one CPU, one GPU or under ``accelerate launch`` (it uses ``Accelerator``; each
+process takes its own slice of every global batch).
+
+- Data order is a pure function of ``seed`` and the epoch, so a run is reproducible and
+  a resumed run sees exactly the batches it had left.
+- Every ``save_steps`` optimizer steps the full state (weights, optimizer, RNG) goes to
+  ``out_dir/checkpoints/step-N``; calling :func:`train` again with the same ``out_dir``
+  continues from the last one, and returns at once if the run had finished.
+- The learning rate is a function of the step (linear warmup, then cosine/linear/constant),
+  so resuming needs no scheduler state.
+- The loss is the sum of answer-token NLL over the whole step (all micro-batches, all
+  processes) divided by its token count: long and short answers weigh per token, as in
+  LLaVA, whatever the batch split.
+
+:func:`pretrain` is LLaVA stage 1 (projector only, captions, lr 1e-3). A checkpoint that
+starts from random weights (``models.tiny``) has no vision features to align, so its
+recipe trains the vision tower too: ``pretrain(..., train_parts=("vision", "projector"))``.
+
+Example:
+    >>> path = train("ckpt/tiny", ds, "runs/ft", **tiny_recipe())                 # doctest: +SKIP
+    $ accelerate launch --num_processes 2 -m hf_vitcurate.cli train ckpt/tiny data runs/ft
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field, fields
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+
+PARTS = ("vision", "projector", "language")
+# Parameter-name fragments of each part, across LLaVA-style families (LLaVA, LLaVA-NeXT,
+# Qwen2-VL's ``visual`` tower with its ``merger``, Idefics ``connector``). Projector
+# patterns are checked first: ``visual.merger`` is Qwen2-VL's projector inside ``visual``.
+PROJECTOR_NAMES = ("multi_modal_projector", "mm_projector", "visual.merger", "connector")
+VISION_NAMES = ("vision_tower", "vision_model", "visual", "image_encoder")
+STATE_FILE = "trainer_state.json"
+LOG_FILE = "train_log.json"
+
+
+@dataclass
+class Recipe:
+    """The knobs of a training run; defaults are LLaVA-1.5 stage 2 (visual instruction tuning)."""
+
+    train_parts: Sequence[str] = ("projector", "language")  # the vision tower stays frozen
+    learning_rate: float = 2e-5
+    part_lr: dict[str, float] = field(default_factory=dict)  # e.g. {"vision": 2e-6}
+    epochs: float = 1.0
+    max_steps: int | None = None  # overrides epochs
+    batch_size: int = 16  # rows per process per micro-batch
+    grad_accum: int = 1
+    warmup_ratio: float = 0.03
+    lr_schedule: str = "cosine"  # cosine | linear | constant
+    min_lr_ratio: float = 0.0
+    weight_decay: float = 0.0
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    max_grad_norm: float | None = 1.0
+    max_length: int | None = None
+    group_by_length: bool = True  # batches of similar length: less padding
+    seed: int = 0
+    save_steps: int = 500
+    log_steps: int = 10
+    mixed_precision: str | None = None  # None: accelerate's config ("bf16" on GPUs)
+    dtype: str | None = "auto"  # weights dtype when loading
+    gradient_checkpointing: bool = False
+    num_threads: int | str | None = None  # CPU threads for torch; "auto": the idle cores
+    num_workers: int = 0  # DataLoader workers decoding images / tokenizing
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        self.train_parts = tuple(self.train_parts)
+        unknown = set(self.train_parts) - set(PARTS)
+        if unknown or not self.train_parts:
+            raise ValueError(f"train_parts must be a non-empty subset of {PARTS}, got {self.train_parts}")
+        if self.lr_schedule not in ("cosine", "linear", "constant"):
+            raise ValueError(f"lr_schedule must be cosine, linear or constant, got {self.lr_schedule!r}")
+        self.adam_betas = tuple(self.adam_betas)
+
+
+def make_recipe(**recipe) -> Recipe:
+    """A :class:`Recipe` from keyword knobs; unknown names raise ``TypeError`` naming them."""
+    known = {f.name for f in fields(Recipe)}
+    unknown = sorted(set(recipe) - known)
+    if unknown:
+        raise TypeError(f"unknown recipe option(s) {unknown}; known: {sorted(known)}")
+    return Recipe(**recipe)
+
+
+def part_of(name: str) -> str:
+    """Which part a parameter belongs to: ``vision``, ``projector`` or ``language``."""
+    if any(p in name for p in PROJECTOR_NAMES):
+        return "projector"
+    if any(p in name for p in VISION_NAMES):
+        return "vision"
+    return "language"
+
+
+def lr_at(step: int, total: int, recipe: Recipe, base: float) -> float:
+    """Learning rate of optimizer step ``step`` (0-based) of ``total``."""
+    warmup = math.ceil(recipe.warmup_ratio * total)
+    if step < warmup:
+        return base * (step + 1) / warmup
+    if recipe.lr_schedule == "constant":
+        return base
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    floor = base * recipe.min_lr_ratio
+    if recipe.lr_schedule == "linear":
+        return floor + (base - floor) * (1 - progress)
+    return floor + (base - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def row_lengths(dataset) -> np.ndarray:
+    """Approximate length of each row (characters of all turns + 100 per image), vectorised."""
+    import pyarrow.compute as pc
+
+    table = dataset.select_columns(["conversations", "images"]).with_format("arrow")[:]
+    conv = table.column("conversations").combine_chunks()
+    values = pc.list_flatten(conv).field("value")
+    parent = np.asarray(pc.list_parent_indices(conv))
+    chars = np.bincount(parent, weights=np.asarray(pc.fill_null(pc.utf8_length(values), 0)), minlength=len(table))
+    images = np.asarray(pc.fill_null(pc.list_value_length(table.column("images").combine_chunks()), 0))
+    return chars + 100 * images
+
+
+def global_batches(
+    n: int, batch_rows: int, *, seed: int, epoch: int, lengths: np.ndarray | None = None
+) -> list[np.ndarray]:
+    """One epoch of global micro-batches (``batch_rows`` row indices each), seeded.
+
+    The epoch's permutation is padded by wrapping so every batch is full (all processes
+    then take the same number of steps). With ``lengths``, rows are sorted by length
+    inside windows of 32 batches and the batches are shuffled: little padding, still random.
+    """
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(n)
+    n_batches = math.ceil(n / batch_rows)
+    pad = n_batches * batch_rows - n
+    if pad:
+        order = np.concatenate([order, np.resize(order, pad)])
+    if lengths is not None:
+        window = 32 * batch_rows
+        for s in range(0, len(order), window):
+            chunk = order[s : s + window]
+            order[s : s + window] = chunk[np.argsort(-lengths[chunk], kind="stable")]
+    batches = order.reshape(n_batches, batch_rows)
+    if lengths is not None:
+        batches = batches[rng.permutation(n_batches)]
+    return list(batches)
+
+
+def _micro_batches(n, recipe: Recipe, world: int, rank: int, lengths, start: int, stop: int) -> Iterator[list[int]]:
+    """This process's micro-batches number ``start`` .. ``stop - 1`` of the run."""
+    per_epoch = math.ceil(n / (recipe.batch_size * world))
+    for k in range(start, stop):
+        epoch, i = divmod(k, per_epoch)
+        if i == 0 or k == start:
+            batches = global_batches(n, recipe.batch_size * world, seed=recipe.seed, epoch=epoch, lengths=lengths)
+        rows = batches[i]
+        yield rows[rank * recipe.batch_size : (rank + 1) * recipe.batch_size].tolist()
+
+
+def total_steps(n_rows: int, recipe: Recipe, world: int = 1) -> int:
+    """Optimizer steps of a run on ``n_rows`` rows."""
+    if recipe.max_steps is not None:
+        return int(recipe.max_steps)
+    per_epoch = math.ceil(n_rows / (recipe.batch_size * world))
+    return max(1, math.ceil(recipe.epochs * per_epoch / recipe.grad_accum))
+
+
+def _last_checkpoint(out_dir: str) -> str | None:
+    root = os.path.join(out_dir, "checkpoints")
+    if not os.path.isdir(root):
+        return None
+    done = [d for d in os.listdir(root) if os.path.exists(os.path.join(root, d, STATE_FILE))]
+    return os.path.join(root, max(done, key=lambda d: int(d.split("-")[-1]))) if done else None
+
+
+def _optimizer(model, recipe: Recipe):
+    """AdamW over the trained parts; no weight decay on biases and norms (as HF Trainer)."""
+    groups: dict[tuple[str, bool], list] = {}
+    for name, param in model.named_parameters():
+        part = part_of(name)
+        param.requires_grad_(part in recipe.train_parts)
+        if not param.requires_grad:
+            continue
+        decay = param.ndim >= 2 and "norm" not in name.lower()
+        groups.setdefault((part, decay), []).append(param)
+    if not groups:
+        raise ValueError(f"no parameters matched train_parts={recipe.train_parts}")
+    param_groups = [
+        {
+            "params": params,
+            "weight_decay": recipe.weight_decay if decay else 0.0,
+            "base_lr": recipe.part_lr.get(part, recipe.learning_rate),
+            "lr": recipe.part_lr.get(part, recipe.learning_rate),
+            "part": part,
+        }
+        for (part, decay), params in groups.items()
+    ]
+    return torch.optim.AdamW(param_groups, betas=recipe.adam_betas)
+
+
+def train(model_path: str | os.PathLike, dataset, out_dir: str | os.PathLike, *, overwrite: bool = False, **recipe) -> str:
+    """Fine-tune the checkpoint at ``model_path`` on ``dataset``; save it to ``out_dir``.
+
+    ``dataset``: canonical rows (``images``, ``conversations``; other columns ignored).
+    ``recipe``: the fields of :class:`Recipe` (``train_parts``, ``learning_rate``,
+    ``epochs``/``max_steps``, ``batch_size``, ``grad_accum``, ``warmup_ratio``,
+    ``lr_schedule``, ``weight_decay``, ``seed``, ``save_steps``, ...).
+    Returns ``out_dir``, a checkpoint folder that :func:`load` and ``from_pretrained`` read.
+
+    >>> path = train("ckpt/tiny", ds, "runs/ft", max_steps=20, batch_size=8)   # doctest: +SKIP
+    """
+    from .loading import using_threads
+
+    rec = make_recipe(**recipe)
+    out_dir = os.fspath(out_dir)
+    log_path = os.path.join(out_dir, LOG_FILE)
+    if overwrite and os.path.isdir(out_dir):
+        shutil.rmtree(out_dir)
+    if os.path.exists(log_path):
+        with open(log_path) as f:
+            if json.load(f).get("complete"):
+                return out_dir  # finished earlier: a rerun is a no-op
+    with using_threads(rec.num_threads):
+        return _run(os.fspath(model_path), dataset, out_dir, rec)
+
+
+def _run(model_path: str, dataset, out_dir: str, rec: Recipe) -> str:
+    """The training loop of :func:`train` (arguments already checked)."""
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs, set_seed
+    from tqdm.auto import tqdm
+
+    from .chat import encode, model_inputs
+    from .loading import load_model, load_processor
+    from .loss import token_nll
+
+    log_path = os.path.join(out_dir, LOG_FILE)
+    # Text-only batches leave the vision tower and projector without gradients: DDP must allow it.
+    accelerator = Accelerator(
+        mixed_precision=rec.mixed_precision,
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+    )
+    set_seed(rec.seed)
+    processor = load_processor(model_path)
+    model = load_model(model_path, dtype=rec.dtype, device=accelerator.device)
+    if rec.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+    model.config.use_cache = False
+    optimizer = _optimizer(model, rec)
+    model.train()
+    model, optimizer = accelerator.prepare(model, optimizer)
+
+    data = dataset.select_columns([c for c in ("images", "conversations") if c in dataset.column_names])
+    n = len(data)
+    if n == 0:
+        raise ValueError("cannot train on an empty dataset")
+    world, rank = accelerator.num_processes, accelerator.process_index
+    steps = total_steps(n, rec, world)
+    lengths = row_lengths(data) if rec.group_by_length else None
+
+    step, history, elapsed, rows_seen = 0, [], 0.0, 0
+    resume_from = _last_checkpoint(out_dir)
+    resumed_from_step = None
+    if resume_from:
+        accelerator.load_state(resume_from)
+        with open(os.path.join(resume_from, STATE_FILE)) as f:
+            state = json.load(f)
+        step, history, elapsed, rows_seen = state["step"], state["history"], state["elapsed_s"], state["rows_seen"]
+        resumed_from_step = step
+
+    def collate(rows: list[dict]) -> dict:
+        cols = {k: [r[k] for r in rows] for k in rows[0]}
+        return encode(processor, cols, max_length=rec.max_length)
+
+    loader = torch.utils.data.DataLoader(
+        data,
+        batch_sampler=list(_micro_batches(n, rec, world, rank, lengths, step * rec.grad_accum, steps * rec.grad_accum)),
+        collate_fn=collate,
+        num_workers=rec.num_workers,
+    )
+    batches = iter(loader)
+    bar = tqdm(total=steps, initial=step, desc="train", disable=not (rec.progress and accelerator.is_main_process))
+    start_time = time.perf_counter() - elapsed
+    window_loss, window_tokens = 0.0, 0.0
+    while step < steps:
+        micro = [next(batches) for _ in range(rec.grad_accum)]
+        local_tokens = sum(int((b["labels"][:, 1:] != -100).sum()) for b in micro)
+        global_tokens = accelerator.reduce(torch.tensor(float(local_tokens), device=accelerator.device), "sum").item()
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, steps, rec, group["base_lr"])
+        step_loss = 0.0
+        for i, batch in enumerate(micro):
+            labels = batch["labels"].to(accelerator.device)
+            # Gradients are synchronised once per step, on the last micro-batch.
+            sync = accelerator.no_sync(model) if i < len(micro) - 1 else contextlib.nullcontext()
+            with sync, accelerator.autocast():
+                logits = model(**model_inputs(batch, accelerator.unwrap_model(model))).logits
+                nll, _ = token_nll(logits, labels)
+                # DDP averages gradients over processes: scale so the result is sum / global tokens.
+                loss = nll.sum() * world / max(global_tokens, 1.0)
+            accelerator.backward(loss)
+            step_loss += nll.sum().item()
+            rows_seen += len(labels) * world
+        if rec.max_grad_norm:
+            accelerator.clip_grad_norm_(model.parameters(), rec.max_grad_norm)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        window_loss += step_loss
+        window_tokens += local_tokens
+        if step % rec.log_steps == 0 or step == steps:
+            mean = window_loss / max(window_tokens, 1)
+            history.append({"step": step, "loss": round(mean, 5), "lr": optimizer.param_groups[0]["lr"]})
+            window_loss, window_tokens = 0.0, 0.0
+            bar.set_postfix(loss=f"{mean:.4f}")
+        bar.update(1)
+        if rec.save_steps and step % rec.save_steps == 0 and step < steps:
+            _save_state(accelerator, out_dir, step, history, time.perf_counter() - start_time, rows_seen)
+    bar.close()
+
+    elapsed = time.perf_counter() - start_time
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        unwrapped = accelerator.unwrap_model(model)
+        unwrapped.config.use_cache = True
+        unwrapped.save_pretrained(out_dir, state_dict=accelerator.get_state_dict(model))
+        processor.save_pretrained(out_dir)
+        log = {
+            "complete": True,
+            "base_model": model_path,
+            "rows": n,
+            "steps": steps,
+            "processes": world,
+            "rows_seen": rows_seen,
+            "resumed_from_step": resumed_from_step,
+            "train_seconds": round(elapsed, 2),
+            "rows_per_second": round(rows_seen / max(elapsed, 1e-9), 2),
+            "recipe": _jsonable(asdict(rec)),
+            "history": history,
+            "dataset_fingerprint": getattr(dataset, "_fingerprint", None),
+        }
+        with open(log_path, "w") as f:
+            json.dump(log, f, indent=2)
+        shutil.rmtree(os.path.join(out_dir, "checkpoints"), ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return out_dir
+
+
+def pretrain(
+    model_path: str | os.PathLike,
+    dataset,
+    out_dir: str | os.PathLike,
+    *,
+    train_parts: Sequence[str] = ("projector",),
+    learning_rate: float = 1e-3,
+    **recipe,
+) -> str:
+    """LLaVA stage 1: align vision and language on captions (f_pre); returns ``out_dir``.
+
+    ``dataset`` holds caption rows (image + "describe" prompt + caption). LLaVA trains the
+    projector alone (the default). A checkpoint with a randomly initialised vision tower
+    (``models.tiny``) needs ``train_parts=("vision", "projector")``: there is no pretrained
+    CLIP to keep frozen, so the tower learns its features here (a deliberate deviation).
+
+    >>> f_pre = pretrain("ckpt/tiny", captions, "runs/pre", train_parts=("vision", "projector"))  # doctest: +SKIP
+    """
+    return train(model_path, dataset, out_dir, train_parts=train_parts, learning_rate=learning_rate, **recipe)
+
+
+def _save_state(accelerator, out_dir: str, step: int, history, elapsed: float, rows_seen: int) -> None:
+    """Full training state at ``step``; older checkpoints are removed once it is written."""
+    root = os.path.join(out_dir, "checkpoints")
+    path = os.path.join(root, f"step-{step}")
+    accelerator.save_state(path)
+    if accelerator.is_main_process:
+        with open(os.path.join(path, STATE_FILE), "w") as f:
+            json.dump({"step": step, "history": history, "elapsed_s": elapsed, "rows_seen": rows_seen}, f)
+        for d in os.listdir(root):
+            if d != f"step-{step}":
+                shutil.rmtree(os.path.join(root, d), ignore_errors=True)
+    accelerator.wait_for_everyone()
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value

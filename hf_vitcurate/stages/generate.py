@@ -1,0 +1,128 @@
+"""Model answers as a column: batched greedy generation over the sharded, resumable runner.
+
+Each row's last ``human`` turn is answered (a final ``gpt`` turn, the reference, is not
+shown to the model) with greedy decoding and the KV cache, exactly as
+:mod:`hf_vitcurate.models.generate` queries a model (same prompt through
+:func:`hf_vitcurate.models.chat.encode`, left padding, ``do_sample=False``). Rows are
+cut into chunks by :func:`hf_vitcurate.distributed.run_sharded` (one model per process,
+``accelerate launch`` shards chunks, a killed run resumes from its finished chunks);
+inside a chunk rows are sorted by length and batched so padding stays small, and the
+answers go back in row order.
+
+Why not ``models.generate.generate_with`` itself: it shards rows over processes and
+gathers the answers (a collective call), which must not run inside a runner chunk that
+only one rank processes. :func:`answer_rows` is its per-process loop.
+
+Example:
+    >>> ds = generate(pool, "runs/model_T", column="answer__T", max_new_tokens=64,
+    ...               out_dir="runs/answers/T")                                # doctest: +SKIP
+    >>> ds[0]["answer__T"]                                                      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+from datasets import Dataset, Value
+
+from .. import provenance
+from ..distributed import run_sharded
+
+
+def answer_rows(model, processor, rows: dict[str, list], *, max_new_tokens: int, batch_size: int) -> list[str]:
+    """Greedy answers of a loaded model to the last question of each row of ``rows`` (row order kept)."""
+    import torch
+
+    from ..models.chat import encode, model_inputs
+    from .necessity import length_batches, text_length
+
+    n = len(rows["conversations"])
+    answers = [""] * n
+    tokenizer = processor.tokenizer
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    with torch.inference_mode():
+        for idx in length_batches(text_length(rows), batch_size):
+            sub = {k: [v[i] for i in idx] for k, v in rows.items()}
+            inputs = model_inputs(encode(processor, sub, generation=True), model)
+            out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
+                                 use_cache=True, pad_token_id=pad_id)
+            texts = tokenizer.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+            for i, text in zip(idx, texts):
+                answers[int(i)] = text.strip()
+    return answers
+
+
+# The model kept by ``generate(..., keep_loaded=True)``: {"key": ..., "value": (model, processor)}.
+_KEPT: dict = {}
+
+
+def _stamp(model_path: str) -> tuple:
+    """Path and weight-file times: a checkpoint rewritten in place is loaded again."""
+    if not os.path.isdir(model_path):
+        return (model_path,)
+    files = sorted(f for f in os.listdir(model_path) if f.endswith((".safetensors", ".bin", ".json")))
+    return (os.path.realpath(model_path), *((f, os.path.getmtime(os.path.join(model_path, f))) for f in files))
+
+
+def release_model() -> None:
+    """Drop the model kept by ``keep_loaded=True`` (frees its memory)."""
+    _KEPT.clear()
+
+
+def _load(model_path: str, dtype, num_threads: int | None, keep: bool):
+    from ..models.loading import load, set_threads
+
+    key = (_stamp(model_path), str(dtype))
+    if keep and _KEPT.get("key") == key:
+        return _KEPT["value"]
+    _KEPT.clear()  # at most one kept model: free the previous one before loading
+    set_threads(num_threads)
+    model, processor = load(model_path, dtype=dtype)
+    model.eval()
+    if keep:
+        _KEPT.update(key=key, value=(model, processor))
+    return model, processor
+
+
+def generate(
+    ds: Dataset,
+    model_path: str | os.PathLike,
+    *,
+    column: str = "answer",
+    max_new_tokens: int = 64,
+    batch_size: int = 16,
+    out_dir: str | os.PathLike | None = None,
+    chunk_size: int = 512,
+    dtype: str | None = "auto",
+    num_threads: int | None = None,
+    overwrite: bool = False,
+    keep_loaded: bool = False,
+) -> Dataset:
+    """Add ``column``: the greedy answer of the checkpoint at ``model_path`` to each row's last question.
+
+    ``out_dir`` keeps finished chunks, so rerunning the same call resumes (default: a
+    temporary folder, no resume). ``num_threads``: CPU threads for torch in this process.
+    ``keep_loaded=True`` keeps the model in memory after the call, so consecutive calls
+    with the same checkpoint (one model answering several datasets) load it once; free it
+    with :func:`release_model`. An existing ``column`` is replaced.
+    """
+    if "conversations" not in ds.column_names:
+        raise KeyError(f"generate needs a 'conversations' column (columns: {ds.column_names})")
+    path = os.fspath(model_path)
+    loaded: list = []
+
+    def compute(rows: dict[str, list]) -> dict[str, list]:
+        if not loaded:  # one model per process, loaded on first use (not for fully resumed runs)
+            loaded.extend(_load(path, dtype, num_threads, keep_loaded))
+        return {column: answer_rows(*loaded, rows, max_new_tokens=max_new_tokens, batch_size=batch_size)}
+
+    params = {"model": os.fspath(model_path), "column": column, "max_new_tokens": max_new_tokens, "decoding": "greedy"}
+    work = os.fspath(out_dir) if out_dir is not None else tempfile.mkdtemp(prefix="generate-")
+    out = run_sharded(
+        ds, compute, work, chunk_size=chunk_size, features={column: Value("string")}, params=params,
+        input_columns=[c for c in ("images", "conversations") if c in ds.column_names],
+        desc=f"generate {column}", overwrite=overwrite,
+    )
+    return provenance.record(out, "generate", kind="stage", rows_in=len(ds),
+                             params={**params, "batch_size": batch_size}, model=os.fspath(model_path), parent=ds)

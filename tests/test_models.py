@@ -1,0 +1,191 @@
+"""Tiny checkpoints, chat encoding, training (resume, accelerate), generation, evaluation."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from hf_vitcurate.models import encode, generate_answers, load, train
+from hf_vitcurate.models.chat import IGNORE_INDEX, to_messages
+from hf_vitcurate.models.training import Recipe, global_batches, lr_at, make_recipe, part_of
+
+FAST = dict(batch_size=8, learning_rate=3e-3, warmup_ratio=0.0, progress=False, log_steps=1, seed=0)
+
+
+def test_tiny_checkpoint_loads_with_auto_classes(tiny_model_path):
+    from transformers import AutoModelForImageTextToText, AutoProcessor, LlavaForConditionalGeneration
+
+    processor = AutoProcessor.from_pretrained(tiny_model_path)
+    model = AutoModelForImageTextToText.from_pretrained(tiny_model_path)
+    assert isinstance(model, LlavaForConditionalGeneration)
+    assert processor.chat_template and processor.tokenizer.pad_token is not None
+    assert processor.tokenizer.convert_tokens_to_ids("<image>") == model.config.image_token_id
+    assert sum(p.numel() for p in model.parameters()) < 2_000_000
+
+
+def test_to_messages_splits_images():
+    msgs = to_messages([{"from": "human", "value": "<image>\nWhat?"}, {"from": "gpt", "value": "A cat."}])
+    assert msgs[0] == {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What?"}]}
+    assert msgs[1]["role"] == "assistant"
+
+
+def _label_segments(labels: torch.Tensor) -> list[list[int]]:
+    """Runs of consecutive labelled tokens."""
+    segments, current = [], []
+    for t in labels.tolist():
+        if t == IGNORE_INDEX:
+            if current:
+                segments.append(current)
+            current = []
+        else:
+            current.append(t)
+    return segments + ([current] if current else [])
+
+
+def test_labels_cover_exactly_the_gpt_turns(tiny_model_path, toy_vit):
+    _, processor = load(tiny_model_path)
+    tok = processor.tokenizer
+    rows = toy_vit[:6]  # row 1 is text-only, row 2 has two gpt turns
+    batch = encode(processor, rows)
+    assert batch["pixel_values"].shape[0] == 5  # one image per row except the text-only one
+    for i, conv in enumerate(rows["conversations"]):
+        answers = [t["value"] for t in conv if t["from"] == "gpt"]
+        decoded = [tok.decode(seg) for seg in _label_segments(batch["labels"][i])]
+        assert decoded == [a + tok.eos_token for a in answers]
+    # Padding and prompt tokens are never labelled.
+    assert (batch["labels"][batch["attention_mask"] == 0] == IGNORE_INDEX).all()
+
+
+def test_generation_inputs_end_with_the_prompt(tiny_model_path, toy_vit):
+    _, processor = load(tiny_model_path)
+    batch = encode(processor, toy_vit[:3], generation=True)
+    assert "labels" not in batch
+    text = processor.tokenizer.decode(batch["input_ids"][2])
+    # Two-turn row: the first answer stays, the last is dropped, the prompt asks for the next one.
+    assert text.endswith("Is it a square?<|assistant|>") and "yes" not in text
+    assert (batch["attention_mask"][:, -1] == 1).all()  # left padding
+
+
+def test_recipe_validation_and_parts():
+    with pytest.raises(TypeError, match="lr"):
+        make_recipe(lr=1.0)
+    with pytest.raises(ValueError):
+        Recipe(train_parts=("eyes",))
+    assert part_of("model.vision_tower.vision_model.encoder.layers.0.mlp.fc1.weight") == "vision"
+    assert part_of("model.multi_modal_projector.linear_1.weight") == "projector"
+    assert part_of("model.visual.merger.mlp.0.weight") == "projector"  # Qwen2-VL
+    assert part_of("model.visual.blocks.0.attn.qkv.weight") == "vision"
+    assert part_of("model.language_model.layers.0.self_attn.q_proj.weight") == "language"
+    assert part_of("lm_head.weight") == "language"
+
+
+def test_schedule_and_batches():
+    rec = Recipe(warmup_ratio=0.1, learning_rate=1.0)
+    lrs = [lr_at(s, 100, rec, 1.0) for s in range(100)]
+    assert lrs[0] == pytest.approx(0.1) and max(lrs) == pytest.approx(1.0) and lrs[-1] < 0.01
+    batches = global_batches(10, 4, seed=0, epoch=0)
+    assert [len(b) for b in batches] == [4, 4, 4] and set().union(*map(set, batches)) == set(range(10))
+    assert [b.tolist() for b in batches] == [b.tolist() for b in global_batches(10, 4, seed=0, epoch=0)]
+    assert [b.tolist() for b in batches] != [b.tolist() for b in global_batches(10, 4, seed=0, epoch=1)]
+
+
+def test_train_loss_decreases_and_reloads(tiny_model_path, toy_vit, tmp_path):
+    out = train(tiny_model_path, toy_vit, tmp_path / "ft", max_steps=12, **FAST)
+    log = json.loads((tmp_path / "ft" / "train_log.json").read_text())
+    losses = [h["loss"] for h in log["history"]]
+    assert len(losses) == 12 and losses[-1] < 0.8 * losses[0]
+    model, _ = load(out)
+    assert not model.training or True  # loads back like any checkpoint
+    # A rerun of a finished run is a no-op.
+    mtime = os.path.getmtime(tmp_path / "ft" / "train_log.json")
+    assert train(tiny_model_path, toy_vit, tmp_path / "ft", max_steps=12, **FAST) == out
+    assert os.path.getmtime(tmp_path / "ft" / "train_log.json") == mtime
+
+
+def test_only_chosen_parts_change(tiny_model_path, toy_vit, tmp_path):
+    from safetensors.torch import load_file
+
+    out = train(tiny_model_path, toy_vit, tmp_path / "proj", max_steps=2, train_parts=("projector",), **FAST)
+    before = load_file(os.path.join(tiny_model_path, "model.safetensors"))
+    after = load_file(os.path.join(out, "model.safetensors"))
+    for name, tensor in before.items():
+        changed = not torch.equal(tensor, after[name])
+        assert changed == (part_of(name) == "projector"), name
+
+
+def test_resume_continues_from_last_checkpoint(tiny_model_path, toy_vit, tmp_path, monkeypatch):
+    from hf_vitcurate.models import training
+
+    recipe = dict(FAST, max_steps=6, save_steps=2)
+    straight = train(tiny_model_path, toy_vit, tmp_path / "straight", **recipe)
+
+    real_save = training._save_state
+
+    def crash_after_step_4(accelerator, out_dir, step, *args):
+        real_save(accelerator, out_dir, step, *args)
+        if step == 4:
+            raise KeyboardInterrupt("simulated crash")
+
+    monkeypatch.setattr(training, "_save_state", crash_after_step_4)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_model_path, toy_vit, tmp_path / "resumed", **recipe)
+    assert os.path.isdir(tmp_path / "resumed" / "checkpoints" / "step-4")
+    monkeypatch.setattr(training, "_save_state", real_save)
+    resumed = train(tiny_model_path, toy_vit, tmp_path / "resumed", **recipe)
+    log = json.loads((tmp_path / "resumed" / "train_log.json").read_text())
+    assert log["resumed_from_step"] == 4 and [h["step"] for h in log["history"]] == list(range(1, 7))
+    # Same data order, optimizer state and weights: the resumed run ends where the straight one does.
+    a, _ = load(straight)
+    b, _ = load(resumed)
+    for (name, p), q in zip(a.named_parameters(), b.parameters()):
+        torch.testing.assert_close(p, q, msg=name)
+
+
+def test_generate_answers_returns_strings_in_row_order(tiny_model_path, toy_vit, tmp_path):
+    out = train(tiny_model_path, toy_vit, tmp_path / "ft", max_steps=25, **FAST)
+    rows = toy_vit.select(range(12))
+    answers = generate_answers(out, rows, max_new_tokens=4, batch_size=5, progress=False)
+    assert len(answers) == 12 and all(isinstance(a, str) for a in answers)
+    # Single answers are the same as in a batch (left padding and the KV cache are right).
+    assert generate_answers(out, rows.select([7]), max_new_tokens=4, progress=False) == [answers[7]]
+    # 25 steps on one-word color answers: most are right.
+    truth = [c[-1]["value"] for c in rows["conversations"]]
+    assert sum(a == t for a, t in zip(answers, truth)) >= 6
+
+
+def test_evaluate_returns_named_scores(tiny_model_path):
+    synthetic = pytest.importorskip("hf_vitcurate.synthetic")
+    if not hasattr(synthetic, "shapesworld"):
+        pytest.skip("ShapesWorld generator not available")
+    from hf_vitcurate.synthetic.evaluate import evaluate
+
+    bench = synthetic.shapesworld(12, seed=0)["benchmark"]
+    scores = evaluate(tiny_model_path, bench, max_new_tokens=4, progress=False)
+    assert scores and all(0.0 <= v <= 100.0 for v in scores.values())
+
+
+@pytest.mark.slow
+def test_accelerate_launch_two_processes(tiny_model_path, toy_vit, tmp_path):
+    data = tmp_path / "data"
+    toy_vit.save_to_disk(data)
+    out = tmp_path / "ddp"
+    cmd = [
+        sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--cpu",
+        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+        "-m", "hf_vitcurate.cli", "train", tiny_model_path, str(data), str(out),
+        "--max-steps", "3", "--batch-size", "4", "--save-steps", "2", "--no-progress",
+    ]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = json.loads((out / "train_log.json").read_text())
+    assert log["processes"] == 2 and log["steps"] == 3 and log["rows_seen"] == 3 * 4 * 2
+    assert not (out / "checkpoints").exists()
+    load(out)
+    shutil.rmtree(out)
