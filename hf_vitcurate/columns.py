@@ -12,6 +12,8 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -65,8 +67,6 @@ def ids_sha256(ids: Dataset | pa.Array | pa.ChunkedArray | list[str]) -> str:
     Accepts a dataset (its ``id`` column), an Arrow array or a list; streams in slices so
     millions of ids never become one Python string.
     """
-    import hashlib
-
     h = hashlib.sha256()
     if isinstance(ids, Dataset):
         if "id" not in ids.column_names:
@@ -78,4 +78,36 @@ def ids_sha256(ids: Dataset | pa.Array | pa.ChunkedArray | list[str]) -> str:
     arr = arr.take(pc.sort_indices(arr))
     for start in range(0, len(arr), 100_000):
         h.update("".join(f"{i}\n" for i in arr.slice(start, 100_000).to_pylist()).encode())
+    return h.hexdigest()
+
+
+class _HashSink:
+    """A write-only file object that feeds a hash (pyarrow writes the IPC stream into it)."""
+
+    def __init__(self, h):
+        self.h = h
+        self.closed = False
+
+    def write(self, data) -> int:
+        self.h.update(data)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def content_sha256(ds: Dataset, batch_size: int = 1000) -> str:
+    """SHA-256 of the Arrow IPC stream of all rows in order, in batches of ``batch_size``.
+
+    Independent of how the data is chunked or whether ``ds`` has an indices mapping.
+    Images stored as paths hash as their paths (publishing embeds the bytes).
+    """
+    h = hashlib.sha256()
+    schema = ds.features.arrow_schema.remove_metadata()
+    with pa.ipc.new_stream(pa.PythonFile(_HashSink(h), mode="w"), schema) as writer:
+        for table in ds.with_format("arrow").iter(batch_size=batch_size):
+            writer.write_table(table.replace_schema_metadata(None).combine_chunks())
     return h.hexdigest()

@@ -62,20 +62,17 @@ def state():
 
 
 def run_key(ds: Dataset, params: dict[str, Any]) -> str:
-    """Identity of a run: the input data and the stage parameters.
+    """Identity of a run: the content of the input rows and the stage parameters.
 
-    Chunks written under another key are never reused (that would mix two runs). A
-    dataset backed by files has a deterministic fingerprint; an in-memory one gets a
-    random fingerprint per process, so its ids and columns stand in for it.
+    Chunks written under another key are never reused (that would mix two runs). The
+    content is hashed (Arrow IPC of the rows), not taken from ``ds._fingerprint``:
+    ``concatenate_datasets`` and in-memory datasets get a random fingerprint in every
+    process, which would make resuming impossible.
     """
-    if ds.cache_files:
-        data = ds._fingerprint
-    else:
-        from .columns import arrow_column
+    from .columns import content_sha256
 
-        ids = arrow_column(ds, "id") if "id" in ds.column_names else None
-        data = hashlib.sha256("\n".join(ids.to_pylist()).encode()).hexdigest() if ids is not None else str(len(ds))
-    blob = json.dumps({"data": data, "columns": ds.column_names, "rows": len(ds), "params": params}, sort_keys=True, default=str)
+    blob = json.dumps({"data": content_sha256(ds), "columns": ds.column_names, "rows": len(ds), "params": params},
+                      sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -140,12 +137,12 @@ def run_sharded(
     chunks. One process and N processes give the same columns.
     """
     st = state()
-    key = run_key(ds, params or {})
+    source = ds.select_columns(input_columns) if input_columns else ds
+    key = run_key(source, params or {})
     _prepare(out_dir, key, overwrite, st)
     n_chunks = -(-len(ds) // chunk_size)
     finished = done_chunks(out_dir)
     mine = [c for c in range(n_chunks) if c % st.num_processes == st.process_index and c not in finished]
-    source = ds.select_columns(input_columns) if input_columns else ds
     skipped = sum(1 for c in range(n_chunks) if c % st.num_processes == st.process_index) - len(mine)
     if skipped:
         logger.info("rank %d: %d chunk(s) already done in %s, skipped", st.process_index, skipped, out_dir)

@@ -271,3 +271,14 @@ def test_equal_to_pycocoevalcap_and_nltk_on_real_captions(real_data, wn, scorer)
     # A fresh scorer (empty caches) and batched order give the same values.
     again = Scorer(wordnet=wn).scores(preds[::-1], refs[::-1])
     assert np.allclose(np.asarray(again["mq"])[::-1], got["mq"], atol=0, rtol=0)
+
+
+def test_lemma_names_equal_nltk_synsets(wn):
+    from hf_vitcurate.metrics.wordnet import LemmaNames
+
+    names = LemmaNames(wn)
+    rng = random.Random(0)
+    words = rng.sample(sorted(wn._lemma_pos_offset_map), 1500)
+    words += ["dogs", "geese", "ran", "running", "better", "was", "children", "Dog", "3", "<st>", "n't", "happi"]
+    for w in words:
+        assert names(w) == {lemma.name() for s in wn.synsets(w) for lemma in s.lemmas()}, w

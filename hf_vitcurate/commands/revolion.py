@@ -34,6 +34,13 @@ def _summary(manifest: dict) -> dict:
     return manifest
 
 
+def _by(args, ds) -> str:
+    """``--by``, else ``dataset`` when ``cross`` added that column, else ``source``."""
+    if args.by:
+        return args.by
+    return "dataset" if "dataset" in ds.column_names else "source"
+
+
 def register(sub) -> None:
     p = sub.add_parser("revolion", help="REVO-LION: tune-cross-evaluation, DQ/SQ, S1/S2/S3, release splits")
     verbs = p.add_subparsers(dest="revolion_command", metavar="STEP", required=True)
@@ -58,7 +65,7 @@ def register(sub) -> None:
 
     d = verbs.add_parser("dq", help="DQ matrix/vector of a scored pool (mq__* columns) as Markdown/CSV")
     add_input_args(d)
-    d.add_argument("--by", default="source", help="column naming each row's dataset")
+    d.add_argument("--by", default=None, help="column naming each row's dataset (default: dataset or source)")
     d.add_argument("--csv", default=None, help="also write the table as CSV")
     d.add_argument("--heatmap", default=None, help="also draw the heat map PNG")
     d.set_defaults(func=run_dq)
@@ -69,7 +76,7 @@ def register(sub) -> None:
     s.add_argument("--p", type=float, default=0.7, help="portion P per dataset (S1, S2)")
     s.add_argument("--lam", type=float, default=1.0, help="lambda (S3)")
     s.add_argument("--seed", type=int, default=0, help="S2's seed")
-    s.add_argument("--by", default="source")
+    s.add_argument("--by", default=None, help="column naming each row's dataset (default: dataset or source)")
     s.add_argument("--output", required=True)
     s.add_argument("--manifest", default=None)
     s.set_defaults(func=run_select)
@@ -79,7 +86,7 @@ def register(sub) -> None:
     r.add_argument("--p", type=float, default=0.7)
     r.add_argument("--eval-size", type=int, default=600)
     r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--by", default="source")
+    r.add_argument("--by", default=None, help="column naming each row's dataset (default: dataset or source)")
     r.add_argument("--output", required=True, help="folder of a DatasetDict with splits tune and eval")
     r.add_argument("--manifest", default=None)
     r.set_defaults(func=run_release)
@@ -89,7 +96,7 @@ def register(sub) -> None:
     sp.add_argument("--seed", default="SPLIT1")
     sp.add_argument("--eval-size", type=int, default=600)
     sp.add_argument("--tune-fraction", type=float, default=0.8)
-    sp.add_argument("--by", default="source")
+    sp.add_argument("--by", default=None, help="column naming each row's dataset (default: dataset or source)")
     sp.add_argument("--output", required=True, help="folder of a DatasetDict with splits tune and eval")
     sp.add_argument("--manifest", default=None)
     sp.set_defaults(func=run_split)
@@ -169,7 +176,8 @@ def run_dq(args) -> int:
     from ..select.revolion import dq_table
     from ..select.revolion_report import dq_heatmap, save_png
 
-    table = dq_table(load_input(args.input, args.format, args.image_root, args.source), by=args.by)
+    ds = load_input(args.input, args.format, args.image_root, args.source)
+    table = dq_table(ds, by=_by(args, ds))
     print(table.to_markdown())
     if args.csv:
         table.to_csv(args.csv)
@@ -183,11 +191,11 @@ def run_select(args) -> int:
 
     ds = load_input(args.input, args.format, args.image_root, args.source)
     if args.strategy == "s1":
-        sub, manifest = revolion.s1(ds, args.p, by=args.by)
+        sub, manifest = revolion.s1(ds, args.p, by=_by(args, ds))
     elif args.strategy == "s2":
-        sub, manifest = revolion.s2(ds, args.p, seed=args.seed, by=args.by)
+        sub, manifest = revolion.s2(ds, args.p, seed=args.seed, by=_by(args, ds))
     else:
-        sub, manifest = revolion.s3(ds, args.lam, by=args.by)
+        sub, manifest = revolion.s3(ds, args.lam, by=_by(args, ds))
     save_output(sub, args.output)
     _write_manifest(manifest, args.manifest)
     print(json.dumps(_summary(manifest), indent=2, default=str))
@@ -198,7 +206,7 @@ def run_release(args) -> int:
     from ..select.revolion import release
 
     ds = load_input(args.input, args.format, args.image_root, args.source)
-    parts, manifest = release(ds, args.p, eval_size=args.eval_size, seed=args.seed, by=args.by)
+    parts, manifest = release(ds, args.p, eval_size=args.eval_size, seed=args.seed, by=_by(args, ds))
     parts.save_to_disk(args.output)
     _write_manifest(manifest, args.manifest)
     print(json.dumps(_summary(manifest)["groups"], indent=2))
@@ -210,7 +218,8 @@ def run_split(args) -> int:
 
     ds = load_input(args.input, args.format, args.image_root, args.source)
     seed = int(args.seed) if str(args.seed).lstrip("-").isdigit() else args.seed
-    parts, manifest = split_protocol(ds, seed, eval_size=args.eval_size, tune_fraction=args.tune_fraction, by=args.by)
+    parts, manifest = split_protocol(ds, seed, eval_size=args.eval_size, tune_fraction=args.tune_fraction,
+                                     by=_by(args, ds))
     parts.save_to_disk(args.output)
     _write_manifest(manifest, args.manifest)
     print(json.dumps(manifest["groups"], indent=2))

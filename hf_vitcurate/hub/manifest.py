@@ -24,51 +24,16 @@ import json
 import os
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.compute as pc
 from datasets import Dataset, DatasetDict
 
 from .. import provenance
-from ..columns import ids_sha256
+from ..columns import content_sha256, ids_sha256
 
 MANIFEST_FILE = "curation.json"
 FORMAT = 1
-# Rows per hashed Arrow batch; fixed, because the digest depends on how rows are batched.
-HASH_BATCH_ROWS = 1000
 # Step fields that change on every run without changing what is published.
 VOLATILE_STEP_KEYS = ("time",)
-
-
-class _HashSink:
-    """A write-only file object that feeds a hash (pyarrow writes the IPC stream into it)."""
-
-    def __init__(self, h):
-        self.h = h
-        self.closed = False
-
-    def write(self, data) -> int:
-        self.h.update(data)
-        return len(data)
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        self.closed = True
-
-
-def content_sha256(ds: Dataset) -> str:
-    """SHA-256 of the Arrow IPC stream of all rows in order, in batches of ``HASH_BATCH_ROWS``.
-
-    Independent of how the data is chunked or whether ``ds`` has an indices mapping.
-    Images stored as paths hash as their paths (publishing embeds the bytes).
-    """
-    h = hashlib.sha256()
-    schema = ds.features.arrow_schema.remove_metadata()
-    with pa.ipc.new_stream(pa.PythonFile(_HashSink(h), mode="w"), schema) as writer:
-        for table in ds.with_format("arrow").iter(batch_size=HASH_BATCH_ROWS):
-            writer.write_table(table.replace_schema_metadata(None).combine_chunks())
-    return h.hexdigest()
 
 
 def value_counts(ds: Dataset, column: str) -> dict[str, int]:

@@ -12,10 +12,10 @@ nltk's ``WordNetCorpusReader`` wants every file of the upstream dict folder. Deb
 them all but ``lexnames`` (the names of the 45 lexicographer files, fixed since WordNet
 1.5), so :class:`DictFolderReader` (a small subclass) serves a generated ``lexnames``
 when the folder has none, and skips the Open Multilingual Wordnet mapping (not needed
-for English synonyms, and it would look for nltk's own copy). nltk 3.9+ only reads
-corpora under its data roots, so the folder is added to ``nltk.data.path`` (nltk's
-documented way to authorize a folder). The synonym sets METEOR uses do not depend on
-``lexnames``.
+for English synonyms, and it would look for nltk's own copy). Recent nltk (3.10 here)
+only reads corpora under its data roots, so the folder is added to ``nltk.data.path``
+(nltk's documented way to authorize a folder). The synonym sets METEOR uses do not
+depend on ``lexnames``. :class:`LemmaNames` reads those synonym sets fast.
 
 Without WordNet, :func:`load_wordnet` raises :class:`WordNetMissingError` saying how to
 install it.
