@@ -26,14 +26,6 @@ from datasets import DatasetDict
 logger = logging.getLogger(__name__)
 
 
-# Short CPU recipes for the demo (a few minutes on 2 cores); the tiny model starts from
-# random weights, so stage 1 trains the vision tower too (see models.training.pretrain).
-DEMO_PRETRAIN = {"train_parts": ("vision", "projector", "language"), "learning_rate": 1e-3, "epochs": 2,
-                 "batch_size": 32, "warmup_ratio": 0.05, "save_steps": 50}
-DEMO_FINETUNE = {"train_parts": ("vision", "projector", "language"), "learning_rate": 5e-4, "epochs": 2,
-                 "batch_size": 32, "warmup_ratio": 0.05, "save_steps": 50}
-
-
 def _say(msg: str) -> None:
     print(f"[vitcurate demo] {msg}", flush=True)
 
@@ -50,6 +42,7 @@ def run_demo(
     from . import validate
     from .hub import publish
     from .models import tiny_checkpoint
+    from .models.recipes import tiny_pretrain_recipe, tiny_recipe
     from .models.training import pretrain
     from .select.mllm_selector import mllm_selector
     from .stages import concepts, leakage, yes_no
@@ -72,12 +65,12 @@ def run_demo(
     base = tiny_checkpoint(os.path.join(out_dir, "models", "tiny"), tagged, seed=seed)
     captions = tagged.filter(lambda t: t == "caption", input_columns="task")
     # Stage 1 on captions and the descriptive rows: what LLaVA pretrains on.
-    f_pre = pretrain(base, captions, os.path.join(out_dir, "models", "f_pre"), **DEMO_PRETRAIN)
+    f_pre = pretrain(base, captions, os.path.join(out_dir, "models", "f_pre"), **tiny_pretrain_recipe(seed=seed))
     _say(f"tiny LLaVA checkpoint built and pretrained on {len(captions)} captions: {f_pre}")
 
     budget = max(2, int(budget_fraction * len(tagged)))
     result = mllm_selector(tagged, budget, f_pre, os.path.join(out_dir, "mllm_selector"), seed=seed,
-                           train_recipe=DEMO_FINETUNE)
+                           train_recipe=tiny_recipe())
     selection = result["selection"]
     _say(f"MLLM-Selector: seed {result['manifest']['seed']['n_selected']} rows -> f_seed, necessity on "
          f"{len(result['scored'])} rows, NBGS drew {result['manifest']['nbgs']['n_selected']}; selected {len(selection)}")

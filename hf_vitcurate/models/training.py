@@ -241,6 +241,7 @@ def train(model_path: str | os.PathLike, dataset, out_dir: str | os.PathLike, *,
 def _run(model_path: str, dataset, out_dir: str, rec: Recipe) -> str:
     """The training loop of :func:`train` (arguments already checked)."""
     from accelerate import Accelerator
+    from ..distributed import use_cpu
     from accelerate.utils import DistributedDataParallelKwargs, set_seed
     from tqdm.auto import tqdm
 
@@ -251,6 +252,7 @@ def _run(model_path: str, dataset, out_dir: str, rec: Recipe) -> str:
     log_path = os.path.join(out_dir, LOG_FILE)
     # Text-only batches leave the vision tower and projector without gradients: DDP must allow it.
     accelerator = Accelerator(
+        cpu=use_cpu(),  # multi-process CPU runs need it (see distributed.use_cpu)
         mixed_precision=rec.mixed_precision,
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
     )
