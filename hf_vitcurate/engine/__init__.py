@@ -16,7 +16,7 @@ Example:
 
 from __future__ import annotations
 
-import importlib
+from ..lazy import lazy_exports
 
 _EXPORTS = {
     "Domain": "taxonomy",
@@ -54,17 +54,5 @@ _EXPORTS = {
     "labelled_questions": "shapes",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    # Lazy: ``import hf_vitcurate.engine`` stays cheap (no torch, no datasets map machinery).
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + __all__)
+# Lazy: importing the package stays cheap (no torch until a name is used).
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS, globals())

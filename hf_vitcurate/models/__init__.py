@@ -19,7 +19,7 @@ Example:
 
 from __future__ import annotations
 
-import importlib
+from ..lazy import lazy_exports
 
 _EXPORTS = {
     "tiny_checkpoint": "tiny",
@@ -46,16 +46,5 @@ _EXPORTS = {
     "train_tiny": "recipes",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + __all__)
+# Lazy: importing the package stays cheap (no torch until a name is used).
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS, globals())
