@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     bench = benchmark(args.benchmark_images, seed=args.seed + 1)
     categories = json.loads(args.categories) if args.categories else DEFAULT_CATEGORIES
     baseline = [b for b in args.baseline.split(",") if b]
-    unknown = sorted({n for c in categories.values() for n in c} | set(baseline) - set(sources))
+    unknown = sorted(({n for c in categories.values() for n in c} | set(baseline)) - set(sources))
     if unknown:
         raise SystemExit(f"unknown source(s) {unknown}; ShapesWorld has {sorted(sources)}")
 
