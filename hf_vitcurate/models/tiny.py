@@ -74,6 +74,9 @@ class TinyArchitecture:
     max_positions: int = 1024
     # "full" keeps the CLS token as one more image token: a global summary for counting.
     feature_strategy: str = "full"
+    # Vision position embeddings: 2-D sin-cos of this norm per dimension instead of CLIP's
+    # small random init (0 keeps CLIP's). Makes "which cell" explicit in every image token.
+    position_scale: float = 0.0
     # Where a user turn's images go: "first" (content order, as LLaVA) or "last" (after
     # the question, so image tokens can attend to it in the causal LM).
     image_position: str = "first"
@@ -148,6 +151,30 @@ def _image_processor(size: int):
     )
 
 
+def _sincos_positions(vision_tower, scale: float) -> None:
+    """Overwrite a CLIP tower's patch position embeddings with a fixed 2-D sin-cos code.
+
+    CLIP initialises them with std 0.02 (norm ~0.2) against patch embeddings of norm ~7,
+    so a tower that is not trained (see the tiny recipe) would barely tell cells apart.
+    """
+    import torch
+
+    emb = vision_tower.embeddings
+    side = int(round(emb.num_patches**0.5))
+    dim = emb.embed_dim
+    quarter = dim // 4
+    omega = 1.0 / 10000 ** (torch.arange(quarter, dtype=torch.float32) / max(1, quarter))
+    ys, xs = torch.meshgrid(torch.arange(side, dtype=torch.float32), torch.arange(side, dtype=torch.float32), indexing="ij")
+    parts = []
+    for coord in (ys.flatten(), xs.flatten()):
+        angles = coord[:, None] * omega[None] * (3.14159 / max(1, side))  # spread one side over half a turn
+        parts += [angles.sin(), angles.cos()]
+    code = torch.cat(parts, dim=1)
+    code = torch.nn.functional.pad(code, (0, dim - code.shape[1])) * scale
+    with torch.no_grad():
+        emb.position_embedding.weight[1:] = code  # row 0 is the CLS position
+
+
 def tiny_checkpoint(
     out_dir: str | os.PathLike,
     corpus,
@@ -213,6 +240,8 @@ def tiny_checkpoint(
     )
     torch.manual_seed(seed)
     model = LlavaForConditionalGeneration(config)
+    if arch.position_scale:
+        _sincos_positions(model.model.vision_tower, arch.position_scale)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.bos_token_id = tokenizer.bos_token_id
