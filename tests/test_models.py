@@ -189,3 +189,17 @@ def test_accelerate_launch_two_processes(tiny_model_path, toy_vit, tmp_path):
     assert not (out / "checkpoints").exists()
     load(out)
     shutil.rmtree(out)
+
+
+def test_sincos_vision_positions_option(tmp_path, toy_vit):
+    from transformers import AutoModelForImageTextToText
+
+    from hf_vitcurate.models import tiny_checkpoint
+    from hf_vitcurate.models.toy import TOY_ARCHITECTURE
+
+    path = tiny_checkpoint(tmp_path / "sc", toy_vit, architecture=TOY_ARCHITECTURE, position_scale=1.0)
+    pos = AutoModelForImageTextToText.from_pretrained(path).model.vision_tower.embeddings.position_embedding.weight
+    rows = pos[1:]
+    # A fixed code: every patch position is distinct and of the requested scale.
+    assert len({tuple(r.round(decimals=4).tolist()) for r in rows}) == len(rows)
+    assert 0.5 < float(rows.norm(dim=1).mean()) < 10
