@@ -16,6 +16,24 @@ import numpy as np
 import torch
 
 
+def greedy_batch(model, processor, rows: dict[str, list], *, max_new_tokens: int) -> list[str]:
+    """Greedy answers (KV cache, left padding) to the last question of each row of one batch.
+
+    The one place generation happens: :func:`generate_with` and the sharded
+    ``stages.generate`` both call it.
+    """
+    from .chat import encode, model_inputs
+
+    tokenizer = processor.tokenizer
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    with torch.inference_mode():
+        inputs = model_inputs(encode(processor, rows, generation=True), model)
+        out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
+                             use_cache=True, pad_token_id=pad_id)
+    texts = tokenizer.batch_decode(out[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+    return [t.strip() for t in texts]
+
+
 def generate_with(
     model,
     processor,
@@ -29,11 +47,10 @@ def generate_with(
 
     A final ``gpt`` turn, if present (a reference answer), is ignored.
     """
-    from ..distributed import state as distributed_state
     from accelerate.utils import gather_object
     from tqdm.auto import tqdm
 
-    from .chat import encode, model_inputs
+    from ..distributed import state as distributed_state
     from .training import row_lengths
 
     data = dataset.select_columns([c for c in ("images", "conversations") if c in dataset.column_names])
@@ -41,27 +58,13 @@ def generate_with(
     # Longest first: similar lengths share a batch (little padding), and memory peaks early.
     order = np.argsort(-row_lengths(data), kind="stable")
     mine = order[state.process_index :: state.num_processes]
-    tokenizer = processor.tokenizer
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     was_training = model.training
     model.eval()
     answers: dict[int, str] = {}
     batches = [mine[i : i + batch_size] for i in range(0, len(mine), batch_size)]
-    with torch.inference_mode():
-        for idx in tqdm(batches, desc="generate", disable=not (progress and state.is_main_process)):
-            batch = encode(processor, data[idx.tolist()], generation=True)
-            inputs = model_inputs(batch, model)
-            out = model.generate(
-                **inputs,
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                num_beams=1,
-                use_cache=True,
-                pad_token_id=pad_id,
-            )
-            new = out[:, inputs["input_ids"].shape[1] :]
-            texts = tokenizer.batch_decode(new, skip_special_tokens=True)
-            answers.update({int(i): t.strip() for i, t in zip(idx, texts)})
+    for idx in tqdm(batches, desc="generate", disable=not (progress and state.is_main_process)):
+        texts = greedy_batch(model, processor, data[idx.tolist()], max_new_tokens=max_new_tokens)
+        answers.update({int(i): t for i, t in zip(idx, texts)})
     model.train(was_training)
     if state.num_processes > 1:
         merged: dict[int, str] = {}

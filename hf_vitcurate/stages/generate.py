@@ -32,24 +32,15 @@ from ..distributed import run_sharded
 
 def answer_rows(model, processor, rows: dict[str, list], *, max_new_tokens: int, batch_size: int) -> list[str]:
     """Greedy answers of a loaded model to the last question of each row of ``rows`` (row order kept)."""
-    import torch
-
-    from ..models.chat import encode, model_inputs
+    from ..models.generate import greedy_batch
     from .necessity import length_batches, text_length
 
     n = len(rows["conversations"])
     answers = [""] * n
-    tokenizer = processor.tokenizer
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    with torch.inference_mode():
-        for idx in length_batches(text_length(rows), batch_size):
-            sub = {k: [v[i] for i in idx] for k, v in rows.items()}
-            inputs = model_inputs(encode(processor, sub, generation=True), model)
-            out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
-                                 use_cache=True, pad_token_id=pad_id)
-            texts = tokenizer.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
-            for i, text in zip(idx, texts):
-                answers[int(i)] = text.strip()
+    for idx in length_batches(text_length(rows), batch_size):
+        sub = {k: [v[i] for i in idx] for k, v in rows.items()}
+        for i, text in zip(idx, greedy_batch(model, processor, sub, max_new_tokens=max_new_tokens)):
+            answers[int(i)] = text
     return answers
 
 
