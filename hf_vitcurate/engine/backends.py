@@ -36,6 +36,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
@@ -183,7 +184,7 @@ def _estimate_tokens(text: str) -> int:
     return max(1, round(len(text) / 4)) if text else 0
 
 
-class _CachedBackend:
+class _CachedBackend(ABC):
     """Shared cache handling: look each request up, compute the misses, store the successes."""
 
     model: str = ""
@@ -211,8 +212,9 @@ class _CachedBackend:
                 out[i] = resp
         return out  # type: ignore[return-value]
 
-    def _generate(self, requests: Sequence[Request]) -> list[Response]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def _generate(self, requests: Sequence[Request]) -> list[Response]:
+        """Answer the requests that were not in the cache (each backend's transport)."""
 
 
 class EchoBackend(_CachedBackend):
