@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from hf_vitcurate import validate
     from hf_vitcurate.hub import publish
-    from hf_vitcurate.models import pretrain, tiny_checkpoint, tiny_pretrain_recipe, tiny_recipe, train
+    from hf_vitcurate.models import tiny_recipe, train, train_tiny
     from hf_vitcurate.select import baselines, mllm_selector
 
     t0 = time.perf_counter()
@@ -70,9 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     recipe = None
     base = args.base_model
     if base is None:
-        tiny = tiny_checkpoint(os.path.join(args.out, "models", "tiny"), kept, seed=args.seed)
-        captions = kept.filter(lambda t: t == "caption", input_columns="task")
-        base = pretrain(tiny, captions, os.path.join(args.out, "models", "f_pre"), **tiny_pretrain_recipe())
+        # Tokenizer on the pool, vision tower pretrained on ShapesWorld cells, stage 1 on its captions.
+        base = train_tiny(kept, os.path.join(args.out, "models"), seed=args.seed)
         recipe = tiny_recipe()
 
     budget = max(2, int(args.budget_fraction * len(kept)))

@@ -40,13 +40,11 @@ def run_demo(
 ) -> dict[str, Any]:
     """Run the whole pipeline on ShapesWorld; returns (and prints) a summary."""
     from . import validate
+    from .columns import list_column
     from .hub import publish
-    from .models import tiny_checkpoint
-    from .models.recipes import tiny_pretrain_recipe, tiny_recipe
-    from .models.training import pretrain
+    from .models.recipes import tiny_recipe, train_tiny
     from .select.mllm_selector import mllm_selector
     from .stages import concepts, leakage, yes_no
-    from .columns import list_column
     from .synthetic import degraded_share, pool_and_truth
 
     t0 = time.time()
@@ -62,11 +60,11 @@ def run_demo(
     tagged = leakage(yes_no(concepts(kept)))
     _say("SVIT tags: concepts, concept_counts, informativeness, yes_no, leakage")
 
-    base = tiny_checkpoint(os.path.join(out_dir, "models", "tiny"), tagged, seed=seed)
     captions = tagged.filter(lambda t: t == "caption", input_columns="task")
-    # Stage 1 on captions and the descriptive rows: what LLaVA pretrains on.
-    f_pre = pretrain(base, captions, os.path.join(out_dir, "models", "f_pre"), **tiny_pretrain_recipe(seed=seed))
-    _say(f"tiny LLaVA checkpoint built and pretrained on {len(captions)} captions: {f_pre}")
+    # A tiny LLaVA: tokenizer on the pool's text, vision tower pretrained on ShapesWorld cells
+    # (the stand-in for CLIP), then stage 1 on the captions, as LLaVA pretrains.
+    f_pre = train_tiny(tagged, os.path.join(out_dir, "models"), seed=seed, captions=captions)
+    _say(f"tiny LLaVA checkpoint built, vision tower pretrained, stage 1 on {len(captions)} captions: {f_pre}")
 
     budget = max(2, int(budget_fraction * len(tagged)))
     result = mllm_selector(tagged, budget, f_pre, os.path.join(out_dir, "mllm_selector"), seed=seed,

@@ -58,27 +58,36 @@ CHAT_TEMPLATE = chat_template("first")
 
 @dataclass
 class TinyArchitecture:
-    """Sizes of a tiny checkpoint (see benchmarks/RESULTS.md, "Tiny models", for the choice)."""
+    """Sizes of a tiny checkpoint; the defaults are the measured choice for ShapesWorld.
 
-    image_size: int = 64
-    patch_size: int = 8
+    Why (benchmarks/RESULTS.md, "Tiny models", has the runs): ShapesWorld puts at most one
+    object in each cell of a 3×3 grid of a 64-px image, so a 63-px input with 21-px patches
+    gives one image token per cell holding one whole object (9 tokens + CLS instead of 64 + CLS
+    at patch 8: 2.5x cheaper rows), and even a randomly initialised tower separates the
+    shapes there (linear probe ~90%). Position embeddings are a fixed sin-cos code
+    (``position_scale``) because the tiny recipes keep the tower frozen. A 192-wide, 6-head,
+    4-layer Llama learned grounding fastest per second among 128/192/256 widths.
+    """
+
+    image_size: int = 63
+    patch_size: int = 21
     vision_width: int = 128
     vision_layers: int = 2
     vision_heads: int = 4
     vision_mlp: int = 512
-    text_width: int = 256
+    text_width: int = 192
     text_layers: int = 4
-    text_heads: int = 4
-    text_mlp: int = 704
+    text_heads: int = 6
+    text_mlp: int = 512
     vocab_size: int = 1024
     max_positions: int = 1024
     # "full" keeps the CLS token as one more image token: a global summary for counting.
     feature_strategy: str = "full"
-    # Vision position embeddings: 2-D sin-cos of this norm per dimension instead of CLIP's
+    # Vision position embeddings: 2-D sin-cos of this size per dimension instead of CLIP's
     # small random init (0 keeps CLIP's). Makes "which cell" explicit in every image token.
-    position_scale: float = 0.0
+    position_scale: float = 0.5
     # Where a user turn's images go: "first" (content order, as LLaVA) or "last" (after
-    # the question, so image tokens can attend to it in the causal LM).
+    # the question, so image tokens can attend to it in the causal LM; measured: no gain).
     image_position: str = "first"
 
 

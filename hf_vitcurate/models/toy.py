@@ -47,8 +47,9 @@ def toy_dataset(n_rows: int = 32, seed: int = 0):
     for i in range(n_rows):
         color = names[i % len(names)]
         im = Image.new("RGB", (32, 32), (245, 245, 245))
-        x, y = rng.randint(0, 16), rng.randint(0, 16)
-        ImageDraw.Draw(im).rectangle((x, y, x + 14, y + 14), fill=TOY_COLORS[color])
+        # Large enough that most patches show the color: a few training steps learn it.
+        x, y = rng.randint(0, 6), rng.randint(0, 6)
+        ImageDraw.Draw(im).rectangle((x, y, x + 25, y + 25), fill=TOY_COLORS[color])
         if i == 1:  # text-only
             conv = [{"from": "human", "value": "Name a color."}, {"from": "gpt", "value": "blue"}]
             images = []

@@ -1,0 +1,149 @@
+"""Tiny models on ShapesWorld: does training on clean rows beat the same number of degraded rows?
+
+    python benchmarks/bench_models.py gap  [--rows 20000] [--sources mm_short_vqa,...] [--seed 0]
+    python benchmarks/bench_models.py speed
+
+``gap``: one tiny checkpoint (tokenizer on both pools' text), its vision tower pretrained on
+ShapesWorld cells (``synthetic.vision.pretrain_vision_tower``: the stand-in for CLIP), an
+optional stage 1 on captions of separate images (``--captions N``, ``tiny_pretrain_recipe``),
+then two fine-tunes from that start with ``tiny_recipe`` (tower frozen), run side by side
+(one process and one thread each): on ``training_pool("clean", rows)`` and on
+``training_pool("degraded", rows)`` (same images and questions; half the answers
+hallucinated, 20% near-duplicates). Both are scored on the fixed benchmark
+(``synthetic.evaluate.default_benchmark``: 300 held-out images, 1200 rows). Prints a
+Markdown table (per task and per question kind) and the gap.
+
+``speed``: training and generation throughput of the default tiny architecture.
+
+Numbers go to benchmarks/RESULTS.md ("Tiny models"). Everything is seeded; times depend on
+the machine's load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+KEYS = ["average", "judgement", "multiple_choice", "short_vqa", "caption",
+        "kind/color", "kind/shape", "kind/count", "kind/size", "kind/position", "kind/existence",
+        "judgement_yes_rate"]
+# Question-answer sources (the benchmark's formats plus conversations): short rows, so a few
+# minutes of CPU see many images. ``--sources all`` uses every image source.
+QA_SOURCES = ["mm_short_vqa", "mm_multiple_choice", "svit_judgement", "llava_conv"]
+
+
+def _captions(n_images: int, seed: int):
+    from hf_vitcurate.synthetic import shapesworld
+
+    # Stage-1 images are drawn apart from the pool (another seed), as LCS-558K is apart from LLaVA-665K.
+    return shapesworld(n_images, seed=seed + 1000, sources=["captions"], benchmark_images=0)["captions"]
+
+
+def _finetune(start: str, kind: str, rows: int, seed: int, sources, out: str, overrides: dict) -> dict:
+    """One fine-tune + evaluation (runs in its own process, one thread)."""
+    from hf_vitcurate.models import tiny_recipe, train
+    from hf_vitcurate.synthetic import training_pool
+    from hf_vitcurate.synthetic.evaluate import evaluate
+
+    pool = training_pool(kind, rows, seed=seed, sources=sources).remove_columns(["_truth"])
+    t = time.time()
+    path = train(start, pool, os.path.join(out, f"ft_{kind}"),
+                 **tiny_recipe(seed=seed, num_threads=1, progress=False, **overrides))
+    train_s = time.time() - t
+    t = time.time()
+    scores = evaluate(path, progress=False, num_threads=1)
+    with open(os.path.join(path, "train_log.json")) as f:
+        log = json.load(f)
+    return {"scores": scores, "train_s": train_s, "eval_s": time.time() - t, "rows_per_second": log["rows_per_second"]}
+
+
+def gap(args) -> dict:
+    from datasets import concatenate_datasets
+
+    from hf_vitcurate.models import pretrain, tiny_checkpoint, tiny_pretrain_recipe
+    from hf_vitcurate.synthetic import training_pool
+    from hf_vitcurate.synthetic.evaluate import evaluate
+    from hf_vitcurate.synthetic.vision import pretrain_vision_tower
+
+    out = args.out or tempfile.mkdtemp(prefix="bench_models-")
+    sources = None if args.sources == "all" else args.sources.split(",")
+    texts = [training_pool(k, args.rows, seed=args.seed, sources=sources).select_columns(["conversations"])
+             for k in ("clean", "degraded")]
+    captions = _captions(args.captions, args.seed) if args.captions else None
+    if captions is not None:
+        texts.append(captions.select_columns(["conversations"]))
+    t = time.time()
+    start = tiny_checkpoint(os.path.join(out, "base"), concatenate_datasets(texts), seed=args.seed)
+    vision = pretrain_vision_tower(start, steps=args.vision_steps, seed=args.seed, progress=False)
+    timings = {"vision_tower": time.time() - t}
+    if captions is not None:
+        t = time.time()
+        start = pretrain(start, captions, os.path.join(out, "f_pre"), **tiny_pretrain_recipe(seed=args.seed))
+        timings["f_pre"] = time.time() - t
+    overrides = {"epochs": args.epochs}
+    results = {}
+    with ProcessPoolExecutor(2) as pool:
+        futures = {kind: pool.submit(_finetune, start, kind, args.rows, args.seed, sources, out, overrides)
+                   for kind in ("clean", "degraded")}
+        start_scores = pool.submit(evaluate, start, progress=False, num_threads=1)
+        results = {kind: f.result() for kind, f in futures.items()}
+        results["start"] = {"scores": start_scores.result(), "train_s": sum(timings.values()), "rows_per_second": float("nan")}
+
+    print(f"\nrows per pool {args.rows} ({args.sources}), epochs {args.epochs}, vision tower {vision['held_out']}, out {out}\n")
+    print("| | " + " | ".join(KEYS) + " | train s | rows/s |")
+    print("|---" * (len(KEYS) + 3) + "|")
+    for name in ("start", "clean", "degraded"):
+        r = results[name]
+        row = [f"{r['scores'].get(k, float('nan')):.1f}" for k in KEYS]
+        print(f"| {name} | " + " | ".join(row) + f" | {r['train_s']:.0f} | {r['rows_per_second']:.0f} |")
+    diff = {k: round(results["clean"]["scores"].get(k, 0) - results["degraded"]["scores"].get(k, 0), 1) for k in KEYS}
+    print("\nclean - degraded:", json.dumps(diff))
+    result = {"results": results, "timings": timings, "vision": vision, "gap": diff, "out": out, "args": vars(args)}
+    with open(os.path.join(out, "bench_models.json"), "w") as f:
+        json.dump(result, f, indent=2)
+    return result
+
+
+def speed(args) -> dict:
+    from hf_vitcurate.models import generate_answers, tiny_checkpoint, train
+    from hf_vitcurate.synthetic import benchmark, training_pool
+
+    out = args.out or tempfile.mkdtemp(prefix="bench_models-")
+    pool = training_pool("clean", 1600, seed=args.seed)
+    base = tiny_checkpoint(os.path.join(out, "base"), pool)
+    res = {}
+    for threads in (1, 2):
+        t = time.time()
+        path = train(base, pool, os.path.join(out, f"ft{threads}"), max_steps=60, batch_size=16, num_threads=threads,
+                     progress=False, overwrite=True)
+        with open(os.path.join(path, "train_log.json")) as f:
+            res[f"train_rows_per_s_{threads}t"] = json.load(f)["rows_per_second"]
+    bench = benchmark(100, seed=1234)
+    t = time.time()
+    generate_answers(path, bench, max_new_tokens=48, batch_size=64, progress=False, num_threads=1)
+    res["generate_rows_per_s"] = round(len(bench) / (time.time() - t), 1)
+    res["load_average"] = os.getloadavg()[0]
+    print(json.dumps(res, indent=2))
+    return res
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("what", choices=["gap", "speed"])
+    p.add_argument("--rows", type=int, default=20000, help="rows in each training pool")
+    p.add_argument("--sources", default=",".join(QA_SOURCES), help="comma-separated pool sources, or 'all'")
+    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--vision-steps", type=int, default=300, help="vision tower pretraining steps")
+    p.add_argument("--captions", type=int, default=0, help="stage-1 caption images (0: no stage 1)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None)
+    args = p.parse_args()
+    {"gap": gap, "speed": speed}[args.what](args)
+
+
+if __name__ == "__main__":
+    main()
