@@ -2,7 +2,7 @@
 
     python benchmarks/bench_necessity.py throughput --images 100      # batched vs naive loop, padding share
     python benchmarks/bench_necessity.py memory --images 60           # peak RSS for a pool and a 10x pool
-    python benchmarks/bench_necessity.py effect --images 300          # degraded share of selections at 25%
+    python benchmarks/bench_necessity.py effect --images 2000         # 25% budget: NBGS vs random/top/bottom
 
 All parts build a tiny checkpoint (default architecture) on the ShapesWorld pool; the
 naive baseline scores one row at a time in pool order (batch size 1, no length sorting),
@@ -122,29 +122,69 @@ def memory(args) -> dict:
     return out
 
 
-def effect(args) -> dict:
-    """Degraded share (``_truth``, measurement only) of NBGS vs baselines at a 25% budget."""
+def _train_and_score(start: str, rows, out: str, seed: int) -> dict:
+    """Stage 2 on one selection from ``start`` and its benchmark scores (own process, one thread)."""
     from hf_vitcurate.models import tiny_recipe, train
+    from hf_vitcurate.synthetic.evaluate import evaluate
+
+    path = train(start, rows, out, **tiny_recipe(seed=seed, num_threads=1, progress=False))
+    return evaluate(path, progress=False, num_threads=1)
+
+
+def effect(args) -> dict:
+    """NBGS vs random / top / bottom at a 25% budget: degraded share and benchmark of a model trained on each.
+
+    Every selection has the same rows budget: MLLM-Selector's seed rows (which trained
+    f_seed) plus ``budget - n_seed`` rows drawn from the scored rest by NBGS or by a baseline
+    (random, highest or lowest necessity). A tiny model is fine-tuned from the same f_pre
+    on each selection (``tiny_recipe``, two at a time, one thread each) and scored on the
+    fixed benchmark. The degraded share reads ``_truth`` (measurement only).
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
+    from hf_vitcurate.models import tiny_recipe, train_tiny
     from hf_vitcurate.select import baselines
     from hf_vitcurate.select.mllm_selector import mllm_selector
     from hf_vitcurate.synthetic import degraded_share
 
-    ds, truth = pool(args.images, with_truth=True)
+    ds, truth = pool(args.images, seed=args.seed, with_truth=True)
     budget = len(ds) // 4
-    with tempfile.TemporaryDirectory() as tmp:
-        base = checkpoint(ds, os.path.join(tmp, "tiny"))
-        # f_pre: the tiny model trained briefly on the whole pool stands in for a pretrained MLLM.
-        f_pre = train(base, ds, os.path.join(tmp, "f_pre"), **tiny_recipe())
-        res = mllm_selector(ds, budget, f_pre, os.path.join(tmp, "mllm"), seed=0, train_recipe=tiny_recipe())
-        scored = res["scored"]
-        n2 = budget - len(res["seed_rows"])
-        shares = {"pool": degraded_share(ds, truth), "nbgs(seed+drawn)": degraded_share(res["selection"], truth)}
-        for name, (sub, _) in {
-            "random": baselines.random(scored, n2, seed=0), "top": baselines.top(scored, n2), "bottom": baselines.bottom(scored, n2),
-        }.items():
-            shares[name + "(drawn only)"] = degraded_share(sub, truth)
-        shares["nbgs(drawn only)"] = degraded_share(res["selection"].select(range(len(res["seed_rows"]), budget)), truth)
-    return {"rows": len(ds), "budget": budget, "degraded_share": {k: round(v, 4) for k, v in shares.items()}}
+    out = args.out or tempfile.mkdtemp(prefix="bench_necessity-")
+    t = time.time()
+    f_pre = train_tiny(ds, os.path.join(out, "models"), seed=args.seed)
+    res = mllm_selector(ds, budget, f_pre, os.path.join(out, "mllm"), seed=args.seed,
+                        train_recipe=tiny_recipe(seed=args.seed))
+    select_s = time.time() - t
+    scored, seed_rows = res["scored"], res["seed_rows"]
+    n_drawn = budget - len(seed_rows)
+    seed_part = seed_rows.select_columns(["id", "images", "conversations", "source", "task"])
+
+    def with_seed(drawn):
+        return concatenate_datasets([seed_part, drawn.select_columns(seed_part.column_names)])
+
+    selections = {"nbgs": res["selection"].select_columns(seed_part.column_names)}
+    for name, (drawn, _) in {"random": baselines.random(scored, n_drawn, seed=args.seed),
+                             "top": baselines.top(scored, n_drawn),
+                             "bottom": baselines.bottom(scored, n_drawn)}.items():
+        selections[name] = with_seed(drawn)
+    t = time.time()
+    with ProcessPoolExecutor(2) as ex:
+        futures = {name: ex.submit(_train_and_score, f_pre, sel, os.path.join(out, f"stage2_{name}"), args.seed)
+                   for name, sel in selections.items()}
+        scores = {name: f.result() for name, f in futures.items()}
+    train_s = time.time() - t
+    keys = ["average", "judgement", "multiple_choice", "short_vqa", "caption"]
+    table = {name: {"rows": len(sel), "degraded_share": round(degraded_share(sel, truth), 4),
+                    **{k: round(scores[name].get(k, float("nan")), 1) for k in keys}}
+             for name, sel in selections.items()}
+    print(f"\npool {len(ds)} rows (degraded share {degraded_share(ds, truth):.4f}), budget {budget} "
+          f"= {len(seed_rows)} seed + {n_drawn} drawn; out {out}\n")
+    print("| selection | rows | degraded share | " + " | ".join(keys) + " |")
+    print("|---" * (len(keys) + 3) + "|")
+    for name, row in table.items():
+        print(f"| {name} | {row['rows']} | {row['degraded_share']:.3f} | " + " | ".join(f"{row[k]:.1f}" for k in keys) + " |")
+    return {"rows": len(ds), "budget": budget, "n_seed": len(seed_rows), "pool_degraded_share": round(degraded_share(ds, truth), 4),
+            "selections": table, "seconds": {"select": round(select_s), "train_and_score": round(train_s)}, "out": out}
 
 
 def main() -> None:
@@ -157,6 +197,8 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=400, help="throughput: rows scored by both methods")
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=None, help="effect: keep the models and selections here")
     args = ap.parse_args()
     result = {"throughput": throughput, "memory": memory, "effect": effect}[args.part](args)
     print(json.dumps(result, indent=2))
