@@ -43,13 +43,13 @@ def _captions(n_images: int, seed: int):
     return shapesworld(n_images, seed=seed + 1000, sources=["captions"], benchmark_images=0)["captions"]
 
 
-def _finetune(start: str, kind: str, rows: int, seed: int, sources, out: str, overrides: dict) -> dict:
+def _finetune(start: str, kind: str, rows: int, seed: int, sources, out: str, overrides: dict, yes_ratio: float) -> dict:
     """One fine-tune + evaluation (runs in its own process, one thread)."""
     from hf_vitcurate.models import tiny_recipe, train
     from hf_vitcurate.synthetic import training_pool
     from hf_vitcurate.synthetic.evaluate import evaluate
 
-    pool = training_pool(kind, rows, seed=seed, sources=sources).remove_columns(["_truth"])
+    pool = training_pool(kind, rows, seed=seed, sources=sources, yes_ratio=yes_ratio).remove_columns(["_truth"])
     t = time.time()
     path = train(start, pool, os.path.join(out, f"ft_{kind}"),
                  **tiny_recipe(seed=seed, num_threads=1, progress=False, **overrides))
@@ -71,7 +71,7 @@ def gap(args) -> dict:
 
     out = args.out or tempfile.mkdtemp(prefix="bench_models-")
     sources = None if args.sources == "all" else args.sources.split(",")
-    texts = [training_pool(k, args.rows, seed=args.seed, sources=sources).select_columns(["conversations"])
+    texts = [training_pool(k, args.rows, seed=args.seed, sources=sources, yes_ratio=args.yes_ratio).select_columns(["conversations"])
              for k in ("clean", "degraded")]
     captions = _captions(args.captions, args.seed) if args.captions else None
     if captions is not None:
@@ -87,13 +87,13 @@ def gap(args) -> dict:
     overrides = {"epochs": args.epochs}
     results = {}
     with ProcessPoolExecutor(2) as pool:
-        futures = {kind: pool.submit(_finetune, start, kind, args.rows, args.seed, sources, out, overrides)
+        futures = {kind: pool.submit(_finetune, start, kind, args.rows, args.seed, sources, out, overrides, args.yes_ratio)
                    for kind in ("clean", "degraded")}
         start_scores = pool.submit(evaluate, start, progress=False, num_threads=1)
         results = {kind: f.result() for kind, f in futures.items()}
         results["start"] = {"scores": start_scores.result(), "train_s": sum(timings.values()), "rows_per_second": float("nan")}
 
-    print(f"\nrows per pool {args.rows} ({args.sources}), epochs {args.epochs}, vision tower {vision['held_out']}, out {out}\n")
+    print(f"\nrows per pool {args.rows} ({args.sources}), yes:no {args.yes_ratio}, epochs {args.epochs}, vision tower {vision['held_out']}, out {out}\n")
     print("| | " + " | ".join(KEYS) + " | train s | rows/s |")
     print("|---" * (len(KEYS) + 3) + "|")
     for name in ("start", "clean", "degraded"):
@@ -137,6 +137,7 @@ def main() -> None:
     p.add_argument("--rows", type=int, default=20000, help="rows in each training pool")
     p.add_argument("--sources", default=",".join(QA_SOURCES), help="comma-separated pool sources, or 'all'")
     p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--yes-ratio", type=float, default=20.0, help="yes:no of svit_judgement (SVIT: 20; 1 balances)")
     p.add_argument("--vision-steps", type=int, default=300, help="vision tower pretraining steps")
     p.add_argument("--captions", type=int, default=0, help="stage-1 caption images (0: no stage 1)")
     p.add_argument("--seed", type=int, default=0)

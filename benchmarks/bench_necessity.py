@@ -54,6 +54,31 @@ def naive(ds, ckpt: str) -> float:
     return time.perf_counter() - t0
 
 
+def forward_only(ds, ckpt: str, batch_size: int) -> dict:
+    """Seconds of encoding and of model forward alone, at batch 1 and at ``batch_size``.
+
+    Separates what batching can win (per-call overhead) from what it cannot (FLOPs): when
+    the per-row forward time is the same at both batch sizes the model is compute-bound.
+    """
+    from hf_vitcurate.models.chat import encode
+    from hf_vitcurate.models.loading import load
+    from hf_vitcurate.models.loss import row_nll
+
+    model, processor = load(ckpt)
+    model.eval()
+    out = {}
+    for bs in (1, batch_size):
+        t0 = time.perf_counter()
+        batches = [encode(processor, ds[i : i + bs]) for i in range(0, len(ds), bs)]
+        t1 = time.perf_counter()
+        with torch.inference_mode():
+            for b in batches:
+                row_nll(model, b)
+        out[f"encode_s_batch{bs}"] = round(t1 - t0, 2)
+        out[f"forward_s_batch{bs}"] = round(time.perf_counter() - t1, 2)
+    return out
+
+
 def padding_share(ds, ckpt: str, batch_size: int, sort: bool) -> float:
     from hf_vitcurate.models.chat import encode
     from hf_vitcurate.models.loading import load_processor
@@ -86,6 +111,7 @@ def throughput(args) -> dict:
         necessity(ds, ckpt, batch_size=args.batch_size, out_dir=os.path.join(tmp, "w"))
         t_batched = time.perf_counter() - t0
         t_naive = naive(ds, ckpt)
+        split = forward_only(ds, ckpt, args.batch_size)
         pad_sorted = padding_share(ds, ckpt, args.batch_size, sort=True)
         pad_plain = padding_share(ds, ckpt, args.batch_size, sort=False)
     return {
@@ -93,6 +119,7 @@ def throughput(args) -> dict:
         "batched_rows_per_s": round(len(ds) / t_batched, 1), "naive_rows_per_s": round(len(ds) / t_naive, 1),
         "speedup": round(t_naive / t_batched, 2),
         "padding_share_length_sorted": round(pad_sorted, 4), "padding_share_pool_order": round(pad_plain, 4),
+        **split,
     }
 
 
@@ -153,7 +180,7 @@ def effect(args) -> dict:
     t = time.time()
     f_pre = train_tiny(ds, os.path.join(out, "models"), seed=args.seed)
     res = mllm_selector(ds, budget, f_pre, os.path.join(out, "mllm"), seed=args.seed,
-                        train_recipe=tiny_recipe(seed=args.seed))
+                        train_recipe=tiny_recipe())
     select_s = time.time() - t
     scored, seed_rows = res["scored"], res["seed_rows"]
     n_drawn = budget - len(seed_rows)

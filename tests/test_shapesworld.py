@@ -333,3 +333,16 @@ def test_pretrain_vision_tower_learns_cells_and_saves(tmp_path, toy_vit):
     with pytest.raises(ValueError, match="one patch per ShapesWorld cell"):
         pretrain_vision_tower(tiny_checkpoint(tmp_path / "p8", toy_vit, image_size=32, patch_size=8, vision_width=32,
                                               vision_heads=2, text_width=32, text_layers=1, text_heads=2), progress=False)
+
+
+def test_training_pool_yes_ratio_balances_judgement():
+    from hf_vitcurate.synthetic import training_pool
+
+    def yes_share(pool):
+        judged = pool.filter(lambda s: s == "svit_judgement", input_columns="source")
+        answers = [c[-1]["value"].lower() for c in judged["conversations"]]
+        return sum(a.startswith("yes") for a in answers) / len(answers)
+
+    skewed = training_pool("clean", 600, seed=0, sources=["svit_judgement", "mm_short_vqa"])
+    balanced = training_pool("clean", 600, seed=0, sources=["svit_judgement", "mm_short_vqa"], yes_ratio=1.0)
+    assert yes_share(skewed) > 0.9 and 0.35 < yes_share(balanced) < 0.65

@@ -312,6 +312,7 @@ def training_pool(
     *,
     sources: list[str] | None = None,
     degraded: dict[str, dict[str, float]] | None = None,
+    yes_ratio: float = 20.0,
     cache_dir: str | None = None,
 ) -> Dataset:
     """A shuffled training pool of exactly ``n_rows`` rows, ``kind="clean"`` or ``"degraded"``.
@@ -319,7 +320,8 @@ def training_pool(
     Both kinds draw the same images and questions for a seed (same sources, same mix);
     ``"degraded"`` writes them with :data:`DEGRADED` (half the answers hallucinated,
     systematically; 20% near-duplicates; leaks in detail descriptions) or ``degraded``.
-    ``sources`` defaults to every image source (not ``text_only``). For the
+    ``sources`` defaults to every image source (not ``text_only``); ``yes_ratio`` is the
+    yes:no of ``svit_judgement`` (SVIT's 20:1 by default; 1.0 balances it). For the
     clean-vs-degraded experiment: train one model on each, score both on
     ``benchmark(...)``.
 
@@ -336,10 +338,12 @@ def training_pool(
     per_image = sum(DEFAULT_ROWS_PER_IMAGE[s] for s in names)
     # Margin for the rounding of rows per image; the degraded pool is larger (copies).
     n_images = math.ceil(n_rows / per_image * 1.15) + 10
-    dd = shapesworld(n_images, seed, image_size, sources=names, degrade=degrade, benchmark_images=0, cache_dir=cache_dir)
+    dd = shapesworld(n_images, seed, image_size, sources=names, degrade=degrade, yes_ratio=yes_ratio,
+                     benchmark_images=0, cache_dir=cache_dir)
     pool = concatenate_datasets([dd[s] for s in names])
     if len(pool) < n_rows:  # pragma: no cover - the margin above covers every seed tried
         raise RuntimeError(f"pool has {len(pool)} rows < {n_rows}")
     pool = pool.shuffle(seed=seed).select(range(n_rows))
-    params = {"kind": kind, "n_rows": n_rows, "n_images": n_images, "image_size": image_size, "sources": names, "degrade": degrade}
+    params = {"kind": kind, "n_rows": n_rows, "n_images": n_images, "image_size": image_size, "sources": names,
+              "degrade": degrade, "yes_ratio": yes_ratio}
     return provenance.record(pool, "shapesworld:training_pool", kind="generate", rows_in=0, params=params, seed=seed)
