@@ -63,9 +63,10 @@ class TinyArchitecture:
     Why (benchmarks/RESULTS.md, "Tiny models", has the runs): ShapesWorld puts at most one
     object in each cell of a 3×3 grid of a 64-px image, so a 63-px input with 21-px patches
     gives one image token per cell holding one whole object (9 tokens + CLS instead of 64 + CLS
-    at patch 8: 2.5x cheaper rows), and even a randomly initialised tower separates the
-    shapes there (linear probe ~90%). Position embeddings are a fixed sin-cos code
-    (``position_scale``) because the tiny recipes keep the tower frozen. A 192-wide, 6-head,
+    at patch 8: 2.5x cheaper rows), and a tower pretrained on the cells
+    (:func:`hf_vitcurate.synthetic.vision.pretrain_vision_tower`) tells each cell's object
+    apart at ~99.9%. Position embeddings start as a fixed sin-cos code (``position_scale``)
+    so that "which cell" is explicit even before the tower is trained. A 192-wide, 6-head,
     4-layer Llama learned grounding fastest per second among 128/192/256 widths.
     """
 
@@ -242,7 +243,7 @@ def tiny_checkpoint(
         text_config=text,
         image_token_index=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
         image_seq_length=n_patches + (arch.feature_strategy == "full"),
-        # Last layer: the tower is trained here, unlike a frozen pretrained CLIP (LLaVA uses -2).
+        # Last layer: the tiny tower is pretrained for this output (LLaVA uses CLIP's -2).
         vision_feature_layer=-1,
         vision_feature_select_strategy=arch.feature_strategy,
         tie_word_embeddings=True,
