@@ -1,8 +1,8 @@
 """MLLM-Selector necessity: throughput, padding, memory, and the effect of NBGS on ShapesWorld.
 
-    python benchmarks/bench_necessity.py throughput --images 100      # batched vs naive loop, padding share
+    python benchmarks/bench_necessity.py throughput --images 300 --rows 2000 --threads 2 --procs 2
     python benchmarks/bench_necessity.py memory --images 60           # peak RSS for a pool and a 10x pool
-    python benchmarks/bench_necessity.py effect --images 2000         # 25% budget: NBGS vs random/top/bottom
+    python benchmarks/bench_necessity.py effect --images 4000         # 25% budget: NBGS vs random/top/bottom
 
 All parts build a tiny checkpoint (default architecture) on the ShapesWorld pool; the
 naive baseline scores one row at a time in pool order (batch size 1, no length sorting),
@@ -98,29 +98,58 @@ def padding_share(ds, ckpt: str, batch_size: int, sort: bool) -> float:
     return pad / total
 
 
+def _launched(ds_dir: str, ckpt: str, out: str, procs: int, dtype: str, batch_size: int) -> float:
+    """Wall seconds of ``vitcurate score necessity`` under ``accelerate launch`` (N CPU processes, 1 thread each)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    cmd = ["accelerate", "launch", "--multi_gpu", "--num_processes", str(procs), "--num_machines", "1",
+           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "hf_vitcurate.cli", "score", "necessity",
+           ds_dir, "--model", ckpt, "--output", out, "--batch-size", str(batch_size), "--dtype", dtype]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, env=env, capture_output=True, text=True)
+    return time.perf_counter() - t0
+
+
 def throughput(args) -> dict:
+    """The stage vs a naive loop on the same rows and checkpoint, in one run.
+
+    In-process (``--threads`` torch threads): naive fp32 batch-1 loop; the stage in fp32 and
+    in bf16. With ``--procs N`` also the stage as users run it on a whole machine:
+    ``accelerate launch`` with N CPU processes of one thread, bf16, timed end to end (process
+    start and model load included) and net of a 16-row launch of the same command.
+    """
     from hf_vitcurate.stages.necessity import necessity
 
     torch.set_num_threads(args.threads)
     ds = pool(args.images)
     if args.rows:
         ds = ds.shuffle(seed=0).select(range(min(args.rows, len(ds))))
+    res = {"rows": len(ds), "batch_size": args.batch_size, "threads": args.threads}
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = checkpoint(ds, os.path.join(tmp, "tiny"))
-        t0 = time.perf_counter()
-        necessity(ds, ckpt, batch_size=args.batch_size, out_dir=os.path.join(tmp, "w"))
-        t_batched = time.perf_counter() - t0
         t_naive = naive(ds, ckpt)
-        split = forward_only(ds, ckpt, args.batch_size)
-        pad_sorted = padding_share(ds, ckpt, args.batch_size, sort=True)
-        pad_plain = padding_share(ds, ckpt, args.batch_size, sort=False)
-    return {
-        "rows": len(ds), "batch_size": args.batch_size, "threads": args.threads,
-        "batched_rows_per_s": round(len(ds) / t_batched, 1), "naive_rows_per_s": round(len(ds) / t_naive, 1),
-        "speedup": round(t_naive / t_batched, 2),
-        "padding_share_length_sorted": round(pad_sorted, 4), "padding_share_pool_order": round(pad_plain, 4),
-        **split,
-    }
+        res["naive_rows_per_s"] = round(len(ds) / t_naive, 1)
+        for dtype in ("float32", "bfloat16"):
+            t0 = time.perf_counter()
+            necessity(ds, ckpt, batch_size=args.batch_size, out_dir=os.path.join(tmp, f"w-{dtype}"), dtype=dtype)
+            t = time.perf_counter() - t0
+            res[f"stage_{dtype}_rows_per_s"] = round(len(ds) / t, 1)
+            res[f"speedup_{dtype}"] = round(t_naive / t, 2)
+        if args.procs > 1:
+            ds_dir = os.path.join(tmp, "rows")
+            ds.save_to_disk(ds_dir)
+            small_dir = os.path.join(tmp, "small")
+            ds.select(range(16)).save_to_disk(small_dir)
+            t_small = _launched(small_dir, ckpt, os.path.join(tmp, "o-small"), args.procs, "bfloat16", args.batch_size)
+            t_all = _launched(ds_dir, ckpt, os.path.join(tmp, "o-all"), args.procs, "bfloat16", args.batch_size)
+            res[f"launch_{args.procs}procs_bf16_wall_s"] = round(t_all, 1)
+            res[f"launch_{args.procs}procs_startup_s"] = round(t_small, 1)
+            res[f"speedup_launch_{args.procs}procs_bf16_end_to_end"] = round(t_naive / t_all, 2)
+            res[f"speedup_launch_{args.procs}procs_bf16_net_of_startup"] = round(t_naive / max(1e-9, t_all - t_small), 2)
+        res.update(forward_only(ds, ckpt, args.batch_size))
+        res["padding_share_length_sorted"] = round(padding_share(ds, ckpt, args.batch_size, sort=True), 4)
+        res["padding_share_pool_order"] = round(padding_share(ds, ckpt, args.batch_size, sort=False), 4)
+    res["naive_seconds"] = round(t_naive, 1)
+    return res
 
 
 def _memory_child(n_images: int, repeat: int, ckpt: str, out: str) -> None:
@@ -224,6 +253,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=400, help="throughput: rows scored by both methods")
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--procs", type=int, default=1, help="throughput: also time accelerate launch with N CPU processes")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None, help="effect: keep the models and selections here")
     args = ap.parse_args()

@@ -99,6 +99,15 @@ def test_equals_per_row_computation(ckpt, tmp_path):
     assert np.allclose(list(loglik["necessity"]), -np.array(sums), atol=1e-4)
 
 
+def test_bfloat16_weights_score_close_to_float32(ckpt):
+    """bf16 weights (GPUs, CPUs with AVX512-BF16) change the scores by rounding only; the ranking holds."""
+    ds = rows()
+    full = np.array(list(necessity(ds, ckpt, batch_size=8, dtype="float32")["necessity"]))
+    half = np.array(list(necessity(ds, ckpt, batch_size=8, dtype="bfloat16")["necessity"]))
+    assert np.allclose(half, full, rtol=0.05, atol=0.05)
+    assert np.corrcoef(half, full)[0, 1] > 0.99
+
+
 def test_truncation_is_flagged_and_empty_rows_get_nan(ckpt):
     ds = rows(6)
     scored = necessity(ds, ckpt, batch_size=3, max_length=30)
@@ -124,7 +133,8 @@ def test_two_cpu_processes_equal_one(ckpt, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     one = tmp_path / "one"
     subprocess.run([sys.executable, "-m", "hf_vitcurate.cli", "score", "necessity", str(tmp_path / "pool"), "--model", ckpt,
-                    "--output", str(one), "--batch-size", "4", "--chunk-size", "5", "--work-dir", str(tmp_path / "w1")],
+                    "--output", str(one), "--batch-size", "4", "--chunk-size", "5", "--work-dir", str(tmp_path / "w1"),
+                    "--dtype", "float32"],
                    env=env, check=True, capture_output=True)
     two = tmp_path / "two"
     run = subprocess.run(["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",

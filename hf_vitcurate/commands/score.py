@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 
 from .common import add_input_args, load_input, save_output
 
@@ -29,6 +30,8 @@ def register(sub) -> None:
     n.add_argument("--chunk-size", type=int, default=512)
     n.add_argument("--work-dir", default=None, help="chunk folder for resuming (default: temporary)")
     n.add_argument("--overwrite", action="store_true", help="discard chunks of a different earlier run")
+    n.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
+                   help="weights dtype (auto: the checkpoint's; bfloat16 on GPUs and on CPUs with AVX512-BF16/AMX)")
     n.set_defaults(func=run_necessity)
 
 
@@ -40,10 +43,11 @@ def run_necessity(args) -> int:
     scored = necessity(
         ds, args.model, reduction=args.reduction, sign=args.sign, batch_size=args.batch_size,
         max_length=args.max_length, out_dir=args.work_dir, chunk_size=args.chunk_size, overwrite=args.overwrite,
+        dtype=args.dtype,
     )
     if state().is_main_process:
         save_output(scored, args.output)
-        values = [v for v in scored.with_format("arrow")["necessity"].to_pylist() if v == v]
+        values = [v for v in scored.with_format("arrow")["necessity"].to_pylist() if v is not None and not math.isnan(v)]
         print(json.dumps({"rows": len(scored), "scored": len(values), "mean_necessity": sum(values) / max(1, len(values)),
                           "output": args.output}, indent=2))
     return 0

@@ -93,6 +93,9 @@ def necessity(
 
     ``out_dir`` keeps the finished chunks so a killed run resumes (default: a temporary
     folder, no resume). Under ``accelerate launch`` each process scores its chunks.
+    ``dtype``: weights dtype (``"auto"``: the checkpoint's, bf16 on GPUs); ``"bfloat16"``
+    also pays on CPUs with AVX512-BF16/AMX (benchmarks/RESULTS.md); losses are summed in
+    float32 either way.
     """
     if reduction not in ("sum", "mean"):
         raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
@@ -114,7 +117,8 @@ def necessity(
             values.append(-v if sign == "loglik" else v)
         return {"necessity": values, "necessity_tokens": out["tokens"], "necessity_flag": out["flag"]}
 
-    params = {"model": os.fspath(model_path), "reduction": reduction, "sign": sign, "max_length": max_length}
+    params = {"model": os.fspath(model_path), "reduction": reduction, "sign": sign, "max_length": max_length,
+              "dtype": str(dtype)}
     work = os.fspath(out_dir) if out_dir is not None else tempfile.mkdtemp(prefix="necessity-")
     scored = run_sharded(
         ds, compute, work, chunk_size=chunk_size, features=FEATURES, params=params,
