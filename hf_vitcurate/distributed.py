@@ -117,10 +117,30 @@ def _prepare(out_dir: str, key: str, overwrite: bool, st) -> None:
     st.wait_for_everyone()
 
 
+def shared_temp_dir(prefix: str = "hf_vitcurate-") -> str:
+    """A new temporary folder whose path every process of the run receives (made by the main one).
+
+    Each rank calling ``tempfile.mkdtemp`` would get its own folder and the merge would miss
+    the other ranks' chunks. Across machines, pass an ``out_dir`` on a shared filesystem.
+
+    >>> os.path.isdir(shared_temp_dir())
+    True
+    """
+    import tempfile
+
+    st = state()
+    path = [tempfile.mkdtemp(prefix=prefix) if st.is_main_process else None]
+    if st.num_processes > 1:
+        from accelerate.utils import broadcast_object_list
+
+        broadcast_object_list(path, from_process=0)
+    return path[0]
+
+
 def run_sharded(
     ds: Dataset,
     compute: Callable[[dict[str, list]], dict[str, list]],
-    out_dir: str,
+    out_dir: str | None,
     *,
     chunk_size: int = 1024,
     features: Features | dict | None = None,
@@ -134,9 +154,12 @@ def run_sharded(
     ``compute`` receives a batch as a dict of lists (``ds[a:b]`` formatting, images decoded)
     and returns new columns of the same length. ``features`` (optional) types the new
     columns. ``params`` enter the run key so that changing a parameter never reuses old
-    chunks. One process and N processes give the same columns.
+    chunks. One process and N processes give the same columns. ``out_dir=None``: a new
+    temporary folder shared by the run's processes (:func:`shared_temp_dir`; no resume).
     """
     st = state()
+    if out_dir is None:
+        out_dir = shared_temp_dir(f"{desc}-")
     source = ds.select_columns(input_columns) if input_columns else ds
     key = run_key(source, params or {})
     _prepare(out_dir, key, overwrite, st)

@@ -100,3 +100,15 @@ def test_two_process_accelerate_launch_equals_one_process(tmp_path):
     assert a["square"] == b["square"] and a["label"] == b["label"]
     ranks = sorted(p.name for p in (tmp_path / "c2").iterdir() if p.is_dir())
     assert ranks == ["rank-00000", "rank-00001"]
+
+
+def test_two_processes_without_out_dir_share_one_temporary_folder(tmp_path):
+    """Without ``out_dir`` every rank must write where the merge reads (a bug when each made its own)."""
+    two = tmp_path / "two.json"
+    cmd = ["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29521",
+           str(SCRIPT), "none", str(two)]
+    run = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads(two.read_text())
+    assert result["procs"] == 2 and result["square"] == [i * i for i in range(103)]

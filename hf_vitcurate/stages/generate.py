@@ -22,7 +22,6 @@ Example:
 from __future__ import annotations
 
 import os
-import tempfile
 
 from datasets import Dataset, Value
 
@@ -109,7 +108,8 @@ def generate(
         return {column: answer_rows(*loaded, rows, max_new_tokens=max_new_tokens, batch_size=batch_size)}
 
     params = {"model": os.fspath(model_path), "column": column, "max_new_tokens": max_new_tokens, "decoding": "greedy"}
-    work = os.fspath(out_dir) if out_dir is not None else tempfile.mkdtemp(prefix="generate-")
+    # None: a temporary folder that all processes share (distributed.shared_temp_dir).
+    work = os.fspath(out_dir) if out_dir is not None else None
     out = run_sharded(
         ds, compute, work, chunk_size=chunk_size, features={column: Value("string")}, params=params,
         input_columns=[c for c in ("images", "conversations") if c in ds.column_names],

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 
 import numpy as np
 from datasets import Dataset, Value
@@ -119,7 +118,8 @@ def necessity(
 
     params = {"model": os.fspath(model_path), "reduction": reduction, "sign": sign, "max_length": max_length,
               "dtype": str(dtype)}
-    work = os.fspath(out_dir) if out_dir is not None else tempfile.mkdtemp(prefix="necessity-")
+    # None: a temporary folder that all processes share (distributed.shared_temp_dir).
+    work = os.fspath(out_dir) if out_dir is not None else None
     scored = run_sharded(
         ds, compute, work, chunk_size=chunk_size, features=FEATURES, params=params,
         input_columns=[c for c in ("images", "conversations") if c in ds.column_names],

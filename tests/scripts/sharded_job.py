@@ -1,6 +1,6 @@
 """A tiny sharded job, run by tests under `accelerate launch` or plain python.
 
-usage: sharded_job.py OUT_DIR RESULT_JSON [--sleep S]
+usage: sharded_job.py OUT_DIR RESULT_JSON [--sleep S]    (OUT_DIR "none": no out_dir, a shared temporary one)
 """
 
 import json
@@ -21,7 +21,8 @@ if __name__ == "__main__":
     out_dir, result = sys.argv[1], sys.argv[2]
     sleep = float(sys.argv[4]) if len(sys.argv) > 4 else 0.0
     ds = Dataset.from_dict({"id": [f"r{i}" for i in range(103)], "x": list(range(103))})
-    out = run_sharded(ds, lambda b: compute(b, sleep), out_dir, chunk_size=10, params={"job": "test"})
+    out = run_sharded(ds, lambda b: compute(b, sleep), None if out_dir == "none" else out_dir, chunk_size=10,
+                      params={"job": "test"})
     from hf_vitcurate.distributed import state
 
     if state().is_main_process:
