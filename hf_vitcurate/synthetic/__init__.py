@@ -26,6 +26,7 @@ from .sources import (
     shapesworld,
     training_pool,
 )
+from .vision import pretrain_vision_tower  # the tiny models' stand-in for CLIP (imports torch lazily)
 from .world import COLOR_NAMES, SHAPES, SIZES, Scene, make_scene, render
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "image_table",
     "make_scene",
     "pool_and_truth",
+    "pretrain_vision_tower",
     "render",
     "score_benchmark",
     "shapesworld",
