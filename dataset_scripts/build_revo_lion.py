@@ -78,13 +78,11 @@ def base_model(args, sources: dict) -> tuple[str, dict]:
         return args.base_model, recipe
     from datasets import concatenate_datasets
 
-    from hf_vitcurate.models import tiny_checkpoint
+    from hf_vitcurate.models import train_tiny
     from hf_vitcurate.select.revolion_driver import default_recipe
 
-    path = os.path.join(args.work_dir, "base")
-    if not os.path.isfile(os.path.join(path, "config.json")):
-        tiny_checkpoint(path, concatenate_datasets([d.select_columns(["conversations"]) for d in sources.values()]),
-                        seed=args.seed)
+    # The tiny default: tokenizer on the sources, tower pretrained, stage 1 on their captions (a rerun reuses it).
+    path = train_tiny(concatenate_datasets(list(sources.values())), os.path.join(args.work_dir, "base"), seed=args.seed)
     if recipe is None:
         recipe = default_recipe(path) or dict(FALLBACK_TINY_RECIPE)
         if args.epochs is not None:

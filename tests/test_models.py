@@ -100,8 +100,13 @@ def test_train_loss_decreases_and_reloads(tiny_model_path, toy_vit, tmp_path):
     log = json.loads((tmp_path / "ft" / "train_log.json").read_text())
     losses = [h["loss"] for h in log["history"]]
     assert len(losses) == 12 and losses[-1] < 0.8 * losses[0]
-    model, _ = load(out)
-    assert not model.training or True  # loads back like any checkpoint
+    model, _ = load(out)  # loads back like any checkpoint, with the trained weights
+    base, _ = load(tiny_model_path)
+    name = "model.language_model.layers.0.self_attn.q_proj.weight"
+    assert not torch.equal(model.state_dict()[name], base.state_dict()[name])
+    # How the checkpoint was built travels with the fine-tune (recipes read it).
+    assert (tmp_path / "ft" / "tiny_architecture.json").read_text() == (
+        open(os.path.join(tiny_model_path, "tiny_architecture.json")).read())
     # A rerun of a finished run is a no-op.
     mtime = os.path.getmtime(tmp_path / "ft" / "train_log.json")
     assert train(tiny_model_path, toy_vit, tmp_path / "ft", max_steps=12, **FAST) == out

@@ -154,11 +154,10 @@ def run_cross(args) -> int:
     sources = _sources(args)
     base = args.base_model
     if base is None:
-        from ..models import tiny_checkpoint
+        from ..models import train_tiny
 
-        base = os.path.join(args.work_dir, "base")
-        if not os.path.isfile(os.path.join(base, "config.json")):
-            base = tiny_checkpoint(base, concatenate_datasets(list(sources.values())))
+        # The tiny default: tokenizer on the sources, tower pretrained, stage 1 on their captions.
+        base = train_tiny(concatenate_datasets(list(sources.values())), os.path.join(args.work_dir, "base"), seed=args.seed)
     recipe = json.loads(args.recipe) if args.recipe else None
     result = tune_cross_evaluate(
         sources, base, args.work_dir, recipe=recipe, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,

@@ -48,6 +48,9 @@ PROJECTOR_NAMES = ("multi_modal_projector", "mm_projector", "visual.merger", "co
 VISION_NAMES = ("vision_tower", "vision_model", "visual", "image_encoder")
 STATE_FILE = "trainer_state.json"
 LOG_FILE = "train_log.json"
+# Descriptions of how a checkpoint was built (models.tiny, synthetic.vision); a fine-tune of it
+# is the same architecture, so they travel along (recipes look for tiny_architecture.json).
+SIDECAR_FILES = ("tiny_architecture.json", "vision_pretraining.json")
 
 
 @dataclass
@@ -341,6 +344,9 @@ def _run(model_path: str, dataset, out_dir: str, rec: Recipe) -> str:
         unwrapped.config.use_cache = True
         unwrapped.save_pretrained(out_dir, state_dict=accelerator.get_state_dict(model))
         processor.save_pretrained(out_dir)
+        for name in SIDECAR_FILES:
+            if os.path.isfile(os.path.join(os.fspath(model_path), name)):
+                shutil.copy2(os.path.join(os.fspath(model_path), name), os.path.join(out_dir, name))
         log = {
             "complete": True,
             "base_model": model_path,
