@@ -105,8 +105,10 @@ def test_train_loss_decreases_and_reloads(tiny_model_path, toy_vit, tmp_path):
     name = "model.language_model.layers.0.self_attn.q_proj.weight"
     assert not torch.equal(model.state_dict()[name], base.state_dict()[name])
     # How the checkpoint was built travels with the fine-tune (recipes read it).
+    from pathlib import Path
+
     assert (tmp_path / "ft" / "tiny_architecture.json").read_text() == (
-        open(os.path.join(tiny_model_path, "tiny_architecture.json")).read())
+        Path(tiny_model_path, "tiny_architecture.json").read_text())
     # A rerun of a finished run is a no-op.
     mtime = os.path.getmtime(tmp_path / "ft" / "train_log.json")
     assert train(tiny_model_path, toy_vit, tmp_path / "ft", max_steps=12, **FAST) == out
@@ -208,3 +210,31 @@ def test_sincos_vision_positions_option(tmp_path, toy_vit):
     # A fixed code: every patch position is distinct and of the requested scale.
     assert len({tuple(r.round(decimals=4).tolist()) for r in rows}) == len(rows)
     assert 0.5 < float(rows.norm(dim=1).mean()) < 10
+
+
+def test_cli_train_builds_a_tiny_checkpoint_with_a_pretrained_tower(toy_vit, tmp_path, capsys):
+    from hf_vitcurate.cli import main
+    from hf_vitcurate.synthetic.vision import REPORT_FILE
+
+    toy_vit.save_to_disk(str(tmp_path / "rows"))
+    model = tmp_path / "tiny"
+    assert main(["train", str(model), str(tmp_path / "rows"), str(tmp_path / "ft"), "--build-tiny",
+                 "--vision-steps", "10", "--recipe", "tiny", "--max-steps", "2", "--num-threads", "1",
+                 "--no-progress"]) == 0
+    assert json.loads((model / REPORT_FILE).read_text())["steps"] == 10
+    assert json.loads(capsys.readouterr().out)["steps"] == 2
+    # The fine-tune keeps the description of how its base was built.
+    assert (tmp_path / "ft" / REPORT_FILE).exists()
+
+
+def test_train_tiny_builds_once_and_skips_stage_1_without_captions(tmp_path):
+    from hf_vitcurate.models import train_tiny
+    from hf_vitcurate.models.toy import toy_dataset
+
+    ds = toy_dataset(8)  # short_vqa and text_only rows: no captions, so no stage 1
+    path = train_tiny(ds, tmp_path / "m", vision_steps=0)
+    assert path == str(tmp_path / "m" / "tiny") and not (tmp_path / "m" / "f_pre").exists()
+    assert not (tmp_path / "m" / "tiny.partial").exists()
+    mtime = os.path.getmtime(os.path.join(path, "model.safetensors"))
+    assert train_tiny(ds, tmp_path / "m", vision_steps=0) == path
+    assert os.path.getmtime(os.path.join(path, "model.safetensors")) == mtime  # reused, not rebuilt

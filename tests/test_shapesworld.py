@@ -330,6 +330,8 @@ def test_pretrain_vision_tower_learns_cells_and_saves(tmp_path, toy_vit):
     after = AutoModelForImageTextToText.from_pretrained(tmp_path / "v").model.vision_tower.state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before)
     assert (tmp_path / "v" / REPORT_FILE).exists() and (tmp_path / "v" / "tokenizer.json").exists()
+    with pytest.raises(ValueError, match="steps and batch_size"):
+        pretrain_vision_tower(base, steps=0, progress=False)
     with pytest.raises(ValueError, match="one patch per ShapesWorld cell"):
         pretrain_vision_tower(tiny_checkpoint(tmp_path / "p8", toy_vit, image_size=32, patch_size=8, vision_width=32,
                                               vision_heads=2, text_width=32, text_layers=1, text_heads=2), progress=False)

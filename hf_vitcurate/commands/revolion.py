@@ -51,7 +51,8 @@ def register(sub) -> None:
     c.add_argument("--images", type=int, default=300, help="ShapesWorld images when no --source (default: 300)")
     c.add_argument("--data-seed", type=int, default=0, help="ShapesWorld seed when no --source")
     c.add_argument("--base-model", default=None,
-                   help="checkpoint to fine-tune (default: a tiny checkpoint built in WORK_DIR/base)")
+                   help="checkpoint to fine-tune (default: models.train_tiny in WORK_DIR/base: "
+                        "tiny checkpoint, vision tower pretrained, stage 1 on the sources' captions)")
     c.add_argument("--work-dir", required=True, help="models, answer chunks, DQ table and plots go here")
     c.add_argument("--recipe", default=None, help="training options as JSON (default: the tiny recipe for tiny models)")
     c.add_argument("--max-new-tokens", type=int, default=64)

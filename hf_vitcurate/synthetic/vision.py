@@ -28,7 +28,6 @@ Example:
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import time
@@ -79,7 +78,10 @@ def pretrain_vision_tower(
     import torch
 
     from ..models.loading import load, set_threads
+    from ..models.training import lr_at, make_recipe
 
+    if steps < 1 or batch_size < 1:
+        raise ValueError(f"steps and batch_size must be >= 1, got steps={steps}, batch_size={batch_size}")
     set_threads(num_threads)
     checkpoint = os.fspath(checkpoint)
     out = os.fspath(out_dir) if out_dir is not None else checkpoint
@@ -125,7 +127,8 @@ def pretrain_vision_tower(
         p.requires_grad_(True)
     params = list(tower.parameters()) + list(heads.parameters())
     opt = torch.optim.AdamW(params, lr=learning_rate, weight_decay=0.0)
-    warmup = max(1, steps // 15)
+    # The training module's schedule: linear warmup, then cosine to zero (a constant rate left spikes).
+    schedule = make_recipe(warmup_ratio=1 / 15, lr_schedule="cosine", min_lr_ratio=0.0)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -134,11 +137,8 @@ def pretrain_vision_tower(
     start = time.time()
     stream = VISION_SEED + seed
     for step in range(steps):
-        # Warmup, then cosine to zero: the last steps settle (a constant rate left spikes).
-        lr = learning_rate * (step + 1) / warmup if step < warmup else (
-            learning_rate * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup))))
         for group in opt.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr_at(step, steps, schedule, learning_rate)
         loss, _ = loss_and_accuracy(*batch(step * batch_size, batch_size, stream))
         opt.zero_grad()
         loss.backward()
