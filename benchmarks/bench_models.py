@@ -5,11 +5,14 @@
 
 ``gap``: one tiny checkpoint (tokenizer on both pools' text), its vision tower pretrained on
 ShapesWorld cells (``synthetic.vision.pretrain_vision_tower``: the stand-in for CLIP), an
-optional stage 1 on captions of separate images (``--captions N``, ``tiny_pretrain_recipe``),
+optional stage 1 on captions of separate images (``--captions N``, ``tiny_pretrain_recipe``;
+``--grouped-captions`` of them grouped descriptions, ``synthetic.stage1_captions``),
 then two fine-tunes from that start with ``tiny_recipe`` (tower frozen), run side by side
 (one process and one thread each): on ``training_pool("clean", rows)`` and on
 ``training_pool("degraded", rows)`` (same images and questions; half the answers
-hallucinated, 20% near-duplicates). Both are scored on the fixed benchmark
+hallucinated, 20% near-duplicates; ``--caption-rows`` and ``--pool-grouped-captions`` set
+the pools' caption rows per image and their share of grouped descriptions;
+``--no-group-by-length`` trains on mixed-length batches). Both are scored on the fixed benchmark
 (``synthetic.evaluate.default_benchmark``: 300 held-out images, 1200 rows). Prints a
 Markdown table (per task and per question kind) and the gap.
 
@@ -36,20 +39,19 @@ KEYS = ["average", "judgement", "multiple_choice", "short_vqa", "caption",
 QA_SOURCES = ["mm_short_vqa", "mm_multiple_choice", "svit_judgement", "llava_conv"]
 
 
-def _captions(n_images: int, seed: int):
-    from hf_vitcurate.synthetic import shapesworld
+def _captions(n_images: int, seed: int, grouped: float):
+    from hf_vitcurate.synthetic import stage1_captions
 
-    # Stage-1 images are drawn apart from the pool (another seed), as LCS-558K is apart from LLaVA-665K.
-    return shapesworld(n_images, seed=seed + 1000, sources=["captions"], benchmark_images=0)["captions"]
+    return stage1_captions(n_images, seed=seed, grouped=grouped)
 
 
-def _finetune(start: str, kind: str, rows: int, seed: int, sources, out: str, overrides: dict, yes_ratio: float) -> dict:
+def _finetune(start: str, kind: str, rows: int, seed: int, sources, out: str, overrides: dict, pool_options: dict) -> dict:
     """One fine-tune + evaluation (runs in its own process, one thread)."""
     from hf_vitcurate.models import tiny_recipe, train
     from hf_vitcurate.synthetic import training_pool
     from hf_vitcurate.synthetic.evaluate import evaluate
 
-    pool = training_pool(kind, rows, seed=seed, sources=sources, yes_ratio=yes_ratio).remove_columns(["_truth"])
+    pool = training_pool(kind, rows, seed=seed, sources=sources, **pool_options).remove_columns(["_truth"])
     t = time.time()
     path = train(start, pool, os.path.join(out, f"ft_{kind}"),
                  **tiny_recipe(seed=seed, num_threads=1, progress=False, **overrides))
@@ -71,9 +73,11 @@ def gap(args) -> dict:
 
     out = args.out or tempfile.mkdtemp(prefix="bench_models-")
     sources = None if args.sources == "all" else args.sources.split(",")
-    texts = [training_pool(k, args.rows, seed=args.seed, sources=sources, yes_ratio=args.yes_ratio).select_columns(["conversations"])
+    pool_options = {"yes_ratio": args.yes_ratio, "grouped_captions": args.pool_grouped_captions,
+                    "rows_per_image": {"captions": args.caption_rows} if args.caption_rows is not None else None}
+    texts = [training_pool(k, args.rows, seed=args.seed, sources=sources, **pool_options).select_columns(["conversations"])
              for k in ("clean", "degraded")]
-    captions = _captions(args.captions, args.seed) if args.captions else None
+    captions = _captions(args.captions, args.seed, args.grouped_captions) if args.captions else None
     if captions is not None:
         texts.append(captions.select_columns(["conversations"]))
     t = time.time()
@@ -84,16 +88,17 @@ def gap(args) -> dict:
         t = time.time()
         start = pretrain(start, captions, os.path.join(out, "f_pre"), **tiny_pretrain_recipe(seed=args.seed))
         timings["f_pre"] = time.time() - t
-    overrides = {"epochs": args.epochs}
+    overrides = {"epochs": args.epochs, "group_by_length": not args.no_group_by_length}
     results = {}
     with ProcessPoolExecutor(2) as pool:
-        futures = {kind: pool.submit(_finetune, start, kind, args.rows, args.seed, sources, out, overrides, args.yes_ratio)
+        futures = {kind: pool.submit(_finetune, start, kind, args.rows, args.seed, sources, out, overrides, pool_options)
                    for kind in ("clean", "degraded")}
         start_scores = pool.submit(evaluate, start, progress=False, num_threads=1)
         results = {kind: f.result() for kind, f in futures.items()}
         results["start"] = {"scores": start_scores.result(), "train_s": sum(timings.values()), "rows_per_second": float("nan")}
 
-    print(f"\nrows per pool {args.rows} ({args.sources}), yes:no {args.yes_ratio}, epochs {args.epochs}, vision tower {vision['held_out']}, out {out}\n")
+    print(f"\nrows per pool {args.rows} ({args.sources}), yes:no {args.yes_ratio}, epochs {args.epochs}, "
+          f"stage 1 {args.captions} captions ({args.grouped_captions:.0%} grouped), pool captions {args.caption_rows or 1}/image ({args.pool_grouped_captions:.0%} grouped), vision tower {vision['held_out']}, out {out}\n")
     print("| | " + " | ".join(KEYS) + " | train s | rows/s |")
     print("|---" * (len(KEYS) + 3) + "|")
     for name in ("start", "clean", "degraded"):
@@ -140,6 +145,11 @@ def main() -> None:
     p.add_argument("--yes-ratio", type=float, default=20.0, help="yes:no of svit_judgement (SVIT: 20; 1 balances)")
     p.add_argument("--vision-steps", type=int, default=300, help="vision tower pretraining steps")
     p.add_argument("--captions", type=int, default=0, help="stage-1 caption images (0: no stage 1)")
+    p.add_argument("--grouped-captions", type=float, default=0.0, help="share of grouped descriptions in stage 1")
+    p.add_argument("--pool-grouped-captions", type=float, default=0.0, help="share of grouped descriptions in the pools' captions")
+    p.add_argument("--no-group-by-length", action="store_true",
+                   help="mixed-length batches (default groups rows of similar length: less padding)")
+    p.add_argument("--caption-rows", type=float, default=None, help="caption rows per image in the pools (default 1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None)
     args = p.parse_args()

@@ -24,6 +24,7 @@ from hf_vitcurate.synthetic.language import (
     LETTERS,
     SPACES,
     perturb,
+    plural,
     wrong_value,
 )
 from hf_vitcurate.synthetic.world import BENCH, MAX_OBJECTS, object_sizes, png_bytes
@@ -348,3 +349,61 @@ def test_training_pool_yes_ratio_balances_judgement():
     skewed = training_pool("clean", 600, seed=0, sources=["svit_judgement", "mm_short_vqa"])
     balanced = training_pool("clean", 600, seed=0, sources=["svit_judgement", "mm_short_vqa"], yes_ratio=1.0)
     assert yes_share(skewed) > 0.9 and 0.35 < yes_share(balanced) < 0.65
+
+
+_SINGULAR = {plural(s).capitalize(): s for s in SPACES["shape"]}
+_GROUP_ITEM = re.compile(r"an? (small|large) (\w+)(?: one)? (?:at the|in the) (\w+(?: \w+)?)")
+
+
+def test_captions_are_true_in_both_styles(clean, tmp_path):
+    from hf_vitcurate.synthetic import stage1_captions
+    from hf_vitcurate.synthetic.benchmark import caption_prf
+
+    # The pool's captions stay LCS-558K one-sentence captions unless grouped_captions is set.
+    assert not any(" by " in c[0]["value"] for c in clean["captions"]["conversations"])
+    caps = shapesworld(N_IMAGES, seed=7, sources=["captions"], degrade={}, grouped_captions=0.5,
+                       benchmark_images=0, cache_dir=str(tmp_path))["captions"]
+    styles = Counter()
+    for r in caps:
+        scene = make_scene(_index(r["image_id"]), seed=7)
+        q, a = r["conversations"][0]["value"], r["conversations"][1]["value"]
+        truth = sorted((o.shape, o.color, o.size, o.position) for o in scene.objects)
+        if " by " in q:  # grouped: "Circles: a large red one at the top left, ... Crosses: ..."
+            by = "shape" if "shape" in q else "color"
+            said = []
+            for head, items in re.findall(r"(\w+): ([^.]+)\.", a):
+                for size, word, where in _GROUP_ITEM.findall(items):
+                    key = _SINGULAR[head] if by == "shape" else head.lower()
+                    shape, color = (key, word) if by == "shape" else (word, key)
+                    said.append((shape, color, size, where))
+            assert sorted(said) == truth, (q, a)
+            styles[by] += 1
+        else:
+            assert caption_prf(a, json_scene(scene))[2] == 1.0, a
+            styles["plain"] += 1
+    # About half the rows are grouped, by shape and by color.
+    assert min(styles.values()) > 10 and 0.3 < styles["plain"] / sum(styles.values()) < 0.7, styles
+    # Stage-1 captions: one clean row per image, images apart from the pool's.
+    stage1 = stage1_captions(30, seed=7, grouped=0.5, cache_dir=str(tmp_path))
+    assert len(stage1) == 30 and set(stage1["_truth"]) == {"clean"}
+    assert not set(stage1["image_id"]) & set(clean["captions"]["image_id"])
+    with pytest.raises(ValueError, match="grouped_captions"):
+        shapesworld(4, grouped_captions=1.5)
+
+
+def json_scene(scene) -> str:
+    import json
+
+    return json.dumps(scene.to_dict())
+
+
+def test_training_pool_caption_rows_and_grouped_share(tmp_path):
+    sources = ["mm_short_vqa", "captions"]
+    plain = training_pool("clean", 600, seed=3, sources=sources, cache_dir=str(tmp_path))
+    more = training_pool("clean", 600, seed=3, sources=sources, rows_per_image={"captions": 4.0},
+                         grouped_captions=1.0, cache_dir=str(tmp_path))
+    share = {name: sum(t == "caption" for t in p["task"]) / len(p) for name, p in (("plain", plain), ("more", more))}
+    assert len(more) == 600 and 0.3 < share["plain"] < 0.5 and share["more"] > 0.7, share
+    grouped = [c[0]["value"] for c, t in zip(more["conversations"], more["task"]) if t == "caption"]
+    assert all(" by " in q for q in grouped)
+    assert not any(" by " in c[0]["value"] for c in plain["conversations"])

@@ -24,6 +24,7 @@ from .sources import (
     SOURCES,
     image_table,
     shapesworld,
+    stage1_captions,
     training_pool,
 )
 from .vision import pretrain_vision_tower  # the tiny models' stand-in for CLIP (imports torch lazily)
@@ -49,5 +50,6 @@ __all__ = [
     "render",
     "score_benchmark",
     "shapesworld",
+    "stage1_captions",
     "training_pool",
 ]

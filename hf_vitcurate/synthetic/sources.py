@@ -43,7 +43,7 @@ from datasets import Dataset, DatasetDict, Features, Value, concatenate_datasets
 from .. import provenance
 from ..schema import FEATURES
 from .world import TRAIN, make_scene, png_bytes
-from .writers import WRITERS, write_judgement, write_text_only
+from .writers import WRITERS, write_caption, write_judgement, write_text_only
 
 # name -> (task, what it mirrors). Tasks are SPEC §0 values.
 SOURCES: dict[str, tuple[str, str]] = {
@@ -54,7 +54,7 @@ SOURCES: dict[str, tuple[str, str]] = {
     "svit_judgement": ("judgement", "SVIT-style yes/no questions (existence and attribute claims) answered 'Yes, ...'/'No, ...', skewed about 20:1 towards yes as SVIT found."),
     "mm_multiple_choice": ("multiple_choice", "MMInstruct multiple choice: 4 options A-D, exactly one right, with the indicator 'Please choose the most appropriate option.', answered with the letter."),
     "mm_short_vqa": ("short_vqa", "MMInstruct / VQAv2-style short answers with 'Answer the question using a single word or phrase.'"),
-    "captions": ("caption", "LLaVA pretraining (LCS-558K) captions: a brief-description prompt and a one-sentence caption listing every object; for projector pretraining."),
+    "captions": ("caption", "LLaVA pretraining (LCS-558K) captions: a brief-description prompt and a one-sentence caption listing every object (with grouped_captions > 0, that share of rows lists the objects grouped by shape or color, with their cells); for stage-1 pretraining."),
     "text_only": ("conversation", "ShareGPT-style text-only turns (arithmetic, number comparison, shape facts) with no image, as in LLaVA-v1.5-mix-665K."),
 }
 # Expected rows per image for each source (text_only: rows per image of the pool, no image).
@@ -140,6 +140,7 @@ def _source_rows(
     yes_ratio: float,
     images_files: str,
     code: str,
+    grouped: float = 0.0,
 ) -> Iterator[dict[str, Any]]:
     """Rows of one source, image by image; near-duplicates are emitted a few rows later."""
     task = SOURCES[source][0]
@@ -176,6 +177,8 @@ def _source_rows(
                 if source == "svit_judgement":
                     yes = _weyl(t, _SQRT3, key) < p_yes
                     conv = write_judgement(scene, rng, status, style, yes=yes)
+                elif source == "captions":
+                    conv = write_caption(scene, rng, status, style, grouped=grouped)
                 else:
                     conv = WRITERS[source](scene, rng, status, style)
                 row = _row(source, task, scene.image_id, png, conv, status, k)
@@ -250,6 +253,7 @@ def shapesworld(
     degrade: dict[str, dict[str, float]] | None = None,
     hallucination_style: str = "confusion",
     yes_ratio: float = 20.0,
+    grouped_captions: float = 0.0,
     benchmark_images: int | None = None,
     cache_dir: str | None = None,
 ) -> DatasetDict:
@@ -261,6 +265,10 @@ def shapesworld(
       ``None`` = :data:`DEFAULT_DEGRADE`, ``{}`` = everything clean.
     - ``hallucination_style``: ``"confusion"`` (systematic: red→orange, n→n+1, ...) or ``"random"``.
     - ``yes_ratio``: yes:no of ``svit_judgement`` (SVIT found about 20:1).
+    - ``grouped_captions``: share of ``captions`` rows written as grouped descriptions
+      ("Circles: a large red one at the top left. ..."), the dense grounded captions that
+      teach tiny models to bind attributes (see :func:`stage1_captions`); 0 (default)
+      keeps LCS-558K's one-sentence captions only.
     - ``benchmark_images``: held-out images (4 rows each); default ``clamp(n_images // 4, 10, 500)``;
       ``0`` leaves it out. To score models, prefer a fixed :func:`~.benchmark.benchmark`
       (e.g. ``benchmark(300, seed=1234)``), which does not build the pool.
@@ -279,6 +287,8 @@ def shapesworld(
     unknown = [s for s in names if s not in SOURCES]
     if unknown:
         raise ValueError(f"unknown source(s) {unknown}; sources are {list(SOURCES)}")
+    if not 0.0 <= grouped_captions <= 1.0:
+        raise ValueError(f"grouped_captions must be in [0, 1], got {grouped_captions}")
     if hallucination_style not in ("confusion", "random"):
         raise ValueError(f"hallucination_style must be 'confusion' or 'random', got {hallucination_style!r}")
     rpi = {**DEFAULT_ROWS_PER_IMAGE, **(rows_per_image or {})}
@@ -295,6 +305,8 @@ def shapesworld(
             "rows_per_image": float(rpi[name]), "rates": dict(deg.get(name, {})), "style": hallucination_style,
             "yes_ratio": float(yes_ratio), "images_files": files, "code": code,
         }
+        if name == "captions" and grouped_captions:
+            kwargs["grouped"] = float(grouped_captions)  # only when set: unchanged cache keys otherwise
         ds = _generate(_source_rows, kwargs, SOURCE_FEATURES, cache_dir)
         params = {k: v for k, v in kwargs.items() if k not in ("images_files", "source")}
         out[name] = provenance.record(ds, f"shapesworld:{name}", kind="generate", rows_in=0, params=params, seed=seed)
@@ -313,6 +325,8 @@ def training_pool(
     sources: list[str] | None = None,
     degraded: dict[str, dict[str, float]] | None = None,
     yes_ratio: float = 20.0,
+    rows_per_image: dict[str, float] | None = None,
+    grouped_captions: float = 0.0,
     cache_dir: str | None = None,
 ) -> Dataset:
     """A shuffled training pool of exactly ``n_rows`` rows, ``kind="clean"`` or ``"degraded"``.
@@ -321,7 +335,8 @@ def training_pool(
     ``"degraded"`` writes them with :data:`DEGRADED` (half the answers hallucinated,
     systematically; 20% near-duplicates; leaks in detail descriptions) or ``degraded``.
     ``sources`` defaults to every image source (not ``text_only``); ``yes_ratio`` is the
-    yes:no of ``svit_judgement`` (SVIT's 20:1 by default; 1.0 balances it). For the
+    yes:no of ``svit_judgement`` (SVIT's 20:1 by default; 1.0 balances it);
+    ``rows_per_image`` and ``grouped_captions`` as in :func:`shapesworld`. For the
     clean-vs-degraded experiment: train one model on each, score both on
     ``benchmark(...)``.
 
@@ -335,15 +350,50 @@ def training_pool(
         raise ValueError(f"kind must be 'clean' or 'degraded', got {kind!r}")
     names = [s for s in SOURCES if s != "text_only"] if sources is None else list(sources)
     degrade = {} if kind == "clean" else {k: v for k, v in (degraded or DEGRADED).items() if k in names}
-    per_image = sum(DEFAULT_ROWS_PER_IMAGE[s] for s in names)
+    rpi = {**DEFAULT_ROWS_PER_IMAGE, **(rows_per_image or {})}
+    per_image = sum(rpi[s] for s in names)
     # Margin for the rounding of rows per image; the degraded pool is larger (copies).
     n_images = math.ceil(n_rows / per_image * 1.15) + 10
-    dd = shapesworld(n_images, seed, image_size, sources=names, degrade=degrade, yes_ratio=yes_ratio,
-                     benchmark_images=0, cache_dir=cache_dir)
+    dd = shapesworld(n_images, seed, image_size, sources=names, rows_per_image=rows_per_image, degrade=degrade,
+                     yes_ratio=yes_ratio, grouped_captions=grouped_captions, benchmark_images=0, cache_dir=cache_dir)
     pool = concatenate_datasets([dd[s] for s in names])
     if len(pool) < n_rows:  # pragma: no cover - the margin above covers every seed tried
         raise RuntimeError(f"pool has {len(pool)} rows < {n_rows}")
     pool = pool.shuffle(seed=seed).select(range(n_rows))
     params = {"kind": kind, "n_rows": n_rows, "n_images": n_images, "image_size": image_size, "sources": names,
-              "degrade": degrade, "yes_ratio": yes_ratio}
+              "degrade": degrade, "yes_ratio": yes_ratio, "rows_per_image": rows_per_image or {},
+              "grouped_captions": grouped_captions}
     return provenance.record(pool, "shapesworld:training_pool", kind="generate", rows_in=0, params=params, seed=seed)
+
+
+# Stage-1 images are drawn apart from the pool's (another seed), as LCS-558K is apart from LLaVA-665K.
+STAGE1_SEED_OFFSET = 1000
+
+
+def stage1_captions(
+    n_images: int,
+    seed: int = 0,
+    image_size: int = 64,
+    *,
+    grouped: float = 0.0,
+    cache_dir: str | None = None,
+) -> Dataset:
+    """Clean captions of ``n_images`` separate images for stage 1 (f_pre) of tiny models.
+
+    One row per image: LCS-558K-style one-sentence captions and, for a share ``grouped``
+    of them, grouped descriptions that list the objects by shape or color with their cells
+    (:func:`~.writers.grouped_caption`). Default 0: LLaVA's stage 1 is brief captions only.
+    Why the option: one-sentence captions teach a tiny model to read every object in
+    order, not to find an object by one attribute and read another ("What color is the
+    small cross?"); writing a group is that lookup for every object. Trained in the same
+    batches as questions it taught the lookup; as a separate stage 1 it did not carry over
+    (benchmarks/RESULTS.md, "Binding").
+
+    Example:
+        >>> caps = stage1_captions(20, seed=0, grouped=0.5)
+        >>> len(caps), set(caps["task"])
+        (20, {'caption'})
+    """
+    dd = shapesworld(n_images, seed + STAGE1_SEED_OFFSET, image_size, sources=["captions"], degrade={},
+                     grouped_captions=grouped, benchmark_images=0, cache_dir=cache_dir)
+    return dd["captions"]

@@ -37,7 +37,7 @@ from .language import (
     refer,
     wrong_value,
 )
-from .world import SHAPES, Obj, Scene
+from .world import COLOR_NAMES, SHAPES, Obj, Scene
 
 Turns = list[dict[str, str]]
 Writer = Callable[[Scene, random.Random, str, str], Turns]
@@ -273,8 +273,47 @@ def caption(scene: Scene, objects: list[Obj] | None = None) -> str:
     return text[0].upper() + text[1:] + "."
 
 
-def write_caption(scene: Scene, rng: random.Random, status: str, style: str) -> Turns:
-    """LLaVA pretraining (LCS-558K) caption: a brief prompt and a one-sentence caption."""
+_GROUPED_PROMPTS = {
+    "shape": ("List the objects in the image by shape.", "Group the objects in the image by their shape."),
+    "color": ("List the objects in the image by color.", "Group the objects in the image by their color."),
+}
+
+
+def grouped_caption(objects: list[Obj], by: str) -> str:
+    """Objects grouped by ``"shape"`` or ``"color"``, each with its other attributes and cell.
+
+    E.g. ``"Circles: a large red one at the top left. Crosses: a small blue one in the center."``
+    A dense grounded caption: writing each group means finding every object with one
+    attribute and reading the others, which is what questions like "What color is the
+    small cross?" need (benchmarks/RESULTS.md, "Tiny models": plain captions alone left
+    that binding unlearned).
+
+    >>> objs = [Obj("circle", "red", "large", 0, (0, 0, 20, 20)), Obj("cross", "blue", "small", 4, (25, 25, 38, 38))]
+    >>> grouped_caption(objs, "shape")
+    'Circles: a large red one at the top left. Crosses: a small blue one in the center.'
+    """
+    keys = SHAPES if by == "shape" else COLOR_NAMES
+    parts = []
+    for key in keys:
+        objs = [o for o in objects if getattr(o, by) == key]
+        if not objs:
+            continue
+        head = plural(key).capitalize() if by == "shape" else key.capitalize()
+        if by == "shape":
+            items = [f"{article(o.size)} {o.size} {o.color} one {_where(o)}" for o in objs]
+        else:
+            items = [f"{article(o.size)} {o.size} {o.shape} {_where(o)}" for o in objs]
+        parts.append(f"{head}: " + ", ".join(items) + ".")
+    return " ".join(parts)
+
+
+def _where(o: Obj) -> str:
+    return "in the center" if o.position == "center" else f"at the {o.position}"
+
+
+def write_caption(scene: Scene, rng: random.Random, status: str, style: str, grouped: float = 0.0) -> Turns:
+    """LLaVA pretraining caption: a brief prompt and a one-sentence caption (LCS-558K), or,
+    with probability ``grouped``, a grouped description (:func:`grouped_caption`)."""
     objs = list(scene.objects)
     if status == "hallucination":
         i = rng.randrange(len(objs))
@@ -282,7 +321,12 @@ def write_caption(scene: Scene, rng: random.Random, status: str, style: str) -> 
         mode = rng.choice(("color", "shape"))
         new = wrong_value(mode, getattr(o, mode), rng, style)
         objs[i] = Obj(new if mode == "shape" else o.shape, new if mode == "color" else o.color, o.size, o.cell, o.box)
-    return turns(_apply_leak([(rng.choice(_CAPTION_PROMPTS), caption(scene, objs))], status, rng))
+    if grouped and rng.random() < grouped:
+        by = rng.choice(("shape", "color"))
+        pair = (rng.choice(_GROUPED_PROMPTS[by]), grouped_caption(objs, by))
+    else:
+        pair = (rng.choice(_CAPTION_PROMPTS), caption(scene, objs))
+    return turns(_apply_leak([pair], status, rng))
 
 
 def write_text_only(rng: random.Random, status: str, style: str) -> Turns:
