@@ -1,6 +1,7 @@
 """Tiny models on ShapesWorld: does training on clean rows beat the same number of degraded rows?
 
     python benchmarks/bench_models.py gap  [--rows 20000] [--sources mm_short_vqa,...] [--seed 0]
+    python benchmarks/bench_models.py binding [--rows 40000]
     python benchmarks/bench_models.py speed
 
 ``gap``: one tiny checkpoint (tokenizer on both pools' text), its vision tower pretrained on
@@ -15,6 +16,10 @@ the pools' caption rows per image and their share of grouped descriptions;
 ``--no-group-by-length`` trains on mixed-length batches). Both are scored on the fixed benchmark
 (``synthetic.evaluate.default_benchmark``: 300 held-out images, 1200 rows). Prints a
 Markdown table (per task and per question kind) and the gap.
+
+``binding``: half grouped captions, half short VQA (``--rows`` in all), trained with
+``tiny_recipe`` twice side by side, batches grouped by length (the default) and mixed;
+short-VQA scores per kind (RESULTS: "Binding").
 
 ``speed``: training and generation throughput of the default tiny architecture.
 
@@ -113,6 +118,54 @@ def gap(args) -> dict:
     return result
 
 
+def _train_and_score(start: str, data_dir: str, out: str, overrides: dict) -> dict:
+    """One fine-tune of ``start`` on the dataset saved in ``data_dir``, then the benchmark (own process)."""
+    from datasets import load_from_disk
+
+    from hf_vitcurate.models import tiny_recipe, train
+    from hf_vitcurate.synthetic.evaluate import evaluate
+
+    t = time.time()
+    path = train(start, load_from_disk(data_dir), out, **tiny_recipe(num_threads=1, progress=False, **overrides))
+    return {"scores": evaluate(path, progress=False, num_threads=1), "train_s": time.time() - t}
+
+
+def binding(args) -> dict:
+    """Grouped captions + short VQA in one pool, batches grouped by length or mixed (RESULTS: "Binding")."""
+    from datasets import concatenate_datasets
+
+    from hf_vitcurate.models import tiny_checkpoint
+    from hf_vitcurate.synthetic import shapesworld, stage1_captions
+    from hf_vitcurate.synthetic.vision import pretrain_vision_tower
+
+    out = args.out or tempfile.mkdtemp(prefix="bench_models-")
+    half = args.rows // 2
+    captions = stage1_captions(half, seed=args.seed, grouped=1.0)
+    qa = shapesworld(half // 2 + 1, seed=args.seed + 5, sources=["mm_short_vqa"], rows_per_image={"mm_short_vqa": 2.0},
+                     degrade={}, benchmark_images=0)["mm_short_vqa"].select(range(half))
+    data = concatenate_datasets([captions, qa]).shuffle(seed=args.seed).remove_columns(["_truth"])
+    data_dir = os.path.join(out, "data")
+    data.save_to_disk(data_dir)
+    start = tiny_checkpoint(os.path.join(out, "base"), data, seed=args.seed)
+    pretrain_vision_tower(start, steps=args.vision_steps, seed=args.seed, progress=False)
+    runs = {"grouped by length": True, "mixed": False}
+    with ProcessPoolExecutor(2) as pool:
+        futures = {name: pool.submit(_train_and_score, start, data_dir, os.path.join(out, name.split()[0]),
+                                     {"epochs": args.epochs, "seed": args.seed, "group_by_length": flag})
+                   for name, flag in runs.items()}
+        results = {name: f.result() for name, f in futures.items()}
+    keys = ["short_vqa"] + [f"short_vqa/{k}" for k in ("color", "shape", "size", "count", "position")]
+    print(f"\n{len(data)} rows ({half} grouped captions + {half} short VQA), epochs {args.epochs}, out {out}\n")
+    print("| batches | " + " | ".join(keys) + " | train s |")
+    print("|---" * (len(keys) + 2) + "|")
+    for name, r in results.items():
+        print(f"| {name} | " + " | ".join(f"{r['scores'].get(k, float('nan')):.1f}" for k in keys) + f" | {r['train_s']:.0f} |")
+    result = {"results": results, "args": vars(args), "out": out}
+    with open(os.path.join(out, "bench_models.json"), "w") as f:
+        json.dump(result, f, indent=2)
+    return result
+
+
 def speed(args) -> dict:
     from hf_vitcurate.models import generate_answers, tiny_checkpoint, train
     from hf_vitcurate.synthetic import benchmark, training_pool
@@ -138,7 +191,7 @@ def speed(args) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["gap", "speed"])
+    p.add_argument("what", choices=["gap", "binding", "speed"])
     p.add_argument("--rows", type=int, default=20000, help="rows in each training pool")
     p.add_argument("--sources", default=",".join(QA_SOURCES), help="comma-separated pool sources, or 'all'")
     p.add_argument("--epochs", type=float, default=1.0)
@@ -153,7 +206,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None)
     args = p.parse_args()
-    {"gap": gap, "speed": speed}[args.what](args)
+    {"gap": gap, "binding": binding, "speed": speed}[args.what](args)
 
 
 if __name__ == "__main__":
