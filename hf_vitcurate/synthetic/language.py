@@ -56,13 +56,18 @@ def article(word: str) -> str:
     return "an" if word[0] in "aeiou" else "a"
 
 
+def location(position: str) -> str:
+    """Where a cell is, as answers say it: ``"in the center"`` or ``"at the top left"``."""
+    return "in the center" if position == "center" else f"at the {position}"
+
+
 def noun_phrase(o: Obj, attrs: tuple[str, ...]) -> str:
     """E.g. ``("size", "color", "shape")`` -> ``"large red circle"``; no shape -> ``"… object"``."""
     words = [o.size if "size" in attrs else "", o.color if "color" in attrs else ""]
     words.append(o.shape if "shape" in attrs else "object")
     text = " ".join(w for w in words if w)
     if "position" in attrs:
-        text += f" {'in the center' if o.position == 'center' else 'at the ' + o.position}"
+        text += f" {location(o.position)}"
     return text
 
 

@@ -30,6 +30,7 @@ from .language import (
     judge,
     judgement_answer,
     leak,
+    location,
     mc_question,
     noun_phrase,
     options,
@@ -161,7 +162,7 @@ def _reason_spatial(scene: Scene, rng: random.Random, wrong: bool, style: str) -
     col_p = next((c for w, c in cols.items() if pp.endswith(w)), 1)
     col_o = o.column
     q = f"Is the {rp} to the left of the {ro}?"
-    where = f"The {rp} is {'in the center' if pp == 'center' else 'at the ' + pp} and the {ro} is {'in the center' if po == 'center' else 'at the ' + po}"
+    where = f"The {rp} is {location(pp)} and the {ro} is {location(po)}"
     if col_p < col_o:
         return q, f"Yes. {where}, so the {rp} is to the left of the {ro}."
     if col_p > col_o:
@@ -219,7 +220,7 @@ def write_referring(scene: Scene, rng: random.Random, status: str, style: str) -
         wrong = status == "hallucination"
         if mode == "ground" and refer(scene, o, "position"):
             ref = refer(scene, o, "position")
-            where = "in the center" if o.position == "center" else f"at the {o.position}"
+            where = location(o.position)
             pairs.append((f"Where is the {ref}? Answer with its bounding box.", f"{box_text(scene, o, 'The ' + ref)} is {where}."))
         elif mode == "color":
             color = wrong_value("color", o.color, rng, style) if wrong else o.color
@@ -300,16 +301,11 @@ def grouped_caption(objects: list[Obj], by: str) -> str:
             continue
         head = plural(key).capitalize() if by == "shape" else key.capitalize()
         if by == "shape":
-            items = [f"{article(o.size)} {o.size} {o.color} one {_where(o)}" for o in objs]
+            items = [f"{article(o.size)} {o.size} {o.color} one {location(o.position)}" for o in objs]
         else:
-            items = [f"{article(o.size)} {o.size} {o.shape} {_where(o)}" for o in objs]
+            items = [f"{article(o.size)} {o.size} {o.shape} {location(o.position)}" for o in objs]
         parts.append(f"{head}: " + ", ".join(items) + ".")
     return " ".join(parts)
-
-
-def _where(o: Obj) -> str:
-    return "in the center" if o.position == "center" else f"at the {o.position}"
-
 
 def write_caption(scene: Scene, rng: random.Random, status: str, style: str, grouped: float = 0.0) -> Turns:
     """LLaVA pretraining caption: a brief prompt and a one-sentence caption (LCS-558K), or,
