@@ -50,22 +50,27 @@ def _captions(n_images: int, seed: int, grouped: float):
     return stage1_captions(n_images, seed=seed, grouped=grouped)
 
 
-def _finetune(start: str, kind: str, rows: int, seed: int, sources, out: str, overrides: dict, pool_options: dict) -> dict:
-    """One fine-tune + evaluation (runs in its own process, one thread)."""
+def _fit_and_score(start: str, data, out: str, overrides: dict) -> dict:
+    """Fine-tune ``start`` on ``data`` with ``tiny_recipe`` (one thread), then the benchmark."""
     from hf_vitcurate.models import tiny_recipe, train
-    from hf_vitcurate.synthetic import training_pool
     from hf_vitcurate.synthetic.evaluate import evaluate
 
-    pool = training_pool(kind, rows, seed=seed, sources=sources, **pool_options).remove_columns(["_truth"])
     t = time.time()
-    path = train(start, pool, os.path.join(out, f"ft_{kind}"),
-                 **tiny_recipe(seed=seed, num_threads=1, progress=False, **overrides))
+    path = train(start, data, out, **tiny_recipe(num_threads=1, progress=False, **overrides))
     train_s = time.time() - t
     t = time.time()
     scores = evaluate(path, progress=False, num_threads=1)
     with open(os.path.join(path, "train_log.json")) as f:
         log = json.load(f)
     return {"scores": scores, "train_s": train_s, "eval_s": time.time() - t, "rows_per_second": log["rows_per_second"]}
+
+
+def _finetune(start: str, kind: str, rows: int, seed: int, sources, out: str, overrides: dict, pool_options: dict) -> dict:
+    """One fine-tune + evaluation on a clean or degraded pool (runs in its own process)."""
+    from hf_vitcurate.synthetic import training_pool
+
+    pool = training_pool(kind, rows, seed=seed, sources=sources, **pool_options).remove_columns(["_truth"])
+    return _fit_and_score(start, pool, os.path.join(out, f"ft_{kind}"), {"seed": seed, **overrides})
 
 
 def gap(args) -> dict:
@@ -122,12 +127,7 @@ def _train_and_score(start: str, data_dir: str, out: str, overrides: dict) -> di
     """One fine-tune of ``start`` on the dataset saved in ``data_dir``, then the benchmark (own process)."""
     from datasets import load_from_disk
 
-    from hf_vitcurate.models import tiny_recipe, train
-    from hf_vitcurate.synthetic.evaluate import evaluate
-
-    t = time.time()
-    path = train(start, load_from_disk(data_dir), out, **tiny_recipe(num_threads=1, progress=False, **overrides))
-    return {"scores": evaluate(path, progress=False, num_threads=1), "train_s": time.time() - t}
+    return _fit_and_score(start, load_from_disk(data_dir), out, overrides)
 
 
 def binding(args) -> dict:
