@@ -44,12 +44,6 @@ KEYS = ["average", "judgement", "multiple_choice", "short_vqa", "caption",
 QA_SOURCES = ["mm_short_vqa", "mm_multiple_choice", "svit_judgement", "llava_conv"]
 
 
-def _captions(n_images: int, seed: int, grouped: float):
-    from hf_vitcurate.synthetic import stage1_captions
-
-    return stage1_captions(n_images, seed=seed, grouped=grouped)
-
-
 def _fit_and_score(start: str, data, out: str, overrides: dict) -> dict:
     """Fine-tune ``start`` on ``data`` with ``tiny_recipe`` (one thread), then the benchmark."""
     from hf_vitcurate.models import tiny_recipe, train
@@ -77,17 +71,19 @@ def gap(args) -> dict:
     from datasets import concatenate_datasets
 
     from hf_vitcurate.models import pretrain, tiny_checkpoint, tiny_pretrain_recipe
-    from hf_vitcurate.synthetic import training_pool
+    from hf_vitcurate.synthetic import stage1_captions, training_pool
     from hf_vitcurate.synthetic.evaluate import evaluate
     from hf_vitcurate.synthetic.vision import pretrain_vision_tower
 
     out = args.out or tempfile.mkdtemp(prefix="bench_models-")
     sources = None if args.sources == "all" else args.sources.split(",")
+    if (args.caption_rows is not None or args.pool_grouped_captions) and sources is not None and "captions" not in sources:
+        raise SystemExit("--caption-rows/--pool-grouped-captions need 'captions' in --sources")
     pool_options = {"yes_ratio": args.yes_ratio, "grouped_captions": args.pool_grouped_captions,
                     "rows_per_image": {"captions": args.caption_rows} if args.caption_rows is not None else None}
     texts = [training_pool(k, args.rows, seed=args.seed, sources=sources, **pool_options).select_columns(["conversations"])
              for k in ("clean", "degraded")]
-    captions = _captions(args.captions, args.seed, args.grouped_captions) if args.captions else None
+    captions = stage1_captions(args.captions, seed=args.seed, grouped=args.grouped_captions) if args.captions else None
     if captions is not None:
         texts.append(captions.select_columns(["conversations"]))
     t = time.time()

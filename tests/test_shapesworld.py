@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 import random
 import re
 from collections import Counter
@@ -355,6 +356,17 @@ _SINGULAR = {plural(s).capitalize(): s for s in SPACES["shape"]}
 _GROUP_ITEM = re.compile(r"an? (small|large) (\w+)(?: one)? (?:at the|in the) (\w+(?: \w+)?)")
 
 
+def _grouped_objects(question: str, answer: str) -> list[tuple[str, str, str, str]]:
+    """(shape, color, size, position) of each object a grouped caption states."""
+    by = "shape" if "shape" in question else "color"
+    said = []
+    for head, items in re.findall(r"(\w+): ([^.]+)\.", answer):
+        for size, word, where in _GROUP_ITEM.findall(items):
+            key = _SINGULAR[head] if by == "shape" else head.lower()
+            said.append((key, word, size, where) if by == "shape" else (word, key, size, where))
+    return said
+
+
 def test_captions_are_true_in_both_styles(clean, tmp_path):
     from hf_vitcurate.synthetic import stage1_captions
     from hf_vitcurate.synthetic.benchmark import caption_prf
@@ -369,17 +381,10 @@ def test_captions_are_true_in_both_styles(clean, tmp_path):
         q, a = r["conversations"][0]["value"], r["conversations"][1]["value"]
         truth = sorted((o.shape, o.color, o.size, o.position) for o in scene.objects)
         if " by " in q:  # grouped: "Circles: a large red one at the top left, ... Crosses: ..."
-            by = "shape" if "shape" in q else "color"
-            said = []
-            for head, items in re.findall(r"(\w+): ([^.]+)\.", a):
-                for size, word, where in _GROUP_ITEM.findall(items):
-                    key = _SINGULAR[head] if by == "shape" else head.lower()
-                    shape, color = (key, word) if by == "shape" else (word, key)
-                    said.append((shape, color, size, where))
-            assert sorted(said) == truth, (q, a)
-            styles[by] += 1
+            assert sorted(_grouped_objects(q, a)) == truth, (q, a)
+            styles["shape" if "shape" in q else "color"] += 1
         else:
-            assert caption_prf(a, json_scene(scene))[2] == 1.0, a
+            assert caption_prf(a, json.dumps(scene.to_dict()))[2] == 1.0, a
             styles["plain"] += 1
     # About half the rows are grouped, by shape and by color.
     assert min(styles.values()) > 10 and 0.3 < styles["plain"] / sum(styles.values()) < 0.7, styles
@@ -389,12 +394,17 @@ def test_captions_are_true_in_both_styles(clean, tmp_path):
     assert not set(stage1["image_id"]) & set(clean["captions"]["image_id"])
     with pytest.raises(ValueError, match="grouped_captions"):
         shapesworld(4, grouped_captions=1.5)
-
-
-def json_scene(scene) -> str:
-    import json
-
-    return json.dumps(scene.to_dict())
+    with pytest.raises(ValueError, match="rows_per_image"):
+        shapesworld(4, rows_per_image={"caption": 2.0})  # a typo of "captions" must not pass silently
+    # A hallucinated grouped caption states one object's color or shape wrong.
+    bad = shapesworld(N_IMAGES, seed=7, sources=["captions"], degrade={"captions": {"hallucination": 0.5}},
+                      grouped_captions=0.5, benchmark_images=0, cache_dir=str(tmp_path))["captions"]
+    wrong = [r for r in bad if r["_truth"] == "hallucination" and " by " in r["conversations"][0]["value"]]
+    assert len(wrong) > 5
+    for r in wrong:
+        truth = sorted((o.shape, o.color, o.size, o.position) for o in make_scene(_index(r["image_id"]), seed=7).objects)
+        said = _grouped_objects(r["conversations"][0]["value"], r["conversations"][1]["value"])
+        assert len(said) == len(truth) and len(set(said) - set(truth)) == 1, r["conversations"]
 
 
 def test_training_pool_caption_rows_and_grouped_share(tmp_path):

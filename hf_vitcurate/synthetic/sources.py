@@ -287,6 +287,9 @@ def shapesworld(
     unknown = [s for s in names if s not in SOURCES]
     if unknown:
         raise ValueError(f"unknown source(s) {unknown}; sources are {list(SOURCES)}")
+    bad_rpi = {k: v for k, v in (rows_per_image or {}).items() if k not in SOURCES or not v >= 0}
+    if bad_rpi:
+        raise ValueError(f"rows_per_image needs known sources and values >= 0, got {bad_rpi}; sources are {list(SOURCES)}")
     if not 0.0 <= grouped_captions <= 1.0:
         raise ValueError(f"grouped_captions must be in [0, 1], got {grouped_captions}")
     if hallucination_style not in ("confusion", "random"):
