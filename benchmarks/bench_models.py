@@ -127,7 +127,12 @@ def _train_and_score(start: str, data_dir: str, out: str, overrides: dict) -> di
 
 
 def binding(args) -> dict:
-    """Grouped captions + short VQA in one pool, batches grouped by length or mixed (RESULTS: "Binding")."""
+    """Grouped captions + question rows in one pool, batches grouped by length or mixed (RESULTS: "Binding").
+
+    ``--caption-share`` of the rows (default half) are grouped captions, the rest questions split
+    evenly over ``--qa-sources`` (default short VQA only; judgement at ``--yes-ratio``);
+    ``--batches`` picks the runs.
+    """
     from datasets import concatenate_datasets
 
     from hf_vitcurate.models import tiny_checkpoint
@@ -135,23 +140,29 @@ def binding(args) -> dict:
     from hf_vitcurate.synthetic.vision import pretrain_vision_tower
 
     out = args.out or tempfile.mkdtemp(prefix="bench_models-")
-    half = args.rows // 2
-    captions = stage1_captions(half, seed=args.seed, grouped=1.0)
-    qa = shapesworld(half // 2 + 1, seed=args.seed + 5, sources=["mm_short_vqa"], rows_per_image={"mm_short_vqa": 2.0},
-                     degrade={}, benchmark_images=0)["mm_short_vqa"].select(range(half))
-    data = concatenate_datasets([captions, qa]).shuffle(seed=args.seed).remove_columns(["_truth"])
+    n_captions = int(args.rows * args.caption_share)
+    qa_sources = args.qa_sources.split(",")
+    per_source = (args.rows - n_captions) // len(qa_sources)
+    captions = stage1_captions(n_captions, seed=args.seed, grouped=1.0) if n_captions else None
+    pool = shapesworld(per_source // 2 + 1, seed=args.seed + 5, sources=qa_sources, rows_per_image=dict.fromkeys(qa_sources, 2.0),
+                       degrade={}, yes_ratio=args.yes_ratio, benchmark_images=0)
+    qa = [pool[s].select(range(per_source)) for s in qa_sources]
+    data = concatenate_datasets([captions, *qa] if n_captions else qa).shuffle(seed=args.seed).remove_columns(["_truth"])
     data_dir = os.path.join(out, "data")
     data.save_to_disk(data_dir)
     start = tiny_checkpoint(os.path.join(out, "base"), data, seed=args.seed)
     pretrain_vision_tower(start, steps=args.vision_steps, seed=args.seed, progress=False)
-    runs = {"grouped by length": True, "mixed": False}
-    with ProcessPoolExecutor(2) as pool:
-        futures = {name: pool.submit(_train_and_score, start, data_dir, os.path.join(out, name.split()[0]),
-                                     {"epochs": args.epochs, "seed": args.seed, "group_by_length": flag})
+    runs = {name: flag for name, flag in {"grouped by length": True, "mixed": False}.items()
+            if args.batches == "both" or name.startswith(args.batches)}
+    with ProcessPoolExecutor(len(runs)) as executor:
+        futures = {name: executor.submit(_train_and_score, start, data_dir, os.path.join(out, name.split()[0]),
+                                         {"epochs": args.epochs, "seed": args.seed, "group_by_length": flag})
                    for name, flag in runs.items()}
         results = {name: f.result() for name, f in futures.items()}
-    keys = ["short_vqa"] + [f"short_vqa/{k}" for k in ("color", "shape", "size", "count", "position")]
-    print(f"\n{len(data)} rows ({half} grouped captions + {half} short VQA), epochs {args.epochs}, out {out}\n")
+    keys = ["average", "judgement", "multiple_choice", "short_vqa", "judgement_yes_rate"] + \
+        [f"short_vqa/{k}" for k in ("color", "shape", "size", "count", "position")]
+    print(f"\n{len(data)} rows ({n_captions} grouped captions + {per_source} each of {args.qa_sources}), "
+          f"yes:no {args.yes_ratio}, epochs {args.epochs}, out {out}\n")
     print("| batches | " + " | ".join(keys) + " | train s |")
     print("|---" * (len(keys) + 2) + "|")
     for name, r in results.items():
@@ -199,6 +210,9 @@ def main() -> None:
     p.add_argument("--no-group-by-length", action="store_true",
                    help="mixed-length batches (default groups rows of similar length: less padding)")
     p.add_argument("--caption-rows", type=float, default=None, help="caption rows per image in the pools (default 1)")
+    p.add_argument("--qa-sources", default="mm_short_vqa", help="binding: comma-separated question sources")
+    p.add_argument("--caption-share", type=float, default=0.5, help="binding: share of grouped captions")
+    p.add_argument("--batches", choices=["both", "grouped", "mixed"], default="both", help="binding: which batching runs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None)
     args = p.parse_args()

@@ -21,6 +21,8 @@ import logging
 import os
 import time
 
+from hf_vitcurate.commands.common import add_release_args
+
 DEFAULT_CATEGORIES = {
     "llava": ["llava_conv", "llava_detail", "llava_complex"],
     "svit": ["svit_referring", "svit_judgement"],
@@ -40,10 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--benchmark-images", type=int, default=50)
     p.add_argument("--max-new-tokens", type=int, default=24)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="out/individual_select")
-    p.add_argument("--repo-id", default="hf-vitcurate/shapesworld-individual-select")
-    p.add_argument("--version", default=None)
-    p.add_argument("--push", action="store_true")
+    add_release_args(p, "hf-vitcurate/shapesworld-individual-select", "out/individual_select")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 

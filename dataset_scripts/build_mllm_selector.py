@@ -24,6 +24,8 @@ import logging
 import os
 import time
 
+from hf_vitcurate.commands.common import add_release_args
+
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -39,10 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--stage2", action="store_true", help="train on the selection and compare with random")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="out/mllm_selector")
-    p.add_argument("--repo-id", default="hf-vitcurate/shapesworld-mllm-selector")
-    p.add_argument("--version", default=None)
-    p.add_argument("--push", action="store_true")
+    add_release_args(p, "hf-vitcurate/shapesworld-mllm-selector", "out/mllm_selector")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 

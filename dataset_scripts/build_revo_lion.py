@@ -29,12 +29,9 @@ import shutil
 import sys
 import time
 
-log = logging.getLogger("build_revo_lion")
+from hf_vitcurate.commands.common import add_release_args
 
-# Used only when hf_vitcurate.models has no tiny recipe yet: all parts of a tiny model
-# (random vision tower) train, a few epochs, a CPU-sized batch.
-FALLBACK_TINY_RECIPE = {"train_parts": ("vision", "projector", "language"), "learning_rate": 2e-3, "epochs": 3.0,
-                        "batch_size": 16, "warmup_ratio": 0.05, "progress": False}
+log = logging.getLogger("build_revo_lion")
 
 
 def load_sources(args) -> tuple[dict, dict, dict]:
@@ -84,7 +81,7 @@ def base_model(args, sources: dict) -> tuple[str, dict]:
     # The tiny default: tokenizer on the sources, tower pretrained, stage 1 on their captions (a rerun reuses it).
     path = train_tiny(concatenate_datasets(list(sources.values())), os.path.join(args.work_dir, "base"), seed=args.seed)
     if recipe is None:
-        recipe = default_recipe(path) or dict(FALLBACK_TINY_RECIPE)
+        recipe = default_recipe(path)
         if args.epochs is not None:
             recipe = {**recipe, "epochs": args.epochs}
     return path, recipe
@@ -125,10 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval-size", type=int, default=600, help="REVO-LION-Eval rows per dataset (paper: 600)")
     p.add_argument("--effect-p", type=float, nargs="*", default=[0.5, 0.7], help="P values of the S1-vs-S2 check")
     p.add_argument("--work-dir", default=None, help="models and answer chunks (default: OUT/work; reused)")
-    p.add_argument("--out", default="out/revo_lion")
-    p.add_argument("--repo-id", default="hf-vitcurate/shapesworld-revo-lion", help="repo id for the card/publish")
-    p.add_argument("--version", default=None, help="publish version tag (e.g. v1)")
-    p.add_argument("--push", action="store_true", help="also push to the Hub (needs a token)")
+    add_release_args(p, "hf-vitcurate/shapesworld-revo-lion", "out/revo_lion")
     p.add_argument("--no-publish", action="store_true")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

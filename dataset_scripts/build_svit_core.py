@@ -14,8 +14,7 @@ Steps (papers/002, SPEC §3):
 5. outputs in ``--out``: ``data/`` (a ``DatasetDict`` with ``train``, ``save_to_disk``),
    ``rejected/``, ``manifest.json`` (ids, parameters, seed, counts, provenance),
    ``stats.md``/``stats.json`` and ``question_types.png`` (Table 1 / Figure 3 analogues
-   for the pool and the core), and, when ``hf_vitcurate.hub.publish`` is available,
-   the Hub repo layout with its card in ``hub/``.
+   for the pool and the core), and the Hub repo layout with its card in ``hub/``.
 """
 
 from __future__ import annotations
@@ -26,6 +25,8 @@ import logging
 import os
 import sys
 import time
+
+from hf_vitcurate.commands.common import add_release_args
 
 log = logging.getLogger("build_svit_core")
 
@@ -61,16 +62,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concepts", default=None, help="concept sets YAML/JSON (default: SVIT Table 4)")
     p.add_argument("--no-clean", action="store_true", help="skip the leakage clean-up")
     p.add_argument("--expected-qa", type=int, default=None, help="drop rows with fewer QA pairs than this")
-    p.add_argument("--out", default="out/svit_core")
-    p.add_argument("--repo-id", default="hf-vitcurate/shapesworld-svit-core", help="repo id for the card/publish")
-    p.add_argument("--version", default=None, help="publish version tag (e.g. v1)")
-    p.add_argument("--push", action="store_true", help="also push to the Hub (needs a token)")
+    add_release_args(p, "hf-vitcurate/shapesworld-svit-core", "out/svit_core")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     import datasets
 
     from hf_vitcurate import provenance
+    from hf_vitcurate.hub import publish
     from hf_vitcurate.select import core
     from hf_vitcurate.stages import concepts, leakage, qa_count, yes_no
     from hf_vitcurate.stats import plot_first_words, stats, to_markdown
@@ -118,20 +117,15 @@ def main(argv: list[str] | None = None) -> int:
     with open(os.path.join(args.out, "manifest.json"), "w", encoding="utf-8") as f:
         json.dump(manifest, f, indent=2, default=str)
 
-    try:
-        from hf_vitcurate.hub import publish
-    except ImportError:  # the hub module is optional here: the data above is the result
-        log.info("hf_vitcurate.hub.publish not available; skipped publishing")
-    else:
-        table = [{"task": t, **{k: g[k] for k in ("rows", "qa_pairs", "mean_question_words", "mean_answer_words")}}
-                 for t, g in core_stats["groups"].items()]
-        hub_dir = publish(
-            curated, args.repo_id, local_dir=os.path.join(args.out, "hub"), card="svit_core",
-            card_data={"pretty_name": "SVIT-core (hf_vitcurate)",
-                       "plots": {"Questions by first words": chart}, "tables": {"Per task": table}},
-            version=args.version, push=args.push, rejected=reasons or None,
-        )
-        log.info("published to %s", hub_dir)
+    table = [{"task": t, **{k: g[k] for k in ("rows", "qa_pairs", "mean_question_words", "mean_answer_words")}}
+             for t, g in core_stats["groups"].items()]
+    hub_dir = publish(
+        curated, args.repo_id, local_dir=os.path.join(args.out, "hub"), card="svit_core",
+        card_data={"pretty_name": "SVIT-core (hf_vitcurate)",
+                   "plots": {"Questions by first words": chart}, "tables": {"Per task": table}},
+        version=args.version, push=args.push, rejected=reasons or None,
+    )
+    log.info("published to %s", hub_dir)
     print(json.dumps({k: v for k, v in manifest.items() if k not in ("ids", "provenance")}, indent=2, default=str))
     return 0
 

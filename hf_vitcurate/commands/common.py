@@ -36,3 +36,14 @@ def add_input_args(parser) -> None:
     parser.add_argument("--format", default="auto", help="input format (default: detect)")
     parser.add_argument("--image-root", default=None, help="folder that relative image paths are under")
     parser.add_argument("--source", default=None, help="value of the `source` column (default: file name)")
+
+
+def add_release_args(parser, repo_id: str, out: str) -> None:
+    """``--out``, ``--repo-id``, ``--version`` and ``--push``: the options every dataset script's release shares.
+
+    Example: ``add_release_args(p, "hf-vitcurate/shapesworld-svit-core", "out/svit_core")``.
+    """
+    parser.add_argument("--out", default=out, help=f"output folder (default: {out})")
+    parser.add_argument("--repo-id", default=repo_id, help="repo id for the card/publish")
+    parser.add_argument("--version", default=None, help="publish version tag (e.g. v1)")
+    parser.add_argument("--push", action="store_true", help="also push to the Hub (needs a token)")

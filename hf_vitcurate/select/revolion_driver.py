@@ -108,10 +108,8 @@ def safe_name(name: str) -> str:
 def default_recipe(base_model: str | os.PathLike) -> dict[str, Any]:
     """The package's CPU recipe for a tiny checkpoint (``models.tiny_recipe``), else ``{}`` (LLaVA defaults)."""
     if os.path.isfile(os.path.join(os.fspath(base_model), "tiny_architecture.json")):
-        try:
-            from ..models import tiny_recipe
-        except (ImportError, AttributeError):  # recipes module not available: train's defaults
-            return {}
+        from ..models import tiny_recipe
+
         return dict(tiny_recipe())
     return {}
 
