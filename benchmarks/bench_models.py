@@ -1,7 +1,7 @@
 """Tiny models on ShapesWorld: does training on clean rows beat the same number of degraded rows?
 
     python benchmarks/bench_models.py gap  [--rows 20000] [--sources mm_short_vqa,...] [--seed 0]
-    python benchmarks/bench_models.py binding [--rows 40000]
+    python benchmarks/bench_models.py binding [--rows 40000] [--qa-sources mm_short_vqa,...] [--caption-share 0.5]
     python benchmarks/bench_models.py speed
 
 ``gap``: one tiny checkpoint (tokenizer on both pools' text), its vision tower pretrained on
@@ -17,9 +17,10 @@ the pools' caption rows per image and their share of grouped descriptions;
 (``synthetic.evaluate.default_benchmark``: 300 held-out images, 1200 rows). Prints a
 Markdown table (per task and per question kind) and the gap.
 
-``binding``: half grouped captions, half short VQA (``--rows`` in all), trained with
-``tiny_recipe`` twice side by side, batches grouped by length (the default) and mixed;
-short-VQA scores per kind (RESULTS: "Binding").
+``binding``: grouped captions (``--caption-share`` of ``--rows``, default half) and question
+rows split evenly over ``--qa-sources`` (default short VQA), trained with ``tiny_recipe``
+side by side with batches grouped by length (the default) and mixed (``--batches`` picks);
+scores per task and per short-VQA kind (RESULTS: "Binding", "Comparisons").
 
 ``speed``: training and generation throughput of the default tiny architecture.
 
