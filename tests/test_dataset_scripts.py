@@ -31,9 +31,17 @@ def card(hub: Path) -> str:
 
 
 def test_release_options_are_shared():
+    import argparse
+
+    from hf_vitcurate.commands.common import add_release_args
+
+    p = argparse.ArgumentParser()
+    add_release_args(p, "org/name", "out/x")
+    assert vars(p.parse_args([])) == {"out": "out/x", "repo_id": "org/name", "version": None, "push": False}
+    args = p.parse_args(["--out", "o", "--repo-id", "a/b", "--version", "v1", "--push"])
+    assert (args.out, args.repo_id, args.version, args.push) == ("o", "a/b", "v1", True)
     for name in ("build_svit_core", "build_mllm_selector", "build_revo_lion", "build_individual_select"):
-        text = (SCRIPTS / f"{name}.py").read_text()
-        assert "add_release_args(p, " in text and 'add_argument("--push"' not in text, name
+        assert "add_release_args(p, " in (SCRIPTS / f"{name}.py").read_text(), name
 
 
 def test_build_svit_core(tmp_path, capsys):
