@@ -217,6 +217,16 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None)
     args = p.parse_args()
+    if args.what == "binding":
+        if not 0.0 <= args.caption_share < 1.0:
+            p.error("--caption-share must be in [0, 1): the rest of the rows are questions")
+        from hf_vitcurate.synthetic import SOURCES
+
+        unknown = sorted(set(args.qa_sources.split(",")) - set(SOURCES))
+        if unknown:
+            p.error(f"--qa-sources: unknown source(s) {unknown}; ShapesWorld has {sorted(SOURCES)}")
+    elif (args.qa_sources, args.caption_share, args.batches) != ("mm_short_vqa", 0.5, "both"):
+        p.error("--qa-sources, --caption-share and --batches are options of 'binding'")
     {"gap": gap, "binding": binding, "speed": speed}[args.what](args)
 
 

@@ -90,13 +90,23 @@ def main() -> None:
     p.add_argument("--task", choices=["judgement", "mc", "match"], default="judgement")
     p.add_argument("--input", choices=["text", "image"], default="text")
     p.add_argument("--answer", choices=["short", "svit", "opt"], default="short")
-    p.add_argument("--max-objects", type=int, default=1)
+    p.add_argument("--max-objects", type=int, default=1, help="objects per scene, at most (shapes are unique, so 4 at most)")
     p.add_argument("--queries", type=int, default=1, help="match: questions per row")
     p.add_argument("--steps", type=int, default=600)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--checkpoint", default=None, help="tiny checkpoint with its tower pretrained (default: built here)")
     p.add_argument("--save", default=None, help="save the trained checkpoint here (to start another probe from it)")
     args = p.parse_args()
+    # Each task has its own answer styles; a combination that would be silently rewritten is an error.
+    styles = {"judgement": ("short", "svit"), "mc": ("short", "opt"), "match": ("short",)}[args.task]
+    if args.answer not in styles:
+        p.error(f"--task {args.task} answers in {' or '.join(styles)}, not {args.answer!r}")
+    if args.task == "match" and args.input != "text":
+        p.error("--task match has no scene: it is text only")
+    if args.queries != 1 and args.task != "match":
+        p.error("--queries is an option of --task match")
+    if args.max_objects < 1:
+        p.error("--max-objects must be at least 1")
 
     import torch
 

@@ -44,7 +44,7 @@ def test_release_options_are_shared():
         assert "add_release_args(p, " in (SCRIPTS / f"{name}.py").read_text(), name
 
 
-def test_build_svit_core(tmp_path, capsys):
+def test_build_svit_core(tmp_path):
     out = tmp_path / "svit"
     assert run_script("build_svit_core", ["--images", "200", "--n", "240", "--out", str(out)]) == 0
     manifest = json.loads((out / "manifest.json").read_text())
@@ -59,7 +59,7 @@ def test_build_svit_core(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_build_mllm_selector(tmp_path, capsys):
+def test_build_mllm_selector(tmp_path):
     out = tmp_path / "mllm"
     assert run_script("build_mllm_selector", ["--images", "24", "--budget-fraction", "0.3", "--out", str(out)]) == 0
     report = json.loads((out / "manifest.json").read_text())["report"]
@@ -71,7 +71,7 @@ def test_build_mllm_selector(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_build_mminstruct_style(tmp_path, capsys):
+def test_build_mminstruct_style(tmp_path):
     out = tmp_path / "mm"
     assert run_script("build_mminstruct_style", ["--out", str(out), "--images", "3", "--teach-steps", "0",
                                                  "--max-new-tokens", "24", "--types", "judgement", "short_vqa"]) == 0
@@ -80,7 +80,7 @@ def test_build_mminstruct_style(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_build_revo_lion(tmp_path, capsys):
+def test_build_revo_lion(tmp_path):
     out = tmp_path / "revo"
     assert run_script("build_revo_lion", ["--images", "16", "--datasets", "captions", "mm_short_vqa",
                                           "--epochs", "1", "--eval-size", "4", "--out", str(out)]) == 0
@@ -93,7 +93,7 @@ def test_build_revo_lion(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_build_individual_select(tmp_path, capsys):
+def test_build_individual_select(tmp_path):
     out = tmp_path / "individual"
     categories = json.dumps({"mminstruct": ["mm_short_vqa"]})
     assert run_script("build_individual_select", ["--images", "16", "--categories", categories, "--benchmark-images", "4",

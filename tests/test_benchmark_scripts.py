@@ -1,0 +1,29 @@
+"""The benchmark scripts stop on options that would be ignored or rewritten, with one line naming them.
+
+Running a benchmark takes minutes to hours (benchmarks/RESULTS.md has the commands); here only
+their argument checks run, in a subprocess as a user would start them.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.mark.parametrize("script, argv, message", [
+    ("probe_comparisons.py", ["--task", "mc", "--answer", "svit"], "--task mc answers in short or opt"),
+    ("probe_comparisons.py", ["--task", "match", "--input", "image"], "text only"),
+    ("probe_comparisons.py", ["--task", "judgement", "--queries", "4"], "--queries is an option of --task match"),
+    ("bench_models.py", ["binding", "--caption-share", "1"], "--caption-share must be in [0, 1)"),
+    ("bench_models.py", ["binding", "--qa-sources", "mm_short_vqa,typo"], "unknown source(s) ['typo']"),
+    ("bench_models.py", ["gap", "--batches", "mixed"], "are options of 'binding'"),
+])
+def test_bad_options_stop_with_one_line(script, argv, message):
+    run = subprocess.run([sys.executable, str(BENCHMARKS / script), *argv], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2
+    assert message in run.stderr and "Traceback" not in run.stderr
