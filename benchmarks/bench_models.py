@@ -1,12 +1,13 @@
 """Tiny models on ShapesWorld: does training on clean rows beat the same number of degraded rows?
 
-    python benchmarks/bench_models.py gap  [--rows 20000] [--sources mm_short_vqa,...] [--seed 0]
+    python benchmarks/bench_models.py gap  [--rows 20000] [--sources mm_short_vqa,...] [--language-steps 0] [--seed 0]
     python benchmarks/bench_models.py binding [--rows 40000] [--qa-sources mm_short_vqa,...] [--caption-share 0.5]
     python benchmarks/bench_models.py speed
 
 ``gap``: one tiny checkpoint (tokenizer on both pools' text), its vision tower pretrained on
-ShapesWorld cells (``synthetic.vision.pretrain_vision_tower``: the stand-in for CLIP), an
-optional stage 1 on captions of separate images (``--captions N``, ``tiny_pretrain_recipe``;
+ShapesWorld cells (``synthetic.vision.pretrain_vision_tower``: the stand-in for CLIP), its
+language model optionally pretrained on scenes written as text (``--language-steps``,
+``synthetic.lm_pretraining``: the stand-in for LLM pretraining), an optional stage 1 on captions of separate images (``--captions N``, ``tiny_pretrain_recipe``;
 ``--grouped-captions`` of them grouped descriptions, ``synthetic.stage1_captions``),
 then two fine-tunes from that start with ``tiny_recipe`` (tower frozen), run side by side
 (one process and one thread each): on ``training_pool("clean", rows)`` and on
@@ -33,15 +34,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 
 KEYS = ["average", "judgement", "multiple_choice", "short_vqa", "caption",
         "kind/color", "kind/shape", "kind/count", "kind/size", "kind/position", "kind/existence",
         "judgement_yes_rate"]
 # Question-answer sources (the benchmark's formats plus conversations): short rows, so a few
 # minutes of CPU see many images. ``--sources all`` uses every image source.
+# Worker processes are spawned, not forked: a forked child cannot use CUDA once the parent has.
+_SPAWN = get_context("spawn")
 QA_SOURCES = ["mm_short_vqa", "mm_multiple_choice", "svit_judgement", "llava_conv"]
 
 
@@ -74,6 +79,7 @@ def gap(args) -> dict:
     from hf_vitcurate.models import pretrain, tiny_checkpoint, tiny_pretrain_recipe
     from hf_vitcurate.synthetic import stage1_captions, training_pool
     from hf_vitcurate.synthetic.evaluate import evaluate
+    from hf_vitcurate.synthetic.lm_pretraining import pretrain_language_model
     from hf_vitcurate.synthetic.vision import pretrain_vision_tower
 
     out = args.out or tempfile.mkdtemp(prefix="bench_models-")
@@ -88,16 +94,30 @@ def gap(args) -> dict:
     if captions is not None:
         texts.append(captions.select_columns(["conversations"]))
     t = time.time()
-    start = tiny_checkpoint(os.path.join(out, "base"), concatenate_datasets(texts), seed=args.seed)
-    vision = pretrain_vision_tower(start, steps=args.vision_steps, seed=args.seed, progress=False)
+    if args.start:
+        # A checkpoint built before (its tower pretrained), e.g. one whose language model a
+        # probe trained (probe_comparisons.py --save): copied, so this run leaves it as it was.
+        start = os.path.join(out, "base")
+        shutil.copytree(args.start, start, dirs_exist_ok=True)
+        with open(os.path.join(start, "vision_pretraining.json")) as f:
+            vision = json.load(f)
+    else:
+        start = tiny_checkpoint(os.path.join(out, "base"), concatenate_datasets(texts), seed=args.seed)
+        vision = pretrain_vision_tower(start, steps=args.vision_steps, seed=args.seed, progress=False)
     timings = {"vision_tower": time.time() - t}
+    language = None
+    if args.language_steps:
+        t = time.time()
+        language = pretrain_language_model(start, steps=args.language_steps, learning_rate=args.language_lr,
+                                           seed=args.seed, progress=False)
+        timings["language_model"] = time.time() - t
     if captions is not None:
         t = time.time()
         start = pretrain(start, captions, os.path.join(out, "f_pre"), **tiny_pretrain_recipe(seed=args.seed))
         timings["f_pre"] = time.time() - t
     overrides = {"epochs": args.epochs, "group_by_length": not args.no_group_by_length}
     results = {}
-    with ProcessPoolExecutor(2) as pool:
+    with ProcessPoolExecutor(2, mp_context=_SPAWN) as pool:
         futures = {kind: pool.submit(_finetune, start, kind, args.rows, args.seed, sources, out, overrides, pool_options)
                    for kind in ("clean", "degraded")}
         start_scores = pool.submit(evaluate, start, progress=False, num_threads=1)
@@ -105,7 +125,8 @@ def gap(args) -> dict:
         results["start"] = {"scores": start_scores.result(), "train_s": sum(timings.values()), "rows_per_second": float("nan")}
 
     print(f"\nrows per pool {args.rows} ({args.sources}), yes:no {args.yes_ratio}, epochs {args.epochs}, "
-          f"stage 1 {args.captions} captions ({args.grouped_captions:.0%} grouped), pool captions {args.caption_rows or 1}/image ({args.pool_grouped_captions:.0%} grouped), vision tower {vision['held_out']}, out {out}\n")
+          f"stage 1 {args.captions} captions ({args.grouped_captions:.0%} grouped), pool captions {args.caption_rows or 1}/image ({args.pool_grouped_captions:.0%} grouped), vision tower {vision['held_out']}, "
+          f"language model {language['held_out'] if language else 'not pretrained'}, out {out}\n")
     print("| | " + " | ".join(KEYS) + " | train s | rows/s |")
     print("|---" * (len(KEYS) + 3) + "|")
     for name in ("start", "clean", "degraded"):
@@ -114,7 +135,7 @@ def gap(args) -> dict:
         print(f"| {name} | " + " | ".join(row) + f" | {r['train_s']:.0f} | {r['rows_per_second']:.0f} |")
     diff = {k: round(results["clean"]["scores"].get(k, 0) - results["degraded"]["scores"].get(k, 0), 1) for k in KEYS}
     print("\nclean - degraded:", json.dumps(diff))
-    result = {"results": results, "timings": timings, "vision": vision, "gap": diff, "out": out, "args": vars(args)}
+    result = {"results": results, "timings": timings, "vision": vision, "language": language, "gap": diff, "out": out, "args": vars(args)}
     with open(os.path.join(out, "bench_models.json"), "w") as f:
         json.dump(result, f, indent=2)
     return result
@@ -155,7 +176,7 @@ def binding(args) -> dict:
     pretrain_vision_tower(start, steps=args.vision_steps, seed=args.seed, progress=False)
     runs = {name: flag for name, flag in {"grouped by length": True, "mixed": False}.items()
             if args.batches == "both" or name.startswith(args.batches)}
-    with ProcessPoolExecutor(len(runs)) as executor:
+    with ProcessPoolExecutor(len(runs), mp_context=_SPAWN) as executor:
         futures = {name: executor.submit(_train_and_score, start, data_dir, os.path.join(out, name.split()[0]),
                                          {"epochs": args.epochs, "seed": args.seed, "group_by_length": flag})
                    for name, flag in runs.items()}
@@ -205,6 +226,10 @@ def main() -> None:
     p.add_argument("--epochs", type=float, default=1.0)
     p.add_argument("--yes-ratio", type=float, default=20.0, help="yes:no of svit_judgement (SVIT: 20; 1 balances)")
     p.add_argument("--vision-steps", type=int, default=300, help="vision tower pretraining steps")
+    p.add_argument("--language-steps", type=int, default=0, help="gap: text-only language-model pretraining steps (0: none)")
+    p.add_argument("--language-lr", type=float, default=1e-3, help="gap: learning rate of the language-model pretraining")
+    p.add_argument("--start", default=None,
+                   help="gap: start from this tiny checkpoint (tower pretrained) instead of building one")
     p.add_argument("--captions", type=int, default=0, help="stage-1 caption images (0: no stage 1)")
     p.add_argument("--grouped-captions", type=float, default=0.0, help="share of grouped descriptions in stage 1")
     p.add_argument("--pool-grouped-captions", type=float, default=0.0, help="share of grouped descriptions in the pools' captions")
@@ -227,6 +252,12 @@ def main() -> None:
             p.error(f"--qa-sources: unknown source(s) {unknown}; ShapesWorld has {sorted(SOURCES)}")
     elif (args.qa_sources, args.caption_share, args.batches) != ("mm_short_vqa", 0.5, "both"):
         p.error("--qa-sources, --caption-share and --batches are options of 'binding'")
+    if args.what != "gap" and ((args.language_steps, args.language_lr) != (0, 1e-3) or args.start):
+        p.error("--language-steps, --language-lr and --start are options of 'gap'")
+    if args.start and not os.path.exists(os.path.join(args.start, "vision_pretraining.json")):
+        p.error(f"--start {args.start}: not a tiny checkpoint with its tower pretrained (no vision_pretraining.json)")
+    if args.language_steps < 0:
+        p.error("--language-steps must be >= 0")
     {"gap": gap, "binding": binding, "speed": speed}[args.what](args)
 
 

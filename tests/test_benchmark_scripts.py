@@ -22,6 +22,9 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
     ("bench_models.py", ["binding", "--caption-share", "1"], "--caption-share must be in [0, 1)"),
     ("bench_models.py", ["binding", "--qa-sources", "mm_short_vqa,typo"], "unknown source(s) ['typo']"),
     ("bench_models.py", ["gap", "--batches", "mixed"], "are options of 'binding'"),
+    ("bench_models.py", ["binding", "--language-steps", "5"], "are options of 'gap'"),
+    ("bench_models.py", ["gap", "--language-steps", "-1"], "--language-steps must be >= 0"),
+    ("bench_models.py", ["gap", "--start", "/nonexistent"], "not a tiny checkpoint with its tower pretrained"),
 ])
 def test_bad_options_stop_with_one_line(script, argv, message):
     run = subprocess.run([sys.executable, str(BENCHMARKS / script), *argv], capture_output=True, text=True, timeout=120)

@@ -417,3 +417,70 @@ def test_training_pool_caption_rows_and_grouped_share(tmp_path):
     grouped = [c[0]["value"] for c, t in zip(more["conversations"], more["task"]) if t == "caption"]
     assert all(" by " in q for q in grouped)
     assert not any(" by " in c[0]["value"] for c in plain["conversations"])
+
+
+def test_text_rows_describe_a_scene_and_ask_in_every_format():
+    """The language-model corpus: a seeded stream, scenes in words, every format, letters that match their options."""
+    import re
+
+    from hf_vitcurate.synthetic.lm_pretraining import FORMATS, LM_SEED, held_out_rows, text_row
+    from hf_vitcurate.synthetic.writers import describe
+
+    rows = [text_row(i, seed=3, questions=3, match_share=0.25) for i in range(200)]
+    assert rows == [text_row(i, seed=3, questions=3, match_share=0.25) for i in range(200)]
+    assert rows != [text_row(i, seed=4, questions=3, match_share=0.25) for i in range(200)]
+    formats = Counter(r["format"] for r in rows)
+    assert set(formats) == {*FORMATS, "match"} and 25 < formats["match"] < 75
+    for i, row in enumerate(rows):
+        conv = row["conversations"]
+        assert [t["from"] for t in conv] == ["human", "gpt"] * 3
+        assert not any("<image>" in t["value"] for t in conv)  # text only: the scene is in words
+        if row["format"] != "match":
+            assert conv[0]["value"].startswith(describe(make_scene(i, seed=LM_SEED + 3)) + "\n")
+            continue
+        opts = dict(re.findall(r"^([ABCD])\. (.+)$", conv[0]["value"], flags=re.M))
+        assert len(opts) == 4
+        for q, a in zip(conv[::2], conv[1::2]):
+            asked = re.search(r"(?:Which option is (.+)\?|What is option ([ABCD])\?)$", q["value"])
+            value, letter = asked.groups()
+            assert a["value"] == (opts[letter] if letter else next(k for k, v in opts.items() if v == value))
+    judged = [r for r in (text_row(i, formats=("judgement",), match_share=0.0) for i in range(60))]
+    answers = [r["conversations"][1]["value"] for r in judged]
+    assert all(a.startswith(("Yes", "No")) for a in answers) and 15 < sum(a.startswith("Yes") for a in answers) < 45
+    held = held_out_rows(5, seed=3)
+    assert Counter(r["format"] for r in held) == {f: 5 for f in (*FORMATS, "match")}
+    assert not {str(r["conversations"]) for r in held} & {str(r["conversations"]) for r in rows}
+    # Held-out match rows ask value -> letter, the step multiple choice needs.
+    assert all(r["conversations"][1]["value"] in "ABCD" for r in held if r["format"] == "match")
+
+
+def test_pretrain_language_model_trains_the_language_model_only(tmp_path, toy_vit):
+    """A few steps lower the answer loss; the tower and projector stay as they were; the checkpoint reloads."""
+    import json
+
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    from hf_vitcurate.models import tiny_checkpoint
+    from hf_vitcurate.synthetic.lm_pretraining import REPORT_FILE, pretrain_language_model, text_row
+
+    from datasets import Dataset
+
+    corpus = Dataset.from_list([{"conversations": text_row(i)["conversations"]} for i in range(64)])
+    base = tiny_checkpoint(tmp_path / "b", corpus, vision_width=32, vision_mlp=64, vision_heads=2,
+                           text_width=64, text_layers=2, text_heads=2, text_mlp=128, vocab_size=400)
+    before = AutoModelForImageTextToText.from_pretrained(base).state_dict()
+    report = pretrain_language_model(base, tmp_path / "lm", steps=40, batch_size=8, held_out=4, eval_every=20,
+                                     learning_rate=3e-3, progress=False)
+    assert report["loss_last"] < 0.8 * report["loss_first"]
+    assert set(report["held_out"]) == {"short", "judgement", "multiple_choice", "sentence", "match"}
+    assert [c["step"] for c in report["curve"]] == [20]
+    after = AutoModelForImageTextToText.from_pretrained(tmp_path / "lm").state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all("language_model" in k or "lm_head" in k for k in changed)
+    assert json.loads((tmp_path / "lm" / REPORT_FILE).read_text())["steps"] == 40
+    assert (tmp_path / "lm" / "tokenizer.json").exists()
+    with pytest.raises(ValueError, match="steps, batch_size and questions"):
+        pretrain_language_model(base, steps=0, progress=False)
+    with pytest.raises(ValueError, match="match_share"):
+        pretrain_language_model(base, match_share=1.5, progress=False)

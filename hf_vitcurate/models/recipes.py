@@ -82,6 +82,7 @@ def train_tiny(
     caption_task: str = "caption",
     captions=None,
     vision_steps: int = 300,
+    language_steps: int = 0,
     **recipe,
 ) -> str:
     """f_pre for a pool: a tiny checkpoint built on its text, its tower pretrained, stage 1 on captions.
@@ -89,7 +90,10 @@ def train_tiny(
     ``captions``: the stage-1 rows (default: the pool's rows whose ``task`` is
     ``caption_task``; none at all skips stage 1); a separate, larger caption set gives a
     stronger f_pre. ``vision_steps``: ShapesWorld tower pretraining steps (0: keep the random
-    tower). ``recipe`` overrides :data:`TINY_PRETRAIN_RECIPE`. Returns ``{out_dir}/f_pre``
+    tower). ``language_steps``: text-only language-model pretraining steps
+    (:func:`hf_vitcurate.synthetic.lm_pretraining.pretrain_language_model`; 0, the default:
+    none, as measured it does not yet pay for its CPU time, benchmarks/RESULTS.md
+    "Language-model pretraining"). ``recipe`` overrides :data:`TINY_PRETRAIN_RECIPE`. Returns ``{out_dir}/f_pre``
     (or ``{out_dir}/tiny`` without stage 1); a rerun reuses what exists.
 
     >>> f_pre = train_tiny(pool, "runs/tiny", seed=0)   # doctest: +SKIP
@@ -114,6 +118,10 @@ def train_tiny(
             from ..synthetic.vision import pretrain_vision_tower
 
             pretrain_vision_tower(tmp, steps=vision_steps, seed=seed, progress=recipe.get("progress", True))
+        if language_steps:
+            from ..synthetic.lm_pretraining import pretrain_language_model
+
+            pretrain_language_model(tmp, steps=language_steps, seed=seed, progress=recipe.get("progress", True))
         os.replace(tmp, base)
     if captions is None or len(captions) == 0:
         return base

@@ -50,7 +50,7 @@ STATE_FILE = "trainer_state.json"
 LOG_FILE = "train_log.json"
 # Descriptions of how a checkpoint was built (models.tiny, synthetic.vision); a fine-tune of it
 # is the same architecture, so they travel along (recipes look for tiny_architecture.json).
-SIDECAR_FILES = ("tiny_architecture.json", "vision_pretraining.json")
+SIDECAR_FILES = ("tiny_architecture.json", "vision_pretraining.json", "lm_pretraining.json")
 
 
 @dataclass

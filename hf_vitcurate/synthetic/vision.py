@@ -87,7 +87,8 @@ def pretrain_vision_tower(
     out = os.fspath(out_dir) if out_dir is not None else checkpoint
     if out != checkpoint:
         shutil.copytree(checkpoint, out, dirs_exist_ok=True)
-    model, processor = load(checkpoint)
+    # float32 on any device: a tiny tower trained in bf16 loses the per-cell precision it is for.
+    model, processor = load(checkpoint, dtype=torch.float32)
     tower = model.model.vision_tower
     cfg = tower.config
     if cfg.image_size // cfg.patch_size != 3:
@@ -102,13 +103,14 @@ def pretrain_vision_tower(
         "color": torch.nn.Linear(width, len(COLOR_NAMES)),
         "size": torch.nn.Linear(width, len(SIZES)),
         "count": torch.nn.Linear(width, MAX_OBJECTS + 1),
-    })
+    }).to(model.device)
     layer = model.config.vision_feature_layer  # the features LLaVA hands to the projector
 
     def batch(start: int, n: int, stream_seed: int):
         scenes = [make_scene(i, seed=stream_seed) for i in range(start, start + n)]
         pixels = processor.image_processor([render(s) for s in scenes], return_tensors="pt")["pixel_values"]
-        return pixels.to(model.dtype), _targets(scenes)
+        targets = {k: v.to(model.device) for k, v in _targets(scenes).items()}
+        return pixels.to(model.device, model.dtype), targets
 
     def loss_and_accuracy(pixels, targets):
         hidden = tower(pixels, output_hidden_states=True).hidden_states[layer]

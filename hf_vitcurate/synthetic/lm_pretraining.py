@@ -1,0 +1,252 @@
+"""Pretrain a tiny checkpoint's language model on ShapesWorld scenes written as text.
+
+LLaVA starts from a language model pretrained on trillions of tokens: it can already
+compare a claim with a fact ("Is the circle blue?" -> "No, it is red.") and find the
+option that holds a value and answer its letter (an induction-style copy). A tiny
+checkpoint's language model starts from random weights, and on a 2-core CPU it does not
+discover those steps from images within a fine-tune: judgement and multiple choice stayed
+at chance while short VQA was learned (benchmarks/RESULTS.md, "Comparisons"; the letter
+step alone sat on a plateau for ~850 steps). :func:`pretrain_language_model` is the local
+stand-in for LLM pretraining, as :func:`~hf_vitcurate.synthetic.vision.pretrain_vision_tower`
+is the stand-in for CLIP: text only, it trains the language model (embeddings, layers,
+head; the tower and projector are not used) on conversations whose first turn describes a
+scene in words (:func:`~hf_vitcurate.synthetic.writers.describe`, "At the top left there is
+a large red circle. ...") followed by questions in every format the pools and the
+benchmark use: short answers, SVIT-style explained yes/no, lettered multiple choice and
+sentence answers, plus ``match`` rows that isolate the letter step ("A. blue B. red ...
+Which option is red?" -> "B").
+
+Scenes come from a separate seed stream (never a pool's or the benchmark's images) and
+their text is written from the scene's ground truth, as a pretraining corpus would be; no
+row's ``_truth`` is read. The weights are written back with ``save_pretrained``, so
+everything downstream still loads the checkpoint through the Auto classes.
+
+Example:
+    >>> report = pretrain_language_model(base, steps=1500)        # doctest: +SKIP
+    >>> report["held_out"]["multiple_choice"]                      # doctest: +SKIP
+    97.0
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import time
+from collections import defaultdict
+
+from .language import JUDGE_SUFFIX, LETTERS, SHORT_SUFFIX, ask, judge, judgement_answer, mc_question, options
+from .world import CELLS, COLOR_NAMES, COUNTS, SHAPES, make_scene
+from .writers import describe
+
+REPORT_FILE = "lm_pretraining.json"
+# Seed stream of the text scenes: apart from pools (small seeds), the benchmark and the tower's images.
+LM_SEED = 86_420
+FORMATS = ("short", "judgement", "multiple_choice", "sentence")
+_SHORT_KINDS = ("color", "shape", "count", "size", "position")
+_JUDGE_KINDS = ("existence", "color", "shape", "count", "size", "position")
+_MC_KINDS = ("color", "shape", "count", "position")
+_MATCH_SPACES = (COLOR_NAMES, SHAPES, COUNTS, CELLS)
+
+
+def _question(scene, fmt: str, rng: random.Random) -> tuple[str, str]:
+    """One ``(question, answer)`` of format ``fmt`` about ``scene``, phrased as the sources phrase it."""
+    if fmt == "judgement":
+        qa = None
+        while qa is None:
+            qa = judge(scene, rng.choice(_JUDGE_KINDS), rng.random() < 0.5, rng)
+        return f"{qa.question} {JUDGE_SUFFIX}", judgement_answer(qa, qa.truth == "yes", rng)
+    kinds = {"short": _SHORT_KINDS, "multiple_choice": _MC_KINDS, "sentence": _JUDGE_KINDS}[fmt]
+    qa = None
+    while qa is None:
+        qa = ask(scene, rng.choice(kinds), rng)
+    if fmt == "short":
+        return f"{qa.question}\n{SHORT_SUFFIX}", qa.truth
+    if fmt == "sentence":
+        return qa.question, qa.sentence(qa.truth)
+    opts = options(qa, rng, "random")
+    return mc_question(qa, opts), LETTERS[opts.index(qa.truth)]
+
+
+def _match_turns(rng: random.Random, questions: int, forward: float = 0.5) -> list[dict[str, str]]:
+    """The letter step alone: four options, then ``questions`` turns, each "Which option is X?"
+    (value -> letter, what multiple choice needs) or, with probability ``forward``, "What is
+    option B?" (letter -> value, the easier lookup that trains the same binding of letter and value)."""
+    opts = rng.sample(list(rng.choice(_MATCH_SPACES)), 4)
+    conv = []
+    for j in range(questions):
+        k = rng.randrange(4)
+        if rng.random() < forward:
+            q, a = f"What is option {LETTERS[k]}?", opts[k]
+        else:
+            q, a = f"Which option is {opts[k]}?", LETTERS[k]
+        if j == 0:
+            q = "\n".join(f"{x}. {v}" for x, v in zip(LETTERS, opts)) + "\n" + q
+        conv += [{"from": "human", "value": q}, {"from": "gpt", "value": a}]
+    return conv
+
+
+def text_row(
+    i: int, seed: int = 0, *, questions: int = 4, match_share: float = 0.25, forward: float = 0.5, formats=FORMATS
+) -> dict:
+    """Row ``i`` of the text corpus: a scene in words and ``questions`` questions about it
+    (formats drawn from ``formats``), or, with probability ``match_share``, a match row.
+
+    ``row["format"]`` names the first question's format (``match`` for match rows).
+
+    >>> row = text_row(0, questions=2, match_share=0.0)
+    >>> row["conversations"][0]["value"].startswith("The image shows"), len(row["conversations"])
+    (True, 4)
+    """
+    rng = random.Random(f"lm:{seed}:{i}")
+    if rng.random() < match_share:
+        return {"conversations": _match_turns(rng, questions, forward), "format": "match"}
+    scene = make_scene(i, seed=LM_SEED + seed)
+    conv, first = [], None
+    for j in range(questions):
+        fmt = rng.choice(list(formats))
+        first = first or fmt
+        q, a = _question(scene, fmt, rng)
+        conv += [{"from": "human", "value": f"{describe(scene)}\n{q}" if j == 0 else q}, {"from": "gpt", "value": a}]
+    return {"conversations": conv, "format": first}
+
+
+def held_out_rows(n_per_format: int, seed: int = 0) -> list[dict]:
+    """One-question rows, ``n_per_format`` of each format and of ``match``, from their own stream."""
+    rows = []
+    for k, fmt in enumerate((*FORMATS, "match")):
+        for i in range(n_per_format):
+            j = 10**8 + k * 10**6 + i
+            if fmt == "match":
+                rows.append({"conversations": _match_turns(random.Random(f"lm-held:{seed}:{j}"), 1, forward=0.0), "format": "match"})
+            else:
+                rows.append(text_row(j, seed + 1, questions=1, match_share=0.0, formats=(fmt,)))
+    return rows
+
+
+def pretrain_language_model(
+    checkpoint: str | os.PathLike,
+    out_dir: str | os.PathLike | None = None,
+    *,
+    steps: int = 1500,
+    batch_size: int = 32,
+    learning_rate: float = 1e-3,
+    questions: int = 4,
+    match_share: float = 0.25,
+    forward: float = 0.5,
+    seed: int = 0,
+    held_out: int = 100,
+    eval_every: int = 0,
+    num_threads: int | str | None = None,
+    device: str | None = None,
+    progress: bool = True,
+) -> dict:
+    """Train the language model of ``checkpoint`` on :func:`text_row` conversations; save it; return a report.
+
+    The loss is the fine-tune's (answer tokens only); the tower and projector are left as
+    they are. ``out_dir`` (default: in place) receives the whole checkpoint. The report
+    (also written as ``lm_pretraining.json``) has the steps, seconds, the loss of the first and
+    the last tenth of the steps, and the held-out
+    first-answer-token accuracy (0-100) per format (chance: judgement 50, multiple choice
+    and match 25); ``eval_every`` > 0 also records it every that many steps (``curve``).
+    """
+    import torch
+
+    from ..models.chat import encode, model_inputs
+    from ..models.loading import load, set_threads
+    from ..models.loss import token_nll
+    from ..models.training import lr_at, make_recipe
+
+    if steps < 1 or batch_size < 1 or questions < 1:
+        raise ValueError(f"steps, batch_size and questions must be >= 1, got {steps}, {batch_size}, {questions}")
+    if not 0.0 <= match_share <= 1.0:
+        raise ValueError(f"match_share must be in [0, 1], got {match_share}")
+    set_threads(num_threads)
+    checkpoint = os.fspath(checkpoint)
+    out = os.fspath(out_dir) if out_dir is not None else checkpoint
+    if out != checkpoint:
+        shutil.copytree(checkpoint, out, dirs_exist_ok=True)
+    model, processor = load(checkpoint, dtype=torch.float32, device=device)
+    torch.manual_seed(seed)
+    params = []
+    for name, p in model.named_parameters():
+        # The language model only: the image path is not exercised by text rows.
+        train = "vision_tower" not in name and "multi_modal_projector" not in name
+        p.requires_grad_(train)
+        if train:
+            params.append(p)
+    opt = torch.optim.AdamW(params, lr=learning_rate, weight_decay=0.0)
+    schedule = make_recipe(warmup_ratio=0.03, lr_schedule="cosine", min_lr_ratio=0.1)
+
+    def columns(rows: list[dict]) -> dict:
+        return {"conversations": [r["conversations"] for r in rows]}
+
+    test_rows = held_out_rows(held_out, seed)
+    test = encode(processor, columns(test_rows))
+
+    def accuracy() -> dict[str, float]:
+        model.eval()
+        hits = defaultdict(list)
+        with torch.no_grad():
+            for start in range(0, len(test_rows), 128):
+                part = {k: v[start : start + 128] for k, v in test.items() if torch.is_tensor(v)}
+                labels = part["labels"]
+                first = (labels != -100).float().argmax(1)
+                logits = model(**model_inputs(part, model)).logits
+                rows = torch.arange(len(labels))
+                ok = (logits[rows, first - 1].argmax(-1).cpu() == labels[rows, first]).tolist()
+                for hit, row in zip(ok, test_rows[start : start + 128]):
+                    hits[row["format"]].append(hit)
+        model.train()
+        return {k: round(100 * sum(v) / len(v), 1) for k, v in hits.items()}
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=steps, desc="language model", unit="step")
+    model.train()
+    start, curve, losses = time.time(), [], []
+    for step in range(steps):
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, steps, schedule, learning_rate)
+        rows = [text_row(step * batch_size + j, seed, questions=questions, match_share=match_share, forward=forward) for j in range(batch_size)]
+        data = encode(processor, columns(rows))
+        nll, mask = token_nll(model(**model_inputs(data, model)).logits, data["labels"].to(model.device))
+        loss = nll.sum() / mask.sum()
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        losses.append(loss.item())
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{losses[-1]:.3f}")
+        if eval_every and (step + 1) % eval_every == 0 and step + 1 < steps:
+            curve.append({"step": step + 1, "seconds": round(time.time() - start, 1), **accuracy()})
+    if bar is not None:
+        bar.close()
+    final = accuracy()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    model.save_pretrained(out)
+    report = {
+        "steps": steps,
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "questions": questions,
+        "match_share": match_share,
+        "forward": forward,
+        "seed": seed,
+        "seconds": round(time.time() - start, 1),
+        # Mean answer loss of the first and the last tenth of the steps.
+        "loss_first": round(sum(losses[: max(1, steps // 10)]) / max(1, steps // 10), 4),
+        "loss_last": round(sum(losses[-max(1, steps // 10) :]) / max(1, steps // 10), 4),
+        "held_out": final,
+        "held_out_rows_per_format": held_out,
+        "curve": curve,
+    }
+    with open(os.path.join(out, REPORT_FILE), "w") as f:
+        json.dump(report, f, indent=2)
+    return report
