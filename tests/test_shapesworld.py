@@ -484,3 +484,5 @@ def test_pretrain_language_model_trains_the_language_model_only(tmp_path, toy_vi
         pretrain_language_model(base, steps=0, progress=False)
     with pytest.raises(ValueError, match="match_share"):
         pretrain_language_model(base, match_share=1.5, progress=False)
+    with pytest.raises(ValueError, match="loss_on"):
+        pretrain_language_model(base, loss_on="questions", progress=False)

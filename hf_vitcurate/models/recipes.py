@@ -91,8 +91,9 @@ def train_tiny(
     ``caption_task``; none at all skips stage 1); a separate, larger caption set gives a
     stronger f_pre. ``vision_steps``: ShapesWorld tower pretraining steps (0: keep the random
     tower). ``language_steps``: text-only language-model pretraining steps
-    (:func:`hf_vitcurate.synthetic.lm_pretraining.pretrain_language_model`; 0, the default:
-    none, as measured it does not yet pay for its CPU time, benchmarks/RESULTS.md
+    (:func:`hf_vitcurate.synthetic.lm_pretraining.pretrain_language_model`, after the tower;
+    0, the default: none; measured, it does not yet form the comparisons that judgement and
+    multiple choice need, and it costs the fine-tune more than it gives, benchmarks/RESULTS.md
     "Language-model pretraining"). ``recipe`` overrides :data:`TINY_PRETRAIN_RECIPE`. Returns ``{out_dir}/f_pre``
     (or ``{out_dir}/tiny`` without stage 1); a rerun reuses what exists.
 

@@ -135,6 +135,7 @@ def pretrain_language_model(
     questions: int = 4,
     match_share: float = 0.25,
     forward: float = 0.5,
+    loss_on: str = "answers",
     seed: int = 0,
     held_out: int = 100,
     eval_every: int = 0,
@@ -144,12 +145,17 @@ def pretrain_language_model(
 ) -> dict:
     """Train the language model of ``checkpoint`` on :func:`text_row` conversations; save it; return a report.
 
-    The loss is the fine-tune's (answer tokens only); the tower and projector are left as
-    they are. ``out_dir`` (default: in place) receives the whole checkpoint. The report
-    (also written as ``lm_pretraining.json``) has the steps, seconds, the loss of the first and
-    the last tenth of the steps, and the held-out
-    first-answer-token accuracy (0-100) per format (chance: judgement 50, multiple choice
-    and match 25); ``eval_every`` > 0 also records it every that many steps (``curve``).
+    ``questions``, ``match_share`` and ``forward`` shape the rows (:func:`text_row`).
+    ``loss_on="answers"`` (default) is the fine-tune's loss, on ``gpt`` tokens only, so the
+    stage teaches what the benchmark asks; ``"all"`` is next-token prediction on every token,
+    as LLM pretraining computes it (measured: no better at the letter step, RESULTS
+    "Language-model pretraining"). The tower and projector are left as they are;
+    ``device`` defaults to the GPU when there is one, and the model trains in float32.
+    ``out_dir`` (default: in place) receives the whole checkpoint. The report (also written
+    as ``lm_pretraining.json``) has the steps, seconds, the mean loss of the first and the
+    last tenth of the steps, and the held-out first-answer-token accuracy (0-100) per format
+    (chance: judgement 50, multiple choice and match 25); ``eval_every`` > 0 also records it
+    every that many steps (``curve``).
     """
     import torch
 
@@ -160,6 +166,8 @@ def pretrain_language_model(
 
     if steps < 1 or batch_size < 1 or questions < 1:
         raise ValueError(f"steps, batch_size and questions must be >= 1, got {steps}, {batch_size}, {questions}")
+    if loss_on not in ("answers", "all"):
+        raise ValueError(f"loss_on must be 'answers' or 'all', got {loss_on!r}")
     if not 0.0 <= match_share <= 1.0:
         raise ValueError(f"match_share must be in [0, 1], got {match_share}")
     set_threads(num_threads)
@@ -213,7 +221,10 @@ def pretrain_language_model(
             group["lr"] = lr_at(step, steps, schedule, learning_rate)
         rows = [text_row(step * batch_size + j, seed, questions=questions, match_share=match_share, forward=forward) for j in range(batch_size)]
         data = encode(processor, columns(rows))
-        nll, mask = token_nll(model(**model_inputs(data, model)).logits, data["labels"].to(model.device))
+        labels = data["labels"]
+        if loss_on == "all":  # next-token prediction on every token, as LLM pretraining does
+            labels = data["input_ids"].masked_fill(data["attention_mask"] == 0, -100)
+        nll, mask = token_nll(model(**model_inputs(data, model)).logits, labels.to(model.device))
         loss = nll.sum() / mask.sum()
         opt.zero_grad()
         loss.backward()
@@ -238,6 +249,7 @@ def pretrain_language_model(
         "questions": questions,
         "match_share": match_share,
         "forward": forward,
+        "loss_on": loss_on,
         "seed": seed,
         "seconds": round(time.time() - start, 1),
         # Mean answer loss of the first and the last tenth of the steps.
