@@ -238,3 +238,16 @@ def test_train_tiny_builds_once_and_skips_stage_1_without_captions(tmp_path):
     mtime = os.path.getmtime(os.path.join(path, "model.safetensors"))
     assert train_tiny(ds, tmp_path / "m", vision_steps=0) == path
     assert os.path.getmtime(os.path.join(path, "model.safetensors")) == mtime  # reused, not rebuilt
+
+
+def test_train_tiny_pretrains_the_language_model_when_asked(tmp_path):
+    """``language_steps`` runs the text-only stage on the base (after the tower) and records it."""
+    from hf_vitcurate.models import train_tiny
+    from hf_vitcurate.models.toy import toy_dataset
+    from hf_vitcurate.synthetic.lm_pretraining import REPORT_FILE
+
+    path = train_tiny(toy_dataset(8), tmp_path / "m", vision_steps=0, language_steps=2, progress=False,
+                      language_options={"batch_size": 4, "held_out": 2, "learning_rate": 3e-4})
+    report = json.loads(open(os.path.join(path, REPORT_FILE)).read())
+    assert (report["steps"], report["batch_size"], report["learning_rate"]) == (2, 4, 3e-4)
+    assert set(report["held_out"]) >= {"judgement", "multiple_choice", "match"}

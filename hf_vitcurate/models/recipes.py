@@ -83,6 +83,7 @@ def train_tiny(
     captions=None,
     vision_steps: int = 300,
     language_steps: int = 0,
+    language_options: dict | None = None,
     **recipe,
 ) -> str:
     """f_pre for a pool: a tiny checkpoint built on its text, its tower pretrained, stage 1 on captions.
@@ -94,7 +95,8 @@ def train_tiny(
     (:func:`hf_vitcurate.synthetic.lm_pretraining.pretrain_language_model`, after the tower;
     0, the default: none; measured, it does not yet form the comparisons that judgement and
     multiple choice need, and it costs the fine-tune more than it gives, benchmarks/RESULTS.md
-    "Language-model pretraining"). ``recipe`` overrides :data:`TINY_PRETRAIN_RECIPE`. Returns ``{out_dir}/f_pre``
+    "Language-model pretraining"); ``language_options``: its other arguments (e.g.
+    ``{"learning_rate": 3e-4, "held_out": 20}``). ``recipe`` overrides :data:`TINY_PRETRAIN_RECIPE`. Returns ``{out_dir}/f_pre``
     (or ``{out_dir}/tiny`` without stage 1); a rerun reuses what exists.
 
     >>> f_pre = train_tiny(pool, "runs/tiny", seed=0)   # doctest: +SKIP
@@ -122,7 +124,8 @@ def train_tiny(
         if language_steps:
             from ..synthetic.lm_pretraining import pretrain_language_model
 
-            pretrain_language_model(tmp, steps=language_steps, seed=seed, progress=recipe.get("progress", True))
+            options = {"seed": seed, "progress": recipe.get("progress", True), **(language_options or {})}
+            pretrain_language_model(tmp, steps=language_steps, **options)
         os.replace(tmp, base)
     if captions is None or len(captions) == 0:
         return base
