@@ -219,9 +219,10 @@ def test_cli_train_builds_a_tiny_checkpoint_with_a_pretrained_tower(toy_vit, tmp
     toy_vit.save_to_disk(str(tmp_path / "rows"))
     model = tmp_path / "tiny"
     assert main(["train", str(model), str(tmp_path / "rows"), str(tmp_path / "ft"), "--build-tiny",
-                 "--vision-steps", "10", "--recipe", "tiny", "--max-steps", "2", "--num-threads", "1",
-                 "--no-progress"]) == 0
+                 "--vision-steps", "10", "--language-steps", "1", "--recipe", "tiny", "--max-steps", "2",
+                 "--num-threads", "1", "--no-progress"]) == 0
     assert json.loads((model / REPORT_FILE).read_text())["steps"] == 10
+    assert json.loads((model / "lm_pretraining.json").read_text())["steps"] == 1
     assert json.loads(capsys.readouterr().out)["steps"] == 2
     # The fine-tune keeps the description of how its base was built.
     assert (tmp_path / "ft" / REPORT_FILE).exists()

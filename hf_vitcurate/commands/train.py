@@ -30,6 +30,9 @@ def register(sub) -> None:
     p.add_argument("--vision-steps", type=int, default=300,
                    help="with --build-tiny: pretrain its vision tower on ShapesWorld cells for N steps "
                         "(synthetic.pretrain_vision_tower; 0 keeps the random tower)")
+    p.add_argument("--language-steps", type=int, default=0,
+                   help="with --build-tiny: then pretrain its language model on ShapesWorld scenes written as text "
+                        "for N steps (synthetic.pretrain_language_model; default 0: off, see benchmarks/RESULTS.md)")
     p.add_argument("--train-parts", default=None, help="comma list of vision,projector,language")
     for flag, typ in [("--learning-rate", float), ("--epochs", float), ("--max-steps", int), ("--batch-size", int),
                       ("--grad-accum", int), ("--warmup-ratio", float), ("--weight-decay", float),
@@ -69,7 +72,7 @@ def run(args) -> int:
     from accelerate import PartialState
 
     from ..models import tiny_checkpoint, train
-    from ..synthetic import pretrain_vision_tower
+    from ..synthetic import pretrain_language_model, pretrain_vision_tower
 
     ds = load_input(args.input, args.format, args.image_root, args.source)
     if args.build_tiny and not os.path.exists(args.model):
@@ -78,6 +81,8 @@ def run(args) -> int:
             tiny_checkpoint(args.model, ds)
             if args.vision_steps:  # the tiny recipes keep the tower frozen: give it CLIP's role first
                 pretrain_vision_tower(args.model, steps=args.vision_steps, progress=not args.no_progress)
+            if args.language_steps:
+                pretrain_language_model(args.model, steps=args.language_steps, progress=not args.no_progress)
         state.wait_for_everyone()
     path = train(args.model, ds, args.output, overwrite=args.overwrite, **recipe_from_args(args))
     if PartialState().is_main_process:

@@ -28,6 +28,7 @@ from .sources import (
     training_pool,
 )
 from .vision import pretrain_vision_tower  # the tiny models' stand-in for CLIP (imports torch lazily)
+from .lm_pretraining import pretrain_language_model  # a stand-in for LLM pretraining (off by default)
 from .world import COLOR_NAMES, SHAPES, SIZES, Scene, make_scene, render
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "make_scene",
     "pool_and_truth",
     "pretrain_vision_tower",
+    "pretrain_language_model",
     "render",
     "score_benchmark",
     "shapesworld",
