@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Iterator
+import shutil
+from collections.abc import Iterator
 
 import torch
 
@@ -34,6 +35,21 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> str 
             return torch.bfloat16
         return "auto"
     return dtype
+
+
+def rewrite_target(checkpoint: str | os.PathLike, out_dir: str | os.PathLike | None) -> tuple[str, str]:
+    """``(checkpoint, out)`` for a stage that rewrites part of a checkpoint: in place when
+    ``out_dir`` is None, else into ``out_dir``, a copy of the whole checkpoint made first
+    (so the result has its processor and sidecar files).
+
+    >>> rewrite_target("ckpt/tiny", None)
+    ('ckpt/tiny', 'ckpt/tiny')
+    """
+    checkpoint = os.fspath(checkpoint)
+    out = os.fspath(out_dir) if out_dir is not None else checkpoint
+    if out != checkpoint:
+        shutil.copytree(checkpoint, out, dirs_exist_ok=True)
+    return checkpoint, out
 
 
 def load_processor(model_path: str | os.PathLike):

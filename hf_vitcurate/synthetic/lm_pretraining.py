@@ -32,11 +32,19 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import time
 from collections import defaultdict
 
-from .language import JUDGE_SUFFIX, LETTERS, SHORT_SUFFIX, ask, judge, judgement_answer, mc_question, options
+from .language import (
+    JUDGE_SUFFIX,
+    LETTERS,
+    SHORT_SUFFIX,
+    ask,
+    judge,
+    judgement_answer,
+    mc_question,
+    options,
+)
 from .world import CELLS, COLOR_NAMES, COUNTS, SHAPES, make_scene
 from .writers import describe
 
@@ -160,7 +168,7 @@ def pretrain_language_model(
     import torch
 
     from ..models.chat import encode, model_inputs
-    from ..models.loading import load, set_threads
+    from ..models.loading import load, rewrite_target, set_threads
     from ..models.loss import token_nll
     from ..models.training import lr_at, make_recipe
 
@@ -171,10 +179,7 @@ def pretrain_language_model(
     if not 0.0 <= match_share <= 1.0:
         raise ValueError(f"match_share must be in [0, 1], got {match_share}")
     set_threads(num_threads)
-    checkpoint = os.fspath(checkpoint)
-    out = os.fspath(out_dir) if out_dir is not None else checkpoint
-    if out != checkpoint:
-        shutil.copytree(checkpoint, out, dirs_exist_ok=True)
+    checkpoint, out = rewrite_target(checkpoint, out_dir)
     model, processor = load(checkpoint, dtype=torch.float32, device=device)
     torch.manual_seed(seed)
     params = []

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 
 from .world import COLOR_NAMES, MAX_OBJECTS, SHAPES, SIZES, make_scene, render
@@ -77,16 +76,13 @@ def pretrain_vision_tower(
     """
     import torch
 
-    from ..models.loading import load, set_threads
+    from ..models.loading import load, rewrite_target, set_threads
     from ..models.training import lr_at, make_recipe
 
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be >= 1, got steps={steps}, batch_size={batch_size}")
     set_threads(num_threads)
-    checkpoint = os.fspath(checkpoint)
-    out = os.fspath(out_dir) if out_dir is not None else checkpoint
-    if out != checkpoint:
-        shutil.copytree(checkpoint, out, dirs_exist_ok=True)
+    checkpoint, out = rewrite_target(checkpoint, out_dir)
     # float32 on any device: a tiny tower trained in bf16 loses the per-cell precision it is for.
     model, processor = load(checkpoint, dtype=torch.float32)
     tower = model.model.vision_tower
