@@ -95,6 +95,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=600)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--checkpoint", default=None, help="tiny checkpoint with its tower pretrained (default: built here)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the checkpoint built here and of the training")
     p.add_argument("--save", default=None, help="save the trained checkpoint here (to start another probe from it)")
     args = p.parse_args()
     # Each task has its own answer styles; a combination that would be silently rewritten is an error.
@@ -118,12 +119,12 @@ def main() -> None:
     from hf_vitcurate.synthetic.vision import pretrain_vision_tower
 
     torch.set_num_threads(1)
-    torch.manual_seed(0)
+    torch.manual_seed(args.seed)
     path = args.checkpoint
     if path is None:
         corpus = training_pool("clean", 2000, seed=0, sources=["mm_short_vqa", "mm_multiple_choice", "svit_judgement", "captions"])
-        path = tiny_checkpoint(os.path.join(tempfile.mkdtemp(prefix="probe-"), "base"), corpus, seed=0)
-        pretrain_vision_tower(path, steps=300, seed=0, progress=False)
+        path = tiny_checkpoint(os.path.join(tempfile.mkdtemp(prefix="probe-"), "base"), corpus, seed=args.seed)
+        pretrain_vision_tower(path, steps=300, seed=args.seed, progress=False)
     model, processor = load(path)
     held_out = [make_row(10**8 + i, argparse.Namespace(**{**vars(args), "queries": 1})) for i in range(300)]
     test = encode(processor, batch([r for r, _ in held_out]))
