@@ -108,8 +108,8 @@ def gap(args) -> dict:
     language = None
     if args.language_steps:
         t = time.time()
-        language = pretrain_language_model(start, steps=args.language_steps, learning_rate=args.language_lr,
-                                           seed=args.seed, progress=False)
+        options = {"learning_rate": args.language_lr, "seed": args.seed, **json.loads(args.language_options)}
+        language = pretrain_language_model(start, steps=args.language_steps, progress=False, **options)
         timings["language_model"] = time.time() - t
     if captions is not None:
         t = time.time()
@@ -228,6 +228,8 @@ def main() -> None:
     p.add_argument("--vision-steps", type=int, default=300, help="vision tower pretraining steps")
     p.add_argument("--language-steps", type=int, default=0, help="gap: text-only language-model pretraining steps (0: none)")
     p.add_argument("--language-lr", type=float, default=1e-3, help="gap: learning rate of the language-model pretraining")
+    p.add_argument("--language-options", default="{}",
+                   help='gap: other pretrain_language_model arguments as JSON, e.g. \'{"match_share": 1, "questions": 1}\'')
     p.add_argument("--start", default=None,
                    help="gap: start from this tiny checkpoint (tower pretrained) instead of building one")
     p.add_argument("--captions", type=int, default=0, help="stage-1 caption images (0: no stage 1)")
@@ -252,8 +254,14 @@ def main() -> None:
             p.error(f"--qa-sources: unknown source(s) {unknown}; ShapesWorld has {sorted(SOURCES)}")
     elif (args.qa_sources, args.caption_share, args.batches) != ("mm_short_vqa", 0.5, "both"):
         p.error("--qa-sources, --caption-share and --batches are options of 'binding'")
-    if args.what != "gap" and ((args.language_steps, args.language_lr) != (0, 1e-3) or args.start):
-        p.error("--language-steps, --language-lr and --start are options of 'gap'")
+    if args.what != "gap" and ((args.language_steps, args.language_lr, args.language_options) != (0, 1e-3, "{}")
+                               or args.start):
+        p.error("--language-steps, --language-lr, --language-options and --start are options of 'gap'")
+    try:
+        if not isinstance(json.loads(args.language_options), dict):
+            raise ValueError
+    except ValueError:
+        p.error(f"--language-options must be a JSON object, got {args.language_options!r}")
     if args.start and not os.path.exists(os.path.join(args.start, "vision_pretraining.json")):
         p.error(f"--start {args.start}: not a tiny checkpoint with its tower pretrained (no vision_pretraining.json)")
     if args.language_steps < 0:

@@ -424,6 +424,7 @@ def test_text_rows_describe_a_scene_and_ask_in_every_format():
     import re
 
     from hf_vitcurate.synthetic.lm_pretraining import FORMATS, LM_SEED, held_out_rows, text_row
+    from hf_vitcurate.synthetic.world import COLOR_NAMES
     from hf_vitcurate.synthetic.writers import describe
 
     rows = [text_row(i, seed=3, questions=3, match_share=0.25) for i in range(200)]
@@ -452,6 +453,9 @@ def test_text_rows_describe_a_scene_and_ask_in_every_format():
     assert not {str(r["conversations"]) for r in held} & {str(r["conversations"]) for r in rows}
     # Held-out match rows ask value -> letter, the step multiple choice needs.
     assert all(r["conversations"][1]["value"] in "ABCD" for r in held if r["format"] == "match")
+    colors = [text_row(i, match_share=1.0, questions=1, match_kinds=("color",)) for i in range(20)]
+    assert all(set(re.findall(r"^[ABCD]\. (.+)$", r["conversations"][0]["value"], flags=re.M)) <= set(COLOR_NAMES)
+               for r in colors)
 
 
 def test_pretrain_language_model_trains_the_language_model_only(tmp_path, toy_vit):
@@ -486,3 +490,5 @@ def test_pretrain_language_model_trains_the_language_model_only(tmp_path, toy_vi
         pretrain_language_model(base, match_share=1.5, progress=False)
     with pytest.raises(ValueError, match="loss_on"):
         pretrain_language_model(base, loss_on="questions", progress=False)
+    with pytest.raises(ValueError, match="match_kinds"):
+        pretrain_language_model(base, match_kinds=("size",), progress=False)

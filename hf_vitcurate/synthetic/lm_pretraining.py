@@ -39,13 +39,14 @@ from .language import (
     JUDGE_SUFFIX,
     LETTERS,
     SHORT_SUFFIX,
+    SPACES,
     ask,
     judge,
     judgement_answer,
     mc_question,
     options,
 )
-from .world import CELLS, COLOR_NAMES, COUNTS, SHAPES, make_scene
+from .world import make_scene
 from .writers import describe
 
 REPORT_FILE = "lm_pretraining.json"
@@ -55,7 +56,7 @@ FORMATS = ("short", "judgement", "multiple_choice", "sentence")
 _SHORT_KINDS = ("color", "shape", "count", "size", "position")
 _JUDGE_KINDS = ("existence", "color", "shape", "count", "size", "position")
 _MC_KINDS = ("color", "shape", "count", "position")
-_MATCH_SPACES = (COLOR_NAMES, SHAPES, COUNTS, CELLS)
+MATCH_KINDS = ("color", "shape", "count", "position")  # the value spaces of the benchmark's multiple choice
 
 
 def _question(scene, fmt: str, rng: random.Random) -> tuple[str, str]:
@@ -77,11 +78,13 @@ def _question(scene, fmt: str, rng: random.Random) -> tuple[str, str]:
     return mc_question(qa, opts), LETTERS[opts.index(qa.truth)]
 
 
-def _match_turns(rng: random.Random, questions: int, forward: float = 0.5) -> list[dict[str, str]]:
+def _match_turns(
+    rng: random.Random, questions: int, forward: float = 0.5, kinds: tuple[str, ...] = MATCH_KINDS
+) -> list[dict[str, str]]:
     """The letter step alone: four options, then ``questions`` turns, each "Which option is X?"
     (value -> letter, what multiple choice needs) or, with probability ``forward``, "What is
     option B?" (letter -> value, the easier lookup that trains the same binding of letter and value)."""
-    opts = rng.sample(list(rng.choice(_MATCH_SPACES)), 4)
+    opts = rng.sample(list(SPACES[rng.choice(kinds)]), 4)
     conv = []
     for j in range(questions):
         k = rng.randrange(4)
@@ -96,10 +99,18 @@ def _match_turns(rng: random.Random, questions: int, forward: float = 0.5) -> li
 
 
 def text_row(
-    i: int, seed: int = 0, *, questions: int = 4, match_share: float = 0.25, forward: float = 0.5, formats=FORMATS
+    i: int,
+    seed: int = 0,
+    *,
+    questions: int = 4,
+    match_share: float = 0.25,
+    forward: float = 0.5,
+    match_kinds: tuple[str, ...] = MATCH_KINDS,
+    formats=FORMATS,
 ) -> dict:
     """Row ``i`` of the text corpus: a scene in words and ``questions`` questions about it
-    (formats drawn from ``formats``), or, with probability ``match_share``, a match row.
+    (formats drawn from ``formats``), or, with probability ``match_share``, a match row
+    (options from the value space of one of ``match_kinds``).
 
     ``row["format"]`` names the first question's format (``match`` for match rows).
 
@@ -109,7 +120,7 @@ def text_row(
     """
     rng = random.Random(f"lm:{seed}:{i}")
     if rng.random() < match_share:
-        return {"conversations": _match_turns(rng, questions, forward), "format": "match"}
+        return {"conversations": _match_turns(rng, questions, forward, match_kinds), "format": "match"}
     scene = make_scene(i, seed=LM_SEED + seed)
     conv, first = [], None
     for j in range(questions):
@@ -120,14 +131,14 @@ def text_row(
     return {"conversations": conv, "format": first}
 
 
-def held_out_rows(n_per_format: int, seed: int = 0) -> list[dict]:
+def held_out_rows(n_per_format: int, seed: int = 0, match_kinds: tuple[str, ...] = MATCH_KINDS) -> list[dict]:
     """One-question rows, ``n_per_format`` of each format and of ``match``, from their own stream."""
     rows = []
     for k, fmt in enumerate((*FORMATS, "match")):
         for i in range(n_per_format):
             j = 10**8 + k * 10**6 + i
             if fmt == "match":
-                rows.append({"conversations": _match_turns(random.Random(f"lm-held:{seed}:{j}"), 1, forward=0.0), "format": "match"})
+                rows.append({"conversations": _match_turns(random.Random(f"lm-held:{seed}:{j}"), 1, 0.0, match_kinds), "format": "match"})
             else:
                 rows.append(text_row(j, seed + 1, questions=1, match_share=0.0, formats=(fmt,)))
     return rows
@@ -143,7 +154,9 @@ def pretrain_language_model(
     questions: int = 4,
     match_share: float = 0.25,
     forward: float = 0.5,
+    match_kinds: tuple[str, ...] = MATCH_KINDS,
     loss_on: str = "answers",
+    lr_schedule: str = "cosine",
     seed: int = 0,
     held_out: int = 100,
     eval_every: int = 0,
@@ -153,11 +166,12 @@ def pretrain_language_model(
 ) -> dict:
     """Train the language model of ``checkpoint`` on :func:`text_row` conversations; save it; return a report.
 
-    ``questions``, ``match_share`` and ``forward`` shape the rows (:func:`text_row`).
+    ``questions``, ``match_share``, ``forward`` and ``match_kinds`` shape the rows (:func:`text_row`).
     ``loss_on="answers"`` (default) is the fine-tune's loss, on ``gpt`` tokens only, so the
     stage teaches what the benchmark asks; ``"all"`` is next-token prediction on every token,
     as LLM pretraining computes it (measured: no better at the letter step, RESULTS
-    "Language-model pretraining"). The tower and projector are left as they are;
+    "Language-model pretraining"). ``lr_schedule``: after a 3% warm-up, ``cosine`` to 10%
+    (the tiny recipes' schedule), ``linear`` or ``constant``. The tower and projector are left as they are;
     ``device`` defaults to the GPU when there is one, and the model trains in float32.
     ``out_dir`` (default: in place) receives the whole checkpoint. The report (also written
     as ``lm_pretraining.json``) has the steps, seconds, the mean loss of the first and the
@@ -176,6 +190,9 @@ def pretrain_language_model(
         raise ValueError(f"steps, batch_size and questions must be >= 1, got {steps}, {batch_size}, {questions}")
     if loss_on not in ("answers", "all"):
         raise ValueError(f"loss_on must be 'answers' or 'all', got {loss_on!r}")
+    unknown = set(match_kinds) - set(MATCH_KINDS)
+    if unknown or not match_kinds:
+        raise ValueError(f"match_kinds must be among {MATCH_KINDS}, got {match_kinds!r}")
     if not 0.0 <= match_share <= 1.0:
         raise ValueError(f"match_share must be in [0, 1], got {match_share}")
     set_threads(num_threads)
@@ -190,12 +207,12 @@ def pretrain_language_model(
         if train:
             params.append(p)
     opt = torch.optim.AdamW(params, lr=learning_rate, weight_decay=0.0)
-    schedule = make_recipe(warmup_ratio=0.03, lr_schedule="cosine", min_lr_ratio=0.1)
+    schedule = make_recipe(warmup_ratio=0.03, lr_schedule=lr_schedule, min_lr_ratio=0.1)
 
     def columns(rows: list[dict]) -> dict:
         return {"conversations": [r["conversations"] for r in rows]}
 
-    test_rows = held_out_rows(held_out, seed)
+    test_rows = held_out_rows(held_out, seed, tuple(match_kinds))
     test = encode(processor, columns(test_rows))
 
     def accuracy() -> dict[str, float]:
@@ -224,7 +241,8 @@ def pretrain_language_model(
     for step in range(steps):
         for group in opt.param_groups:
             group["lr"] = lr_at(step, steps, schedule, learning_rate)
-        rows = [text_row(step * batch_size + j, seed, questions=questions, match_share=match_share, forward=forward) for j in range(batch_size)]
+        rows = [text_row(step * batch_size + j, seed, questions=questions, match_share=match_share, forward=forward,
+                         match_kinds=tuple(match_kinds)) for j in range(batch_size)]
         data = encode(processor, columns(rows))
         labels = data["labels"]
         if loss_on == "all":  # next-token prediction on every token, as LLM pretraining does
@@ -254,7 +272,9 @@ def pretrain_language_model(
         "questions": questions,
         "match_share": match_share,
         "forward": forward,
+        "match_kinds": list(match_kinds),
         "loss_on": loss_on,
+        "lr_schedule": lr_schedule,
         "seed": seed,
         "seconds": round(time.time() - start, 1),
         # Mean answer loss of the first and the last tenth of the steps.
