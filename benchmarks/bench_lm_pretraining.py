@@ -1,7 +1,7 @@
 """Does text-only pretraining teach the tiny language model to compare? (RESULTS, "Language-model pretraining")
 
     python benchmarks/bench_lm_pretraining.py [--steps 2000] [--lr 1e-3] [--questions 4] [--match-share 0.25]
-        [--forward 0.5] [--loss-on answers] [--batch-size 32] [--seed 0] [--eval-every 100] [--checkpoint PATH]
+        [--forward 0.5] [--match-kinds color,shape,count,position] [--lr-schedule cosine] [--loss-on answers] [--batch-size 32] [--seed 0] [--eval-every 100] [--checkpoint PATH]
 
 One tiny checkpoint (``tiny_checkpoint`` on 2,000 clean rows of six ShapesWorld sources, its
 tower pretrained 300 steps; or ``--checkpoint``, copied), then
@@ -29,6 +29,9 @@ def main() -> None:
     p.add_argument("--questions", type=int, default=4, help="questions per row")
     p.add_argument("--match-share", type=float, default=0.25, help="share of rows that are the letter step alone")
     p.add_argument("--forward", type=float, default=0.5, help="share of match questions asked letter -> value")
+    p.add_argument("--match-kinds", default="color,shape,count,position",
+                   help="value spaces of the match rows' options (comma list; 'color': single words)")
+    p.add_argument("--lr-schedule", choices=["cosine", "linear", "constant"], default="cosine")
     p.add_argument("--loss-on", choices=["answers", "all"], default="answers")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
@@ -39,6 +42,10 @@ def main() -> None:
     args = p.parse_args()
     if not 0.0 <= args.match_share <= 1.0 or not 0.0 <= args.forward <= 1.0:
         p.error("--match-share and --forward must be in [0, 1]")
+    from hf_vitcurate.synthetic.lm_pretraining import MATCH_KINDS
+
+    if not args.match_kinds or set(args.match_kinds.split(",")) - set(MATCH_KINDS):
+        p.error(f"--match-kinds: choose from {','.join(MATCH_KINDS)}")
     if min(args.steps, args.questions, args.batch_size) < 1 or args.eval_every < 0:
         p.error("--steps, --questions and --batch-size must be >= 1, --eval-every >= 0")
 
@@ -57,7 +64,8 @@ def main() -> None:
         pretrain_vision_tower(path, steps=300, seed=0, progress=False)
     report = pretrain_language_model(
         path, steps=args.steps, learning_rate=args.lr, questions=args.questions, match_share=args.match_share,
-        forward=args.forward, loss_on=args.loss_on, batch_size=args.batch_size, seed=args.seed,
+        forward=args.forward, match_kinds=tuple(args.match_kinds.split(",")), lr_schedule=args.lr_schedule,
+        loss_on=args.loss_on, batch_size=args.batch_size, seed=args.seed,
         eval_every=args.eval_every, num_threads=args.threads, progress=False,
     )
     formats = list(report["held_out"])
