@@ -105,7 +105,7 @@ def scripted(prompt: str, has_image: bool) -> str:
 class FakeOpenAI:
     """OpenAI-style chat completions on 127.0.0.1 with faults keyed on markers in the prompt."""
 
-    def __init__(self, slow_s: float = 2.5):
+    def __init__(self, slow_s: float = 0.6):
         self.seen: Counter = Counter()  # request body hash -> times seen
         self.requests = 0
         self.auth: set[str] = set()
@@ -179,9 +179,7 @@ def make_images(tags: list[str]) -> Dataset:
 
 
 def http_backend(url: str, cache: Path | None, model: str = GPT35, **kw) -> OpenAIBackend:
-    # A timeout well above a loaded 2-core machine's response time (0.3 s retried healthy
-    # requests there), and the fake's slow reply well above the timeout.
-    opts = dict(max_concurrency=8, timeout_s=1.0, max_retries=3, backoff_s=0.01, backoff_max_s=0.05)
+    opts = dict(max_concurrency=8, timeout_s=0.3, max_retries=3, backoff_s=0.01, backoff_max_s=0.05)
     opts.update(kw)
     return OpenAIBackend(url, model, cache_dir=str(cache) if cache else None, **opts)
 
