@@ -88,10 +88,12 @@ def gap(args) -> dict:
         raise SystemExit("--caption-rows/--pool-grouped-captions need 'captions' in --sources")
     pool_options = {"yes_ratio": args.yes_ratio, "grouped_captions": args.pool_grouped_captions,
                     "rows_per_image": {"captions": args.caption_rows} if args.caption_rows is not None else None}
-    texts = [training_pool(k, args.rows, seed=args.seed, sources=sources, **pool_options).select_columns(["conversations"])
-             for k in ("clean", "degraded")]
+    # The pools' text trains the tokenizer of a new base; a --start checkpoint has its own.
+    texts = [] if args.start else [
+        training_pool(k, args.rows, seed=args.seed, sources=sources, **pool_options).select_columns(["conversations"])
+        for k in ("clean", "degraded")]
     captions = stage1_captions(args.captions, seed=args.seed, grouped=args.grouped_captions) if args.captions else None
-    if captions is not None:
+    if captions is not None and not args.start:
         texts.append(captions.select_columns(["conversations"]))
     t = time.time()
     if args.start:
