@@ -156,7 +156,11 @@ class FakeOpenAI:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (timeout): nothing to do
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        # The default listen backlog (5) is below the client's 8 concurrent calls: on a busy machine a
+        # dropped SYN is resent after 1 s, past the 0.3 s timeout, and the call counts a try the server
+        # never saw. A deep backlog keeps each call's tries equal to the faults scripted here.
+        server_class = type("Server", (ThreadingHTTPServer,), {"request_queue_size": 128})
+        self.server = server_class(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
