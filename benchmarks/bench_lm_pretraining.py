@@ -1,7 +1,8 @@
 """Does text-only pretraining teach the tiny language model to compare? (RESULTS, "Language-model pretraining")
 
     python benchmarks/bench_lm_pretraining.py [--steps 2000] [--lr 1e-3] [--questions 4] [--match-share 0.25]
-        [--forward 0.5] [--match-kinds color,shape,count,position] [--lr-schedule cosine] [--loss-on answers] [--batch-size 32] [--seed 0] [--eval-every 100] [--checkpoint PATH]
+        [--forward 0.5] [--match-kinds color,shape,count,position] [--lr-schedule cosine] [--loss-on answers] [--batch-size 32]
+        [--freeze-embeddings] [--until-match 90] [--seed 0] [--eval-every 100] [--checkpoint PATH]
 
 One tiny checkpoint (``tiny_checkpoint`` on 2,000 clean rows of six ShapesWorld sources, its
 tower pretrained 300 steps; or ``--checkpoint``, copied), then
@@ -34,6 +35,10 @@ def main() -> None:
     p.add_argument("--lr-schedule", choices=["cosine", "linear", "constant"], default="cosine")
     p.add_argument("--loss-on", choices=["answers", "all"], default="answers")
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--freeze-embeddings", action="store_true",
+                   help="keep the (tied) embedding table as it is; train the layers only")
+    p.add_argument("--until-match", type=float, default=None,
+                   help="stop once held-out match accuracy reaches this (0-100); --steps is then the most")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-every", type=int, default=100)
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
@@ -48,6 +53,8 @@ def main() -> None:
         p.error(f"--match-kinds: choose from {','.join(MATCH_KINDS)}")
     if min(args.steps, args.questions, args.batch_size) < 1 or args.eval_every < 0:
         p.error("--steps, --questions and --batch-size must be >= 1, --eval-every >= 0")
+    if args.until_match is not None and not 0.0 <= args.until_match <= 100.0:
+        p.error("--until-match must be in [0, 100]")
 
     from hf_vitcurate.models import tiny_checkpoint
     from hf_vitcurate.synthetic import training_pool
@@ -65,7 +72,8 @@ def main() -> None:
     report = pretrain_language_model(
         path, steps=args.steps, learning_rate=args.lr, questions=args.questions, match_share=args.match_share,
         forward=args.forward, match_kinds=tuple(args.match_kinds.split(",")), lr_schedule=args.lr_schedule,
-        loss_on=args.loss_on, batch_size=args.batch_size, seed=args.seed,
+        loss_on=args.loss_on, batch_size=args.batch_size, seed=args.seed, train_embeddings=not args.freeze_embeddings,
+        until=None if args.until_match is None else {"match": args.until_match},
         eval_every=args.eval_every, num_threads=args.threads, progress=False,
     )
     formats = list(report["held_out"])

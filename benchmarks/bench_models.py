@@ -115,7 +115,8 @@ def gap(args) -> dict:
         timings["language_model"] = time.time() - t
     if captions is not None:
         t = time.time()
-        start = pretrain(start, captions, os.path.join(out, "f_pre"), **tiny_pretrain_recipe(seed=args.seed))
+        parts = tuple(args.stage1_parts.split(","))
+        start = pretrain(start, captions, os.path.join(out, "f_pre"), **tiny_pretrain_recipe(seed=args.seed, train_parts=parts))
         timings["f_pre"] = time.time() - t
     overrides = {"epochs": args.epochs, "group_by_length": not args.no_group_by_length}
     results = {}
@@ -236,6 +237,9 @@ def main() -> None:
                    help="gap: start from this tiny checkpoint (tower pretrained) instead of building one")
     p.add_argument("--captions", type=int, default=0, help="stage-1 caption images (0: no stage 1)")
     p.add_argument("--grouped-captions", type=float, default=0.0, help="share of grouped descriptions in stage 1")
+    p.add_argument("--stage1-parts", default="projector,language",
+                   help="what stage 1 trains: 'projector,language' (the tiny default: the LM starts random) or "
+                        "'projector' (LLaVA's stage 1, for a pretrained LM)")
     p.add_argument("--pool-grouped-captions", type=float, default=0.0, help="share of grouped descriptions in the pools' captions")
     p.add_argument("--no-group-by-length", action="store_true",
                    help="mixed-length batches (default groups rows of similar length: less padding)")
@@ -268,6 +272,8 @@ def main() -> None:
         p.error(f"--start {args.start}: not a tiny checkpoint with its tower pretrained (no vision_pretraining.json)")
     if args.language_steps < 0:
         p.error("--language-steps must be >= 0")
+    if args.stage1_parts not in ("projector,language", "projector"):
+        p.error(f"--stage1-parts must be 'projector,language' or 'projector', got {args.stage1_parts!r}")
     {"gap": gap, "binding": binding, "speed": speed}[args.what](args)
 
 

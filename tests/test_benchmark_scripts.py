@@ -25,10 +25,12 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
     ("bench_models.py", ["binding", "--language-steps", "5"], "are options of 'gap'"),
     ("bench_lm_pretraining.py", ["--match-share", "1.5"], "--match-share and --forward must be in [0, 1]"),
     ("bench_lm_pretraining.py", ["--questions", "0"], "must be >= 1"),
+    ("bench_lm_pretraining.py", ["--until-match", "120"], "--until-match must be in [0, 100]"),
     ("bench_lm_pretraining.py", ["--match-kinds", "color,size"], "--match-kinds: choose from"),
     ("bench_models.py", ["gap", "--language-steps", "-1"], "--language-steps must be >= 0"),
     ("bench_models.py", ["gap", "--language-options", "[1]"], "--language-options must be a JSON object"),
     ("bench_models.py", ["gap", "--start", "/nonexistent"], "not a tiny checkpoint with its tower pretrained"),
+    ("bench_models.py", ["gap", "--stage1-parts", "language"], "--stage1-parts must be"),
 ])
 def test_bad_options_stop_with_one_line(script, argv, message):
     run = subprocess.run([sys.executable, str(BENCHMARKS / script), *argv], capture_output=True, text=True, timeout=120)

@@ -492,3 +492,33 @@ def test_pretrain_language_model_trains_the_language_model_only(tmp_path, toy_vi
         pretrain_language_model(base, loss_on="questions", progress=False)
     with pytest.raises(ValueError, match="match_kinds"):
         pretrain_language_model(base, match_kinds=("size",), progress=False)
+
+
+def test_pretrain_language_model_frozen_embeddings_and_early_stop(tmp_path):
+    """``train_embeddings=False`` leaves the (tied) embedding table as it was while the layers
+    train; ``until`` stops at the first held-out check that reaches it, and the report says so."""
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForImageTextToText
+
+    from hf_vitcurate.models import tiny_checkpoint
+    from hf_vitcurate.synthetic.lm_pretraining import pretrain_language_model, text_row
+
+    corpus = Dataset.from_list([{"conversations": text_row(i)["conversations"]} for i in range(64)])
+    base = tiny_checkpoint(tmp_path / "b", corpus, vision_width=32, vision_mlp=64, vision_heads=2,
+                           text_width=64, text_layers=2, text_heads=2, text_mlp=128, vocab_size=400)
+    before = AutoModelForImageTextToText.from_pretrained(base).state_dict()
+    # match >= 0 holds at the first check: the run stops after eval_every of its 50 steps.
+    report = pretrain_language_model(base, tmp_path / "lm", steps=50, batch_size=4, held_out=2, eval_every=10,
+                                     learning_rate=3e-3, train_embeddings=False, until={"match": 0}, progress=False)
+    assert (report["steps"], report["max_steps"], report["until"], report["curve"]) == (10, 50, {"match": 0}, [])
+    assert report["train_embeddings"] is False and set(report["held_out"]) >= {"match"}
+    after = AutoModelForImageTextToText.from_pretrained(tmp_path / "lm").state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all("layers." in k or k.endswith("language_model.norm.weight") for k in changed), changed
+    # A bar nobody can reach runs every step; until without eval_every still checks (every 100).
+    report = pretrain_language_model(base, tmp_path / "lm2", steps=12, batch_size=4, held_out=2, eval_every=5,
+                                     until={"match": 101}, progress=False)
+    assert report["steps"] == 12 and [c["step"] for c in report["curve"]] == [5, 10]
+    with pytest.raises(ValueError, match="until names formats"):
+        pretrain_language_model(base, until={"letters": 90}, progress=False)

@@ -157,6 +157,8 @@ def pretrain_language_model(
     match_kinds: tuple[str, ...] = MATCH_KINDS,
     loss_on: str = "answers",
     lr_schedule: str = "cosine",
+    train_embeddings: bool = True,
+    until: dict[str, float] | None = None,
     seed: int = 0,
     held_out: int = 100,
     eval_every: int = 0,
@@ -171,10 +173,18 @@ def pretrain_language_model(
     stage teaches what the benchmark asks; ``"all"`` is next-token prediction on every token,
     as LLM pretraining computes it (measured: no better at the letter step, RESULTS
     "Language-model pretraining"). ``lr_schedule``: after a 3% warm-up, ``cosine`` to 10%
-    (the tiny recipes' schedule), ``linear`` or ``constant``. The tower and projector are left as they are;
+    (the tiny recipes' schedule), ``linear`` or ``constant``. ``train_embeddings=False`` keeps
+    the embedding table (tied to the output head in the tiny checkpoints) as it is and trains the
+    layers only: with answer-token loss on a few letters, the softmax pushes every other row
+    of a tied table the same way (measured: mean cosine between rows 0.76 after 1200 match
+    steps), so the default ``True`` is plain LLM training and ``False`` the guard against
+    that. ``until`` (e.g. ``{"match": 90}``) stops at the first held-out check (every
+    ``eval_every`` steps, 100 if unset) where every named format reaches its accuracy, so a
+    run goes past the plateau and no further; ``steps`` is then the most it runs, and the lr
+    schedule is laid out over ``steps``. The tower and projector are left as they are;
     ``device`` defaults to the GPU when there is one, and the model trains in float32.
     ``out_dir`` (default: in place) receives the whole checkpoint. The report (also written
-    as ``lm_pretraining.json``) has the steps, seconds, the mean loss of the first and the
+    as ``lm_pretraining.json``) has the steps run (``max_steps``: those asked), seconds, the mean loss of the first and the
     last tenth of the steps, and the held-out first-answer-token accuracy (0-100) per format
     (chance: judgement 50, multiple choice and match 25); ``eval_every`` > 0 also records it
     every that many steps (``curve``).
@@ -195,6 +205,11 @@ def pretrain_language_model(
         raise ValueError(f"match_kinds must be among {MATCH_KINDS}, got {match_kinds!r}")
     if not 0.0 <= match_share <= 1.0:
         raise ValueError(f"match_share must be in [0, 1], got {match_share}")
+    until = dict(until or {})
+    if set(until) - {*FORMATS, "match"}:
+        raise ValueError(f"until names formats among {(*FORMATS, 'match')}, got {sorted(until)}")
+    if until and not eval_every:
+        eval_every = 100  # the stop is checked on the held-out rows, so they must be scored
     set_threads(num_threads)
     checkpoint, out = rewrite_target(checkpoint, out_dir)
     model, processor = load(checkpoint, dtype=torch.float32, device=device)
@@ -203,6 +218,8 @@ def pretrain_language_model(
     for name, p in model.named_parameters():
         # The language model only: the image path is not exercised by text rows.
         train = "vision_tower" not in name and "multi_modal_projector" not in name
+        if not train_embeddings and ("embed_tokens" in name or "lm_head" in name):
+            train = False
         p.requires_grad_(train)
         if train:
             params.append(p)
@@ -237,7 +254,7 @@ def pretrain_language_model(
 
         bar = tqdm(total=steps, desc="language model", unit="step")
     model.train()
-    start, curve, losses = time.time(), [], []
+    start, curve, losses, stopped_at = time.time(), [], [], None
     for step in range(steps):
         for group in opt.param_groups:
             group["lr"] = lr_at(step, steps, schedule, learning_rate)
@@ -259,14 +276,23 @@ def pretrain_language_model(
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
         if eval_every and (step + 1) % eval_every == 0 and step + 1 < steps:
             curve.append({"step": step + 1, "seconds": round(time.time() - start, 1), **accuracy()})
+            if until and all(curve[-1][k] >= v for k, v in until.items()):
+                stopped_at = step + 1  # past the plateau: the rest of the steps would only cost time
+                break
     if bar is not None:
         bar.close()
-    final = accuracy()
+    if stopped_at:  # its last point is the final score, as at the last of ``steps`` otherwise
+        final = {k: v for k, v in curve.pop().items() if k not in ("step", "seconds")}
+    else:
+        final = accuracy()
     for p in model.parameters():
         p.requires_grad_(False)
     model.save_pretrained(out)
+    done = stopped_at or steps
     report = {
-        "steps": steps,
+        "steps": done,
+        "max_steps": steps,
+        "until": until,
         "batch_size": batch_size,
         "learning_rate": learning_rate,
         "questions": questions,
@@ -275,11 +301,12 @@ def pretrain_language_model(
         "match_kinds": list(match_kinds),
         "loss_on": loss_on,
         "lr_schedule": lr_schedule,
+        "train_embeddings": train_embeddings,
         "seed": seed,
         "seconds": round(time.time() - start, 1),
         # Mean answer loss of the first and the last tenth of the steps.
-        "loss_first": round(sum(losses[: max(1, steps // 10)]) / max(1, steps // 10), 4),
-        "loss_last": round(sum(losses[-max(1, steps // 10) :]) / max(1, steps // 10), 4),
+        "loss_first": round(sum(losses[: max(1, done // 10)]) / max(1, done // 10), 4),
+        "loss_last": round(sum(losses[-max(1, done // 10) :]) / max(1, done // 10), 4),
         "held_out": final,
         "held_out_rows_per_format": held_out,
         "curve": curve,
