@@ -5,11 +5,12 @@
     python benchmarks/bench_models.py speed
 
 ``gap``: one tiny checkpoint (tokenizer on both pools' text), its vision tower pretrained on
-ShapesWorld cells (``synthetic.vision.pretrain_vision_tower``: the stand-in for CLIP), its
-language model optionally pretrained on scenes written as text (``--language-steps``,
-``synthetic.lm_pretraining``: the stand-in for LLM pretraining), an optional stage 1 on captions of separate images (``--captions N``, ``tiny_pretrain_recipe``;
-``--grouped-captions`` of them grouped descriptions, ``synthetic.stage1_captions``),
-then two fine-tunes from that start with ``tiny_recipe`` (tower frozen), run side by side
+ShapesWorld cells (``synthetic.vision.pretrain_vision_tower``: the stand-in for CLIP), an
+optional stage 1 on captions of separate images (``--captions N``, ``tiny_pretrain_recipe``;
+``--grouped-captions`` of them grouped descriptions, ``synthetic.stage1_captions``;
+``--stage1-parts projector`` for LLaVA's projector-only stage 1), its language model
+optionally pretrained on text after that (``--language-steps``, ``synthetic.lm_pretraining``:
+the stand-in for LLM pretraining; after stage 1, as ``train_tiny`` orders them), then two fine-tunes from that start with ``tiny_recipe`` (tower frozen), run side by side
 (one process and one thread each): on ``training_pool("clean", rows)`` and on
 ``training_pool("degraded", rows)`` (same images and questions; half the answers
 hallucinated, 20% near-duplicates; ``--caption-rows`` and ``--pool-grouped-captions`` set
@@ -107,17 +108,17 @@ def gap(args) -> dict:
         start = tiny_checkpoint(os.path.join(out, "base"), concatenate_datasets(texts), seed=args.seed)
         vision = pretrain_vision_tower(start, steps=args.vision_steps, seed=args.seed, progress=False)
     timings = {"vision_tower": time.time() - t}
-    language = None
-    if args.language_steps:
-        t = time.time()
-        options = {"learning_rate": args.language_lr, "seed": args.seed, **json.loads(args.language_options)}
-        language = pretrain_language_model(start, steps=args.language_steps, progress=False, **options)
-        timings["language_model"] = time.time() - t
     if captions is not None:
         t = time.time()
         parts = tuple(args.stage1_parts.split(","))
         start = pretrain(start, captions, os.path.join(out, "f_pre"), **tiny_pretrain_recipe(seed=args.seed, train_parts=parts))
         timings["f_pre"] = time.time() - t
+    language = None
+    if args.language_steps:  # after stage 1, as train_tiny does (RESULTS: before it, the image is not read)
+        t = time.time()
+        options = {"learning_rate": args.language_lr, "seed": args.seed, **json.loads(args.language_options)}
+        language = pretrain_language_model(start, steps=args.language_steps, progress=False, **options)
+        timings["language_model"] = time.time() - t
     overrides = {"epochs": args.epochs, "group_by_length": not args.no_group_by_length}
     results = {}
     with ProcessPoolExecutor(2, mp_context=_SPAWN) as pool:

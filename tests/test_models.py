@@ -242,13 +242,23 @@ def test_train_tiny_builds_once_and_skips_stage_1_without_captions(tmp_path):
 
 
 def test_train_tiny_pretrains_the_language_model_when_asked(tmp_path):
-    """``language_steps`` runs the text-only stage on the base (after the tower) and records it."""
+    """``language_steps`` runs the text-only stage last, into a folder of its own, and records it."""
     from hf_vitcurate.models import train_tiny
     from hf_vitcurate.models.toy import toy_dataset
     from hf_vitcurate.synthetic.lm_pretraining import REPORT_FILE
 
     path = train_tiny(toy_dataset(8), tmp_path / "m", vision_steps=0, language_steps=2, progress=False,
                       language_options={"batch_size": 4, "held_out": 2, "learning_rate": 3e-4})
+    # toy rows have no captions: no stage 1, so the stage runs on the base, which stays as it was.
+    assert path == str(tmp_path / "m" / "tiny_lm") and not os.path.exists(tmp_path / "m" / "tiny" / REPORT_FILE)
     report = json.loads(open(os.path.join(path, REPORT_FILE)).read())
     assert (report["steps"], report["batch_size"], report["learning_rate"]) == (2, 4, 3e-4)
+    mtime = os.path.getmtime(os.path.join(path, "model.safetensors"))
+    assert train_tiny(toy_dataset(8), tmp_path / "m", vision_steps=0, language_steps=2, progress=False) == path
+    assert os.path.getmtime(os.path.join(path, "model.safetensors")) == mtime  # reused, not retrained
+    # With stage-1 rows the text stage comes after stage 1, on a copy of f_pre.
+    path = train_tiny(toy_dataset(8), tmp_path / "c", vision_steps=0, captions=toy_dataset(4), language_steps=2,
+                      progress=False, language_options={"batch_size": 4, "held_out": 2})
+    assert path == str(tmp_path / "c" / "f_pre_lm") and os.path.exists(os.path.join(path, REPORT_FILE))
+    assert os.path.exists(tmp_path / "c" / "f_pre" / "train_log.json") and not os.path.exists(tmp_path / "c" / "f_pre" / REPORT_FILE)
     assert set(report["held_out"]) >= {"judgement", "multiple_choice", "match"}
