@@ -2,7 +2,7 @@
 
     python benchmarks/bench_lm_pretraining.py [--steps 2000] [--lr 1e-3] [--questions 4] [--match-share 0.25]
         [--forward 0.5] [--match-kinds color,shape,count,position] [--lr-schedule cosine] [--loss-on answers] [--batch-size 32]
-        [--freeze-embeddings] [--until-match 90] [--seed 0] [--eval-every 100] [--checkpoint PATH]
+        [--formats short,judgement,multiple_choice,sentence] [--freeze-embeddings] [--until-match 90] [--seed 0] [--eval-every 100] [--checkpoint PATH]
 
 One tiny checkpoint (``tiny_checkpoint`` on 2,000 clean rows of six ShapesWorld sources, its
 tower pretrained 300 steps; or ``--checkpoint``, copied), then
@@ -32,6 +32,8 @@ def main() -> None:
     p.add_argument("--forward", type=float, default=0.5, help="share of match questions asked letter -> value")
     p.add_argument("--match-kinds", default="color,shape,count,position",
                    help="value spaces of the match rows' options (comma list; 'color': single words)")
+    p.add_argument("--formats", default="short,judgement,multiple_choice,sentence",
+                   help="question formats of the scene rows (comma list)")
     p.add_argument("--lr-schedule", choices=["cosine", "linear", "constant"], default="cosine")
     p.add_argument("--loss-on", choices=["answers", "all"], default="answers")
     p.add_argument("--batch-size", type=int, default=32)
@@ -51,6 +53,10 @@ def main() -> None:
 
     if not args.match_kinds or set(args.match_kinds.split(",")) - set(MATCH_KINDS):
         p.error(f"--match-kinds: choose from {','.join(MATCH_KINDS)}")
+    from hf_vitcurate.synthetic.lm_pretraining import FORMATS
+
+    if not args.formats or set(args.formats.split(",")) - set(FORMATS):
+        p.error(f"--formats: choose from {','.join(FORMATS)}")
     if min(args.steps, args.questions, args.batch_size) < 1 or args.eval_every < 0:
         p.error("--steps, --questions and --batch-size must be >= 1, --eval-every >= 0")
     if args.until_match is not None and not 0.0 <= args.until_match <= 100.0:
@@ -71,7 +77,8 @@ def main() -> None:
         pretrain_vision_tower(path, steps=300, seed=0, progress=False)
     report = pretrain_language_model(
         path, steps=args.steps, learning_rate=args.lr, questions=args.questions, match_share=args.match_share,
-        forward=args.forward, match_kinds=tuple(args.match_kinds.split(",")), lr_schedule=args.lr_schedule,
+        forward=args.forward, match_kinds=tuple(args.match_kinds.split(",")),
+        formats=tuple(args.formats.split(",")), lr_schedule=args.lr_schedule,
         loss_on=args.loss_on, batch_size=args.batch_size, seed=args.seed, train_embeddings=not args.freeze_embeddings,
         until=None if args.until_match is None else {"match": args.until_match},
         eval_every=args.eval_every, num_threads=args.threads, progress=False,

@@ -516,9 +516,12 @@ def test_pretrain_language_model_frozen_embeddings_and_early_stop(tmp_path):
     after = AutoModelForImageTextToText.from_pretrained(tmp_path / "lm").state_dict()
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed and all("layers." in k or k.endswith("language_model.norm.weight") for k in changed), changed
-    # A bar nobody can reach runs every step; until without eval_every still checks (every 100).
-    report = pretrain_language_model(base, tmp_path / "lm2", steps=12, batch_size=4, held_out=2, eval_every=5,
-                                     until={"match": 101}, progress=False)
+    # A bar nobody can reach runs every step. A second stage on the result: one format only.
+    report = pretrain_language_model(tmp_path / "lm", tmp_path / "lm2", steps=12, batch_size=4, held_out=2, eval_every=5,
+                                     until={"match": 101}, formats=("multiple_choice",), match_share=0.0, progress=False)
     assert report["steps"] == 12 and [c["step"] for c in report["curve"]] == [5, 10]
+    assert report["formats"] == ["multiple_choice"]
     with pytest.raises(ValueError, match="until names formats"):
         pretrain_language_model(base, until={"letters": 90}, progress=False)
+    with pytest.raises(ValueError, match="formats must be among"):
+        pretrain_language_model(base, formats=("essay",), progress=False)

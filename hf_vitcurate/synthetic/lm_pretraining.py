@@ -155,6 +155,7 @@ def pretrain_language_model(
     match_share: float = 0.25,
     forward: float = 0.5,
     match_kinds: tuple[str, ...] = MATCH_KINDS,
+    formats: tuple[str, ...] = FORMATS,
     loss_on: str = "answers",
     lr_schedule: str = "cosine",
     train_embeddings: bool = True,
@@ -168,7 +169,9 @@ def pretrain_language_model(
 ) -> dict:
     """Train the language model of ``checkpoint`` on :func:`text_row` conversations; save it; return a report.
 
-    ``questions``, ``match_share``, ``forward`` and ``match_kinds`` shape the rows (:func:`text_row`).
+    ``questions``, ``match_share``, ``forward``, ``match_kinds`` and ``formats`` shape the rows
+    (:func:`text_row`); a second call on the result is a curriculum (e.g. the letter step
+    alone, then ``formats=("multiple_choice",)``).
     ``loss_on="answers"`` (default) is the fine-tune's loss, on ``gpt`` tokens only, so the
     stage teaches what the benchmark asks; ``"all"`` is next-token prediction on every token,
     as LLM pretraining computes it (measured: no better at the letter step, RESULTS
@@ -200,6 +203,8 @@ def pretrain_language_model(
         raise ValueError(f"steps, batch_size and questions must be >= 1, got {steps}, {batch_size}, {questions}")
     if loss_on not in ("answers", "all"):
         raise ValueError(f"loss_on must be 'answers' or 'all', got {loss_on!r}")
+    if not formats or set(formats) - set(FORMATS):
+        raise ValueError(f"formats must be among {FORMATS}, got {formats!r}")
     unknown = set(match_kinds) - set(MATCH_KINDS)
     if unknown or not match_kinds:
         raise ValueError(f"match_kinds must be among {MATCH_KINDS}, got {match_kinds!r}")
@@ -259,7 +264,7 @@ def pretrain_language_model(
         for group in opt.param_groups:
             group["lr"] = lr_at(step, steps, schedule, learning_rate)
         rows = [text_row(step * batch_size + j, seed, questions=questions, match_share=match_share, forward=forward,
-                         match_kinds=tuple(match_kinds)) for j in range(batch_size)]
+                         match_kinds=tuple(match_kinds), formats=tuple(formats)) for j in range(batch_size)]
         data = encode(processor, columns(rows))
         labels = data["labels"]
         if loss_on == "all":  # next-token prediction on every token, as LLM pretraining does
@@ -299,6 +304,7 @@ def pretrain_language_model(
         "match_share": match_share,
         "forward": forward,
         "match_kinds": list(match_kinds),
+        "formats": list(formats),
         "loss_on": loss_on,
         "lr_schedule": lr_schedule,
         "train_embeddings": train_embeddings,
