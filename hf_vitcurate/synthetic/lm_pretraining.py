@@ -16,6 +16,11 @@ benchmark use: short answers, SVIT-style explained yes/no, lettered multiple cho
 sentence answers, plus ``match`` rows that isolate the letter step ("A. blue B. red ...
 Which option is red?" -> "B").
 
+Run it after the model has learned to read images (``train_tiny`` runs it after stage 1):
+measured, a language model trained on text before it has seen an image token did not
+learn to read the image in the fine-tune (benchmarks/RESULTS.md, "Language-model
+pretraining, after stage 1").
+
 Scenes come from a separate seed stream (never a pool's or the benchmark's images) and
 their text is written from the scene's ground truth, as a pretraining corpus would be; no
 row's ``_truth`` is read. The weights are written back with ``save_pretrained``, so
