@@ -70,7 +70,16 @@ def _finetune(start: str, kind: str, rows: int, seed: int, sources, out: str, ov
     """One fine-tune + evaluation on a clean or degraded pool (runs in its own process)."""
     from hf_vitcurate.synthetic import training_pool
 
+    pool_options = dict(pool_options)
+    text = pool_options.pop("text_rows", None)
     pool = training_pool(kind, rows, seed=seed, sources=sources, **pool_options).remove_columns(["_truth"])
+    if text:  # the same text-only rows in both pools (train shuffles the batches)
+        from datasets import concatenate_datasets
+
+        from hf_vitcurate.synthetic.lm_pretraining import text_dataset
+
+        pool = concatenate_datasets([pool.select_columns(["id", "images", "conversations", "source", "task"]),
+                                     text_dataset(text["n"], seed, **text["options"])])
     return _fit_and_score(start, pool, os.path.join(out, f"ft_{kind}"), {"seed": seed, **overrides})
 
 
@@ -121,6 +130,10 @@ def gap(args) -> dict:
         timings["language_model"] = time.time() - t
     overrides = {"epochs": args.epochs, "group_by_length": not args.no_group_by_length}
     results = {}
+    if args.text_rows:
+        keys = ("questions", "match_share", "forward", "match_kinds", "formats")
+        row_options = {k: v for k, v in json.loads(args.language_options).items() if k in keys}
+        pool_options = {**pool_options, "text_rows": {"n": args.text_rows, "options": row_options}}
     with ProcessPoolExecutor(2, mp_context=_SPAWN) as pool:
         futures = {kind: pool.submit(_finetune, start, kind, args.rows, args.seed, sources, out, overrides, pool_options)
                    for kind in ("clean", "degraded")}
@@ -232,6 +245,9 @@ def main() -> None:
     p.add_argument("--vision-steps", type=int, default=300, help="vision tower pretraining steps")
     p.add_argument("--language-steps", type=int, default=0, help="gap: text-only language-model pretraining steps (0: none)")
     p.add_argument("--language-lr", type=float, default=1e-3, help="gap: learning rate of the language-model pretraining")
+    p.add_argument("--text-rows", type=int, default=0,
+                   help="gap: add N text-only rows of the text stage (its row options from --language-options) "
+                        "to both pools, as LLaVA-665K keeps ShareGPT rows")
     p.add_argument("--language-options", default="{}",
                    help='gap: other pretrain_language_model arguments as JSON, e.g. \'{"match_share": 1, "questions": 1}\'')
     p.add_argument("--start", default=None,
@@ -262,8 +278,8 @@ def main() -> None:
     elif (args.qa_sources, args.caption_share, args.batches) != ("mm_short_vqa", 0.5, "both"):
         p.error("--qa-sources, --caption-share and --batches are options of 'binding'")
     if args.what != "gap" and ((args.language_steps, args.language_lr, args.language_options) != (0, 1e-3, "{}")
-                               or args.start):
-        p.error("--language-steps, --language-lr, --language-options and --start are options of 'gap'")
+                               or args.start or args.text_rows):
+        p.error("--language-steps, --language-lr, --language-options, --text-rows and --start are options of 'gap'")
     try:
         if not isinstance(json.loads(args.language_options), dict):
             raise ValueError
@@ -271,8 +287,8 @@ def main() -> None:
         p.error(f"--language-options must be a JSON object, got {args.language_options!r}")
     if args.start and not os.path.exists(os.path.join(args.start, "vision_pretraining.json")):
         p.error(f"--start {args.start}: not a tiny checkpoint with its tower pretrained (no vision_pretraining.json)")
-    if args.language_steps < 0:
-        p.error("--language-steps must be >= 0")
+    if args.language_steps < 0 or args.text_rows < 0:
+        p.error("--language-steps and --text-rows must be >= 0")
     if args.stage1_parts not in ("projector,language", "projector"):
         p.error(f"--stage1-parts must be 'projector,language' or 'projector', got {args.stage1_parts!r}")
     {"gap": gap, "binding": binding, "speed": speed}[args.what](args)

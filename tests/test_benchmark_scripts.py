@@ -32,6 +32,8 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
     ("bench_models.py", ["gap", "--language-options", "[1]"], "--language-options must be a JSON object"),
     ("bench_models.py", ["gap", "--start", "/nonexistent"], "not a tiny checkpoint with its tower pretrained"),
     ("bench_models.py", ["gap", "--stage1-parts", "language"], "--stage1-parts must be"),
+    ("bench_models.py", ["gap", "--text-rows", "-5"], "--text-rows must be >= 0"),
+    ("bench_models.py", ["binding", "--text-rows", "5"], "are options of 'gap'"),
 ])
 def test_bad_options_stop_with_one_line(script, argv, message):
     run = subprocess.run([sys.executable, str(BENCHMARKS / script), *argv], capture_output=True, text=True, timeout=120)

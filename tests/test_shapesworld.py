@@ -494,6 +494,24 @@ def test_pretrain_language_model_trains_the_language_model_only(tmp_path, toy_vi
         pretrain_language_model(base, match_kinds=("size",), progress=False)
 
 
+def test_text_dataset_is_canonical_text_only_rows():
+    """The text stage's rows as a text-only source to mix into a fine-tune: valid rows, no image,
+    seeded, and a stream apart from the one the stage trains on."""
+    from hf_vitcurate.schema import validate
+    from hf_vitcurate.synthetic.lm_pretraining import text_dataset, text_row
+
+    ds = text_dataset(20, seed=1, match_share=1.0, questions=1, forward=0.0, match_kinds=("color",))
+    kept, bad = validate(ds)
+    assert len(bad) == 0 and len(kept) == 20 and len(set(ds["id"])) == 20
+    assert set(ds["task"]) == {"match"} and all(r == [] for r in ds["images"])
+    assert all(c[1]["value"] in ("A", "B", "C", "D") for c in ds["conversations"])
+    assert ds["conversations"] == text_dataset(20, seed=1, match_share=1.0, questions=1, forward=0.0,
+                                               match_kinds=("color",))["conversations"]
+    trained_on = [text_row(i, 1, match_share=1.0, questions=1, forward=0.0, match_kinds=("color",))["conversations"]
+                  for i in range(20)]
+    assert ds["conversations"] != trained_on
+
+
 def test_pretrain_language_model_frozen_embeddings_and_early_stop(tmp_path):
     """``train_embeddings=False`` leaves the (tied) embedding table as it was while the layers
     train; ``until`` stops at the first held-out check that reaches it, and the report says so."""
