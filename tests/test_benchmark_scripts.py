@@ -28,7 +28,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
     ("bench_lm_pretraining.py", ["--until-match", "120"], "--until-match must be in [0, 100]"),
     ("bench_lm_pretraining.py", ["--formats", "short,essay"], "--formats: choose from"),
     ("bench_lm_pretraining.py", ["--match-kinds", "color,size"], "--match-kinds: choose from"),
-    ("bench_models.py", ["gap", "--language-steps", "-1"], "--language-steps must be >= 0"),
+    ("bench_models.py", ["gap", "--language-steps", "-1"], "--language-steps and --text-rows must be >= 0"),
     ("bench_models.py", ["gap", "--language-options", "[1]"], "--language-options must be a JSON object"),
     ("bench_models.py", ["gap", "--start", "/nonexistent"], "not a tiny checkpoint with its tower pretrained"),
     ("bench_models.py", ["gap", "--stage1-parts", "language"], "--stage1-parts must be"),
