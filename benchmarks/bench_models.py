@@ -76,9 +76,10 @@ def _finetune(start: str, kind: str, rows: int, seed: int, sources, out: str, ov
     if text:  # the same text-only rows in both pools (train shuffles the batches)
         from datasets import concatenate_datasets
 
+        from hf_vitcurate.schema import CORE_COLUMNS
         from hf_vitcurate.synthetic.lm_pretraining import text_dataset
 
-        pool = concatenate_datasets([pool.select_columns(["id", "images", "conversations", "source", "task"]),
+        pool = concatenate_datasets([pool.select_columns(list(CORE_COLUMNS)),
                                      text_dataset(text["n"], seed, **text["options"])])
     return _fit_and_score(start, pool, os.path.join(out, f"ft_{kind}"), {"seed": seed, **overrides})
 

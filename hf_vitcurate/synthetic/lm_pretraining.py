@@ -147,19 +147,16 @@ def text_dataset(n: int, seed: int = 0, **row_options):
     >>> ds[0]["task"], ds[0]["images"], ds[0]["conversations"][1]["value"] in "ABCD"
     ('match', [], True)
     """
-    from datasets import Dataset, Features, Image, List, Value
+    from datasets import Dataset
 
-    features = Features({
-        "id": Value("string"), "images": List(Image()),
-        "conversations": List({"from": Value("string"), "value": Value("string")}),
-        "source": Value("string"), "task": Value("string"),
-    })
+    from ..schema import FEATURES
+
     rows = []
     for i in range(n):
         row = text_row(i, seed + 7, **row_options)
         rows.append({"id": f"lm-text-{seed}-{i:07d}", "images": [], "conversations": row["conversations"],
                      "source": "lm_text", "task": row["format"]})
-    return Dataset.from_list(rows, features=features)
+    return Dataset.from_list(rows, features=FEATURES)
 
 
 def held_out_rows(n_per_format: int, seed: int = 0, match_kinds: tuple[str, ...] = MATCH_KINDS) -> list[dict]:
