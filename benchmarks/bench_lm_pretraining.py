@@ -49,12 +49,10 @@ def main() -> None:
     args = p.parse_args()
     if not 0.0 <= args.match_share <= 1.0 or not 0.0 <= args.forward <= 1.0:
         p.error("--match-share and --forward must be in [0, 1]")
-    from hf_vitcurate.synthetic.lm_pretraining import MATCH_KINDS
+    from hf_vitcurate.synthetic.lm_pretraining import FORMATS, MATCH_KINDS
 
     if not args.match_kinds or set(args.match_kinds.split(",")) - set(MATCH_KINDS):
         p.error(f"--match-kinds: choose from {','.join(MATCH_KINDS)}")
-    from hf_vitcurate.synthetic.lm_pretraining import FORMATS
-
     if not args.formats or set(args.formats.split(",")) - set(FORMATS):
         p.error(f"--formats: choose from {','.join(FORMATS)}")
     if min(args.steps, args.questions, args.batch_size) < 1 or args.eval_every < 0:

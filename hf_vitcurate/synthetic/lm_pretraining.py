@@ -57,6 +57,7 @@ from .writers import describe
 REPORT_FILE = "lm_pretraining.json"
 # Seed stream of the text scenes: apart from pools (small seeds), the benchmark and the tower's images.
 LM_SEED = 86_420
+TEXT_DATASET_OFFSET = 2 * 10**9  # text_dataset's rows: far past any training step's and the held-out indices
 FORMATS = ("short", "judgement", "multiple_choice", "sentence")
 _SHORT_KINDS = ("color", "shape", "count", "size", "position")
 _JUDGE_KINDS = ("existence", "color", "shape", "count", "size", "position")
@@ -140,8 +141,9 @@ def text_dataset(n: int, seed: int = 0, **row_options):
     """``n`` rows of :func:`text_row` as a canonical text-only ``Dataset`` (no image), to mix
     into a fine-tune the way LLaVA-665K keeps its ShareGPT text rows: without rows that use
     it, the fine-tune erases what this stage taught (measured: the letter step fell from 95
-    to 25 in one epoch of the five-type mix, benchmarks/RESULTS.md). Rows come from their own
-    stream (``seed + 7``), not the one :func:`pretrain_language_model` trains on.
+    to 25 in one epoch of the five-type mix, benchmarks/RESULTS.md). Rows come from indices
+    from 2·10^9 on, so they are never the rows :func:`pretrain_language_model` trained on
+    (indices below ``steps * batch_size``) nor its held-out rows, whatever the seeds.
 
     >>> ds = text_dataset(3, match_share=1.0, questions=1, match_kinds=("color",))
     >>> ds[0]["task"], ds[0]["images"], ds[0]["conversations"][1]["value"] in "ABCD"
@@ -153,7 +155,7 @@ def text_dataset(n: int, seed: int = 0, **row_options):
 
     rows = []
     for i in range(n):
-        row = text_row(i, seed + 7, **row_options)
+        row = text_row(TEXT_DATASET_OFFSET + i, seed, **row_options)
         rows.append({"id": f"lm-text-{seed}-{i:07d}", "images": [], "conversations": row["conversations"],
                      "source": "lm_text", "task": row["format"]})
     return Dataset.from_list(rows, features=FEATURES)
