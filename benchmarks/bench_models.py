@@ -97,8 +97,11 @@ def gap(args) -> dict:
     sources = None if args.sources == "all" else args.sources.split(",")
     if (args.caption_rows is not None or args.pool_grouped_captions) and sources is not None and "captions" not in sources:
         raise SystemExit("--caption-rows/--pool-grouped-captions need 'captions' in --sources")
+    rows_per_image = json.loads(args.rows_per_image)
+    if args.caption_rows is not None:
+        rows_per_image["captions"] = args.caption_rows
     pool_options = {"yes_ratio": args.yes_ratio, "grouped_captions": args.pool_grouped_captions,
-                    "rows_per_image": {"captions": args.caption_rows} if args.caption_rows is not None else None}
+                    "rows_per_image": rows_per_image or None}
     # The pools' text trains the tokenizer of a new base; a --start checkpoint has its own.
     texts = [] if args.start else [
         training_pool(k, args.rows, seed=args.seed, sources=sources, **pool_options).select_columns(["conversations"])
@@ -129,7 +132,8 @@ def gap(args) -> dict:
         options = {"learning_rate": args.language_lr, "seed": args.seed, **json.loads(args.language_options)}
         language = pretrain_language_model(start, steps=args.language_steps, progress=False, **options)
         timings["language_model"] = time.time() - t
-    overrides = {"epochs": args.epochs, "group_by_length": not args.no_group_by_length}
+    overrides = {"epochs": args.epochs, "group_by_length": not args.no_group_by_length, **json.loads(args.recipe)}
+    kinds = args.kinds.split(",")
     results = {}
     if args.text_rows:
         keys = ("questions", "match_share", "forward", "match_kinds", "formats")
@@ -137,7 +141,7 @@ def gap(args) -> dict:
         pool_options = {**pool_options, "text_rows": {"n": args.text_rows, "options": row_options}}
     with ProcessPoolExecutor(2, mp_context=_SPAWN) as pool:
         futures = {kind: pool.submit(_finetune, start, kind, args.rows, args.seed, sources, out, overrides, pool_options)
-                   for kind in ("clean", "degraded")}
+                   for kind in kinds}
         start_scores = pool.submit(evaluate, start, progress=False, num_threads=1)
         results = {kind: f.result() for kind, f in futures.items()}
         results["start"] = {"scores": start_scores.result(), "train_s": sum(timings.values()), "rows_per_second": float("nan")}
@@ -147,12 +151,14 @@ def gap(args) -> dict:
           f"language model {language['held_out'] if language else 'not pretrained'}, out {out}\n")
     print("| | " + " | ".join(KEYS) + " | train s | rows/s |")
     print("|---" * (len(KEYS) + 3) + "|")
-    for name in ("start", "clean", "degraded"):
+    for name in ("start", *kinds):
         r = results[name]
         row = [f"{r['scores'].get(k, float('nan')):.1f}" for k in KEYS]
         print(f"| {name} | " + " | ".join(row) + f" | {r['train_s']:.0f} | {r['rows_per_second']:.0f} |")
-    diff = {k: round(results["clean"]["scores"].get(k, 0) - results["degraded"]["scores"].get(k, 0), 1) for k in KEYS}
-    print("\nclean - degraded:", json.dumps(diff))
+    diff = None
+    if len(kinds) == 2:
+        diff = {k: round(results["clean"]["scores"].get(k, 0) - results["degraded"]["scores"].get(k, 0), 1) for k in KEYS}
+        print("\nclean - degraded:", json.dumps(diff))
     result = {"results": results, "timings": timings, "vision": vision, "language": language, "gap": diff, "out": out, "args": vars(args)}
     with open(os.path.join(out, "bench_models.json"), "w") as f:
         json.dump(result, f, indent=2)
@@ -262,6 +268,13 @@ def main() -> None:
     p.add_argument("--no-group-by-length", action="store_true",
                    help="mixed-length batches (default groups rows of similar length: less padding)")
     p.add_argument("--caption-rows", type=float, default=None, help="caption rows per image in the pools (default 1)")
+    p.add_argument("--rows-per-image", default="{}",
+                   help='gap: rows per image of the pools\' sources as JSON (a larger share of a format), '
+                        'e.g. \'{"mm_multiple_choice": 3, "svit_judgement": 3}\' (defaults: synthetic.DEFAULT_ROWS_PER_IMAGE)')
+    p.add_argument("--recipe", default="{}",
+                   help='gap: tiny_recipe overrides of the fine-tunes as JSON, e.g. \'{"batch_size": 64, "num_workers": 2}\'')
+    p.add_argument("--kinds", default="clean,degraded",
+                   help="gap: which pools to fine-tune on: 'clean,degraded' (the gap), 'clean' or 'degraded'")
     p.add_argument("--qa-sources", default="mm_short_vqa", help="binding: comma-separated question sources")
     p.add_argument("--caption-share", type=float, default=0.5, help="binding: share of grouped captions")
     p.add_argument("--batches", choices=["both", "grouped", "mixed"], default="both", help="binding: which batching runs")
@@ -281,11 +294,21 @@ def main() -> None:
     if args.what != "gap" and ((args.language_steps, args.language_lr, args.language_options) != (0, 1e-3, "{}")
                                or args.start or args.text_rows):
         p.error("--language-steps, --language-lr, --language-options, --text-rows and --start are options of 'gap'")
-    try:
-        if not isinstance(json.loads(args.language_options), dict):
-            raise ValueError
-    except ValueError:
-        p.error(f"--language-options must be a JSON object, got {args.language_options!r}")
+    for flag in ("language_options", "rows_per_image", "recipe"):
+        try:
+            if not isinstance(json.loads(getattr(args, flag)), dict):
+                raise ValueError
+        except ValueError:
+            p.error(f"--{flag.replace('_', '-')} must be a JSON object, got {getattr(args, flag)!r}")
+    if args.what != "gap" and ((args.rows_per_image, args.recipe, args.kinds) != ("{}", "{}", "clean,degraded")):
+        p.error("--rows-per-image, --recipe and --kinds are options of 'gap'")
+    if args.kinds not in ("clean,degraded", "clean", "degraded"):
+        p.error(f"--kinds must be 'clean,degraded', 'clean' or 'degraded', got {args.kinds!r}")
+    from hf_vitcurate.synthetic import SOURCES
+
+    unknown = sorted(set(json.loads(args.rows_per_image)) - set(SOURCES))
+    if unknown:
+        p.error(f"--rows-per-image: unknown source(s) {unknown}; ShapesWorld has {sorted(SOURCES)}")
     if args.start and not os.path.exists(os.path.join(args.start, "vision_pretraining.json")):
         p.error(f"--start {args.start}: not a tiny checkpoint with its tower pretrained (no vision_pretraining.json)")
     if args.language_steps < 0 or args.text_rows < 0:

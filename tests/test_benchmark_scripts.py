@@ -34,6 +34,10 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
     ("bench_models.py", ["gap", "--stage1-parts", "language"], "--stage1-parts must be"),
     ("bench_models.py", ["gap", "--text-rows", "-5"], "--text-rows must be >= 0"),
     ("bench_models.py", ["binding", "--text-rows", "5"], "are options of 'gap'"),
+    ("bench_models.py", ["gap", "--rows-per-image", '{"typo": 2}'], "--rows-per-image: unknown source(s) ['typo']"),
+    ("bench_models.py", ["gap", "--recipe", "3"], "--recipe must be a JSON object"),
+    ("bench_models.py", ["gap", "--kinds", "both"], "--kinds must be"),
+    ("bench_models.py", ["binding", "--recipe", '{"batch_size": 8}'], "--rows-per-image, --recipe and --kinds are options of 'gap'"),
 ])
 def test_bad_options_stop_with_one_line(script, argv, message):
     run = subprocess.run([sys.executable, str(BENCHMARKS / script), *argv], capture_output=True, text=True, timeout=120)

@@ -115,6 +115,31 @@ def test_train_loss_decreases_and_reloads(tiny_model_path, toy_vit, tmp_path):
     assert os.path.getmtime(tmp_path / "ft" / "train_log.json") == mtime
 
 
+def _train_in_spawned_process(model_path, data_path, out, recipe):
+    from datasets import load_from_disk
+
+    return train(model_path, load_from_disk(data_path), out, **recipe)
+
+
+def test_dataloader_workers_in_a_spawned_process(tiny_model_path, toy_vit, tmp_path):
+    """num_workers > 0 where workers start by spawn (a spawned parent; Python 3.14's default
+    forkserver): the collate function must pickle (it was a closure), and the weights match
+    a run that encodes in the main process."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from safetensors.torch import load_file
+
+    toy_vit.save_to_disk(tmp_path / "data")
+    recipe = dict(FAST, max_steps=3, num_threads=1)
+    plain = train(tiny_model_path, toy_vit, tmp_path / "plain", **recipe)
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        workers = pool.submit(_train_in_spawned_process, tiny_model_path, str(tmp_path / "data"),
+                              str(tmp_path / "workers"), dict(recipe, num_workers=2)).result()
+    a, b = load_file(os.path.join(plain, "model.safetensors")), load_file(os.path.join(workers, "model.safetensors"))
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
 def test_only_chosen_parts_change(tiny_model_path, toy_vit, tmp_path):
     from safetensors.torch import load_file
 

@@ -29,6 +29,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -182,6 +183,14 @@ def total_steps(n_rows: int, recipe: Recipe, world: int = 1) -> int:
     return max(1, math.ceil(recipe.epochs * per_epoch / recipe.grad_accum))
 
 
+def _collate(rows: list[dict], *, processor, max_length: int | None) -> dict:
+    """A micro-batch of dataset rows, encoded (chat template, image pixels, gpt-only labels)."""
+    from .chat import encode
+
+    cols = {k: [r[k] for r in rows] for k in rows[0]}
+    return encode(processor, cols, max_length=max_length)
+
+
 def _last_checkpoint(out_dir: str) -> str | None:
     root = os.path.join(out_dir, "checkpoints")
     if not os.path.isdir(root):
@@ -248,7 +257,7 @@ def _run(model_path: str, dataset, out_dir: str, rec: Recipe) -> str:
     from accelerate.utils import DistributedDataParallelKwargs, set_seed
     from tqdm.auto import tqdm
 
-    from .chat import encode, model_inputs
+    from .chat import model_inputs
     from .loading import load_model, load_processor
     from .loss import token_nll
 
@@ -287,14 +296,11 @@ def _run(model_path: str, dataset, out_dir: str, rec: Recipe) -> str:
         step, history, elapsed, rows_seen = state["step"], state["history"], state["elapsed_s"], state["rows_seen"]
         resumed_from_step = step
 
-    def collate(rows: list[dict]) -> dict:
-        cols = {k: [r[k] for r in rows] for k in rows[0]}
-        return encode(processor, cols, max_length=rec.max_length)
-
     loader = torch.utils.data.DataLoader(
         data,
         batch_sampler=list(_micro_batches(n, rec, world, rank, lengths, step * rec.grad_accum, steps * rec.grad_accum)),
-        collate_fn=collate,
+        # A module-level function, not a closure: DataLoader workers started by spawn pickle it.
+        collate_fn=functools.partial(_collate, processor=processor, max_length=rec.max_length),
         num_workers=rec.num_workers,
     )
     batches = iter(loader)
