@@ -1,7 +1,8 @@
 """The benchmark scripts stop on options that would be ignored or rewritten, with one line naming them.
 
-Running a benchmark takes minutes to hours (benchmarks/RESULTS.md has the commands); here only
-their argument checks run, in a subprocess as a user would start them.
+Running a benchmark takes minutes to hours (benchmarks/RESULTS.md has the commands); here
+their argument checks run, in a subprocess as a user would start them, and one ``gap`` run at a
+toy size (a few training steps) checks that its pool and recipe options reach the fine-tune.
 """
 
 from __future__ import annotations
@@ -43,3 +44,32 @@ def test_bad_options_stop_with_one_line(script, argv, message):
     run = subprocess.run([sys.executable, str(BENCHMARKS / script), *argv], capture_output=True, text=True, timeout=120)
     assert run.returncode == 2
     assert message in run.stderr and "Traceback" not in run.stderr
+
+
+@pytest.mark.slow
+def test_gap_runs_a_clean_fine_tune_with_text_rows_shares_and_recipe(toy_vit, tmp_path):
+    """``bench_models.py gap`` end to end on a tiny start: the text rows join the pool, the
+    rows-per-image shares and the recipe overrides reach the fine-tune, --kinds picks it."""
+    import json
+
+    from hf_vitcurate.models import tiny_checkpoint
+    from hf_vitcurate.synthetic.vision import pretrain_vision_tower
+
+    start = tiny_checkpoint(tmp_path / "start", toy_vit)  # the ShapesWorld architecture (3x3 patches)
+    pretrain_vision_tower(start, steps=2, progress=False)
+    out = tmp_path / "gap"
+    run = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_models.py"), "gap", "--rows", "60", "--yes-ratio", "1",
+         "--sources", "mm_multiple_choice,svit_judgement", "--start", str(start), "--text-rows", "12",
+         "--language-options", '{"match_kinds": ["color"], "match_share": 1, "questions": 1}',
+         "--rows-per-image", '{"mm_multiple_choice": 3}', "--kinds", "clean",
+         "--recipe", '{"max_steps": 2, "batch_size": 4, "save_steps": 0}', "--out", str(out)],
+        capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    log = json.loads((out / "ft_clean" / "train_log.json").read_text())
+    assert log["rows"] == 60 + 12 and log["steps"] == 2 and log["recipe"]["batch_size"] == 4
+    assert not (out / "ft_degraded").exists()
+    result = json.loads((out / "bench_models.json").read_text())
+    assert set(result["results"]) == {"start", "clean"} and result["gap"] is None
+    scores = result["results"]["clean"]["scores"]
+    assert all(0 <= scores[k] <= 100 for k in ("average", "judgement", "multiple_choice"))
