@@ -15,7 +15,9 @@ the stand-in for LLM pretraining; after stage 1, as ``train_tiny`` orders them),
 ``training_pool("degraded", rows)`` (same images and questions; half the answers
 hallucinated, 20% near-duplicates; ``--caption-rows`` and ``--pool-grouped-captions`` set
 the pools' caption rows per image and their share of grouped descriptions;
-``--no-group-by-length`` trains on mixed-length batches). Both are scored on the fixed benchmark
+``--no-group-by-length`` trains on mixed-length batches; ``--rows-per-image`` gives a format a
+larger share; ``--recipe`` overrides the fine-tunes' recipe, e.g. a batch size for a GPU;
+``--kinds clean`` fine-tunes one of the two). Both are scored on the fixed benchmark
 (``synthetic.evaluate.default_benchmark``: 300 held-out images, 1200 rows). Prints a
 Markdown table (per task and per question kind) and the gap.
 
@@ -39,6 +41,7 @@ import shutil
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import fields
 from multiprocessing import get_context
 
 KEYS = ["average", "judgement", "multiple_choice", "short_vqa", "caption",
@@ -304,11 +307,23 @@ def main() -> None:
         p.error("--rows-per-image, --recipe and --kinds are options of 'gap'")
     if args.kinds not in ("clean,degraded", "clean", "degraded"):
         p.error(f"--kinds must be 'clean,degraded', 'clean' or 'degraded', got {args.kinds!r}")
+    from hf_vitcurate.models.training import Recipe
     from hf_vitcurate.synthetic import SOURCES
 
-    unknown = sorted(set(json.loads(args.rows_per_image)) - set(SOURCES))
+    shares = json.loads(args.rows_per_image)
+    pool_sources = SOURCES if args.sources == "all" else args.sources.split(",")
+    unknown = sorted(set(shares) - set(pool_sources))
     if unknown:
-        p.error(f"--rows-per-image: unknown source(s) {unknown}; ShapesWorld has {sorted(SOURCES)}")
+        p.error(f"--rows-per-image: source(s) {unknown} not in the pools ({','.join(pool_sources)})")
+    if "captions" in shares and args.caption_rows is not None:
+        p.error("--rows-per-image sets 'captions' and so does --caption-rows: give one")
+    recipe = json.loads(args.recipe)
+    own = sorted(set(recipe) & {"epochs", "seed", "group_by_length"})
+    if own:
+        p.error(f"--recipe: {own} have options of their own (--epochs, --seed, --no-group-by-length)")
+    unknown = sorted(set(recipe) - {f.name for f in fields(Recipe)})
+    if unknown:
+        p.error(f"--recipe: unknown recipe option(s) {unknown}")
     if args.start and not os.path.exists(os.path.join(args.start, "vision_pretraining.json")):
         p.error(f"--start {args.start}: not a tiny checkpoint with its tower pretrained (no vision_pretraining.json)")
     if args.language_steps < 0 or args.text_rows < 0:
