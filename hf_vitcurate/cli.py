@@ -25,6 +25,7 @@ COMMANDS = [
     "validate",
     "stats",
     "train",
+    "pretrain_language",
     "evaluate",
     "score",
     "select",

@@ -287,3 +287,50 @@ def test_train_tiny_pretrains_the_language_model_when_asked(tmp_path):
     assert path == str(tmp_path / "c" / "f_pre_lm") and os.path.exists(os.path.join(path, REPORT_FILE))
     assert os.path.exists(tmp_path / "c" / "f_pre" / "train_log.json") and not os.path.exists(tmp_path / "c" / "f_pre" / REPORT_FILE)
     assert set(report["held_out"]) >= {"judgement", "multiple_choice", "match"}
+
+
+def test_cli_pretrain_language_runs_the_text_stage_on_a_checkpoint(toy_vit, tmp_path, capsys):
+    """``vitcurate pretrain-language MODEL OUT``: the stage on an existing checkpoint (after stage 1),
+    into a folder of its own; MODEL is left as it was; a finished OUT is kept."""
+    from hf_vitcurate.cli import main
+    from hf_vitcurate.models import tiny_checkpoint
+    from hf_vitcurate.synthetic.lm_pretraining import REPORT_FILE
+
+    base = tiny_checkpoint(tmp_path / "f_pre", toy_vit)
+    out = tmp_path / "f_pre_lm"
+    argv = ["pretrain-language", base, str(out), "--steps", "2", "--batch-size", "4", "--learning-rate", "3e-4",
+            "--match-share", "1", "--questions", "1", "--match-kinds", "color", "--freeze-embeddings",
+            "--eval-every", "0", "--num-threads", "1", "--no-progress"]
+    assert main(argv) == 0
+    printed = json.loads(capsys.readouterr().out)
+    report = json.loads((out / REPORT_FILE).read_text())
+    assert printed["output"] == str(out) and printed["steps"] == report["steps"] == 2
+    assert (report["learning_rate"], report["batch_size"]) == (3e-4, 4)
+    assert not os.path.exists(os.path.join(base, REPORT_FILE)) and not (tmp_path / "f_pre_lm.partial").exists()
+    from safetensors.torch import load_file
+
+    before, after = load_file(os.path.join(base, "model.safetensors")), load_file(out / "model.safetensors")
+    changed = {part_of(k) for k in before if not torch.equal(before[k], after[k])}
+    assert changed == {"language"}
+    embed = next(k for k in before if "embed_tokens" in k)
+    assert torch.equal(before[embed], after[embed])  # --freeze-embeddings
+    mtime = os.path.getmtime(out / "model.safetensors")
+    assert main(argv) == 0 and os.path.getmtime(out / "model.safetensors") == mtime  # kept, not retrained
+    with pytest.raises(SystemExit):
+        main([*argv, "--match-share", "2"])
+    assert "--match-share and --forward must be in [0, 1]" in capsys.readouterr().err
+
+
+def test_pretrain_language_cli_defaults_are_the_functions():
+    """The CLI's defaults are pretrain_language_model's (they are written out to keep `--help` fast)."""
+    import argparse
+    import inspect
+
+    from hf_vitcurate.commands.pretrain_language import add_stage_args, stage_options
+    from hf_vitcurate.synthetic.lm_pretraining import pretrain_language_model
+
+    p = argparse.ArgumentParser()
+    add_stage_args(p)
+    options = stage_options(p.parse_args([]), p)
+    defaults = {k: v.default for k, v in inspect.signature(pretrain_language_model).parameters.items()}
+    assert {k: v for k, v in options.items() if k != "eval_every"} == {k: defaults[k] for k in options if k != "eval_every"}

@@ -33,8 +33,8 @@ def register(sub) -> None:
     p.add_argument("--language-steps", type=int, default=0,
                    help="with --build-tiny: then pretrain its language model on ShapesWorld scenes written as text "
                         "for N steps (synthetic.pretrain_language_model; default 0: off). Measured: right after the "
-                        "tower it keeps the fine-tune from reading the image; train_tiny runs it after a stage 1 on "
-                        "captions instead (benchmarks/RESULTS.md, 'Language-model pretraining')")
+                        "tower it keeps the fine-tune from reading the image; train_tiny and `vitcurate pretrain-language` "
+                        "run it after a stage 1 on captions instead (benchmarks/RESULTS.md, 'Language-model pretraining')")
     p.add_argument("--train-parts", default=None, help="comma list of vision,projector,language")
     for flag, typ in [("--learning-rate", float), ("--epochs", float), ("--max-steps", int), ("--batch-size", int),
                       ("--grad-accum", int), ("--warmup-ratio", float), ("--weight-decay", float),
