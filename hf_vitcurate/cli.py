@@ -2,7 +2,8 @@
 
 Each subcommand lives in ``hf_vitcurate/commands/<name>.py`` and exposes
 ``register(subparsers)``; this file only assembles them, so adding a stage means adding
-one module and one name to :data:`COMMANDS`.
+one module and one name to :data:`COMMANDS` (the module's name; the command spells ``_`` as
+``-``, e.g. ``pretrain_language`` is ``vitcurate pretrain-language``).
 
 Example:
     $ vitcurate validate pool.jsonl --rejected rejected.jsonl

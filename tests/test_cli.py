@@ -15,7 +15,7 @@ def test_every_subcommand_has_help(capsys):
     parser = build_parser()
     for name in COMMANDS:
         with pytest.raises(SystemExit) as exit_:
-            parser.parse_args([name, "--help"])
+            parser.parse_args([name.replace("_", "-"), "--help"])
         assert exit_.value.code == 0
         assert "usage" in capsys.readouterr().out
 
