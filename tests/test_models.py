@@ -319,6 +319,9 @@ def test_cli_pretrain_language_runs_the_text_stage_on_a_checkpoint(toy_vit, tmp_
     with pytest.raises(SystemExit):
         main([*argv, "--match-share", "2"])
     assert "--match-share and --forward must be in [0, 1]" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["pretrain-language", base, base, "--steps", "1"])
+    assert "OUTPUT must differ from MODEL" in capsys.readouterr().err
 
 
 def test_pretrain_language_cli_defaults_are_the_functions():

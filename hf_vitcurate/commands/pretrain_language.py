@@ -94,6 +94,8 @@ def run(args) -> int:
     options = stage_options(args, args.parser)
     if not os.path.isfile(os.path.join(args.model, "config.json")):
         args.parser.error(f"{args.model}: not a checkpoint folder (no config.json)")
+    if os.path.abspath(args.model) == os.path.abspath(args.output):
+        args.parser.error("OUTPUT must differ from MODEL (MODEL is left as it is)")
     report_path = os.path.join(args.output, REPORT_FILE)
     if os.path.exists(report_path) and not args.overwrite:
         with open(report_path) as f:  # finished before: keep it (as train_tiny reuses f_pre_lm)
