@@ -42,7 +42,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
     ("bench_models.py", ["gap", "--recipe", '{"epochs": 3}'], "have options of their own"),
     ("bench_models.py", ["gap", "--recipe", '{"batch": 3}'], "unknown recipe option(s) ['batch']"),
     ("bench_models.py", ["gap", "--recipe", "3"], "--recipe must be a JSON object"),
-    ("bench_models.py", ["gap", "--kinds", "both"], "--kinds must be"),
+    ("bench_models.py", ["gap", "--kinds", "both"], "argument --kinds: invalid choice: 'both'"),
     ("bench_models.py", ["binding", "--recipe", '{"batch_size": 8}'], "--rows-per-image, --recipe and --kinds are options of 'gap'"),
 ])
 def test_bad_options_stop_with_one_line(script, argv, message):
@@ -76,5 +76,8 @@ def test_gap_runs_a_clean_fine_tune_with_text_rows_shares_and_recipe(toy_vit, tm
     assert not (out / "ft_degraded").exists()
     result = json.loads((out / "bench_models.json").read_text())
     assert set(result["results"]) == {"start", "clean"} and result["gap"] is None
+    # Three multiple-choice rows per image against svit_judgement's default 1.5; the text rows' own task.
+    tasks = result["results"]["clean"]["tasks"]
+    assert tasks["match"] == 12 and 1.6 < tasks["multiple_choice"] / tasks["judgement"] < 2.4, tasks
     scores = result["results"]["clean"]["scores"]
     assert all(0 <= scores[k] <= 100 for k in ("average", "judgement", "multiple_choice"))

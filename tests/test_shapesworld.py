@@ -543,5 +543,9 @@ def test_pretrain_language_model_frozen_embeddings_and_early_stop(tmp_path):
     assert report["formats"] == ["multiple_choice"]
     with pytest.raises(ValueError, match="until names formats"):
         pretrain_language_model(base, until={"letters": 90}, progress=False)
+    with pytest.raises(ValueError, match="match_share and forward"):
+        pretrain_language_model(base, forward=-0.1, progress=False)
+    with pytest.raises(ValueError, match="eval_every"):
+        pretrain_language_model(base, eval_every=-1, progress=False)
     with pytest.raises(ValueError, match="formats must be among"):
         pretrain_language_model(base, formats=("essay",), progress=False)

@@ -238,8 +238,10 @@ def pretrain_language_model(
     unknown = set(match_kinds) - set(MATCH_KINDS)
     if unknown or not match_kinds:
         raise ValueError(f"match_kinds must be among {MATCH_KINDS}, got {match_kinds!r}")
-    if not 0.0 <= match_share <= 1.0:
-        raise ValueError(f"match_share must be in [0, 1], got {match_share}")
+    if not 0.0 <= match_share <= 1.0 or not 0.0 <= forward <= 1.0:
+        raise ValueError(f"match_share and forward must be in [0, 1], got {match_share}, {forward}")
+    if eval_every < 0:
+        raise ValueError(f"eval_every must be >= 0, got {eval_every}")
     until = dict(until or {})
     if set(until) - {*FORMATS, "match"}:
         raise ValueError(f"until names formats among {(*FORMATS, 'match')}, got {sorted(until)}")
