@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from . import __version__
@@ -43,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Curate visual instruction tuning data: score, select, publish.",
     )
     parser.add_argument("--version", action="version", version=f"hf_vitcurate {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    loud = parser.add_mutually_exclusive_group()
+    loud.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    loud.add_argument("-q", "--quiet", action="store_true", help="warnings and the closing summary only; no progress bars")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
         importlib.import_module(f".commands.{name}", __package__).register(sub)
@@ -54,9 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if args.quiet:
+        from datasets.utils.logging import disable_progress_bar
+
+        disable_progress_bar()
+        os.environ["HF_VITCURATE_QUIET"] = "1"  # the package's own bars read it (progress.py)
     try:
         return int(args.func(args) or 0)
     except VitCurateError as err:

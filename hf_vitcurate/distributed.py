@@ -32,7 +32,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 from datasets import Dataset, Features, concatenate_datasets
-from tqdm.auto import tqdm
+from .progress import progress
 
 from . import provenance
 
@@ -169,7 +169,7 @@ def run_sharded(
     skipped = sum(1 for c in range(n_chunks) if c % st.num_processes == st.process_index) - len(mine)
     if skipped:
         logger.info("rank %d: %d chunk(s) already done in %s, skipped", st.process_index, skipped, out_dir)
-    bar = tqdm(total=len(mine), desc=desc, unit="chunk", disable=not st.is_local_main_process)
+    bar = progress(total=len(mine), desc=desc, unit="chunk", enabled=st.is_local_main_process)
     for c in mine:
         lo, hi = c * chunk_size, min(len(ds), (c + 1) * chunk_size)
         columns = compute(source[lo:hi])

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import inspect
+import json
 import os
+from collections.abc import Callable
+from typing import Any
 
 from datasets import Dataset, DatasetDict, load_from_disk
+
+# Below this many rows, saving and loading show no progress bars: they take well under a second.
+SMALL = 10_000
 
 
 def load_input(path: str, format: str = "auto", image_root: str | None = None, source: str | None = None) -> Dataset:
@@ -47,3 +54,54 @@ def add_release_args(parser, repo_id: str, out: str) -> None:
     parser.add_argument("--repo-id", default=repo_id, help="repo id for the card/publish")
     parser.add_argument("--version", default=None, help="publish version tag (e.g. v1)")
     parser.add_argument("--push", action="store_true", help="also push to the Hub (needs a token)")
+
+
+def default_of(fn: Callable, name: str) -> Any:
+    """The default of parameter ``name`` in ``fn``'s signature: the CLI's one source of truth.
+
+    >>> def f(ds, *, n=5): ...
+    >>> default_of(f, "n")
+    5
+    """
+    param = inspect.signature(fn).parameters[name]
+    if param.default is inspect.Parameter.empty:
+        raise TypeError(f"{fn.__qualname__}() has no default for {name!r}")
+    return param.default
+
+
+def option(parser, fn: Callable, name: str, help: str = "", *, flag: str | None = None, **kwargs) -> None:
+    """Add ``--name-with-dashes`` whose default (and type) come from ``fn``'s signature.
+
+    Booleans become ``--flag/--no-flag``; ``None`` defaults need ``type=`` in ``kwargs``.
+    The help text gets "(default: ...)" appended.
+
+    >>> import argparse
+    >>> def f(ds, *, tau=1.0, standardize=False): ...
+    >>> p = argparse.ArgumentParser()
+    >>> option(p, f, "tau"); option(p, f, "standardize")
+    >>> vars(p.parse_args(["--tau", "0.5"]))
+    {'tau': 0.5, 'standardize': False}
+    """
+    import argparse
+
+    default = default_of(fn, name)
+    flag = flag or "--" + name.replace("_", "-")
+    if isinstance(default, bool):
+        kwargs.setdefault("action", argparse.BooleanOptionalAction)
+    elif default is not None and "type" not in kwargs and "choices" not in kwargs and "action" not in kwargs:
+        kwargs["type"] = type(default)
+    shown = f"(default: {default})"
+    parser.add_argument(flag, dest=name, default=default, help=f"{help} {shown}".strip(), **kwargs)
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    """Print a command's closing summary: one JSON object (output path, rows, the key figures)."""
+    print(json.dumps(summary, indent=2, default=str), flush=True)
+
+
+def quiet_if_small(n_rows: int) -> None:
+    """Turn off ``datasets``' progress bars for small data (saving 90 rows needs no bar)."""
+    if n_rows < SMALL:
+        from datasets.utils.logging import disable_progress_bar
+
+        disable_progress_bar()

@@ -48,7 +48,7 @@ def generate_with(
     A final ``gpt`` turn, if present (a reference answer), is ignored.
     """
     from accelerate.utils import gather_object
-    from tqdm.auto import tqdm
+    from ..progress import progress as progress_bar
 
     from ..distributed import state as distributed_state
     from .training import row_lengths
@@ -62,7 +62,7 @@ def generate_with(
     model.eval()
     answers: dict[int, str] = {}
     batches = [mine[i : i + batch_size] for i in range(0, len(mine), batch_size)]
-    for idx in tqdm(batches, desc="generate", disable=not (progress and state.is_main_process)):
+    for idx in progress_bar(batches, desc="generate", enabled=progress and state.is_main_process):
         texts = greedy_batch(model, processor, data[idx.tolist()], max_new_tokens=max_new_tokens)
         answers.update({int(i): t for i, t in zip(idx, texts)})
     model.train(was_training)

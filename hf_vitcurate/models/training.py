@@ -255,7 +255,7 @@ def _run(model_path: str, dataset, out_dir: str, rec: Recipe) -> str:
     from accelerate import Accelerator
     from ..distributed import use_cpu
     from accelerate.utils import DistributedDataParallelKwargs, set_seed
-    from tqdm.auto import tqdm
+    from ..progress import progress
 
     from .chat import model_inputs
     from .loading import load_model, load_processor
@@ -304,7 +304,7 @@ def _run(model_path: str, dataset, out_dir: str, rec: Recipe) -> str:
         num_workers=rec.num_workers,
     )
     batches = iter(loader)
-    bar = tqdm(total=steps, initial=step, desc="train", disable=not (rec.progress and accelerator.is_main_process))
+    bar = progress(total=steps, initial=step, desc="train", enabled=rec.progress and accelerator.is_main_process)
     start_time = time.perf_counter() - elapsed
     window_loss, window_tokens = 0.0, 0.0
     while step < steps:
