@@ -36,9 +36,9 @@ def pool(n_images: int, seed: int = 0, with_truth: bool = False):
 
 
 def checkpoint(ds, out: str) -> str:
-    from hf_vitcurate.models import tiny_checkpoint
+    from hf_vitcurate.testing import tiny_checkpoint
 
-    return tiny_checkpoint(out, ds)
+    return tiny_checkpoint(ds, output_dir=out)
 
 
 def naive(ds, ckpt: str) -> float:
@@ -180,7 +180,8 @@ def memory(args) -> dict:
 
 def _train_and_score(start: str, rows, out: str, seed: int) -> dict:
     """Stage 2 on one selection from ``start`` and its benchmark scores (own process, one thread)."""
-    from hf_vitcurate.models import tiny_recipe, train
+    from hf_vitcurate.models import train
+    from hf_vitcurate.testing import tiny_recipe
     from hf_vitcurate.synthetic.evaluate import evaluate
 
     path = train(start, rows, out, **tiny_recipe(seed=seed, num_threads=1, progress=False))
@@ -198,7 +199,7 @@ def effect(args) -> dict:
     """
     from concurrent.futures import ProcessPoolExecutor
 
-    from hf_vitcurate.models import tiny_recipe, train_tiny
+    from hf_vitcurate.testing import tiny_recipe, train_tiny
     from hf_vitcurate.select import baselines
     from hf_vitcurate.select.mllm_selector import mllm_selector
     from hf_vitcurate.synthetic import degraded_share
@@ -207,21 +208,21 @@ def effect(args) -> dict:
     budget = len(ds) // 4
     out = args.out or tempfile.mkdtemp(prefix="bench_necessity-")
     t = time.time()
-    f_pre = train_tiny(ds, os.path.join(out, "models"), seed=args.seed)
-    res = mllm_selector(ds, budget, f_pre, os.path.join(out, "mllm"), seed=args.seed,
-                        train_recipe=tiny_recipe())
+    f_pre = train_tiny(ds, work_dir=os.path.join(out, "models"), seed=args.seed)
+    res = mllm_selector(ds, n=budget, model=f_pre, work_dir=os.path.join(out, "mllm"), seed=args.seed,
+                        recipe=tiny_recipe())
     select_s = time.time() - t
-    scored, seed_rows = res["scored"], res["seed_rows"]
+    scored, seed_rows = res.scored, res.seed_rows
     n_drawn = budget - len(seed_rows)
     seed_part = seed_rows.select_columns(["id", "images", "conversations", "source", "task"])
 
     def with_seed(drawn):
         return concatenate_datasets([seed_part, drawn.select_columns(seed_part.column_names)])
 
-    selections = {"nbgs": res["selection"].select_columns(seed_part.column_names)}
-    for name, (drawn, _) in {"random": baselines.random(scored, n_drawn, seed=args.seed),
-                             "top": baselines.top(scored, n_drawn),
-                             "bottom": baselines.bottom(scored, n_drawn)}.items():
+    selections = {"nbgs": res.dataset.select_columns(seed_part.column_names)}
+    for name, (drawn, _) in {"random": baselines.random_subset(scored, n=n_drawn, seed=args.seed),
+                             "top": baselines.top(scored, n=n_drawn),
+                             "bottom": baselines.bottom(scored, n=n_drawn)}.items():
         selections[name] = with_seed(drawn)
     t = time.time()
     with ProcessPoolExecutor(2) as ex:

@@ -42,7 +42,7 @@ def run_demo(
     from . import validate
     from .columns import list_column
     from .hub import publish
-    from .models.recipes import tiny_recipe, train_tiny
+    from .testing import tiny_recipe, train_tiny
     from .select.mllm_selector import mllm_selector
     from .stages import concepts, leakage, yes_no
     from .synthetic import degraded_share, pool_and_truth
@@ -63,15 +63,15 @@ def run_demo(
     captions = tagged.filter(lambda t: t == "caption", input_columns="task")
     # A tiny LLaVA: tokenizer on the pool's text, vision tower pretrained on ShapesWorld cells
     # (the stand-in for CLIP), then stage 1 on the captions, as LLaVA pretrains.
-    f_pre = train_tiny(tagged, os.path.join(out_dir, "models"), seed=seed, captions=captions)
+    f_pre = train_tiny(tagged, work_dir=os.path.join(out_dir, "models"), seed=seed, captions=captions)
     _say(f"tiny LLaVA checkpoint built, vision tower pretrained, stage 1 on {len(captions)} captions: {f_pre}")
 
     budget = max(2, int(budget_fraction * len(tagged)))
-    result = mllm_selector(tagged, budget, f_pre, os.path.join(out_dir, "mllm_selector"), seed=seed,
-                           train_recipe=tiny_recipe())
-    selection = result["selection"]
-    _say(f"MLLM-Selector: seed {result['manifest']['seed']['n_selected']} rows -> f_seed, necessity on "
-         f"{len(result['scored'])} rows, NBGS drew {result['manifest']['nbgs']['n_selected']}; selected {len(selection)}")
+    result = mllm_selector(tagged, n=budget, model=f_pre, work_dir=os.path.join(out_dir, "mllm_selector"), seed=seed,
+                           recipe=tiny_recipe())
+    selection, manifest = result
+    _say(f"MLLM-Selector: seed {manifest['seed_rows']['n_selected']} rows -> f_seed, necessity on "
+         f"{len(result.scored)} rows, NBGS drew {manifest['nbgs']['n_selected']}; selected {len(selection)}")
 
     hub_dir = os.path.join(out_dir, "hub")
     per_source = {name: list_column(pool, "source").count(name) for name in sources}

@@ -1,13 +1,21 @@
-"""Individual Select (SPEC §5): greedy dataset-level choice with the "comparable" margin."""
+"""Individual Select (arXiv:2405.11850): greedy dataset-level choice with the "comparable" margin."""
 
 from __future__ import annotations
 
 import pytest
+from datasets import Dataset
 
+from hf_vitcurate.results import DriverSelection
 from hf_vitcurate.select.individual import individual_select, mme_to_100, trials_markdown
 
 # A benchmark that rewards useful datasets and punishes a harmful one (order-free).
 VALUE = {"base": 50.0, "good": 3.0, "neutral": -0.4, "bad": -5.0, "good2": 1.0}
+# Each candidate dataset: as many rows as its name has letters.
+SOURCES = {name: Dataset.from_dict({"id": [f"{name}-{i}" for i in range(len(name))]}) for name in VALUE}
+
+
+def select(baseline, categories, evaluate, **options):
+    return individual_select(SOURCES, baseline=baseline, categories=categories, evaluate=evaluate, **options)
 
 
 def evaluator(calls):
@@ -20,7 +28,7 @@ def evaluator(calls):
 
 def test_accepts_better_and_comparable_rejects_worse():
     calls = []
-    result = individual_select(["base"], {"general": ["good", "neutral", "bad"], "extra": ["good2"]}, evaluator(calls))
+    chosen, result = select(["base"], {"general": ["good", "neutral", "bad"], "extra": ["good2"]}, evaluator(calls))
     assert result["composition"] == ["base", "good", "neutral", "good2"]
     by_cand = {t["candidate"]: t for t in result["trials"]}
     assert by_cand["neutral"]["accepted"]  # -0.4 is within epsilon = 0.5: comparable
@@ -31,33 +39,44 @@ def test_accepts_better_and_comparable_rejects_worse():
     assert result["final_scores"]["bench_a"] == pytest.approx(53.6)
     # No composition is trained twice.
     assert len(calls) == len(set(calls))
+    # The selection is the chosen datasets' rows, in composition order.
+    assert list(chosen["id"]) == [i for n in result["composition"] for i in SOURCES[n]["id"]]
+    assert result["n_selected"] == len(chosen) == 4 + 4 + 7 + 5 and len(result["ids"]) == len(chosen)
+
+
+def test_returns_a_driver_selection_and_checks_names():
+    result = select(["base"], [["good"]], evaluator([]))
+    assert isinstance(result, DriverSelection)
+    assert result.manifest["composition"] == ["base", "good"] and len(result.dataset) == 8
+    with pytest.raises(ValueError, match=r"unknown dataset\(s\) \['nope'\]"):
+        select(["base"], [["nope"]], evaluator([]))
 
 
 def test_epsilon_zero_rejects_comparable_and_sequential_option():
-    result = individual_select(["base"], [["neutral"]], evaluator([]), epsilon=0.0)
+    _, result = select(["base"], [["neutral"]], evaluator([]), epsilon=0.0)
     assert result["composition"] == ["base"]
-    seq = individual_select(["base"], [["good", "neutral", "good2"]], evaluator([]), sequential=True)
+    _, seq = select(["base"], [["good", "neutral", "good2"]], evaluator([]), sequential=True)
     refs = [t["reference_average"] for t in seq["trials"]]
     assert refs == [50.0, 53.0, pytest.approx(52.6)]
 
 
 def test_cache_is_reused_across_calls():
     calls, cache = [], {}
-    individual_select(["base"], [["good"]], evaluator(calls), cache=cache)
+    select(["base"], [["good"]], evaluator(calls), cache=cache)
     n = len(calls)
-    individual_select(["base"], [["good"]], evaluator(calls), cache=cache)
+    select(["base"], [["good"]], evaluator(calls), cache=cache)
     assert len(calls) == n
 
 
 def test_bad_inputs():
     with pytest.raises(ValueError, match="already"):
-        individual_select(["base", "good"], [["good"]], evaluator([]))
+        select(["base", "good"], [["good"]], evaluator([]))
     with pytest.raises(ValueError, match="0-100"):
-        individual_select([], [["x"]], lambda names: {"mme_raw": 1800.0})
+        select([], [["good"]], lambda names: {"mme_raw": 1800.0})
     assert mme_to_100(2800) == 100.0
 
 
 def test_table_lists_every_trial():
-    result = individual_select(["base"], [["good", "bad"]], evaluator([]))
+    _, result = select(["base"], [["good", "bad"]], evaluator([]))
     table = trials_markdown(result)
     assert table.count("\n") == 3 and "| good |" in table and "| no |" in table

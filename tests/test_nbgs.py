@@ -1,4 +1,4 @@
-"""NBGS (SPEC §1) and the same-budget baselines."""
+"""NBGS (MLLM-Selector, arXiv:2503.20502) and the same-budget baselines."""
 
 from __future__ import annotations
 
@@ -24,20 +24,20 @@ def test_largest_remainder_sums_exactly_and_is_proportional():
     assert largest_remainder(103, np.array([50, 50, 3])).tolist() == [50, 50, 3]
 
 
-@pytest.mark.parametrize("n_select,k", [(0, 7), (1, 7), (37, 10), (100, 9), (200, 200), (200, 1)])
-def test_exact_budget_and_quotas(n_select, k):
+@pytest.mark.parametrize("n_rows,k", [(0, 7), (1, 7), (37, 10), (100, 9), (200, 200), (200, 1)])
+def test_exact_budget_and_quotas(n_rows, k):
     ds = pool(200)
-    sub, man = nbgs(ds, n_select, k=k, seed=1)
-    assert len(sub) == n_select == man["n_selected"] == sum(man["quotas"])
+    sub, man = nbgs(ds, n=n_rows, k=k, seed=1)
+    assert len(sub) == n_rows == man["n_selected"] == sum(man["quotas"])
     assert man["n_groups"] == -(-200 // k)
-    assert len(set(sub["id"])) == n_select
+    assert len(set(sub["id"])) == n_rows
 
 
 def test_deterministic_per_seed():
     ds = pool(300)
-    a = nbgs(ds, 60, k=40, tau=5.0, seed=3)[1]["ids"]
-    b = nbgs(ds, 60, k=40, tau=5.0, seed=3)[1]["ids"]
-    c = nbgs(ds, 60, k=40, tau=5.0, seed=4)[1]["ids"]
+    a = nbgs(ds, n=60, k=40, tau=5.0, seed=3)[1]["ids"]
+    b = nbgs(ds, n=60, k=40, tau=5.0, seed=3)[1]["ids"]
+    c = nbgs(ds, n=60, k=40, tau=5.0, seed=4)[1]["ids"]
     assert a == b and a != c
 
 
@@ -46,7 +46,7 @@ def test_tau_to_zero_takes_top_quota_per_group():
     scores = np.asarray(ds["necessity"])
     order = np.argsort(-scores, kind="stable")
     for tau in (0.0, 1e-6):
-        sub, man = nbgs(ds, 30, k=25, tau=tau, seed=0)
+        sub, man = nbgs(ds, n=30, k=25, tau=tau, seed=0)
         expected = set()
         for g, q in enumerate(man["quotas"]):
             expected |= {f"r{i:05d}" for i in order[g * 25 : g * 25 + q]}
@@ -60,7 +60,7 @@ def test_tau_to_infinity_is_stratified_uniform():
     rank = np.argsort(np.argsort(-np.asarray(ds["necessity"]), kind="stable"))
     runs = 600
     for s in range(runs):
-        sub, _ = nbgs(ds, 10, k=20, tau=float("inf"), seed=s)
+        sub, _ = nbgs(ds, n=10, k=20, tau=float("inf"), seed=s)
         for i in sub["id"]:
             hits[rank[int(i[1:])]] += 1
     share = hits / runs
@@ -75,7 +75,7 @@ def test_softmax_probabilities_for_one_draw():
     ds = Dataset.from_dict({"id": ["a", "b", "c"], "necessity": [0.0, 1.0, 2.0]})
     counts = {"a": 0, "b": 0, "c": 0}
     for s in range(3000):
-        counts[nbgs(ds, 1, k=3, tau=1.0, seed=s)[1]["ids"][0]] += 1
+        counts[nbgs(ds, n=1, k=3, tau=1.0, seed=s)[1]["ids"][0]] += 1
     p = np.exp([0, 1, 2]) / np.exp([0, 1, 2]).sum()
     got = np.array([counts[x] for x in "abc"]) / 3000
     assert np.abs(got - p).max() < 0.03
@@ -84,36 +84,85 @@ def test_softmax_probabilities_for_one_draw():
 def test_standardize_makes_scale_irrelevant():
     ds = pool(120)
     scaled = ds.map(lambda r: {"necessity": r["necessity"] * 1000})
-    a = nbgs(ds, 30, k=30, tau=0.7, seed=2, standardize=True)[1]["ids"]
-    b = nbgs(scaled, 30, k=30, tau=0.7, seed=2, standardize=True)[1]["ids"]
+    a = nbgs(ds, n=30, k=30, tau=0.7, seed=2, standardize=True)[1]["ids"]
+    b = nbgs(scaled, n=30, k=30, tau=0.7, seed=2, standardize=True)[1]["ids"]
     assert a == b
 
 
 def test_ties_broken_by_id_and_default_k():
     ds = Dataset.from_dict({"id": ["c", "a", "b", "d"], "necessity": [1.0, 1.0, 1.0, 0.0]})
-    assert baselines.top(ds, 2)[1]["ids"] == ["a", "b"]
-    assert baselines.bottom(ds, 2)[1]["ids"] == ["a", "d"]
+    assert baselines.top(ds, n=2)[1]["ids"] == ["a", "b"]
+    assert baselines.bottom(ds, n=2)[1]["ids"] == ["a", "d"]
     assert default_k(665_000) == 50_000 and default_k(130) == 10 and default_k(0) == 1
 
 
 def test_baselines_budget_and_provenance():
     ds = pool(50)
-    for sub, man in (baselines.random(ds, 10, seed=1), baselines.top(ds, 10), baselines.bottom(ds, 10), nbgs(ds, 10)):
+    for sub, man in (baselines.random_subset(ds, n=10, seed=1), baselines.top(ds, n=10), baselines.bottom(ds, n=10), nbgs(ds, n=10)):
         assert len(sub) == 10
         step = provenance.steps(sub)[-1]
         assert step["kind"] == "select" and step["rows_in"] == 50 and step["rows_out"] == 10
-    top_ids = set(baselines.top(ds, 10)[1]["ids"])
+    top_ids = set(baselines.top(ds, n=10)[1]["ids"])
     assert min(r["necessity"] for r in ds if r["id"] in top_ids) >= max(r["necessity"] for r in ds if r["id"] not in top_ids)
 
 
 def test_bad_inputs_have_clear_errors():
     ds = pool(10)
     with pytest.raises(ValueError, match="pool size"):
-        nbgs(ds, 11)
+        nbgs(ds, n=11)
     with pytest.raises(KeyError, match="necessity"):
-        nbgs(ds.remove_columns("necessity"), 2)
+        nbgs(ds.remove_columns("necessity"), n=2)
     with pytest.raises(ValueError, match="tau"):
-        nbgs(ds, 2, tau=-1)
+        nbgs(ds, n=2, tau=-1)
     nan = Dataset.from_dict({"id": ["a", "b"], "necessity": [1.0, float("nan")]})
     with pytest.raises(ValueError, match="id='b'"):
-        nbgs(nan, 1)
+        nbgs(nan, n=1)
+
+
+SIZED = {
+    "nbgs": lambda ds, **size: nbgs(ds, k=5, seed=0, **size),
+    "random_subset": lambda ds, **size: baselines.random_subset(ds, seed=0, **size),
+    "top": baselines.top,
+    "bottom": baselines.bottom,
+}
+
+
+@pytest.mark.parametrize("method", sorted(SIZED))
+def test_selection_is_a_selection_sized_by_n_or_fraction(method):
+    from hf_vitcurate.results import Selection
+
+    ds = pool(20)
+    by_n = SIZED[method](ds, n=5)
+    by_fraction = SIZED[method](ds, fraction=0.25)
+    assert isinstance(by_n, Selection) and isinstance(by_fraction, Selection)
+    sub, manifest = by_n
+    assert sub is by_n.dataset and manifest is by_n.manifest
+    assert len(sub) == len(by_fraction.dataset) == 5 == manifest["params"]["n"]
+    assert by_fraction.manifest["params"]["fraction"] == 0.25
+    assert len(SIZED[method](ds, fraction=0.5).dataset) == 10
+
+
+@pytest.mark.parametrize("method", sorted(SIZED))
+def test_size_needs_exactly_one_of_n_and_fraction(method):
+    ds = pool(20)
+    for size in ({}, {"n": 5, "fraction": 0.25}):
+        with pytest.raises(ValueError, match="exactly one of n") as err:
+            SIZED[method](ds, **size)
+        assert "\n" not in str(err.value)
+    with pytest.raises(ValueError, match="fraction=1.5"):
+        SIZED[method](ds, fraction=1.5)
+
+
+def test_options_are_keyword_only():
+    ds = pool(10)
+    with pytest.raises(TypeError):
+        nbgs(ds, 5)
+    with pytest.raises(TypeError):
+        baselines.top(ds, 5)
+
+
+def test_random_is_not_a_public_name():
+    import hf_vitcurate.select as select
+
+    assert not hasattr(select, "random") and not hasattr(baselines, "random")
+    assert "random_subset" in dir(select)

@@ -11,6 +11,7 @@ from datasets import Dataset, load_from_disk
 
 from hf_vitcurate import provenance
 from hf_vitcurate.columns import list_column, numpy_column
+from hf_vitcurate.results import DriverSelection, Selection
 from hf_vitcurate.select.revolion import (
     DQTable,
     add_sq,
@@ -127,49 +128,65 @@ def test_quota_rounds_half_up_exactly():
 
 
 def test_s1_exact_counts_and_ties_by_id(scored):
-    sub, manifest = s1(scored, 0.5)
+    sub, manifest = s1(scored, fraction=0.5)
     # A: round(2.5) = 3 rows: 0.9 then two of the three 0.5 ties, by id (a2, a3). B: 2 rows (3.0, 2.0).
     assert sorted(list_column(sub, "id")) == ["a2", "a3", "a5", "b1", "b3"]
     assert manifest["groups"]["A"] == {"n": 5, "quota": 3, "kept": 3, "threshold": 0.5}
     assert manifest["n_selected"] == 5 and manifest["method"] == "revolion_s1"
     # The paper's ">= threshold" keeps every tie.
-    sub_t, m_t = s1(scored, 0.5, threshold=True)
+    sub_t, m_t = s1(scored, fraction=0.5, threshold=True)
     assert sorted(list_column(sub_t, "id")) == ["a2", "a3", "a4", "a5", "b1", "b3"]
     assert m_t["groups"]["A"]["kept"] == 4
     # Pool order is kept; provenance records the selection.
     assert list_column(sub, "id") == ["a5", "a3", "a2", "b1", "b3"]
-    assert provenance.steps(sub)[-1]["params"]["p"] == 0.5
+    assert provenance.steps(sub)[-1]["params"]["fraction"] == 0.5
+
+
+def test_selections_are_selections_and_keyword_only(scored):
+    for result in (s1(scored, fraction=0.5), s2(scored, fraction=0.5), s3(scored, lam=1.0),
+                   release(scored, fraction=0.5, eval_size=1), split_protocol(scored, seed=1, eval_size=1)):
+        assert isinstance(result, Selection)
+        data, manifest = result
+        assert data is result.dataset and manifest["method"].startswith("revolion")
+    # The paper's P is `fraction`; the release's 0.7 is the default of S1, S2 and the release.
+    assert s1(scored)[1]["params"]["fraction"] == s2(scored)[1]["params"]["fraction"] == 0.7
+    for call in (lambda: s1(scored, 0.5), lambda: s3(scored, 1.0), lambda: release(scored, 0.7),
+                 lambda: split_protocol(scored, "SPLIT1")):
+        with pytest.raises(TypeError):
+            call()
+    with pytest.raises(ValueError, match="fraction=1.5"):
+        s1(scored, fraction=1.5)
 
 
 def test_s2_same_counts_random_and_seeded(scored):
-    sub, manifest = s2(scored, 0.5, seed=3)
+    sub, manifest = s2(scored, fraction=0.5, seed=3)
     assert {k: g["kept"] for k, g in manifest["groups"].items()} == {"A": 3, "B": 2}
     ids = list_column(sub, "id")
     assert sum(i.startswith("a") for i in ids) == 3 and len(ids) == 5
-    assert list_column(s2(scored, 0.5, seed=3)[0], "id") == ids
-    draws = {tuple(list_column(s2(scored, 0.5, seed=s)[0], "id")) for s in range(10)}
+    assert list_column(s2(scored, fraction=0.5, seed=3)[0], "id") == ids
+    draws = {tuple(list_column(s2(scored, fraction=0.5, seed=s)[0], "id")) for s in range(10)}
     assert len(draws) > 1
 
 
 def test_s3_gaussian_band(scored):
-    sub, manifest = s3(scored, 1.0)
+    sub, manifest = s3(scored, lam=1.0)
     a = np.array([0.9, 0.5, 0.5, 0.5, 0.1])
     mu, sigma = a.mean(), a.std()
     assert manifest["groups"]["A"]["mean"] == pytest.approx(mu) and manifest["groups"]["A"]["std"] == pytest.approx(sigma)
     kept_a = sorted(i for i, v in zip(["a5", "a4", "a3", "a2", "a1"], a) if mu - sigma <= v <= mu + sigma)
     assert sorted(i for i in list_column(sub, "id") if i.startswith("a")) == kept_a
     # Wider bands keep more, never fewer.
-    sizes = [s3(scored, lam)[1]["n_selected"] for lam in (1.0, 1.5, 2.0)]
+    sizes = [s3(scored, lam=lam)[1]["n_selected"] for lam in (1.0, 1.5, 2.0)]
     assert sizes == sorted(sizes) and sizes[-1] <= len(scored)
-    assert s3(scored, 1.0, ddof=1)[1]["params"]["ddof"] == 1
+    assert s3(scored, lam=1.0, ddof=1)[1]["params"]["ddof"] == 1
 
 
 def test_selection_refuses_missing_scores(scored):
     with pytest.raises(KeyError, match="sq"):
-        s1(scored.remove_columns(["sq"]), 0.5)
+        s1(scored.remove_columns(["sq"]), fraction=0.5)
     bad = Dataset.from_dict({"id": ["x", "y"], "source": ["A", "A"], "sq": [1.0, float("nan")]})
     with pytest.raises(ValueError, match="'y'"):
-        s1(bad, 0.5)
+        s1(bad, fraction=0.5)
 
 
 # --- splits and release ------------------------------------------------------------------
@@ -186,22 +203,22 @@ def pool(sizes: dict[str, int]) -> Dataset:
 
 def test_split_sizes_disjoint_and_deterministic():
     ds = pool({"A": 30, "B": 1000, "C": 3})
-    parts, manifest = split_protocol(ds, "SPLIT1", eval_size=100)
+    parts, manifest = split_protocol(ds, seed="SPLIT1", eval_size=100)
     assert manifest["groups"]["A"] == {"n": 30, "tune": 24, "heldout": 6, "eval": 6}
     assert manifest["groups"]["B"] == {"n": 1000, "tune": 800, "heldout": 200, "eval": 100}
     assert manifest["groups"]["C"] == {"n": 3, "tune": 2, "heldout": 1, "eval": 1}
     tune, ev = set(list_column(parts["tune"], "id")), set(list_column(parts["eval"], "id"))
     assert not tune & ev and len(tune) == 826 and len(ev) == 107
-    again, _ = split_protocol(ds, "SPLIT1", eval_size=100)
+    again, _ = split_protocol(ds, seed="SPLIT1", eval_size=100)
     assert list_column(again["tune"], "id") == list_column(parts["tune"], "id")
-    other, m2 = split_protocol(ds, "SPLIT2", eval_size=100)
+    other, m2 = split_protocol(ds, seed="SPLIT2", eval_size=100)
     assert list_column(other["tune"], "id") != list_column(parts["tune"], "id") and m2["seed"] == 2
     # The default Eval600 and a dataset's split do not depend on the other datasets in the pool.
-    alone, _ = split_protocol(pool({"B": 1000}), "SPLIT1", eval_size=100)
+    alone, _ = split_protocol(pool({"B": 1000}), seed="SPLIT1", eval_size=100)
     assert list_column(alone["eval"], "id") == [i for i in list_column(parts["eval"], "id") if i.startswith("B")]
-    assert split_protocol(ds, 7)[1]["groups"]["B"]["eval"] == 200  # eval_size 600 > 200 held out
+    assert split_protocol(ds, seed=7)[1]["groups"]["B"]["eval"] == 200  # eval_size 600 > 200 held out
     with pytest.raises(ValueError, match="SPLIT"):
-        split_protocol(ds, "SPLIT3")
+        split_protocol(ds, seed="SPLIT3")
 
 
 def test_release_counts_and_parts():
@@ -251,10 +268,10 @@ def test_generate_stage_matches_models_generate_and_resumes(tiny_model_path, toy
     from hf_vitcurate.stages.generate import generate
 
     rows = toy_vit.select(range(10))
-    out = generate(rows, tiny_model_path, column="answer__toy", max_new_tokens=3, batch_size=4, chunk_size=4,
-                   out_dir=tmp_path / "answers")
+    out = generate(rows, model=tiny_model_path, column="answer__toy", max_new_tokens=3, batch_size=4, chunk_size=4,
+                   work_dir=tmp_path / "answers")
     answers = list_column(out, "answer__toy")
-    assert answers == generate_answers(tiny_model_path, rows, max_new_tokens=3, batch_size=4, progress=False)
+    assert answers == generate_answers(rows, model=tiny_model_path, max_new_tokens=3, batch_size=4, progress=False)
     assert provenance.steps(out)[-1]["params"]["max_new_tokens"] == 3
 
     def no_model(*a, **k):
@@ -262,8 +279,8 @@ def test_generate_stage_matches_models_generate_and_resumes(tiny_model_path, toy
 
     real_load = loading.load
     monkeypatch.setattr(loading, "load", no_model)
-    again = generate(rows, tiny_model_path, column="answer__toy", max_new_tokens=3, batch_size=4, chunk_size=4,
-                     out_dir=tmp_path / "answers")
+    again = generate(rows, model=tiny_model_path, column="answer__toy", max_new_tokens=3, batch_size=4, chunk_size=4,
+                     work_dir=tmp_path / "answers")
     assert list_column(again, "answer__toy") == answers
 
     # keep_loaded: one model answering two datasets is loaded once.
@@ -272,7 +289,7 @@ def test_generate_stage_matches_models_generate_and_resumes(tiny_model_path, toy
     calls = []
     monkeypatch.setattr(loading, "load", lambda *a, **k: calls.append(a) or real_load(*a, **k))
     for part in (rows.select(range(5)), rows.select(range(5, 10))):
-        generate(part, tiny_model_path, column="a", max_new_tokens=2, keep_loaded=True)
+        generate(part, model=tiny_model_path, column="a", max_new_tokens=2, keep_loaded=True)
     release_model()
     assert len(calls) == 1
 
@@ -315,11 +332,12 @@ def test_tune_cross_evaluate_end_to_end_and_cached(tiny_model_path, toy_vit, tmp
 
     sources = three_sources(toy_vit)
     work = tmp_path / "revo"
-    result = tune_cross_evaluate(sources, tiny_model_path, work, recipe=RECIPE, max_new_tokens=6, batch_size=16,
-                                 chunk_size=32)
+    result = tune_cross_evaluate(sources, model=tiny_model_path, work_dir=work, recipe=RECIPE, max_new_tokens=6,
+                                 batch_size=16, chunk_size=32)
     names = ["caption", "color_qa", "judge"]
-    assert result.trained == names and result.reused == [] and result.by == "source"
-    pool = result.pool
+    assert isinstance(result, DriverSelection)
+    pool, manifest = result
+    assert manifest["trained"] == names and manifest["reused"] == [] and manifest["by"] == "source"
     assert len(pool) == 90 and {f"{p}__{n}" for p in ("answer", "mq") for n in names} <= set(pool.column_names)
     src = list_column(pool, "source")
     refs = last_answers(pool.select_columns(["conversations"]).with_format("arrow")[:]).to_pylist()
@@ -354,10 +372,10 @@ def test_tune_cross_evaluate_end_to_end_and_cached(tiny_model_path, toy_vit, tmp
 
     monkeypatch.setattr(training, "train", forbidden)
     monkeypatch.setattr(loading, "load", forbidden)
-    again = tune_cross_evaluate(sources, tiny_model_path, work, recipe=RECIPE, max_new_tokens=6, batch_size=16,
-                                chunk_size=32)
-    assert again.trained == [] and again.reused == names
-    np.testing.assert_array_equal(numpy_column(again.pool, "sq"), sq)
+    again = tune_cross_evaluate(sources, model=tiny_model_path, work_dir=work, recipe=RECIPE, max_new_tokens=6,
+                                batch_size=16, chunk_size=32)
+    assert again.manifest["trained"] == [] and again.manifest["reused"] == names
+    np.testing.assert_array_equal(numpy_column(again.dataset, "sq"), sq)
     # Another recipe is another model.
     from hf_vitcurate.select.revolion_driver import cache_key
 
@@ -365,7 +383,7 @@ def test_tune_cross_evaluate_end_to_end_and_cached(tiny_model_path, toy_vit, tmp
         tiny_model_path, sources["judge"], {**RECIPE, "max_steps": 21})
 
     # The selections run on the result; the release publishes with the REVO-LION card.
-    parts, manifest = release(pool, 0.7, eval_size=5)
+    parts, manifest = release(pool, fraction=0.7, eval_size=5)
     assert {k: v["eval"] for k, v in manifest["groups"].items()} == {n: 5 for n in names}
     assert len(parts["tune"]) == 3 * (21 - 5)
     from hf_vitcurate.hub import publish

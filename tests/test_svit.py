@@ -66,7 +66,7 @@ def hits(text: str, concept_sets=None) -> list[str]:
         ("left direction", ["left direction"]),  # longest match wins, no extra "left"
         ("medium sizes", ["medium size"]),  # plural on a phrase's last word
         ("sizes medium", []),
-        ("olive peach", ["olive", "peach"]),  # SPEC: two key words
+        ("olive peach", ["olive", "peach"]),  # two key words
     ],
 )
 def test_keyword_matching(text, expected):
@@ -278,13 +278,13 @@ def test_mix_replaces_one_source(pool):
     mixture = Dataset.from_dict({"id": ["a", "b", "c", "d"], "source": ["llava_instruct", "vqa", "llava_instruct", "ocr"],
                                  "task": ["conversation", "short_vqa", "conversation", "ocr"]})
     core_ds, _ = core(pool, n=40, seed=0, per_task=True)
-    mixed, manifest = mix(mixture, "llava_instruct", core_ds)
+    mixed, manifest = mix(mixture, core=core_ds, replace_source="llava_instruct")
     assert len(mixed) == 2 + 40 and mixed.column_names == ["id", "source", "task"]
     assert manifest["counts"]["removed"] == 2 and manifest["counts"]["per_source"] == {"vqa": 1, "ocr": 1, "svit": 40}
     with pytest.raises(ValueError, match="sources are"):
-        mix(mixture, "nope", core_ds)
+        mix(mixture, core=core_ds, replace_source="nope")
     with pytest.raises(ValueError, match="already exist"):
-        mix(mixture, "vqa", mixture.select([0]))
+        mix(mixture, core=mixture.select([0]), replace_source="vqa")
 
 
 # -- CLI -------------------------------------------------------------------------------------
@@ -303,17 +303,17 @@ def test_cli_svit_tag_core_clean(tmp_path, capsys):
     assert main(["svit", "tag", str(tmp_path / "pool"), "--output", str(tmp_path / "tagged")]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["rows"] == 200 and summary["yes"] > 0
-    assert main(["svit", "core", str(tmp_path / "tagged"), "-n", "40", "--per-task", "--ratio", "4",
+    assert main(["svit", "core", str(tmp_path / "tagged"), "--n", "40", "--per-task", "--ratio", "4",
                  "--output", str(tmp_path / "core"), "--manifest", str(tmp_path / "core.json")]) == 0
     manifest = json.loads((tmp_path / "core.json").read_text())
     assert manifest["n_selected"] == 40 and len(manifest["ids"]) == 40
     assert len(datasets.load_from_disk(str(tmp_path / "core"))) == 40
     capsys.readouterr()
     # balance on the untagged pool tags what it needs by itself
-    assert main(["svit", "balance", str(tmp_path / "pool"), "-n", "50", "--output", str(tmp_path / "bal")]) == 0
+    assert main(["svit", "balance", str(tmp_path / "pool"), "--n", "50", "--output", str(tmp_path / "bal")]) == 0
     assert json.loads(capsys.readouterr().out)["n_selected"] == 50
     with pytest.raises(SystemExit, match="short by"):
-        main(["svit", "diversity", str(tmp_path / "tagged"), "-n", "190", "--output", str(tmp_path / "x")])
+        main(["svit", "diversity", str(tmp_path / "tagged"), "--n", "190", "--output", str(tmp_path / "x")])
     assert main(["svit", "clean", str(tmp_path / "pool"), "--expected-qa", "1", "--drop",
                  "--output", str(tmp_path / "clean"), "--rejected", str(tmp_path / "rej.jsonl")]) == 0
     out = json.loads(capsys.readouterr().out)

@@ -1,4 +1,5 @@
-"""What every selection shares: turning chosen row indices into a subset, a manifest and a provenance step.
+"""What every selection shares: its size (``n`` or ``fraction``), and turning chosen row
+indices into a :class:`~hf_vitcurate.results.Selection` (subset, manifest, provenance step).
 
 Example:
     >>> from datasets import Dataset
@@ -6,6 +7,8 @@ Example:
     >>> sub, manifest = finish(ds, [2, 0], "demo", params={"n": 2}, seed=0)
     >>> list(sub["id"]), manifest["n_selected"]
     (['a', 'c'], 2)
+    >>> size(10, n=None, fraction=0.25)
+    3
 """
 
 from __future__ import annotations
@@ -19,9 +22,40 @@ from datasets import Dataset
 
 from .. import provenance
 from ..columns import arrow_column, ids_sha256, list_column
+from ..results import Selection
 
 # One definition of a selection's identity, shared with hub/manifest.py.
 ids_hash = ids_sha256
+
+
+def quota(fraction: float, rows: int, *, name: str = "fraction") -> int:
+    """``round(fraction·rows)`` rounded half up (Python's ``round`` rounds half to even).
+
+    >>> quota(0.7, 10), quota(0.25, 10), quota(0.5, 3)
+    (7, 3, 2)
+    """
+    if not 0 <= fraction <= 1:
+        raise ValueError(f"{name}={fraction} must be between 0 and 1")
+    return min(rows, int(np.floor(fraction * rows + 0.5 + 1e-9)))  # 1e-9: 0.7 * 10 must give 7, not 6.999..
+
+
+def size(pool: int, *, n: int | None, fraction: float | None) -> int:
+    """The number of rows a selection of ``pool`` rows draws: exactly one of ``n`` or ``fraction``.
+
+    ``fraction`` is a share of the pool, rounded half up (:func:`quota`). Errors are one
+    line naming the option.
+
+    >>> size(90, n=10, fraction=None), size(90, n=None, fraction=0.5)
+    (10, 45)
+    """
+    if (n is None) == (fraction is None):
+        raise ValueError("give exactly one of n (rows) or fraction (share of the pool)"
+                         + (f", not both (n={n}, fraction={fraction})" if n is not None else ""))
+    if fraction is not None:
+        return quota(fraction, pool)
+    if int(n) != n or not 0 <= n <= pool:
+        raise ValueError(f"n={n} must be a whole number between 0 and the pool size {pool}")
+    return int(n)
 
 
 def score_array(ds: Dataset, column: str) -> np.ndarray:
@@ -59,7 +93,7 @@ def finish(
     params: dict[str, Any],
     seed: int | None = None,
     extra: dict[str, Any] | None = None,
-) -> tuple[Dataset, dict[str, Any]]:
+) -> Selection:
     """Select ``indices`` (kept in pool order), record provenance and build the manifest."""
     idx = np.sort(np.asarray(indices, dtype=np.int64))
     if len(idx) > 1 and np.any(idx[1:] == idx[:-1]):
@@ -77,4 +111,4 @@ def finish(
         "ids": ids,
         **(extra or {}),
     }
-    return sub, manifest
+    return Selection(sub, manifest)

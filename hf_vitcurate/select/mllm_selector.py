@@ -1,14 +1,18 @@
-"""MLLM-Selector end to end (SPEC §1): seed model, necessity, NBGS, seed ∪ drawn.
+"""MLLM-Selector end to end: seed model, necessity, NBGS, seed ∪ drawn.
 
-1. draw n1 rows uniformly (seeded) and fine-tune f_pre on them -> f_seed;
+From *MLLM-Selector: Necessity and Diversity-driven High-Value Data Selection for Enhanced
+Visual Instruction Tuning* (arXiv:2503.20502); the choices are in docs/methods.md.
+
+1. draw n1 rows uniformly (seeded) and fine-tune ``model`` (f_pre) on them -> f_seed;
 2. remove the seed rows from the pool and score the rest with f_seed (``necessity``);
 3. draw n2 = m - n1 rows by NBGS; the selection is seed ∪ drawn;
 4. (optional, outside this function) stage 2 fine-tunes f_seed on the selection.
 
 Example:
-    >>> result = mllm_selector(pool, budget=2000, base_model="runs/f_pre", work_dir="runs/mllm")  # doctest: +SKIP
-    >>> len(result["selection"])                                                                # doctest: +SKIP
-    2000
+    >>> result = mllm_selector(pool, n=2000, model="runs/f_pre", work_dir="runs/mllm")  # doctest: +SKIP
+    >>> selection, manifest = result                                                   # doctest: +SKIP
+    >>> len(selection), result.f_seed                                                   # doctest: +SKIP
+    (2000, 'runs/mllm/f_seed')
 """
 
 from __future__ import annotations
@@ -20,11 +24,13 @@ import numpy as np
 from datasets import Dataset, concatenate_datasets
 
 from .. import provenance
-from .common import finish
+from ..columns import ids_sha256, list_column
+from ..results import DriverSelection
+from .common import finish, size
 from .nbgs import default_seed_size, nbgs
 
 
-def seed_split(ds: Dataset, n_seed: int, seed: int = 0) -> tuple[Dataset, Dataset, dict[str, Any]]:
+def seed_split(ds: Dataset, *, n_seed: int, seed: int = 0) -> tuple[Dataset, Dataset, dict[str, Any]]:
     """``(seed_rows, rest_of_pool, manifest)``: n_seed rows drawn uniformly, the rest kept in order."""
     if not 0 < n_seed <= len(ds):
         raise ValueError(f"n_seed={n_seed} must be between 1 and the pool size {len(ds)}")
@@ -38,10 +44,11 @@ def seed_split(ds: Dataset, n_seed: int, seed: int = 0) -> tuple[Dataset, Datase
 
 def mllm_selector(
     pool: Dataset,
-    budget: int,
-    base_model: str | os.PathLike,
-    work_dir: str | os.PathLike,
     *,
+    n: int | None = None,
+    fraction: float | None = None,
+    model: str | os.PathLike,
+    work_dir: str | os.PathLike,
     n_seed: int | None = None,
     k: int | None = None,
     tau: float = 1.0,
@@ -49,28 +56,35 @@ def mllm_selector(
     seed: int = 0,
     reduction: str = "sum",
     batch_size: int = 16,
-    train_recipe: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Run the method on ``pool`` for a budget m; returns selection, scored pool, f_seed, manifests.
+    recipe: dict[str, Any] | None = None,
+    restart: bool = False,
+) -> DriverSelection:
+    """Select a budget m of ``n`` rows (or a ``fraction`` of ``pool``) by MLLM-Selector.
 
-    ``n_seed`` defaults to 15% of the budget (SPEC §1). ``train_recipe`` goes to
-    :func:`hf_vitcurate.models.train` for the seed model (default: the package's tiny recipe
-    on a tiny checkpoint, else the LLaVA defaults of ``train``).
+    ``model`` is f_pre; f_seed is trained into ``work_dir/f_seed`` and necessity chunks are
+    kept in ``work_dir/necessity`` (a rerun resumes; ``restart=True`` starts over).
+    ``n_seed`` defaults to 15% of the budget. ``recipe`` goes to
+    :func:`hf_vitcurate.models.train` for the seed model. Returns a
+    :class:`~hf_vitcurate.results.DriverSelection` (unpacks as ``(selection, manifest)``)
+    with ``.f_seed`` (the seed checkpoint), ``.scored`` (the pool without the seed rows,
+    with ``necessity``) and ``.seed_rows``.
     """
     from ..models import train
     from ..stages.necessity import necessity
 
-    if not 0 < budget <= len(pool):
-        raise ValueError(f"budget={budget} must be between 1 and the pool size {len(pool)}")
+    budget = size(len(pool), n=n, fraction=fraction)
+    if budget < 1:
+        raise ValueError(f"the budget m={budget} must be at least 1 row")
     n_seed = default_seed_size(budget) if n_seed is None else n_seed
     if n_seed > budget:
-        raise ValueError(f"n_seed={n_seed} exceeds the budget {budget}")
+        raise ValueError(f"n_seed={n_seed} exceeds the budget m={budget}")
     work_dir = os.fspath(work_dir)
-    seed_rows, rest, seed_manifest = seed_split(pool, n_seed, seed=seed)
-    f_seed = train(base_model, seed_rows, os.path.join(work_dir, "f_seed"), seed=seed, **(train_recipe or {}))
-    scored = necessity(rest, f_seed, reduction=reduction, batch_size=batch_size,
-                       out_dir=os.path.join(work_dir, "necessity"))
-    drawn, nbgs_manifest = nbgs(scored, budget - n_seed, k=k, tau=tau, seed=seed, standardize=standardize)
+    seed_rows, rest, seed_manifest = seed_split(pool, n_seed=n_seed, seed=seed)
+    f_seed = train(seed_rows, model=model, output_dir=os.path.join(work_dir, "f_seed"), restart=restart,
+                   **{"seed": seed, **(recipe or {})})
+    scored = necessity(rest, model=f_seed, work_dir=os.path.join(work_dir, "necessity"), restart=restart,
+                       reduction=reduction, batch_size=batch_size)
+    drawn, nbgs_manifest = nbgs(scored, n=budget - n_seed, k=k, tau=tau, seed=seed, standardize=standardize)
     # Seed rows carry no necessity (they were not scored): NaN keeps one schema.
     seed_scored = seed_rows.map(
         lambda b: {"necessity": [float("nan")] * len(b["id"]), "necessity_tokens": [0] * len(b["id"]),
@@ -79,9 +93,12 @@ def mllm_selector(
     )
     selection = concatenate_datasets([seed_scored, drawn])
     selection = provenance.with_steps(selection, provenance.steps(drawn))
-    selection = provenance.record(selection, "mllm_selector", kind="select", rows_in=len(pool),
-                                  params={"budget": budget, "n_seed": n_seed, "k": nbgs_manifest["params"]["k"],
-                                          "tau": tau, "standardize": standardize, "reduction": reduction},
+    params = {"n": budget, "fraction": fraction, "n_seed": n_seed, "k": nbgs_manifest["params"]["k"], "tau": tau,
+              "standardize": standardize, "reduction": reduction, "model": os.fspath(model)}
+    selection = provenance.record(selection, "mllm_selector", kind="select", rows_in=len(pool), params=params,
                                   model=f_seed, seed=seed)
-    return {"selection": selection, "scored": scored, "seed_rows": seed_rows, "f_seed": f_seed,
-            "manifest": {"seed": seed_manifest, "nbgs": nbgs_manifest, "budget": budget}}
+    ids = list_column(selection, "id")
+    manifest = {"method": "mllm_selector", "params": params, "seed": seed, "n_pool": len(pool),
+                "n_selected": len(selection), "ids_sha256": ids_sha256(ids), "ids": ids, "f_seed": f_seed,
+                "seed_rows": seed_manifest, "nbgs": nbgs_manifest}
+    return DriverSelection.of(selection, manifest, f_seed=f_seed, scored=scored, seed_rows=seed_rows)

@@ -1,4 +1,7 @@
-"""MLLM-Selector's necessity-based grouped sampling (NBGS), SPEC §1 / papers/001.
+"""MLLM-Selector's necessity-based grouped sampling (NBGS).
+
+From *MLLM-Selector: Necessity and Diversity-driven High-Value Data Selection for Enhanced
+Visual Instruction Tuning* (arXiv:2503.20502); the formulas and choices are in docs/methods.md.
 
 1. sort the pool (seed rows already removed) by ``necessity`` descending, ties by ``id``;
 2. cut it into N = ceil(M / k) consecutive groups of k rows (the last may be smaller);
@@ -10,7 +13,7 @@
 Example:
     >>> from datasets import Dataset
     >>> pool = Dataset.from_dict({"id": [f"r{i}" for i in range(10)], "necessity": [float(i) for i in range(10)]})
-    >>> sub, manifest = nbgs(pool, 4, k=5, tau=0.0, seed=0)
+    >>> sub, manifest = nbgs(pool, n=4, k=5, tau=0.0, seed=0)
     >>> sorted(sub["id"]), manifest["quotas"]
     (['r3', 'r4', 'r8', 'r9'], [2, 2])
 """
@@ -18,16 +21,15 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import Any
-
 import numpy as np
 from datasets import Dataset
 
-from .common import finish, order_by, score_array
+from ..results import Selection
+from .common import finish, order_by, score_array, size
 
 
 def default_k(pool_size: int) -> int:
-    """Group size: the paper's k = 50k, scaled as M / 13 for smaller pools (SPEC §1).
+    """Group size: the paper's k = 50k, scaled as M / 13 for smaller pools (docs/methods.md).
 
     The paper uses k = 50k on LLaVA-665K (about M / 13); for pools of fewer than
     650k rows we keep that ratio so the number of groups stays about 13.
@@ -36,7 +38,7 @@ def default_k(pool_size: int) -> int:
 
 
 def default_seed_size(budget: int) -> int:
-    """Seed size n1 for a budget m: 15% of m, the paper's ratio scaled to small pools (SPEC §1)."""
+    """Seed size n1 for a budget m: 15% of m, the paper's ratio scaled to small pools (docs/methods.md)."""
     return max(1, round(0.15 * budget))
 
 
@@ -102,14 +104,16 @@ def _standardize(scores: np.ndarray, groups: np.ndarray, n_groups: int) -> np.nd
 
 def nbgs(
     ds: Dataset,
-    n_select: int,
+    *,
+    n: int | None = None,
+    fraction: float | None = None,
     k: int | None = None,
     tau: float = 1.0,
     seed: int = 0,
     standardize: bool = False,
     score_column: str = "necessity",
-) -> tuple[Dataset, dict[str, Any]]:
-    """Draw ``n_select`` rows (the paper's n2) from the pool by NBGS.
+) -> Selection:
+    """Draw ``n`` rows (the paper's n2), or a ``fraction`` of the pool, by NBGS.
 
     ``k`` defaults to :func:`default_k`. ``tau = 1`` on raw (summed) losses is the
     paper's setting and is near top-quota per group; ``standardize=True`` z-scores the
@@ -117,8 +121,7 @@ def nbgs(
     selected rows (in pool order) and a manifest with ids, quotas and parameters.
     """
     m = len(ds)
-    if not 0 <= n_select <= m:
-        raise ValueError(f"n_select={n_select} must be between 0 and the pool size {m}")
+    n_select = size(m, n=n, fraction=fraction)
     k = default_k(m) if k is None else int(k)
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
@@ -132,5 +135,5 @@ def nbgs(
         scores = _standardize(scores, groups, n_groups)
     rng = np.random.default_rng(seed)
     drawn = order[group_draw(scores, groups, quotas, tau, rng)] if m else np.zeros(0, dtype=np.int64)
-    params = {"n_select": n_select, "k": k, "tau": tau, "standardize": standardize, "score_column": score_column}
+    params = {"n": n_select, "fraction": fraction, "k": k, "tau": tau, "standardize": standardize, "score_column": score_column}
     return finish(ds, drawn, "nbgs", params=params, seed=seed, extra={"n_groups": n_groups, "quotas": quotas.tolist()})

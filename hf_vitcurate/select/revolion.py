@@ -1,4 +1,7 @@
-"""REVO-LION's protocol pieces (SPEC §2, papers/003): splits, DQ, SQ, S1/S2/S3 and the release.
+"""REVO-LION's protocol pieces: splits, DQ, SQ, S1/S2/S3 and the release.
+
+From *On the Evaluation and Refinement of Vision-Language Instruction Tuning Datasets*
+(REVO-LION, arXiv:2310.06594); every formula and choice is in docs/methods.md.
 
 Every function works on one pooled ``Dataset`` whose column ``by`` (default ``source``)
 names the protocol *dataset* of each row, and on the ``mq__{T}`` columns that
@@ -14,22 +17,23 @@ MQ of the model tuned on T answering that row.
 - :func:`s1` (top ``round(P·n_i)`` by SQ per dataset, ties by id, exact counts), :func:`s2`
   (the same counts at random), :func:`s3` (SQ within μ_i ± λσ_i), :func:`release`
   (P = 0.7, then REVO-LION-Eval = 600 random rows per refined dataset, REVO-LION-Tune = the rest).
+  The paper's portion P is ``fraction`` here (a share of each dataset).
 
-Choices SPEC leaves open (the other reading in parentheses):
+Choices the paper leaves open (the other reading in parentheses):
 
 - counts are rounded half up, ``floor(P·n + 0.5)`` (Python's ``round`` rounds half to even);
 - σ in S3 is the population standard deviation, ``ddof=0`` (``ddof=1``: the sample one);
 - random draws (splits, S2, Eval) use one generator per dataset seeded by
   ``(seed, crc32(name))``, so adding a dataset never changes the rows drawn from another
   (one generator over the whole pool would);
-- the paper's S1 keeps rows with ``SQ >= τ_i`` (all ties at the threshold); SPEC and the
-  default keep exactly ``round(P·n_i)`` rows, ties broken by id (``threshold=True``: the paper's).
+- the paper's S1 keeps rows with ``SQ >= τ_i`` (all ties at the threshold); the
+  default keeps exactly ``round(P·n_i)`` rows, ties broken by id (``threshold=True``: the paper's).
 
 Example:
     >>> from datasets import Dataset
     >>> ds = Dataset.from_dict({"id": ["a", "b", "c", "d"], "source": ["A", "A", "B", "B"],
     ...                         "sq": [0.2, 0.9, 0.5, 0.5]})
-    >>> sub, manifest = s1(ds, 0.5)
+    >>> sub, manifest = s1(ds, fraction=0.5)
     >>> list(sub["id"]), manifest["groups"]["B"]["kept"]
     (['b', 'c'], 1)
 """
@@ -49,7 +53,8 @@ from datasets import Dataset, DatasetDict, Value
 
 from .. import provenance
 from ..columns import add_columns, arrow_column, list_column
-from .common import finish, score_array
+from ..results import Selection
+from .common import finish, quota, score_array
 
 SPLIT_SEEDS = {"SPLIT1": 1, "SPLIT2": 2}
 EVAL_SIZE = 600
@@ -60,13 +65,6 @@ MQ_PREFIX = "mq__"
 
 
 # --- helpers ----------------------------------------------------------------------------
-
-
-def quota(p: float, n: int) -> int:
-    """``round(p·n)`` rounded half up (exact counts per dataset)."""
-    if not 0 <= p <= 1:
-        raise ValueError(f"the portion P must be in [0, 1], got {p}")
-    return min(n, int(math.floor(p * n + 0.5 + 1e-9)))  # 1e-9: 0.7 * 10 must give 7, not 6.999..
 
 
 def resolve_seed(seed: int | str) -> int:
@@ -114,21 +112,21 @@ def _float_column(ds: Dataset, name: str) -> np.ndarray:
 
 def split_protocol(
     ds: Dataset,
-    seed: int | str = "SPLIT1",
     *,
+    seed: int | str = "SPLIT1",
     eval_size: int = EVAL_SIZE,
     tune_fraction: float = TUNE_FRACTION,
     by: str = "source",
-) -> tuple[DatasetDict, dict[str, Any]]:
+) -> Selection:
     """Per dataset: a tuning pool of ``round(tune_fraction·n)`` rows and Eval600 from the rest.
 
-    Returns ``(DatasetDict(tune=..., eval=...), manifest)``; the held-out rows beyond
+    Returns a :class:`~hf_vitcurate.results.Selection` of ``DatasetDict(tune=..., eval=...)`` and the manifest; the held-out rows beyond
     ``eval_size`` are in neither (the paper's 20% minus Eval600). Deterministic per seed;
     ``seed="SPLIT1"`` / ``"SPLIT2"`` give the paper's two partitions.
 
     >>> from datasets import Dataset
     >>> ds = Dataset.from_dict({"id": [str(i) for i in range(10)], "source": ["A"] * 10})
-    >>> parts, m = split_protocol(ds, "SPLIT1", eval_size=1)
+    >>> parts, m = split_protocol(ds, seed="SPLIT1", eval_size=1)
     >>> len(parts["tune"]), len(parts["eval"]), m["groups"]["A"]
     (8, 1, {'n': 10, 'tune': 8, 'heldout': 2, 'eval': 1})
     """
@@ -139,7 +137,7 @@ def split_protocol(
     tune_idx, eval_idx, per = [], [], {}
     for name, rows in zip(names, members(codes, len(names))):
         perm = rows[rng_for(s, name).permutation(len(rows))]
-        n_tune = quota(tune_fraction, len(rows))
+        n_tune = quota(tune_fraction, len(rows), name="tune_fraction")
         held = perm[n_tune:]
         tune_idx.append(perm[:n_tune])
         eval_idx.append(held[:eval_size])
@@ -147,8 +145,8 @@ def split_protocol(
     params = {"seed": seed, "eval_size": eval_size, "tune_fraction": tune_fraction, "by": by}
     tune, m_tune = finish(ds, _cat(tune_idx), "revolion_split_tune", params=params, seed=s, extra={"groups": per})
     ev, m_eval = finish(ds, _cat(eval_idx), "revolion_split_eval600", params=params, seed=s, extra={"groups": per})
-    return DatasetDict({"tune": tune, "eval": ev}), {"method": "revolion_split", "params": params, "seed": s,
-                                                     "groups": per, "tune": m_tune, "eval": m_eval}
+    return Selection(DatasetDict({"tune": tune, "eval": ev}), {"method": "revolion_split", "params": params, "seed": s,
+                                                               "groups": per, "tune": m_tune, "eval": m_eval})
 
 
 def _cat(parts: list[np.ndarray]) -> np.ndarray:
@@ -185,10 +183,10 @@ def mq_matrix(
 ) -> tuple[list[str], np.ndarray]:
     """``(names, M)`` with ``M[T, i]`` = MQ^D of the model tuned on T over dataset i, ``M[T, T] = 1``.
 
-    ``reduce="mean"`` (SPEC default) averages the ``mq__T`` column over dataset i's rows;
+    ``reduce="mean"`` (the default) averages the ``mq__T`` column over dataset i's rows;
     ``reduce="sum"`` recomputes MQ^D from the ``answer__T`` column with
-    :func:`hf_vitcurate.metrics.mq_dataset` (the sum of corpus-level scores, papers/003
-    Table 6 magnitudes).
+    :func:`hf_vitcurate.metrics.mq_dataset` (the sum of corpus-level scores, the magnitudes of
+    the REVO-LION paper's Table 6).
     """
     all_names, codes = groups(ds, by)
     names = list(names) if names is not None else all_names
@@ -312,9 +310,9 @@ def _ranked(ds: Dataset, column: str, codes: np.ndarray) -> np.ndarray:
     return np.asarray(pc.sort_indices(table, sort_keys=[("g", "ascending"), ("s", "descending"), ("id", "ascending")]))
 
 
-def s1(ds: Dataset, p: float, *, by: str = "source", column: str = "sq",
-       threshold: bool = False) -> tuple[Dataset, dict[str, Any]]:
-    """S1: per dataset, the ``round(P·n_i)`` rows of highest SQ (ties by id; exact counts).
+def s1(ds: Dataset, *, fraction: float = RELEASE_P, by: str = "source", column: str = "sq",
+       threshold: bool = False) -> Selection:
+    """S1: per dataset, the ``round(P·n_i)`` rows of highest SQ (ties by id; exact counts); P is ``fraction``.
 
     ``threshold=True`` is the paper's literal rule: every row with ``SQ >= τ_i``, τ_i the
     SQ of the last row of the exact count (ties at τ_i all kept, so counts may exceed).
@@ -327,31 +325,31 @@ def s1(ds: Dataset, p: float, *, by: str = "source", column: str = "sq",
     keep, per = [], {}
     for g, name in enumerate(names):
         block = order[starts[g] : starts[g + 1]]
-        k = quota(p, len(block))
+        k = quota(fraction, len(block))
         tau = float(scores[block[k - 1]]) if k else None
         chosen = block[scores[block] >= tau] if (threshold and k) else block[:k]
         keep.append(chosen)
         per[name] = {"n": len(block), "quota": k, "kept": len(chosen), "threshold": tau}
-    params = {"p": p, "by": by, "column": column, "ties": "threshold" if threshold else "id"}
+    params = {"fraction": fraction, "by": by, "column": column, "ties": "threshold" if threshold else "id"}
     return finish(ds, _cat(keep), "revolion_s1", params=params, extra={"groups": per})
 
 
-def s2(ds: Dataset, p: float, *, seed: int = 0, by: str = "source") -> tuple[Dataset, dict[str, Any]]:
-    """S2: per dataset, ``round(P·n_i)`` rows drawn uniformly (the counts of S1)."""
+def s2(ds: Dataset, *, fraction: float = RELEASE_P, seed: int = 0, by: str = "source") -> Selection:
+    """S2: per dataset, ``round(P·n_i)`` rows drawn uniformly (the counts of S1); P is ``fraction``."""
     names, codes = groups(ds, by)
     keep, per = [], {}
     for name, rows in zip(names, members(codes, len(names))):
-        k = quota(p, len(rows))
+        k = quota(fraction, len(rows))
         keep.append(rows[rng_for(seed, name).choice(len(rows), size=k, replace=False)])
         per[name] = {"n": len(rows), "quota": k, "kept": k}
-    return finish(ds, _cat(keep), "revolion_s2", params={"p": p, "by": by}, seed=seed, extra={"groups": per})
+    return finish(ds, _cat(keep), "revolion_s2", params={"fraction": fraction, "by": by}, seed=seed, extra={"groups": per})
 
 
-def s3(ds: Dataset, lam: float = 1.0, *, by: str = "source", column: str = "sq",
-       ddof: int = 0) -> tuple[Dataset, dict[str, Any]]:
+def s3(ds: Dataset, *, lam: float = 1.0, by: str = "source", column: str = "sq",
+       ddof: int = 0) -> Selection:
     """S3: per dataset, the rows with SQ in ``[μ_i - λσ_i, μ_i + λσ_i]`` (λ ∈ {1.0, 1.5, 2.0} in the paper)."""
     if lam < 0:
-        raise ValueError(f"lambda must be >= 0, got {lam}")
+        raise ValueError(f"lam={lam} must be >= 0")
     names, codes = groups(ds, by)
     scores = score_array(ds, column)
     keep, per = [], {}
@@ -369,18 +367,19 @@ def s3(ds: Dataset, lam: float = 1.0, *, by: str = "source", column: str = "sq",
 
 def release(
     ds: Dataset,
-    p: float = RELEASE_P,
     *,
+    fraction: float = RELEASE_P,
     eval_size: int = EVAL_SIZE,
     seed: int = 0,
     by: str = "source",
     column: str = "sq",
-) -> tuple[DatasetDict, dict[str, Any]]:
-    """The REVO-LION release: S1 at P (0.7), then per refined dataset ``eval_size`` random rows → Eval, rest → Tune.
+) -> Selection:
+    """The REVO-LION release: S1 at P = ``fraction`` (0.7), then per refined dataset ``eval_size`` random rows → Eval, rest → Tune.
 
-    Returns ``(DatasetDict(tune=..., eval=...), manifest)`` with the S1, Tune and Eval manifests.
+    Returns a :class:`~hf_vitcurate.results.Selection` of ``DatasetDict(tune=..., eval=...)``
+    and a manifest with the S1, Tune and Eval manifests.
     """
-    refined, m_s1 = s1(ds, p, by=by, column=column)
+    refined, m_s1 = s1(ds, fraction=fraction, by=by, column=column)
     names, codes = groups(refined, by)
     eval_idx, tune_idx, per = [], [], {}
     for name, rows in zip(names, members(codes, len(names))):
@@ -388,8 +387,9 @@ def release(
         eval_idx.append(picked[:eval_size])
         tune_idx.append(picked[eval_size:])
         per[name] = {"refined": len(rows), "eval": min(eval_size, len(rows)), "tune": max(0, len(rows) - eval_size)}
-    params = {"p": p, "eval_size": eval_size, "by": by, "column": column}
+    params = {"fraction": fraction, "eval_size": eval_size, "by": by, "column": column}
     tune, m_tune = finish(refined, _cat(tune_idx), "revolion_tune", params=params, seed=seed, extra={"groups": per})
     ev, m_eval = finish(refined, _cat(eval_idx), "revolion_eval", params=params, seed=seed, extra={"groups": per})
-    return DatasetDict({"tune": tune, "eval": ev}), {"method": "revolion_release", "params": params, "seed": seed,
-                                                     "groups": per, "s1": m_s1, "tune": m_tune, "eval": m_eval}
+    manifest = {"method": "revolion_release", "params": params, "seed": seed, "groups": per, "s1": m_s1,
+                "tune": m_tune, "eval": m_eval}
+    return Selection(DatasetDict({"tune": tune, "eval": ev}), manifest)

@@ -1,6 +1,8 @@
-"""REVO-LION's tune-cross-evaluation end to end (SPEC §2 steps 2-5, papers/003 Fig. 2).
+"""REVO-LION's tune-cross-evaluation end to end (the REVO-LION paper's Fig. 2).
 
-For each source dataset T: fine-tune the base model on T (→ model_T); model_T answers
+From *On the Evaluation and Refinement of Vision-Language Instruction Tuning Datasets*
+(REVO-LION, arXiv:2310.06594; see docs/methods.md). For each source dataset T: fine-tune
+the checkpoint ``model`` on T (→ model_T); model_T answers
 every row of every *other* dataset (greedy, ``answer__T`` columns) and each answer is
 scored against the row's reference (``mq__T`` = MQ^S_{T→i}); then the DQ matrix and
 vector (Eq. 2) and the ``sq`` column (Eq. 3) follow. Rows of T itself get nulls in
@@ -11,15 +13,15 @@ Nothing is computed twice:
 - a model is cached under ``work_dir/models/<T>-<key>``, ``key`` = hash of (base model:
   path, ``config.json`` and weight file sizes; data: ids and conversations of T's rows;
   the training recipe and seed). Images are not hashed: ids stand for them. A second
-  call with the same inputs trains nothing (``result.reused``);
+  call with the same inputs trains nothing (``manifest["reused"]``);
 - answers are written in resumable chunks under ``work_dir/answers/<T>-<key>/on-<i>``
   (:func:`hf_vitcurate.stages.generate`), so a killed run resumes and a rerun loads no model.
 
 Example:
-    >>> result = tune_cross_evaluate(sources, "ckpt/f_pre", "runs/revolion",
+    >>> result = tune_cross_evaluate(sources, model="ckpt/f_pre", work_dir="runs/revolion",
     ...                              recipe=tiny_recipe(), max_new_tokens=48)        # doctest: +SKIP
-    >>> result.dq.to_markdown()                                                        # doctest: +SKIP
-    >>> tune, manifest = release(result.pool)                                           # doctest: +SKIP
+    >>> pool, manifest = result; result.dq.to_markdown()                               # doctest: +SKIP
+    >>> parts, manifest = release(pool, by=manifest["by"])                              # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -30,13 +32,13 @@ import logging
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from datasets import Dataset, Value, concatenate_datasets
 
 from .. import provenance
 from ..columns import add_columns, arrow_column, ids_sha256
+from ..results import DriverSelection
 from .revolion import DQTable, add_sq, dq_table
 
 logger = logging.getLogger(__name__)
@@ -46,30 +48,13 @@ MQ = "mq__{}"
 CORE = ("id", "images", "conversations", "source", "task")
 
 
-@dataclass
-class TuneCrossResult:
-    """What :func:`tune_cross_evaluate` returns."""
-
-    pool: Dataset  # every source's rows + answer__T, mq__T (null on T's own rows) and sq
-    dq: DQTable
-    models: dict[str, str]  # dataset name -> fine-tuned checkpoint folder
-    by: str = "source"  # the column naming each row's protocol dataset
-    trained: list[str] = field(default_factory=list)  # trained in this call
-    reused: list[str] = field(default_factory=list)  # found in the cache
-    params: dict[str, Any] = field(default_factory=dict)
-
-    def summary(self) -> dict[str, Any]:
-        return {"models": self.models, "trained": self.trained, "reused": self.reused, "dq": self.dq.to_dict(),
-                "by": self.by, "params": self.params}
-
-
 def _hash(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def model_identity(model_path: str | os.PathLike) -> dict[str, Any]:
+def model_identity(model: str | os.PathLike) -> dict[str, Any]:
     """What identifies a base checkpoint: its path, ``config.json`` and weight file names and sizes."""
-    path = os.fspath(model_path)
+    path = os.fspath(model)
     if not os.path.isdir(path):
         return {"id": path}  # a Hub id
     ident: dict[str, Any] = {"path": os.path.realpath(path)}
@@ -95,9 +80,9 @@ def data_identity(ds: Dataset) -> str:
     return h.hexdigest()
 
 
-def cache_key(base_model: str | os.PathLike, ds: Dataset, recipe: Mapping[str, Any]) -> str:
-    """The cache key of a fine-tuned model: (base model, data, recipe)."""
-    return _hash(model_identity(base_model), data_identity(ds), dict(recipe))[:16]
+def cache_key(model: str | os.PathLike, ds: Dataset, recipe: Mapping[str, Any]) -> str:
+    """The cache key of a fine-tuned model: (base checkpoint, data, recipe)."""
+    return _hash(model_identity(model), data_identity(ds), dict(recipe))[:16]
 
 
 def safe_name(name: str) -> str:
@@ -105,22 +90,22 @@ def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "dataset"
 
 
-def default_recipe(base_model: str | os.PathLike) -> dict[str, Any]:
-    """The package's CPU recipe for a tiny checkpoint (``models.tiny_recipe``), else ``{}`` (LLaVA defaults)."""
-    if os.path.isfile(os.path.join(os.fspath(base_model), "tiny_architecture.json")):
-        from ..models import tiny_recipe
+def default_recipe(model: str | os.PathLike) -> dict[str, Any]:
+    """The package's CPU recipe for a tiny checkpoint (``testing.tiny_recipe``), else ``{}`` (LLaVA defaults)."""
+    if os.path.isfile(os.path.join(os.fspath(model), "tiny_architecture.json")):
+        from ..testing import tiny_recipe
 
         return dict(tiny_recipe())
     return {}
 
 
 def fine_tune(
-    base_model: str | os.PathLike, ds: Dataset, name: str, work_dir: str, recipe: Mapping[str, Any]
+    ds: Dataset, *, model: str | os.PathLike, name: str, work_dir: str, recipe: Mapping[str, Any]
 ) -> tuple[str, bool]:
     """``(checkpoint, reused)``: model_T from the cache, or trained now and cached."""
     from ..models import training
 
-    key = cache_key(base_model, ds, recipe)
+    key = cache_key(model, ds, recipe)
     out = os.path.join(work_dir, "models", f"{safe_name(name)}-{key}")
     log = os.path.join(out, training.LOG_FILE)
     if os.path.isfile(log):
@@ -129,7 +114,7 @@ def fine_tune(
                 logger.info("model for %s: cache hit %s", name, out)
                 return out, True
     logger.info("model for %s: training into %s", name, out)
-    training.train(base_model, ds, out, **dict(recipe))
+    training.train(ds, model=model, output_dir=out, **dict(recipe))
     return out, False
 
 
@@ -147,11 +132,66 @@ def pool_sources(sources: Mapping[str, Dataset]) -> tuple[list[str], str]:
     return names, "source" if consistent else "dataset"
 
 
+def answer_all(
+    sources: Mapping[str, Dataset],
+    models: Mapping[str, str],
+    work_dir: str,
+    *,
+    variant: str,
+    restart: bool,
+    **generation: Any,
+) -> dict[str, dict[str, list]]:
+    """``{target: {answer__T: [...], mq__T: [...]}}``: every model_T answers every other dataset, scored by MQ.
+
+    Model-outer, so each model answers every other dataset while it is loaded (one load per
+    model). A model does not answer its own dataset: those cells are nulls.
+    """
+    from ..stages.generate import generate, release_model
+    from ..stages.mq import mq
+
+    names = sorted(sources)
+    columns: dict[str, dict[str, list]] = {t: {} for t in names}
+    try:
+        for name in names:
+            a_col, m_col = ANSWER.format(name), MQ.format(name)
+            for target in names:
+                ds = sources[target]
+                if name == target:
+                    columns[target][a_col] = columns[target][m_col] = [None] * len(ds)
+                    continue
+                core = ds.select_columns([c for c in ds.column_names if c in CORE])
+                chunks = os.path.join(work_dir, "answers", os.path.basename(models[name]), f"on-{safe_name(target)}")
+                answered = generate(core, model=models[name], work_dir=chunks, restart=restart, column=a_col,
+                                    keep_loaded=True, **generation)
+                answered = mq(answered, a_col, model=name, variant=variant)
+                columns[target][a_col] = arrow_column(answered, a_col).to_pylist()
+                columns[target][m_col] = arrow_column(answered, m_col).to_pylist()
+    finally:
+        release_model()
+    return columns
+
+
+def scored_pool(sources: Mapping[str, Dataset], columns: Mapping[str, Mapping[str, list]], by: str) -> Dataset:
+    """The sources concatenated, each with the ``answer__T``/``mq__T`` columns (and ``dataset`` when ``by`` is it)."""
+    names = sorted(sources)
+    features: dict[str, Any] = {}
+    for name in names:
+        features.update({ANSWER.format(name): Value("string"), MQ.format(name): Value("float64")})
+    scored = []
+    for target in names:
+        new = {c: columns[target][c] for c in features}  # the same column order for every dataset
+        feats = dict(features)
+        if by == "dataset":
+            new["dataset"], feats["dataset"] = [target] * len(sources[target]), Value("string")
+        scored.append(add_columns(sources[target], new, features=feats))
+    return provenance.with_steps(concatenate_datasets(scored), provenance.merge(scored))
+
+
 def tune_cross_evaluate(
     sources: Mapping[str, Dataset],
-    base_model: str | os.PathLike,
-    work_dir: str | os.PathLike,
     *,
+    model: str | os.PathLike,
+    work_dir: str | os.PathLike,
     recipe: Mapping[str, Any] | None = None,
     max_new_tokens: int = 64,
     batch_size: int = 16,
@@ -160,18 +200,24 @@ def tune_cross_evaluate(
     reduce: str = "mean",
     chunk_size: int = 256,
     num_threads: int | None = None,
-) -> TuneCrossResult:
-    """Tune on each source, answer every other source, score, DQ and SQ (see the module docstring).
+    restart: bool = False,
+) -> DriverSelection:
+    """Tune ``model`` on each source, answer every other source, score, DQ and SQ (see the module docstring).
 
     ``sources``: ``{name: Dataset}`` in the canonical schema, one protocol dataset each
     (e.g. :func:`hf_vitcurate.synthetic.shapesworld` without ``benchmark``). ``recipe``:
     options of :func:`hf_vitcurate.models.train` (default :func:`default_recipe`);
     ``seed`` is the training seed unless the recipe sets one. ``variant``/``reduce``: MQ
     variant and MQ^D reduction of the DQ matrix (SQ always uses per-sample MQ^S).
-    """
-    from ..stages.generate import generate, release_model
-    from ..stages.mq import mq
+    ``restart=True`` discards the answer chunks in ``work_dir`` (cached models are kept:
+    their folder names hash everything they depend on).
 
+    Returns a :class:`~hf_vitcurate.results.DriverSelection` whose dataset is the scored
+    pool (every row, with ``answer__T``, ``mq__T`` and ``sq``), whose manifest holds
+    ``by``, ``models``, ``trained``, ``reused``, ``params`` and ``dq``, and ``.dq`` the
+    :class:`~hf_vitcurate.select.revolion.DQTable`. Select from it with
+    :func:`~hf_vitcurate.select.revolion.release` or ``s1``/``s2``/``s3`` (``by=manifest["by"]``).
+    """
     if len(sources) < 2:
         raise ValueError(f"tune-cross-evaluation needs at least 2 datasets, got {len(sources)}")
     empty = [n for n, d in sources.items() if len(d) == 0]
@@ -179,57 +225,25 @@ def tune_cross_evaluate(
         raise ValueError(f"dataset(s) {empty} are empty")
     work_dir = os.fspath(work_dir)
     os.makedirs(work_dir, exist_ok=True)
-    rec = {"seed": seed, **dict(default_recipe(base_model) if recipe is None else recipe)}
+    rec = {"seed": seed, **dict(default_recipe(model) if recipe is None else recipe)}
     names, by = pool_sources(sources)
-
     models, trained, reused = {}, [], []
     for name in names:
-        path, hit = fine_tune(base_model, sources[name], name, work_dir, rec)
-        models[name] = path
+        models[name], hit = fine_tune(sources[name], model=model, name=name, work_dir=work_dir, recipe=rec)
         (reused if hit else trained).append(name)
-
-    # Model-outer: each model answers every other dataset while it is loaded (one load per model).
-    columns: dict[str, dict[str, list]] = {t: {} for t in names}
-    try:
-        for model in names:
-            a_col, m_col = ANSWER.format(model), MQ.format(model)
-            for target in names:
-                ds = sources[target]
-                if model == target:  # a model does not answer its own dataset
-                    columns[target][a_col] = columns[target][m_col] = [None] * len(ds)
-                    continue
-                core = ds.select_columns([c for c in ds.column_names if c in CORE])
-                answered = generate(
-                    core, models[model], column=a_col, max_new_tokens=max_new_tokens, batch_size=batch_size,
-                    out_dir=os.path.join(work_dir, "answers", os.path.basename(models[model]), f"on-{safe_name(target)}"),
-                    chunk_size=chunk_size, num_threads=num_threads, overwrite=True, keep_loaded=True,
-                )
-                answered = mq(answered, a_col, model=model, variant=variant)
-                columns[target][a_col] = arrow_column(answered, a_col).to_pylist()
-                columns[target][m_col] = arrow_column(answered, m_col).to_pylist()
-    finally:
-        release_model()
-    features: dict[str, Any] = {}
-    for model in names:
-        features.update({ANSWER.format(model): Value("string"), MQ.format(model): Value("float64")})
-    scored = []
-    for target in names:
-        new = {c: columns[target][c] for c in features}  # the same column order for every dataset
-        feats = dict(features)
-        if by == "dataset":
-            new["dataset"], feats["dataset"] = [target] * len(sources[target]), Value("string")
-        scored.append(add_columns(sources[target], new, features=feats))
-    pool = concatenate_datasets(scored)
-    pool = provenance.with_steps(pool, provenance.merge(scored))
-
+    columns = answer_all(sources, models, work_dir, variant=variant, restart=restart, max_new_tokens=max_new_tokens,
+                         batch_size=batch_size, chunk_size=chunk_size, num_threads=num_threads)
+    pool = scored_pool(sources, columns, by)
     table = dq_table(pool, names, by=by, reduce=reduce, variant=variant)
     pool = add_sq(pool, table, by=by)
-    params = {"datasets": names, "by": by, "base_model": os.fspath(base_model), "recipe": rec,
-              "max_new_tokens": max_new_tokens, "variant": variant, "reduce": reduce, "decoding": "greedy",
-              "models": models}
+    params = {"datasets": names, "by": by, "model": os.fspath(model), "recipe": rec, "max_new_tokens": max_new_tokens,
+              "variant": variant, "reduce": reduce, "decoding": "greedy", "models": models}
     pool = provenance.record(pool, "tune_cross_evaluate", kind="stage", rows_in=len(pool), params=params,
-                             model=os.fspath(base_model), seed=seed)
-    result = TuneCrossResult(pool=pool, dq=table, models=models, by=by, trained=trained, reused=reused, params=params)
+                             model=os.fspath(model), seed=seed)
+    manifest = {"method": "tune_cross_evaluate", "params": params, "seed": seed, "n_pool": len(pool),
+                "n_selected": len(pool), "ids_sha256": ids_sha256(pool), "by": by, "models": models,
+                "trained": trained, "reused": reused, "dq": table.to_dict()}
+    result = DriverSelection.of(pool, manifest, dq=table)
     from ..distributed import state
 
     if state().is_main_process:
@@ -237,8 +251,8 @@ def tune_cross_evaluate(
     return result
 
 
-def write_outputs(result: TuneCrossResult, out_dir: str) -> dict[str, str]:
-    """``dq.csv``, ``dq.md``, ``dq.json``, ``dq_heatmap.png`` and ``sq_hist.png`` in ``out_dir``."""
+def write_outputs(result: DriverSelection, out_dir: str) -> dict[str, str]:
+    """``dq.csv``, ``dq.md``, ``dq.json``, ``dq_heatmap.png`` and ``sq_hist.png`` of a :func:`tune_cross_evaluate` result."""
     from .revolion_report import dq_heatmap, save_png, sq_histograms
 
     os.makedirs(out_dir, exist_ok=True)
@@ -248,7 +262,7 @@ def write_outputs(result: TuneCrossResult, out_dir: str) -> dict[str, str]:
     with open(paths["md"], "w", encoding="utf-8") as f:
         f.write(result.dq.to_markdown() + "\n")
     with open(paths["json"], "w", encoding="utf-8") as f:
-        json.dump(result.summary(), f, indent=2, default=str)
+        json.dump(result.manifest, f, indent=2, default=str)
     save_png(dq_heatmap(result.dq), paths["heatmap"])
-    save_png(sq_histograms(result.pool, by=result.by), paths["sq"])
+    save_png(sq_histograms(result.dataset, by=result.manifest["by"]), paths["sq"])
     return paths

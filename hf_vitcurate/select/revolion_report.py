@@ -85,7 +85,7 @@ def card_data(result, manifest: dict[str, Any] | None = None, *, sources: dict[s
               **extra: Any) -> dict[str, Any]:
     """``card_data`` for ``hub.publish(..., card="revo_lion")``: DQ table, heat map, SQ histograms, counts.
 
-    ``result``: a :class:`~.revolion_driver.TuneCrossResult`; ``manifest``: the
+    ``result``: what :func:`~.revolion_driver.tune_cross_evaluate` returns; ``manifest``: the
     :func:`~.revolion.release` manifest (adds the per-dataset counts table and the S1
     thresholds on the histograms); ``sources``: ``{name: license}`` for the card.
     """
@@ -103,7 +103,7 @@ def card_data(result, manifest: dict[str, Any] | None = None, *, sources: dict[s
         "pretty_name": "REVO-LION",
         "sources": sources or {n: "unknown" for n in result.dq.names},
         "plots": {"DQ heat map": dq_heatmap(result.dq),
-                  "SQ per dataset": sq_histograms(result.pool, by=result.by, thresholds=thresholds)},
+                  "SQ per dataset": sq_histograms(result.dataset, by=result.manifest["by"], thresholds=thresholds)},
         "tables": tables,
         **extra,
     }

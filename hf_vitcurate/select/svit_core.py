@@ -1,4 +1,7 @@
-"""SVIT data recipes (papers/002 §4.2, SPEC §3): diversity, balance, SVIT-core and mix.
+"""SVIT data recipes: diversity, balance, SVIT-core and mix.
+
+From *SVIT: Scaling up Visual Instruction Tuning* (arXiv:2307.04087, §4.2); the choices are
+also in docs/methods.md.
 
 - :func:`diversity` (D): drop the less informative half (by ``informativeness``, from
   :func:`hf_vitcurate.stages.concepts`), then draw ``n / num_tasks`` rows per ``task``
@@ -10,7 +13,7 @@
 - :func:`mix`: replace one source of a mixture by the core (SVIT-mix-665K = LLaVA-v1.5-mix-665K
   with LLaVA-Instruct-150K replaced by SVIT-core-150K).
 
-Each returns ``(selection, manifest)``; the manifest (see
+Each returns a :class:`~hf_vitcurate.results.Selection` (unpacks as ``(dataset, manifest)``); the manifest (see
 :func:`hf_vitcurate.select.common.finish`) holds the ids, parameters, seed and a
 ``counts`` block (rows per task, yes/no before and after, rows dropped and refilled).
 Sizes are exact: when a request cannot be met, :class:`ShortfallError` says what is
@@ -18,7 +21,7 @@ short and by how much; ``allow_short=True`` returns fewer rows with a warning in
 (and the manifest's ``counts["short"]`` says how many). All work is numpy over whole
 columns (no per-row Python), seeded by ``seed`` alone.
 
-Choices SPEC leaves open, with the other reading:
+Choices the paper leaves open, with the other reading:
 
 - *Ties* at the informativeness cut are broken at random (seeded). "Half" keeps
   ``ceil(rows / 2)``. ``num_tasks`` counts the tasks of the whole pool, so a task
@@ -61,6 +64,7 @@ from datasets import Dataset, concatenate_datasets
 from .. import provenance
 from ..columns import arrow_column
 from ..errors import VitCurateError
+from ..results import Selection
 from .common import finish, ids_hash
 
 log = logging.getLogger(__name__)
@@ -234,13 +238,14 @@ def _check_n(n: int) -> int:
 # -- recipes ---------------------------------------------------------------------------
 def diversity(
     ds: Dataset,
+    *,
     n: int,
     per_task: bool = False,
     seed: int = 0,
     allow_short: bool = False,
     informativeness_column: str = "informativeness",
     task_column: str = "task",
-) -> tuple[Dataset, dict[str, Any]]:
+) -> Selection:
     """Recipe D: the more informative half, then ``n / num_tasks`` random rows per task.
 
     Example:
@@ -273,13 +278,14 @@ def diversity(
 
 def balance(
     ds: Dataset,
+    *,
     n: int,
     ratio: float = 8,
     seed: int = 0,
     allow_short: bool = False,
     yes_no_column: str = "yes_no",
     task_column: str = "task",
-) -> tuple[Dataset, dict[str, Any]]:
+) -> Selection:
     """Recipe B: ``n`` random rows with yes:no <= ``ratio``, exactly ``n`` (see module docstring).
 
     Example:
@@ -310,6 +316,7 @@ def balance(
 
 def core(
     ds: Dataset,
+    *,
     n: int = SVIT_CORE_SIZE,
     seed: int = 0,
     ratio: float = 8,
@@ -318,7 +325,7 @@ def core(
     informativeness_column: str = "informativeness",
     yes_no_column: str = "yes_no",
     task_column: str = "task",
-) -> tuple[Dataset, dict[str, Any]]:
+) -> Selection:
     """SVIT-core: :func:`diversity` then :func:`balance`, exactly ``n`` rows (SVIT-core-150K: 157,712).
 
     The diversity draw gives ``n`` rows of the more informative half, equal per task;
@@ -365,11 +372,12 @@ def core(
 
 def mix(
     mixture: Dataset,
+    *,
+    core: Dataset,
     replace_source: str | Sequence[str],
-    core_ds: Dataset,
     source_column: str = "source",
-) -> tuple[Dataset, dict[str, Any]]:
-    """Replace the rows of ``replace_source`` in ``mixture`` by ``core_ds`` (SVIT-mix-665K).
+) -> Selection:
+    """Replace the rows of ``replace_source`` in ``mixture`` by the ``core`` selection (SVIT-mix-665K).
 
     Columns kept are those both datasets have (the canonical ones at least); the core's
     types are cast to the mixture's. Raises ``ValueError`` when no row has that source
@@ -379,7 +387,7 @@ def mix(
         >>> from datasets import Dataset
         >>> mixture = Dataset.from_dict({"id": ["a", "b", "c"], "source": ["llava", "vqa", "llava"]})
         >>> core_ds = Dataset.from_dict({"id": ["s1"], "source": ["svit"]})
-        >>> mixed, m = mix(mixture, "llava", core_ds)
+        >>> mixed, m = mix(mixture, core=core_ds, replace_source="llava")
         >>> sorted(mixed["id"]), m["counts"]["removed"]
         (['b', 's1'], 2)
     """
@@ -388,24 +396,24 @@ def mix(
     hit = np.isin(src_codes, [src_labels.index(s) for s in names if s in src_labels])
     if not hit.any():
         raise ValueError(f"no row of the mixture has {source_column}={names}; its sources are {src_labels}")
-    common = [c for c in mixture.column_names if c in core_ds.column_names]
+    common = [c for c in mixture.column_names if c in core.column_names]
     for need in ("id", source_column):
         if need not in common:
-            raise ValueError(f"both datasets need column {need!r} (mixture: {mixture.column_names}, core: {core_ds.column_names})")
+            raise ValueError(f"both datasets need column {need!r} (mixture: {mixture.column_names}, core: {core.column_names})")
     kept = mixture.select(np.flatnonzero(~hit)).select_columns(common)
-    added = core_ds.select_columns(common)
+    added = core.select_columns(common)
     added = added.cast(kept.features) if added.features != kept.features else added
     clash = set(arrow_column(kept, "id").to_pylist()) & set(arrow_column(added, "id").to_pylist())
     if clash:
         raise ValueError(f"{len(clash)} id(s) of the core already exist in the mixture, e.g. {sorted(clash)[:3]}")
     mixed = concatenate_datasets([kept, added])
-    mixed = provenance.with_steps(mixed, provenance.merge([mixture, core_ds]))
-    params = {"replace_source": names, "source_column": source_column, "core_rows": len(core_ds)}
+    mixed = provenance.with_steps(mixed, provenance.merge([mixture, core]))
+    params = {"replace_source": names, "source_column": source_column, "core_rows": len(core)}
     out_codes, out_labels = _codes(mixed, source_column, "")
     counts = {"mixture": len(mixture), "removed": int(hit.sum()), "added": len(added), "result": len(mixed),
               "per_source": {out_labels[i]: int(c) for i, c in enumerate(np.bincount(out_codes, minlength=len(out_labels))) if c}}
-    mixed = provenance.record(mixed, "svit.mix", kind="select", rows_in=len(mixture) + len(core_ds), params=params)
+    mixed = provenance.record(mixed, "svit.mix", kind="select", rows_in=len(mixture) + len(core), params=params)
     ids = arrow_column(mixed, "id").to_pylist()
     manifest = {"method": "svit.mix", "params": params, "seed": None, "n_pool": len(mixture), "n_selected": len(mixed),
                 "ids_sha256": ids_hash(ids), "ids": ids, "counts": counts}
-    return mixed, manifest
+    return Selection(mixed, manifest)
