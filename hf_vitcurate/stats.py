@@ -1,4 +1,4 @@
-"""Dataset statistics: the SVIT report (papers/002 Table 1, §3.4 and Figure 3 analogues).
+"""Dataset statistics: the SVIT report (SVIT, arXiv:2307.04087: Table 1, §3.4 and Figure 3 analogues).
 
 :func:`stats` reads any dataset in the canonical schema, in Arrow batches (no image is
 decoded), and returns a JSON-ready dict:
@@ -65,15 +65,16 @@ def _first_words(values: pa.Array, k: int) -> pa.Array:
 
 def stats(
     ds: Dataset,
+    *,
     by: str = "task",
     first_words: tuple[int, ...] = (1, 3),
     top: int = 20,
-    batch_size: int = 50_000,
+    map_batch_size: int = 50_000,
 ) -> dict[str, Any]:
     """Statistics of ``ds`` grouped by ``by`` (``"task"`` or ``"source"``); see module docstring.
 
     ``first_words``: the prefix lengths counted for question types; ``top``: how many
-    prefixes are kept per group and length.
+    prefixes are kept per group and length; ``map_batch_size``: rows per Arrow batch read.
     """
     if by not in ("task", "source"):
         raise ValueError(f"by must be 'task' or 'source', got {by!r}")
@@ -87,57 +88,8 @@ def stats(
     acc: dict[str, Counter] = defaultdict(Counter)
     crosstab: dict[str, Counter] = defaultdict(Counter)
     prefixes: dict[int, dict[str, Counter]] = {k: defaultdict(Counter) for k in first_words}
-
-    for table in table_ds.iter(batch_size=batch_size):
-        n = table.num_rows
-        group = pc.fill_null(table.column(by), "").combine_chunks().dictionary_encode()
-        g_codes = np.asarray(group.indices, dtype=np.int64)
-        g_names = [str(x) for x in group.dictionary.to_pylist()]
-        n_groups = len(g_names)
-
-        def per_group(weights: np.ndarray | None, codes: np.ndarray = g_codes, size: int = n_groups) -> np.ndarray:
-            return np.bincount(codes, weights=weights, minlength=size)
-
-        sums: dict[str, np.ndarray] = {"rows": per_group(None)}
-        if "images" in extras:
-            n_img = np.asarray(pc.fill_null(pc.list_value_length(table.column("images")), 0), dtype=np.int64)
-        else:
-            n_img = np.zeros(n, dtype=np.int64)
-        sums["images"] = per_group(n_img)
-        sums["rows_without_images"] = per_group((n_img == 0).astype(np.int64))
-
-        values, roles, turn_row, _ = turns(table)
-        t_group = g_codes[turn_row]
-        is_q = np.asarray(pc.equal(roles, "human"), dtype=bool)
-        is_a = np.asarray(pc.equal(roles, "gpt"), dtype=bool)
-        words = _words(values)
-        sums["turns"] = per_group(None, t_group) if len(t_group) else np.zeros(n_groups)
-        sums["qa_pairs"] = per_group(is_a.astype(np.int64), t_group) if len(t_group) else np.zeros(n_groups)
-        sums["questions"] = per_group(is_q.astype(np.int64), t_group) if len(t_group) else np.zeros(n_groups)
-        sums["question_words"] = per_group(words * is_q, t_group) if len(t_group) else np.zeros(n_groups)
-        sums["answer_words"] = per_group(words * is_a, t_group) if len(t_group) else np.zeros(n_groups)
-        if "informativeness" in extras:
-            info = np.asarray(pc.fill_null(table.column("informativeness"), 0).to_numpy(), dtype=np.float64)
-            sums["informativeness"] = per_group(info)
-        if "yes_no" in extras:
-            yn = np.asarray(pc.fill_null(table.column("yes_no"), "").to_numpy(zero_copy_only=False), dtype=object)
-            sums["yes"] = per_group((yn == "yes").astype(np.int64))
-            sums["no"] = per_group((yn == "no").astype(np.int64))
-        for key, arr in sums.items():
-            for i, name in enumerate(g_names):
-                acc[name][key] += float(arr[i])
-
-        pairs = pa.table({"s": pc.fill_null(table.column("source"), ""), "t": pc.fill_null(table.column("task"), "")})
-        for row in pairs.group_by(["s", "t"]).aggregate([("s", "count")]).to_pylist():
-            crosstab[row["s"]][row["t"]] += row["s_count"]
-
-        q_idx = pa.array(np.flatnonzero(is_q))
-        q_values, q_group = values.take(q_idx), t_group[is_q]
-        for k in first_words:
-            prefix = _first_words(q_values, k)
-            counted = pa.table({"g": pa.array(q_group), "p": prefix}).group_by(["g", "p"]).aggregate([("p", "count")])
-            for g, p, c in zip(*(counted.column(x).to_pylist() for x in ("g", "p", "p_count"))):
-                prefixes[k][g_names[g]][p] += c
+    for table in table_ds.iter(batch_size=map_batch_size):
+        _count_batch(table, by, extras, acc, crosstab, prefixes)
 
     groups = {name: _summary(acc[name], extras) for name in sorted(acc)}
     total = Counter()
@@ -145,20 +97,82 @@ def stats(
         total.update(c)
     report: dict[str, Any] = {"by": by, **_summary(total, extras), "groups": groups}
     report["rows_per_source_task"] = {s: dict(sorted(t.items())) for s, t in sorted(crosstab.items())}
+    report["first_words"] = _top_prefixes(prefixes, sorted(acc), top)
+    return report
+
+
+def _count_batch(table: pa.Table, by: str, extras: list[str], acc: dict[str, Counter], crosstab: dict[str, Counter],
+                 prefixes: dict[int, dict[str, Counter]]) -> None:
+    """Add one Arrow batch's sums per group to ``acc``, its rows per (source, task) to ``crosstab``,
+    and its question prefixes per group to ``prefixes``."""
+    n = table.num_rows
+    group = pc.fill_null(table.column(by), "").combine_chunks().dictionary_encode()
+    g_codes = np.asarray(group.indices, dtype=np.int64)
+    g_names = [str(x) for x in group.dictionary.to_pylist()]
+    n_groups = len(g_names)
+
+    def per_group(weights: np.ndarray | None, codes: np.ndarray = g_codes) -> np.ndarray:
+        if not len(codes):
+            return np.zeros(n_groups)
+        return np.bincount(codes, weights=weights, minlength=n_groups)
+
+    sums: dict[str, np.ndarray] = {"rows": per_group(None)}
+    if "images" in extras:
+        n_img = np.asarray(pc.fill_null(pc.list_value_length(table.column("images")), 0), dtype=np.int64)
+    else:
+        n_img = np.zeros(n, dtype=np.int64)
+    sums["images"] = per_group(n_img)
+    sums["rows_without_images"] = per_group((n_img == 0).astype(np.int64))
+
+    values, roles, turn_row, _ = turns(table)
+    t_group = g_codes[turn_row]
+    is_q = np.asarray(pc.equal(roles, "human"), dtype=bool)
+    is_a = np.asarray(pc.equal(roles, "gpt"), dtype=bool)
+    words = _words(values)
+    sums["turns"] = per_group(None, t_group)
+    sums["qa_pairs"] = per_group(is_a.astype(np.int64), t_group)
+    sums["questions"] = per_group(is_q.astype(np.int64), t_group)
+    sums["question_words"] = per_group(words * is_q, t_group)
+    sums["answer_words"] = per_group(words * is_a, t_group)
+    if "informativeness" in extras:
+        info = np.asarray(pc.fill_null(table.column("informativeness"), 0).to_numpy(), dtype=np.float64)
+        sums["informativeness"] = per_group(info)
+    if "yes_no" in extras:
+        yn = np.asarray(pc.fill_null(table.column("yes_no"), "").to_numpy(zero_copy_only=False), dtype=object)
+        sums["yes"] = per_group((yn == "yes").astype(np.int64))
+        sums["no"] = per_group((yn == "no").astype(np.int64))
+    for key, arr in sums.items():
+        for i, name in enumerate(g_names):
+            acc[name][key] += float(arr[i])
+
+    pairs = pa.table({"s": pc.fill_null(table.column("source"), ""), "t": pc.fill_null(table.column("task"), "")})
+    for row in pairs.group_by(["s", "t"]).aggregate([("s", "count")]).to_pylist():
+        crosstab[row["s"]][row["t"]] += row["s_count"]
+
+    q_idx = pa.array(np.flatnonzero(is_q))
+    q_values, q_group = values.take(q_idx), t_group[is_q]
+    for k, per_name in prefixes.items():
+        prefix = _first_words(q_values, k)
+        counted = pa.table({"g": pa.array(q_group), "p": prefix}).group_by(["g", "p"]).aggregate([("p", "count")])
+        for g, p, c in zip(*(counted.column(x).to_pylist() for x in ("g", "p", "p_count"))):
+            per_name[g_names[g]][p] += c
+
+
+def _top_prefixes(prefixes: dict[int, dict[str, Counter]], names: list[str], top: int) -> dict[str, dict[str, list]]:
+    """``{group: {k: [[prefix, count, share], ...]}}``, the ``top`` commonest, for ``"all"`` and each group."""
     fw: dict[str, dict[str, list]] = {}
-    for name in ["all", *sorted(acc)]:
+    for name in ["all", *names]:
         fw[name] = {}
-        for k in first_words:
+        for k, per_name in prefixes.items():
             if name == "all":
                 counter = Counter()
-                for c in prefixes[k].values():
+                for c in per_name.values():
                     counter.update(c)
             else:
-                counter = prefixes[k][name]
+                counter = per_name[name]
             n_q = sum(counter.values())
             fw[name][str(k)] = [[p, c, round(c / n_q, 4)] for p, c in counter.most_common(top)]
-    report["first_words"] = fw
-    return report
+    return fw
 
 
 def _summary(c: Counter, extras: list[str]) -> dict[str, Any]:
@@ -184,7 +198,7 @@ def _summary(c: Counter, extras: list[str]) -> dict[str, Any]:
     return out
 
 
-def to_markdown(report: dict[str, Any], title: str = "Dataset statistics", top: int = 8) -> str:
+def to_markdown(report: dict[str, Any], *, title: str = "Dataset statistics", top: int = 8) -> str:
     """Render a :func:`stats` report as Markdown (tables, then question types per group).
 
     Example:
@@ -201,7 +215,7 @@ def to_markdown(report: dict[str, Any], title: str = "Dataset statistics", top: 
     if "yes" in report:
         keys += ["yes", "no"]
     header = [by] + [k.replace("_", " ") for k in keys]
-    lines += ["## Per " + by + " (papers/002 Table 1 and §3.4 analogue)", "",
+    lines += ["## Per " + by + " (SVIT Table 1 and §3.4 analogue)", "",
               "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, g in list(report["groups"].items()) + [("**all**", report)]:
         lines.append("| " + " | ".join([name] + [_fmt(g.get(k)) for k in keys]) + " |")
@@ -209,7 +223,7 @@ def to_markdown(report: dict[str, Any], title: str = "Dataset statistics", top: 
     for s, tasks in report["rows_per_source_task"].items():
         for t, n in tasks.items():
             lines.append(f"| {s} | {t} | {n} |")
-    lines += ["", "## Questions by first words (papers/002 Figure 3 analogue)", ""]
+    lines += ["", "## Questions by first words (SVIT Figure 3 analogue)", ""]
     for name, per_k in report["first_words"].items():
         for k, items in per_k.items():
             shown = ", ".join(f"{p!r} {share:.0%}" for p, _, share in items[:top])
@@ -225,7 +239,7 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def plot_first_words(report: dict[str, Any], path: str, inner: int = 8, outer: int = 3, groups: list[str] | None = None) -> str:
+def plot_first_words(report: dict[str, Any], path: str, *, inner: int = 8, outer: int = 3, groups: list[str] | None = None) -> str:
     """Figure 3 analogue: per group a donut, first word inside, first three words outside.
 
     ``inner``: first words shown before "other"; ``outer``: three-word prefixes shown
