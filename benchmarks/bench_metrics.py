@@ -3,8 +3,8 @@
     python benchmarks/bench_metrics.py                       # real captions + short answers
     python benchmarks/bench_metrics.py --n 20000 --ref-n 1000
 
-The reference is the straightforward composition SPEC §2 defines the metrics by, on the
-same tokens: ``pycocoevalcap``'s ``Bleu(4)`` and ``Rouge`` (one batched call each, which
+The reference is the straightforward composition the metrics are defined by (docs/methods.md),
+on the same tokens: ``pycocoevalcap``'s ``Bleu(4)`` and ``Rouge`` (one batched call each, which
 returns per-sample scores: the fastest way to use them) and nltk's ``meteor_score`` per
 sample, with the same WordNet. It runs on the first ``--ref-n`` samples; values are
 checked equal (<= 1e-9) there and the throughput ratio is computed on that subset and on

@@ -1,4 +1,4 @@
-"""Caption metrics and MQ (REVO-LION, SPEC §2): BLEU-1..4, METEOR, ROUGE-L on COCO-style tokens.
+"""Caption metrics and MQ (REVO-LION, arXiv:2310.06594; docs/methods.md): BLEU-1..4, METEOR, ROUGE-L on COCO-style tokens.
 
 - :func:`mq_scores` - per-sample ``bleu_1``..``bleu_4``, ``meteor``, ``rouge_l``, ``mq``;
 - :func:`mq_dataset` - MQ^D of a set (``reduce="mean"`` or ``"sum"``);

@@ -170,6 +170,10 @@ class Meteor:
                         free.discard(best_word)
                         if not free:
                             break
+        return self._fragmented_fmean(match, m, nh, nr)
+
+    def _fragmented_fmean(self, match: list[int], m: int, nh: int, nr: int) -> float:
+        """METEOR from the alignment: the F-mean of ``m`` matches, less the fragmentation penalty of their chunks."""
         if m == 0:
             return 0.0
         # Chunks: runs of matches adjacent in both sentences (matches in hypothesis order).

@@ -1,4 +1,4 @@
-"""Meta Quality (MQ): the mean of caption metrics of an answer against its reference (SPEC §2, papers/003 Eq. 1, 5).
+"""Meta Quality (MQ): the mean of caption metrics of an answer against its reference (REVO-LION, arXiv:2310.06594, Eq. 1, 5).
 
     MQ = mean(B@1, B@2, B@3, B@4, METEOR, ROUGE-L)      variant "C1" (default, Eq. 1)
     C2 = mean(B@4, METEOR, ROUGE-L);  C3 = mean(METEOR, ROUGE-L)      (Eq. 5)
@@ -16,10 +16,10 @@ stem/synonym caches grow with the words seen (a few hundred bytes per distinct w
 
 Dataset level, :func:`mq_dataset` (MQ^D):
 
-- ``reduce="mean"`` (default, SPEC): the mean of the per-sample MQ^S;
+- ``reduce="mean"`` (default, as docs/methods.md reads Eq. 1): the mean of the per-sample MQ^S;
 - ``reduce="sum"``: the *sum* of the variant's corpus-level scores (corpus BLEU-n from
   summed counts as ``pycocoevalcap`` reports it, mean METEOR, mean ROUGE-L). This is the
-  literal reading of Eq. 1 ("mean(B@1 + ... + R)") that gives papers/003 Table 6 its
+  literal reading of Eq. 1 ("mean(B@1 + ... + R)") that gives the paper's Table 6 its
   values above 1 (range 0..6 for C1).
 
 Example:

@@ -2,8 +2,8 @@
 
 The COCO caption evaluation (``pycocoevalcap``) runs Stanford's PTB tokenizer (Java)
 with ``-lowerCase`` and then drops punctuation tokens. No Java here, so this module
-reproduces that behaviour with one compiled regular expression (SPEC §2: "the same
-tokens for all metrics"); the metrics never see raw text:
+reproduces that behaviour with one compiled regular expression (REVO-LION computes
+all its metrics on the same tokens); the metrics never see raw text:
 
 - text is lowercased, typographic quotes/apostrophes become ASCII;
 - clitics are split the PTB way: ``don't`` → ``do n't``, ``cat's`` → ``cat 's``

@@ -9,8 +9,8 @@ Load it from its path inside the package (no Hub access)::
     {'mq': ..., 'bleu_1': ..., ..., 'rouge_l': ...}
 
 ``compute`` options: ``variant`` (``"C1"`` default, ``"C2"``, ``"C3"``), ``reduce``
-(``"mean"`` of per-sample MQ, default; ``"sum"`` of corpus-level scores, papers/003
-Table 6 magnitudes), ``per_sample`` (also return ``mq_per_sample`` and each component's
+(``"mean"`` of per-sample MQ, default; ``"sum"`` of corpus-level scores, the
+magnitudes of REVO-LION's Table 6, arXiv:2310.06594), ``per_sample`` (also return ``mq_per_sample`` and each component's
 per-sample list). Component values are dataset means (BLEU: mean of per-sample scores
 with ``reduce="mean"``, corpus BLEU with ``reduce="sum"``).
 """
