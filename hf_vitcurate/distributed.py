@@ -3,7 +3,7 @@
 Rows are cut into fixed chunks of ``chunk_size`` (global chunk ``c`` = rows
 ``[c*chunk_size, (c+1)*chunk_size)``); under ``accelerate launch --num_processes N`` rank
 ``r`` computes the chunks ``c % N == r``. Each finished chunk is written as
-``{out_dir}/rank-{r:05d}/chunk-{c:05d}.parquet`` (row index + new columns) and then a
+``{work_dir}/rank-{r:05d}/chunk-{c:05d}.parquet`` (row index + new columns) and then a
 ``.done`` marker, so a killed run restarted with the same command (with any number of
 processes) recomputes only the chunks without a marker. After a barrier every process
 merges the chunks by row index and adds the columns to the dataset. What runs where is
@@ -76,14 +76,14 @@ def run_key(ds: Dataset, params: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _chunk_path(out_dir: str, rank: int, chunk: int) -> str:
-    return os.path.join(out_dir, f"rank-{rank:05d}", f"chunk-{chunk:05d}.parquet")
+def _chunk_path(work_dir: str, rank: int, chunk: int) -> str:
+    return os.path.join(work_dir, f"rank-{rank:05d}", f"chunk-{chunk:05d}.parquet")
 
 
-def done_chunks(out_dir: str) -> dict[int, str]:
-    """Finished chunks found under ``out_dir`` (any rank folder): chunk index -> parquet path."""
+def done_chunks(work_dir: str) -> dict[int, str]:
+    """Finished chunks found under ``work_dir`` (any rank folder): chunk index -> parquet path."""
     found = {}
-    for marker in glob.glob(os.path.join(out_dir, "rank-*", "chunk-*.done")):
+    for marker in glob.glob(os.path.join(work_dir, "rank-*", "chunk-*.done")):
         chunk = int(os.path.basename(marker)[len("chunk-") : -len(".done")])
         found[chunk] = marker[: -len(".done")] + ".parquet"
     return found
@@ -98,20 +98,21 @@ def _write_chunk(path: str, table: pa.Table) -> None:
         f.write(str(table.num_rows))
 
 
-def _prepare(out_dir: str, key: str, overwrite: bool, st) -> None:
-    meta = os.path.join(out_dir, "run.json")
+def _prepare(work_dir: str, key: str, restart: bool, replace_other_run: bool, st) -> None:
+    """Check (or, with ``restart``, empty) ``work_dir`` and write the run key; main process only."""
+    meta = os.path.join(work_dir, "run.json")
     if st.is_main_process:
-        os.makedirs(out_dir, exist_ok=True)
-        if os.path.exists(meta):
-            old = json.load(open(meta)).get("key")
-            if old != key:
-                if not overwrite:
-                    raise RuntimeError(
-                        f"{out_dir} holds chunks of another run (key {old}, this run {key}): "
-                        "use another output folder or overwrite=True"
-                    )
-                for path in glob.glob(os.path.join(out_dir, "rank-*", "chunk-*")):
-                    os.remove(path)
+        os.makedirs(work_dir, exist_ok=True)
+        old = json.load(open(meta)).get("key") if os.path.exists(meta) else None
+        other = old is not None and old != key
+        if other and not (restart or replace_other_run):
+            raise RuntimeError(
+                f"{work_dir} holds chunks of another run (key {old}, this run {key}): "
+                "use another work_dir or restart=True"
+            )
+        if restart or other:
+            for path in glob.glob(os.path.join(work_dir, "rank-*", "chunk-*")):
+                os.remove(path)
         with open(meta, "w") as f:
             json.dump({"key": key}, f)
     st.wait_for_everyone()
@@ -121,7 +122,7 @@ def shared_temp_dir(prefix: str = "hf_vitcurate-") -> str:
     """A new temporary folder whose path every process of the run receives (made by the main one).
 
     Each rank calling ``tempfile.mkdtemp`` would get its own folder and the merge would miss
-    the other ranks' chunks. Across machines, pass an ``out_dir`` on a shared filesystem.
+    the other ranks' chunks. Across machines, pass a ``work_dir`` on a shared filesystem.
 
     >>> os.path.isdir(shared_temp_dir())
     True
@@ -140,35 +141,39 @@ def shared_temp_dir(prefix: str = "hf_vitcurate-") -> str:
 def run_sharded(
     ds: Dataset,
     compute: Callable[[dict[str, list]], dict[str, list]],
-    out_dir: str | None,
+    work_dir: str | None,
     *,
     chunk_size: int = 1024,
     features: Features | dict | None = None,
     params: dict[str, Any] | None = None,
     input_columns: list[str] | None = None,
     desc: str = "scoring",
-    overwrite: bool = False,
+    restart: bool = False,
+    replace_other_run: bool = False,
 ) -> Dataset:
     """Apply ``compute`` to every chunk of ``ds`` across processes; return ``ds`` plus its columns.
 
     ``compute`` receives a batch as a dict of lists (``ds[a:b]`` formatting, images decoded)
     and returns new columns of the same length. ``features`` (optional) types the new
     columns. ``params`` enter the run key so that changing a parameter never reuses old
-    chunks. One process and N processes give the same columns. ``out_dir=None``: a new
+    chunks. One process and N processes give the same columns. ``work_dir=None``: a new
     temporary folder shared by the run's processes (:func:`shared_temp_dir`; no resume).
+    ``restart=True`` discards the chunks already in ``work_dir``; otherwise this run's
+    chunks are reused and another run's chunks (other data or ``params``) are an error, or,
+    with ``replace_other_run=True``, removed (for callers that own the folder).
     """
     st = state()
-    if out_dir is None:
-        out_dir = shared_temp_dir(f"{desc}-")
+    if work_dir is None:
+        work_dir = shared_temp_dir(f"{desc}-")
     source = ds.select_columns(input_columns) if input_columns else ds
     key = run_key(source, params or {})
-    _prepare(out_dir, key, overwrite, st)
+    _prepare(work_dir, key, restart, replace_other_run, st)
     n_chunks = -(-len(ds) // chunk_size)
-    finished = done_chunks(out_dir)
+    finished = done_chunks(work_dir)
     mine = [c for c in range(n_chunks) if c % st.num_processes == st.process_index and c not in finished]
     skipped = sum(1 for c in range(n_chunks) if c % st.num_processes == st.process_index) - len(mine)
     if skipped:
-        logger.info("rank %d: %d chunk(s) already done in %s, skipped", st.process_index, skipped, out_dir)
+        logger.info("rank %d: %d chunk(s) already done in %s, skipped", st.process_index, skipped, work_dir)
     bar = progress(total=len(mine), desc=desc, unit="chunk", enabled=st.is_local_main_process)
     for c in mine:
         lo, hi = c * chunk_size, min(len(ds), (c + 1) * chunk_size)
@@ -177,11 +182,11 @@ def run_sharded(
         if bad:
             raise ValueError(f"compute returned {bad} values for a chunk of {hi - lo} rows (chunk {c})")
         table = pa.table({ROW: pa.array(range(lo, hi), pa.int64()), **_as_arrays(columns, features)})
-        _write_chunk(_chunk_path(out_dir, st.process_index, c), table)
+        _write_chunk(_chunk_path(work_dir, st.process_index, c), table)
         bar.update(1)
     bar.close()
     st.wait_for_everyone()
-    return merge(ds, out_dir, n_chunks, features)
+    return merge(ds, work_dir, n_chunks, features)
 
 
 def _as_arrays(columns: dict[str, list], features) -> dict[str, pa.Array]:
@@ -191,19 +196,19 @@ def _as_arrays(columns: dict[str, list], features) -> dict[str, pa.Array]:
     return {k: pa.array(v, type=feats[k].pa_type if k in feats else None) for k, v in columns.items()}
 
 
-def merge(ds: Dataset, out_dir: str, n_chunks: int | None = None, features=None) -> Dataset:
+def merge(ds: Dataset, work_dir: str, n_chunks: int | None = None, features=None) -> Dataset:
     """Read every finished chunk, order by row index and add the columns to ``ds``."""
-    found = done_chunks(out_dir)
+    found = done_chunks(work_dir)
     n_chunks = len(found) if n_chunks is None else n_chunks
     missing = [c for c in range(n_chunks) if c not in found]
     if missing:
-        raise RuntimeError(f"{len(missing)} chunk(s) not finished in {out_dir} (first: {missing[:5]}); rerun to resume")
+        raise RuntimeError(f"{len(missing)} chunk(s) not finished in {work_dir} (first: {missing[:5]}); rerun to resume")
     if not found:
         return ds
     table = pa.concat_tables([pq.read_table(found[c]) for c in range(n_chunks)])
     table = table.sort_by(ROW)
     if table.num_rows != len(ds) or table.column(ROW).to_numpy()[-1] != len(ds) - 1:
-        raise RuntimeError(f"chunks in {out_dir} cover {table.num_rows} rows, dataset has {len(ds)}")
+        raise RuntimeError(f"chunks in {work_dir} cover {table.num_rows} rows, dataset has {len(ds)}")
     new = Dataset(table.drop_columns([ROW]))
     if features is not None:
         feats = Features(features) if not isinstance(features, Features) else features

@@ -57,8 +57,20 @@ def test_other_parameters_never_reuse_chunks(tmp_path):
     run_sharded(ds, lambda b: {"y": b["x"]}, str(tmp_path), chunk_size=5, params={"a": 1})
     with pytest.raises(RuntimeError, match="another run"):
         run_sharded(ds, lambda b: {"y": b["x"]}, str(tmp_path), chunk_size=5, params={"a": 2})
-    out = run_sharded(ds, lambda b: {"y": [0] * len(b["x"])}, str(tmp_path), chunk_size=5, params={"a": 2}, overwrite=True)
+    out = run_sharded(ds, lambda b: {"y": [0] * len(b["x"])}, str(tmp_path), chunk_size=5, params={"a": 2}, restart=True)
     assert set(out["y"]) == {0}
+    other = run_sharded(ds, lambda b: {"y": [1] * len(b["x"])}, str(tmp_path), chunk_size=5, params={"a": 3},
+                        replace_other_run=True)
+    assert set(other["y"]) == {1}
+
+
+def test_restart_discards_this_runs_chunks(tmp_path):
+    ds = data(20)
+    run_sharded(ds, lambda b: {"y": [0] * len(b["x"])}, str(tmp_path), chunk_size=5)
+    resumed = run_sharded(ds, lambda b: {"y": [1] * len(b["x"])}, str(tmp_path), chunk_size=5)
+    assert set(resumed["y"]) == {0}  # same run: the finished chunks are reused
+    restarted = run_sharded(ds, lambda b: {"y": [1] * len(b["x"])}, str(tmp_path), chunk_size=5, restart=True)
+    assert set(restarted["y"]) == {1}
 
 
 def test_wrong_length_from_compute_is_an_error(tmp_path):
@@ -67,18 +79,18 @@ def test_wrong_length_from_compute_is_an_error(tmp_path):
 
 
 def test_killed_process_resumes_where_it_stopped(tmp_path):
-    out_dir, result = tmp_path / "chunks", tmp_path / "r.json"
-    proc = subprocess.Popen([sys.executable, str(SCRIPT), str(out_dir), str(result), "--sleep", "0.4"], env=ENV,
+    work_dir, result = tmp_path / "chunks", tmp_path / "r.json"
+    proc = subprocess.Popen([sys.executable, str(SCRIPT), str(work_dir), str(result), "--sleep", "0.4"], env=ENV,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while len(done_chunks(str(out_dir))) < 3 and time.time() < deadline:
+    while len(done_chunks(str(work_dir))) < 3 and time.time() < deadline:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    before = set(done_chunks(str(out_dir)))
+    before = set(done_chunks(str(work_dir)))
     assert 3 <= len(before) < 11 and not result.exists()
-    subprocess.run([sys.executable, str(SCRIPT), str(out_dir), str(result)], env=ENV, check=True, capture_output=True)
-    after = done_chunks(str(out_dir))
+    subprocess.run([sys.executable, str(SCRIPT), str(work_dir), str(result)], env=ENV, check=True, capture_output=True)
+    after = done_chunks(str(work_dir))
     assert len(after) == 11
     # Finished chunks were not rewritten by the second run.
     for c in before:
@@ -102,8 +114,8 @@ def test_two_process_accelerate_launch_equals_one_process(tmp_path):
     assert ranks == ["rank-00000", "rank-00001"]
 
 
-def test_two_processes_without_out_dir_share_one_temporary_folder(tmp_path):
-    """Without ``out_dir`` every rank must write where the merge reads (a bug when each made its own)."""
+def test_two_processes_without_work_dir_share_one_temporary_folder(tmp_path):
+    """Without ``work_dir`` every rank must write where the merge reads (a bug when each made its own)."""
     two = tmp_path / "two.json"
     cmd = ["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
            "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29521",

@@ -18,7 +18,8 @@ from PIL import Image as PILImage, ImageDraw
 
 from hf_vitcurate import FEATURES
 from hf_vitcurate.distributed import done_chunks
-from hf_vitcurate.stages.necessity import necessity, reject_flagged
+from hf_vitcurate.results import Split
+from hf_vitcurate.stages import necessity, reject
 
 COLORS = ["red", "blue", "green", "yellow"]
 
@@ -54,10 +55,10 @@ def rows(n: int = 24) -> Dataset:
 
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
-    from hf_vitcurate.models import tiny_checkpoint
+    from hf_vitcurate.testing import tiny_checkpoint
 
     ds = rows()
-    return tiny_checkpoint(str(tmp_path_factory.mktemp("tiny")), ds, image_size=32, patch_size=8,
+    return tiny_checkpoint(ds, output_dir=str(tmp_path_factory.mktemp("tiny")), image_size=32, patch_size=8,
                            vision_layers=1, text_layers=1)
 
 
@@ -88,43 +89,46 @@ def reference_nll(ckpt: str, ds: Dataset) -> tuple[list[float], list[int]]:
 
 def test_equals_per_row_computation(ckpt, tmp_path):
     ds = rows()
-    scored = necessity(ds, ckpt, batch_size=5, chunk_size=7, out_dir=str(tmp_path / "w"))
+    scored = necessity(ds, model=ckpt, batch_size=5, chunk_size=7, work_dir=str(tmp_path / "w"))
     sums, counts = reference_nll(ckpt, ds)
     assert list(scored["necessity_tokens"]) == counts
     assert np.allclose(list(scored["necessity"]), sums, atol=1e-4, rtol=1e-5)
     assert list(scored["id"]) == list(ds["id"]) and set(scored["necessity_flag"]) == {""}
-    mean = necessity(ds, ckpt, reduction="mean", batch_size=4)
+    mean = necessity(ds, model=ckpt, reduction="mean", batch_size=4)
     assert np.allclose(list(mean["necessity"]), np.array(sums) / np.array(counts), atol=1e-5)
-    loglik = necessity(ds, ckpt, sign="loglik", batch_size=8)
+    loglik = necessity(ds, model=ckpt, sign="loglik", batch_size=8)
     assert np.allclose(list(loglik["necessity"]), -np.array(sums), atol=1e-4)
 
 
 def test_bfloat16_weights_score_close_to_float32(ckpt):
     """bf16 weights (GPUs, CPUs with AVX512-BF16) change the scores by rounding only; the ranking holds."""
     ds = rows()
-    full = np.array(list(necessity(ds, ckpt, batch_size=8, dtype="float32")["necessity"]))
-    half = np.array(list(necessity(ds, ckpt, batch_size=8, dtype="bfloat16")["necessity"]))
+    full = np.array(list(necessity(ds, model=ckpt, batch_size=8, dtype="float32")["necessity"]))
+    half = np.array(list(necessity(ds, model=ckpt, batch_size=8, dtype="bfloat16")["necessity"]))
     assert np.allclose(half, full, rtol=0.05, atol=0.05)
     assert np.corrcoef(half, full)[0, 1] > 0.99
 
 
 def test_truncation_is_flagged_and_empty_rows_get_nan(ckpt):
     ds = rows(6)
-    scored = necessity(ds, ckpt, batch_size=3, max_length=30)
+    scored = necessity(ds, model=ckpt, batch_size=3, max_length=30)
     flags = list(scored["necessity_flag"])
     assert "truncated" in flags or "no_response_tokens" in flags
     for f, v, t in zip(flags, scored["necessity"], scored["necessity_tokens"]):
         assert (f == "no_response_tokens") == (t == 0) and (t == 0) == math.isnan(v)
-    kept, rejected = reject_flagged(scored)
+    split = reject(scored, where="necessity_flag", values=["no_response_tokens"])
+    assert isinstance(split, Split)
+    kept, rejected = split
     assert len(kept) + len(rejected) == len(ds)
-    assert set(rejected["reject_reason"]) <= {"no_response_tokens"}
+    assert list(rejected["reject_reason"]) == ["no_response_tokens"] * flags.count("no_response_tokens")
+    assert "truncated" not in set(rejected["necessity_flag"])  # only the values asked for are rejected
 
 
 def test_bad_options():
     with pytest.raises(ValueError, match="reduction"):
-        necessity(rows(2), "unused", reduction="max")
+        necessity(rows(2), model="unused", reduction="max")
     with pytest.raises(ValueError, match="sign"):
-        necessity(rows(2), "unused", sign="plus")
+        necessity(rows(2), model="unused", sign="plus")
 
 
 def test_two_cpu_processes_equal_one(ckpt, tmp_path):

@@ -1,52 +1,56 @@
 """``vitcurate train``: fine-tune (or pretrain) a checkpoint on a dataset (mirrors :func:`hf_vitcurate.models.train`).
 
-Runs unchanged under ``accelerate launch`` (one process per GPU, or ``--cpu``).
+Runs unchanged under ``accelerate launch`` (one process per GPU, or ``--cpu``). Every
+field of :class:`hf_vitcurate.models.training.Recipe` is a flag; a flag not given keeps
+the value of ``--recipe`` (the preset), whose own defaults are the ``Recipe`` defaults.
 
 Example:
-    $ vitcurate train runs/pre pool/ runs/ft --recipe tiny
-    $ accelerate launch --num_processes 8 -m hf_vitcurate.cli train llava-hf/llava-1.5-7b-hf pool/ runs/ft \\
-          --batch-size 16 --learning-rate 2e-5 --mixed-precision bf16
+    $ vitcurate train pool/ --model runs/pre --output runs/ft --recipe tiny
+    $ accelerate launch --num_processes 8 -m hf_vitcurate.cli train pool/ --model llava-hf/llava-1.5-7b-hf \\
+          --output runs/ft --batch-size 16 --learning-rate 2e-5 --mixed-precision bf16
 """
 
 from __future__ import annotations
 
 import json
+import os
 
-from .common import add_input_args, load_input
+from .common import add_input_args, load_input, option, print_summary, quiet_if_small
 
 RECIPES = ("llava", "llava-pretrain", "tiny", "tiny-pretrain")
+# Recipe fields that are flags, with their types (None defaults need one) and choices.
+RECIPE_FLAGS: dict[str, dict] = {
+    "learning_rate": {"type": float}, "epochs": {"type": float}, "max_steps": {"type": int},
+    "batch_size": {"type": int}, "grad_accum": {"type": int}, "warmup_ratio": {"type": float},
+    "lr_schedule": {"choices": ["cosine", "linear", "constant"]}, "min_lr_ratio": {"type": float},
+    "weight_decay": {"type": float}, "max_grad_norm": {"type": float}, "max_length": {"type": int},
+    "seed": {"type": int}, "save_steps": {"type": int}, "log_steps": {"type": int},
+    "mixed_precision": {"choices": ["no", "fp16", "bf16"]}, "dtype": {"type": str},
+    "num_threads": {"type": str}, "num_workers": {"type": int},
+    "group_by_length": {}, "gradient_checkpointing": {}, "progress": {},
+}
 
 
 def register(sub) -> None:
+    from ..models.training import Recipe, train
+
     p = sub.add_parser("train", help="fine-tune or pretrain an image-text checkpoint (LLaVA recipe)")
-    p.add_argument("model", help="checkpoint folder or Hub id (any AutoModelForImageTextToText)")
     add_input_args(p)
-    p.add_argument("output", help="folder for the trained checkpoint (a rerun resumes there)")
+    p.add_argument("--model", required=True, help="checkpoint folder or Hub id to start from (any AutoModelForImageTextToText)")
+    p.add_argument("--output", required=True, help="folder for the trained checkpoint (a rerun resumes there)")
+    option(p, train, "restart", "delete OUTPUT's saved steps and start over")
     p.add_argument("--recipe", default="llava", choices=RECIPES,
                    help="defaults to start from: llava (stage 2), llava-pretrain (stage 1, projector), "
-                        "tiny / tiny-pretrain (the CPU recipes for models.tiny checkpoints)")
+                        "tiny / tiny-pretrain (the CPU recipes for tiny checkpoints) (default: llava)")
     p.add_argument("--build-tiny", action="store_true",
-                   help="if MODEL does not exist, build a tiny checkpoint there from INPUT's text first")
-    p.add_argument("--vision-steps", type=int, default=300,
-                   help="with --build-tiny: pretrain its vision tower on ShapesWorld cells for N steps "
-                        "(synthetic.pretrain_vision_tower; 0 keeps the random tower)")
-    p.add_argument("--language-steps", type=int, default=0,
-                   help="with --build-tiny: then pretrain its language model on ShapesWorld scenes written as text "
-                        "for N steps (synthetic.pretrain_language_model; default 0: off). Measured: right after the "
-                        "tower it keeps the fine-tune from reading the image; train_tiny and `vitcurate pretrain-language` "
-                        "run it after a stage 1 on captions instead (benchmarks/RESULTS.md, 'Language-model pretraining')")
-    p.add_argument("--train-parts", default=None, help="comma list of vision,projector,language")
-    for flag, typ in [("--learning-rate", float), ("--epochs", float), ("--max-steps", int), ("--batch-size", int),
-                      ("--grad-accum", int), ("--warmup-ratio", float), ("--weight-decay", float),
-                      ("--max-length", int), ("--seed", int), ("--save-steps", int), ("--num-threads", int),
-                      ("--num-workers", int)]:
-        p.add_argument(flag, type=typ, default=None)
-    p.add_argument("--lr-schedule", choices=["cosine", "linear", "constant"], default=None)
-    p.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"], default=None)
-    p.add_argument("--dtype", default=None, help="weights dtype when loading (auto, float32, bfloat16)")
-    p.add_argument("--gradient-checkpointing", action="store_true", default=None)
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--overwrite", action="store_true", help="start over instead of resuming")
+                   help="if MODEL does not exist, build a tiny checkpoint there from INPUT's text first "
+                        "(hf_vitcurate.testing.tiny_checkpoint, its vision tower pretrained on ShapesWorld)")
+    p.add_argument("--train-parts", default=None, help="comma list of vision,projector,language (default: the recipe's)")
+    for name, kwargs in RECIPE_FLAGS.items():
+        default = Recipe.__dataclass_fields__[name].default
+        extra = {"action": __import__("argparse").BooleanOptionalAction} if isinstance(default, bool) else kwargs
+        p.add_argument("--" + name.replace("_", "-"), dest=name, default=None,
+                       help=f"Recipe.{name} (default: the recipe's; Recipe default {default})", **extra)
     p.set_defaults(func=run)
 
 
@@ -55,42 +59,46 @@ def recipe_from_args(args) -> dict:
     from ..models.recipes import recipe_preset
 
     recipe = recipe_preset(args.recipe)
-    for name in ("learning_rate", "epochs", "max_steps", "batch_size", "grad_accum", "warmup_ratio", "weight_decay",
-                 "max_length", "seed", "save_steps", "num_threads", "num_workers", "lr_schedule",
-                 "mixed_precision", "dtype", "gradient_checkpointing"):
+    for name in RECIPE_FLAGS:
         value = getattr(args, name)
         if value is not None:
             recipe[name] = value
+    if recipe.get("num_threads") not in (None, "auto"):
+        recipe["num_threads"] = int(recipe["num_threads"])
     if args.train_parts:
         recipe["train_parts"] = tuple(p.strip() for p in args.train_parts.split(",") if p.strip())
-    if args.no_progress:
-        recipe["progress"] = False
     return recipe
 
 
-def run(args) -> int:
-    import os
-
+def build_tiny(model: str, ds, progress: bool) -> None:
+    """A tiny checkpoint at ``model`` for ``ds``'s text, its vision tower pretrained (main process only)."""
     from accelerate import PartialState
 
-    from ..models import tiny_checkpoint, train
-    from ..synthetic import pretrain_language_model, pretrain_vision_tower
+    state = PartialState()
+    if state.is_main_process:
+        from ..testing import pretrain_vision_tower, tiny_checkpoint
+
+        tiny_checkpoint(ds, output_dir=model)
+        # The tiny recipes keep the tower frozen: give it CLIP's role first.
+        pretrain_vision_tower(model, progress=progress)
+    state.wait_for_everyone()
+
+
+def run(args) -> int:
+    from accelerate import PartialState
+
+    from ..models import train
 
     ds = load_input(args.input, args.format, args.image_root, args.source)
+    quiet_if_small(len(ds))
+    recipe = recipe_from_args(args)
     if args.build_tiny and not os.path.exists(args.model):
-        state = PartialState()
-        if state.is_main_process:
-            tiny_checkpoint(args.model, ds)
-            if args.vision_steps:  # the tiny recipes keep the tower frozen: give it CLIP's role first
-                pretrain_vision_tower(args.model, steps=args.vision_steps, progress=not args.no_progress)
-            if args.language_steps:
-                pretrain_language_model(args.model, steps=args.language_steps, progress=not args.no_progress)
-        state.wait_for_everyone()
-    path = train(args.model, ds, args.output, overwrite=args.overwrite, **recipe_from_args(args))
+        build_tiny(args.model, ds, recipe.get("progress", True))
+    path = train(ds, model=args.model, output_dir=args.output, restart=args.restart, **recipe)
     if PartialState().is_main_process:
         with open(os.path.join(path, "train_log.json")) as f:
             log = json.load(f)
         summary = {k: log[k] for k in ("rows", "steps", "processes", "train_seconds", "rows_per_second")}
         summary["final_loss"] = log["history"][-1]["loss"] if log["history"] else None
-        print(json.dumps({"output": path, **summary}, indent=2))
+        print_summary({"output": path, **summary})
     return 0

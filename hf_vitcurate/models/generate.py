@@ -5,7 +5,7 @@ Rows are sorted by length, cut into batches (left padding, KV cache, greedy deco
 ``accelerate launch`` each process answers its share and every process gets all answers.
 
 Example:
-    >>> answers = generate_answers("runs/ft", benchmark, max_new_tokens=16)   # doctest: +SKIP
+    >>> answers = generate_answers(benchmark, model="runs/ft", max_new_tokens=16)   # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -75,9 +75,9 @@ def generate_with(
 
 
 def generate_answers(
-    model_path: str | os.PathLike,
-    dataset,
+    ds,
     *,
+    model: str | os.PathLike,
     max_new_tokens: int = 64,
     batch_size: int = 32,
     dtype: str | None = "auto",
@@ -85,15 +85,17 @@ def generate_answers(
     num_threads: int | str | None = None,
     progress: bool = True,
 ) -> list[str]:
-    """Load the checkpoint at ``model_path`` and answer the last question of each row.
+    """Load the checkpoint ``model`` and answer the last question of each row of ``ds``.
 
-    >>> generate_answers("ckpt/tiny", ds, max_new_tokens=8, batch_size=16)   # doctest: +SKIP
+    ``batch_size``: rows per ``generate`` call.
+
+    >>> generate_answers(ds, model="ckpt/tiny", max_new_tokens=8, batch_size=16)   # doctest: +SKIP
     ['red', 'Yes', ...]
     """
     from .loading import load, using_threads
 
     with using_threads(num_threads):
-        model, processor = load(model_path, dtype=dtype, device=device)
+        loaded, processor = load(model, dtype=dtype, device=device)
         return generate_with(
-            model, processor, dataset, max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress
+            loaded, processor, ds, max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress
         )

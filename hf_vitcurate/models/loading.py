@@ -37,45 +37,45 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> str 
     return dtype
 
 
-def rewrite_target(checkpoint: str | os.PathLike, out_dir: str | os.PathLike | None) -> tuple[str, str]:
-    """``(checkpoint, out)`` for a stage that rewrites part of a checkpoint: in place when
-    ``out_dir`` is None, else into ``out_dir``, a copy of the whole checkpoint made first
-    (so the result has its processor and sidecar files).
+def rewrite_target(model: str | os.PathLike, output_dir: str | os.PathLike | None) -> tuple[str, str]:
+    """``(model, out)`` for a stage that rewrites part of a checkpoint: in place when
+    ``output_dir`` is None, else into ``output_dir``, a copy of the whole checkpoint made
+    first (so the result has its processor and sidecar files).
 
     >>> rewrite_target("ckpt/tiny", None)
     ('ckpt/tiny', 'ckpt/tiny')
     """
-    checkpoint = os.fspath(checkpoint)
-    out = os.fspath(out_dir) if out_dir is not None else checkpoint
-    if out != checkpoint:
-        shutil.copytree(checkpoint, out, dirs_exist_ok=True)
-    return checkpoint, out
+    model = os.fspath(model)
+    out = os.fspath(output_dir) if output_dir is not None else model
+    if out != model:
+        shutil.copytree(model, out, dirs_exist_ok=True)
+    return model, out
 
 
-def load_processor(model_path: str | os.PathLike):
-    """The checkpoint's processor (image processor + tokenizer + chat template)."""
+def load_processor(model: str | os.PathLike):
+    """The processor (image processor + tokenizer + chat template) of the checkpoint ``model``."""
     from transformers import AutoProcessor
 
-    return AutoProcessor.from_pretrained(os.fspath(model_path))
+    return AutoProcessor.from_pretrained(os.fspath(model))
 
 
 def load_model(
-    model_path: str | os.PathLike,
+    model: str | os.PathLike,
     *,
     dtype: str | torch.dtype | None = "auto",
     device: str | torch.device | None = None,
 ):
-    """The model of a checkpoint, on ``device`` (default: :func:`default_device`)."""
+    """The model of the checkpoint ``model`` (folder or Hub id), on ``device`` (default: :func:`default_device`)."""
     from transformers import AutoModelForImageTextToText
 
     device = torch.device(device) if device is not None else default_device()
-    model = AutoModelForImageTextToText.from_pretrained(os.fspath(model_path), dtype=resolve_dtype(dtype, device))
-    return model.to(device)
+    loaded = AutoModelForImageTextToText.from_pretrained(os.fspath(model), dtype=resolve_dtype(dtype, device))
+    return loaded.to(device)
 
 
-def load(model_path: str | os.PathLike, *, dtype: str | torch.dtype | None = "auto", device=None):
-    """``(model, processor)`` of a checkpoint; see :func:`load_model`."""
-    return load_model(model_path, dtype=dtype, device=device), load_processor(model_path)
+def load(model: str | os.PathLike, *, dtype: str | torch.dtype | None = "auto", device=None):
+    """``(model, processor)`` of the checkpoint ``model``; see :func:`load_model`."""
+    return load_model(model, dtype=dtype, device=device), load_processor(model)
 
 
 def auto_threads() -> int:

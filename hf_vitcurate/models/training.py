@@ -9,8 +9,9 @@ process takes its own slice of every global batch).
 - Data order is a pure function of ``seed`` and the epoch, so a run is reproducible and
   a resumed run sees exactly the batches it had left.
 - Every ``save_steps`` optimizer steps the full state (weights, optimizer, RNG) goes to
-  ``out_dir/checkpoints/step-N``; calling :func:`train` again with the same ``out_dir``
-  continues from the last one, and returns at once if the run had finished.
+  ``output_dir/checkpoints/step-N``; calling :func:`train` again with the same ``output_dir``
+  continues from the last one, and returns at once if the run had finished
+  (``restart=True`` discards both and starts over).
 - The learning rate is a function of the step (linear warmup, then cosine/linear/constant),
   so resuming needs no scheduler state.
 - The loss is the sum of answer-token NLL over the whole step (all micro-batches, all
@@ -22,8 +23,8 @@ starts from random weights (``models.tiny``) has no vision features to align, so
 recipe trains the vision tower too: ``pretrain(..., train_parts=("vision", "projector"))``.
 
 Example:
-    >>> path = train("ckpt/tiny", ds, "runs/ft", **tiny_recipe())                 # doctest: +SKIP
-    $ accelerate launch --num_processes 2 -m hf_vitcurate.cli train ckpt/tiny data runs/ft
+    >>> path = train(ds, model="ckpt/tiny", output_dir="runs/ft", **tiny_recipe())   # doctest: +SKIP
+    $ accelerate launch --num_processes 2 -m hf_vitcurate.cli train data --model ckpt/tiny --output runs/ft
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Iterator, Sequence
 
 import numpy as np
-import torch
 
 PARTS = ("vision", "projector", "language")
 # Parameter-name fragments of each part, across LLaVA-style families (LLaVA, LLaVA-NeXT,
@@ -125,6 +125,35 @@ def lr_at(step: int, total: int, recipe: Recipe, base: float) -> float:
     return floor + (base - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+def scheduled_update(optimizer, *, step: int, total: int, recipe: Recipe, clip=None) -> None:
+    """Optimizer update ``step`` (0-based) of ``total``: each group's scheduled rate, clipping, step.
+
+    The one update rule of the package: :func:`train` and the vision-tower stand-in
+    (``hf_vitcurate.testing.pretrain_vision_tower``) both step through it. A group's rate is
+    :func:`lr_at` of its ``base_lr`` (default ``recipe.learning_rate``); ``clip(max_norm)``
+    clips the gradients when ``recipe.max_grad_norm`` is set (default: ``clip_grad_norm_``
+    over the optimizer's parameters; :func:`train` passes Accelerate's).
+
+    >>> import torch
+    >>> p = torch.nn.Parameter(torch.ones(1)); opt = torch.optim.SGD([p], lr=1.0)
+    >>> p.grad = torch.ones(1); scheduled_update(opt, step=0, total=10, recipe=make_recipe(learning_rate=0.5))
+    >>> opt.param_groups[0]["lr"], p.grad is None
+    (0.5, True)
+    """
+    import torch
+
+    for group in optimizer.param_groups:
+        group["lr"] = lr_at(step, total, recipe, group.get("base_lr", recipe.learning_rate))
+    if recipe.max_grad_norm:
+        if clip is None:
+            params = [p for group in optimizer.param_groups for p in group["params"]]
+            torch.nn.utils.clip_grad_norm_(params, recipe.max_grad_norm)
+        else:
+            clip(recipe.max_grad_norm)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
 def row_lengths(dataset) -> np.ndarray:
     """Approximate length of each row (characters of all turns + 100 per image), vectorised."""
     import pyarrow.compute as pc
@@ -201,6 +230,8 @@ def _last_checkpoint(out_dir: str) -> str | None:
 
 def _optimizer(model, recipe: Recipe):
     """AdamW over the trained parts; no weight decay on biases and norms (as HF Trainer)."""
+    import torch
+
     groups: dict[tuple[str, bool], list] = {}
     for name, param in model.named_parameters():
         part = part_of(name)
@@ -224,60 +255,48 @@ def _optimizer(model, recipe: Recipe):
     return torch.optim.AdamW(param_groups, betas=recipe.adam_betas)
 
 
-def train(model_path: str | os.PathLike, dataset, out_dir: str | os.PathLike, *, overwrite: bool = False, **recipe) -> str:
-    """Fine-tune the checkpoint at ``model_path`` on ``dataset``; save it to ``out_dir``.
+def train(
+    ds,
+    *,
+    model: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    restart: bool = False,
+    **recipe,
+) -> str:
+    """Fine-tune the checkpoint ``model`` on ``ds``; save it to ``output_dir``.
 
-    ``dataset``: canonical rows (``images``, ``conversations``; other columns ignored).
+    ``ds``: canonical rows (``images``, ``conversations``; other columns ignored).
     ``recipe``: the fields of :class:`Recipe` (``train_parts``, ``learning_rate``,
     ``epochs``/``max_steps``, ``batch_size``, ``grad_accum``, ``warmup_ratio``,
     ``lr_schedule``, ``weight_decay``, ``seed``, ``save_steps``, ...).
-    Returns ``out_dir``, a checkpoint folder that :func:`load` and ``from_pretrained`` read.
+    A rerun with the same ``output_dir`` resumes (or returns at once if finished);
+    ``restart=True`` deletes ``output_dir`` first. Returns ``output_dir``, a checkpoint
+    folder that :func:`load` and ``from_pretrained`` read.
 
-    >>> path = train("ckpt/tiny", ds, "runs/ft", max_steps=20, batch_size=8)   # doctest: +SKIP
+    >>> path = train(ds, model="ckpt/tiny", output_dir="runs/ft", max_steps=20, batch_size=8)   # doctest: +SKIP
     """
     from .loading import using_threads
 
     rec = make_recipe(**recipe)
-    out_dir = os.fspath(out_dir)
+    out_dir = os.fspath(output_dir)
     log_path = os.path.join(out_dir, LOG_FILE)
-    if overwrite and os.path.isdir(out_dir):
+    if restart and os.path.isdir(out_dir):
         shutil.rmtree(out_dir)
     if os.path.exists(log_path):
         with open(log_path) as f:
             if json.load(f).get("complete"):
                 return out_dir  # finished earlier: a rerun is a no-op
     with using_threads(rec.num_threads):
-        return _run(os.fspath(model_path), dataset, out_dir, rec)
+        return _run(os.fspath(model), ds, out_dir, rec)
 
 
-def _run(model_path: str, dataset, out_dir: str, rec: Recipe) -> str:
+def _run(base: str, dataset, out_dir: str, rec: Recipe) -> str:
     """The training loop of :func:`train` (arguments already checked)."""
-    from accelerate import Accelerator
-    from ..distributed import use_cpu
-    from accelerate.utils import DistributedDataParallelKwargs, set_seed
+    import torch
+
     from ..progress import progress
 
-    from .chat import model_inputs
-    from .loading import load_model, load_processor
-    from .loss import token_nll
-
-    log_path = os.path.join(out_dir, LOG_FILE)
-    # Text-only batches leave the vision tower and projector without gradients: DDP must allow it.
-    accelerator = Accelerator(
-        cpu=use_cpu(),  # multi-process CPU runs need it (see distributed.use_cpu)
-        mixed_precision=rec.mixed_precision,
-        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
-    )
-    set_seed(rec.seed)
-    processor = load_processor(model_path)
-    model = load_model(model_path, dtype=rec.dtype, device=accelerator.device)
-    if rec.gradient_checkpointing:
-        model.gradient_checkpointing_enable()
-    model.config.use_cache = False
-    optimizer = _optimizer(model, rec)
-    model.train()
-    model, optimizer = accelerator.prepare(model, optimizer)
-
+    accelerator, model, optimizer, processor = _setup(base, rec)
     data = dataset.select_columns([c for c in ("images", "conversations") if c in dataset.column_names])
     n = len(data)
     if n == 0:
@@ -285,65 +304,108 @@ def _run(model_path: str, dataset, out_dir: str, rec: Recipe) -> str:
     world, rank = accelerator.num_processes, accelerator.process_index
     steps = total_steps(n, rec, world)
     lengths = row_lengths(data) if rec.group_by_length else None
-
-    step, history, elapsed, rows_seen = 0, [], 0.0, 0
-    resume_from = _last_checkpoint(out_dir)
-    resumed_from_step = None
-    if resume_from:
-        accelerator.load_state(resume_from)
-        with open(os.path.join(resume_from, STATE_FILE)) as f:
-            state = json.load(f)
-        step, history, elapsed, rows_seen = state["step"], state["history"], state["elapsed_s"], state["rows_seen"]
-        resumed_from_step = step
+    run = _resume(accelerator, out_dir)
 
     loader = torch.utils.data.DataLoader(
         data,
-        batch_sampler=list(_micro_batches(n, rec, world, rank, lengths, step * rec.grad_accum, steps * rec.grad_accum)),
+        batch_sampler=list(_micro_batches(n, rec, world, rank, lengths, run["step"] * rec.grad_accum, steps * rec.grad_accum)),
         # A module-level function, not a closure: DataLoader workers started by spawn pickle it.
         collate_fn=functools.partial(_collate, processor=processor, max_length=rec.max_length),
         num_workers=rec.num_workers,
     )
     batches = iter(loader)
-    bar = progress(total=steps, initial=step, desc="train", enabled=rec.progress and accelerator.is_main_process)
-    start_time = time.perf_counter() - elapsed
+    bar = progress(total=steps, initial=run["step"], desc="train", enabled=rec.progress and accelerator.is_main_process)
+    start_time = time.perf_counter() - run["elapsed_s"]
     window_loss, window_tokens = 0.0, 0.0
-    while step < steps:
+    while run["step"] < steps:
         micro = [next(batches) for _ in range(rec.grad_accum)]
-        local_tokens = sum(int((b["labels"][:, 1:] != -100).sum()) for b in micro)
-        global_tokens = accelerator.reduce(torch.tensor(float(local_tokens), device=accelerator.device), "sum").item()
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, steps, rec, group["base_lr"])
-        step_loss = 0.0
-        for i, batch in enumerate(micro):
-            labels = batch["labels"].to(accelerator.device)
-            # Gradients are synchronised once per step, on the last micro-batch.
-            sync = accelerator.no_sync(model) if i < len(micro) - 1 else contextlib.nullcontext()
-            with sync, accelerator.autocast():
-                logits = model(**model_inputs(batch, accelerator.unwrap_model(model))).logits
-                nll, _ = token_nll(logits, labels)
-                # DDP averages gradients over processes: scale so the result is sum / global tokens.
-                loss = nll.sum() * world / max(global_tokens, 1.0)
-            accelerator.backward(loss)
-            step_loss += nll.sum().item()
-            rows_seen += len(labels) * world
-        if rec.max_grad_norm:
-            accelerator.clip_grad_norm_(model.parameters(), rec.max_grad_norm)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
+        step_loss, local_tokens = _optimizer_step(accelerator, model, optimizer, micro, rec, (run["step"], steps))
+        run["rows_seen"] += sum(len(b["labels"]) for b in micro) * world
+        run["step"] += 1
         window_loss += step_loss
         window_tokens += local_tokens
-        if step % rec.log_steps == 0 or step == steps:
+        if run["step"] % rec.log_steps == 0 or run["step"] == steps:
             mean = window_loss / max(window_tokens, 1)
-            history.append({"step": step, "loss": round(mean, 5), "lr": optimizer.param_groups[0]["lr"]})
+            run["history"].append({"step": run["step"], "loss": round(mean, 5), "lr": optimizer.param_groups[0]["lr"]})
             window_loss, window_tokens = 0.0, 0.0
             bar.set_postfix(loss=f"{mean:.4f}")
         bar.update(1)
-        if rec.save_steps and step % rec.save_steps == 0 and step < steps:
-            _save_state(accelerator, out_dir, step, history, time.perf_counter() - start_time, rows_seen)
+        if rec.save_steps and run["step"] % rec.save_steps == 0 and run["step"] < steps:
+            _save_state(accelerator, out_dir, run["step"], run["history"], time.perf_counter() - start_time, run["rows_seen"])
     bar.close()
+    run["elapsed_s"] = time.perf_counter() - start_time
+    _save_final(accelerator, model, processor, base, out_dir, rec,
+                {"rows": n, "steps": steps, "processes": world, "dataset_fingerprint": getattr(dataset, "_fingerprint", None)}, run)
+    return out_dir
 
-    elapsed = time.perf_counter() - start_time
+
+def _setup(base: str, rec: Recipe):
+    """``(accelerator, model, optimizer, processor)``, model and optimizer prepared for training."""
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs, set_seed
+
+    from ..distributed import use_cpu
+    from .loading import load_model, load_processor
+
+    # Text-only batches leave the vision tower and projector without gradients: DDP must allow it.
+    accelerator = Accelerator(
+        cpu=use_cpu(),  # multi-process CPU runs need it (see distributed.use_cpu)
+        mixed_precision=rec.mixed_precision,
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+    )
+    set_seed(rec.seed)
+    processor = load_processor(base)
+    model = load_model(base, dtype=rec.dtype, device=accelerator.device)
+    if rec.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+    model.config.use_cache = False
+    optimizer = _optimizer(model, rec)
+    model.train()
+    model, optimizer = accelerator.prepare(model, optimizer)
+    return accelerator, model, optimizer, processor
+
+
+def _resume(accelerator, out_dir: str) -> dict:
+    """The run's counters, loaded with the full state from the last saved step if there is one."""
+    run = {"step": 0, "history": [], "elapsed_s": 0.0, "rows_seen": 0, "resumed_from_step": None}
+    resume_from = _last_checkpoint(out_dir)
+    if resume_from:
+        accelerator.load_state(resume_from)
+        with open(os.path.join(resume_from, STATE_FILE)) as f:
+            state = json.load(f)
+        run.update({k: state[k] for k in ("step", "history", "elapsed_s", "rows_seen")}, resumed_from_step=state["step"])
+    return run
+
+
+def _optimizer_step(accelerator, model, optimizer, micro: list[dict], rec: Recipe, at: tuple[int, int]) -> tuple[float, int]:
+    """Optimizer step ``at = (step, total)`` over the micro-batches ``micro``: ``(summed NLL, answer tokens)`` of this process."""
+    import torch
+
+    from .chat import model_inputs
+    from .loss import token_nll
+
+    world = accelerator.num_processes
+    local_tokens = sum(int((b["labels"][:, 1:] != -100).sum()) for b in micro)
+    global_tokens = accelerator.reduce(torch.tensor(float(local_tokens), device=accelerator.device), "sum").item()
+    step_loss = 0.0
+    for i, batch in enumerate(micro):
+        labels = batch["labels"].to(accelerator.device)
+        # Gradients are synchronised once per step, on the last micro-batch.
+        sync = accelerator.no_sync(model) if i < len(micro) - 1 else contextlib.nullcontext()
+        with sync, accelerator.autocast():
+            logits = model(**model_inputs(batch, accelerator.unwrap_model(model))).logits
+            nll, _ = token_nll(logits, labels)
+            # DDP averages gradients over processes: scale so the result is sum / global tokens.
+            loss = nll.sum() * world / max(global_tokens, 1.0)
+        accelerator.backward(loss)
+        step_loss += nll.sum().item()
+    scheduled_update(optimizer, step=at[0], total=at[1], recipe=rec,
+                     clip=lambda norm: accelerator.clip_grad_norm_(model.parameters(), norm))
+    return step_loss, local_tokens
+
+
+def _save_final(accelerator, model, processor, base: str, out_dir: str, rec: Recipe, info: dict, run: dict) -> None:
+    """Save the trained checkpoint, its sidecar files and ``train_log.json``; drop the step states."""
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         unwrapped = accelerator.unwrap_model(model)
@@ -351,48 +413,48 @@ def _run(model_path: str, dataset, out_dir: str, rec: Recipe) -> str:
         unwrapped.save_pretrained(out_dir, state_dict=accelerator.get_state_dict(model))
         processor.save_pretrained(out_dir)
         for name in SIDECAR_FILES:
-            if os.path.isfile(os.path.join(os.fspath(model_path), name)):
-                shutil.copy2(os.path.join(os.fspath(model_path), name), os.path.join(out_dir, name))
+            if os.path.isfile(os.path.join(base, name)):
+                shutil.copy2(os.path.join(base, name), os.path.join(out_dir, name))
+        elapsed, rows_seen = run["elapsed_s"], run["rows_seen"]
         log = {
             "complete": True,
-            "base_model": model_path,
-            "rows": n,
-            "steps": steps,
-            "processes": world,
+            "model": base,
+            "rows": info["rows"],
+            "steps": info["steps"],
+            "processes": info["processes"],
             "rows_seen": rows_seen,
-            "resumed_from_step": resumed_from_step,
+            "resumed_from_step": run["resumed_from_step"],
             "train_seconds": round(elapsed, 2),
             "rows_per_second": round(rows_seen / max(elapsed, 1e-9), 2),
             "recipe": _jsonable(asdict(rec)),
-            "history": history,
-            "dataset_fingerprint": getattr(dataset, "_fingerprint", None),
+            "history": run["history"],
+            "dataset_fingerprint": info["dataset_fingerprint"],
         }
-        with open(log_path, "w") as f:
+        with open(os.path.join(out_dir, LOG_FILE), "w") as f:
             json.dump(log, f, indent=2)
         shutil.rmtree(os.path.join(out_dir, "checkpoints"), ignore_errors=True)
     accelerator.wait_for_everyone()
-    return out_dir
 
 
 def pretrain(
-    model_path: str | os.PathLike,
-    dataset,
-    out_dir: str | os.PathLike,
+    ds,
     *,
+    model: str | os.PathLike,
+    output_dir: str | os.PathLike,
     train_parts: Sequence[str] = ("projector",),
     learning_rate: float = 1e-3,
     **recipe,
 ) -> str:
-    """LLaVA stage 1: align vision and language on captions (f_pre); returns ``out_dir``.
+    """LLaVA stage 1: align vision and language on captions (f_pre); returns ``output_dir``.
 
-    ``dataset`` holds caption rows (image + "describe" prompt + caption). LLaVA trains the
+    ``ds`` holds caption rows (image + "describe" prompt + caption). LLaVA trains the
     projector alone (the default). A checkpoint with a randomly initialised vision tower
-    (``models.tiny``) needs ``train_parts=("vision", "projector")``: there is no pretrained
-    CLIP to keep frozen, so the tower learns its features here (a deliberate deviation).
+    (``hf_vitcurate.testing``) needs ``train_parts=("vision", "projector")``: there is no
+    pretrained CLIP to keep frozen, so the tower learns its features here (a deliberate deviation).
 
-    >>> f_pre = pretrain("ckpt/tiny", captions, "runs/pre", train_parts=("vision", "projector"))  # doctest: +SKIP
+    >>> f_pre = pretrain(captions, model="ckpt/tiny", output_dir="runs/pre", train_parts=("vision", "projector"))  # doctest: +SKIP
     """
-    return train(model_path, dataset, out_dir, train_parts=train_parts, learning_rate=learning_rate, **recipe)
+    return train(ds, model=model, output_dir=output_dir, train_parts=train_parts, learning_rate=learning_rate, **recipe)
 
 
 def _save_state(accelerator, out_dir: str, step: int, history, elapsed: float, rows_seen: int) -> None:

@@ -1,7 +1,17 @@
-"""Score stages: each adds columns to a canonical dataset and records provenance (see README).
+"""Score stages: each is ``stage(ds, *, ...) -> Dataset``, adds columns, never edits them, and records provenance.
 
-One file per stage: ``necessity`` (MLLM-Selector), ``generate``/``mq`` (REVO-LION), ``concepts``/``yes_no``/``cleanup`` (SVIT),
-``taxonomy`` (MMInstruct domains and instruction types).
+One file per stage: ``necessity`` (MLLM-Selector), ``generate``/``mq`` (REVO-LION), ``concepts``/``yes_no``/``cleanup``
+(SVIT), ``taxonomy`` (MMInstruct domains and instruction types). :func:`reject` splits the rows a flag column marks
+off as a :class:`~hf_vitcurate.results.Split` (the one kept/rejected form). Model stages (``necessity``,
+``generate``) take ``model``, ``work_dir``, ``restart``, ``batch_size`` (rows per forward pass) and ``chunk_size``;
+the pure-Arrow stages take ``map_batch_size``.
+
+Example:
+    >>> from datasets import Dataset
+    >>> from hf_vitcurate import stages
+    >>> ds = Dataset.from_dict({"conversations": [[{"from": "human", "value": "Q"}, {"from": "gpt", "value": "Yes."}]]})
+    >>> stages.yes_no(ds)["yes_no"][:]
+    ['yes']
 """
 
 from .cleanup import DEFAULT_LEAK_PHRASES, leakage, qa_count
@@ -14,6 +24,7 @@ from .concepts import (
 )
 from .generate import generate, release_model
 from .mq import mq
-from .necessity import necessity, reject_flagged
+from .necessity import necessity
+from .reject import reject
 from .taxonomy import KeywordModel, tagging_accuracy, taxonomy, type_of_pair
 from .yes_no import yes_no

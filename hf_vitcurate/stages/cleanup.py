@@ -1,27 +1,30 @@
-"""Generation clean-up flags (papers/002 §3.3, SPEC §3): leaked annotation sources, missing QA pairs.
+"""Generation clean-up flags (SVIT, arXiv:2307.04087, section 3.3): leaked annotation sources, missing QA pairs.
 
 SVIT asked GPT-4 to write QA pairs from captions, boxes and region descriptions; some
 answers then say "according to the captions" or "based on the given information", and
 some replies hold fewer QA pairs than asked. The paper finds them "based on relative
-words" and regenerates them. Here each check adds a flag column; with ``drop=True`` it
-returns ``(kept, rejected)`` instead, the rejected rows carrying ``reject_reason`` and
-``reject_detail`` like :func:`hf_vitcurate.validate` (rows in = kept + rejected). The
+words" and regenerates them. Here each check is a score stage: it adds flag columns and
+returns the dataset. :func:`hf_vitcurate.stages.reject` then splits the flagged rows off
+as a :class:`~hf_vitcurate.results.Split` (rows in = kept + rejected, ``reject_reason``
+and ``reject_detail`` on the rejected rows, like :func:`hf_vitcurate.validate`). The
 MMInstruct engine's regenerate step reads the same flags.
 
 - :func:`leakage`: columns ``leakage`` (bool) and ``leakage_phrases`` (phrases found in
   the ``gpt`` turns, lowercase). Phrases match case-insensitively on word boundaries
   with an optional plural ``s`` ("captions" hits ``caption``).
-- :func:`qa_count`: columns ``qa_pairs`` (number of ``gpt`` turns) and ``qa_short``
-  (fewer than expected).
+- :func:`qa_count`: columns ``qa_pairs`` (number of ``gpt`` turns), ``qa_expected`` (what
+  was asked; 0: not checked) and ``qa_short`` (fewer than expected).
 
 Example:
     >>> from datasets import Dataset
+    >>> from hf_vitcurate.stages import reject
     >>> ds = Dataset.from_dict({"id": ["a", "b"], "task": ["conv", "conv"], "conversations": [
     ...     [{"from": "human", "value": "Color?"}, {"from": "gpt", "value": "Per the captions, red."}],
     ...     [{"from": "human", "value": "Color?"}, {"from": "gpt", "value": "Red."}]]})
-    >>> leakage(ds)["leakage"][:]
+    >>> flagged = leakage(ds)
+    >>> flagged["leakage"][:]
     [True, False]
-    >>> kept, rejected = leakage(ds, drop=True)
+    >>> kept, rejected = reject(flagged, where="leakage")
     >>> len(kept), rejected[0]["reject_reason"]
     (1, 'leakage')
 """
@@ -29,7 +32,7 @@ Example:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -67,14 +70,14 @@ def _phrase_regex(phrases: Sequence[str]) -> str:
 
 def leakage(
     ds: Dataset,
+    *,
     phrases: Sequence[str] = DEFAULT_LEAK_PHRASES,
-    drop: bool = False,
-    batch_size: int = 10_000,
-) -> Dataset | tuple[Dataset, Dataset]:
+    map_batch_size: int = 10_000,
+) -> Dataset:
     """Flag rows whose answers mention the annotation source (see module docstring).
 
-    Returns ``ds`` with ``leakage``/``leakage_phrases`` columns, or with ``drop=True``
-    ``(kept, rejected)`` where ``rejected`` has ``reject_reason == "leakage"``.
+    Returns ``ds`` with ``leakage``/``leakage_phrases`` columns; split the flagged rows off
+    with ``stages.reject(out, where="leakage")``.
     """
     pattern = _phrase_regex(phrases)
     finder = re.compile(pattern)
@@ -96,25 +99,24 @@ def leakage(
 
     out = map_arrow(
         ds, flag, {"leakage": Value("bool"), "leakage_phrases": List(Value("string"))},
-        batch_size=batch_size, desc="leakage",
+        batch_size=map_batch_size, desc="leakage",
     )
-    params = {"phrases": list(phrases), "drop": drop}
-    return _finish(ds, out, "leakage", "leakage", params, drop, lambda r: f"answer mentions {r['leakage_phrases']}")
+    return _record(ds, out, "leakage", "leakage", {"phrases": list(phrases)})
 
 
 def qa_count(
     ds: Dataset,
+    *,
     expected: int | Mapping[str, int],
-    drop: bool = False,
     task_column: str = "task",
-    batch_size: int = 10_000,
-) -> Dataset | tuple[Dataset, Dataset]:
+    map_batch_size: int = 10_000,
+) -> Dataset:
     """Flag rows with fewer QA pairs (``gpt`` turns) than ``expected``.
 
     ``expected``: one number for every row, or ``{task: number}`` (tasks not listed are
     not checked, e.g. ``{"referring_qa": 10}`` as SVIT asked for 10 referring QAs).
-    Adds ``qa_pairs`` and ``qa_short``; with ``drop=True`` returns ``(kept, rejected)``
-    with ``reject_reason == "too_few_qa"``.
+    Adds ``qa_pairs``, ``qa_expected`` and ``qa_short``; split the short rows off with
+    ``stages.reject(out, where="qa_short")`` (reason ``too_few_qa``).
 
     Example:
         >>> from datasets import Dataset
@@ -136,45 +138,22 @@ def qa_count(
         is_gpt = np.asarray(pc.equal(roles, "gpt"), dtype=bool)
         pairs = np.bincount(turn_row[is_gpt], minlength=table.num_rows)
         if per_task is None:
-            need = np.full(table.num_rows, expected)
+            need = np.full(table.num_rows, expected, dtype=np.int64)
         else:
             tasks = np.asarray(pc.fill_null(table.column(task_column), "").to_numpy(zero_copy_only=False), dtype=object)
             need = np.array([per_task.get(t, 0) for t in tasks], dtype=np.int64)
-        return {"qa_pairs": pa.array(pairs.astype(np.int32)), "qa_short": pa.array(pairs < need)}
+        return {"qa_pairs": pa.array(pairs.astype(np.int32)), "qa_expected": pa.array(need.astype(np.int32)),
+                "qa_short": pa.array(pairs < need)}
 
     out = map_arrow(
-        ds, count, {"qa_pairs": Value("int32"), "qa_short": Value("bool")},
-        batch_size=batch_size, desc="qa_count",
+        ds, count, {"qa_pairs": Value("int32"), "qa_expected": Value("int32"), "qa_short": Value("bool")},
+        batch_size=map_batch_size, desc="qa_count",
     )
-    params = {"expected": per_task if per_task is not None else expected, "drop": drop}
-
-    def detail(row: dict) -> str:
-        need = expected if per_task is None else per_task.get(row[task_column], 0)
-        return f"{row['qa_pairs']} QA pairs, expected {need}"
-
-    return _finish(ds, out, "qa_count", "too_few_qa", params, drop, detail)
+    return _record(ds, out, "qa_count", "qa_short", {"expected": per_task if per_task is not None else expected})
 
 
-def _finish(
-    ds: Dataset, out: Dataset, name: str, reason: str, params: dict, drop: bool, detail: Callable[[dict], str]
-) -> Dataset | tuple[Dataset, Dataset]:
-    """Record provenance; with ``drop`` split into kept and rejected (with reasons)."""
-    flag_column = {"leakage": "leakage", "qa_count": "qa_short"}[name]
+def _record(ds: Dataset, out: Dataset, name: str, flag_column: str, params: dict) -> Dataset:
+    """Record the stage's provenance step with the number of flagged rows."""
     flags = np.asarray(out.with_format("arrow")[flag_column], dtype=bool) if len(out) else np.zeros(0, bool)
-    n_flagged = int(flags.sum())
-    params = {**params, "flagged": n_flagged}
-    if not drop:
-        return provenance.record(out, name, kind="stage", rows_in=len(ds), params=params, parent=ds)
-    kept = out.select(np.flatnonzero(~flags))
-    rejected = out.select(np.flatnonzero(flags))
-    # Flagged rows are few; their details are built in Python (no images decoded).
-    details = [detail(r) for r in rejected.select_columns([c for c in rejected.column_names if c != "images"])]
-    # feature= keeps the type string when nothing was rejected (else it would be null).
-    rejected = rejected.add_column("reject_reason", [reason] * n_flagged, feature=Value("string"))
-    rejected = rejected.add_column(
-        "reject_detail", details, feature=Value("string")
-    )
-    counts = {reason: n_flagged} if n_flagged else {}
-    kept = provenance.record(kept, name, kind="stage", rows_in=len(ds), rejected=counts, params=params, parent=ds)
-    rejected = provenance.record(rejected, name, kind="stage", rows_in=len(ds), rejected=counts, params=params, parent=ds)
-    return kept, rejected
+    params = {**params, "flagged": int(flags.sum())}
+    return provenance.record(out, name, kind="stage", rows_in=len(ds), params=params, parent=ds)

@@ -1,6 +1,6 @@
-"""SVIT concept tagging: which key words of the concept sets a row mentions (SPEC §3).
+"""SVIT concept tagging: which key words of the concept sets a row mentions (docs/methods.md).
 
-The concept sets are papers/002 Table 4: five concepts (color, material, quantity,
+The concept sets are Table 4 of SVIT (*SVIT: Scaling up Visual Instruction Tuning*, arXiv:2307.04087): five concepts (color, material, quantity,
 spatial relation, size), each a list of key words. A row's text is all its turns.
 Matching is lowercase, on word boundaries, multi-word key words match as phrases
 (words separated by ASCII white space only: "in back" hits, "in, back" does not), and a
@@ -28,7 +28,7 @@ left to right: "left direction" is one hit of ``left direction``, not also ``lef
 :meth:`ConceptMatcher.findall` is that regex, kept as the reference implementation
 (the tests check both agree).
 
-Table 4 as printed lists "olive peach" among the colors. SPEC §3 reads it as two key
+Table 4 as printed lists "olive peach" among the colors. We read it as two key
 words, ``olive`` and ``peach`` (a lost comma; no color is called "olive peach"):
 that is :data:`SVIT_CONCEPTS`. The literal reading, one phrase ``olive peach``, is
 :data:`SVIT_CONCEPTS_LITERAL` (pass it as ``concept_sets``).
@@ -61,7 +61,7 @@ from datasets import Dataset, List, Value
 from .. import provenance
 from ._arrow import map_arrow, turns
 
-# papers/002 Table 4, in its order. "olive peach" split in two (see module docstring).
+# SVIT Table 4, in its order. "olive peach" split in two (see module docstring).
 SVIT_CONCEPTS: dict[str, list[str]] = {
     "color": [
         "beige", "black", "brown", "color", "gold", "gray", "green", "khaki", "lavender",
@@ -358,19 +358,20 @@ def _with_plurals(keywords: list[str], kw_id: dict[str, int]) -> dict[str, int]:
 
 def concepts(
     ds: Dataset,
+    *,
     concept_sets: str | os.PathLike | Mapping[str, Any] | None = None,
     measure: str = "keywords",
-    batch_size: int = 2_000,
+    map_batch_size: int = 2_000,
     num_proc: int | None = None,
 ) -> Dataset:
-    """Add ``concepts``, ``concept_counts`` and ``informativeness`` (SPEC §3) to ``ds``.
+    """Add ``concepts``, ``concept_counts`` and ``informativeness`` to ``ds`` (see module docstring).
 
     ``concept_sets``: a dict ``{concept: [key words]}``, a YAML/JSON file of one, or
-    ``None`` for papers/002 Table 4 (:data:`SVIT_CONCEPTS`). ``measure``: what
+    ``None`` for SVIT's Table 4 (:data:`SVIT_CONCEPTS`). ``measure``: what
     ``informativeness`` counts: ``"keywords"`` (distinct key words, default),
     ``"concepts"`` (distinct concepts) or ``"occurrences"`` (all hits). Only the
     ``conversations`` column is read; existing columns of these names are replaced.
-    ``batch_size``: rows per Arrow batch; ~2,000 SVIT-length rows (~5 MB of text) keep
+    ``map_batch_size``: rows per Arrow batch; ~2,000 SVIT-length rows (~5 MB of text) keep
     the intermediate arrays in cache and measured fastest.
 
     Example:
@@ -389,7 +390,7 @@ def concepts(
     }
     out = map_arrow(
         ds, lambda t: tag_table(t, matcher, measure), new_features,
-        batch_size=batch_size, num_proc=num_proc, desc="concepts",
+        batch_size=map_batch_size, num_proc=num_proc, desc="concepts",
         fingerprint_params={"measure": measure, "concept_sets": matcher.concept_sets, "version": 1},
     )
     return provenance.record(

@@ -14,8 +14,8 @@ gathers the answers (a collective call), which must not run inside a runner chun
 only one rank processes. :func:`answer_rows` is its per-process loop.
 
 Example:
-    >>> ds = generate(pool, "runs/model_T", column="answer__T", max_new_tokens=64,
-    ...               out_dir="runs/answers/T")                                # doctest: +SKIP
+    >>> ds = generate(pool, model="runs/model_T", column="answer__T", max_new_tokens=64,
+    ...               work_dir="runs/answers/T")                               # doctest: +SKIP
     >>> ds[0]["answer__T"]                                                      # doctest: +SKIP
 """
 
@@ -47,12 +47,12 @@ def answer_rows(model, processor, rows: dict[str, list], *, max_new_tokens: int,
 _KEPT: dict = {}
 
 
-def _stamp(model_path: str) -> tuple:
+def _stamp(model: str) -> tuple:
     """Path and weight-file times: a checkpoint rewritten in place is loaded again."""
-    if not os.path.isdir(model_path):
-        return (model_path,)
-    files = sorted(f for f in os.listdir(model_path) if f.endswith((".safetensors", ".bin", ".json")))
-    return (os.path.realpath(model_path), *((f, os.path.getmtime(os.path.join(model_path, f))) for f in files))
+    if not os.path.isdir(model):
+        return (model,)
+    files = sorted(f for f in os.listdir(model) if f.endswith((".safetensors", ".bin", ".json")))
+    return (os.path.realpath(model), *((f, os.path.getmtime(os.path.join(model, f))) for f in files))
 
 
 def release_model() -> None:
@@ -60,46 +60,47 @@ def release_model() -> None:
     _KEPT.clear()
 
 
-def _load(model_path: str, dtype, num_threads: int | None, keep: bool):
+def _load(model: str, dtype, num_threads: int | None, keep: bool):
     from ..models.loading import load, set_threads
 
-    key = (_stamp(model_path), str(dtype))
+    key = (_stamp(model), str(dtype))
     if keep and _KEPT.get("key") == key:
         return _KEPT["value"]
     _KEPT.clear()  # at most one kept model: free the previous one before loading
     set_threads(num_threads)
-    model, processor = load(model_path, dtype=dtype)
-    model.eval()
+    net, processor = load(model, dtype=dtype)
+    net.eval()
     if keep:
-        _KEPT.update(key=key, value=(model, processor))
-    return model, processor
+        _KEPT.update(key=key, value=(net, processor))
+    return net, processor
 
 
 def generate(
     ds: Dataset,
-    model_path: str | os.PathLike,
     *,
+    model: str | os.PathLike,
+    work_dir: str | os.PathLike | None = None,
+    restart: bool = False,
     column: str = "answer",
     max_new_tokens: int = 64,
     batch_size: int = 16,
-    out_dir: str | os.PathLike | None = None,
     chunk_size: int = 512,
     dtype: str | None = "auto",
     num_threads: int | None = None,
-    overwrite: bool = False,
     keep_loaded: bool = False,
 ) -> Dataset:
-    """Add ``column``: the greedy answer of the checkpoint at ``model_path`` to each row's last question.
+    """Add ``column``: the greedy answer of the checkpoint ``model`` to each row's last question.
 
-    ``out_dir`` keeps finished chunks, so rerunning the same call resumes (default: a
-    temporary folder, no resume). ``num_threads``: CPU threads for torch in this process.
+    ``work_dir`` keeps finished chunks, so rerunning the same call resumes (default: a
+    temporary folder, no resume); ``restart=True`` discards them. ``batch_size``: rows per
+    ``generate`` call. ``num_threads``: CPU threads for torch in this process.
     ``keep_loaded=True`` keeps the model in memory after the call, so consecutive calls
     with the same checkpoint (one model answering several datasets) load it once; free it
     with :func:`release_model`. An existing ``column`` is replaced.
     """
     if "conversations" not in ds.column_names:
         raise KeyError(f"generate needs a 'conversations' column (columns: {ds.column_names})")
-    path = os.fspath(model_path)
+    path = os.fspath(model)
     loaded: list = []
 
     def compute(rows: dict[str, list]) -> dict[str, list]:
@@ -107,13 +108,13 @@ def generate(
             loaded.extend(_load(path, dtype, num_threads, keep_loaded))
         return {column: answer_rows(*loaded, rows, max_new_tokens=max_new_tokens, batch_size=batch_size)}
 
-    params = {"model": os.fspath(model_path), "column": column, "max_new_tokens": max_new_tokens, "decoding": "greedy"}
+    params = {"model": path, "column": column, "max_new_tokens": max_new_tokens, "decoding": "greedy"}
     # None: a temporary folder that all processes share (distributed.shared_temp_dir).
-    work = os.fspath(out_dir) if out_dir is not None else None
+    work = os.fspath(work_dir) if work_dir is not None else None
     out = run_sharded(
         ds, compute, work, chunk_size=chunk_size, features={column: Value("string")}, params=params,
         input_columns=[c for c in ("images", "conversations") if c in ds.column_names],
-        desc=f"generate {column}", overwrite=overwrite,
+        desc=f"generate {column}", restart=restart,
     )
     return provenance.record(out, "generate", kind="stage", rows_in=len(ds),
-                             params={**params, "batch_size": batch_size}, model=os.fspath(model_path), parent=ds)
+                             params={**params, "batch_size": batch_size}, model=path, parent=ds)

@@ -1,4 +1,7 @@
-"""The ``mq__{model}`` column: MQ^S of a model's answer against the row's reference (REVO-LION, SPEC §2).
+"""The ``mq__{model}`` column: MQ^S of a model's answer against the row's reference (REVO-LION, arXiv:2310.06594).
+
+REVO-LION: *On the Evaluation and Refinement of Vision-Language Instruction Tuning Datasets*; the
+formula and its variants are in docs/methods.md.
 
 The reference is the row's last ``gpt`` turn (the answer to the last question, which is
 what :func:`hf_vitcurate.stages.generate` answers). MQ is computed by
@@ -6,7 +9,7 @@ what :func:`hf_vitcurate.stages.generate` answers). MQ is computed by
 ``components=True`` the six component scores are kept too, as
 ``mq__{model}__bleu_1`` ... ``mq__{model}__rouge_l``.
 
-``model`` names the column: by default the answer column's suffix (``answer__llava_conv``
+``model_name`` names the column: by default the answer column's suffix (``answer__llava_conv``
 → ``mq__llava_conv``), so the tune-cross-evaluation's columns read "MQ of the model
 tuned on T".
 
@@ -14,7 +17,7 @@ Example:
     >>> from datasets import Dataset
     >>> conv = [{"from": "human", "value": "What color is it?"}, {"from": "gpt", "value": "It is red."}]
     >>> ds = Dataset.from_dict({"conversations": [conv], "answer__T": ["It is red."]})
-    >>> round(mq(ds, "answer__T")["mq__T"][0], 4)   # B@1-3 = 1, B@4 = 0.0316 (3 tokens), METEOR 0.9815, ROUGE-L 1
+    >>> round(mq(ds, answer_column="answer__T")["mq__T"][0], 4)   # B@1-3 = 1, B@4 = 0.0316 (3 tokens), METEOR 0.9815, ROUGE-L 1
     0.8355
 """
 
@@ -49,12 +52,12 @@ def model_name_of(answer_column: str) -> str:
 
 def mq(
     ds: Dataset,
-    answer_column: str = "answer",
     *,
-    model: str | None = None,
+    answer_column: str = "answer",
+    model_name: str | None = None,
     variant: str = "C1",
     components: bool = False,
-    batch_size: int = 10_000,
+    map_batch_size: int = 10_000,
     num_proc: int | None = None,
 ) -> Dataset:
     """Add ``mq__{model}`` (float64): MQ^S of ``answer_column`` against the last ``gpt`` turn.
@@ -64,7 +67,7 @@ def mq(
     check_variant(variant)
     if answer_column not in ds.column_names:
         raise KeyError(f"answer column {answer_column!r} not in dataset (columns: {ds.column_names}); run generate first")
-    name = MQ_PREFIX + (model or model_name_of(answer_column))
+    name = MQ_PREFIX + (model_name or model_name_of(answer_column))
     new = {name: Value("float64")}
     if components:
         new.update({f"{name}__{c}": Value("float64") for c in COMPONENTS})
@@ -79,6 +82,6 @@ def mq(
         return out
 
     params = {"answer_column": answer_column, "column": name, "variant": variant.upper(), "reference": "last gpt turn"}
-    out = map_arrow(ds, fn, new, batch_size=batch_size, num_proc=num_proc, desc=f"mq {name}",
+    out = map_arrow(ds, fn, new, batch_size=map_batch_size, num_proc=num_proc, desc=f"mq {name}",
                     fingerprint_params={**params, "components": components})
     return provenance.record(out, "mq", kind="stage", rows_in=len(ds), params=params, parent=ds)

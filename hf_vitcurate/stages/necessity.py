@@ -1,4 +1,7 @@
-"""MLLM-Selector's ``necessity`` column: the seed model's loss on each row (SPEC §1, papers/001).
+"""MLLM-Selector's ``necessity`` column: the seed model's loss on each row (docs/methods.md).
+
+MLLM-Selector: "MLLM-Selector: Necessity and Diversity-driven High-Value Data Selection for
+Enhanced Visual Instruction Tuning" (arXiv:2503.20502).
 
 For every ``gpt`` token t of a row, conditioned on the images and all earlier tokens
 (the LLaVA training loss, unreduced)::
@@ -18,12 +21,12 @@ by length and cut into batches so padding stays small, then restored to row orde
 A row longer than ``max_length`` tokens is truncated (its answer tokens past the limit are
 not scored) and flagged ``truncated`` in ``necessity_flag``; a row with no answer token
 left gets ``necessity = NaN`` and the flag ``no_response_tokens`` (selections refuse NaN
-scores and name the row, so such rows must be rejected explicitly; see
-:func:`reject_flagged`).
+scores and name the row, so such rows must be split off explicitly:
+``stages.reject(scored, where="necessity_flag", values=["no_response_tokens"])``).
 
 Example:
-    >>> scored = necessity(pool, "runs/f_seed", batch_size=16, out_dir="runs/necessity")  # doctest: +SKIP
-    >>> scored.sort("necessity", reverse=True)[0]["id"]                                  # doctest: +SKIP
+    >>> scored = necessity(pool, model="runs/f_seed", batch_size=16, work_dir="runs/necessity")  # doctest: +SKIP
+    >>> scored.sort("necessity", reverse=True)[0]["id"]                                         # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -77,21 +80,23 @@ def score_rows(model, processor, rows: dict[str, list], *, batch_size: int, max_
 
 def necessity(
     ds: Dataset,
-    model_path: str | os.PathLike,
     *,
+    model: str | os.PathLike,
+    work_dir: str | os.PathLike | None = None,
+    restart: bool = False,
     reduction: str = "sum",
     sign: str = "nll",
     batch_size: int = 16,
     max_length: int | None = 2048,
-    out_dir: str | os.PathLike | None = None,
     chunk_size: int = 512,
     dtype: str = "auto",
-    overwrite: bool = False,
 ) -> Dataset:
     """Add ``necessity``, ``necessity_tokens`` and ``necessity_flag`` (see module docstring).
 
-    ``out_dir`` keeps the finished chunks so a killed run resumes (default: a temporary
-    folder, no resume). Under ``accelerate launch`` each process scores its chunks.
+    ``model``: the seed checkpoint (folder or Hub id). ``work_dir`` keeps the finished
+    chunks so a killed run resumes (default: a temporary folder, no resume); ``restart=True``
+    discards them. ``batch_size``: rows per forward pass; ``chunk_size``: rows per resumable
+    chunk. Under ``accelerate launch`` each process scores its chunks.
     ``dtype``: weights dtype (``"auto"``: the checkpoint's, bf16 on GPUs); ``"bfloat16"``
     also pays on CPUs with AVX512-BF16/AMX (benchmarks/RESULTS.md); losses are summed in
     float32 either way.
@@ -106,9 +111,9 @@ def necessity(
 
     def compute(rows: dict[str, list]) -> dict[str, list]:
         if not loaded:  # one model per process, loaded on first use
-            model, processor = load(model_path, dtype=dtype)
-            model.eval()
-            loaded.extend([model, processor])
+            net, processor = load(model, dtype=dtype)
+            net.eval()
+            loaded.extend([net, processor])
         out = score_rows(*loaded, rows, batch_size=batch_size, max_length=max_length)
         values = []
         for s, t in zip(out["nll"], out["tokens"]):
@@ -116,31 +121,19 @@ def necessity(
             values.append(-v if sign == "loglik" else v)
         return {"necessity": values, "necessity_tokens": out["tokens"], "necessity_flag": out["flag"]}
 
-    params = {"model": os.fspath(model_path), "reduction": reduction, "sign": sign, "max_length": max_length,
+    params = {"model": os.fspath(model), "reduction": reduction, "sign": sign, "max_length": max_length,
               "dtype": str(dtype)}
     # None: a temporary folder that all processes share (distributed.shared_temp_dir).
-    work = os.fspath(out_dir) if out_dir is not None else None
+    work = os.fspath(work_dir) if work_dir is not None else None
     scored = run_sharded(
         ds, compute, work, chunk_size=chunk_size, features=FEATURES, params=params,
         input_columns=[c for c in ("images", "conversations") if c in ds.column_names],
-        desc="necessity", overwrite=overwrite,
+        desc="necessity", restart=restart,
     )
     flags = [f for f in scored.with_format("arrow")["necessity_flag"].to_pylist() if f]
     counts = {f: flags.count(f) for f in set(flags)}
     return provenance.record(
         scored, "necessity", kind="stage", rows_in=len(ds), params={**params, "batch_size": batch_size, "flags": counts},
-        model=os.fspath(model_path), parent=ds,
+        model=os.fspath(model), parent=ds,
     )
 
-
-def reject_flagged(ds: Dataset, flags: tuple[str, ...] = ("no_response_tokens",)) -> tuple[Dataset, Dataset]:
-    """Split off rows whose ``necessity_flag`` is in ``flags`` as rejected, with the flag as reason."""
-    from ..columns import add_columns, list_column
-
-    col = list_column(ds, "necessity_flag")
-    bad = [i for i, f in enumerate(col) if f in flags]
-    good = [i for i, f in enumerate(col) if f not in flags]
-    rejected = add_columns(ds.select(bad), {"reject_reason": [col[i] for i in bad]})
-    kept = provenance.record(ds.select(good), "reject_flagged", kind="stage", rows_in=len(ds),
-                             rejected={f: col.count(f) for f in flags if f in col}, parent=ds)
-    return kept, rejected

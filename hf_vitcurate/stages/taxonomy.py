@@ -1,4 +1,4 @@
-"""MMInstruct tags for rows of any source: ``domain`` and ``instruction_type`` (papers/004, SPEC §4).
+"""MMInstruct tags for rows of any source: ``domain`` and ``instruction_type`` (MMInstruct, arXiv:2407.15838; docs/methods.md).
 
 Instruction type, by rules on each QA pair (first that applies):
 
@@ -24,7 +24,7 @@ reasoning domains), then to the domain whose phrase comes first in the question.
 benchmarks/RESULTS.md ("MMInstruct"): the published seed questions and ShapesWorld rows.
 
 Columns added: ``domain``, ``instruction_type``, ``domain_score`` (int32). Existing
-non-empty ``domain``/``instruction_type`` values are kept unless ``overwrite=True``.
+non-empty ``domain``/``instruction_type`` values are kept unless ``replace_columns=True``.
 
 Example:
     >>> from datasets import Dataset
@@ -158,10 +158,10 @@ def taxonomy(
     taxonomy=None,
     use_task: bool = True,
     fallback: str = "image_description",
-    overwrite: bool = False,
+    replace_columns: bool = False,
     short_words: int = 5,
     caption_words: int = 60,
-    batch_size: int = 10_000,
+    map_batch_size: int = 10_000,
 ) -> Dataset:
     """Add ``domain``, ``instruction_type`` and ``domain_score`` to rows of any source (see module doc)."""
     from ..engine.taxonomy import INSTRUCTION_TYPES, MULTI_ROUND
@@ -169,8 +169,8 @@ def taxonomy(
     model = KeywordModel(taxonomy, fallback=fallback)
     known_types = set(INSTRUCTION_TYPES)
     has_task = "task" in ds.column_names
-    keep_dom = "domain" in ds.column_names and not overwrite
-    keep_type = "instruction_type" in ds.column_names and not overwrite
+    keep_dom = "domain" in ds.column_names and not replace_columns
+    keep_type = "instruction_type" in ds.column_names and not replace_columns
 
     def tag(table: pa.Table) -> dict[str, pa.Array]:
         convs = table.column("conversations").to_pylist()
@@ -202,10 +202,10 @@ def taxonomy(
         return {"domain": pa.array(doms, pa.string()), "instruction_type": pa.array(types, pa.string()),
                 "domain_score": pa.array(scores, pa.int32())}
 
-    params = {"use_task": use_task, "fallback": model.fallback, "overwrite": overwrite, "short_words": short_words,
+    params = {"use_task": use_task, "fallback": model.fallback, "replace_columns": replace_columns, "short_words": short_words,
               "caption_words": caption_words, "keywords": {p: d for p, d in sorted(model.domains_of.items())}}
     out = map_arrow(ds, tag, {"domain": Value("string"), "instruction_type": Value("string"), "domain_score": Value("int32")},
-                    batch_size=batch_size, desc="taxonomy", fingerprint_params=params)
+                    batch_size=map_batch_size, desc="taxonomy", fingerprint_params=params)
     scores = np.asarray(list_column(out, "domain_score") if len(out) else [], dtype=np.int64)
     summary = {**{k: v for k, v in params.items() if k != "keywords"}, "fallback_rows": int((scores == 0).sum()),
                "keywords": len(params["keywords"])}

@@ -1,11 +1,11 @@
-"""The ``yes_no`` column: does a row's first answer start with "yes" or "no" (SPEC §3).
+"""The ``yes_no`` column: does a row's first answer start with "yes" or "no" (SVIT, arXiv:2307.04087).
 
 A row is ``"yes"``/``"no"`` when its first ``gpt`` turn starts with that word,
 case-insensitive, after stripping leading punctuation and spaces ("Yes.", " no,",
 "NO!", '"Yes, it is"'); otherwise ``"none"`` ("Yesterday", "Not really", rows without
 an answer). The SVIT balance recipe (:func:`hf_vitcurate.select.balance`) reads it.
 
-Only the first answer counts, as SPEC §3 fixes it; a multi-turn row whose later
+Only the first answer counts (docs/methods.md, SVIT); a multi-turn row whose later
 answers are yes/no stays ``"none"`` (the other reading, counting every answer, would
 need per-turn rows: apply :func:`hf_vitcurate.explode_turns` first).
 
@@ -50,7 +50,7 @@ def yes_no_labels(answers: pa.Array) -> pa.Array:
     return pc.fill_null(word, "none")
 
 
-def yes_no(ds: Dataset, batch_size: int = 10_000, num_proc: int | None = None) -> Dataset:
+def yes_no(ds: Dataset, *, map_batch_size: int = 10_000, num_proc: int | None = None) -> Dataset:
     """Add the ``yes_no`` column (``"yes"``, ``"no"`` or ``"none"``) from each row's first answer.
 
     Example:
@@ -62,7 +62,7 @@ def yes_no(ds: Dataset, batch_size: int = 10_000, num_proc: int | None = None) -
     """
     out = map_arrow(
         ds, lambda t: {"yes_no": yes_no_labels(first_answers(t))}, {"yes_no": Value("string")},
-        batch_size=batch_size, num_proc=num_proc, desc="yes_no",
+        batch_size=map_batch_size, num_proc=num_proc, desc="yes_no",
     )
     counts = dict(zip(*np.unique(np.asarray(out.with_format("arrow")["yes_no"]), return_counts=True))) if len(out) else {}
     return provenance.record(

@@ -1,6 +1,6 @@
 """A tiny sharded job, run by tests under `accelerate launch` or plain python.
 
-usage: sharded_job.py OUT_DIR RESULT_JSON [--sleep S]    (OUT_DIR "none": no out_dir, a shared temporary one)
+usage: sharded_job.py WORK_DIR RESULT_JSON [--sleep S]    (WORK_DIR "none": no work_dir, a shared temporary one)
 """
 
 import json
@@ -18,10 +18,10 @@ def compute(batch, sleep=0.0):
 
 
 if __name__ == "__main__":
-    out_dir, result = sys.argv[1], sys.argv[2]
+    work_dir, result = sys.argv[1], sys.argv[2]
     sleep = float(sys.argv[4]) if len(sys.argv) > 4 else 0.0
     ds = Dataset.from_dict({"id": [f"r{i}" for i in range(103)], "x": list(range(103))})
-    out = run_sharded(ds, lambda b: compute(b, sleep), None if out_dir == "none" else out_dir, chunk_size=10,
+    out = run_sharded(ds, lambda b: compute(b, sleep), None if work_dir == "none" else work_dir, chunk_size=10,
                       params={"job": "test"})
     from hf_vitcurate.distributed import state
 
