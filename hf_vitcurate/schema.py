@@ -1,12 +1,13 @@
-"""The canonical schema (SPEC §0) and its validation.
+"""The canonical schema and its validation (docs/formats.md).
 
 A sample is one row: ``id``, ``images`` (a list of images, empty for text-only rows),
 ``conversations`` (LLaVA turns ``{"from": "human"|"gpt", "value": str}``), ``source`` and
 ``task``. Stages add columns and never change these.
 
 :func:`validate` checks every row with vectorised Arrow compute (no Python loop over
-turns), then either raises on the first bad row (``strict=True``) or returns the good
-rows and a ``rejected`` dataset with a ``reject_reason`` code and a ``reject_detail``.
+turns), then either raises on the first bad row (``strict=True``) or returns a
+:class:`~hf_vitcurate.results.Split`: the good rows and a ``rejected`` dataset with a
+``reject_reason`` code and a ``reject_detail``.
 
 Example:
     >>> from datasets import Dataset
@@ -31,6 +32,7 @@ from datasets import Dataset, Features, Image, List, Value
 
 from .columns import add_columns
 from .errors import ValidationError
+from .results import Split
 
 IMAGE_TOKEN = "<image>"
 ROLES = ("human", "gpt")
@@ -185,18 +187,19 @@ def _decodes(blob: bytes | None, path: str | None, full: bool) -> bool:
         return False
 
 
-def check(ds: Dataset, check_images: str | bool = "open", batch_size: int = 100_000) -> np.ndarray:
+def check(ds: Dataset, *, check_images: str | bool = "open", map_batch_size: int = 100_000) -> np.ndarray:
     """Reason code per row (``""`` = valid), in row order, without splitting the dataset.
 
     ``check_images``: ``"open"`` (default) reads each image header, ``"verify"`` decodes
     every pixel, ``False`` skips file checks (placeholder counts are still checked).
+    ``map_batch_size``: rows per Arrow batch.
     """
     missing = [c for c in CORE_COLUMNS if c not in ds.column_names]
     if missing:
         raise ValidationError(None, missing[0], f"column missing (dataset has {ds.column_names})", code="missing_column")
     arrow = ds.select_columns(list(CORE_COLUMNS)).with_format("arrow")
     parts, id_parts = [], []
-    for table in arrow.iter(batch_size=batch_size):
+    for table in arrow.iter(batch_size=map_batch_size):
         codes, _ = _row_checks(table, check_images)
         parts.append(codes)
         id_parts.append(pc.fill_null(table.column("id"), "").combine_chunks())
@@ -219,13 +222,14 @@ def check(ds: Dataset, check_images: str | bool = "open", batch_size: int = 100_
 
 def validate(
     ds: Dataset,
+    *,
     strict: bool = False,
     check_images: str | bool = "open",
-    batch_size: int = 100_000,
-) -> tuple[Dataset, Dataset]:
+    map_batch_size: int = 100_000,
+) -> Split:
     """Split ``ds`` into rows that follow the schema and rejected rows with reasons.
 
-    Returns ``(kept, rejected)``; ``rejected`` has every input column plus
+    Returns a :class:`~hf_vitcurate.results.Split` ``(kept, rejected)``; ``rejected`` has every input column plus
     ``reject_reason`` (a code from :data:`REASONS`) and ``reject_detail`` (field and
     problem). ``len(kept) + len(rejected) == len(ds)`` always. With ``strict=True`` the
     first bad row raises :class:`~hf_vitcurate.ValidationError` naming its id and field.
@@ -233,7 +237,7 @@ def validate(
     """
     from . import provenance
 
-    codes = check(ds, check_images=check_images, batch_size=batch_size)
+    codes = check(ds, check_images=check_images, map_batch_size=map_batch_size)
     bad = np.flatnonzero(codes != "")
     if strict and len(bad):
         i = int(bad[0])
@@ -248,4 +252,4 @@ def validate(
     params = {"strict": strict, "check_images": check_images}
     kept = provenance.record(kept, "validate", kind="validate", rows_in=len(ds), rejected=counts, params=params, parent=ds)
     rejected = provenance.record(rejected, "validate", kind="validate", rows_in=len(ds), rows_out=len(rejected), rejected=counts, params=params, parent=ds)
-    return kept, rejected
+    return Split(kept, rejected)

@@ -20,6 +20,7 @@ from datasets import Dataset, Features, Image, List, Value
 from PIL import Image as PILImage
 
 from hf_vitcurate import FormatError, ValidationError, explode_turns, load_vit, provenance, validate
+from hf_vitcurate.results import Split
 from hf_vitcurate.commands import convert as convert_command
 from hf_vitcurate.formats import FORMATS, detect_format, llava, mminstruct, save_vit, sharegpt, svit
 from hf_vitcurate.formats.mminstruct import ParseError, load_seeds, parse_output
@@ -158,7 +159,10 @@ def test_llava_bad_rows(tmp_path):
     path = str(write_json(tmp_path / "bad.jsonl", rows, lines=True))
     with pytest.raises(FormatError, match=r"bad\.jsonl: row 1 \(id='bad'\) field 'conversations\[1\]\.from'.*robot"):
         load_vit(path)
-    kept, rejected = load_vit(path, errors="reject")
+    split = load_vit(path, errors="reject")
+    assert isinstance(split, Split)
+    kept, rejected = split
+    assert split.kept is kept and split.rejected is rejected
     assert list(kept["id"]) == ["ok"]
     assert list(rejected["reject_reason"]) == ["unknown_role", "missing_field"]
     assert list(rejected["row"]) == [1, 2]

@@ -10,6 +10,7 @@ from datasets import Dataset
 from PIL import Image as PILImage
 
 from hf_vitcurate import FEATURES, ValidationError, provenance, validate
+from hf_vitcurate.results import Split
 from hf_vitcurate.schema import REASONS, cast_canonical, check
 
 
@@ -72,6 +73,15 @@ def test_each_rule_rejects_with_its_reason(code):
     # The message names the row id and the field.
     assert repr(rows[1]["id"]) in str(err.value)
     assert f"field={err.value.field!r}" in str(err.value)
+
+
+def test_validate_returns_a_split_and_takes_options_by_keyword():
+    rows = [good_row(0), good_row(1, conversations=turns(("human", "Hi"))), good_row(2)]
+    split = validate(make(rows), check_images=False, map_batch_size=1)  # one row per Arrow batch
+    assert isinstance(split, Split)
+    assert [len(split.kept), len(split.rejected)] == [2, 1] and split.rejected[0]["reject_reason"] == "last_not_gpt"
+    with pytest.raises(TypeError):
+        validate(make(rows), True)  # strict is keyword-only
 
 
 def test_duplicate_ids_keep_first_occurrence():

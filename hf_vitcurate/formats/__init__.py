@@ -35,6 +35,7 @@ from typing import Any
 from datasets import Dataset
 
 from ..errors import FormatError
+from ..results import Split
 from . import cauldron, llava, mminstruct, sharegpt, svit
 from .common import (
     has_canonical_columns,
@@ -114,16 +115,16 @@ def _peek_file(path: str) -> None:
 
 def load_vit(
     path_or_repo_id: str,
+    *,
     format: str = "auto",
     image_root: str | None = None,
     source: str | None = None,
-    *,
     task: str | None = None,
     errors: str = "raise",
     name: str | None = None,
     split: str | None = None,
     **load_kwargs: Any,
-) -> Dataset | tuple[Dataset, Dataset]:
+) -> Dataset | Split:
     """Load a VIT dataset in any supported format into the canonical schema.
 
     Args:
@@ -137,7 +138,8 @@ def load_vit(
             records, else the file stem / config name / repo name).
         task: value of the ``task`` column for every row (default: per format).
         errors: ``"raise"`` (FormatError naming file, row, id and field of the first
-            malformed record) or ``"reject"`` (returns ``(kept, rejected)``; rejected
+            malformed record) or ``"reject"`` (returns a :class:`~hf_vitcurate.results.Split`
+            ``(kept, rejected)``; rejected
             rows carry ``row``, ``reject_reason`` and ``reject_detail``).
         **load_kwargs: passed to ``datasets.load_dataset`` (``cache_dir``, ``revision``,
             ``field``, ...); format options (e.g. ``system=`` for sharegpt) go to the

@@ -31,6 +31,7 @@ from datasets import Dataset, Features, Json, List, Value
 
 from .. import provenance
 from ..errors import FormatError
+from ..results import Split
 from ..schema import CORE_COLUMNS, FEATURES, IMAGE_TOKEN, cast_canonical
 
 # Role names seen in the wild, mapped to the two canonical ones. "system" is not here:
@@ -55,6 +56,60 @@ class RowError(Exception):
     def __init__(self, field: str, code: str, problem: str):
         super().__init__(f"{field}: {problem}")
         self.field, self.code, self.problem = field, code, problem
+
+
+# ---------------------------------------------------------------- Arrow batches
+
+
+class BatchRejects:
+    """First error of each row of a batch (sparse: bad rows are rare)."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.errors: dict[int, tuple[str, str]] = {}
+
+    def add(self, row: int, field: str, code: str, problem: str) -> None:
+        self.errors.setdefault(int(row), (code, f"{field}: {problem}"))
+
+    def columns(self) -> tuple[pa.Array, pa.Array]:
+        codes, details = [""] * self.n, [""] * self.n
+        for row, (code, detail) in self.errors.items():
+            codes[row], details[row] = code, detail
+        return pa.array(codes, pa.string()), pa.array(details, pa.string())
+
+
+def const_strings(value: str, n: int) -> pa.Array:
+    """``n`` copies of ``value`` as an Arrow string array."""
+    return pa.array(np.full(n, value, dtype=object), pa.string())
+
+
+def is_json_column(col: pa.ChunkedArray | pa.Array) -> bool:
+    """True for a column ``datasets`` stored as JSON text (values of mixed types)."""
+    return getattr(col.type, "extension_name", None) == "arrow.json"
+
+
+def string_column(col: pa.ChunkedArray | pa.Array, name: str, rej: BatchRejects) -> pa.Array:
+    """A column as strings: numbers are formatted, mixed JSON values decoded, others rejected."""
+    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        return col.cast(pa.string())
+    if pa.types.is_null(col.type):
+        return pa.nulls(len(col), pa.string())
+    if pa.types.is_integer(col.type) or pa.types.is_boolean(col.type):
+        return pc.cast(col, pa.string())
+    values = col.storage.to_pylist() if is_json_column(col) else col.to_pylist()
+    out = []
+    for i, v in enumerate(values):
+        if is_json_column(col) and v is not None:
+            v = json.loads(v)
+        if v is None or isinstance(v, str):
+            out.append(v)
+        elif isinstance(v, int) and not isinstance(v, bool):
+            out.append(str(v))
+        else:
+            rej.add(i, name, "bad_value", f"{name} is {type(v).__name__} {str(v)[:40]!r}, not a string")
+            out.append(None)
+    return pa.array(out, pa.string())
 
 
 # ---------------------------------------------------------------- records
@@ -191,7 +246,7 @@ def write_records(
     image_root: str | None = None,
     image_dir: str | None = None,
     extra_keys: Iterable[str] = (),
-    batch_size: int = 10_000,
+    map_batch_size: int = 10_000,
 ) -> str:
     """Stream ``ds`` to a ``.json`` array or ``.jsonl`` file, one ``to_record(row, image_paths)`` each.
 
@@ -209,7 +264,7 @@ def write_records(
     with open(path, "w", encoding="utf-8") as f:
         f.write("" if lines else "[\n")
         first = True
-        for batch in ds.select_columns(["id", "images", "conversations", *keys]).with_format("arrow").iter(batch_size=batch_size):
+        for batch in ds.select_columns(["id", "images", "conversations", *keys]).with_format("arrow").iter(batch_size=map_batch_size):
             for row in batch.to_pylist():
                 rec = {**to_record(row, export_images(row["images"], row["id"], root, image_dir)), **{k: row[k] for k in keys}}
                 text = json.dumps(rec, ensure_ascii=False)
@@ -334,11 +389,11 @@ def finish(
     errors: str,
     params: dict[str, Any],
     parent: Dataset | None = None,
-) -> Dataset | tuple[Dataset, Dataset]:
+) -> Dataset | Split:
     """Raise on or split off bad records, cast to the schema, record the ``convert`` step.
 
     ``errors="raise"``: :class:`~hf_vitcurate.FormatError` naming file, row, id and field
-    of the first bad record. ``errors="reject"``: returns ``(kept, rejected)``; rejected
+    of the first bad record. ``errors="reject"``: returns a :class:`~hf_vitcurate.results.Split`; rejected
     rows keep their canonical columns, ``row`` (index of the input record),
     ``reject_reason`` and ``reject_detail``.
     """
@@ -363,7 +418,7 @@ def finish(
     rejected = provenance.record(
         rejected, fmt, kind="convert", rows_in=rows_in, rows_out=len(rejected), rejected=counts, params=params, parent=parent
     )
-    return kept, rejected
+    return Split(kept, rejected)
 
 
 def check_errors(errors: str) -> None:

@@ -31,7 +31,7 @@ from ..errors import ValidationError
 from ..schema import CORE_COLUMNS, IMAGE_TOKEN
 
 
-def explode_turns(ds: Dataset, *, batch_size: int = 10_000) -> Dataset:
+def explode_turns(ds: Dataset, *, map_batch_size: int = 10_000) -> Dataset:
     """One row per human/gpt pair, ids ``"{id}#t{k}"`` with k from 0 (see module doc).
 
     Rows must be validated pairs (human first, alternating, ending with gpt); a row
@@ -47,7 +47,7 @@ def explode_turns(ds: Dataset, *, batch_size: int = 10_000) -> Dataset:
     out = ds.with_format("arrow").map(
         _explode_batch,
         batched=True,
-        batch_size=batch_size,
+        batch_size=map_batch_size,
         remove_columns=ds.column_names,
         features=features,
         desc="explode_turns",

@@ -44,15 +44,19 @@ from ..schema import IMAGE_TOKEN
 from .common import (
     ROLE_NAMES,
     ROW,
+    BatchRejects,
     RowError,
     check_errors,
+    const_strings,
     default_root,
     default_source,
     finish,
+    is_json_column,
     output_features,
     parse_turns,
     resolve_paths,
     root_prefix,
+    string_column,
     write_records,
 )
 from .reading import read_raw
@@ -151,23 +155,6 @@ def convert(
 # ---------------------------------------------------------------- one Arrow batch
 
 
-class _Rejects:
-    """First error of each row of a batch (sparse: bad rows are rare)."""
-
-    def __init__(self, n: int):
-        self.n = n
-        self.errors: dict[int, tuple[str, str]] = {}
-
-    def add(self, row: int, field: str, code: str, problem: str) -> None:
-        self.errors.setdefault(int(row), (code, f"{field}: {problem}"))
-
-    def columns(self) -> tuple[pa.Array, pa.Array]:
-        codes, details = [""] * self.n, [""] * self.n
-        for row, (code, detail) in self.errors.items():
-            codes[row], details[row] = code, detail
-        return pa.array(codes, pa.string()), pa.array(details, pa.string())
-
-
 def _convert_batch(
     table: pa.Table,
     indices: list[int],
@@ -180,10 +167,10 @@ def _convert_batch(
     features: Features,
 ) -> pa.Table:
     n = table.num_rows
-    rej = _Rejects(n)
+    rej = BatchRejects(n)
     rows = pa.array(indices, pa.int64())
 
-    src = _const(source, n) if source else pc.fill_null(_column(table, "source", rej), default_source)
+    src = const_strings(source, n) if source else pc.fill_null(_column(table, "source", rej), default_source)
     ids = _column(table, "id", rej)
     kind = _column(table, "type", rej) if bench else None  # LLaVA-Bench: conv / detail / complex
     if kind is not None:
@@ -199,7 +186,7 @@ def _convert_batch(
     values = _with_placeholders(lengths, roles, values, n_images)
 
     if task:
-        tasks = _const(task, n)
+        tasks = const_strings(task, n)
     else:
         tasks = _column(table, "task", rej)
         if kind is not None:
@@ -223,46 +210,14 @@ def _convert_batch(
     )
 
 
-def _const(value: str, n: int) -> pa.Array:
-    return pa.array(np.full(n, value, dtype=object), pa.string())
-
-
-def _column(table: pa.Table, name: str, rej: _Rejects) -> pa.Array:
+def _column(table: pa.Table, name: str, rej: BatchRejects) -> pa.Array:
     """An optional string column (all null when absent)."""
     if name not in table.column_names:
         return pa.nulls(table.num_rows, pa.string())
-    return _strings(table[name], name, rej)
+    return string_column(table[name], name, rej)
 
 
-def _is_json(col: pa.ChunkedArray | pa.Array) -> bool:
-    return getattr(col.type, "extension_name", None) == "arrow.json"
-
-
-def _strings(col: pa.ChunkedArray | pa.Array, name: str, rej: _Rejects) -> pa.Array:
-    """A column as strings: numbers are formatted, mixed JSON values decoded, others rejected."""
-    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
-        return col.cast(pa.string())
-    if pa.types.is_null(col.type):
-        return pa.nulls(len(col), pa.string())
-    if pa.types.is_integer(col.type) or pa.types.is_boolean(col.type):
-        return pc.cast(col, pa.string())
-    values = col.storage.to_pylist() if _is_json(col) else col.to_pylist()
-    out = []
-    for i, v in enumerate(values):
-        if _is_json(col) and v is not None:
-            v = json.loads(v)
-        if v is None or isinstance(v, str):
-            out.append(v)
-        elif isinstance(v, int) and not isinstance(v, bool):
-            out.append(str(v))
-        else:
-            rej.add(i, name, "bad_value", f"{name} is {type(v).__name__} {str(v)[:40]!r}, not a string")
-            out.append(None)
-    return pa.array(out, pa.string())
-
-
-def _images(table: pa.Table, prefix: str | None, rej: _Rejects) -> tuple[np.ndarray, pa.Array]:
+def _images(table: pa.Table, prefix: str | None, rej: BatchRejects) -> tuple[np.ndarray, pa.Array]:
     """(images per row, ``List(Image)`` storage) from ``image``: a path, a list of paths or null."""
     n = table.num_rows
     if "image" not in table.column_names:
@@ -293,12 +248,12 @@ def _images(table: pa.Table, prefix: str | None, rej: _Rejects) -> tuple[np.ndar
     return lengths, pa.ListArray.from_arrays(offsets, structs)
 
 
-def _images_python(col: pa.Array, rej: _Rejects) -> tuple[np.ndarray, pa.Array]:
+def _images_python(col: pa.Array, rej: BatchRejects) -> tuple[np.ndarray, pa.Array]:
     """Slow path for mixed ``image`` values (string in some rows, list in others)."""
-    values = col.storage.to_pylist() if _is_json(col) else col.to_pylist()
+    values = col.storage.to_pylist() if is_json_column(col) else col.to_pylist()
     lengths, flat = [], []
     for i, v in enumerate(values):
-        if _is_json(col) and v is not None:
+        if is_json_column(col) and v is not None:
             v = json.loads(v)
         if isinstance(v, str) and v.startswith("["):
             try:
@@ -314,7 +269,7 @@ def _images_python(col: pa.Array, rej: _Rejects) -> tuple[np.ndarray, pa.Array]:
     return np.asarray(lengths, dtype=np.int64), pa.array(flat, pa.string())
 
 
-def _turns(table: pa.Table, rej: _Rejects, features: Features) -> tuple[np.ndarray, pa.Array, pa.Array]:
+def _turns(table: pa.Table, rej: BatchRejects, features: Features) -> tuple[np.ndarray, pa.Array, pa.Array]:
     """(turns per row, roles, values) of ``conversations``, roles mapped to human/gpt."""
     col = table["conversations"].combine_chunks()
     item = col.type.value_type if pa.types.is_list(col.type) else None
@@ -336,11 +291,11 @@ def _turns(table: pa.Table, rej: _Rejects, features: Features) -> tuple[np.ndarr
     return lengths, *_map_roles(lengths, roles, values, rej)
 
 
-def _turns_python(col: pa.Array, rej: _Rejects, feature: Any) -> tuple[np.ndarray, pa.Array, pa.Array]:
+def _turns_python(col: pa.Array, rej: BatchRejects, feature: Any) -> tuple[np.ndarray, pa.Array, pa.Array]:
     """Slow path: turns with mixed JSON types go through the shared :func:`parse_turns`."""
     from .common import _decode_json
 
-    values = col.storage.to_pylist() if _is_json(col) else col.to_pylist()
+    values = col.storage.to_pylist() if is_json_column(col) else col.to_pylist()
     lengths, roles, texts = [], [], []
     for i, conv in enumerate(values):
         conv = _decode_json(conv, feature) if feature is not None else conv
@@ -357,7 +312,7 @@ def _turns_python(col: pa.Array, rej: _Rejects, feature: Any) -> tuple[np.ndarra
     return np.asarray(lengths, dtype=np.int64), pa.array(roles, pa.string()), pa.array(texts, pa.string())
 
 
-def _map_roles(lengths: np.ndarray, roles: pa.Array, values: pa.Array, rej: _Rejects) -> tuple[pa.Array, pa.Array]:
+def _map_roles(lengths: np.ndarray, roles: pa.Array, values: pa.Array, rej: BatchRejects) -> tuple[pa.Array, pa.Array]:
     """Roles through :data:`ROLE_NAMES` (vectorised over distinct names); bad turns rejected."""
     enc = pc.dictionary_encode(roles).combine_chunks() if isinstance(roles, pa.ChunkedArray) else pc.dictionary_encode(roles)
     names = [ROLE_NAMES.get(r.strip().lower()) if r is not None else None for r in enc.dictionary.to_pylist()]
@@ -382,11 +337,11 @@ def _map_roles(lengths: np.ndarray, roles: pa.Array, values: pa.Array, rej: _Rej
     return mapped, values
 
 
-def _bench_turns(table: pa.Table, rej: _Rejects) -> tuple[np.ndarray, pa.Array, pa.Array]:
+def _bench_turns(table: pa.Table, rej: BatchRejects) -> tuple[np.ndarray, pa.Array, pa.Array]:
     """LLaVA-Bench rows: one human turn (``instruction``) and one gpt turn (``output``)."""
     n = table.num_rows
-    q = _strings(table["instruction"], "instruction", rej)
-    a = _strings(table["output"], "output", rej)
+    q = string_column(table["instruction"], "instruction", rej)
+    a = string_column(table["output"], "output", rej)
     for name, col in (("instruction", q), ("output", a)):
         for i in np.flatnonzero(np.asarray(col.is_null())):
             rej.add(i, name, "missing_field", f"record has no {name!r}")
@@ -420,7 +375,7 @@ def _infer_tasks(lengths: np.ndarray, values: pa.Array) -> pa.Array:
     n = len(lengths)
     starts = np.concatenate([[0], np.cumsum(lengths)])[:n]
     if not len(values):
-        return _const(DEFAULT_TASK, n)
+        return const_strings(DEFAULT_TASK, n)
     first = values.take(pa.array(np.where(lengths > 0, starts, 0)))
     first = pc.if_else(pa.array(lengths > 0), first, pa.nulls(n, pa.string()))
     hit = pc.dictionary_encode(pc.struct_field(pc.extract_regex(first, _RULE_RE), "rule"))
@@ -438,7 +393,7 @@ def save(
     image_root: str | None = None,
     image_dir: str | None = None,
     extra_keys: Iterable[str] = ("source", "task"),
-    batch_size: int = 10_000,
+    map_batch_size: int = 10_000,
 ) -> str:
     """Write ``ds`` as LLaVA JSON (``.json``, one array) or JSON Lines (``.jsonl``).
 
@@ -460,4 +415,4 @@ def save(
         rec["conversations"] = [{"from": t["from"], "value": t["value"]} for t in row["conversations"]]
         return rec
 
-    return write_records(ds, path, to_record, image_root=image_root, image_dir=image_dir, extra_keys=extra_keys, batch_size=batch_size)
+    return write_records(ds, path, to_record, image_root=image_root, image_dir=image_dir, extra_keys=extra_keys, map_batch_size=map_batch_size)

@@ -9,7 +9,7 @@ Raw records (JSON/JSONL), one per LLM call::
 (``type`` may be spelled ``instruction_type``; ``output`` may be ``response``). Each
 item of the output becomes one row ``"{id}-q{k}"`` (k = 1, 2, ... in output order)
 whose question is the item's question, its options (multiple choice) and the type's
-indicator suffix (:data:`TYPE_SUFFIX`, SPEC §4); the answer is kept as written. Type
+indicator suffix (:data:`TYPE_SUFFIX`, docs/methods.md); the answer is kept as written. Type
 ``multi_round`` (or domain ``multi_round_long_vqa``) makes one multi-turn ``long_vqa``
 row ``"{id}"`` of all items. Rows carry ``domain`` and ``instruction_type`` columns;
 ``task`` is the instruction type.
@@ -54,7 +54,7 @@ from .common import (
 from .reading import read_raw
 
 TYPES = ("judgement", "multiple_choice", "short_vqa", "long_vqa")
-# Indicator suffix added after each generated question (papers/004 §3.4, SPEC §4).
+# Indicator suffix added after each generated question (MMInstruct, arXiv:2407.15838, section 3.4).
 TYPE_SUFFIX = {
     "judgement": "Please answer yes or no.",
     "multiple_choice": "Please choose the most appropriate option.",

@@ -147,7 +147,7 @@ def save(
     image_root: str | None = None,
     image_dir: str | None = None,
     extra_keys: Iterable[str] = ("source", "task"),
-    batch_size: int = 10_000,
+    map_batch_size: int = 10_000,
 ) -> str:
     """Write ``ds`` as ``{"id", "messages": [{"role", "content"}], "images": [paths]}`` JSON/JSONL.
 
@@ -158,4 +158,4 @@ def save(
         messages = [{"role": _ROLE_OUT.get(t["from"], t["from"]), "content": t["value"]} for t in row["conversations"]]
         return {"id": row["id"], "messages": messages, "images": paths}
 
-    return write_records(ds, path, to_record, image_root=image_root, image_dir=image_dir, extra_keys=extra_keys, batch_size=batch_size)
+    return write_records(ds, path, to_record, image_root=image_root, image_dir=image_dir, extra_keys=extra_keys, map_batch_size=map_batch_size)

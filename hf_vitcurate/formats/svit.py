@@ -1,4 +1,4 @@
-"""SVIT (papers/002): its native release files and its LLaVA-v1.5 files.
+"""SVIT (*SVIT: Scaling up Visual Instruction Tuning*, arXiv:2307.04087): its native release files and its LLaVA-v1.5 files.
 
 Native layout (``conversation.json``, ``complex_reasoning.json``,
 ``detail_description.json``, ``referring_qa.json``): a list of
