@@ -251,16 +251,16 @@ def test_mq_stage_scores_against_last_gpt_turn():
                           conv("q", "yes")],
         "answer__llava": ["a red circle", "two squares", None],
     })
-    out = mq(ds, "answer__llava", components=True)
+    out = mq(ds, answer_column="answer__llava", components=True)
     expected = mq_scores(["a red circle", "two squares", ""], ["a red circle", "two blue squares", "yes"])
     np.testing.assert_allclose(numpy_column(out, "mq__llava"), expected["mq"], atol=1e-12)
     np.testing.assert_allclose(numpy_column(out, "mq__llava__meteor"), expected["meteor"], atol=1e-12)
     assert out.column_names[:3] == ds.column_names[:3]
-    c3 = mq(ds, "answer__llava", model="m", variant="C3")
+    c3 = mq(ds, answer_column="answer__llava", model_name="m", variant="C3")
     np.testing.assert_allclose(numpy_column(c3, "mq__m"), mq_scores(["a red circle", "two squares", ""],
                                ["a red circle", "two blue squares", "yes"], "C3")["mq"], atol=1e-12)
     with pytest.raises(KeyError, match="generate"):
-        mq(ds, "answer__missing")
+        mq(ds, answer_column="answer__missing")
 
 
 def test_generate_stage_matches_models_generate_and_resumes(tiny_model_path, toy_vit, tmp_path, monkeypatch):
@@ -400,11 +400,11 @@ def test_cli_select_release_and_split(tmp_path, scored):
     from hf_vitcurate.cli import main
 
     scored.save_to_disk(str(tmp_path / "scored"))
-    assert main(["revolion", "select", "s1", str(tmp_path / "scored"), "--p", "0.5", "--output",
+    assert main(["revolion", "select", "s1", str(tmp_path / "scored"), "--fraction", "0.5", "--output",
                  str(tmp_path / "s1"), "--manifest", str(tmp_path / "s1.json")]) == 0
     assert sorted(load_from_disk(str(tmp_path / "s1"))["id"]) == ["a2", "a3", "a5", "b1", "b3"]
     assert json.loads((tmp_path / "s1.json").read_text())["groups"]["B"]["kept"] == 2
-    assert main(["revolion", "release", str(tmp_path / "scored"), "--p", "0.5", "--eval-size", "1",
+    assert main(["revolion", "release", str(tmp_path / "scored"), "--fraction", "0.5", "--eval-size", "1",
                  "--output", str(tmp_path / "rel")]) == 0
     rel = load_from_disk(str(tmp_path / "rel"))
     assert len(rel["eval"]) == 2 and len(rel["tune"]) == 3

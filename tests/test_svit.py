@@ -22,6 +22,7 @@ from hf_vitcurate.stages import (
     leakage,
     load_concept_sets,
     qa_count,
+    reject,
     yes_no,
 )
 
@@ -168,11 +169,11 @@ def test_leakage_flags_and_drop_counts():
     flagged = leakage(ds)
     assert flagged["leakage"][:] == [True, False, True, True]
     assert flagged[2]["leakage_phrases"] == ["the given information"]
-    kept, rejected = leakage(ds, drop=True)
+    kept, rejected = reject(leakage(ds), where="leakage")
     assert len(kept) + len(rejected) == len(ds) == 4 and len(rejected) == 3
     assert set(rejected["reject_reason"][:]) == {"leakage"} and "captions" in rejected[0]["reject_detail"]
     assert provenance.steps(kept)[-1]["rejected"] == {"leakage": 3}
-    kept, rejected = leakage(ds, phrases=["two"], drop=True)
+    kept, rejected = reject(leakage(ds, phrases=["two"]), where="leakage")
     assert len(rejected) == 1
 
 
@@ -182,10 +183,10 @@ def test_qa_count_flags_and_drop_counts():
                             "conversations": [two, two[:2], two[:2]]})
     flagged = qa_count(ds, expected=2)
     assert flagged["qa_pairs"][:] == [2, 1, 1] and flagged["qa_short"][:] == [False, True, True]
-    kept, rejected = qa_count(ds, expected={"ref": 2}, drop=True)  # conv is not checked
+    kept, rejected = reject(qa_count(ds, expected={"ref": 2}), where="qa_short")  # conv is not checked
     assert kept["id"][:] == ["a", "c"] and rejected["id"][:] == ["b"]
     assert rejected[0]["reject_reason"] == "too_few_qa" and rejected[0]["reject_detail"] == "1 QA pairs, expected 2"
-    kept, rejected = qa_count(ds, expected=1, drop=True)
+    kept, rejected = reject(qa_count(ds, expected=1), where="qa_short")
     assert len(kept) == 3 and len(rejected) == 0 and rejected.features["reject_reason"].dtype == "string"
 
 

@@ -28,3 +28,31 @@ from .revolion import (
 )
 from .revolion_driver import tune_cross_evaluate
 from .svit_core import SVIT_CORE_SIZE, ShortfallError, balance, core, diversity, mix
+
+__all__ = [
+    "DQTable",
+    "SVIT_CORE_SIZE",
+    "ShortfallError",
+    "add_sq",
+    "balance",
+    "bottom",
+    "core",
+    "diversity",
+    "dq_table",
+    "dq_vector",
+    "individual_select",
+    "mix",
+    "mllm_selector",
+    "mme_to_100",
+    "mq_matrix",
+    "nbgs",
+    "random_subset",
+    "release",
+    "s1",
+    "s2",
+    "s3",
+    "seed_split",
+    "split_protocol",
+    "top",
+    "tune_cross_evaluate",
+]

@@ -3,8 +3,9 @@
 From *On the Evaluation and Refinement of Vision-Language Instruction Tuning Datasets*
 (REVO-LION, arXiv:2310.06594); every formula and choice is in docs/methods.md.
 
-Every function works on one pooled ``Dataset`` whose column ``by`` (default ``source``)
-names the protocol *dataset* of each row, and on the ``mq__{T}`` columns that
+Every function works on one pooled ``Dataset`` whose column ``by`` names the protocol
+*dataset* of each row (default: ``dataset`` when the pool has that column, else ``source``;
+see :func:`group_column`), and on the ``mq__{T}`` columns that
 :func:`hf_vitcurate.select.revolion_driver.tune_cross_evaluate` (or
 :func:`hf_vitcurate.stages.mq`) adds: ``mq__T`` of a row of dataset i is MQ^S_{T→i}, the
 MQ of the model tuned on T answering that row.
@@ -81,8 +82,23 @@ def rng_for(seed: int, name: str) -> np.random.Generator:
     return np.random.default_rng([int(seed), zlib.crc32(name.encode("utf-8"))])
 
 
-def groups(ds: Dataset, by: str = "source") -> tuple[list[str], np.ndarray]:
+def group_column(ds: Dataset, by: str | None) -> str:
+    """The column naming each row's protocol dataset: ``by``, else ``dataset`` when the pool has
+    it (:func:`~hf_vitcurate.select.revolion_driver.tune_cross_evaluate` adds it when ``source``
+    does not tell the datasets apart), else ``source``.
+
+    >>> from datasets import Dataset
+    >>> group_column(Dataset.from_dict({"source": ["a"]}), None), group_column(Dataset.from_dict({"dataset": ["a"]}), None)
+    ('source', 'dataset')
+    """
+    if by is not None:
+        return by
+    return "dataset" if "dataset" in ds.column_names else "source"
+
+
+def groups(ds: Dataset, by: str | None = None) -> tuple[list[str], np.ndarray]:
     """``(names, codes)``: the protocol datasets in sorted order and each row's index into them."""
+    by = group_column(ds, by)
     if by not in ds.column_names:
         raise KeyError(f"group column {by!r} not in dataset (columns: {ds.column_names})")
     col = arrow_column(ds, by).combine_chunks() if len(ds) else pa.array([], pa.string())
@@ -116,7 +132,7 @@ def split_protocol(
     seed: int | str = "SPLIT1",
     eval_size: int = EVAL_SIZE,
     tune_fraction: float = TUNE_FRACTION,
-    by: str = "source",
+    by: str | None = None,
 ) -> Selection:
     """Per dataset: a tuning pool of ``round(tune_fraction·n)`` rows and Eval600 from the rest.
 
@@ -130,6 +146,7 @@ def split_protocol(
     >>> len(parts["tune"]), len(parts["eval"]), m["groups"]["A"]
     (8, 1, {'n': 10, 'tune': 8, 'heldout': 2, 'eval': 1})
     """
+    by = group_column(ds, by)
     s = resolve_seed(seed)
     if not 0 < tune_fraction < 1:
         raise ValueError(f"tune_fraction must be in (0, 1), got {tune_fraction}")
@@ -177,7 +194,7 @@ def mq_matrix(
     ds: Dataset,
     names: Sequence[str] | None = None,
     *,
-    by: str = "source",
+    by: str | None = None,
     reduce: str = "mean",
     variant: str = "C1",
 ) -> tuple[list[str], np.ndarray]:
@@ -188,6 +205,7 @@ def mq_matrix(
     :func:`hf_vitcurate.metrics.mq_dataset` (the sum of corpus-level scores, the magnitudes of
     the REVO-LION paper's Table 6).
     """
+    by = group_column(ds, by)
     all_names, codes = groups(ds, by)
     names = list(names) if names is not None else all_names
     missing = [n for n in names if n not in all_names]
@@ -265,15 +283,17 @@ class DQTable:
         return {"names": self.names, "matrix": self.matrix.tolist(), "dq": self.dq.tolist()}
 
 
-def dq_table(ds: Dataset, names: Sequence[str] | None = None, *, by: str = "source", reduce: str = "mean",
+def dq_table(ds: Dataset, names: Sequence[str] | None = None, *, by: str | None = None, reduce: str = "mean",
              variant: str = "C1") -> DQTable:
     """:class:`DQTable` of a pool carrying the ``mq__T`` columns (see :func:`mq_matrix`)."""
+    by = group_column(ds, by)
     names, m = mq_matrix(ds, names, by=by, reduce=reduce, variant=variant)
     return DQTable.from_matrix(names, m)
 
 
-def sq_values(ds: Dataset, dq: Mapping[str, float] | DQTable, *, by: str = "source") -> np.ndarray:
+def sq_values(ds: Dataset, dq: Mapping[str, float] | DQTable, *, by: str | None = None) -> np.ndarray:
     """SQ of every row: ``Σ_{i≠E} DQ_i · mq__i`` for a row of dataset E (raw DQ weights, Eq. 3)."""
+    by = group_column(ds, by)
     weights = dq.weights() if isinstance(dq, DQTable) else {str(k): float(v) for k, v in dq.items()}
     names, codes = groups(ds, by)
     sq = np.zeros(len(ds))
@@ -289,8 +309,9 @@ def sq_values(ds: Dataset, dq: Mapping[str, float] | DQTable, *, by: str = "sour
     return sq
 
 
-def add_sq(ds: Dataset, dq: Mapping[str, float] | DQTable, *, by: str = "source", column: str = "sq") -> Dataset:
+def add_sq(ds: Dataset, dq: Mapping[str, float] | DQTable, *, by: str | None = None, column: str = "sq") -> Dataset:
     """``ds`` with the ``sq`` column (Eq. 3; see :func:`sq_values`)."""
+    by = group_column(ds, by)
     weights = dq.weights() if isinstance(dq, DQTable) else dict(dq)
     values = sq_values(ds, weights, by=by)
     base = ds.remove_columns([column]) if column in ds.column_names else ds
@@ -310,13 +331,14 @@ def _ranked(ds: Dataset, column: str, codes: np.ndarray) -> np.ndarray:
     return np.asarray(pc.sort_indices(table, sort_keys=[("g", "ascending"), ("s", "descending"), ("id", "ascending")]))
 
 
-def s1(ds: Dataset, *, fraction: float = RELEASE_P, by: str = "source", column: str = "sq",
+def s1(ds: Dataset, *, fraction: float = RELEASE_P, by: str | None = None, column: str = "sq",
        threshold: bool = False) -> Selection:
     """S1: per dataset, the ``round(P·n_i)`` rows of highest SQ (ties by id; exact counts); P is ``fraction``.
 
     ``threshold=True`` is the paper's literal rule: every row with ``SQ >= τ_i``, τ_i the
     SQ of the last row of the exact count (ties at τ_i all kept, so counts may exceed).
     """
+    by = group_column(ds, by)
     names, codes = groups(ds, by)
     order = _ranked(ds, column, codes)
     scores = score_array(ds, column)
@@ -334,8 +356,9 @@ def s1(ds: Dataset, *, fraction: float = RELEASE_P, by: str = "source", column: 
     return finish(ds, _cat(keep), "revolion_s1", params=params, extra={"groups": per})
 
 
-def s2(ds: Dataset, *, fraction: float = RELEASE_P, seed: int = 0, by: str = "source") -> Selection:
+def s2(ds: Dataset, *, fraction: float = RELEASE_P, seed: int = 0, by: str | None = None) -> Selection:
     """S2: per dataset, ``round(P·n_i)`` rows drawn uniformly (the counts of S1); P is ``fraction``."""
+    by = group_column(ds, by)
     names, codes = groups(ds, by)
     keep, per = [], {}
     for name, rows in zip(names, members(codes, len(names))):
@@ -345,9 +368,10 @@ def s2(ds: Dataset, *, fraction: float = RELEASE_P, seed: int = 0, by: str = "so
     return finish(ds, _cat(keep), "revolion_s2", params={"fraction": fraction, "by": by}, seed=seed, extra={"groups": per})
 
 
-def s3(ds: Dataset, *, lam: float = 1.0, by: str = "source", column: str = "sq",
+def s3(ds: Dataset, *, lam: float = 1.0, by: str | None = None, column: str = "sq",
        ddof: int = 0) -> Selection:
     """S3: per dataset, the rows with SQ in ``[μ_i - λσ_i, μ_i + λσ_i]`` (λ ∈ {1.0, 1.5, 2.0} in the paper)."""
+    by = group_column(ds, by)
     if lam < 0:
         raise ValueError(f"lam={lam} must be >= 0")
     names, codes = groups(ds, by)
@@ -371,7 +395,7 @@ def release(
     fraction: float = RELEASE_P,
     eval_size: int = EVAL_SIZE,
     seed: int = 0,
-    by: str = "source",
+    by: str | None = None,
     column: str = "sq",
 ) -> Selection:
     """The REVO-LION release: S1 at P = ``fraction`` (0.7), then per refined dataset ``eval_size`` random rows → Eval, rest → Tune.
@@ -379,6 +403,7 @@ def release(
     Returns a :class:`~hf_vitcurate.results.Selection` of ``DatasetDict(tune=..., eval=...)``
     and a manifest with the S1, Tune and Eval manifests.
     """
+    by = group_column(ds, by)
     refined, m_s1 = s1(ds, fraction=fraction, by=by, column=column)
     names, codes = groups(refined, by)
     eval_idx, tune_idx, per = [], [], {}

@@ -163,7 +163,7 @@ def answer_all(
                 chunks = os.path.join(work_dir, "answers", os.path.basename(models[name]), f"on-{safe_name(target)}")
                 answered = generate(core, model=models[name], work_dir=chunks, restart=restart, column=a_col,
                                     keep_loaded=True, **generation)
-                answered = mq(answered, a_col, model=name, variant=variant)
+                answered = mq(answered, answer_column=a_col, model_name=name, variant=variant)
                 columns[target][a_col] = arrow_column(answered, a_col).to_pylist()
                 columns[target][m_col] = arrow_column(answered, m_col).to_pylist()
     finally:

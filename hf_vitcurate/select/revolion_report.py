@@ -57,7 +57,7 @@ def dq_heatmap(dq: DQTable, title: str = "MQ^D of the model tuned on T (rows) on
     return fig
 
 
-def sq_histograms(ds: Dataset, *, by: str = "source", column: str = "sq", bins: int = 30,
+def sq_histograms(ds: Dataset, *, by: str | None = None, column: str = "sq", bins: int = 30,
                   thresholds: dict[str, float] | None = None):
     """One SQ histogram per dataset (small multiples); ``thresholds`` (e.g. S1's τ_i) drawn as lines."""
     plt = _pyplot()
