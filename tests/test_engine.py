@@ -48,6 +48,7 @@ from hf_vitcurate.engine.prompts import instruction, load_prompts, suffix_for
 from hf_vitcurate.engine.review import export_review, import_review
 from hf_vitcurate.engine.seeds import SeedBank, load_end_prompts, load_seeds, seeds_dir
 from hf_vitcurate.engine.taxonomy import TYPE_SUFFIX
+from hf_vitcurate.results import Split
 
 SENTINEL = "sk-SENTINEL-7f3a9c-do-not-leak"
 GPT35 = "gpt-3.5-turbo-1106"
@@ -233,7 +234,7 @@ def test_prompts_follow_tables_and_override(tmp_path):
     ws = p.questions("landmark", "multiple_choice", caption="A tower.", seeds=["Which landmark is it?"], n=3)
     assert "design 3 multiple-choice questions and corresponding answers related to the topic of landmark" in ws
     assert "Question template:\n- Which landmark is it?" in ws and "<C3> A. option B. option C. option D. option </C3>" in ws
-    ns = p.questions("complex_reasoning", "judgement", caption="A tower.", n=3, output="json")
+    ns = p.questions("complex_reasoning", "judgement", caption="A tower.", n=3, output_format="json")
     assert ns.startswith("Given a description of the image, you need to ask 3 judgement questions") and "a JSON list of 3 objects" in ns
     mr = p.multi_round_prompt(caption="A tower.")
     assert 'Pretend that you have "seen" an image' in mr and "Create 5 Questions using English" in mr and "<Q5> question </Q5>" in mr
@@ -253,7 +254,9 @@ def test_indicator_suffixes():
     assert instruction("Why?", "long_vqa") == "Why?"
     ends = load_end_prompts()
     assert suffix_for("long_vqa", "end_prompt", ends, "row1") in ends["long_vqa"]
-    assert suffix_for("short_vqa", "spec") == "Answer the question using a single word or phrase."
+    assert suffix_for("short_vqa", "fixed") == "Answer the question using a single word or phrase."
+    with pytest.raises(ValueError, match="suffix style"):
+        suffix_for("short_vqa", "spec")
 
 
 # ---------------------------------------------------------------- parser
@@ -409,7 +412,7 @@ def test_http_backend_gives_up_bounded(tmp_path):
 
 
 def test_json_output_format_and_end_prompt_suffixes():
-    engine = Engine(EchoBackend(lambda r: scripted(r.prompt, bool(r.images))), output="json", suffixes="end_prompt", max_attempts=1)
+    engine = Engine(EchoBackend(lambda r: scripted(r.prompt, bool(r.images))), output_format="json", suffixes="end_prompt", max_attempts=1)
     result = engine.run(make_images(["plain", "plain"]), types=["judgement", "long_vqa"], n_questions=2, captions=False)
     assert result.counts()["rejected"] == 0 and result.counts()["kept"] == 2 * 2 * 2 + 2
     ends = load_end_prompts()
@@ -419,7 +422,7 @@ def test_json_output_format_and_end_prompt_suffixes():
 
 def test_sharded_rounds_resume_from_chunks(tmp_path):
     def engine():
-        return Engine(EchoBackend(lambda r: scripted(r.prompt, bool(r.images))), shard_dir=str(tmp_path / "shards"), batch_size=4)
+        return Engine(EchoBackend(lambda r: scripted(r.prompt, bool(r.images))), work_dir=str(tmp_path / "shards"), batch_size=4)
 
     first = engine()
     result = first.run(make_images(["plain", "MAYBE", "plain"]), types=["judgement", "short_vqa"])
@@ -438,6 +441,45 @@ def test_failed_caption_rejects_its_rows():
     assert result.counts()["kept"] == 0
     assert result.counts()["rejected_by_reason"] == {"caption_failed": 1 + 3 + 1}
     assert engine.caption_backend.calls == 2  # the caption was tried twice, the questions never sent
+
+
+def test_engine_results_are_splits_of_every_item_made():
+    engine = Engine(EchoBackend(lambda r: scripted(r.prompt, bool(r.images))), max_attempts=1)
+    result = engine.run(make_images(["plain", "MAYBE", "SHORT"]), types=["judgement", "short_vqa"], n_questions=3)
+    # The result is the package's kept/rejected pair, and still carries the captions and the ledger.
+    assert isinstance(result, Split) and isinstance(result.split, Split) and type(result.split) is Split
+    kept, rejected = result
+    assert kept is result.kept and rejected is result.rejected and result.ledger is engine.ledger
+    # Items made: 3 captions, 3 images x 2 types x 3 questions, 3 multi-round rows; each kept or rejected, once.
+    made = 3 + 3 * 2 * 3 + 3
+    assert len(kept) + len(rejected) == made and len(rejected) > 0 and len(kept) > 0
+    assert len(set(kept["id"][:]) | set(rejected["id"][:])) == made
+    assert all(rejected["reject_reason"][:])
+    # The steps return Splits too.
+    captioned = result.captioned
+    for part in (engine.instructions(captioned, types=["judgement"]), engine.questions(captioned, types=["judgement"]),
+                 engine.long_vqa(captioned), engine.generate(engine.plan(captioned, types=["short_vqa"])),
+                 engine.caption_rows(captioned)):
+        assert isinstance(part, Split)
+    assert sum(map(len, engine.questions(captioned, types=["judgement"], n_questions=2))) == 3 * 2
+
+
+def test_cli_engine_caption_and_questions_over_http(tmp_path, capsys):
+    from hf_vitcurate.cli import main
+
+    with FakeOpenAI() as server:
+        common = ["--backend", "openai", "--base-url", server.url, "--model", GPT35, "--max-retries", "0",
+                  "--cache-dir", str(tmp_path / "cache")]
+        assert main(["engine", "caption", "shapesworld:2", *common, "--output", str(tmp_path / "captioned")]) == 0
+        summary = json.loads(capsys.readouterr().out)
+        assert summary["images"] == 2 and summary["captions_failed"] == 0
+        assert main(["engine", "questions", str(tmp_path / "captioned"), *common, "--types", "judgement", "--n-questions", "2",
+                     "--no-long-vqa", "--output", str(tmp_path / "rows"), "--rejected", str(tmp_path / "rejected")]) == 0
+        summary = json.loads(capsys.readouterr().out)
+    # Defaults come from Engine.instructions: caption rows are made unless --no-captions.
+    assert summary["rows_in"] == 2 + 2 * 2 == summary["kept"] + summary["rejected"]
+    kept = datasets.load_from_disk(str(tmp_path / "rows"))
+    assert len(kept) == summary["kept"] and set(kept["instruction_type"][:]) <= {"caption", "judgement"}
 
 
 # ---------------------------------------------------------------- review round trip
@@ -473,7 +515,9 @@ def test_review_round_trip(tmp_path, suffix):
             out.write_text("".join(json.dumps(r) + "\n" for r in records))
         return out
 
-    kept, rejected = import_review(rows, write(list(by_id.values()), f"done{suffix}"))
+    reviewed = import_review(rows, write(list(by_id.values()), f"done{suffix}"))
+    assert isinstance(reviewed, Split)
+    kept, rejected = reviewed
     assert len(kept) + len(rejected) == len(rows) and len(rejected) == 1
     assert rejected[0]["reject_reason"] == "review_rejected" and rejected[0]["reject_detail"] == "bob: hallucinated circle"
     k = {r["id"]: r for r in kept.select_columns(["id", "conversations", "review_decision", "review_reviewer", "review_reason"])}
@@ -565,7 +609,7 @@ def test_cli_engine_cost_and_tag(tmp_path, capsys):
 
     ledger.add("caption", "a", Response(prompt_tokens=85, completion_tokens=267, model="gpt-4-1106-vision-preview"))
     ledger.add("questions", "a-judgement", Response(prompt_tokens=600, completion_tokens=300, model=GPT35))
-    assert main(["engine", "cost", str(tmp_path / "ledger.jsonl"), "--images", "1", "--instructions", "3", "--json"]) == 0
+    assert main(["engine", "cost", str(tmp_path / "ledger.jsonl"), "--n-images", "1", "--n-instructions", "3", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["measured"]["per_image_usd"] == pytest.approx(0.00886, abs=1e-5)
     assert report["measured"]["per_instruction_usd"] == pytest.approx(0.0004)
