@@ -1,17 +1,25 @@
-"""The MMInstruct data engine (papers/004, SPEC §4): captions → questions of four types → review.
+"""The MMInstruct data engine (MMInstruct, arXiv:2407.15838; docs/methods.md): captions → questions of four types → review.
 
-Modules: ``taxonomy`` (24 domains, 4 types + caption, as data), ``seeds`` (published seed
-questions, packaged), ``prompts`` (Tables 5 and 7 as Jinja2 templates), ``backends``
-(local ``transformers`` and OpenAI-compatible HTTP, one interface, request cache),
-``parser`` (tags/JSON → items with reject reasons), ``ledger`` (tokens and cost, Table 2
-comparison), ``engine`` (the steps as ``datasets.map``), ``review`` (manual correction
-round trip), ``output`` (one config per domain, splits by type), ``shapes`` (ShapesWorld
-images and labelled questions for the defaults).
+Modules, by responsibility:
+
+- what the engine knows: ``taxonomy`` (24 domains, 4 types + caption, as data), ``seeds``
+  (published seed questions, packaged), ``prompts`` (Tables 5 and 7 as Jinja2 templates);
+- whom it asks: ``request`` (:class:`Request`, :class:`Response`), ``cache`` (the request
+  cache), ``local`` (:class:`LocalBackend`, a ``transformers`` checkpoint), ``http_backend``
+  (:class:`OpenAIBackend`), ``backends`` (all of them, and :class:`EchoBackend`);
+- the steps: ``engine`` (:class:`Engine`, settings and steps), ``captions`` (b), ``plan``
+  (c), ``generate`` (d, e: parse, check, regenerate, reject), ``calls`` (one round of calls,
+  one process or resumable chunks), ``parser`` (tags/JSON → items with reject reasons),
+  ``rows`` (the row schema, kept/rejected assembly, :class:`EngineResult`);
+- around them: ``ledger`` (tokens and cost, Table 2 comparison), ``review`` (manual
+  correction round trip), ``output`` (one config per domain, splits by type), ``shapes``
+  (ShapesWorld images and labelled questions for the defaults).
 
 Example:
     >>> from hf_vitcurate.engine import Engine, LocalBackend, load_taxonomy
     >>> engine = Engine(LocalBackend("ckpt/tiny"), batch_size=8)      # doctest: +SKIP
-    >>> result = engine.run(images)                                   # doctest: +SKIP
+    >>> kept, rejected = result = engine.run(images)                  # doctest: +SKIP
+    >>> result.ledger.summary()["total"]["cost_usd"]                  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -31,12 +39,13 @@ _EXPORTS = {
     "seeds_dir": "seeds",
     "Prompts": "prompts",
     "load_prompts": "prompts",
-    "Request": "backends",
-    "Response": "backends",
-    "RequestCache": "backends",
+    "Backend": "request",
+    "Request": "request",
+    "Response": "request",
+    "RequestCache": "cache",
     "EchoBackend": "backends",
-    "LocalBackend": "backends",
-    "OpenAIBackend": "backends",
+    "LocalBackend": "local",
+    "OpenAIBackend": "http_backend",
     "parse": "parser",
     "REASONS": "parser",
     "Ledger": "ledger",
@@ -46,7 +55,7 @@ _EXPORTS = {
     "load_prices": "ledger",
     "cost_report": "ledger",
     "Engine": "engine",
-    "EngineResult": "engine",
+    "EngineResult": "rows",
     "export_review": "review",
     "import_review": "review",
     "mminstruct_configs": "output",

@@ -1,4 +1,4 @@
-"""Tokens and money per call and per row, and the paper's cost comparison (papers/004 Table 2, §3.6).
+"""Tokens and money per call and per row, and the paper's cost comparison (MMInstruct, arXiv:2407.15838, Table 2, §3.6).
 
 Prices are USD per 1,000 tokens per model (:class:`Price`), configurable with a YAML/JSON
 file ``{model: {input_per_1k, output_per_1k, image_tokens}}``. The defaults are the list
@@ -50,7 +50,7 @@ DEFAULT_PRICES: dict[str, Price] = {
     "gpt-3.5-turbo-1106": Price(input_per_1k=0.001, output_per_1k=0.002),
 }
 
-# papers/004 Table 2 and §3.6: the cost model of the engine and of manual construction.
+# MMInstruct Table 2 and §3.6: the cost model of the engine and of manual construction.
 PAPER_TABLE2 = {
     "images": 161_000,
     "instructions": 973_000,

@@ -155,7 +155,7 @@ def parse(text: str | None, instruction_type: str, n: int = 3) -> Parsed:
     ]
     for item in items:
         if kind == "multiple_choice" and item.ok and _repeats(item.options):
-            # Two options with the same text: the right answer is not one option (papers/004 §3.4).
+            # Two options with the same text: the right answer is not one option (MMInstruct §3.4).
             item.reject_reason, item.reject_detail = "not_one_right_option", f"item {item.number} repeats an option: {item.options}"
         if item.number in unreadable:
             item.reject_reason, item.reject_detail = "no_parse", f"JSON item {item.number} has no question or answer"

@@ -1,4 +1,4 @@
-"""Prompt templates of the data engine (papers/004 Tables 5 and 7), Jinja2, overridable.
+"""Prompt templates of the data engine (MMInstruct, arXiv:2407.15838, Tables 5 and 7), Jinja2, overridable.
 
 Templates (``engine/data/prompts/*.j2``):
 
@@ -40,6 +40,7 @@ from .taxonomy import MULTI_ROUND, TYPE_SUFFIX, Taxonomy, as_taxonomy, instructi
 
 TEMPLATE_NAMES = ("caption", "with_seed", "no_seed", "multi_round", "format_tags", "format_json")
 OUTPUT_FORMATS = ("tags", "json")
+SUFFIX_STYLES = ("fixed", "end_prompt")
 
 # How a type is named in the prompt, the rule its answers follow, and the answer slot of the format.
 TYPE_WORDING = {
@@ -82,12 +83,12 @@ class Prompts:
         """Render template ``name`` with ``values`` (a missing variable is an error, not an empty string)."""
         return _ENV.from_string(getattr(self, name)).render(**values).strip()
 
-    def output_format(self, instruction_type: str, n: int, output: str = "tags") -> str:
-        """The format block for ``n`` items of a type (``output``: ``"tags"`` or ``"json"``)."""
-        if output not in OUTPUT_FORMATS:
-            raise ValueError(f"output format {output!r} is not one of {OUTPUT_FORMATS}")
+    def format_block(self, instruction_type: str, n: int, output_format: str = "tags") -> str:
+        """The format block for ``n`` items of a type (``output_format``: ``"tags"`` or ``"json"``)."""
+        if output_format not in OUTPUT_FORMATS:
+            raise ValueError(f"output format {output_format!r} is not one of {OUTPUT_FORMATS}")
         hint = TYPE_WORDING.get(instruction_type, TYPE_WORDING["long_vqa"])[2]
-        return self.render(f"format_{output}", n=n, instruction_type=instruction_type, answer_hint=hint)
+        return self.render(f"format_{output_format}", n=n, instruction_type=instruction_type, answer_hint=hint)
 
     def caption_prompt(self, domain: str, image_tag: str = "", ocr_text: str = "") -> str:
         """Table 5: the universal caption prompt plus the domain's special requirement."""
@@ -103,7 +104,7 @@ class Prompts:
         seeds: list[str] | None = None,
         n: int = 3,
         ocr_text: str = "",
-        output: str = "tags",
+        output_format: str = "tags",
     ) -> str:
         """Table 7: ``with_seed`` when seeds are given, else ``no_seed``."""
         title, rule, _ = TYPE_WORDING[instruction_type]
@@ -114,17 +115,17 @@ class Prompts:
             domain_title=self.taxonomy.domain(domain).title,
             caption=caption,
             ocr_text=ocr_text or "",
-            output_format=self.output_format(instruction_type, n, output),
+            output_format=self.format_block(instruction_type, n, output_format),
         )
         if seeds:
             return self.render("with_seed", seeds=list(seeds), **values)
         return self.render("no_seed", **values)
 
-    def multi_round_prompt(self, *, caption: str, n: int = 5, ocr_text: str = "", output: str = "tags") -> str:
+    def multi_round_prompt(self, *, caption: str, n: int = 5, ocr_text: str = "", output_format: str = "tags") -> str:
         """Table 7 line 4: ``n`` linked questions with long answers."""
         return self.render(
-            "multi_round", n=n, caption=caption, ocr_text=ocr_text or "", fmt=output,
-            output_format=self.output_format("long_vqa", n, output),
+            "multi_round", n=n, caption=caption, ocr_text=ocr_text or "", fmt=output_format,
+            output_format=self.format_block("long_vqa", n, output_format),
         )
 
 
@@ -155,20 +156,20 @@ def load_prompts(
     return Prompts(**texts, taxonomy=as_taxonomy(taxonomy))
 
 
-def suffix_for(kind: str, style: str = "spec", end_prompts: dict[str, list[str]] | None = None, key: str = "") -> str:
+def suffix_for(kind: str, style: str = "fixed", end_prompts: dict[str, list[str]] | None = None, key: str = "") -> str:
     """The indicator suffix of a type.
 
-    ``style="spec"`` (default, SPEC §4): the fixed sentence of :data:`TYPE_SUFFIX` (none
-    for long VQA). ``style="end_prompt"``: one of the published ``end_prompt.json``
-    sentences of the type, chosen by ``key`` (stable across runs).
+    ``style="fixed"`` (default): the one sentence per type of :data:`TYPE_SUFFIX` (none
+    for long VQA; see docs/methods.md). ``style="end_prompt"``: one of the published
+    ``end_prompt.json`` sentences of the type, chosen by ``key`` (stable across runs).
     """
     kind = instruction_type(kind)
-    if style == "spec":
+    if style == "fixed":
         return TYPE_SUFFIX.get(kind, "")
     if style == "end_prompt":
         options = (end_prompts or {}).get(kind, [])
         return random.Random(f"suffix:{key}:{kind}").choice(options) if options else TYPE_SUFFIX.get(kind, "")
-    raise ValueError(f"suffix style {style!r} is not 'spec' or 'end_prompt'")
+    raise ValueError(f"suffix style {style!r} is not one of {SUFFIX_STYLES}")
 
 
 def instruction(question: str, kind: str, options: list[str] | None = None, suffix: str | None = None) -> str:
@@ -188,4 +189,4 @@ def with_templates(prompts: Prompts, **templates: str) -> Prompts:
     return replace(prompts, **templates)
 
 
-__all__ = ["MULTI_ROUND", "OUTPUT_FORMATS", "TEMPLATE_NAMES", "Prompts", "instruction", "load_prompts", "suffix_for"]
+__all__ = ["MULTI_ROUND", "OUTPUT_FORMATS", "SUFFIX_STYLES", "TEMPLATE_NAMES", "Prompts", "instruction", "load_prompts", "suffix_for"]

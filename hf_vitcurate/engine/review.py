@@ -1,4 +1,4 @@
-"""Step (f), manual correction (papers/004 §3.6): export rows for review, import the decisions.
+"""Step (f), manual correction (MMInstruct, arXiv:2407.15838, §3.6): export rows for review, import the decisions.
 
 :func:`export_review` writes one record per row, JSON lines (``.jsonl``) or CSV
 (``.csv``), with what a reviewer needs (the paper shows annotators ``<image, caption,
@@ -11,7 +11,7 @@ instruction, answer>``): ``id``, ``domain``, ``instruction_type``, ``caption``,
 :func:`import_review` reads the file back. ``edit`` takes the edited ``question`` /
 ``answer`` (single pair) or ``conversation`` (multi-round), re-checks the edited row with
 the type's rules (a judgement must still be answered yes/no, ...), and keeps it;
-``reject`` moves the row to the rejected dataset (``reject_reason="review_rejected"``,
+``reject`` moves the row to the rejected rows (``reject_reason="review_rejected"``,
 the reviewer's reason in ``reject_detail``); ``accept`` keeps it. Rows get
 ``review_decision``, ``review_reviewer``, ``review_reason``. Rows without a decision are
 kept as ``pending`` (or rejected / refused, see ``undecided``).
@@ -34,6 +34,7 @@ from datasets import Dataset, Value
 from .. import provenance
 from ..columns import list_column
 from ..errors import FormatError
+from ..results import Split
 from ..schema import IMAGE_TOKEN
 from .parser import parse
 from .taxonomy import CAPTION, TYPE_SUFFIX
@@ -161,8 +162,8 @@ def import_review(
     path: str | os.PathLike,
     *,
     undecided: str = "keep",
-) -> tuple[Dataset, Dataset]:
-    """Apply a review file's decisions to ``ds``: ``(kept, rejected)``, rows in = kept + rejected.
+) -> Split:
+    """Apply a review file's decisions to ``ds``: a :class:`~hf_vitcurate.results.Split`, rows in = kept + rejected.
 
     ``undecided``: ``"keep"`` (default; ``review_decision == "pending"``), ``"reject"``
     (reason ``review_pending``) or ``"error"`` (raise naming the first undecided row).
@@ -208,7 +209,8 @@ def import_review(
         out = out.remove_columns([name]) if name in out.column_names else out
         out = out.add_column(name, values, feature=Value("string"))
     rejected_idx = [k for k, d in enumerate(decision) if d == "reject" or (d == "pending" and undecided == "reject")]
-    keep_idx = [k for k in range(len(ds)) if k not in set(rejected_idx)]
+    rejected_set = set(rejected_idx)
+    keep_idx = [k for k in range(len(ds)) if k not in rejected_set]
     kept = out.select(keep_idx)
     rejected = out.select(rejected_idx)
     reasons = ["review_rejected" if decision[k] == "reject" else "review_pending" for k in rejected_idx]
@@ -221,7 +223,7 @@ def import_review(
               "reviewers": sorted({r for r in reviewer if r})}
     kept = provenance.record(kept, "mminstruct_review", kind="review", rows_in=len(ds), rejected=counts, params=params, parent=ds)
     rejected = provenance.record(rejected, "mminstruct_review", kind="review", rows_in=len(ds), rejected=counts, params=params, parent=ds)
-    return kept, rejected
+    return Split(kept, rejected)
 
 
 def _add_empty(ds: Dataset, name: str) -> Dataset:

@@ -1,4 +1,4 @@
-"""Seed questions (papers/004 §3.3) and answer-style suffixes, from a folder in the published layout.
+"""Seed questions (MMInstruct, arXiv:2407.15838, §3.3) and answer-style suffixes, from a folder in the published layout.
 
 The folder holds ``000NN_<domain>.json`` files ``{kind: {language: [questions]}}`` with
 ``kind`` spelled judge/choice/select/sentence/shortsentence/longsentence (four files are

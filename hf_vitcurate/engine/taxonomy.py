@@ -1,6 +1,6 @@
 """The MMInstruct taxonomy as package data: 24 domains, 4 instruction types, caption.
 
-Read from ``engine/data/taxonomy.yaml`` (papers/004 Table 3 with its typos fixed, each
+Read from ``engine/data/taxonomy.yaml`` (MMInstruct, arXiv:2407.15838, Table 3 with its typos fixed, each
 domain's Table 5 caption requirement, keywords for the domain tagger). A user may load
 their own file with :func:`load_taxonomy` and pass it wherever a taxonomy is taken.
 
@@ -24,7 +24,7 @@ from importlib import resources
 
 import yaml
 
-# One copy of the type names and indicator suffixes (SPEC §4): the format parser's.
+# One copy of the type names and indicator suffixes (docs/methods.md): the format parser's.
 from ..formats.mminstruct import TYPE_SUFFIX, TYPES, normalize_type
 
 CAPTION = "caption"

@@ -1,0 +1,105 @@
+"""The request cache: every finished response on disk under its request's key, so a rerun pays for nothing twice.
+
+:class:`RequestCache` is a content-addressed cache, not a run's resumable state: any run,
+step or command asking the same thing (model, prompt, images, sampling, attempt) reads the
+same entry, so one ``cache_dir`` can be shared freely. :class:`CachedBackend` is the base
+of every backend: look each request up, generate the misses, store what was paid for.
+
+Example:
+    >>> import tempfile
+    >>> cache = RequestCache(tempfile.mkdtemp())
+    >>> cache.put("ab" * 32, Response(text="hi", model="m"))
+    >>> cache.get("ab" * 32).text
+    'hi'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+from .request import Request, Response
+
+
+class RequestCache:
+    """Finished responses on disk, one JSON file per request key (atomic writes, thread-safe).
+
+    Example:
+        >>> import tempfile
+        >>> cache = RequestCache(tempfile.mkdtemp())
+        >>> cache.put("ab" * 32, Response(text="hi", model="m"))
+        >>> cache.get("ab" * 32).text
+        'hi'
+    """
+
+    def __init__(self, folder: str | os.PathLike | None):
+        self.folder = os.fspath(folder) if folder is not None else None
+        if self.folder:
+            os.makedirs(self.folder, exist_ok=True)
+
+    def _path(self, key: str) -> str:
+        return os.path.join(self.folder, key[:2], key + ".json")
+
+    def get(self, key: str) -> Response | None:
+        if not self.folder:
+            return None
+        try:
+            with open(self._path(key), encoding="utf-8") as f:
+                data = json.load(f)
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None  # a torn file (killed mid-write is impossible, but a hand edit) means "not done"
+        return Response(**{k: v for k, v in data.items() if k in Response.__dataclass_fields__})
+
+    def put(self, key: str, response: Response) -> None:
+        if not self.folder:
+            return
+        path = self._path(key)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{threading.get_ident()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump({**response.to_dict(), "cached": False}, f)
+        os.replace(tmp, path)
+
+    def __len__(self) -> int:
+        if not self.folder:
+            return 0
+        return sum(len([n for n in names if n.endswith(".json")]) for _, _, names in os.walk(self.folder))
+
+
+class CachedBackend(ABC):
+    """Shared cache handling: look each request up, compute the misses, store the successes."""
+
+    model: str = ""
+    cache: RequestCache
+
+    def generate(self, requests: Sequence[Request]) -> list[Response]:
+        """Responses in request order; cache hits come back with ``cached=True``."""
+        keys = [r.key(self.model) for r in requests]
+        out: list[Response | None] = []
+        for k in keys:
+            hit = self.cache.get(k)
+            if hit is not None:
+                hit.cached = True
+            out.append(hit)
+        todo = [i for i, r in enumerate(out) if r is None]
+        if todo:
+            fresh = self._generate([requests[i] for i in todo])
+            for i, resp in zip(todo, fresh):
+                resp.key = keys[i]
+                resp.model = resp.model or self.model
+                # Transport failures are not stored: a rerun must try them again. A
+                # malformed 200 answer was paid for, so it is stored like a success.
+                if resp.error in ("", "bad_response"):
+                    self.cache.put(keys[i], resp)
+                out[i] = resp
+        return out  # type: ignore[return-value]
+
+    @abstractmethod
+    def _generate(self, requests: Sequence[Request]) -> list[Response]:
+        """Answer the requests that were not in the cache (each backend's transport)."""
+
+
+__all__ = ["CachedBackend", "RequestCache"]
