@@ -1,8 +1,9 @@
-"""Shared fixtures. Tests never use the network; real third-party data comes from ../shared."""
+"""Shared fixtures. Tests never use the network; real third-party data is in tests/data."""
 
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -11,17 +12,30 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-REAL = SHARED / "data" / "real"
+REAL = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(scope="session")
 def real_data() -> Path:
-    """Folder of small real data written by others (read-only)."""
-    if not REAL.is_dir():
-        pytest.skip("../shared/data/real is not beside this checkout")
+    """Folder of small real data written by others, with their licenses (tests/data/README.md)."""
     return REAL
+
+
+def free_tcp_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (the OS picks it).
+
+    Fixed ports collide when two test suites run on one host; a port the OS hands out
+    is free at the time. A server that can bind port 0 itself should do that instead.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A free TCP port, e.g. for ``accelerate launch --main_process_port``."""
+    return free_tcp_port()
 
 
 # --- models: a tiny checkpoint built once per session (hf_vitcurate.models) -----------------
@@ -46,7 +60,3 @@ def tiny_model_path(tmp_path_factory, toy_vit) -> str:
     from hf_vitcurate.models.toy import TOY_ARCHITECTURE
 
     return tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "base", toy_vit, architecture=TOY_ARCHITECTURE)
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: takes more than a few seconds (still runs in CI)")
