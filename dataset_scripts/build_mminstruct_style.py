@@ -5,7 +5,8 @@
     python dataset_scripts/build_mminstruct_style.py --out out/mm --backend openai \\
         --base-url http://127.0.0.1:8000/v1 --model Qwen2-VL-7B-Instruct          # a vLLM server (key from OPENAI_API_KEY)
 
-Steps (papers/004 §3, SPEC §4):
+Steps (*MMInstruct: A High-Quality Multi-Modal Instruction Tuning Dataset with Extensive
+Diversity*, arXiv:2407.15838, §3; docs/methods.md):
 1. images: ShapesWorld scenes (``engine.shapes.shapes_images``: one domain per image,
    round robin over the six domains a picture of shapes can serve; the scene's ground
    truth in words as the image's related information, Table 5's <Image Tag>), or
@@ -36,6 +37,8 @@ import os
 import sys
 import time
 
+from hf_vitcurate.commands.common import print_summary
+
 log = logging.getLogger("build_mminstruct_style")
 
 
@@ -44,8 +47,8 @@ def build_generator(args, engine_for_prompts) -> str:
     if args.model:
         return args.model
     from hf_vitcurate.engine.shapes import teacher_rows
-    from hf_vitcurate.models import tiny_checkpoint, train
-    from hf_vitcurate.models.toy import TOY_ARCHITECTURE
+    from hf_vitcurate.models import train
+    from hf_vitcurate.testing import TOY_ARCHITECTURE, tiny_checkpoint
 
     ckpt = os.path.join(args.out, "ckpt")
     taught = os.path.join(ckpt, "taught")
@@ -53,12 +56,12 @@ def build_generator(args, engine_for_prompts) -> str:
         return taught  # built by an earlier run with the same --out
     teach = teacher_rows(engine_for_prompts, n_images=args.teach_images, seed=args.seed + 1000)
     # The tokenizer learns the prompts' words, so that a prompt fits the tiny model's positions.
-    base = tiny_checkpoint(os.path.join(ckpt, "base"), teach, architecture=TOY_ARCHITECTURE, max_positions=1024, vocab_size=1024,
+    base = tiny_checkpoint(teach, output_dir=os.path.join(ckpt, "base"), architecture=TOY_ARCHITECTURE, max_positions=1024, vocab_size=1024,
                            seed=args.seed)
     if not args.teach_steps:
         return base
     t0 = time.perf_counter()
-    train(base, teach, taught, overwrite=True, max_steps=args.teach_steps, batch_size=8, learning_rate=2e-3,
+    train(teach, model=base, output_dir=taught, restart=True, max_steps=args.teach_steps, batch_size=8, learning_rate=2e-3,
           train_parts=("projector", "language", "vision"), warmup_ratio=0.05, seed=args.seed, num_threads=args.threads or None)
     log.info("taught the tiny generator for %d steps in %.0f s", args.teach_steps, time.perf_counter() - t0)
     return taught
@@ -163,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
                "generator": backend.model, "images": len(images)}
     with open(os.path.join(args.out, "report.json"), "w") as f:
         json.dump(summary, f, indent=2)
-    print(json.dumps({k: summary[k] for k in ("counts", "configs", "timings")}, indent=2))
+    print_summary({"output": args.out, **{k: summary[k] for k in ("counts", "configs", "timings")}})
     print(report_markdown(report))
     return 0
 

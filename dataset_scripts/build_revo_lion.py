@@ -2,9 +2,10 @@
 
     python dataset_scripts/build_revo_lion.py --out out/revo_lion                   # ShapesWorld (default)
     python dataset_scripts/build_revo_lion.py --source conv=conv.jsonl --source detail=detail.jsonl \\
-        --base-model llava-hf/llava-1.5-7b-hf --max-new-tokens 256 --out out/revo_lion_real
+        --model llava-hf/llava-1.5-7b-hf --max-new-tokens 256 --out out/revo_lion_real
 
-Steps (papers/003, SPEC §2):
+Steps (*On the Evaluation and Refinement of Vision-Language Instruction Tuning Datasets*,
+REVO-LION, arXiv:2310.06594; docs/methods.md):
 1. datasets: each ShapesWorld training source is one protocol dataset
    (``hf_vitcurate.synthetic.shapesworld``; the ``_truth`` column is set aside before
    any method runs and used only to measure the selection), or ``--source NAME=PATH``;
@@ -29,7 +30,9 @@ import shutil
 import sys
 import time
 
-from hf_vitcurate.commands.common import add_release_args
+from hf_vitcurate.commands.common import add_release_args, option, print_summary
+from hf_vitcurate.select.revolion import release
+from hf_vitcurate.select.revolion_driver import tune_cross_evaluate
 
 log = logging.getLogger("build_revo_lion")
 
@@ -68,18 +71,18 @@ def load_sources(args) -> tuple[dict, dict, dict]:
     return sources, truth, origin
 
 
-def base_model(args, sources: dict) -> tuple[str, dict]:
+def starting_model(args, sources: dict) -> tuple[str, dict]:
     """The checkpoint to fine-tune and its recipe (a tiny checkpoint built here by default)."""
-    recipe = json.loads(args.recipe) if args.recipe else None
-    if args.base_model:
-        return args.base_model, recipe
+    recipe = args.recipe
+    if args.model:
+        return args.model, recipe
     from datasets import concatenate_datasets
 
-    from hf_vitcurate.models import train_tiny
+    from hf_vitcurate.testing import train_tiny
     from hf_vitcurate.select.revolion_driver import default_recipe
 
     # The tiny default: tokenizer on the sources, tower pretrained, stage 1 on their captions (a rerun reuses it).
-    path = train_tiny(concatenate_datasets(list(sources.values())), os.path.join(args.work_dir, "base"), seed=args.seed)
+    path = train_tiny(concatenate_datasets(list(sources.values())), work_dir=os.path.join(args.work_dir, "base"), seed=args.seed)
     if recipe is None:
         recipe = default_recipe(path)
         if args.epochs is not None:
@@ -96,11 +99,12 @@ def effect(pool, truth: dict, by: str, portions: list[float], seed: int) -> dict
         labels = [truth.get(i, "clean") for i in list_column(ds, "id")]
         return sum(t != "clean" for t in labels) / max(1, len(labels))
 
-    out = {"pool": {"rows": len(pool), "degraded_share": bad_share(pool)}, "by_p": {}}
-    for p in portions:
-        a, _ = s1(pool, p, by=by)
-        b, _ = s2(pool, p, seed=seed, by=by)
-        out["by_p"][str(p)] = {"rows": len(a), "s1_degraded_share": bad_share(a), "s2_degraded_share": bad_share(b)}
+    out = {"pool": {"rows": len(pool), "degraded_share": bad_share(pool)}, "by_fraction": {}}
+    for fraction in portions:
+        a, _ = s1(pool, fraction=fraction, by=by)
+        b, _ = s2(pool, fraction=fraction, seed=seed, by=by)
+        out["by_fraction"][str(fraction)] = {"rows": len(a), "s1_degraded_share": bad_share(a),
+                                             "s2_degraded_share": bad_share(b)}
     return out
 
 
@@ -112,15 +116,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--datasets", nargs="*", default=None, help="ShapesWorld sources to use (default: all)")
     p.add_argument("--seed", type=int, default=0, help="data, training and draw seed")
     p.add_argument("--no-explode", action="store_true", help="keep multi-turn rows (answered on their last question)")
-    p.add_argument("--base-model", default=None, help="checkpoint to fine-tune (default: a tiny one built here)")
-    p.add_argument("--recipe", default=None, help="training options as JSON")
+    p.add_argument("--model", default=None, help="checkpoint to fine-tune (default: a tiny one built here)")
+    option(p, tune_cross_evaluate, "recipe", "training options as JSON", type=json.loads)
     p.add_argument("--epochs", type=float, default=None, help="epochs of the default tiny recipe")
-    p.add_argument("--max-new-tokens", type=int, default=48)
-    p.add_argument("--batch-size", type=int, default=32, help="generation batch size")
-    p.add_argument("--variant", default="C1", choices=["C1", "C2", "C3"])
-    p.add_argument("--p", type=float, default=0.7, help="portion kept by S1 for the release (paper: 0.7)")
-    p.add_argument("--eval-size", type=int, default=600, help="REVO-LION-Eval rows per dataset (paper: 600)")
-    p.add_argument("--effect-p", type=float, nargs="*", default=[0.5, 0.7], help="P values of the S1-vs-S2 check")
+    p.add_argument("--max-new-tokens", type=int, default=48, help="tokens per answer at most (default: 48)")
+    p.add_argument("--batch-size", type=int, default=32, help="generation batch size (default: 32)")
+    option(p, tune_cross_evaluate, "variant", "MQ variant", choices=["C1", "C2", "C3"])
+    option(p, release, "fraction", "the portion P kept by S1 for the release (paper: 0.7)")
+    option(p, release, "eval_size", "REVO-LION-Eval rows per dataset (paper: 600)")
+    p.add_argument("--effect-fraction", type=float, nargs="*", default=[0.5, 0.7],
+                   help="portions P of the S1-vs-S2 check (default: 0.5 0.7)")
     p.add_argument("--work-dir", default=None, help="models and answer chunks (default: OUT/work; reused)")
     add_release_args(p, "hf-vitcurate/shapesworld-revo-lion", "out/revo_lion")
     p.add_argument("--no-publish", action="store_true")
@@ -131,29 +136,29 @@ def main(argv: list[str] | None = None) -> int:
     from datasets import DatasetDict
 
     from hf_vitcurate import provenance
-    from hf_vitcurate.select.revolion import release
-    from hf_vitcurate.select.revolion_driver import tune_cross_evaluate
 
     t0 = time.perf_counter()
     os.makedirs(args.out, exist_ok=True)
     sources, truth, origin = load_sources(args)
     log.info("datasets: %s", {k: len(v) for k, v in sources.items()})
-    model, recipe = base_model(args, sources)
-    result = tune_cross_evaluate(sources, model, args.work_dir, recipe=recipe, max_new_tokens=args.max_new_tokens,
-                                 batch_size=args.batch_size, seed=args.seed, variant=args.variant)
+    model, recipe = starting_model(args, sources)
+    result = tune_cross_evaluate(sources, model=model, work_dir=args.work_dir, recipe=recipe,
+                                 max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, seed=args.seed,
+                                 variant=args.variant)
+    pool, cross = result
     log.info("DQ:\n%s", result.dq.to_markdown())
-    parts, manifest = release(result.pool, args.p, eval_size=args.eval_size, seed=args.seed, by=result.by)
+    parts, manifest = release(pool, fraction=args.fraction, eval_size=args.eval_size, seed=args.seed, by=cross["by"])
 
     parts.save_to_disk(os.path.join(args.out, "data"))
-    result.pool.save_to_disk(os.path.join(args.out, "scored"))
+    pool.save_to_disk(os.path.join(args.out, "scored"))
     for f in ("dq.csv", "dq.md", "dq.json", "dq_heatmap.png", "sq_hist.png"):
         shutil.copy(os.path.join(args.work_dir, f), os.path.join(args.out, f))
-    summary = {"origin": origin, "base_model": model, "recipe": recipe, "datasets": {k: len(v) for k, v in sources.items()},
-               "trained": result.trained, "reused": result.reused, "dq": result.dq.to_dict(),
+    summary = {"origin": origin, "model": model, "recipe": recipe, "datasets": {k: len(v) for k, v in sources.items()},
+               "trained": cross["trained"], "reused": cross["reused"], "dq": result.dq.to_dict(),
                "release": {k: v for k, v in manifest.items() if k not in ("s1", "tune", "eval")},
                "tune_rows": len(parts["tune"]), "eval_rows": len(parts["eval"])}
     if truth:
-        summary["effect"] = effect(result.pool, truth, result.by, args.effect_p, args.seed)
+        summary["effect"] = effect(pool, truth, cross["by"], args.effect_fraction, args.seed)
         with open(os.path.join(args.out, "effect.json"), "w") as f:
             json.dump(summary["effect"], f, indent=2)
     summary["wall_seconds"] = round(time.perf_counter() - t0, 1)
@@ -174,8 +179,8 @@ def main(argv: list[str] | None = None) -> int:
             version=args.version, push=args.push,
         )
         log.info("published to %s", hub_dir)
-    print(json.dumps({k: v for k, v in summary.items() if k != "dq"}, indent=2, default=str))
     print(result.dq.to_markdown())
+    print_summary({"output": args.out, **{k: v for k, v in summary.items() if k != "dq"}})
     return 0
 
 

@@ -3,12 +3,13 @@
     python dataset_scripts/build_svit_core.py --out out/svit_core            # ShapesWorld (default)
     python dataset_scripts/build_svit_core.py --input pool/ --n 157712 --out out/svit_core_150k
 
-Steps (papers/002, SPEC §3):
+Steps (*SVIT: Scaling up Visual Instruction Tuning*, arXiv:2307.04087; docs/methods.md):
 1. pool: ShapesWorld's training sources (``hf_vitcurate.synthetic.shapesworld``, the
    ``_truth`` column removed before any method runs) or ``--input`` (a folder saved with
    ``save_to_disk`` or any file ``load_vit`` reads);
-2. generation clean-up (§3.3): drop answers leaking the annotation source
-   (``stages.leakage``), and with ``--expected-qa`` rows with too few QA pairs;
+2. generation clean-up (the paper's §3.3): drop answers leaking the annotation source
+   (``stages.leakage`` then ``stages.reject``), and with ``--expected-qa`` rows with too
+   few QA pairs (``stages.qa_count``);
 3. tags: ``stages.concepts`` (informativeness) and ``stages.yes_no``;
 4. selection: ``select.core`` (diversity then balance), exactly ``--n`` rows;
 5. outputs in ``--out``: ``data/`` (a ``DatasetDict`` with ``train``, ``save_to_disk``),
@@ -26,7 +27,8 @@ import os
 import sys
 import time
 
-from hf_vitcurate.commands.common import add_release_args
+from hf_vitcurate.commands.common import add_release_args, option, print_summary
+from hf_vitcurate.select import core
 
 log = logging.getLogger("build_svit_core")
 
@@ -55,11 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--images", type=int, default=1500, help="ShapesWorld images (default: 1500)")
     p.add_argument("--n", type=int, default=None,
                    help="core size (default: a quarter of the pool; SVIT-core-150K used 157712)")
-    p.add_argument("--ratio", type=float, default=8.0, help="largest yes:no ratio (default: 8)")
-    p.add_argument("--per-task", action="store_true", help="halve each task on its own (default: global half)")
-    p.add_argument("--allow-short", action="store_true", help="return fewer rows than --n instead of failing")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--concepts", default=None, help="concept sets YAML/JSON (default: SVIT Table 4)")
+    option(p, core, "ratio", "largest yes:no ratio")
+    option(p, core, "per_task", "halve each task on its own (not the whole pool)")
+    option(p, core, "allow_short", "return fewer rows than --n instead of failing")
+    option(p, core, "seed", "data and draw seed")
+    p.add_argument("--concept-sets", default=None, help="concept sets YAML/JSON (default: SVIT Table 4)")
     p.add_argument("--no-clean", action="store_true", help="skip the leakage clean-up")
     p.add_argument("--expected-qa", type=int, default=None, help="drop rows with fewer QA pairs than this")
     add_release_args(p, "hf-vitcurate/shapesworld-svit-core", "out/svit_core")
@@ -70,8 +72,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from hf_vitcurate import provenance
     from hf_vitcurate.hub import publish
-    from hf_vitcurate.select import core
-    from hf_vitcurate.stages import concepts, leakage, qa_count, yes_no
+    from hf_vitcurate.stages import concepts, leakage, qa_count, reject, yes_no
     from hf_vitcurate.stats import plot_first_words, stats, to_markdown
 
     t0 = time.perf_counter()
@@ -82,12 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     rejected = []
     kept = pool
     if not args.no_clean:
-        kept, rej = leakage(kept, drop=True)
+        kept, rej = reject(leakage(kept), where="leakage")
         rejected.append(rej)
     if args.expected_qa:
-        kept, rej = qa_count(kept, expected=args.expected_qa, drop=True)
+        kept, rej = reject(qa_count(kept, expected=args.expected_qa), where="qa_short")
         rejected.append(rej)
-    tagged = yes_no(concepts(kept, concept_sets=args.concepts))
+    tagged = yes_no(concepts(kept, concept_sets=args.concept_sets))
     n = args.n if args.n is not None else len(pool) // 4
     selection, manifest = core(tagged, n=n, seed=args.seed, ratio=args.ratio, per_task=args.per_task,
                                allow_short=args.allow_short)
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         version=args.version, push=args.push, rejected=reasons or None,
     )
     log.info("published to %s", hub_dir)
-    print(json.dumps({k: v for k, v in manifest.items() if k not in ("ids", "provenance")}, indent=2, default=str))
+    print_summary({"output": args.out, **{k: v for k, v in manifest.items() if k not in ("ids", "provenance")}})
     return 0
 
 

@@ -61,7 +61,7 @@ def test_build_svit_core(tmp_path):
 @pytest.mark.slow
 def test_build_mllm_selector(tmp_path):
     out = tmp_path / "mllm"
-    assert run_script("build_mllm_selector", ["--images", "24", "--budget-fraction", "0.3", "--out", str(out)]) == 0
+    assert run_script("build_mllm_selector", ["--images", "24", "--fraction", "0.3", "--out", str(out)]) == 0
     report = json.loads((out / "manifest.json").read_text())["report"]
     assert report["rows_in"] == report["kept"] + report["rejected"]
     selection = load_from_disk(str(out / "data"))["train"]

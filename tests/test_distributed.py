@@ -98,12 +98,12 @@ def test_killed_process_resumes_where_it_stopped(tmp_path):
     assert json.loads(result.read_text())["square"] == [i * i for i in range(103)]
 
 
-def test_two_process_accelerate_launch_equals_one_process(tmp_path):
+def test_two_process_accelerate_launch_equals_one_process(tmp_path, free_port):
     one = tmp_path / "one.json"
     subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "c1"), str(one)], env=ENV, check=True, capture_output=True)
     two = tmp_path / "two.json"
     cmd = ["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29517",
+           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port),
            str(SCRIPT), str(tmp_path / "c2"), str(two)]
     run = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
@@ -114,11 +114,11 @@ def test_two_process_accelerate_launch_equals_one_process(tmp_path):
     assert ranks == ["rank-00000", "rank-00001"]
 
 
-def test_two_processes_without_work_dir_share_one_temporary_folder(tmp_path):
+def test_two_processes_without_work_dir_share_one_temporary_folder(tmp_path, free_port):
     """Without ``work_dir`` every rank must write where the merge reads (a bug when each made its own)."""
     two = tmp_path / "two.json"
     cmd = ["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29521",
+           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port),
            str(SCRIPT), "none", str(two)]
     run = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]

@@ -203,13 +203,13 @@ def test_evaluate_returns_named_scores(tiny_model_path):
 
 
 @pytest.mark.slow
-def test_accelerate_launch_two_processes(tiny_model_path, toy_vit, tmp_path):
+def test_accelerate_launch_two_processes(tiny_model_path, toy_vit, tmp_path, free_port):
     data = tmp_path / "data"
     toy_vit.save_to_disk(data)
     out = tmp_path / "ddp"
     cmd = [
         sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--multi_gpu",
-        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port),
         "-m", "hf_vitcurate.cli", "train", tiny_model_path, str(data), str(out),
         "--max-steps", "3", "--batch-size", "4", "--save-steps", "2", "--no-progress",
     ]

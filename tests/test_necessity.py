@@ -131,7 +131,7 @@ def test_bad_options():
         necessity(rows(2), model="unused", sign="plus")
 
 
-def test_two_cpu_processes_equal_one(ckpt, tmp_path):
+def test_two_cpu_processes_equal_one(ckpt, tmp_path, free_port):
     ds = rows()
     ds.save_to_disk(str(tmp_path / "pool"))
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
@@ -142,7 +142,7 @@ def test_two_cpu_processes_equal_one(ckpt, tmp_path):
                    env=env, check=True, capture_output=True)
     two = tmp_path / "two"
     run = subprocess.run(["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-                          "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29519",
+                          "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port),
                           "-m", "hf_vitcurate.cli", "score", "necessity", str(tmp_path / "pool"), "--model", ckpt,
                           "--output", str(two), "--batch-size", "3", "--chunk-size", "5", "--work-dir", str(tmp_path / "w2")],
                          env=env, capture_output=True, text=True, timeout=600)

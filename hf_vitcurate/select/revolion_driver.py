@@ -39,7 +39,7 @@ from datasets import Dataset, Value, concatenate_datasets
 from .. import provenance
 from ..columns import add_columns, arrow_column, ids_sha256
 from ..results import DriverSelection
-from .revolion import DQTable, add_sq, dq_table
+from .revolion import add_sq, dq_table
 
 logger = logging.getLogger(__name__)
 
