@@ -61,22 +61,22 @@ class SplitFiles:
     uploaded_bytes: int = 0  # Parquet bytes (adds up to ``download_size``)
 
 
-def as_configs(dataset_dict, configs: str | Sequence[str] | None) -> dict[str, DatasetDict]:
+def as_configs(ds, configs: str | Sequence[str] | None) -> dict[str, DatasetDict]:
     """Normalise the input of :func:`publish` to ``{config: DatasetDict}``.
 
     A ``Dataset`` becomes one split (its ``split`` or ``train``); a ``DatasetDict`` is one
     config named ``configs`` (default ``"default"``); a mapping config → ``DatasetDict``
     is kept, restricted to and ordered by ``configs`` when given.
     """
-    if isinstance(dataset_dict, Dataset):
-        dataset_dict = DatasetDict({str(dataset_dict.split or "train"): dataset_dict})
-    if isinstance(dataset_dict, DatasetDict):
+    if isinstance(ds, Dataset):
+        ds = DatasetDict({str(ds.split or "train"): ds})
+    if isinstance(ds, DatasetDict):
         if configs is not None and not isinstance(configs, str):
             raise TypeError("for a DatasetDict, `configs` is the config name (a string)")
-        tree = {configs or "default": dataset_dict}
-    elif isinstance(dataset_dict, Mapping):
+        tree = {configs or "default": ds}
+    elif isinstance(ds, Mapping):
         tree = {}
-        for name, value in dataset_dict.items():
+        for name, value in ds.items():
             tree[str(name)] = DatasetDict({str(value.split or "train"): value}) if isinstance(value, Dataset) else value
         if configs is not None:
             wanted = [configs] if isinstance(configs, str) else list(configs)
@@ -85,7 +85,7 @@ def as_configs(dataset_dict, configs: str | Sequence[str] | None) -> dict[str, D
                 raise KeyError(f"config(s) {missing} not in the input (has {list(tree)})")
             tree = {c: tree[c] for c in wanted}
     else:
-        raise TypeError(f"expected a Dataset, DatasetDict or dict of DatasetDict, got {type(dataset_dict).__name__}")
+        raise TypeError(f"expected a Dataset, DatasetDict or dict of DatasetDict, got {type(ds).__name__}")
     _check(tree)
     return tree
 

@@ -161,7 +161,7 @@ def load_manifest(published: str | dict[str, Any]) -> dict[str, Any] | None:
 
 
 def would_change(
-    dataset_dict,
+    ds,
     published: str | dict[str, Any],
     *,
     configs=None,
@@ -169,7 +169,7 @@ def would_change(
     card_data: dict[str, Any] | None = None,
     rejected=None,
 ) -> bool:
-    """True when publishing ``dataset_dict`` with these options would differ from ``published``.
+    """True when publishing ``ds`` with these options would differ from ``published``.
 
     ``published`` is a local publish folder, a ``curation.json`` path (e.g. downloaded
     from the Hub with ``hf_hub_download``) or a manifest dict. No manifest → ``True``.
@@ -183,5 +183,5 @@ def would_change(
     old = load_manifest(published)
     if old is None:
         return True
-    new = describe(as_configs(dataset_dict, configs), card=card, card_data=card_data, rejected=rejected)
+    new = describe(as_configs(ds, configs), card=card, card_data=card_data, rejected=rejected)
     return identity_sha256(new) != old.get("identity_sha256")

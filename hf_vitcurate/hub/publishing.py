@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 
 def publish(
-    dataset_dict: Dataset | DatasetDict | Mapping[str, DatasetDict],
+    ds: Dataset | DatasetDict | Mapping[str, DatasetDict],
     repo_id: str,
     *,
     local_dir: str,
@@ -47,12 +47,13 @@ def publish(
     max_shard_size: int | str = "500MB",
     rejected: Dataset | DatasetDict | dict[str, int] | None = None,
 ) -> str:
-    """Write ``dataset_dict`` to ``local_dir`` in the ``push_to_hub`` layout with a card; push if asked.
+    """Write ``ds`` to ``local_dir`` in the ``push_to_hub`` layout with a card; push if asked.
 
     Args:
-        dataset_dict: a ``DatasetDict`` (the splits of one config), a ``Dataset`` (one
+        ds: a ``DatasetDict`` (the splits of one config), a ``Dataset`` (one
             split), or ``{config: DatasetDict}`` for several configs.
-        repo_id: ``"org/name"`` on the Hub (used in the card's load snippet and by ``push``).
+        repo_id: ``"org/name"`` on the Hub (used in the card's load snippet and by ``push``); where
+            the data goes, the one positional argument after it, as in ``Dataset.push_to_hub(repo_id)``.
         local_dir: the working tree of the latest publish; earlier versions are kept in
             ``local_dir/versions/<tag>/``.
         configs: the config name for a single ``DatasetDict`` (default ``"default"``), or
@@ -71,7 +72,7 @@ def publish(
     """
     card_data = dict(card_data or {})
     cards.template_path(card)  # fail on a bad template before the long write
-    tree = layout.as_configs(dataset_dict, configs)
+    tree = layout.as_configs(ds, configs)
     local_dir = os.path.abspath(local_dir)
     os.makedirs(local_dir, exist_ok=True)
     api = None
