@@ -3,10 +3,16 @@
 Each subcommand lives in ``hf_vitcurate/commands/<name>.py`` and exposes
 ``register(subparsers)``; this file only assembles them, so adding a stage means adding
 one module and one name to :data:`COMMANDS` (the module's name; the command spells ``_`` as
-``-``, e.g. ``pretrain_language`` is ``vitcurate pretrain-language``).
+``-``). ``vitcurate score STAGE`` and ``vitcurate select METHOD`` hold one subcommand per
+stage and per selection; ``svit``, ``revolion`` and ``engine`` group a paper's steps.
+
+Every command takes its input rows first and options as flags named like the Python
+keyword arguments (``work_dir`` is ``--work-dir``), with the Python defaults, and ends
+with a JSON summary on stdout; ``-q`` leaves only that summary (and warnings).
 
 Example:
-    $ vitcurate validate pool.jsonl --rejected rejected.jsonl
+    $ vitcurate validate pool.jsonl --output kept.jsonl --rejected rejected.jsonl
+    $ vitcurate -q score leakage kept.jsonl --output tagged/
 """
 
 from __future__ import annotations
@@ -27,7 +33,6 @@ COMMANDS = [
     "validate",
     "stats",
     "train",
-    "pretrain_language",
     "evaluate",
     "score",
     "select",
@@ -60,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    previous = os.environ.get("HF_VITCURATE_QUIET")
     if args.quiet:
         from datasets.utils.logging import disable_progress_bar
 
@@ -71,6 +77,12 @@ def main(argv: list[str] | None = None) -> int:
         # Errors about the user's data or settings: one clear line, no traceback.
         print(f"vitcurate {args.command}: error: {err}", file=sys.stderr)
         return 2
+    finally:
+        if args.quiet:  # main() may run inside a longer process (tests, notebooks): leave it as found
+            if previous is None:
+                os.environ.pop("HF_VITCURATE_QUIET", None)
+            else:
+                os.environ["HF_VITCURATE_QUIET"] = previous
 
 
 if __name__ == "__main__":  # pragma: no cover

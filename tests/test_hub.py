@@ -357,7 +357,7 @@ def test_cli_publish(curated, tmp_path, capsys):
     tree["beta"].save_to_disk(str(tmp_path / "in"))
     (tmp_path / "card.json").write_text(json.dumps({"sources": {"shapes_vqa": "mit"}}))
     code = main([
-        "publish", str(tmp_path / "in"), "me/cli", "--local-dir", str(tmp_path / "out"), "--config", "vqa",
+        "publish", str(tmp_path / "in"), "--repo-id", "me/cli", "--local-dir", str(tmp_path / "out"), "--configs", "vqa",
         "--card", "svit_core", "--card-data", str(tmp_path / "card.json"), "--version", "v1",
     ])
     assert code == 0
@@ -368,7 +368,7 @@ def test_cli_publish(curated, tmp_path, capsys):
     # A folder of saved datasets publishes one config per subfolder.
     for name in ("alpha", "beta"):
         tree[name].save_to_disk(str(tmp_path / "many" / name))
-    assert main(["publish", str(tmp_path / "many"), "me/many", "--local-dir", str(tmp_path / "out2")]) == 0
+    assert main(["publish", str(tmp_path / "many"), "--repo-id", "me/many", "--local-dir", str(tmp_path / "out2")]) == 0
     report = json.loads(capsys.readouterr().out)
     assert set(report["rows"]) == {"alpha", "beta"} and report["rows"]["alpha"]["test"] == len(tree["alpha"]["test"])
 

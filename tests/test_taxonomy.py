@@ -98,7 +98,7 @@ def test_taxonomy_stage_columns_provenance_and_keep():
                                                   with_indices=True)
     kept = taxonomy(pre)
     assert kept["domain"][0] == "ocr" and kept["domain"][1] == "ocr" and kept["domain"][3] == "writing"
-    assert taxonomy(pre, overwrite=True)["domain"][0] == "species_recognition"
+    assert taxonomy(pre, replace_columns=True)["domain"][0] == "species_recognition"
 
 
 def test_domain_accuracy_on_shapesworld_rows():

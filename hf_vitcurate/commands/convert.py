@@ -4,31 +4,33 @@ Mirrors :func:`hf_vitcurate.load_vit` then :func:`hf_vitcurate.formats.save_vit`
 ``to_parquet`` / ``save_to_disk`` for the canonical schema).
 
 Example:
-    $ vitcurate convert llava_bench.jsonl bench.parquet --image-root images/
-    $ vitcurate convert gen.jsonl out.json --format mminstruct --to llava --errors reject --rejected bad.jsonl
+    $ vitcurate convert llava_bench.jsonl --output bench.parquet --image-root images/
+    $ vitcurate convert gen.jsonl --output out.json --format mminstruct --to llava --errors reject --rejected bad.jsonl
 """
 
 from __future__ import annotations
 
-import json
+from collections import Counter
 
-from .common import add_input_args, save_output
+from .common import add_input_args, option, print_summary, quiet_if_small, save_output
 
 TARGETS = ("auto", "llava", "sharegpt", "parquet", "jsonl", "disk")
 
 
 def register(sub) -> None:
+    from ..formats import load_vit
+
     p = sub.add_parser("convert", help="convert a VIT dataset between formats (LLaVA, ShareGPT, canonical)")
     add_input_args(p)
-    p.add_argument("output", help="output file (.json/.jsonl/.parquet) or folder (save_to_disk)")
+    p.add_argument("--output", required=True, help="output file (.json/.jsonl/.parquet) or folder (save_to_disk)")
     p.add_argument("--to", default="auto", choices=TARGETS,
                    help="llava/sharegpt: JSON(L) in that format; parquet/jsonl/disk: the canonical schema; "
                         "auto (default): .parquet -> parquet, .json/.jsonl -> llava, else disk")
-    p.add_argument("--task", default=None, help="value of the `task` column for every row (default: per format)")
-    p.add_argument("--split", default=None, help="split to read from a folder or Hub repo (default: train)")
-    p.add_argument("--name", default=None, help="config name of a Hub repo (e.g. a the_cauldron subset)")
-    p.add_argument("--errors", default="raise", choices=["raise", "reject"],
-                   help="raise: stop at the first malformed record; reject: keep going, write bad ones to --rejected")
+    option(p, load_vit, "task", "value of the `task` column for every row (default: per format)", type=str)
+    option(p, load_vit, "split", "split to read from a folder or Hub repo (default: train)", type=str)
+    option(p, load_vit, "name", "config name of a Hub repo (e.g. a the_cauldron subset)", type=str)
+    option(p, load_vit, "errors", "raise: stop at the first malformed record; reject: write bad ones to --rejected",
+           choices=["raise", "reject"])
     p.add_argument("--rejected", default=None, help="where to write rejected records with reasons (.jsonl/.parquet/folder)")
     p.add_argument("--explode-turns", action="store_true", help="split multi-turn rows into single-turn rows {id}#t{k}")
     p.add_argument("--output-image-root", default=None,
@@ -36,31 +38,39 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _target(args) -> str:
+    if args.to != "auto":
+        return args.to
+    if args.output.endswith(".parquet"):
+        return "parquet"
+    return "llava" if args.output.endswith((".json", ".jsonl")) else "disk"
+
+
 def run(args) -> int:
     from .. import explode_turns, load_vit
     from ..formats import save_vit
+    from ..results import Split
 
+    if args.rejected and args.errors != "reject":
+        raise SystemExit("vitcurate convert: error: --rejected: needs --errors reject")
     loaded = load_vit(args.input, format=args.format, image_root=args.image_root, source=args.source,
-                      task=args.task, errors=args.errors, name=args.name, split=args.split)  # fmt: skip
-    ds, rejected = loaded if isinstance(loaded, tuple) else (loaded, None)
+                      task=args.task, errors=args.errors, name=args.name, split=args.split)
+    ds, rejected = loaded if isinstance(loaded, Split) else (loaded, None)
+    quiet_if_small(len(ds))
     if args.explode_turns:
         ds = explode_turns(ds)
-    target = args.to
-    if target == "auto":
-        target = "parquet" if args.output.endswith(".parquet") else "llava" if args.output.endswith((".json", ".jsonl")) else "disk"
+    target = _target(args)
     if target in ("llava", "sharegpt"):
         save_vit(ds, args.output, format=target, image_root=args.output_image_root)
-    elif target == "parquet":
-        ds.to_parquet(args.output)
     elif target == "jsonl":
         ds.to_json(args.output, lines=True)
+    elif target == "parquet":
+        ds.to_parquet(args.output)
     else:
         save_output(ds, args.output)
     if rejected is not None and args.rejected:
         save_output(rejected, args.rejected)
-    reasons: dict[str, int] = {}
-    for r in rejected["reject_reason"] if rejected is not None else []:
-        reasons[r] = reasons.get(r, 0) + 1
-    print(json.dumps({"output": args.output, "to": target, "rows": len(ds),
-                      "rejected": len(rejected) if rejected is not None else 0, "reasons": reasons}, indent=2))  # fmt: skip
+    reasons = Counter(rejected.with_format("arrow")["reject_reason"].to_pylist()) if rejected is not None and len(rejected) else {}
+    print_summary({"output": args.output, "to": target, "rows": len(ds), "rejected": len(rejected) if rejected is not None else 0,
+                   "rejected_output": args.rejected, "reasons": dict(reasons)})
     return 0

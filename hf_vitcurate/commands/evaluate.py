@@ -1,24 +1,29 @@
 """``vitcurate evaluate``: score a checkpoint on the ShapesWorld benchmark (mirrors :func:`hf_vitcurate.synthetic.evaluate.evaluate`).
 
 Example:
-    $ vitcurate evaluate runs/ft
-    $ vitcurate evaluate runs/ft --benchmark bench/ --output scores.json
+    $ vitcurate evaluate --model runs/ft
+    $ vitcurate evaluate bench/ --model runs/ft --output scores.json
 """
 
 from __future__ import annotations
 
 import json
 
+from .common import load_input, option, print_summary, quiet_if_small
+
 
 def register(sub) -> None:
+    from ..synthetic.evaluate import evaluate
+
     p = sub.add_parser("evaluate", help="score a checkpoint on the ShapesWorld benchmark (0-100)")
-    p.add_argument("model", help="checkpoint folder or Hub id")
-    p.add_argument("--benchmark", default=None,
-                   help="benchmark rows (folder saved with save_to_disk or a file); default: the built-in one")
-    p.add_argument("--max-new-tokens", type=int, default=48)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--dtype", default="auto")
-    p.add_argument("--num-threads", type=int, default=None)
+    p.add_argument("input", nargs="?", default=None,
+                   help="benchmark rows (folder saved with save_to_disk or a file); default: the built-in benchmark")
+    p.add_argument("--model", required=True, help="checkpoint folder or Hub id")
+    option(p, evaluate, "max_new_tokens", "tokens per answer at most")
+    option(p, evaluate, "batch_size", "rows per generate call")
+    option(p, evaluate, "dtype", "weights dtype (auto, float32, bfloat16)", type=str)
+    option(p, evaluate, "num_threads", "CPU threads for torch", type=int)
+    option(p, evaluate, "progress", "show the progress bar")
     p.add_argument("--output", default=None, help="write the scores here as JSON")
     p.set_defaults(func=run)
 
@@ -27,15 +32,15 @@ def run(args) -> int:
     from accelerate import PartialState
 
     from ..synthetic.evaluate import evaluate
-    from .common import load_input
 
-    bench = load_input(args.benchmark) if args.benchmark else None
-    scores = evaluate(args.model, bench, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
-                      dtype=args.dtype, num_threads=args.num_threads)
+    bench = load_input(args.input) if args.input else None
+    if bench is not None:
+        quiet_if_small(len(bench))
+    scores = evaluate(bench, model=args.model, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
+                      dtype=args.dtype, num_threads=args.num_threads, progress=args.progress)
     if PartialState().is_main_process:
-        text = json.dumps(scores, indent=2)
-        print(text)
         if args.output:
             with open(args.output, "w") as f:
-                f.write(text + "\n")
+                f.write(json.dumps(scores, indent=2) + "\n")
+        print_summary({"output": args.output, "model": args.model, **scores})
     return 0

@@ -28,3 +28,23 @@ from .necessity import necessity
 from .reject import reject
 from .taxonomy import KeywordModel, tagging_accuracy, taxonomy, type_of_pair
 from .yes_no import yes_no
+
+__all__ = [
+    "DEFAULT_LEAK_PHRASES",
+    "SVIT_CONCEPTS",
+    "SVIT_CONCEPTS_LITERAL",
+    "ConceptMatcher",
+    "KeywordModel",
+    "concepts",
+    "generate",
+    "leakage",
+    "load_concept_sets",
+    "mq",
+    "necessity",
+    "qa_count",
+    "reject",
+    "release_model",
+    "tagging_accuracy",
+    "taxonomy",
+    "yes_no",
+]

@@ -212,7 +212,7 @@ def taxonomy(
     return provenance.record(out, "taxonomy", kind="stage", rows_in=len(ds), params=summary, parent=ds)
 
 
-def tagging_accuracy(ds: Dataset, truth_domain: str = "_domain", truth_type: str | None = "_instruction_type") -> dict[str, Any]:
+def tagging_accuracy(ds: Dataset, *, truth_domain: str = "_domain", truth_type: str | None = "_instruction_type") -> dict[str, Any]:
     """Accuracy of ``domain`` (and ``instruction_type``) against truth columns, per domain and the top confusions.
 
     Example:
