@@ -219,10 +219,10 @@ def teacher_rows(engine, n_images: int = 64, seed: int = 1000, n_questions: int 
         for kind in TYPES:
             mine = [it for it in items if it[1] == kind and it[0] == dom] + [it for it in items if it[1] == kind and it[0] != dom]
             seeds = [] if dom in engine.taxonomy.no_seed_domains else engine.seeds.pick(dom, kind, 3, seed=engine.seed, key=scene.image_id)
-            prompt = engine.prompts.questions(dom, kind, caption=caption, seeds=seeds, n=n_questions, output=engine.output)
+            prompt = engine.prompts.questions(dom, kind, caption=caption, seeds=seeds, n=n_questions, output_format=engine.output_format)
             add(f"{scene.image_id}-{kind}", prompt, _tags(mine[:n_questions]), None)
         longs = [it for it in items if it[1] == "long_vqa"]
-        add(f"{scene.image_id}-multi", engine.prompts.multi_round_prompt(caption=caption, n=n_long, output=engine.output),
+        add(f"{scene.image_id}-multi", engine.prompts.multi_round_prompt(caption=caption, n=n_long, output_format=engine.output_format),
             _tags(longs[:n_long]), None)
     return Dataset.from_dict(rows, features=FEATURES)
 
