@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from datasets import load_dataset
 
 from hf_vitcurate.cli import main
 
 
+@pytest.mark.slow
 def test_demo_end_to_end(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--output", str(out), "--n-images", "30", "--fraction", "0.3"]) == 0

@@ -78,6 +78,7 @@ def test_wrong_length_from_compute_is_an_error(tmp_path):
         run_sharded(data(10), lambda b: {"y": [1]}, str(tmp_path), chunk_size=5)
 
 
+@pytest.mark.slow
 def test_killed_process_resumes_where_it_stopped(tmp_path):
     work_dir, result = tmp_path / "chunks", tmp_path / "r.json"
     proc = subprocess.Popen([sys.executable, str(SCRIPT), str(work_dir), str(result), "--sleep", "0.4"], env=ENV,
@@ -98,6 +99,7 @@ def test_killed_process_resumes_where_it_stopped(tmp_path):
     assert json.loads(result.read_text())["square"] == [i * i for i in range(103)]
 
 
+@pytest.mark.slow
 def test_two_process_accelerate_launch_equals_one_process(tmp_path, free_port):
     one = tmp_path / "one.json"
     subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "c1"), str(one)], env=ENV, check=True, capture_output=True)
@@ -114,6 +116,7 @@ def test_two_process_accelerate_launch_equals_one_process(tmp_path, free_port):
     assert ranks == ["rank-00000", "rank-00001"]
 
 
+@pytest.mark.slow
 def test_two_processes_without_work_dir_share_one_temporary_folder(tmp_path, free_port):
     """Without ``work_dir`` every rank must write where the merge reads (a bug when each made its own)."""
     two = tmp_path / "two.json"

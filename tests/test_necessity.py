@@ -131,6 +131,7 @@ def test_bad_options():
         necessity(rows(2), model="unused", sign="plus")
 
 
+@pytest.mark.slow
 def test_two_cpu_processes_equal_one(ckpt, tmp_path, free_port):
     ds = rows()
     ds.save_to_disk(str(tmp_path / "pool"))
