@@ -154,22 +154,29 @@ def _row_checks(table: pa.Table, check_images: str | bool) -> tuple[np.ndarray, 
     flag(placeholders != n_images, "image_placeholder_mismatch")
 
     if check_images and n_images.sum():
-        flat_img = pc.list_flatten(images)
-        img_parent = np.asarray(pc.list_parent_indices(images))
-        blobs = flat_img.field("bytes").to_pylist()
-        paths = flat_img.field("path").to_pylist()
-        missing = np.zeros(len(blobs), dtype=bool)
-        broken = np.zeros(len(blobs), dtype=bool)
-        for i, (blob, path) in enumerate(zip(blobs, paths)):
-            if reason[img_parent[i]] != -1:
-                continue  # already rejected: no need to touch its files
-            if not blob and not (path and os.path.isfile(path)):
-                missing[i] = True
-            elif not _decodes(blob, path, full=check_images == "verify"):
-                broken[i] = True
-        flag(np.bincount(img_parent[missing], minlength=n) > 0, "image_missing")
-        flag(np.bincount(img_parent[broken], minlength=n) > 0, "image_undecodable")
+        missing, broken = _image_checks(images, reason != -1, full=check_images == "verify")
+        flag(missing, "image_missing")
+        flag(broken, "image_undecodable")
     return reason, REASONS
+
+
+def _image_checks(images: pa.Array, rejected: np.ndarray, full: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: an image file is missing / an image does not decode (rows already ``rejected`` are skipped)."""
+    n = len(rejected)
+    flat_img = pc.list_flatten(images)
+    img_parent = np.asarray(pc.list_parent_indices(images))
+    blobs = flat_img.field("bytes").to_pylist()
+    paths = flat_img.field("path").to_pylist()
+    missing = np.zeros(len(blobs), dtype=bool)
+    broken = np.zeros(len(blobs), dtype=bool)
+    for i, (blob, path) in enumerate(zip(blobs, paths)):
+        if rejected[img_parent[i]]:
+            continue  # already rejected: no need to touch its files
+        if not blob and not (path and os.path.isfile(path)):
+            missing[i] = True
+        elif not _decodes(blob, path, full=full):
+            broken[i] = True
+    return np.bincount(img_parent[missing], minlength=n) > 0, np.bincount(img_parent[broken], minlength=n) > 0
 
 
 def _decodes(blob: bytes | None, path: str | None, full: bool) -> bool:

@@ -51,7 +51,7 @@ def generate_with(
     from ..progress import progress as progress_bar
 
     from ..distributed import state as distributed_state
-    from .training import row_lengths
+    from .batching import row_lengths
 
     data = dataset.select_columns([c for c in ("images", "conversations") if c in dataset.column_names])
     state = distributed_state()

@@ -37,9 +37,10 @@ import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field, fields
-from typing import Iterator, Sequence
+from typing import Sequence
 
-import numpy as np
+# Re-exported: the data order lives in batching.py, shared with generation.
+from .batching import global_batches, micro_batches, row_lengths, total_steps  # noqa: F401
 
 PARTS = ("vision", "projector", "language")
 # Parameter-name fragments of each part, across LLaVA-style families (LLaVA, LLaVA-NeXT,
@@ -154,64 +155,6 @@ def scheduled_update(optimizer, *, step: int, total: int, recipe: Recipe, clip=N
     optimizer.zero_grad(set_to_none=True)
 
 
-def row_lengths(dataset) -> np.ndarray:
-    """Approximate length of each row (characters of all turns + 100 per image), vectorised."""
-    import pyarrow.compute as pc
-
-    table = dataset.select_columns(["conversations", "images"]).with_format("arrow")[:]
-    conv = table.column("conversations").combine_chunks()
-    values = pc.list_flatten(conv).field("value")
-    parent = np.asarray(pc.list_parent_indices(conv))
-    chars = np.bincount(parent, weights=np.asarray(pc.fill_null(pc.utf8_length(values), 0)), minlength=len(table))
-    images = np.asarray(pc.fill_null(pc.list_value_length(table.column("images").combine_chunks()), 0))
-    return chars + 100 * images
-
-
-def global_batches(
-    n: int, batch_rows: int, *, seed: int, epoch: int, lengths: np.ndarray | None = None
-) -> list[np.ndarray]:
-    """One epoch of global micro-batches (``batch_rows`` row indices each), seeded.
-
-    The epoch's permutation is padded by wrapping so every batch is full (all processes
-    then take the same number of steps). With ``lengths``, rows are sorted by length
-    inside windows of 32 batches and the batches are shuffled: little padding, still random.
-    """
-    rng = np.random.default_rng([seed, epoch])
-    order = rng.permutation(n)
-    n_batches = math.ceil(n / batch_rows)
-    pad = n_batches * batch_rows - n
-    if pad:
-        order = np.concatenate([order, np.resize(order, pad)])
-    if lengths is not None:
-        window = 32 * batch_rows
-        for s in range(0, len(order), window):
-            chunk = order[s : s + window]
-            order[s : s + window] = chunk[np.argsort(-lengths[chunk], kind="stable")]
-    batches = order.reshape(n_batches, batch_rows)
-    if lengths is not None:
-        batches = batches[rng.permutation(n_batches)]
-    return list(batches)
-
-
-def _micro_batches(n, recipe: Recipe, world: int, rank: int, lengths, start: int, stop: int) -> Iterator[list[int]]:
-    """This process's micro-batches number ``start`` .. ``stop - 1`` of the run."""
-    per_epoch = math.ceil(n / (recipe.batch_size * world))
-    for k in range(start, stop):
-        epoch, i = divmod(k, per_epoch)
-        if i == 0 or k == start:
-            batches = global_batches(n, recipe.batch_size * world, seed=recipe.seed, epoch=epoch, lengths=lengths)
-        rows = batches[i]
-        yield rows[rank * recipe.batch_size : (rank + 1) * recipe.batch_size].tolist()
-
-
-def total_steps(n_rows: int, recipe: Recipe, world: int = 1) -> int:
-    """Optimizer steps of a run on ``n_rows`` rows."""
-    if recipe.max_steps is not None:
-        return int(recipe.max_steps)
-    per_epoch = math.ceil(n_rows / (recipe.batch_size * world))
-    return max(1, math.ceil(recipe.epochs * per_epoch / recipe.grad_accum))
-
-
 def _collate(rows: list[dict], *, processor, max_length: int | None) -> dict:
     """A micro-batch of dataset rows, encoded (chat template, image pixels, gpt-only labels)."""
     from .chat import encode
@@ -308,7 +251,7 @@ def _run(base: str, dataset, out_dir: str, rec: Recipe) -> str:
 
     loader = torch.utils.data.DataLoader(
         data,
-        batch_sampler=list(_micro_batches(n, rec, world, rank, lengths, run["step"] * rec.grad_accum, steps * rec.grad_accum)),
+        batch_sampler=list(micro_batches(n, rec, world, rank, lengths, run["step"] * rec.grad_accum, steps * rec.grad_accum)),
         # A module-level function, not a closure: DataLoader workers started by spawn pickle it.
         collate_fn=functools.partial(_collate, processor=processor, max_length=rec.max_length),
         num_workers=rec.num_workers,
