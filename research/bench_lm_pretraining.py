@@ -1,12 +1,12 @@
 """Does text-only pretraining teach the tiny language model to compare? (RESULTS, "Language-model pretraining")
 
-    python benchmarks/bench_lm_pretraining.py [--steps 2000] [--lr 1e-3] [--questions 4] [--match-share 0.25]
+    python -m research.bench_lm_pretraining [--steps 2000] [--lr 1e-3] [--questions 4] [--match-share 0.25]
         [--forward 0.5] [--match-kinds color,shape,count,position] [--lr-schedule cosine] [--loss-on answers] [--batch-size 32]
         [--formats short,judgement,multiple_choice,sentence] [--freeze-embeddings] [--until-match 90] [--seed 0] [--eval-every 100] [--checkpoint PATH]
 
 One tiny checkpoint (``tiny_checkpoint`` on 2,000 clean rows of six ShapesWorld sources, its
 tower pretrained 300 steps; or ``--checkpoint``, copied), then
-``synthetic.lm_pretraining.pretrain_language_model`` with the options given, printing the
+``research.lm_pretraining.pretrain_language_model`` with the options given, printing the
 held-out first-answer-token accuracy per format every ``--eval-every`` steps (chance:
 judgement 50, multiple choice and match 25) and writing the report as JSON (``--out``).
 ``--match-share 1 --questions 8`` is the letter step alone. Runs on the GPU when there is one.
@@ -20,14 +20,14 @@ import os
 import shutil
 import tempfile
 
-from hf_vitcurate.commands.pretrain_language import add_stage_args, stage_options
+from research.pretrain_language import add_stage_args, stage_options
 
 SOURCES = ["mm_short_vqa", "mm_multiple_choice", "svit_judgement", "captions", "llava_conv", "llava_detail"]
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_stage_args(p)  # the options of `vitcurate pretrain-language`
+    add_stage_args(p)  # the options of `python -m research.pretrain_language`
     p.set_defaults(steps=2000)
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     p.add_argument("--checkpoint", default=None, help="start from this tiny checkpoint (copied; default: built here)")
@@ -35,10 +35,9 @@ def main() -> None:
     args = p.parse_args()
     options = stage_options(args, p)
 
-    from hf_vitcurate.models import tiny_checkpoint
     from hf_vitcurate.synthetic import training_pool
-    from hf_vitcurate.synthetic.lm_pretraining import pretrain_language_model
-    from hf_vitcurate.synthetic.vision import pretrain_vision_tower
+    from hf_vitcurate.testing import pretrain_vision_tower, tiny_checkpoint
+    from research.lm_pretraining import pretrain_language_model
 
     out = args.out or tempfile.mkdtemp(prefix="bench_lm-")
     path = os.path.join(out, "checkpoint")
@@ -46,7 +45,7 @@ def main() -> None:
         shutil.copytree(args.checkpoint, path, dirs_exist_ok=True)
     else:
         corpus = training_pool("clean", 2000, seed=0, sources=SOURCES)
-        tiny_checkpoint(path, corpus, seed=0)
+        tiny_checkpoint(corpus, output_dir=path, seed=0)
         pretrain_vision_tower(path, steps=300, seed=0, progress=False)
     report = pretrain_language_model(path, num_threads=args.threads, progress=False, **options)
     formats = list(report["held_out"])

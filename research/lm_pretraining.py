@@ -5,9 +5,9 @@ compare a claim with a fact ("Is the circle blue?" -> "No, it is red.") and find
 option that holds a value and answer its letter (an induction-style copy). A tiny
 checkpoint's language model starts from random weights, and on a 2-core CPU it does not
 discover those steps from images within a fine-tune: judgement and multiple choice stayed
-at chance while short VQA was learned (benchmarks/RESULTS.md, "Comparisons"; the letter
+at chance while short VQA was learned (RESULTS.md, "Comparisons"; the letter
 step alone sat on a plateau for ~850 steps). :func:`pretrain_language_model` is the local
-stand-in for LLM pretraining, as :func:`~hf_vitcurate.synthetic.vision.pretrain_vision_tower`
+stand-in for LLM pretraining, as :func:`hf_vitcurate.testing.pretrain_vision_tower`
 is the stand-in for CLIP: text only, it trains the language model (embeddings, layers,
 head; the tower and projector are not used) on conversations whose first turn describes a
 scene in words (:func:`~hf_vitcurate.synthetic.writers.describe`, "At the top left there is
@@ -16,9 +16,9 @@ benchmark use: short answers, SVIT-style explained yes/no, lettered multiple cho
 sentence answers, plus ``match`` rows that isolate the letter step ("A. blue B. red ...
 Which option is red?" -> "B").
 
-Run it after the model has learned to read images (``train_tiny`` runs it after stage 1):
+Run it after the model has learned to read images (:func:`train_tiny_lm` runs it after stage 1):
 measured, a language model trained on text before it has seen an image token did not
-learn to read the image in the fine-tune (benchmarks/RESULTS.md, "Language-model
+learn to read the image in the fine-tune (RESULTS.md, "Language-model
 pretraining, after stage 1").
 
 Scenes come from a separate seed stream (never a pool's or the benchmark's images) and
@@ -40,7 +40,7 @@ import random
 import time
 from collections import defaultdict
 
-from .language import (
+from hf_vitcurate.synthetic.language import (
     JUDGE_SUFFIX,
     LETTERS,
     SHORT_SUFFIX,
@@ -51,8 +51,8 @@ from .language import (
     mc_question,
     options,
 )
-from .world import make_scene
-from .writers import describe
+from hf_vitcurate.synthetic.world import make_scene
+from hf_vitcurate.synthetic.writers import describe
 
 REPORT_FILE = "lm_pretraining.json"
 # Seed stream of the text scenes: apart from pools (small seeds), the benchmark and the tower's images.
@@ -141,7 +141,7 @@ def text_dataset(n: int, seed: int = 0, **row_options):
     """``n`` rows of :func:`text_row` as a canonical text-only ``Dataset`` (no image), to mix
     into a fine-tune the way LLaVA-665K keeps its ShareGPT text rows: without rows that use
     it, the fine-tune erases what this stage taught (measured: the letter step fell from 95
-    to 25 in one epoch of the five-type mix, benchmarks/RESULTS.md). Rows come from indices
+    to 25 in one epoch of the five-type mix, RESULTS.md). Rows come from indices
     from 2·10^9 on, so they are never the rows :func:`pretrain_language_model` trained on
     (indices below ``steps * batch_size``) nor its held-out rows, whatever the seeds.
 
@@ -151,7 +151,7 @@ def text_dataset(n: int, seed: int = 0, **row_options):
     """
     from datasets import Dataset
 
-    from ..schema import FEATURES
+    from hf_vitcurate.schema import FEATURES
 
     rows = []
     for i in range(n):
@@ -175,8 +175,8 @@ def held_out_rows(n_per_format: int, seed: int = 0, match_kinds: tuple[str, ...]
 
 
 def pretrain_language_model(
-    checkpoint: str | os.PathLike,
-    out_dir: str | os.PathLike | None = None,
+    model: str | os.PathLike,
+    output_dir: str | os.PathLike | None = None,
     *,
     steps: int = 1500,
     batch_size: int = 32,
@@ -197,7 +197,7 @@ def pretrain_language_model(
     device: str | None = None,
     progress: bool = True,
 ) -> dict:
-    """Train the language model of ``checkpoint`` on :func:`text_row` conversations; save it; return a report.
+    """Train the language model of the checkpoint ``model`` on :func:`text_row` conversations; save it; return a report.
 
     ``questions``, ``match_share``, ``forward``, ``match_kinds`` and ``formats`` shape the rows
     (:func:`text_row`); a second call on the result is a curriculum (e.g. the letter step
@@ -216,7 +216,7 @@ def pretrain_language_model(
     run goes past the plateau and no further; ``steps`` is then the most it runs, and the lr
     schedule is laid out over ``steps``. The tower and projector are left as they are;
     ``device`` defaults to the GPU when there is one, and the model trains in float32.
-    ``out_dir`` (default: in place) receives the whole checkpoint. The report (also written
+    ``output_dir`` (default: in place) receives the whole checkpoint. The report (also written
     as ``lm_pretraining.json``) has the steps run (``max_steps``: those asked), seconds, the mean loss of the first and the
     last tenth of the steps, and the held-out first-answer-token accuracy (0-100) per format
     (chance: judgement 50, multiple choice and match 25); ``eval_every`` > 0 also records it
@@ -224,10 +224,11 @@ def pretrain_language_model(
     """
     import torch
 
-    from ..models.chat import encode, model_inputs
-    from ..models.loading import load, rewrite_target, set_threads
-    from ..models.loss import token_nll
-    from ..models.training import lr_at, make_recipe
+    from hf_vitcurate.models.chat import encode, model_inputs
+    from hf_vitcurate.models.loading import load, rewrite_target, set_threads
+    from hf_vitcurate.models.loss import token_nll
+    from hf_vitcurate.models.training import make_recipe, scheduled_update
+    from hf_vitcurate.progress import progress as progress_bar
 
     if steps < 1 or batch_size < 1 or questions < 1:
         raise ValueError(f"steps, batch_size and questions must be >= 1, got {steps}, {batch_size}, {questions}")
@@ -248,8 +249,8 @@ def pretrain_language_model(
     if until and not eval_every:
         eval_every = 100  # the stop is checked on the held-out rows, so they must be scored
     set_threads(num_threads)
-    checkpoint, out = rewrite_target(checkpoint, out_dir)
-    model, processor = load(checkpoint, dtype=torch.float32, device=device)
+    source, out = rewrite_target(model, output_dir)
+    model, processor = load(source, dtype=torch.float32, device=device)
     torch.manual_seed(seed)
     params = []
     for name, p in model.named_parameters():
@@ -260,8 +261,10 @@ def pretrain_language_model(
         p.requires_grad_(train)
         if train:
             params.append(p)
-    opt = torch.optim.AdamW(params, lr=learning_rate, weight_decay=0.0)
-    schedule = make_recipe(warmup_ratio=0.03, lr_schedule=lr_schedule, min_lr_ratio=0.1)
+    # The package's update rule (models.training.scheduled_update): 3% warm-up, clipping at 1.
+    schedule = make_recipe(learning_rate=learning_rate, warmup_ratio=0.03, lr_schedule=lr_schedule, min_lr_ratio=0.1,
+                           weight_decay=0.0, max_grad_norm=1.0)
+    opt = torch.optim.AdamW(params, lr=learning_rate, weight_decay=schedule.weight_decay, betas=schedule.adam_betas)
 
     def columns(rows: list[dict]) -> dict:
         return {"conversations": [r["conversations"] for r in rows]}
@@ -285,16 +288,10 @@ def pretrain_language_model(
         model.train()
         return {k: round(100 * sum(v) / len(v), 1) for k, v in hits.items()}
 
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=steps, desc="language model", unit="step")
+    bar = progress_bar(total=steps, desc="language model", unit="step", enabled=progress)
     model.train()
     start, curve, losses, stopped_at = time.time(), [], [], None
     for step in range(steps):
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, steps, schedule, learning_rate)
         rows = [text_row(step * batch_size + j, seed, questions=questions, match_share=match_share, forward=forward,
                          match_kinds=tuple(match_kinds), formats=tuple(formats)) for j in range(batch_size)]
         data = encode(processor, columns(rows))
@@ -303,21 +300,17 @@ def pretrain_language_model(
             labels = data["input_ids"].masked_fill(data["attention_mask"] == 0, -100)
         nll, mask = token_nll(model(**model_inputs(data, model)).logits, labels.to(model.device))
         loss = nll.sum() / mask.sum()
-        opt.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        scheduled_update(opt, step=step, total=steps, recipe=schedule)
         losses.append(loss.item())
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{losses[-1]:.3f}")
+        bar.update(1)
+        bar.set_postfix(loss=f"{losses[-1]:.3f}")
         if eval_every and (step + 1) % eval_every == 0 and step + 1 < steps:
             curve.append({"step": step + 1, "seconds": round(time.time() - start, 1), **accuracy()})
             if until and all(curve[-1][k] >= v for k, v in until.items()):
                 stopped_at = step + 1  # past the plateau: the rest of the steps would only cost time
                 break
-    if bar is not None:
-        bar.close()
+    bar.close()
     if stopped_at:  # its last point is the final score, as at the last of ``steps`` otherwise
         final = {k: v for k, v in curve.pop().items() if k not in ("step", "seconds")}
     else:
@@ -352,3 +345,27 @@ def pretrain_language_model(
     with open(os.path.join(out, REPORT_FILE), "w") as f:
         json.dump(report, f, indent=2)
     return report
+
+
+def train_tiny_lm(pool, *, work_dir: str | os.PathLike, language_steps: int, language_options: dict | None = None,
+                  seed: int = 0, **tiny_options) -> str:
+    """``hf_vitcurate.testing.train_tiny`` (tower, stage 1), then this text stage into a folder of its own.
+
+    The text stage runs **after** stage 1, into ``{f_pre}_lm`` (``tiny_lm`` without stage 1).
+    The order is measured: run before stage 1, it left the fine-tune unable to read the
+    image (captions 23 against 95); after it, the fine-tune reads the image as well as
+    without it (RESULTS.md, "Language-model pretraining"). ``language_options``: the other
+    arguments of :func:`pretrain_language_model` (e.g. ``{"learning_rate": 3e-4}``);
+    ``tiny_options``: those of ``train_tiny``. A rerun reuses what exists.
+
+    >>> path = train_tiny_lm(pool, work_dir="runs/tiny", language_steps=2000)   # doctest: +SKIP
+    """
+    from hf_vitcurate.testing import train_tiny
+
+    path = train_tiny(pool, work_dir=work_dir, seed=seed, **tiny_options)
+    lm = path + "_lm"
+    if not os.path.exists(os.path.join(lm, "config.json")):
+        options = {"seed": seed, "progress": tiny_options.get("progress", True), **(language_options or {})}
+        pretrain_language_model(path, lm + ".partial", steps=language_steps, **options)
+        os.replace(lm + ".partial", lm)
+    return lm

@@ -1,19 +1,20 @@
-"""``vitcurate pretrain-language``: the text-only language-model stage on an existing checkpoint.
+"""The text-only language-model stage on an existing tiny checkpoint (research script).
 
-Mirrors :func:`hf_vitcurate.synthetic.lm_pretraining.pretrain_language_model`: the stand-in
+Mirrors :func:`research.lm_pretraining.pretrain_language_model`: the stand-in
 for an LLM's pretraining that a tiny checkpoint lacks. Run it after stage 1 (RESULTS,
 "Language-model pretraining, after stage 1": before the model has read an image, it keeps
 the fine-tune from learning to), so the order is tower, stage 1, this, fine-tune. ``runs/f_pre``
 below is a stage-1 checkpoint (``train_tiny``'s ``f_pre``, or ``vitcurate train ... --recipe
-tiny-pretrain`` on captions from a checkpoint whose tower is pretrained):
+tiny-pretrain`` on captions from a checkpoint whose tower is pretrained). From the
+repository root:
 
 Example:
-    $ vitcurate pretrain-language runs/f_pre runs/f_pre_lm --steps 2000 --learning-rate 3e-4 \\
+    $ python -m research.pretrain_language runs/f_pre runs/f_pre_lm --steps 2000 --learning-rate 3e-4 \\
           --questions 1 --match-share 1 --forward 0 --match-kinds color --lr-schedule constant \\
           --freeze-embeddings --until-match 90
-    $ vitcurate train runs/f_pre_lm pool/ runs/ft --recipe tiny
+    $ vitcurate train pool/ --model runs/f_pre_lm --output runs/ft --recipe tiny
 
-``add_stage_args`` and ``stage_options`` are shared with ``benchmarks/bench_lm_pretraining.py``.
+``add_stage_args`` and ``stage_options`` are shared with ``research/bench_lm_pretraining.py``.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def stage_options(args: argparse.Namespace, p: argparse.ArgumentParser) -> dict:
     >>> stage_options(p.parse_args(["--until-match", "90"]), p)["until"]
     {'match': 90.0}
     """
-    from ..synthetic.lm_pretraining import FORMATS, MATCH_KINDS
+    from research.lm_pretraining import FORMATS, MATCH_KINDS
 
     if not 0.0 <= args.match_share <= 1.0 or not 0.0 <= args.forward <= 1.0:
         p.error("--match-share and --forward must be in [0, 1]")
@@ -73,32 +74,28 @@ def stage_options(args: argparse.Namespace, p: argparse.ArgumentParser) -> dict:
     }
 
 
-def register(sub) -> None:
-    p = sub.add_parser("pretrain-language",
-                       help="pretrain a tiny checkpoint's language model on ShapesWorld text (after stage 1)")
+def main(argv: list[str] | None = None) -> int:
+    import os
+    import shutil
+
+    from research.lm_pretraining import REPORT_FILE, pretrain_language_model
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="tiny checkpoint folder (its tower pretrained; after stage 1 for the fine-tune's sake)")
     p.add_argument("output", help="folder for the result (MODEL is left as it is; a finished OUTPUT is kept)")
     add_stage_args(p)
     p.add_argument("--num-threads", type=int, default=None)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--overwrite", action="store_true", help="run again even if OUTPUT is finished")
-    p.set_defaults(func=run, parser=p)
-
-
-def run(args) -> int:
-    import os
-    import shutil
-
-    from ..synthetic.lm_pretraining import REPORT_FILE, pretrain_language_model
-
-    options = stage_options(args, args.parser)
+    args = p.parse_args(argv)
+    options = stage_options(args, p)
     if not os.path.isfile(os.path.join(args.model, "config.json")):
-        args.parser.error(f"{args.model}: not a checkpoint folder (no config.json)")
+        p.error(f"{args.model}: not a checkpoint folder (no config.json)")
     if os.path.abspath(args.model) == os.path.abspath(args.output):
-        args.parser.error("OUTPUT must differ from MODEL (MODEL is left as it is)")
+        p.error("OUTPUT must differ from MODEL (MODEL is left as it is)")
     report_path = os.path.join(args.output, REPORT_FILE)
     if os.path.exists(report_path) and not args.overwrite:
-        with open(report_path) as f:  # finished before: keep it (as train_tiny reuses f_pre_lm)
+        with open(report_path) as f:  # finished before: keep it (as train_tiny_lm reuses f_pre_lm)
             report = json.load(f)
     else:
         # Written beside OUTPUT first, so a killed run never leaves a half-trained OUTPUT.
@@ -111,3 +108,7 @@ def run(args) -> int:
     print(json.dumps({"output": args.output, **{k: report[k] for k in ("steps", "max_steps", "seconds", "held_out")}},
                      indent=2))
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

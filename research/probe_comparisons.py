@@ -1,9 +1,9 @@
 """Can a from-scratch tiny LM learn to compare? Controlled probes behind RESULTS "Comparisons".
 
-    python benchmarks/probe_comparisons.py --task judgement --input text --answer short --max-objects 1 --steps 2000
-    python benchmarks/probe_comparisons.py --task judgement --input image --answer svit --max-objects 3
-    python benchmarks/probe_comparisons.py --task mc --input text --max-objects 1 --steps 3000
-    python benchmarks/probe_comparisons.py --task match --queries 8
+    python -m research.probe_comparisons --task judgement --input text --answer short --max-objects 1 --steps 2000
+    python -m research.probe_comparisons --task judgement --input image --answer svit --max-objects 3
+    python -m research.probe_comparisons --task mc --input text --max-objects 1 --steps 3000
+    python -m research.probe_comparisons --task match --queries 8
 
 Judgement ("Is the circle blue?") and multiple choice ("What color is the circle? A. ... D.")
 need one step more than short VQA: compare the looked-up attribute with a word of the
@@ -111,19 +111,18 @@ def main() -> None:
 
     import torch
 
-    from hf_vitcurate.models import tiny_checkpoint
     from hf_vitcurate.models.chat import encode, model_inputs
     from hf_vitcurate.models.loading import load
     from hf_vitcurate.models.loss import token_nll
-    from hf_vitcurate.synthetic import stage1_captions, training_pool
-    from hf_vitcurate.synthetic.vision import pretrain_vision_tower
+    from hf_vitcurate.synthetic import training_pool
+    from hf_vitcurate.testing import pretrain_vision_tower, tiny_checkpoint
 
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
     path = args.checkpoint
     if path is None:
         corpus = training_pool("clean", 2000, seed=0, sources=["mm_short_vqa", "mm_multiple_choice", "svit_judgement", "captions"])
-        path = tiny_checkpoint(os.path.join(tempfile.mkdtemp(prefix="probe-"), "base"), corpus, seed=args.seed)
+        path = tiny_checkpoint(corpus, output_dir=os.path.join(tempfile.mkdtemp(prefix="probe-"), "base"), seed=args.seed)
         pretrain_vision_tower(path, steps=300, seed=args.seed, progress=False)
     model, processor = load(path)
     held_out = [make_row(10**8 + i, argparse.Namespace(**{**vars(args), "queries": 1})) for i in range(300)]

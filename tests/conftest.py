@@ -44,7 +44,7 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def toy_vit():
     """32 canonical rows (color questions about a square; a text-only and a two-turn row)."""
-    from hf_vitcurate.models.toy import toy_dataset
+    from hf_vitcurate.testing import toy_dataset
 
     return toy_dataset(32)
 
@@ -56,7 +56,6 @@ def tiny_model_path(tmp_path_factory, toy_vit) -> str:
     Load it like any checkpoint: ``AutoModelForImageTextToText.from_pretrained(path)``.
     Tests that write must copy it or write elsewhere (it is shared by the session).
     """
-    from hf_vitcurate.models import tiny_checkpoint
-    from hf_vitcurate.models.toy import TOY_ARCHITECTURE
+    from hf_vitcurate.testing import TOY_ARCHITECTURE, tiny_checkpoint
 
-    return tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "base", toy_vit, architecture=TOY_ARCHITECTURE)
+    return tiny_checkpoint(toy_vit, output_dir=tmp_path_factory.mktemp("tiny") / "base", architecture=TOY_ARCHITECTURE)

@@ -556,14 +556,13 @@ def test_configs_per_domain_and_type_splits():
 @pytest.fixture(scope="module")
 def engine_checkpoint(tmp_path_factory):
     """A tiny LLaVA checkpoint whose tokenizer knows the engine's prompts (so they fit its positions)."""
-    from hf_vitcurate.models import tiny_checkpoint
-    from hf_vitcurate.models.toy import TOY_ARCHITECTURE
+    from hf_vitcurate.testing import TOY_ARCHITECTURE, tiny_checkpoint
 
     p = load_prompts()
     corpus = [p.caption_prompt("landmark", "tag"), p.questions("landmark", "judgement", caption="A red circle.", seeds=["Is it?"]),
               p.questions("complex_reasoning", "short_vqa", caption="A red circle."), p.multi_round_prompt(caption="A red circle."),
               scripted(p.questions("ocr", "multiple_choice", caption="x", seeds=["Which?"]), False)] * 3
-    return tiny_checkpoint(tmp_path_factory.mktemp("engine_ckpt") / "tiny", corpus, architecture=TOY_ARCHITECTURE,
+    return tiny_checkpoint(corpus, output_dir=tmp_path_factory.mktemp("engine_ckpt") / "tiny", architecture=TOY_ARCHITECTURE,
                            max_positions=1024, vocab_size=1024)
 
 

@@ -1,4 +1,4 @@
-"""Tiny checkpoints, chat encoding, training (resume, accelerate), generation, evaluation."""
+"""Tiny checkpoints (hf_vitcurate.testing), chat encoding, training (resume, accelerate), generation, evaluation."""
 
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def test_schedule_and_batches():
 
 
 def test_train_loss_decreases_and_reloads(tiny_model_path, toy_vit, tmp_path):
-    out = train(tiny_model_path, toy_vit, tmp_path / "ft", max_steps=12, **FAST)
+    out = train(toy_vit, model=tiny_model_path, output_dir=tmp_path / "ft", max_steps=12, **FAST)
     log = json.loads((tmp_path / "ft" / "train_log.json").read_text())
     losses = [h["loss"] for h in log["history"]]
     assert len(losses) == 12 and losses[-1] < 0.8 * losses[0]
@@ -111,14 +111,14 @@ def test_train_loss_decreases_and_reloads(tiny_model_path, toy_vit, tmp_path):
         Path(tiny_model_path, "tiny_architecture.json").read_text())
     # A rerun of a finished run is a no-op.
     mtime = os.path.getmtime(tmp_path / "ft" / "train_log.json")
-    assert train(tiny_model_path, toy_vit, tmp_path / "ft", max_steps=12, **FAST) == out
+    assert train(toy_vit, model=tiny_model_path, output_dir=tmp_path / "ft", max_steps=12, **FAST) == out
     assert os.path.getmtime(tmp_path / "ft" / "train_log.json") == mtime
 
 
-def _train_in_spawned_process(model_path, data_path, out, recipe):
+def _train_in_spawned_process(model, data_path, out, recipe):
     from datasets import load_from_disk
 
-    return train(model_path, load_from_disk(data_path), out, **recipe)
+    return train(load_from_disk(data_path), model=model, output_dir=out, **recipe)
 
 
 @pytest.mark.slow
@@ -133,7 +133,7 @@ def test_dataloader_workers_in_a_spawned_process(tiny_model_path, toy_vit, tmp_p
 
     toy_vit.save_to_disk(tmp_path / "data")
     recipe = dict(FAST, max_steps=3, num_threads=1)
-    plain = train(tiny_model_path, toy_vit, tmp_path / "plain", **recipe)
+    plain = train(toy_vit, model=tiny_model_path, output_dir=tmp_path / "plain", **recipe)
     with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
         workers = pool.submit(_train_in_spawned_process, tiny_model_path, str(tmp_path / "data"),
                               str(tmp_path / "workers"), dict(recipe, num_workers=2)).result()
@@ -144,7 +144,7 @@ def test_dataloader_workers_in_a_spawned_process(tiny_model_path, toy_vit, tmp_p
 def test_only_chosen_parts_change(tiny_model_path, toy_vit, tmp_path):
     from safetensors.torch import load_file
 
-    out = train(tiny_model_path, toy_vit, tmp_path / "proj", max_steps=2, train_parts=("projector",), **FAST)
+    out = train(toy_vit, model=tiny_model_path, output_dir=tmp_path / "proj", max_steps=2, train_parts=("projector",), **FAST)
     before = load_file(os.path.join(tiny_model_path, "model.safetensors"))
     after = load_file(os.path.join(out, "model.safetensors"))
     for name, tensor in before.items():
@@ -156,7 +156,7 @@ def test_resume_continues_from_last_checkpoint(tiny_model_path, toy_vit, tmp_pat
     from hf_vitcurate.models import training
 
     recipe = dict(FAST, max_steps=6, save_steps=2)
-    straight = train(tiny_model_path, toy_vit, tmp_path / "straight", **recipe)
+    straight = train(toy_vit, model=tiny_model_path, output_dir=tmp_path / "straight", **recipe)
 
     real_save = training._save_state
 
@@ -167,10 +167,10 @@ def test_resume_continues_from_last_checkpoint(tiny_model_path, toy_vit, tmp_pat
 
     monkeypatch.setattr(training, "_save_state", crash_after_step_4)
     with pytest.raises(KeyboardInterrupt):
-        train(tiny_model_path, toy_vit, tmp_path / "resumed", **recipe)
+        train(toy_vit, model=tiny_model_path, output_dir=tmp_path / "resumed", **recipe)
     assert os.path.isdir(tmp_path / "resumed" / "checkpoints" / "step-4")
     monkeypatch.setattr(training, "_save_state", real_save)
-    resumed = train(tiny_model_path, toy_vit, tmp_path / "resumed", **recipe)
+    resumed = train(toy_vit, model=tiny_model_path, output_dir=tmp_path / "resumed", **recipe)
     log = json.loads((tmp_path / "resumed" / "train_log.json").read_text())
     assert log["resumed_from_step"] == 4 and [h["step"] for h in log["history"]] == list(range(1, 7))
     # Same data order, optimizer state and weights: the resumed run ends where the straight one does.
@@ -181,25 +181,22 @@ def test_resume_continues_from_last_checkpoint(tiny_model_path, toy_vit, tmp_pat
 
 
 def test_generate_answers_returns_strings_in_row_order(tiny_model_path, toy_vit, tmp_path):
-    out = train(tiny_model_path, toy_vit, tmp_path / "ft", max_steps=60, **FAST)
+    out = train(toy_vit, model=tiny_model_path, output_dir=tmp_path / "ft", max_steps=60, **FAST)
     rows = toy_vit.select(range(12))
-    answers = generate_answers(out, rows, max_new_tokens=4, batch_size=5, progress=False)
+    answers = generate_answers(rows, model=out, max_new_tokens=4, batch_size=5, progress=False)
     assert len(answers) == 12 and all(isinstance(a, str) for a in answers)
     # Single answers are the same as in a batch (left padding and the KV cache are right).
-    assert generate_answers(out, rows.select([7]), max_new_tokens=4, progress=False) == [answers[7]]
+    assert generate_answers(rows.select([7]), model=out, max_new_tokens=4, progress=False) == [answers[7]]
     # 60 steps on one-word color answers: clearly above chance (1 in 4).
     truth = [c[-1]["value"] for c in rows["conversations"]]
     assert sum(a == t for a, t in zip(answers, truth)) >= 5
 
 
 def test_evaluate_returns_named_scores(tiny_model_path):
-    synthetic = pytest.importorskip("hf_vitcurate.synthetic")
-    if not hasattr(synthetic, "shapesworld"):
-        pytest.skip("ShapesWorld generator not available")
-    from hf_vitcurate.synthetic.evaluate import evaluate
+    from hf_vitcurate.synthetic import benchmark, evaluate
 
-    bench = synthetic.shapesworld(12, seed=0)["benchmark"]
-    scores = evaluate(tiny_model_path, bench, max_new_tokens=4, progress=False)
+    bench = benchmark(3, seed=0)
+    scores = evaluate(bench, model=tiny_model_path, max_new_tokens=4, progress=False)
     assert scores and all(0.0 <= v <= 100.0 for v in scores.values())
 
 
@@ -211,7 +208,7 @@ def test_accelerate_launch_two_processes(tiny_model_path, toy_vit, tmp_path, fre
     cmd = [
         sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--multi_gpu",
         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port),
-        "-m", "hf_vitcurate.cli", "train", tiny_model_path, str(data), str(out),
+        "-m", "hf_vitcurate.cli", "train", str(data), "--model", tiny_model_path, "--output", str(out),
         "--max-steps", "3", "--batch-size", "4", "--save-steps", "2", "--no-progress",
     ]
     env = dict(os.environ, OMP_NUM_THREADS="1")
@@ -227,10 +224,9 @@ def test_accelerate_launch_two_processes(tiny_model_path, toy_vit, tmp_path, fre
 def test_sincos_vision_positions_option(tmp_path, toy_vit):
     from transformers import AutoModelForImageTextToText
 
-    from hf_vitcurate.models import tiny_checkpoint
-    from hf_vitcurate.models.toy import TOY_ARCHITECTURE
+    from hf_vitcurate.testing import TOY_ARCHITECTURE, tiny_checkpoint
 
-    path = tiny_checkpoint(tmp_path / "sc", toy_vit, architecture=TOY_ARCHITECTURE, position_scale=1.0)
+    path = tiny_checkpoint(toy_vit, output_dir=tmp_path / "sc", architecture=TOY_ARCHITECTURE, position_scale=1.0)
     pos = AutoModelForImageTextToText.from_pretrained(path).model.vision_tower.embeddings.position_embedding.weight
     rows = pos[1:].detach()
     # A fixed code: every patch position is distinct and of the requested scale.
@@ -241,101 +237,79 @@ def test_sincos_vision_positions_option(tmp_path, toy_vit):
 @pytest.mark.slow
 def test_cli_train_builds_a_tiny_checkpoint_with_a_pretrained_tower(toy_vit, tmp_path, capsys):
     from hf_vitcurate.cli import main
-    from hf_vitcurate.synthetic.vision import REPORT_FILE
+    from hf_vitcurate.testing.vision import REPORT_FILE
 
     toy_vit.save_to_disk(str(tmp_path / "rows"))
     model = tmp_path / "tiny"
-    assert main(["train", str(model), str(tmp_path / "rows"), str(tmp_path / "ft"), "--build-tiny",
-                 "--vision-steps", "10", "--language-steps", "1", "--recipe", "tiny", "--max-steps", "2",
-                 "--num-threads", "1", "--no-progress"]) == 0
-    assert json.loads((model / REPORT_FILE).read_text())["steps"] == 10
-    assert json.loads((model / "lm_pretraining.json").read_text())["steps"] == 1
+    assert main(["train", str(tmp_path / "rows"), "--model", str(model), "--output", str(tmp_path / "ft"), "--build-tiny",
+                 "--recipe", "tiny", "--max-steps", "2", "--num-threads", "1", "--no-progress"]) == 0
+    assert json.loads((model / REPORT_FILE).read_text())["steps"] == 300  # pretrain_vision_tower's default
+    assert not (model / "lm_pretraining.json").exists()  # the text stage is research (research/)
     assert json.loads(capsys.readouterr().out)["steps"] == 2
     # The fine-tune keeps the description of how its base was built.
     assert (tmp_path / "ft" / REPORT_FILE).exists()
 
 
 def test_train_tiny_builds_once_and_skips_stage_1_without_captions(tmp_path):
-    from hf_vitcurate.models import train_tiny
-    from hf_vitcurate.models.toy import toy_dataset
+    from hf_vitcurate.testing import toy_dataset, train_tiny
 
     ds = toy_dataset(8)  # short_vqa and text_only rows: no captions, so no stage 1
-    path = train_tiny(ds, tmp_path / "m", vision_steps=0)
+    path = train_tiny(ds, work_dir=tmp_path / "m", vision_steps=0)
     assert path == str(tmp_path / "m" / "tiny") and not (tmp_path / "m" / "f_pre").exists()
     assert not (tmp_path / "m" / "tiny.partial").exists()
     mtime = os.path.getmtime(os.path.join(path, "model.safetensors"))
-    assert train_tiny(ds, tmp_path / "m", vision_steps=0) == path
+    assert train_tiny(ds, work_dir=tmp_path / "m", vision_steps=0) == path
     assert os.path.getmtime(os.path.join(path, "model.safetensors")) == mtime  # reused, not rebuilt
 
 
-def test_train_tiny_pretrains_the_language_model_when_asked(tmp_path):
-    """``language_steps`` runs the text-only stage last, into a folder of its own, and records it."""
-    from hf_vitcurate.models import train_tiny
-    from hf_vitcurate.models.toy import toy_dataset
-    from hf_vitcurate.synthetic.lm_pretraining import REPORT_FILE
+def test_train_tiny_runs_stage_1_on_captions(tmp_path):
+    from hf_vitcurate.testing import toy_dataset, train_tiny
 
-    path = train_tiny(toy_dataset(8), tmp_path / "m", vision_steps=0, language_steps=2, progress=False,
-                      language_options={"batch_size": 4, "held_out": 2, "learning_rate": 3e-4})
-    # toy rows have no captions: no stage 1, so the stage runs on the base, which stays as it was.
-    assert path == str(tmp_path / "m" / "tiny_lm") and not os.path.exists(tmp_path / "m" / "tiny" / REPORT_FILE)
-    report = json.loads(open(os.path.join(path, REPORT_FILE)).read())
-    assert (report["steps"], report["batch_size"], report["learning_rate"]) == (2, 4, 3e-4)
-    mtime = os.path.getmtime(os.path.join(path, "model.safetensors"))
-    assert train_tiny(toy_dataset(8), tmp_path / "m", vision_steps=0, language_steps=2, progress=False) == path
-    assert os.path.getmtime(os.path.join(path, "model.safetensors")) == mtime  # reused, not retrained
-    # With stage-1 rows the text stage comes after stage 1, on a copy of f_pre.
-    path = train_tiny(toy_dataset(8), tmp_path / "c", vision_steps=0, captions=toy_dataset(4), language_steps=2,
-                      progress=False, language_options={"batch_size": 4, "held_out": 2})
-    assert path == str(tmp_path / "c" / "f_pre_lm") and os.path.exists(os.path.join(path, REPORT_FILE))
-    assert os.path.exists(tmp_path / "c" / "f_pre" / "train_log.json") and not os.path.exists(tmp_path / "c" / "f_pre" / REPORT_FILE)
-    assert set(report["held_out"]) >= {"judgement", "multiple_choice", "match"}
+    path = train_tiny(toy_dataset(8), work_dir=tmp_path / "m", vision_steps=0, captions=toy_dataset(4),
+                      max_steps=1, batch_size=4, progress=False)
+    assert path == str(tmp_path / "m" / "f_pre")
+    log = json.loads((tmp_path / "m" / "f_pre" / "train_log.json").read_text())
+    assert log["rows"] == 4 and log["recipe"]["train_parts"] == ["projector", "language"]
 
 
-def test_cli_pretrain_language_runs_the_text_stage_on_a_checkpoint(toy_vit, tmp_path, capsys):
-    """``vitcurate pretrain-language MODEL OUT``: the stage on an existing checkpoint (after stage 1),
-    into a folder of its own; MODEL is left as it was; a finished OUT is kept."""
-    from hf_vitcurate.cli import main
-    from hf_vitcurate.models import tiny_checkpoint
-    from hf_vitcurate.synthetic.lm_pretraining import REPORT_FILE
+def test_one_update_rule_for_training_and_the_vision_tower(toy_vit, tmp_path, monkeypatch):
+    """``train`` and ``pretrain_vision_tower`` both step through ``training.scheduled_update``."""
+    from hf_vitcurate.models import training
+    from hf_vitcurate.testing import pretrain_vision_tower, tiny_checkpoint
 
-    base = tiny_checkpoint(tmp_path / "f_pre", toy_vit)
-    out = tmp_path / "f_pre_lm"
-    argv = ["pretrain-language", base, str(out), "--steps", "2", "--batch-size", "4", "--learning-rate", "3e-4",
-            "--match-share", "1", "--questions", "1", "--match-kinds", "color", "--freeze-embeddings",
-            "--eval-every", "0", "--num-threads", "1", "--no-progress"]
-    assert main(argv) == 0
-    printed = json.loads(capsys.readouterr().out)
-    report = json.loads((out / REPORT_FILE).read_text())
-    assert printed["output"] == str(out) and printed["steps"] == report["steps"] == 2
-    assert (report["learning_rate"], report["batch_size"]) == (3e-4, 4)
-    assert not os.path.exists(os.path.join(base, REPORT_FILE)) and not (tmp_path / "f_pre_lm.partial").exists()
-    from safetensors.torch import load_file
+    calls = []
+    real = training.scheduled_update
 
-    before, after = load_file(os.path.join(base, "model.safetensors")), load_file(out / "model.safetensors")
-    changed = {part_of(k) for k in before if not torch.equal(before[k], after[k])}
-    assert changed == {"language"}
-    embed = next(k for k in before if "embed_tokens" in k)
-    assert torch.equal(before[embed], after[embed])  # --freeze-embeddings
-    mtime = os.path.getmtime(out / "model.safetensors")
-    assert main(argv) == 0 and os.path.getmtime(out / "model.safetensors") == mtime  # kept, not retrained
-    with pytest.raises(SystemExit):
-        main([*argv, "--match-share", "2"])
-    assert "--match-share and --forward must be in [0, 1]" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(["pretrain-language", base, base, "--steps", "1"])
-    assert "OUTPUT must differ from MODEL" in capsys.readouterr().err
+    def counted(optimizer, **kw):
+        calls.append(kw["step"])
+        return real(optimizer, **kw)
+
+    monkeypatch.setattr(training, "scheduled_update", counted)
+    base = tiny_checkpoint(toy_vit, output_dir=tmp_path / "b", vision_width=32, vision_mlp=64, vision_heads=2,
+                           text_width=64, text_mlp=128, text_layers=1, text_heads=2)
+    pretrain_vision_tower(base, steps=3, batch_size=4, held_out=4, progress=False)
+    assert calls == [0, 1, 2]
+    train(toy_vit, model=base, output_dir=tmp_path / "ft", max_steps=2, **FAST)
+    assert calls == [0, 1, 2, 0, 1]
 
 
-def test_pretrain_language_cli_defaults_are_the_functions():
-    """The CLI's defaults are pretrain_language_model's (they are written out to keep `--help` fast)."""
-    import argparse
-    import inspect
+def test_scheduled_update_sets_each_groups_rate_and_clips():
+    from hf_vitcurate.models.training import scheduled_update
 
-    from hf_vitcurate.commands.pretrain_language import add_stage_args, stage_options
-    from hf_vitcurate.synthetic.lm_pretraining import pretrain_language_model
+    a, b = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2))
+    opt = torch.optim.SGD([{"params": [a], "base_lr": 1.0}, {"params": [b]}], lr=0.0)
+    a.grad, b.grad = torch.tensor([30.0, 40.0]), torch.tensor([0.0, 0.0])  # norm 50
+    recipe = make_recipe(learning_rate=0.5, warmup_ratio=0.0, lr_schedule="constant", max_grad_norm=5.0)
+    scheduled_update(opt, step=3, total=10, recipe=recipe)
+    assert [g["lr"] for g in opt.param_groups] == [1.0, 0.5]  # base_lr, else the recipe's rate
+    torch.testing.assert_close(a.detach(), torch.tensor([-3.0, -4.0]))  # clipped to norm 5, lr 1
+    assert a.grad is None and b.grad is None
 
-    p = argparse.ArgumentParser()
-    add_stage_args(p)
-    options = stage_options(p.parse_args([]), p)
-    defaults = {k: v.default for k, v in inspect.signature(pretrain_language_model).parameters.items()}
-    assert {k: v for k, v in options.items() if k != "eval_every"} == {k: defaults[k] for k in options if k != "eval_every"}
+
+def test_models_export_no_tiny_checkpoints():
+    import hf_vitcurate.models as models
+    import hf_vitcurate.testing as testing
+
+    for name in ("tiny_checkpoint", "tiny_recipe", "train_tiny", "toy_dataset", "pretrain_vision_tower"):
+        assert name not in models.__all__ and name in testing.__all__
+    assert models.recipe_preset("tiny") == {k: v for k, v in testing.tiny_recipe().items()}

@@ -320,13 +320,13 @@ def test_pretrain_vision_tower_learns_cells_and_saves(tmp_path, toy_vit):
     import torch
     from transformers import AutoModelForImageTextToText
 
-    from hf_vitcurate.models import tiny_checkpoint
-    from hf_vitcurate.synthetic.vision import REPORT_FILE, pretrain_vision_tower
+    from hf_vitcurate.testing import tiny_checkpoint
+    from hf_vitcurate.testing.vision import REPORT_FILE, pretrain_vision_tower
 
-    base = tiny_checkpoint(tmp_path / "b", toy_vit, vision_width=32, vision_mlp=64, vision_heads=2,
+    base = tiny_checkpoint(toy_vit, output_dir=tmp_path / "b", vision_width=32, vision_mlp=64, vision_heads=2,
                            text_width=32, text_layers=1, text_heads=2, text_mlp=64, vocab_size=300)
     before = AutoModelForImageTextToText.from_pretrained(base).model.vision_tower.state_dict()
-    report = pretrain_vision_tower(base, tmp_path / "v", steps=60, batch_size=32, held_out=64, progress=False)
+    report = pretrain_vision_tower(base, output_dir=tmp_path / "v", steps=60, batch_size=32, held_out=64, progress=False)
     assert set(report["held_out"]) == {"shape", "color", "size", "count"}
     # Chance: shape incl. empty ~ 1/5 per cell, color 1/6, size 1/2.
     assert report["held_out"]["color"] > 0.6 and report["held_out"]["shape"] > 0.5
@@ -336,7 +336,7 @@ def test_pretrain_vision_tower_learns_cells_and_saves(tmp_path, toy_vit):
     with pytest.raises(ValueError, match="steps and batch_size"):
         pretrain_vision_tower(base, steps=0, progress=False)
     with pytest.raises(ValueError, match="one patch per ShapesWorld cell"):
-        pretrain_vision_tower(tiny_checkpoint(tmp_path / "p8", toy_vit, image_size=32, patch_size=8, vision_width=32,
+        pretrain_vision_tower(tiny_checkpoint(toy_vit, output_dir=tmp_path / "p8", image_size=32, patch_size=8, vision_width=32,
                                               vision_heads=2, text_width=32, text_layers=1, text_heads=2), progress=False)
 
 
@@ -390,8 +390,9 @@ def test_captions_are_true_in_both_styles(clean, tmp_path):
     # About half the rows are grouped, by shape and by color.
     assert min(styles.values()) > 10 and 0.3 < styles["plain"] / sum(styles.values()) < 0.7, styles
     # Stage-1 captions: one clean row per image, images apart from the pool's.
-    stage1 = stage1_captions(30, seed=7, grouped=0.5, cache_dir=str(tmp_path))
+    stage1 = stage1_captions(30, seed=7, cache_dir=str(tmp_path))
     assert len(stage1) == 30 and set(stage1["_truth"]) == {"clean"}
+    assert not any(" by " in c[0]["value"] for c in stage1["conversations"])
     assert not set(stage1["image_id"]) & set(clean["captions"]["image_id"])
     with pytest.raises(ValueError, match="grouped_captions"):
         shapesworld(4, grouped_captions=1.5)
@@ -408,145 +409,25 @@ def test_captions_are_true_in_both_styles(clean, tmp_path):
         assert len(said) == len(truth) and len(set(said) - set(truth)) == 1, r["conversations"]
 
 
-def test_training_pool_caption_rows_and_grouped_share(tmp_path):
-    sources = ["mm_short_vqa", "captions"]
-    plain = training_pool("clean", 600, seed=3, sources=sources, cache_dir=str(tmp_path))
-    more = training_pool("clean", 600, seed=3, sources=sources, rows_per_image={"captions": 4.0},
-                         grouped_captions=1.0, cache_dir=str(tmp_path))
-    share = {name: sum(t == "caption" for t in p["task"]) / len(p) for name, p in (("plain", plain), ("more", more))}
-    assert len(more) == 600 and 0.3 < share["plain"] < 0.5 and share["more"] > 0.7, share
-    grouped = [c[0]["value"] for c, t in zip(more["conversations"], more["task"]) if t == "caption"]
-    assert all(" by " in q for q in grouped)
-    assert not any(" by " in c[0]["value"] for c in plain["conversations"])
+def test_training_pool_keeps_the_default_mix_only():
+    """The research options (rows per image, grouped captions) are ``shapesworld``'s, not ``training_pool``'s."""
+    import inspect
+
+    params = inspect.signature(training_pool).parameters
+    assert "rows_per_image" not in params and "grouped_captions" not in params
+    assert {"rows_per_image", "grouped_captions"} <= set(inspect.signature(shapesworld).parameters)
 
 
-def test_text_rows_describe_a_scene_and_ask_in_every_format():
-    """The language-model corpus: a seeded stream, scenes in words, every format, letters that match their options."""
-    import re
+def test_engine_shapes_write_with_the_shapesworld_writers():
+    """One ShapesWorld text writer: the engine's image tags and answers are ``synthetic.writers``'."""
+    import random
 
-    from hf_vitcurate.synthetic.lm_pretraining import FORMATS, LM_SEED, held_out_rows, text_row
-    from hf_vitcurate.synthetic.world import COLOR_NAMES
+    from hf_vitcurate.engine import shapes
     from hf_vitcurate.synthetic.writers import describe
 
-    rows = [text_row(i, seed=3, questions=3, match_share=0.25) for i in range(200)]
-    assert rows == [text_row(i, seed=3, questions=3, match_share=0.25) for i in range(200)]
-    assert rows != [text_row(i, seed=4, questions=3, match_share=0.25) for i in range(200)]
-    formats = Counter(r["format"] for r in rows)
-    assert set(formats) == {*FORMATS, "match"} and 25 < formats["match"] < 75
-    for i, row in enumerate(rows):
-        conv = row["conversations"]
-        assert [t["from"] for t in conv] == ["human", "gpt"] * 3
-        assert not any("<image>" in t["value"] for t in conv)  # text only: the scene is in words
-        if row["format"] != "match":
-            assert conv[0]["value"].startswith(describe(make_scene(i, seed=LM_SEED + 3)) + "\n")
-            continue
-        opts = dict(re.findall(r"^([ABCD])\. (.+)$", conv[0]["value"], flags=re.M))
-        assert len(opts) == 4
-        for q, a in zip(conv[::2], conv[1::2]):
-            asked = re.search(r"(?:Which option is (.+)\?|What is option ([ABCD])\?)$", q["value"])
-            value, letter = asked.groups()
-            assert a["value"] == (opts[letter] if letter else next(k for k, v in opts.items() if v == value))
-    judged = [r for r in (text_row(i, formats=("judgement",), match_share=0.0) for i in range(60))]
-    answers = [r["conversations"][1]["value"] for r in judged]
-    assert all(a.startswith(("Yes", "No")) for a in answers) and 15 < sum(a.startswith("Yes") for a in answers) < 45
-    held = held_out_rows(5, seed=3)
-    assert Counter(r["format"] for r in held) == {f: 5 for f in (*FORMATS, "match")}
-    assert not {str(r["conversations"]) for r in held} & {str(r["conversations"]) for r in rows}
-    # Held-out match rows ask value -> letter, the step multiple choice needs.
-    assert all(r["conversations"][1]["value"] in "ABCD" for r in held if r["format"] == "match")
-    colors = [text_row(i, match_share=1.0, questions=1, match_kinds=("color",)) for i in range(20)]
-    assert all(set(re.findall(r"^[ABCD]\. (.+)$", r["conversations"][0]["value"], flags=re.M)) <= set(COLOR_NAMES)
-               for r in colors)
-
-
-def test_pretrain_language_model_trains_the_language_model_only(tmp_path, toy_vit):
-    """A few steps lower the answer loss; the tower and projector stay as they were; the checkpoint reloads."""
-    import json
-
-    import torch
-    from transformers import AutoModelForImageTextToText
-
-    from hf_vitcurate.models import tiny_checkpoint
-    from hf_vitcurate.synthetic.lm_pretraining import REPORT_FILE, pretrain_language_model, text_row
-
-    from datasets import Dataset
-
-    corpus = Dataset.from_list([{"conversations": text_row(i)["conversations"]} for i in range(64)])
-    base = tiny_checkpoint(tmp_path / "b", corpus, vision_width=32, vision_mlp=64, vision_heads=2,
-                           text_width=64, text_layers=2, text_heads=2, text_mlp=128, vocab_size=400)
-    before = AutoModelForImageTextToText.from_pretrained(base).state_dict()
-    report = pretrain_language_model(base, tmp_path / "lm", steps=40, batch_size=8, held_out=4, eval_every=20,
-                                     learning_rate=3e-3, progress=False)
-    assert report["loss_last"] < 0.8 * report["loss_first"]
-    assert set(report["held_out"]) == {"short", "judgement", "multiple_choice", "sentence", "match"}
-    assert [c["step"] for c in report["curve"]] == [20]
-    after = AutoModelForImageTextToText.from_pretrained(tmp_path / "lm").state_dict()
-    changed = {k for k in before if not torch.equal(before[k], after[k])}
-    assert changed and all("language_model" in k or "lm_head" in k for k in changed)
-    assert json.loads((tmp_path / "lm" / REPORT_FILE).read_text())["steps"] == 40
-    assert (tmp_path / "lm" / "tokenizer.json").exists()
-    with pytest.raises(ValueError, match="steps, batch_size and questions"):
-        pretrain_language_model(base, steps=0, progress=False)
-    with pytest.raises(ValueError, match="match_share"):
-        pretrain_language_model(base, match_share=1.5, progress=False)
-    with pytest.raises(ValueError, match="loss_on"):
-        pretrain_language_model(base, loss_on="questions", progress=False)
-    with pytest.raises(ValueError, match="match_kinds"):
-        pretrain_language_model(base, match_kinds=("size",), progress=False)
-
-
-def test_text_dataset_is_canonical_text_only_rows():
-    """The text stage's rows as a text-only source to mix into a fine-tune: valid rows, no image,
-    seeded, and a stream apart from the one the stage trains on."""
-    from hf_vitcurate.schema import validate
-    from hf_vitcurate.synthetic.lm_pretraining import text_dataset, text_row
-
-    ds = text_dataset(20, seed=1, match_share=1.0, questions=1, forward=0.0, match_kinds=("color",))
-    kept, bad = validate(ds)
-    assert len(bad) == 0 and len(kept) == 20 and len(set(ds["id"])) == 20
-    assert set(ds["task"]) == {"match"} and all(r == [] for r in ds["images"])
-    assert all(c[1]["value"] in ("A", "B", "C", "D") for c in ds["conversations"])
-    assert ds["conversations"] == text_dataset(20, seed=1, match_share=1.0, questions=1, forward=0.0,
-                                               match_kinds=("color",))["conversations"]
-    # Not the rows the stage trains on at the same seed (indices from 0): scene rows, whose scenes
-    # are unique (a match row's options come from a small space, so they may repeat by chance).
-    scenes = text_dataset(20, seed=1, match_share=0.0, questions=1)["conversations"]
-    trained_on = [text_row(i, s, match_share=0.0, questions=1)["conversations"] for s in (1, 8) for i in range(200)]
-    assert not any(c in trained_on for c in scenes)
-
-
-def test_pretrain_language_model_frozen_embeddings_and_early_stop(tmp_path):
-    """``train_embeddings=False`` leaves the (tied) embedding table as it was while the layers
-    train; ``until`` stops at the first held-out check that reaches it, and the report says so."""
-    import torch
-    from datasets import Dataset
-    from transformers import AutoModelForImageTextToText
-
-    from hf_vitcurate.models import tiny_checkpoint
-    from hf_vitcurate.synthetic.lm_pretraining import pretrain_language_model, text_row
-
-    corpus = Dataset.from_list([{"conversations": text_row(i)["conversations"]} for i in range(64)])
-    base = tiny_checkpoint(tmp_path / "b", corpus, vision_width=32, vision_mlp=64, vision_heads=2,
-                           text_width=64, text_layers=2, text_heads=2, text_mlp=128, vocab_size=400)
-    before = AutoModelForImageTextToText.from_pretrained(base).state_dict()
-    # match >= 0 holds at the first check: the run stops after eval_every of its 50 steps.
-    report = pretrain_language_model(base, tmp_path / "lm", steps=50, batch_size=4, held_out=2, eval_every=10,
-                                     learning_rate=3e-3, train_embeddings=False, until={"match": 0}, progress=False)
-    assert (report["steps"], report["max_steps"], report["until"], report["curve"]) == (10, 50, {"match": 0}, [])
-    assert report["train_embeddings"] is False and set(report["held_out"]) >= {"match"}
-    after = AutoModelForImageTextToText.from_pretrained(tmp_path / "lm").state_dict()
-    changed = {k for k in before if not torch.equal(before[k], after[k])}
-    assert changed and all("layers." in k or k.endswith("language_model.norm.weight") for k in changed), changed
-    # A bar nobody can reach runs every step. A second stage on the result: one format only.
-    report = pretrain_language_model(tmp_path / "lm", tmp_path / "lm2", steps=12, batch_size=4, held_out=2, eval_every=5,
-                                     until={"match": 101}, formats=("multiple_choice",), match_share=0.0, progress=False)
-    assert report["steps"] == 12 and [c["step"] for c in report["curve"]] == [5, 10]
-    assert report["formats"] == ["multiple_choice"]
-    with pytest.raises(ValueError, match="until names formats"):
-        pretrain_language_model(base, until={"letters": 90}, progress=False)
-    with pytest.raises(ValueError, match="match_share and forward"):
-        pretrain_language_model(base, forward=-0.1, progress=False)
-    with pytest.raises(ValueError, match="eval_every"):
-        pretrain_language_model(base, eval_every=-1, progress=False)
-    with pytest.raises(ValueError, match="formats must be among"):
-        pretrain_language_model(base, formats=("essay",), progress=False)
+    images = shapes.shapes_images(4, seed=3)
+    scenes = [make_scene(i, seed=3) for i in range(4)]
+    assert list(images["image_tag"]) == [describe(s) for s in scenes]
+    assert not hasattr(shapes, "describe")
+    items = shapes._questions(scenes[0], random.Random(0))
+    assert ("image_description", "long_vqa", "Please describe the details of this image.", [], describe(scenes[0])) in items

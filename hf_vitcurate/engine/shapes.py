@@ -4,6 +4,8 @@
 engine's input: one image per row, a domain per image (round robin over the domains a
 picture of shapes can serve) and the scene's ground truth in words as ``image_tag``
 (Table 5's "image related information", as the paper feeds the images' own annotations).
+The words are ShapesWorld's own (``synthetic.writers.describe``, ``synthetic.language.refer``):
+the engine writes no second description of a scene.
 
 :func:`labelled_questions` writes, from the same ground truth, canonical rows of the four
 instruction types in those domains, phrased like the published seed questions, with the
@@ -27,6 +29,9 @@ from collections import Counter
 from datasets import Dataset, Features, Image, List, Value
 
 from ..schema import FEATURES, IMAGE_TOKEN
+from ..synthetic import writers
+from ..synthetic.language import LETTERS, location, plural, refer
+from ..synthetic.world import CELLS, COLOR_NAMES, SHAPES, make_scene, png_bytes
 from .taxonomy import TYPE_SUFFIX
 
 # Domains a picture of flat shapes on a plain background can honestly serve.
@@ -41,58 +46,46 @@ SHAPES_DOMAINS = (
 
 
 def _scenes(n_images: int, seed: int, image_size: int):
-    from ..synthetic.world import make_scene
-
     return [make_scene(i, seed=seed, image_size=image_size) for i in range(n_images)]
-
-
-def describe(scene) -> str:
-    """The ground truth in words: ``"3 objects: a small red circle at the top left; ..."``."""
-    objs = "; ".join(f"a {o.size} {o.color} {o.shape} at the {o.position}" for o in scene.objects)
-    n = len(scene.objects)
-    return f"{n} object{'s' if n != 1 else ''} on a plain light background: {objs}."
 
 
 def shapes_images(n_images: int = 24, seed: int = 0, domains=SHAPES_DOMAINS, image_size: int = 64) -> Dataset:
     """``n_images`` ShapesWorld images: ``id``, ``images`` (one PNG), ``domain``, ``image_tag``."""
-    from ..synthetic.world import png_bytes
-
     scenes = _scenes(n_images, seed, image_size)
     rows = {
         "id": [s.image_id for s in scenes],
         "images": [[{"bytes": png_bytes(s), "path": None}] for s in scenes],
         "domain": [domains[i % len(domains)] for i in range(n_images)],
-        "image_tag": [describe(s) for s in scenes],
+        "image_tag": [writers.describe(s) for s in scenes],
     }
     feats = Features({"id": Value("string"), "images": List(Image()), "domain": Value("string"), "image_tag": Value("string")})
     return Dataset.from_dict(rows, features=feats)
 
 
-def _name(o, objs) -> str:
-    """Shortest unambiguous name of an object in its scene: "circle", "red circle" or "small red circle"."""
-    if sum(p.shape == o.shape for p in objs) == 1:
-        return o.shape
-    if sum(p.shape == o.shape and p.color == o.color for p in objs) == 1:
-        return f"{o.color} {o.shape}"
-    return f"{o.size} {o.color} {o.shape} at the {o.position}"
+def _name(scene, o, exclude: str = "") -> str:
+    """Shortest unique name of ``o`` in its scene (ShapesWorld's ``refer``), without ``exclude`` if it can."""
+    return refer(scene, o, exclude) or refer(scene, o)
 
 
 def _mc(rng: random.Random, right: str, pool: list[str]) -> tuple[list[str], str]:
     wrong = [p for p in dict.fromkeys(pool) if p != right]
     options = rng.sample(wrong, 3) + [right]
     rng.shuffle(options)
-    letter = "ABCD"[options.index(right)]
-    return [f"{L}. {o}" for L, o in zip("ABCD", options)], letter
+    return [f"{L}. {o}" for L, o in zip(LETTERS, options)], LETTERS[options.index(right)]
 
 
 def _questions(scene, rng: random.Random) -> list[tuple[str, str, str, list[str], str]]:
-    """(domain, type, question, options, answer) items of one scene."""
-    from ..synthetic.world import CELLS, COLOR_NAMES, SHAPES
+    """(domain, type, question, options, answer) items of one scene.
 
+    Long because it is the table of question templates, one per domain and type, in the
+    published seed questions' words; the objects are named and described by ShapesWorld's
+    own writers (``refer``, ``describe``).
+    """
     objs = list(scene.objects)
     a = rng.choice(objs)
     b = rng.choice([o for o in objs if o is not a]) if len(objs) > 1 else None
-    na = _name(a, objs)
+    na = _name(scene, a)
+    where = _name(scene, a, exclude="position")  # the localization questions must not say where it is
     yes = rng.random() < 0.5
     other_color = rng.choice([c for c in COLOR_NAMES if c != a.color])
     other_cell = rng.choice([c for c in CELLS if c != a.position])
@@ -101,27 +94,28 @@ def _questions(scene, rng: random.Random) -> list[tuple[str, str, str, list[str]
     # attribute recognition
     items += [
         ("attribute_recognition", "short_vqa", f"What color is the {na}?", [], a.color),
-        ("attribute_recognition", "judgement", f"Is the {a.shape} at the {a.position} {a.color if yes else other_color}?", [],
+        ("attribute_recognition", "judgement", f"Is the {a.shape} {location(a.position)} {a.color if yes else other_color}?", [],
          "Yes" if yes else "No"),
     ]
     opts, letter = _mc(rng, a.shape, list(SHAPES))
-    items.append(("attribute_recognition", "multiple_choice", f"What is the shape of the {a.color} object at the {a.position}?", opts, letter))
+    items.append(("attribute_recognition", "multiple_choice", f"What is the shape of the {a.color} object {location(a.position)}?", opts, letter))
     items.append(("attribute_recognition", "long_vqa", f"Describe the color, shape and size of the {na}.",
                   [], f"The {na} is a {a.size} {a.color} {a.shape}; it is filled with one flat {a.color} color."))
     # object localization
     items += [
-        ("object_localization", "short_vqa", f"Where is the {na} located in the picture?", [], a.position),
-        ("object_localization", "judgement", f"Is the precise position of the {na} in the picture the {a.position if yes else other_cell}?",
+        ("object_localization", "short_vqa", f"Where is the {where} located in the picture?", [], a.position),
+        ("object_localization", "judgement", f"Is the precise position of the {where} in the picture the {a.position if yes else other_cell}?",
          [], "Yes" if yes else "No"),
-        ("object_localization", "short_vqa", f"Please estimate the visible number of {a.shape}s in this image.", [], str(counts[a.shape])),
+        ("object_localization", "short_vqa", f"Please estimate the visible number of {plural(a.shape)} in this image.", [],
+         str(counts[a.shape])),
     ]
     opts, letter = _mc(rng, a.position, list(CELLS))
-    items.append(("object_localization", "multiple_choice", f"In which part of the image is the {na} located?", opts, letter))
+    items.append(("object_localization", "multiple_choice", f"In which part of the image is the {where} located?", opts, letter))
     x1, y1, x2, y2 = scene.norm_box(a)
     items.append(("object_localization", "long_vqa", f"What are the bounding box coordinates of the {na}? Explain where it is.",
-                  [], f"The {na} is at the {a.position} of the image, inside the box [{x1}, {y1}, {x2}, {y2}]."))
+                  [], f"The {na} is {location(a.position)} of the image, inside the box [{x1}, {y1}, {x2}, {y2}]."))
     if b is not None:
-        nb = _name(b, objs)
+        nb = _name(scene, b)
         left = a.column < b.column
         above = a.row < b.row
         items += [
@@ -142,13 +136,15 @@ def _questions(scene, rng: random.Random) -> list[tuple[str, str, str, list[str]
     total = counts[s1] + counts[s2]
     same = sum(o.color == a.color for o in objs)
     items += [
-        ("numerical_calculation", "short_vqa", f"Calculate the sum of the number of {s1}s and the number of {s2}s in the image.", [], str(total)),
-        ("numerical_calculation", "judgement", f"If you add the number of {s1}s to the number of {s2}s, is the total {total if yes else total + 1}?",
+        ("numerical_calculation", "short_vqa",
+         f"Calculate the sum of the number of {plural(s1)} and the number of {plural(s2)} in the image.", [], str(total)),
+        ("numerical_calculation", "judgement",
+         f"If you add the number of {plural(s1)} to the number of {plural(s2)}, is the total {total if yes else total + 1}?",
          [], "Yes" if yes else "No"),
         ("numerical_calculation", "long_vqa", f"Calculate how many objects remain if all {a.color} objects are removed, and show the calculation.",
          [], (f"There are {len(objs)} objects and {same} of them are {a.color}, so "
               f"{len(objs)} - {same} = {len(objs) - same} remain.")),
-        ("image_description", "long_vqa", "Please describe the details of this image.", [], describe(scene)),
+        ("image_description", "long_vqa", "Please describe the details of this image.", [], writers.describe(scene)),
         ("image_description", "short_vqa", "What would be a suitable title for this image?", [], "Shapes on a plain background"),
         ("image_description", "judgement", "Is the theme of this picture simple geometric shapes?", [], "Yes"),
     ]
@@ -161,8 +157,6 @@ def labelled_questions(n_images: int = 50, seed: int = 0, image_size: int = 64, 
     ``images=False`` (default) leaves ``images`` empty and drops the placeholder: the
     tagger reads text only, and rows are then cheap to make by the thousand.
     """
-    from ..synthetic.world import png_bytes
-
     rows: dict[str, list] = {k: [] for k in (*FEATURES, "_domain", "_instruction_type")}
     for scene in _scenes(n_images, seed, image_size):
         rng = random.Random(f"labelled:{seed}:{scene.image_id}")
@@ -190,7 +184,7 @@ def teacher_rows(engine, n_images: int = 64, seed: int = 1000, n_questions: int 
                  domains=SHAPES_DOMAINS, image_size: int = 64) -> Dataset:
     """Canonical rows pairing the engine's own prompts with ideal answers written from the ground truth.
 
-    For each scene: the caption prompt (with the image) answered by :func:`describe`, one
+    For each scene: the caption prompt (with the image) answered by ``synthetic.writers.describe``, one
     question prompt per type answered in the ``<Qn>..</Qn><Cn>..</Cn><An>..</An>`` format
     by questions of the image's domain (others of the type fill up), and the multi-round
     prompt answered by ``n_long`` long answers. Fine-tuning a tiny checkpoint on them
@@ -198,7 +192,6 @@ def teacher_rows(engine, n_images: int = 64, seed: int = 1000, n_questions: int 
     exercised on a CPU (``dataset_scripts/build_mminstruct_style.py --teach-steps``).
     Use a seed stream apart from the images the engine then runs on.
     """
-    from ..synthetic.world import png_bytes
     from .taxonomy import TYPES
 
     rows: dict[str, list] = {k: [] for k in FEATURES}
@@ -213,7 +206,7 @@ def teacher_rows(engine, n_images: int = 64, seed: int = 1000, n_questions: int 
 
     for i, scene in enumerate(_scenes(n_images, seed, image_size)):
         dom = domains[i % len(domains)]
-        caption = describe(scene)
+        caption = writers.describe(scene)
         add(f"{scene.image_id}-caption", engine.prompts.caption_prompt(dom, caption), caption, {"bytes": png_bytes(scene), "path": None})
         items = _questions(scene, random.Random(f"teacher:{seed}:{scene.image_id}"))
         for kind in TYPES:
@@ -227,4 +220,4 @@ def teacher_rows(engine, n_images: int = 64, seed: int = 1000, n_questions: int 
     return Dataset.from_dict(rows, features=FEATURES)
 
 
-__all__ = ["SHAPES_DOMAINS", "describe", "labelled_questions", "shapes_images", "teacher_rows"]
+__all__ = ["SHAPES_DOMAINS", "labelled_questions", "shapes_images", "teacher_rows"]

@@ -1,20 +1,20 @@
-"""Models without downloads: load any image-text checkpoint, build tiny ones, train, generate.
+"""Models: load any image-text checkpoint, train it with the LLaVA recipe, generate answers.
 
 Public names (imported lazily: ``import hf_vitcurate.models`` does not import torch):
 
-- :func:`tiny_checkpoint` - build and save a tiny LLaVA checkpoint (tokenizer trained locally);
 - :func:`load`, :func:`load_model`, :func:`load_processor` - Auto classes, any checkpoint;
 - :func:`encode` - canonical rows -> model inputs with labels on ``gpt`` tokens only;
 - :func:`token_nll`, :func:`row_nll` - the unreduced LLaVA loss (training, necessity);
 - :func:`train`, :func:`pretrain` - the LLaVA recipe, Accelerate-ready, resumable;
 - :func:`generate_answers`, :func:`generate_with` - batched greedy answers;
-- :data:`TINY_RECIPE`, :func:`tiny_recipe`, :func:`tiny_pretrain_recipe` - the CPU-tuned recipes.
+- :func:`recipe_preset` - the named recipes (``llava``, ``llava-pretrain``, ``tiny``, ``tiny-pretrain``).
+
+Tiny checkpoints to try all of it on a CPU are in :mod:`hf_vitcurate.testing`.
 
 Example:
-    >>> from hf_vitcurate.models import tiny_checkpoint, train, generate_answers, tiny_recipe
-    >>> base = tiny_checkpoint("ckpt/tiny", pool)                          # doctest: +SKIP
-    >>> ft = train(base, pool, "runs/ft", **tiny_recipe())                 # doctest: +SKIP
-    >>> generate_answers(ft, benchmark, max_new_tokens=16)[:2]             # doctest: +SKIP
+    >>> from hf_vitcurate.models import train, generate_answers, recipe_preset
+    >>> ft = train(pool, model="llava-hf/llava-1.5-7b-hf", output_dir="runs/ft")   # doctest: +SKIP
+    >>> generate_answers(benchmark, model=ft, max_new_tokens=16)[:2]                # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -22,10 +22,6 @@ from __future__ import annotations
 from ..lazy import lazy_exports
 
 _EXPORTS = {
-    "tiny_checkpoint": "tiny",
-    "train_tokenizer": "tiny",
-    "TinyArchitecture": "tiny",
-    "TINY_ARCHITECTURE": "tiny",
     "load": "loading",
     "load_model": "loading",
     "load_processor": "loading",
@@ -39,11 +35,8 @@ _EXPORTS = {
     "Recipe": "training",
     "generate_answers": "generate",
     "generate_with": "generate",
-    "TINY_RECIPE": "recipes",
-    "TINY_PRETRAIN_RECIPE": "recipes",
-    "tiny_recipe": "recipes",
-    "tiny_pretrain_recipe": "recipes",
-    "train_tiny": "recipes",
+    "recipe_preset": "recipes",
+    "PRESETS": "recipes",
 }
 
 # Lazy: importing the package stays cheap (no torch until a name is used).

@@ -1,4 +1,4 @@
-"""ShapesWorld: the embedded default pool and benchmark (DESIGN.md, "The embedded default").
+"""ShapesWorld: the embedded default pool and benchmark.
 
 Seeded scenes of simple objects (:mod:`.world`), written as VIT source datasets in the
 styles of LLaVA, SVIT and MMInstruct (:mod:`.writers`, :mod:`.sources`), some degraded on
@@ -27,8 +27,6 @@ from .sources import (
     stage1_captions,
     training_pool,
 )
-from .vision import pretrain_vision_tower  # the tiny models' stand-in for CLIP (imports torch lazily)
-from .lm_pretraining import pretrain_language_model  # a stand-in for LLM pretraining (off by default)
 from .world import COLOR_NAMES, SHAPES, SIZES, Scene, make_scene, render
 
 __all__ = [
@@ -47,8 +45,6 @@ __all__ = [
     "image_table",
     "make_scene",
     "pool_and_truth",
-    "pretrain_vision_tower",
-    "pretrain_language_model",
     "render",
     "score_benchmark",
     "shapesworld",

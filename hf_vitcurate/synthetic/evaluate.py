@@ -1,11 +1,11 @@
 """Score a checkpoint on the ShapesWorld benchmark: greedy answers, then named scores in 0-100.
 
-``evaluate(model_path)`` is the evaluator every method uses (Individual Select's trials,
+``evaluate(model=path)`` is the evaluator every method uses (Individual Select's trials,
 REVO-LION's and MLLM-Selector's "does training on this selection help?" checks). It works
 for any checkpoint the package can load; only the benchmark is ShapesWorld's.
 
 Example:
-    >>> scores = evaluate("runs/ft")                      # doctest: +SKIP
+    >>> scores = evaluate(model="runs/ft")                # doctest: +SKIP
     >>> scores["average"]                                 # doctest: +SKIP
     71.3
 """
@@ -28,9 +28,9 @@ def default_benchmark(n_images: int = BENCHMARK_IMAGES, seed: int = BENCHMARK_SE
 
 
 def evaluate(
-    model_path: str | os.PathLike,
     benchmark=None,
     *,
+    model: str | os.PathLike,
     max_new_tokens: int = 48,
     batch_size: int = 64,
     dtype: str | None = "auto",
@@ -38,13 +38,13 @@ def evaluate(
     num_threads: int | None = None,
     progress: bool = True,
 ) -> dict[str, float]:
-    """Benchmark scores of the checkpoint at ``model_path`` (all in 0-100, higher is better).
+    """Benchmark scores of the checkpoint ``model`` (all in 0-100, higher is better).
 
     ``benchmark``: a benchmark ``Dataset`` (default: :func:`default_benchmark`). The model
     answers the last question of each row (greedy, ``max_new_tokens``) and
     ``score_benchmark`` turns the answers into named scores.
 
-    >>> evaluate("runs/ft", batch_size=128)   # doctest: +SKIP
+    >>> evaluate(model="runs/ft", batch_size=128)   # doctest: +SKIP
     {'judgement': 88.0, 'multiple_choice': 75.5, 'short_vqa': 70.2, 'caption': 41.0, 'average': 68.7}
     """
     from ..models.generate import generate_answers
@@ -52,8 +52,8 @@ def evaluate(
 
     bench = default_benchmark() if benchmark is None else benchmark
     answers = generate_answers(
-        model_path,
         bench,
+        model=model,
         max_new_tokens=max_new_tokens,
         batch_size=batch_size,
         dtype=dtype,

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from .world import CELLS, COLOR_NAMES, COUNTS, SHAPES, SIZES, Obj, Scene
 
-# MMInstruct indicator suffixes (SPEC §4), also used by the benchmark.
+# MMInstruct indicator suffixes (MMInstruct, arXiv:2407.15838), also used by the benchmark.
 MC_SUFFIX = "Please choose the most appropriate option."
 JUDGE_SUFFIX = "Please answer yes or no."
 SHORT_SUFFIX = "Answer the question using a single word or phrase."

@@ -45,7 +45,7 @@ from ..schema import FEATURES
 from .world import TRAIN, make_scene, png_bytes
 from .writers import WRITERS, write_caption, write_judgement, write_text_only
 
-# name -> (task, what it mirrors). Tasks are SPEC §0 values.
+# name -> (task, what it mirrors). Tasks are the values of the canonical ``task`` column (hf_vitcurate.schema).
 SOURCES: dict[str, tuple[str, str]] = {
     "llava_conv": ("conversation", "LLaVA-Instruct-150K conversation_58k: 2-4 questions of different kinds (color, shape, count, size, position, existence) with full-sentence answers."),
     "llava_detail": ("detail_description", "LLaVA detail_23k: a request for a detailed description and a paragraph naming every object with size, color, shape and position."),
@@ -328,8 +328,6 @@ def training_pool(
     sources: list[str] | None = None,
     degraded: dict[str, dict[str, float]] | None = None,
     yes_ratio: float = 20.0,
-    rows_per_image: dict[str, float] | None = None,
-    grouped_captions: float = 0.0,
     cache_dir: str | None = None,
 ) -> Dataset:
     """A shuffled training pool of exactly ``n_rows`` rows, ``kind="clean"`` or ``"degraded"``.
@@ -338,8 +336,7 @@ def training_pool(
     ``"degraded"`` writes them with :data:`DEGRADED` (half the answers hallucinated,
     systematically; 20% near-duplicates; leaks in detail descriptions) or ``degraded``.
     ``sources`` defaults to every image source (not ``text_only``); ``yes_ratio`` is the
-    yes:no of ``svit_judgement`` (SVIT's 20:1 by default; 1.0 balances it);
-    ``rows_per_image`` and ``grouped_captions`` as in :func:`shapesworld`. For the
+    yes:no of ``svit_judgement`` (SVIT's 20:1 by default; 1.0 balances it). For the
     clean-vs-degraded experiment: train one model on each, score both on
     ``benchmark(...)``.
 
@@ -353,19 +350,17 @@ def training_pool(
         raise ValueError(f"kind must be 'clean' or 'degraded', got {kind!r}")
     names = [s for s in SOURCES if s != "text_only"] if sources is None else list(sources)
     degrade = {} if kind == "clean" else {k: v for k, v in (degraded or DEGRADED).items() if k in names}
-    rpi = {**DEFAULT_ROWS_PER_IMAGE, **(rows_per_image or {})}
-    per_image = sum(rpi[s] for s in names)
+    per_image = sum(DEFAULT_ROWS_PER_IMAGE[s] for s in names)
     # Margin for the rounding of rows per image; the degraded pool is larger (copies).
     n_images = math.ceil(n_rows / per_image * 1.15) + 10
-    dd = shapesworld(n_images, seed, image_size, sources=names, rows_per_image=rows_per_image, degrade=degrade,
-                     yes_ratio=yes_ratio, grouped_captions=grouped_captions, benchmark_images=0, cache_dir=cache_dir)
+    dd = shapesworld(n_images, seed, image_size, sources=names, degrade=degrade, yes_ratio=yes_ratio,
+                     benchmark_images=0, cache_dir=cache_dir)
     pool = concatenate_datasets([dd[s] for s in names])
     if len(pool) < n_rows:  # pragma: no cover - the margin above covers every seed tried
         raise RuntimeError(f"pool has {len(pool)} rows < {n_rows}")
     pool = pool.shuffle(seed=seed).select(range(n_rows))
     params = {"kind": kind, "n_rows": n_rows, "n_images": n_images, "image_size": image_size, "sources": names,
-              "degrade": degrade, "yes_ratio": yes_ratio, "rows_per_image": rows_per_image or {},
-              "grouped_captions": grouped_captions}
+              "degrade": degrade, "yes_ratio": yes_ratio}
     return provenance.record(pool, "shapesworld:training_pool", kind="generate", rows_in=0, params=params, seed=seed)
 
 
@@ -378,25 +373,18 @@ def stage1_captions(
     seed: int = 0,
     image_size: int = 64,
     *,
-    grouped: float = 0.0,
     cache_dir: str | None = None,
 ) -> Dataset:
     """Clean captions of ``n_images`` separate images for stage 1 (f_pre) of tiny models.
 
-    One row per image: LCS-558K-style one-sentence captions and, for a share ``grouped``
-    of them, grouped descriptions that list the objects by shape or color with their cells
-    (:func:`~.writers.grouped_caption`). Default 0: LLaVA's stage 1 is brief captions only.
-    Why the option: one-sentence captions teach a tiny model to read every object in
-    order, not to find an object by one attribute and read another ("What color is the
-    small cross?"); writing a group is that lookup for every object. Trained in the same
-    batches as questions it taught the lookup; as a separate stage 1 it did not carry over
-    (benchmarks/RESULTS.md, "Binding").
+    One row per image, LCS-558K-style one-sentence captions (LLaVA's stage 1 is brief
+    captions only), of images apart from any pool's with the same ``seed``.
 
     Example:
-        >>> caps = stage1_captions(20, seed=0, grouped=0.5)
+        >>> caps = stage1_captions(20, seed=0)
         >>> len(caps), set(caps["task"])
         (20, {'caption'})
     """
     dd = shapesworld(n_images, seed + STAGE1_SEED_OFFSET, image_size, sources=["captions"], degrade={},
-                     grouped_captions=grouped, benchmark_images=0, cache_dir=cache_dir)
+                     benchmark_images=0, cache_dir=cache_dir)
     return dd["captions"]

@@ -286,7 +286,7 @@ def grouped_caption(objects: list[Obj], by: str) -> str:
     E.g. ``"Circles: a large red one at the top left. Crosses: a small blue one in the center."``
     A dense grounded caption: writing each group means finding every object with one
     attribute and reading the others, which is what questions like "What color is the
-    small cross?" need (benchmarks/RESULTS.md, "Tiny models": plain captions alone left
+    small cross?" need (research/RESULTS.md, "Tiny models": plain captions alone left
     that binding unlearned).
 
     >>> objs = [Obj("circle", "red", "large", 0, (0, 0, 20, 20)), Obj("cross", "blue", "small", 4, (25, 25, 38, 38))]

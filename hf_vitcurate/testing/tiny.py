@@ -9,8 +9,8 @@ them with ``save_pretrained``. Everything else in the package loads it back with
 loads ``llava-hf/llava-1.5-7b-hf``: nothing downstream knows it is tiny.
 
 Example:
-    >>> path = tiny_checkpoint("ckpt/tiny", ["<image>What color is the circle?", "red"])  # doctest: +SKIP
-    >>> model = AutoModelForImageTextToText.from_pretrained(path)                      # doctest: +SKIP
+    >>> path = tiny_checkpoint(["<image>What color is the circle?", "red"], output_dir="ckpt/tiny")  # doctest: +SKIP
+    >>> model = AutoModelForImageTextToText.from_pretrained(path)                                   # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -60,11 +60,11 @@ CHAT_TEMPLATE = chat_template("first")
 class TinyArchitecture:
     """Sizes of a tiny checkpoint; the defaults are the measured choice for ShapesWorld.
 
-    Why (benchmarks/RESULTS.md, "Tiny models", has the runs): ShapesWorld puts at most one
+    Why (research/RESULTS.md, "Tiny models", has the runs): ShapesWorld puts at most one
     object in each cell of a 3×3 grid of a 64-px image, so a 63-px input with 21-px patches
     gives one image token per cell holding one whole object (9 tokens + CLS instead of 64 + CLS
     at patch 8: 2.5x cheaper rows), and a tower pretrained on the cells
-    (:func:`hf_vitcurate.synthetic.vision.pretrain_vision_tower`) tells each cell's object
+    (:func:`hf_vitcurate.testing.pretrain_vision_tower`) tells each cell's object
     apart at ~99.9%. Position embeddings start as a fixed sin-cos code (``position_scale``)
     so that "which cell" is explicit even before the tower is trained. A 192-wide, 6-head,
     4-layer Llama learned grounding fastest per second among 128/192/256 widths.
@@ -185,36 +185,10 @@ def _sincos_positions(vision_tower, scale: float) -> None:
         emb.position_embedding.weight[1:] = code  # row 0 is the CLS position
 
 
-def tiny_checkpoint(
-    out_dir: str | os.PathLike,
-    corpus,
-    *,
-    architecture: TinyArchitecture | None = None,
-    seed: int = 0,
-    **sizes,
-) -> str:
-    """Build and save a tiny LLaVA checkpoint in ``out_dir``; return its path.
+def _configs(arch: TinyArchitecture, tokenizer):
+    """The ``LlavaConfig`` of ``arch``: a CLIP tower, a Llama language model sized to ``tokenizer``."""
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig
 
-    ``corpus``: strings or a canonical dataset (all turns are used) to train the tokenizer.
-    ``architecture`` or keyword ``sizes`` (fields of :class:`TinyArchitecture`, e.g.
-    ``image_size=64, patch_size=8, text_layers=4``) override :data:`TINY_ARCHITECTURE`.
-
-    >>> path = tiny_checkpoint("/tmp/tiny", ["<image>What shape is it?", "A circle."],
-    ...                        vision_layers=1, text_layers=1)  # doctest: +SKIP
-    """
-    import torch
-    from transformers import (
-        CLIPVisionConfig,
-        LlamaConfig,
-        LlavaConfig,
-        LlavaForConditionalGeneration,
-        LlavaProcessor,
-    )
-
-    arch = TinyArchitecture(**{**asdict(architecture or TINY_ARCHITECTURE), **sizes})
-    if arch.image_size % arch.patch_size:
-        raise ValueError(f"image_size {arch.image_size} is not a multiple of patch_size {arch.patch_size}")
-    tokenizer = train_tokenizer(corpus, arch.vocab_size)
     n_patches = (arch.image_size // arch.patch_size) ** 2
     vision = CLIPVisionConfig(
         hidden_size=arch.vision_width,
@@ -238,7 +212,7 @@ def tiny_checkpoint(
         pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=True,  # fewer parameters; the vocabulary is small anyway
     )
-    config = LlavaConfig(
+    return LlavaConfig(
         vision_config=vision,
         text_config=text,
         image_token_index=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
@@ -248,8 +222,34 @@ def tiny_checkpoint(
         vision_feature_select_strategy=arch.feature_strategy,
         tie_word_embeddings=True,
     )
+
+
+def tiny_checkpoint(
+    corpus,
+    *,
+    output_dir: str | os.PathLike,
+    architecture: TinyArchitecture | None = None,
+    seed: int = 0,
+    **sizes,
+) -> str:
+    """Build and save a tiny LLaVA checkpoint in ``output_dir``; return its path.
+
+    ``corpus``: strings or a canonical dataset (all turns are used) to train the tokenizer.
+    ``architecture`` or keyword ``sizes`` (fields of :class:`TinyArchitecture`, e.g.
+    ``image_size=64, patch_size=8, text_layers=4``) override :data:`TINY_ARCHITECTURE`.
+
+    >>> path = tiny_checkpoint(["<image>What shape is it?", "A circle."], output_dir="/tmp/tiny",
+    ...                        vision_layers=1, text_layers=1)  # doctest: +SKIP
+    """
+    import torch
+    from transformers import LlavaForConditionalGeneration, LlavaProcessor
+
+    arch = TinyArchitecture(**{**asdict(architecture or TINY_ARCHITECTURE), **sizes})
+    if arch.image_size % arch.patch_size:
+        raise ValueError(f"image_size {arch.image_size} is not a multiple of patch_size {arch.patch_size}")
+    tokenizer = train_tokenizer(corpus, arch.vocab_size)
     torch.manual_seed(seed)
-    model = LlavaForConditionalGeneration(config)
+    model = LlavaForConditionalGeneration(_configs(arch, tokenizer))
     if arch.position_scale:
         _sincos_positions(model.model.vision_tower, arch.position_scale)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
@@ -263,10 +263,10 @@ def tiny_checkpoint(
         chat_template=chat_template(arch.image_position),
         num_additional_image_tokens=1,  # CLIP's CLS token
     )
-    out_dir = os.fspath(out_dir)
-    os.makedirs(out_dir, exist_ok=True)
-    model.save_pretrained(out_dir)
-    processor.save_pretrained(out_dir)
-    with open(os.path.join(out_dir, "tiny_architecture.json"), "w") as f:
+    output_dir = os.fspath(output_dir)
+    os.makedirs(output_dir, exist_ok=True)
+    model.save_pretrained(output_dir)
+    processor.save_pretrained(output_dir)
+    with open(os.path.join(output_dir, "tiny_architecture.json"), "w") as f:
         json.dump({**asdict(arch), "seed": seed, "parameters": sum(p.numel() for p in model.parameters())}, f, indent=2)
-    return out_dir
+    return output_dir

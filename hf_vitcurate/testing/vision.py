@@ -4,7 +4,7 @@ LLaVA starts from a CLIP tower pretrained on hundreds of millions of images and 
 frozen. A tiny checkpoint has no such tower, and one at its random initialisation (or one
 trained end to end from the language loss) leaves the language model to discover, from a
 handful of answer tokens per row, both what each image patch shows and which patch a
-question is about; on a 2-core CPU it learns neither in minutes (benchmarks/RESULTS.md,
+question is about; on a 2-core CPU it learns neither in minutes (research/RESULTS.md,
 "Tiny models"). :func:`pretrain_vision_tower` gives the tower what CLIP gives LLaVA:
 features that already say what is where. It trains the tower, through small linear heads
 that are thrown away afterwards, to tell from each patch token the shape, color and size
@@ -15,12 +15,12 @@ steps reach ~99.9% per-cell accuracy in about 20 s on one CPU core.
 
 This reads the scene's ground truth (shape, color, size, cell), as a supervised image
 pretraining set would; it never reads any row's ``_truth``. The tower's weights are
-written back into the checkpoint (or ``out_dir``) with ``save_pretrained``, so everything
+written back into the checkpoint (or ``output_dir``) with ``save_pretrained``, so everything
 downstream still loads it through the Auto classes, and the tiny recipes keep it frozen,
 as LLaVA keeps CLIP frozen.
 
 Example:
-    >>> base = tiny_checkpoint("ckpt/tiny", pool)                  # doctest: +SKIP
+    >>> base = tiny_checkpoint(pool, output_dir="ckpt/tiny")        # doctest: +SKIP
     >>> pretrain_vision_tower(base, steps=300)["held_out"]["shape"]  # doctest: +SKIP
     0.999
 """
@@ -31,7 +31,7 @@ import json
 import os
 import time
 
-from .world import COLOR_NAMES, MAX_OBJECTS, SHAPES, SIZES, make_scene, render
+from ..synthetic.world import COLOR_NAMES, MAX_OBJECTS, SHAPES, SIZES, make_scene, render
 
 REPORT_FILE = "vision_pretraining.json"
 # Seed stream of the tower's images: apart from pools (small seeds) and the benchmark stream.
@@ -55,10 +55,60 @@ def _targets(scenes):
     return {"shape": shape, "color": color, "size": size, "count": count}
 
 
+class _Tagger:
+    """The tower plus throw-away linear heads that read each cell's object (and the CLS's count)."""
+
+    def __init__(self, model, processor, seed: int):
+        import torch
+
+        self.model, self.processor = model, processor
+        self.tower = model.model.vision_tower
+        cfg = self.tower.config
+        if cfg.image_size // cfg.patch_size != 3:
+            side = cfg.image_size // cfg.patch_size
+            raise ValueError(
+                f"the tower has {side}x{side} patches; pretrain_vision_tower needs one patch per "
+                "ShapesWorld cell (3x3, e.g. image_size 63, patch_size 21)"
+            )
+        torch.manual_seed(seed)
+        width = cfg.hidden_size
+        self.heads = torch.nn.ModuleDict({
+            "shape": torch.nn.Linear(width, len(SHAPES) + 1),  # + empty cell
+            "color": torch.nn.Linear(width, len(COLOR_NAMES)),
+            "size": torch.nn.Linear(width, len(SIZES)),
+            "count": torch.nn.Linear(width, MAX_OBJECTS + 1),
+        }).to(model.device)
+        self.layer = model.config.vision_feature_layer  # the features LLaVA hands to the projector
+
+    def parameters(self) -> list:
+        return list(self.tower.parameters()) + list(self.heads.parameters())
+
+    def batch(self, start: int, n: int, stream_seed: int):
+        """Images ``start .. start + n - 1`` of a seed stream, as pixels and per-cell targets."""
+        scenes = [make_scene(i, seed=stream_seed) for i in range(start, start + n)]
+        pixels = self.processor.image_processor([render(s) for s in scenes], return_tensors="pt")["pixel_values"]
+        targets = {k: v.to(self.model.device) for k, v in _targets(scenes).items()}
+        return pixels.to(self.model.device, self.model.dtype), targets
+
+    def loss_and_accuracy(self, pixels, targets):
+        import torch
+
+        hidden = self.tower(pixels, output_hidden_states=True).hidden_states[self.layer]
+        cls, cells = hidden[:, 0], hidden[:, 1:]
+        logits = {k: self.heads[k](cells) for k in ("shape", "color", "size")}
+        logits["count"] = self.heads["count"](cls)
+        loss = sum(torch.nn.functional.cross_entropy(logits[k].flatten(0, -2), targets[k].flatten()) for k in logits)
+        acc = {}
+        for k, lo in logits.items():
+            valid = targets[k] != -100
+            acc[k] = round(((lo.argmax(-1) == targets[k]) & valid).sum().item() / max(1, valid.sum().item()), 4)
+        return loss, acc
+
+
 def pretrain_vision_tower(
-    checkpoint: str | os.PathLike,
-    out_dir: str | os.PathLike | None = None,
+    model: str | os.PathLike,
     *,
+    output_dir: str | os.PathLike | None = None,
     steps: int = 300,
     batch_size: int = 64,
     learning_rate: float = 1e-3,
@@ -67,92 +117,55 @@ def pretrain_vision_tower(
     num_threads: int | None = None,
     progress: bool = True,
 ) -> dict:
-    """Train the tower of ``checkpoint`` to tag each ShapesWorld cell; save it; return a report.
+    """Train the tower of the checkpoint ``model`` to tag each ShapesWorld cell; save it; return a report.
 
     The checkpoint's patches must tile the image as ShapesWorld's 3×3 grid (e.g. 63 px,
-    patch 21: the tiny default). ``out_dir`` (default: in place) receives the whole
+    patch 21: the tiny default). ``output_dir`` (default: in place) receives the whole
     checkpoint with the new tower. The report (also written as ``vision_pretraining.json``)
     has the steps, seconds and held-out accuracies per target.
+
+    It steps through the package's update rule (``models.training.scheduled_update``: the
+    recipe's schedule, clipping and AdamW settings) but not through :func:`~hf_vitcurate.models.train`'s
+    loop: that loop trains parts of a checkpoint on the answer tokens of canonical rows, while
+    this one trains the tower with heads that are not part of the checkpoint, on labels drawn
+    fresh every step, with no rows, chunks or resume state to keep.
     """
     import torch
 
     from ..models.loading import load, rewrite_target, set_threads
-    from ..models.training import lr_at, make_recipe
+    from ..models.training import make_recipe, scheduled_update
+    from ..progress import progress as progress_bar
 
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be >= 1, got steps={steps}, batch_size={batch_size}")
     set_threads(num_threads)
-    checkpoint, out = rewrite_target(checkpoint, out_dir)
+    source, out = rewrite_target(model, output_dir)
     # float32 on any device: a tiny tower trained in bf16 loses the per-cell precision it is for.
-    model, processor = load(checkpoint, dtype=torch.float32)
-    tower = model.model.vision_tower
-    cfg = tower.config
-    if cfg.image_size // cfg.patch_size != 3:
-        raise ValueError(
-            f"the tower has {cfg.image_size // cfg.patch_size}x{cfg.image_size // cfg.patch_size} patches; "
-            "pretrain_vision_tower needs one patch per ShapesWorld cell (3x3, e.g. image_size 63, patch_size 21)"
-        )
-    torch.manual_seed(seed)
-    width = cfg.hidden_size
-    heads = torch.nn.ModuleDict({
-        "shape": torch.nn.Linear(width, len(SHAPES) + 1),  # + empty cell
-        "color": torch.nn.Linear(width, len(COLOR_NAMES)),
-        "size": torch.nn.Linear(width, len(SIZES)),
-        "count": torch.nn.Linear(width, MAX_OBJECTS + 1),
-    }).to(model.device)
-    layer = model.config.vision_feature_layer  # the features LLaVA hands to the projector
-
-    def batch(start: int, n: int, stream_seed: int):
-        scenes = [make_scene(i, seed=stream_seed) for i in range(start, start + n)]
-        pixels = processor.image_processor([render(s) for s in scenes], return_tensors="pt")["pixel_values"]
-        targets = {k: v.to(model.device) for k, v in _targets(scenes).items()}
-        return pixels.to(model.device, model.dtype), targets
-
-    def loss_and_accuracy(pixels, targets):
-        hidden = tower(pixels, output_hidden_states=True).hidden_states[layer]
-        cls, cells = hidden[:, 0], hidden[:, 1:]
-        logits = {k: heads[k](cells) for k in ("shape", "color", "size")}
-        logits["count"] = heads["count"](cls)
-        loss = sum(torch.nn.functional.cross_entropy(logits[k].flatten(0, -2), targets[k].flatten()) for k in logits)
-        acc = {}
-        for k, lo in logits.items():
-            valid = targets[k] != -100
-            acc[k] = round(((lo.argmax(-1) == targets[k]) & valid).sum().item() / max(1, valid.sum().item()), 4)
-        return loss, acc
-
-    tower.train()
-    for p in tower.parameters():
+    loaded, processor = load(source, dtype=torch.float32)
+    tagger = _Tagger(loaded, processor, seed)
+    tagger.tower.train()
+    for p in tagger.tower.parameters():
         p.requires_grad_(True)
-    params = list(tower.parameters()) + list(heads.parameters())
-    opt = torch.optim.AdamW(params, lr=learning_rate, weight_decay=0.0)
-    # The training module's schedule: linear warmup, then cosine to zero (a constant rate left spikes).
-    schedule = make_recipe(warmup_ratio=1 / 15, lr_schedule="cosine", min_lr_ratio=0.0)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=steps, desc="vision tower", unit="step")
+    # Linear warmup, then cosine to zero (a constant rate left spikes).
+    recipe = make_recipe(learning_rate=learning_rate, warmup_ratio=1 / 15, lr_schedule="cosine", min_lr_ratio=0.0,
+                         weight_decay=0.0, max_grad_norm=1.0)
+    opt = torch.optim.AdamW(tagger.parameters(), lr=learning_rate, weight_decay=recipe.weight_decay, betas=recipe.adam_betas)
+    bar = progress_bar(total=steps, desc="vision tower", unit="step", enabled=progress)
     start = time.time()
     stream = VISION_SEED + seed
     for step in range(steps):
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, steps, schedule, learning_rate)
-        loss, _ = loss_and_accuracy(*batch(step * batch_size, batch_size, stream))
-        opt.zero_grad()
+        loss, _ = tagger.loss_and_accuracy(*tagger.batch(step * batch_size, batch_size, stream))
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-    if bar is not None:
-        bar.close()
-    tower.eval()
+        scheduled_update(opt, step=step, total=steps, recipe=recipe)
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+    bar.close()
+    tagger.tower.eval()
     with torch.no_grad():
-        _, accuracy = loss_and_accuracy(*batch(0, held_out, stream + 1))
-    for p in tower.parameters():
+        _, accuracy = tagger.loss_and_accuracy(*tagger.batch(0, held_out, stream + 1))
+    for p in tagger.tower.parameters():
         p.requires_grad_(False)
-    model.save_pretrained(out)
+    loaded.save_pretrained(out)
     report = {
         "steps": steps,
         "batch_size": batch_size,
