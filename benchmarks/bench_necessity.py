@@ -130,7 +130,7 @@ def throughput(args) -> dict:
         res["naive_rows_per_s"] = round(len(ds) / t_naive, 1)
         for dtype in ("float32", "bfloat16"):
             t0 = time.perf_counter()
-            necessity(ds, ckpt, batch_size=args.batch_size, out_dir=os.path.join(tmp, f"w-{dtype}"), dtype=dtype)
+            necessity(ds, model=ckpt, batch_size=args.batch_size, work_dir=os.path.join(tmp, f"w-{dtype}"), dtype=dtype)
             t = time.perf_counter() - t0
             res[f"stage_{dtype}_rows_per_s"] = round(len(ds) / t, 1)
             res[f"speedup_{dtype}"] = round(t_naive / t, 2)
@@ -161,7 +161,7 @@ def _memory_child(n_images: int, repeat: int, ckpt: str, out: str) -> None:
     ds = ds.map(lambda b, idx: {"id": [f"{i}-{j}" for i, j in zip(b["id"], idx)]}, batched=True, with_indices=True)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
-    necessity(ds, ckpt, batch_size=16, out_dir=out)
+    necessity(ds, model=ckpt, batch_size=16, work_dir=out)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"rows": len(ds), "peak_rss_mb": round(peak / 1024, 1), "rise_mb": round((peak - base) / 1024, 1),
                       "seconds": round(time.perf_counter() - t0, 1)}))
@@ -184,8 +184,8 @@ def _train_and_score(start: str, rows, out: str, seed: int) -> dict:
     from hf_vitcurate.testing import tiny_recipe
     from hf_vitcurate.synthetic.evaluate import evaluate
 
-    path = train(start, rows, out, **tiny_recipe(seed=seed, num_threads=1, progress=False))
-    return evaluate(path, progress=False, num_threads=1)
+    path = train(rows, model=start, output_dir=out, **tiny_recipe(seed=seed, num_threads=1, progress=False))
+    return evaluate(model=path, progress=False, num_threads=1)
 
 
 def effect(args) -> dict:
