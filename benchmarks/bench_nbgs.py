@@ -16,11 +16,11 @@ from datasets import Dataset
 from hf_vitcurate.select.nbgs import largest_remainder, nbgs
 
 
-def loop_baseline(scores: np.ndarray, ids: list[str], n_select: int, k: int, tau: float, seed: int) -> list[int]:
+def loop_baseline(scores: np.ndarray, ids: list[str], n: int, k: int, tau: float, seed: int) -> list[int]:
     """Straightforward version: Python sort with id ties, then per-group numpy choice with p=softmax."""
     order = sorted(range(len(scores)), key=lambda i: (-scores[i], ids[i]))
     sizes = np.array([min(k, len(order) - g) for g in range(0, len(order), k)])
-    quotas = largest_remainder(n_select, sizes)
+    quotas = largest_remainder(n, sizes)
     rng = np.random.default_rng(seed)
     out = []
     for g, q in enumerate(quotas):
@@ -41,16 +41,15 @@ def main() -> None:
     scores = rng.normal(100, 30, args.rows)
     ids = pa.array([f"row-{i:09d}" for i in range(args.rows)])
     ds = Dataset(pa.table({"id": ids, "necessity": scores}))
-    n_select = args.rows // 4
     t0 = time.perf_counter()
-    sub, man = nbgs(ds, n_select, tau=1.0, seed=0)
+    sub, man = nbgs(ds, fraction=0.25, tau=1.0, seed=0)
     t_vec = time.perf_counter() - t0
     print(f"nbgs: {args.rows:,} rows -> {len(sub):,} in {t_vec:.2f} s (k={man['params']['k']}, groups={man['n_groups']})")
 
     nb = args.baseline_rows
     small = Dataset(pa.table({"id": ids[:nb], "necessity": scores[:nb]}))
     t0 = time.perf_counter()
-    nbgs(small, nb // 4, tau=1.0, seed=0)
+    nbgs(small, n=nb // 4, tau=1.0, seed=0)
     t_vec_small = time.perf_counter() - t0
     t0 = time.perf_counter()
     loop_baseline(scores[:nb], ids[:nb].to_pylist(), nb // 4, math.ceil(nb / 13), 1.0, 0)

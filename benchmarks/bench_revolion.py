@@ -10,7 +10,8 @@ sharded runner) vs ``models.generate.generate_answers`` with ``batch_size=1`` (o
 ``effect``: the tune-cross-evaluation over ShapesWorld's training sources (each source
 one protocol dataset, rows exploded to single turns; ``_truth`` is removed before the
 method runs and joined back by id only to measure), then the share of degraded rows
-(hallucination / leak / duplicate) in the pool and in S1 vs S2 at each P. With
+(hallucination / leak / duplicate) in the pool and in S1 vs S2 at each portion P
+(``--fraction``). With
 ``--train-eval``, a tiny model is also fine-tuned on the S1 and the S2 selection and
 scored on the ShapesWorld benchmark.
 """
@@ -29,7 +30,8 @@ def generation(args) -> dict:
 
     from hf_vitcurate import explode_turns
     from hf_vitcurate.columns import list_column
-    from hf_vitcurate.models import generate_answers, tiny_checkpoint
+    from hf_vitcurate.models import generate_answers
+    from hf_vitcurate.testing import tiny_checkpoint
     from hf_vitcurate.models.loading import set_threads
     from hf_vitcurate.stages.generate import generate
     from hf_vitcurate.synthetic import shapesworld
@@ -39,13 +41,13 @@ def generation(args) -> dict:
     pool = concatenate_datasets([explode_turns(dd[k]) for k in dd if k != "benchmark"])
     rows = pool.shuffle(seed=0).select(range(min(args.rows, len(pool))))
     work = tempfile.mkdtemp(prefix="bench-gen-")
-    ckpt = tiny_checkpoint(os.path.join(work, "tiny"), pool)
+    ckpt = tiny_checkpoint(pool, output_dir=os.path.join(work, "tiny"))
     t0 = time.perf_counter()
-    out = generate(rows, ckpt, column="answer", max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
-                   out_dir=os.path.join(work, "chunks"))
+    out = generate(rows, model=ckpt, column="answer", max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
+                   work_dir=os.path.join(work, "chunks"))
     t_batched = time.perf_counter() - t0
     t0 = time.perf_counter()
-    single = generate_answers(ckpt, rows, max_new_tokens=args.max_new_tokens, batch_size=1, progress=False)
+    single = generate_answers(rows, model=ckpt, max_new_tokens=args.max_new_tokens, batch_size=1, progress=False)
     t_single = time.perf_counter() - t0
     same = sum(a == b for a, b in zip(list_column(out, "answer"), single))
     res = {"rows": len(rows), "max_new_tokens": args.max_new_tokens, "batch_size": args.batch_size,
@@ -60,7 +62,7 @@ def effect(args) -> dict:
 
     from hf_vitcurate import explode_turns
     from hf_vitcurate.columns import list_column
-    from hf_vitcurate.models import tiny_checkpoint
+    from hf_vitcurate.testing import tiny_checkpoint
     from hf_vitcurate.models.loading import set_threads
     from hf_vitcurate.select.revolion import s1, s2
     from hf_vitcurate.select.revolion_driver import default_recipe, tune_cross_evaluate
@@ -77,7 +79,7 @@ def effect(args) -> dict:
     os.makedirs(args.work_dir, exist_ok=True)
     base = os.path.join(args.work_dir, "base")
     if not os.path.isfile(os.path.join(base, "config.json")):
-        tiny_checkpoint(base, concatenate_datasets([s.select_columns(["conversations"]) for s in sources.values()]))
+        tiny_checkpoint(concatenate_datasets([s.select_columns(["conversations"]) for s in sources.values()]), output_dir=base)
     recipe = default_recipe(base) or {"train_parts": ("vision", "projector", "language"), "learning_rate": 2e-3,
                                       "batch_size": 16, "warmup_ratio": 0.05, "progress": False}
     recipe = {**recipe, "epochs": args.epochs}
@@ -86,12 +88,13 @@ def effect(args) -> dict:
 
         pre = os.path.join(args.work_dir, "pretrained")
         if not os.path.isfile(os.path.join(pre, "train_log.json")):
-            pretrain(base, dd["captions"], pre, train_parts=("vision", "projector", "language"), learning_rate=2e-3,
-                     epochs=args.pretrain_epochs, batch_size=16, progress=False)
+            pretrain(dd["captions"], model=base, output_dir=pre, train_parts=("vision", "projector", "language"),
+                     learning_rate=2e-3, epochs=args.pretrain_epochs, batch_size=16, progress=False)
         base = pre
     t0 = time.perf_counter()
-    result = tune_cross_evaluate(sources, base, args.work_dir, recipe=recipe, max_new_tokens=args.max_new_tokens,
-                                 batch_size=args.batch_size, seed=args.seed)
+    result = tune_cross_evaluate(sources, model=base, work_dir=args.work_dir, recipe=recipe,
+                                 max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, seed=args.seed)
+    pool, cross = result
     wall = time.perf_counter() - t0
 
     def shares(ds) -> dict:
@@ -102,24 +105,24 @@ def effect(args) -> dict:
         return out
 
     res = {"images": args.images, "datasets": {k: len(v) for k, v in sources.items()}, "epochs": args.epochs,
-           "pretrain_epochs": args.pretrain_epochs, "wall_seconds": round(wall, 1), "trained": result.trained,
-           "dq": dict(zip(result.dq.names, map(float, result.dq.dq))), "pool": shares(result.pool), "by_p": {}}
-    for p in args.p:
-        a, _ = s1(result.pool, p)
-        s2_shares = [shares(s2(result.pool, p, seed=s)[0]) for s in range(args.s2_seeds)]
+           "pretrain_epochs": args.pretrain_epochs, "wall_seconds": round(wall, 1), "trained": cross["trained"],
+           "dq": dict(zip(result.dq.names, map(float, result.dq.dq))), "pool": shares(pool), "by_fraction": {}}
+    for fraction in args.fraction:
+        a, _ = s1(pool, fraction=fraction, by=cross["by"])
+        s2_shares = [shares(s2(pool, fraction=fraction, seed=s, by=cross["by"])[0]) for s in range(args.s2_seeds)]
         mean_s2 = {k: sum(x[k] for x in s2_shares) / len(s2_shares) for k in s2_shares[0]}
         std_s2 = {k: (sum((x[k] - mean_s2[k]) ** 2 for x in s2_shares) / max(1, len(s2_shares) - 1)) ** 0.5
                   for k in s2_shares[0]}
-        res["by_p"][str(p)] = {"rows": len(a), "s1": shares(a), "s2_mean": mean_s2, "s2_std": std_s2}
+        res["by_fraction"][str(fraction)] = {"rows": len(a), "s1": shares(a), "s2_mean": mean_s2, "s2_std": std_s2}
         if args.train_eval:
             from hf_vitcurate.models import train
             from hf_vitcurate.synthetic.evaluate import evaluate
 
             scores = {}
-            for tag, sub in (("s1", a), ("s2", s2(result.pool, p, seed=0)[0])):
-                ck = train(base, sub, os.path.join(args.work_dir, f"sel-{tag}-{p}"), **recipe)
-                scores[tag] = evaluate(ck, max_new_tokens=16, progress=False)["average"]
-            res["by_p"][str(p)]["benchmark_average"] = scores
+            for tag, sub in (("s1", a), ("s2", s2(pool, fraction=fraction, seed=0, by=cross["by"])[0])):
+                ck = train(sub, model=base, output_dir=os.path.join(args.work_dir, f"sel-{tag}-{fraction}"), **recipe)
+                scores[tag] = evaluate(model=ck, max_new_tokens=16, progress=False)["average"]
+            res["by_fraction"][str(fraction)]["benchmark_average"] = scores
     print(json.dumps(res, indent=2))
     print(result.dq.to_markdown())
     return res
@@ -141,7 +144,7 @@ def main() -> None:
     e.add_argument("--pretrain-epochs", type=float, default=0.0)
     e.add_argument("--max-new-tokens", type=int, default=48)
     e.add_argument("--batch-size", type=int, default=32)
-    e.add_argument("--p", type=float, nargs="*", default=[0.5, 0.7])
+    e.add_argument("--fraction", type=float, nargs="*", default=[0.5, 0.7], help="portions P of S1 and S2")
     e.add_argument("--s2-seeds", type=int, default=20)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--threads", type=int, default=1)

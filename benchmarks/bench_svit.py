@@ -9,7 +9,7 @@
 the same run with a naive per-keyword regex loop (one ``re.findall`` per key word per
 row, what one writes first) and with the single compiled-alternation regex
 (``ConceptMatcher.findall``, the reference). SVIT-length: one row per image and task
-with papers/002 §3.4's numbers: conversation 14.5 QA pairs of 9.6 + 27.9 words, complex
+with the numbers of the SVIT paper's §3.4 (arXiv:2307.04087): conversation 14.5 QA pairs of 9.6 + 27.9 words, complex
 reasoning 14.4 x (12.6 + 26.6), referring 9.4 x (11.3 + 20.6), detail description
 1 x (10 + 361.5), equal rows per task: about 445 words per row. Key-word density: 6%
 of words.
@@ -36,7 +36,7 @@ import time
 
 import numpy as np
 
-SVIT_TASKS = {  # task: (QA pairs per row, question words, answer words) - papers/002 §3.4
+SVIT_TASKS = {  # task: (QA pairs per row, question words, answer words) - SVIT paper §3.4
     "conversation": (14.5, 9.6, 27.9),
     "complex_reasoning": (14.4, 12.6, 26.6),
     "referring_qa": (9.4, 11.3, 20.6),
@@ -203,9 +203,8 @@ def _describe(name: str, sel, ids: list[str], degraded_by_id: dict[str, bool]) -
 def bench_recipes(n_images: int, n: int, seed: int = 0, ratio: float = 8) -> None:
     import datasets
 
-    from hf_vitcurate.select import balance, core, diversity
-    from hf_vitcurate.select.baselines import random as random_select
-    from hf_vitcurate.stages import concepts, leakage, yes_no
+    from hf_vitcurate.select import balance, core, diversity, random_subset
+    from hf_vitcurate.stages import concepts, leakage, reject, yes_no
 
     datasets.disable_progress_bars()
     t0 = time.perf_counter()
@@ -213,7 +212,7 @@ def bench_recipes(n_images: int, n: int, seed: int = 0, ratio: float = 8) -> Non
     ids = pool.with_format("arrow")["id"].to_pylist()
     degraded_by_id = dict(zip(ids, degraded.tolist()))
     tagged = yes_no(concepts(pool))
-    cleaned, rejected = leakage(tagged, drop=True)
+    cleaned, rejected = reject(leakage(tagged), where="leakage")
     print(f"## SVIT recipes on ShapesWorld ({n_images} images, seed {seed}, n = {n}, r = {ratio})")
     print(f"- pool: {len(pool)} rows, degraded {degraded.mean():.1%}; leakage clean-up drops {len(rejected)} rows "
           f"({np.mean([degraded_by_id[i] for i in rejected.with_format('arrow')['id'].to_pylist()]) if len(rejected) else 0:.0%} of them degraded)")
@@ -221,12 +220,13 @@ def bench_recipes(n_images: int, n: int, seed: int = 0, ratio: float = 8) -> Non
     print("| selection | rows | yes:no (all rows) | yes:no (judgement) | degraded | tasks |")
     print("|---|---|---|---|---|---|")
     print(_describe("pool (all rows)", tagged, ids, degraded_by_id))
-    runs = [("random", lambda d: random_select(d, n, seed=seed)),
-            ("D (diversity, per task)", lambda d: diversity(d, n, seed=seed, per_task=True, allow_short=True))]
+    runs = [("random", lambda d: random_subset(d, n=n, seed=seed)),
+            ("D (diversity, per task)", lambda d: diversity(d, n=n, seed=seed, per_task=True, allow_short=True))]
     for r in sorted({ratio, 2.0, 1.0}, reverse=True):
-        runs.append((f"B (balance, r={r:g})", lambda d, r=r: balance(d, n, ratio=r, seed=seed, allow_short=True)))
+        runs.append((f"B (balance, r={r:g})", lambda d, r=r: balance(d, n=n, ratio=r, seed=seed, allow_short=True)))
     for r in sorted({ratio, 2.0, 1.0}, reverse=True):
-        runs.append((f"core (D then B, r={r:g})", lambda d, r=r: core(d, n, ratio=r, seed=seed, per_task=True, allow_short=True)))
+        runs.append((f"core (D then B, r={r:g})",
+                     lambda d, r=r: core(d, n=n, ratio=r, seed=seed, per_task=True, allow_short=True)))
     import warnings
 
     with warnings.catch_warnings():
@@ -247,7 +247,8 @@ JUDGEMENT_RECIPE = dict(train_parts=("vision", "projector", "language"), learnin
 def bench_judgement(n_images: int, n: int, seed: int = 0, ratio: float = 2, out_dir: str = "runs/bench_svit") -> None:
     """Tiny model benchmark scores after training on random / balanced / core selections of size n."""
     try:
-        from hf_vitcurate.models import tiny_checkpoint, train
+        from hf_vitcurate.models import train
+        from hf_vitcurate.testing import tiny_checkpoint
         from hf_vitcurate.synthetic import evaluate
     except ImportError as exc:  # pragma: no cover - depends on the other engineers' modules
         print(f"judgement benchmark skipped: {exc}")
@@ -256,29 +257,29 @@ def bench_judgement(n_images: int, n: int, seed: int = 0, ratio: float = 2, out_
 
     import datasets
 
-    from hf_vitcurate.select import balance, core
-    from hf_vitcurate.select.baselines import random as random_select
+    from hf_vitcurate.select import balance, core, random_subset
     from hf_vitcurate.stages import concepts, yes_no
 
     datasets.disable_progress_bars()
     t0 = time.perf_counter()
     pool, _, _ = shapesworld_pool(n_images, seed)
     tagged = yes_no(concepts(pool))
-    base = tiny_checkpoint(os.path.join(out_dir, "tiny"), pool, seed=seed)
+    base = tiny_checkpoint(pool, output_dir=os.path.join(out_dir, "tiny"), seed=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        selections = [("random", random_select(tagged, n, seed=seed)),
-                      (f"balanced (B, r={ratio:g})", balance(tagged, n, ratio=ratio, seed=seed, allow_short=True)),
-                      (f"core (D then B, r={ratio:g})", core(tagged, n, ratio=ratio, seed=seed, per_task=True, allow_short=True))]
+        selections = [("random", random_subset(tagged, n=n, seed=seed)),
+                      (f"balanced (B, r={ratio:g})", balance(tagged, n=n, ratio=ratio, seed=seed, allow_short=True)),
+                      (f"core (D then B, r={ratio:g})",
+                       core(tagged, n=n, ratio=ratio, seed=seed, per_task=True, allow_short=True))]
     print(f"## SVIT judgement accuracy ({n_images} images, n = {n}, recipe {JUDGEMENT_RECIPE})")
     print("| training selection | rows | train yes:no | judgement acc. | benchmark yes-rate | average |")
     print("|---|---|---|---|---|---|")
     for label, (sel, _) in selections:
         yn = sel.with_format("arrow")["yes_no"].to_pylist()
         keep = [c for c in ("id", "images", "conversations", "source", "task") if c in sel.column_names]
-        out = train(base, sel.select_columns(keep), os.path.join(out_dir, label.split()[0]), overwrite=True,
-                    **JUDGEMENT_RECIPE)
-        scores = evaluate(out, progress=False, num_threads=1, max_new_tokens=16)
+        out = train(sel.select_columns(keep), model=base, output_dir=os.path.join(out_dir, label.split()[0]),
+                    restart=True, **JUDGEMENT_RECIPE)
+        scores = evaluate(model=out, progress=False, num_threads=1, max_new_tokens=16)
         print(f"| {label} | {len(sel)} | {yn.count('yes')}:{yn.count('no')} | {scores.get('judgement', float('nan')):.1f} | "
               f"{scores.get('judgement_yes_rate', float('nan')):.1f} | {scores.get('average', float('nan')):.1f} |", flush=True)
     print(f"\n(wall time {time.perf_counter() - t0:.0f} s)")

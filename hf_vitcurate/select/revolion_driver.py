@@ -14,7 +14,7 @@ Nothing is computed twice:
   path, ``config.json`` and weight file sizes; data: ids and conversations of T's rows;
   the training recipe and seed). Images are not hashed: ids stand for them. A second
   call with the same inputs trains nothing (``manifest["reused"]``);
-- answers are written in resumable chunks under ``work_dir/answers/<T>-<key>/on-<i>``
+- answers are written in resumable chunks under ``work_dir/answers/<T>-<key>/on-<i>-<settings>``
   (:func:`hf_vitcurate.stages.generate`), so a killed run resumes and a rerun loads no model.
 
 Example:
@@ -151,6 +151,8 @@ def answer_all(
 
     names = sorted(sources)
     columns: dict[str, dict[str, list]] = {t: {} for t in names}
+    # Other generation settings are other answers: their own chunk folders (a rerun never mixes them).
+    settings = _hash({k: v for k, v in generation.items() if k in ("max_new_tokens", "chunk_size")})[:8]
     try:
         for name in names:
             a_col, m_col = ANSWER.format(name), MQ.format(name)
@@ -160,7 +162,8 @@ def answer_all(
                     columns[target][a_col] = columns[target][m_col] = [None] * len(ds)
                     continue
                 core = ds.select_columns([c for c in ds.column_names if c in CORE])
-                chunks = os.path.join(work_dir, "answers", os.path.basename(models[name]), f"on-{safe_name(target)}")
+                chunks = os.path.join(work_dir, "answers", os.path.basename(models[name]),
+                                      f"on-{safe_name(target)}-{settings}")
                 answered = generate(core, model=models[name], work_dir=chunks, restart=restart, column=a_col,
                                     keep_loaded=True, **generation)
                 answered = mq(answered, answer_column=a_col, model_name=name, variant=variant)
