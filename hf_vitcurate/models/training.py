@@ -163,8 +163,8 @@ def _collate(rows: list[dict], *, processor, max_length: int | None) -> dict:
     return encode(processor, cols, max_length=max_length)
 
 
-def _last_checkpoint(out_dir: str) -> str | None:
-    root = os.path.join(out_dir, "checkpoints")
+def _last_checkpoint(output_dir: str) -> str | None:
+    root = os.path.join(output_dir, "checkpoints")
     if not os.path.isdir(root):
         return None
     done = [d for d in os.listdir(root) if os.path.exists(os.path.join(root, d, STATE_FILE))]
@@ -221,19 +221,19 @@ def train(
     from .loading import using_threads
 
     rec = make_recipe(**recipe)
-    out_dir = os.fspath(output_dir)
-    log_path = os.path.join(out_dir, LOG_FILE)
-    if restart and os.path.isdir(out_dir):
-        shutil.rmtree(out_dir)
+    output_dir = os.fspath(output_dir)
+    log_path = os.path.join(output_dir, LOG_FILE)
+    if restart and os.path.isdir(output_dir):
+        shutil.rmtree(output_dir)
     if os.path.exists(log_path):
         with open(log_path) as f:
             if json.load(f).get("complete"):
-                return out_dir  # finished earlier: a rerun is a no-op
+                return output_dir  # finished earlier: a rerun is a no-op
     with using_threads(rec.num_threads):
-        return _run(os.fspath(model), ds, out_dir, rec)
+        return _run(os.fspath(model), ds, output_dir, rec)
 
 
-def _run(base: str, dataset, out_dir: str, rec: Recipe) -> str:
+def _run(base: str, dataset, output_dir: str, rec: Recipe) -> str:
     """The training loop of :func:`train` (arguments already checked)."""
     import torch
 
@@ -247,7 +247,7 @@ def _run(base: str, dataset, out_dir: str, rec: Recipe) -> str:
     world, rank = accelerator.num_processes, accelerator.process_index
     steps = total_steps(n, rec, world)
     lengths = row_lengths(data) if rec.group_by_length else None
-    run = _resume(accelerator, out_dir)
+    run = _resume(accelerator, output_dir)
 
     loader = torch.utils.data.DataLoader(
         data,
@@ -274,12 +274,12 @@ def _run(base: str, dataset, out_dir: str, rec: Recipe) -> str:
             bar.set_postfix(loss=f"{mean:.4f}")
         bar.update(1)
         if rec.save_steps and run["step"] % rec.save_steps == 0 and run["step"] < steps:
-            _save_state(accelerator, out_dir, run["step"], run["history"], time.perf_counter() - start_time, run["rows_seen"])
+            _save_state(accelerator, output_dir, run["step"], run["history"], time.perf_counter() - start_time, run["rows_seen"])
     bar.close()
     run["elapsed_s"] = time.perf_counter() - start_time
-    _save_final(accelerator, model, processor, base, out_dir, rec,
+    _save_final(accelerator, model, processor, base, output_dir, rec,
                 {"rows": n, "steps": steps, "processes": world, "dataset_fingerprint": getattr(dataset, "_fingerprint", None)}, run)
-    return out_dir
+    return output_dir
 
 
 def _setup(base: str, rec: Recipe):
@@ -308,10 +308,10 @@ def _setup(base: str, rec: Recipe):
     return accelerator, model, optimizer, processor
 
 
-def _resume(accelerator, out_dir: str) -> dict:
+def _resume(accelerator, output_dir: str) -> dict:
     """The run's counters, loaded with the full state from the last saved step if there is one."""
     run = {"step": 0, "history": [], "elapsed_s": 0.0, "rows_seen": 0, "resumed_from_step": None}
-    resume_from = _last_checkpoint(out_dir)
+    resume_from = _last_checkpoint(output_dir)
     if resume_from:
         accelerator.load_state(resume_from)
         with open(os.path.join(resume_from, STATE_FILE)) as f:
@@ -347,17 +347,17 @@ def _optimizer_step(accelerator, model, optimizer, micro: list[dict], rec: Recip
     return step_loss, local_tokens
 
 
-def _save_final(accelerator, model, processor, base: str, out_dir: str, rec: Recipe, info: dict, run: dict) -> None:
+def _save_final(accelerator, model, processor, base: str, output_dir: str, rec: Recipe, info: dict, run: dict) -> None:
     """Save the trained checkpoint, its sidecar files and ``train_log.json``; drop the step states."""
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         unwrapped = accelerator.unwrap_model(model)
         unwrapped.config.use_cache = True
-        unwrapped.save_pretrained(out_dir, state_dict=accelerator.get_state_dict(model))
-        processor.save_pretrained(out_dir)
+        unwrapped.save_pretrained(output_dir, state_dict=accelerator.get_state_dict(model))
+        processor.save_pretrained(output_dir)
         for name in SIDECAR_FILES:
             if os.path.isfile(os.path.join(base, name)):
-                shutil.copy2(os.path.join(base, name), os.path.join(out_dir, name))
+                shutil.copy2(os.path.join(base, name), os.path.join(output_dir, name))
         elapsed, rows_seen = run["elapsed_s"], run["rows_seen"]
         log = {
             "complete": True,
@@ -373,9 +373,9 @@ def _save_final(accelerator, model, processor, base: str, out_dir: str, rec: Rec
             "history": run["history"],
             "dataset_fingerprint": info["dataset_fingerprint"],
         }
-        with open(os.path.join(out_dir, LOG_FILE), "w") as f:
+        with open(os.path.join(output_dir, LOG_FILE), "w") as f:
             json.dump(log, f, indent=2)
-        shutil.rmtree(os.path.join(out_dir, "checkpoints"), ignore_errors=True)
+        shutil.rmtree(os.path.join(output_dir, "checkpoints"), ignore_errors=True)
     accelerator.wait_for_everyone()
 
 
@@ -400,9 +400,9 @@ def pretrain(
     return train(ds, model=model, output_dir=output_dir, train_parts=train_parts, learning_rate=learning_rate, **recipe)
 
 
-def _save_state(accelerator, out_dir: str, step: int, history, elapsed: float, rows_seen: int) -> None:
+def _save_state(accelerator, output_dir: str, step: int, history, elapsed: float, rows_seen: int) -> None:
     """Full training state at ``step``; older checkpoints are removed once it is written."""
-    root = os.path.join(out_dir, "checkpoints")
+    root = os.path.join(output_dir, "checkpoints")
     path = os.path.join(root, f"step-{step}")
     accelerator.save_state(path)
     if accelerator.is_main_process:
