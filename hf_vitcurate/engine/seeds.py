@@ -21,25 +21,16 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
 import random
 from collections import defaultdict
-from importlib import resources
 
 from datasets import Dataset
 
-from ..errors import FormatError
-from ..formats.mminstruct import LANGUAGES, SEED_KINDS, TYPE_ALIASES
+from ..formats.mminstruct import SEED_KINDS
 from ..formats.mminstruct import load_seeds as _load_seed_files
+from ..formats.mminstruct_taxonomy import load_end_prompts, seeds_dir
 from .taxonomy import Taxonomy, as_taxonomy, domain_key
-
-END_PROMPT_FILE = "end_prompt.json"
-
-
-def seeds_dir() -> str:
-    """The packaged seed folder (English seeds, ``end_prompt.json``, ``LICENSE``)."""
-    return str(resources.files("hf_vitcurate.engine") / "data" / "mminstruct_seeds")
 
 
 def load_seeds(path: str | os.PathLike | None = None, languages: tuple[str, ...] = ("English",)) -> Dataset:
@@ -48,34 +39,6 @@ def load_seeds(path: str | os.PathLike | None = None, languages: tuple[str, ...]
     ``path``: a folder in the published layout or one seed file; default the packaged copy.
     """
     return _load_seed_files(os.fspath(path) if path is not None else seeds_dir(), languages=languages)
-
-
-def load_end_prompts(path: str | os.PathLike | None = None, language: str = "English") -> dict[str, list[str]]:
-    """``{instruction_type: [suffixes]}`` from ``end_prompt.json`` (a folder or the file itself).
-
-    Keys are spelled longsentence/shortsentence/judge/select in the published file; the
-    suffixes start with a space there, which is stripped.
-    """
-    path = os.fspath(path) if path is not None else seeds_dir()
-    file = os.path.join(path, END_PROMPT_FILE) if os.path.isdir(path) else path
-    with open(file, encoding="utf-8") as f:
-        text = f.read()
-    if not text.strip():
-        return {}
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise FormatError(f"{file}: not JSON ({exc})") from None
-    want = LANGUAGES.get(language.lower(), language)
-    out: dict[str, list[str]] = {}
-    for kind, by_lang in data.items():
-        key = kind.strip().lower()
-        if key not in TYPE_ALIASES:
-            raise FormatError(f"{file}: field {kind!r}: unknown kind; known: {sorted(TYPE_ALIASES)}")
-        for lang, items in (by_lang or {}).items():
-            if LANGUAGES.get(lang.strip().lower(), lang.strip()) == want:
-                out.setdefault(TYPE_ALIASES[key], []).extend(s.strip() for s in items)
-    return out
 
 
 class SeedBank:

@@ -1,8 +1,14 @@
-"""The MMInstruct taxonomy as package data: 24 domains, 4 instruction types, caption.
+"""The MMInstruct taxonomy as package data: 24 domains, 4 instruction types, caption; and the published end prompts.
 
 Read from ``engine/data/taxonomy.yaml`` (MMInstruct, arXiv:2407.15838, Table 3 with its typos fixed, each
 domain's Table 5 caption requirement, keywords for the domain tagger). A user may load
 their own file with :func:`load_taxonomy` and pass it wherever a taxonomy is taken.
+:func:`load_end_prompts` reads the release's ``end_prompt.json`` (the published indicator
+suffixes of each type) from the packaged seed folder (:func:`seeds_dir`).
+
+It lives with the MMInstruct format, below both the data engine (:mod:`hf_vitcurate.engine`,
+which re-exports it as ``engine.taxonomy``) and the tagging stage
+(:func:`hf_vitcurate.stages.taxonomy`), so that neither imports the other.
 
 Example:
     >>> tax = load_taxonomy()
@@ -17,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -24,8 +31,10 @@ from importlib import resources
 
 import yaml
 
+from ..errors import FormatError
+
 # One copy of the type names and indicator suffixes (docs/methods.md): the format parser's.
-from ..formats.mminstruct import TYPE_SUFFIX, TYPES, normalize_type
+from .mminstruct import LANGUAGES, TYPE_ALIASES, TYPE_SUFFIX, TYPES, normalize_type
 
 CAPTION = "caption"
 MULTI_ROUND = "multi_round_long_vqa"
@@ -100,9 +109,19 @@ def instruction_type(name: str) -> str:
     return normalize_type(name)
 
 
+def _engine_data() -> str:
+    # The files ship in the engine's data folder; reading them from here imports no engine module.
+    return str(resources.files("hf_vitcurate") / "engine" / "data")
+
+
 def default_path() -> str:
     """Path of the packaged ``taxonomy.yaml``."""
-    return str(resources.files("hf_vitcurate.engine") / "data" / "taxonomy.yaml")
+    return os.path.join(_engine_data(), "taxonomy.yaml")
+
+
+def seeds_dir() -> str:
+    """The packaged seed folder (English seeds, ``end_prompt.json``, ``LICENSE``)."""
+    return os.path.join(_engine_data(), "mminstruct_seeds")
 
 
 @functools.lru_cache(maxsize=8)
@@ -146,6 +165,37 @@ def as_taxonomy(value: Taxonomy | str | os.PathLike | None) -> Taxonomy:
     return value if isinstance(value, Taxonomy) else load_taxonomy(value)
 
 
+END_PROMPT_FILE = "end_prompt.json"
+
+
+def load_end_prompts(path: str | os.PathLike | None = None, language: str = "English") -> dict[str, list[str]]:
+    """``{instruction_type: [suffixes]}`` from ``end_prompt.json`` (a folder or the file itself).
+
+    Keys are spelled longsentence/shortsentence/judge/select in the published file; the
+    suffixes start with a space there, which is stripped.
+    """
+    path = os.fspath(path) if path is not None else seeds_dir()
+    file = os.path.join(path, END_PROMPT_FILE) if os.path.isdir(path) else path
+    with open(file, encoding="utf-8") as f:
+        text = f.read()
+    if not text.strip():
+        return {}
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FormatError(f"{file}: not JSON ({exc})") from None
+    want = LANGUAGES.get(language.lower(), language)
+    out: dict[str, list[str]] = {}
+    for kind, by_lang in data.items():
+        key = kind.strip().lower()
+        if key not in TYPE_ALIASES:
+            raise FormatError(f"{file}: field {kind!r}: unknown kind; known: {sorted(TYPE_ALIASES)}")
+        for lang, items in (by_lang or {}).items():
+            if LANGUAGES.get(lang.strip().lower(), lang.strip()) == want:
+                out.setdefault(TYPE_ALIASES[key], []).extend(s.strip() for s in items)
+    return out
+
+
 __all__ = [
     "CAPTION",
     "INSTRUCTION_TYPES",
@@ -157,5 +207,7 @@ __all__ = [
     "as_taxonomy",
     "domain_key",
     "instruction_type",
+    "load_end_prompts",
     "load_taxonomy",
+    "seeds_dir",
 ]

@@ -71,8 +71,7 @@ class KeywordModel:
     """
 
     def __init__(self, taxonomy=None, fallback: str = "image_description"):
-        from ..engine.seeds import load_end_prompts
-        from ..engine.taxonomy import MULTI_ROUND, as_taxonomy
+        from ..formats.mminstruct_taxonomy import MULTI_ROUND, as_taxonomy, load_end_prompts
         from ..formats.mminstruct import TYPE_SUFFIX
 
         tax = as_taxonomy(taxonomy)
@@ -164,7 +163,7 @@ def taxonomy(
     map_batch_size: int = 10_000,
 ) -> Dataset:
     """Add ``domain``, ``instruction_type`` and ``domain_score`` to rows of any source (see module doc)."""
-    from ..engine.taxonomy import INSTRUCTION_TYPES, MULTI_ROUND
+    from ..formats.mminstruct_taxonomy import INSTRUCTION_TYPES, MULTI_ROUND
 
     model = KeywordModel(taxonomy, fallback=fallback)
     known_types = set(INSTRUCTION_TYPES)
