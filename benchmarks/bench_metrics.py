@@ -29,7 +29,7 @@ import time
 
 import numpy as np
 
-from hf_vitcurate.metrics import COMPONENTS, Scorer, find_wordnet, tokenize
+from hf_vitcurate.metrics import COMPONENTS, Scorer, coco_tokenize, find_wordnet
 from hf_vitcurate.metrics.wordnet import load_wordnet
 
 CAPTIONS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "real",
@@ -74,8 +74,8 @@ def reference(preds: list[str], refs: list[str], wn) -> dict[str, list[float]]:
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.rouge.rouge import Rouge
 
-    p_tok = [tokenize(p) for p in preds]
-    r_tok = [tokenize(r) for r in refs]
+    p_tok = [coco_tokenize(p) for p in preds]
+    r_tok = [coco_tokenize(r) for r in refs]
     gts = {i: [" ".join(t)] for i, t in enumerate(r_tok)}
     res = {i: [" ".join(t)] for i, t in enumerate(p_tok)}
     with contextlib.redirect_stdout(io.StringIO()):
@@ -116,7 +116,7 @@ def run(name: str, preds: list[str], refs: list[str], ref_n: int) -> dict:
     t_warm = time.perf_counter() - t0
     row = {
         "workload": name, "n": len(preds), "ref_n": ref_n,
-        "tokens_per_sample": round(float(np.mean([len(tokenize(p)) for p in preds[:1000]])), 1),
+        "tokens_per_sample": round(float(np.mean([len(coco_tokenize(p)) for p in preds[:1000]])), 1),
         "reference_per_s": ref_n / t_ref, "ours_same_subset_per_s": ref_n / t_sub,
         "ours_cold_per_s": len(preds) / t_cold, "ours_warm_per_s": len(preds) / t_warm,
         "ratio_same_subset": t_ref / t_sub, "ratio_cold": (len(preds) / t_cold) / (ref_n / t_ref),

@@ -14,12 +14,12 @@ import pytest
 from hf_vitcurate.metrics import (
     Scorer,
     WordNetMissingError,
+    coco_tokenize,
     lcs_length,
     load_wordnet,
     mq_dataset,
     mq_metric_path,
     mq_scores,
-    tokenize,
 )
 from hf_vitcurate.metrics import wordnet as wordnet_module
 
@@ -54,7 +54,7 @@ def scorer(wn):
     ],
 )
 def test_tokenize(text, tokens):
-    assert tokenize(text) == tokens
+    assert coco_tokenize(text) == tokens
 
 
 # --- hand-checked values --------------------------------------------------------------
@@ -211,8 +211,8 @@ def _coco_corpus_bleu(preds, refs):
     from pycocoevalcap.bleu.bleu import Bleu
 
     pytest.importorskip("pycocoevalcap")
-    gts = {i: [" ".join(tokenize(r)) for r in ([x] if isinstance(x, str) else x)] for i, x in enumerate(refs)}
-    res = {i: [" ".join(tokenize(p))] for i, p in enumerate(preds)}
+    gts = {i: [" ".join(coco_tokenize(r)) for r in ([x] if isinstance(x, str) else x)] for i, x in enumerate(refs)}
+    res = {i: [" ".join(coco_tokenize(p))] for i, p in enumerate(preds)}
     with contextlib.redirect_stdout(io.StringIO()):
         score, _ = Bleu(4).compute_score(gts, res, verbose=0)
     return score
@@ -228,7 +228,7 @@ def reference_scores(preds, refs, wn):
     out = {k: [] for k in ("bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_l")}
     for pred, ref in zip(preds, refs):
         ref = [ref] if isinstance(ref, str) else ref
-        p_tok, r_tok = tokenize(pred), [tokenize(r) for r in ref]
+        p_tok, r_tok = coco_tokenize(pred), [coco_tokenize(r) for r in ref]
         gts, res = {0: [" ".join(t) for t in r_tok]}, {0: [" ".join(p_tok)]}
         with contextlib.redirect_stdout(io.StringIO()):
             _, bleu = Bleu(4).compute_score(gts, res, verbose=0)

@@ -2,7 +2,7 @@
 
 - :func:`mq_scores` - per-sample ``bleu_1``..``bleu_4``, ``meteor``, ``rouge_l``, ``mq``;
 - :func:`mq_dataset` - MQ^D of a set (``reduce="mean"`` or ``"sum"``);
-- :func:`tokenize` - the tokens every metric reads;
+- :func:`coco_tokenize` - the tokens every metric reads;
 - :class:`Scorer` - the same with your own tokenizer / WordNet, caches kept per object;
 - :func:`mq_metric_path` - the ``evaluate`` module: ``evaluate.load(mq_metric_path())``;
 - :func:`load_wordnet` - WordNet for METEOR, found automatically (Debian package or nltk data).
@@ -21,7 +21,7 @@ from .bleu import bleu_scores, corpus_bleu
 from .meteor import Meteor
 from .mq import COMPONENTS, VARIANTS, Scorer, combine, default_scorer, mq_dataset, mq_scores
 from .rouge import lcs_length, rouge_l_scores
-from .tokenize import Vocabulary, tokenize
+from .tokens import Vocabulary, coco_tokenize
 from .wordnet import WordNetMissingError, find_wordnet, load_wordnet
 
 
@@ -48,5 +48,5 @@ __all__ = [
     "mq_metric_path",
     "mq_scores",
     "rouge_l_scores",
-    "tokenize",
+    "coco_tokenize",
 ]

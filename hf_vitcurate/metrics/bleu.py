@@ -130,7 +130,7 @@ def bleu_from_counts(counts: dict[str, np.ndarray]) -> np.ndarray:
 def bleu_scores(
     candidates: Sequence[Sequence[int]], references: Sequence[Sequence[Sequence[int]]], n: int = 4
 ) -> np.ndarray:
-    """Per-sample BLEU-1..n, shape (N, n); inputs are token ids (see :class:`~.tokenize.Vocabulary`)."""
+    """Per-sample BLEU-1..n, shape (N, n); inputs are token ids (see :class:`~.tokens.Vocabulary`)."""
     if not len(candidates):
         return np.zeros((0, n))
     return bleu_from_counts(bleu_counts(candidates, references, n))

@@ -18,7 +18,7 @@ nltk spends its time stemming every word of every call (~15 µs a word) and aski
 WordNet for the synsets of every unmatched word (morphology, index, and a full parse of
 each synset); here each distinct word is stemmed once, each distinct stem's synonym set
 is read once per process (lemma names only, :class:`~.wordnet.LemmaNames`), and words
-are integers (:class:`~.tokenize.Vocabulary`), so the alignment is a few dictionary
+are integers (:class:`~.tokens.Vocabulary`), so the alignment is a few dictionary
 operations per word. Identical strings score below 1 (one chunk of m
 words: penalty ``0.5 / m**3``; ``1 - 0.5/27 = 0.98148...`` for three words).
 
@@ -34,7 +34,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .tokenize import Vocabulary
+from .tokens import Vocabulary
 
 ALPHA, BETA, GAMMA = 0.9, 3.0, 0.5
 

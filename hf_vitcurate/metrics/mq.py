@@ -3,7 +3,7 @@
     MQ = mean(B@1, B@2, B@3, B@4, METEOR, ROUGE-L)      variant "C1" (default, Eq. 1)
     C2 = mean(B@4, METEOR, ROUGE-L);  C3 = mean(METEOR, ROUGE-L)      (Eq. 5)
 
-All metrics read the same tokens (:func:`~.tokenize.tokenize`). BLEU and ROUGE-L are
+All metrics read the same tokens (:func:`~.tokens.coco_tokenize`). BLEU and ROUGE-L are
 ``pycocoevalcap``'s per-sample scores, METEOR is nltk's ``meteor_score``; values agree
 with a per-sample composition of those scorers to 1e-9 (tests/test_metrics.py) at a
 fraction of the cost (benchmarks/bench_metrics.py). A reference is a string or a list
@@ -38,7 +38,7 @@ import numpy as np
 from .bleu import bleu_counts, bleu_from_counts, corpus_bleu
 from .meteor import Meteor
 from .rouge import rouge_l_scores
-from .tokenize import Vocabulary, tokenize
+from .tokens import Vocabulary, coco_tokenize
 
 COMPONENTS = ("bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_l")
 VARIANTS = {
@@ -83,11 +83,11 @@ def combine(components: dict[str, np.ndarray], variant: str = "C1") -> np.ndarra
 class Scorer:
     """Tokenizer, vocabulary and METEOR caches for MQ; reuse one per process (see :func:`default_scorer`).
 
-    ``tokenizer``: text → tokens (default :func:`~.tokenize.tokenize`); ``wordnet``,
+    ``tokenizer``: text → tokens (default :func:`~.tokens.coco_tokenize`); ``wordnet``,
     ``stemmer``: passed to :class:`~.meteor.Meteor`.
     """
 
-    def __init__(self, *, tokenizer: Callable[[str], list[str]] = tokenize, wordnet=None, stemmer=None) -> None:
+    def __init__(self, *, tokenizer: Callable[[str], list[str]] = coco_tokenize, wordnet=None, stemmer=None) -> None:
         self.tokenizer = tokenizer
         self.vocab = Vocabulary()
         self.meteor = Meteor(self.vocab, wordnet=wordnet, stemmer=stemmer)

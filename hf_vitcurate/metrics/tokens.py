@@ -23,7 +23,7 @@ compared as numbers only). Other readings can be plugged in: every metric accept
 pre-tokenized input (:func:`hf_vitcurate.metrics.mq_scores` with ``tokenizer=``).
 
 Example:
-    >>> tokenize("The cat's on the mat, isn't it? [10, 20]")
+    >>> coco_tokenize("The cat's on the mat, isn't it? [10, 20]")
     ['the', 'cat', "'s", 'on', 'the', 'mat', 'is', "n't", 'it', '10', '20']
 """
 
@@ -48,7 +48,7 @@ _TOKEN = re.compile(
 _NT = re.compile(r"([^\W_])n't(?![^\W_])")
 
 
-def tokenize(text: str | None) -> list[str]:
+def coco_tokenize(text: str | None) -> list[str]:
     """Tokens of ``text`` (``None`` and empty text give ``[]``); see the module docstring."""
     if not text:
         return []
@@ -59,8 +59,8 @@ def tokenize(text: str | None) -> list[str]:
 
 
 def tokenize_batch(texts: Iterable[str | None]) -> list[list[str]]:
-    """:func:`tokenize` over many texts."""
-    return [tokenize(t) for t in texts]
+    """:func:`coco_tokenize` over many texts."""
+    return [coco_tokenize(t) for t in texts]
 
 
 def joined(tokens: list[str]) -> str:
