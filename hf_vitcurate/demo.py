@@ -45,10 +45,10 @@ def run_demo(
     from . import validate
     from .columns import list_column
     from .hub import publish
-    from .testing import tiny_recipe, train_tiny
     from .select.mllm_selector import mllm_selector
     from .stages import concepts, leakage, yes_no
     from .synthetic import degraded_share, pool_and_truth
+    from .testing import tiny_recipe, train_tiny
 
     t0 = time.time()
     os.makedirs(output_dir, exist_ok=True)

@@ -19,7 +19,7 @@ process takes its own slice of every global batch).
   LLaVA, whatever the batch split.
 
 :func:`pretrain` is LLaVA stage 1 (projector only, captions, lr 1e-3). A checkpoint that
-starts from random weights (``models.tiny``) has no vision features to align, so its
+starts from random weights (``hf_vitcurate.testing``) has no vision features to align, so its
 recipe trains the vision tower too: ``pretrain(..., train_parts=("vision", "projector"))``.
 
 Example:
@@ -50,7 +50,7 @@ PROJECTOR_NAMES = ("multi_modal_projector", "mm_projector", "visual.merger", "co
 VISION_NAMES = ("vision_tower", "vision_model", "visual", "image_encoder")
 STATE_FILE = "trainer_state.json"
 LOG_FILE = "train_log.json"
-# Descriptions of how a checkpoint was built (models.tiny, synthetic.vision); a fine-tune of it
+# Descriptions of how a checkpoint was built (hf_vitcurate.testing; research/'s text stage); a fine-tune of it
 # is the same architecture, so they travel along (recipes look for tiny_architecture.json).
 SIDECAR_FILES = ("tiny_architecture.json", "vision_pretraining.json", "lm_pretraining.json")
 
