@@ -174,6 +174,16 @@ def test_score_errors_name_the_flag(tmp_path):
         main(["score", "qa-count", src, "--output", str(tmp_path / "o"), "--expected", "ref=x"])
 
 
+def test_model_and_recipe_errors_name_the_flag(tmp_path):
+    src = _text_rows(tmp_path)
+    for argv in (["score", "necessity", src, "--output", "o"], ["score", "generate", src, "--output", "o"],
+                 ["train", src, "--output", "o"], ["evaluate"]):
+        with pytest.raises(SystemExit, match="--model: no checkpoint folder"):
+            main([*argv, "--model", str(tmp_path / "missing" / "ckpt")])
+    with pytest.raises(SystemExit, match="--train-parts"):
+        main(["train", src, "--model", str(tmp_path), "--output", "o", "--train-parts", "vision,wings"])
+
+
 def test_select_commands(tmp_path, capsys):
     ds = Dataset.from_dict({"id": [f"r{i}" for i in range(20)], "necessity": [float(i) for i in range(20)]})
     ds.save_to_disk(str(tmp_path / "scored"))

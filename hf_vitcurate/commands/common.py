@@ -105,3 +105,16 @@ def quiet_if_small(n_rows: int) -> None:
         from datasets.utils.logging import disable_progress_bar
 
         disable_progress_bar()
+
+
+def check_model(command: str, model: str) -> None:
+    """Stop with one line naming ``--model`` when it is a local path that does not exist.
+
+    A Hub id (``org/name``) is left to ``from_pretrained``; a path (absolute, relative with
+    ``./``, or with more than one ``/``) must be a folder.
+
+    >>> check_model("train", "llava-hf/llava-1.5-7b-hf")
+    """
+    looks_local = model.startswith((".", "/", "~")) or model.count("/") > 1 or os.sep != "/" and os.sep in model
+    if looks_local and not os.path.isdir(os.path.expanduser(model)):
+        raise SystemExit(f"vitcurate {command}: error: --model: no checkpoint folder at {model}")

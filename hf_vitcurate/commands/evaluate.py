@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from .common import load_input, option, print_summary, quiet_if_small
+from .common import check_model, load_input, option, print_summary, quiet_if_small
 
 
 def register(sub) -> None:
@@ -33,6 +33,7 @@ def run(args) -> int:
 
     from ..synthetic.evaluate import evaluate
 
+    check_model("evaluate", args.model)
     bench = load_input(args.input) if args.input else None
     if bench is not None:
         quiet_if_small(len(bench))

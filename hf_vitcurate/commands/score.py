@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 
-from .common import add_input_args, load_input, option, print_summary, quiet_if_small, save_output
+from .common import add_input_args, check_model, load_input, option, print_summary, quiet_if_small, save_output
 
 STAGES = ("necessity", "generate", "mq", "concepts", "yes-no", "leakage", "qa-count", "taxonomy")
 
@@ -136,6 +136,7 @@ def _model_kwargs(args) -> dict:
 def run_necessity(args) -> int:
     from ..stages.necessity import necessity
 
+    check_model("score necessity", args.model)
     ds = _load(args)
     scored = necessity(ds, **_model_kwargs(args), reduction=args.reduction, sign=args.sign, max_length=args.max_length)
     table = scored.with_format("arrow")
@@ -147,6 +148,7 @@ def run_necessity(args) -> int:
 def run_generate(args) -> int:
     from ..stages.generate import generate
 
+    check_model("score generate", args.model)
     ds = _load(args)
     out = generate(ds, **_model_kwargs(args), column=args.column, max_new_tokens=args.max_new_tokens,
                    num_threads=args.num_threads)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 
-from .common import add_input_args, load_input, option, print_summary, quiet_if_small
+from .common import add_input_args, check_model, load_input, option, print_summary, quiet_if_small
 
 RECIPES = ("llava", "llava-pretrain", "tiny", "tiny-pretrain")
 # Recipe fields that are flags, with their types (None defaults need one) and choices.
@@ -66,7 +66,12 @@ def recipe_from_args(args) -> dict:
     if recipe.get("num_threads") not in (None, "auto"):
         recipe["num_threads"] = int(recipe["num_threads"])
     if args.train_parts:
+        from ..models.training import PARTS
+
         recipe["train_parts"] = tuple(p.strip() for p in args.train_parts.split(",") if p.strip())
+        unknown = sorted(set(recipe["train_parts"]) - set(PARTS))
+        if unknown or not recipe["train_parts"]:
+            raise SystemExit(f"vitcurate train: error: --train-parts: {unknown or 'none'} not in {', '.join(PARTS)}")
     return recipe
 
 
@@ -89,9 +94,11 @@ def run(args) -> int:
 
     from ..models import train
 
+    recipe = recipe_from_args(args)
+    if not args.build_tiny:
+        check_model("train", args.model)
     ds = load_input(args.input, args.format, args.image_root, args.source)
     quiet_if_small(len(ds))
-    recipe = recipe_from_args(args)
     if args.build_tiny and not os.path.exists(args.model):
         build_tiny(args.model, ds, recipe.get("progress", True))
     path = train(ds, model=args.model, output_dir=args.output, restart=args.restart, **recipe)
