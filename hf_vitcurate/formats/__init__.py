@@ -188,7 +188,7 @@ def _canonical(raw: Dataset, *, file: str, source: str | None, task: str | None,
     return finish(ds, fmt="canonical", file=file, rows_in=len(raw), errors=errors, params={"source": source, "task": task}, parent=raw)
 
 
-def save_vit(ds: Dataset, path: str, format: str = "llava", **kwargs: Any) -> str:
+def save_vit(ds: Dataset, path: str, *, format: str = "llava", **kwargs: Any) -> str:
     """Write ``ds`` in a foreign format (``llava`` or ``sharegpt``); see each module's ``save``."""
     if format not in SAVERS:
         raise FormatError(f"cannot save as {format!r}; savers exist for {sorted(SAVERS)}")

@@ -342,7 +342,7 @@ def _images(value: Any, prefix: str | None) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- seed questions
 
 
-def load_seeds(path: str, languages: tuple[str, ...] = ("English",)) -> Dataset:
+def load_seeds(path: str, *, languages: tuple[str, ...] = ("English",)) -> Dataset:
     """The published seed questions: one row per question (not VIT rows: no answers).
 
     ``path`` is one seed file or the folder of them (``end_prompt.json``, which holds
