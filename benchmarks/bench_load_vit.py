@@ -106,14 +106,14 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--lines", action="store_true", help="write JSON Lines instead of one JSON array")
-    parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "bench_load_vit"))
+    parser.add_argument("--work-dir", default=os.path.join(tempfile.gettempdir(), "bench_load_vit"))
     parser.add_argument("--child", nargs=2, metavar=("WHICH", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(*args.child)
         return
-    os.makedirs(args.workdir, exist_ok=True)
-    path = os.path.join(args.workdir, f"llava_{args.rows}.json" + ("l" if args.lines else ""))
+    os.makedirs(args.work_dir, exist_ok=True)
+    path = os.path.join(args.work_dir, f"llava_{args.rows}.json" + ("l" if args.lines else ""))
     if not os.path.exists(path):
         write_file(path, args.rows)
     print(f"file: {path} ({os.path.getsize(path) / 2**20:.0f} MiB, {args.rows} rows)")
