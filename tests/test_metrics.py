@@ -183,7 +183,7 @@ def test_evaluate_module_offline(wn, scorer):
     assert out["mq"] == pytest.approx(np.mean(s["mq"]), abs=1e-12)
     assert out["mq_per_sample"] == pytest.approx(s["mq"], abs=1e-12)
     single = metric.compute(predictions=preds, references=["a red circle", "three squares"], variant="C3")
-    assert single["mq"] == pytest.approx(np.mean(scorer.scores(preds, ["a red circle", "three squares"], "C3")["mq"]))
+    assert single["mq"] == pytest.approx(np.mean(scorer.scores(preds, ["a red circle", "three squares"], variant="C3")["mq"]))
 
 
 def test_missing_wordnet_says_how_to_install(monkeypatch, tmp_path):

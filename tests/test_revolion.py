@@ -259,7 +259,7 @@ def test_mq_stage_scores_against_last_gpt_turn():
     assert out.column_names[:3] == ds.column_names[:3]
     c3 = mq(ds, answer_column="answer__llava", model_name="m", variant="C3")
     np.testing.assert_allclose(numpy_column(c3, "mq__m"), mq_scores(["a red circle", "two squares", ""],
-                               ["a red circle", "two blue squares", "yes"], "C3")["mq"], atol=1e-12)
+                               ["a red circle", "two blue squares", "yes"], variant="C3")["mq"], atol=1e-12)
     with pytest.raises(KeyError, match="generate"):
         mq(ds, answer_column="answer__missing")
 

@@ -171,5 +171,5 @@ def run_mq_score(args) -> int:
 
     if len(args.predictions) != len(args.references):
         raise SystemExit("vitcurate revolion mq-score: error: give as many --references as --predictions")
-    print_summary(mq_scores(args.predictions, args.references, args.variant))
+    print_summary(mq_scores(args.predictions, args.references, variant=args.variant))
     return 0

@@ -59,7 +59,7 @@ def _ngram_keys(tokens: np.ndarray, lengths: np.ndarray, n: int) -> list[tuple[n
 
 
 def bleu_counts(
-    candidates: Sequence[Sequence[int]], references: Sequence[Sequence[Sequence[int]]], n: int = 4
+    candidates: Sequence[Sequence[int]], references: Sequence[Sequence[Sequence[int]]], *, n: int = 4
 ) -> dict[str, np.ndarray]:
     """``testlen``, closest ``reflen``, ``guess`` (N, n) and clipped ``correct`` (N, n) of every sample."""
     n_samples = len(candidates)
@@ -128,12 +128,12 @@ def bleu_from_counts(counts: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def bleu_scores(
-    candidates: Sequence[Sequence[int]], references: Sequence[Sequence[Sequence[int]]], n: int = 4
+    candidates: Sequence[Sequence[int]], references: Sequence[Sequence[Sequence[int]]], *, n: int = 4
 ) -> np.ndarray:
     """Per-sample BLEU-1..n, shape (N, n); inputs are token ids (see :class:`~.tokens.Vocabulary`)."""
     if not len(candidates):
         return np.zeros((0, n))
-    return bleu_from_counts(bleu_counts(candidates, references, n))
+    return bleu_from_counts(bleu_counts(candidates, references, n=n))
 
 
 def corpus_bleu(counts: dict[str, np.ndarray]) -> np.ndarray:

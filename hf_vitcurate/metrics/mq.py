@@ -71,7 +71,7 @@ def as_reference_list(reference: Reference | None, index: int) -> list[str]:
     return refs
 
 
-def combine(components: dict[str, np.ndarray], variant: str = "C1") -> np.ndarray:
+def combine(components: dict[str, np.ndarray], *, variant: str = "C1") -> np.ndarray:
     """MQ from component scores: the mean of the variant's components, in their order."""
     names = check_variant(variant)
     total = np.zeros_like(np.asarray(components[names[0]], dtype=np.float64))
@@ -123,7 +123,7 @@ class Scorer:
         counts: list[dict[str, np.ndarray]] = []
         for lo in range(0, len(uniq_p), BATCH):
             cands, refs = self.encode(uniq_p[lo : lo + BATCH], uniq_r[lo : lo + BATCH])
-            c = bleu_counts(cands, refs, 4)
+            c = bleu_counts(cands, refs, n=4)
             bleu = bleu_from_counts(c)
             for k in range(4):
                 out[f"bleu_{k + 1}"].append(bleu[:, k])
@@ -138,15 +138,15 @@ class Scorer:
         return result
 
     def scores(self, predictions: Sequence[str | None], references: Sequence[Reference],
-               variant: str = "C1") -> dict[str, list[float]]:
+               *, variant: str = "C1") -> dict[str, list[float]]:
         """Per-sample ``bleu_1``..``bleu_4``, ``meteor``, ``rouge_l`` and ``mq`` as lists of floats."""
         check_variant(variant)
         comps = self.components(predictions, references)
-        comps["mq"] = combine(comps, variant)
+        comps["mq"] = combine(comps, variant=variant)
         return {k: v.tolist() for k, v in comps.items()}
 
     def dataset(self, predictions: Sequence[str | None], references: Sequence[Reference],
-                variant: str = "C1", reduce: str = "mean") -> float:
+                *, variant: str = "C1", reduce: str = "mean") -> float:
         """MQ^D over a set of samples (see the module docstring for ``reduce``)."""
         names = check_variant(variant)
         if reduce not in REDUCES:
@@ -155,7 +155,7 @@ class Scorer:
             raise ValueError("MQ^D of an empty set is undefined")
         comps = self.components(predictions, references, with_counts=reduce == "sum")
         if reduce == "mean":
-            return float(np.mean(combine(comps, variant)))
+            return float(np.mean(combine(comps, variant=variant)))
         corpus = dict(zip(("bleu_1", "bleu_2", "bleu_3", "bleu_4"), corpus_bleu(comps["_counts"])))
         corpus["meteor"] = float(np.mean(comps["meteor"]))
         corpus["rouge_l"] = float(np.mean(comps["rouge_l"]))
@@ -176,8 +176,8 @@ def default_scorer() -> Scorer:
 def mq_scores(
     predictions: Sequence[str | None],
     references: Sequence[Reference],
-    variant: str = "C1",
     *,
+    variant: str = "C1",
     scorer: Scorer | None = None,
 ) -> dict[str, list[float]]:
     """Per-sample caption metrics and MQ (keys ``bleu_1``..``bleu_4``, ``meteor``, ``rouge_l``, ``mq``).
@@ -186,16 +186,16 @@ def mq_scores(
     >>> round(s["meteor"][0], 4), s["rouge_l"][0]                                     # doctest: +SKIP
     (0.9815, 1.0)
     """
-    return (scorer or default_scorer()).scores(predictions, references, variant)
+    return (scorer or default_scorer()).scores(predictions, references, variant=variant)
 
 
 def mq_dataset(
     predictions: Sequence[str | None],
     references: Sequence[Reference],
+    *,
     variant: str = "C1",
     reduce: str = "mean",
-    *,
     scorer: Scorer | None = None,
 ) -> float:
     """MQ^D of a set of answers: ``reduce="mean"`` of MQ^S (default) or ``"sum"`` of corpus scores."""
-    return (scorer or default_scorer()).dataset(predictions, references, variant, reduce)
+    return (scorer or default_scorer()).dataset(predictions, references, variant=variant, reduce=reduce)

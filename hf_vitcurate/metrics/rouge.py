@@ -65,7 +65,7 @@ def rouge_l(candidate: Sequence[int], references: Sequence[Sequence[int]], beta:
 
 
 def rouge_l_scores(
-    candidates: Sequence[Sequence[int]], references: Sequence[Sequence[Sequence[int]]], beta: float = BETA
+    candidates: Sequence[Sequence[int]], references: Sequence[Sequence[Sequence[int]]], *, beta: float = BETA
 ) -> np.ndarray:
     """ROUGE-L of every sample, shape (N,)."""
     if len(references) != len(candidates):

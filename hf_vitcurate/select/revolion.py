@@ -230,7 +230,7 @@ def mq_matrix(
             for i, name in enumerate(names):
                 if i != t:
                     idx = rows[name]
-                    m[t, i] = mq_dataset(list(answers[idx]), list(refs[idx]), variant, "sum")
+                    m[t, i] = mq_dataset(list(answers[idx]), list(refs[idx]), variant=variant, reduce="sum")
     else:
         raise ValueError(f"reduce must be 'mean' or 'sum', got {reduce!r}")
     return names, m

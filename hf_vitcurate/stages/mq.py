@@ -75,7 +75,7 @@ def mq(
     def fn(table: pa.Table) -> dict[str, pa.Array]:
         answers = pc.fill_null(table.column(answer_column), "").to_pylist()
         refs = last_answers(table).to_pylist()
-        scores = default_scorer().scores(answers, refs, variant)
+        scores = default_scorer().scores(answers, refs, variant=variant)
         out = {name: pa.array(scores["mq"], pa.float64())}
         if components:
             out.update({f"{name}__{c}": pa.array(scores[c], pa.float64()) for c in COMPONENTS})

@@ -69,7 +69,7 @@ class MqMetric(evaluate.Metric):
         if reduce not in ("mean", "sum"):
             raise ValueError(f"reduce must be 'mean' or 'sum', got {reduce!r}")
         comps = scorer.components(predictions, references, with_counts=reduce == "sum")
-        per = combine(comps, variant)
+        per = combine(comps, variant=variant)
         if reduce == "mean":
             summary = {k: float(np.mean(comps[k])) for k in COMPONENTS}
             mq = float(np.mean(per))
