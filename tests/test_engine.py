@@ -273,31 +273,31 @@ def test_parser_reasons_both_formats(fmt):
                         for k, (q, o, a) in enumerate(items, start=1))
 
     opts = ["A. red", "B. blue", "C. green", "D. pink"]
-    got = engine_parser.parse(out([("Which?", opts, "B"), ("Which?", opts, "B or C"), ("Which?", opts[:3], "A")]), "multiple_choice", 3)
+    got = engine_parser.parse(out([("Which?", opts, "B"), ("Which?", opts, "B or C"), ("Which?", opts[:3], "A")]), "multiple_choice", n=3)
     assert [i.reject_reason for i in got.items] == ["", "not_one_right_option", "not_one_right_option"]
     twice = ["A. red", "B. cross", "C. Cross", "D. pink"]  # two options say the same: not one right option
-    assert engine_parser.parse(out([("Which?", twice, "B")]), "multiple_choice", 1).items[0].reject_reason == "not_one_right_option"
-    got = engine_parser.parse(out([("Is it?", [], "Yes, it is."), ("Is it?", [], "Perhaps")]), "judgement", 3)
+    assert engine_parser.parse(out([("Which?", twice, "B")]), "multiple_choice", n=1).items[0].reject_reason == "not_one_right_option"
+    got = engine_parser.parse(out([("Is it?", [], "Yes, it is."), ("Is it?", [], "Perhaps")]), "judgement", n=3)
     assert [i.reject_reason for i in got.items] == ["", "judgement_not_yes_no", "too_few_questions"]
-    got = engine_parser.parse(out([("What?", [], "")]), "short_vqa", 1)
+    got = engine_parser.parse(out([("What?", [], "")]), "short_vqa", n=1)
     assert got.items[0].reject_reason == "empty_answer"
-    got = engine_parser.parse(out([("", [], "red")]), "short_vqa", 1)
+    got = engine_parser.parse(out([("", [], "red")]), "short_vqa", n=1)
     assert got.items[0].reject_reason == "empty_question"
-    got = engine_parser.parse(out([("A?", [], "x"), ("B?", [], "y"), ("C?", [], "z"), ("D?", [], "w")]), "short_vqa", 3)
+    got = engine_parser.parse(out([("A?", [], "x"), ("B?", [], "y"), ("C?", [], "z"), ("D?", [], "w")]), "short_vqa", n=3)
     assert got.ok and got.extra == 1 and len(got.items) == 3
 
 
 def test_parser_no_parse_and_oddities():
     for text in ["", None, "I cannot help.", "[1, 2", '{"note": "nothing"}']:
-        got = engine_parser.parse(text, "judgement", 3)
+        got = engine_parser.parse(text, "judgement", n=3)
         assert [i.reject_reason for i in got.items] == ["no_parse"] * 3
-    got = engine_parser.parse("<Q1> Is it red? </Q1> <A1> Yes </A1> <Q2> Is it big?", "judgement", 2)
+    got = engine_parser.parse("<Q1> Is it red? </Q1> <A1> Yes </A1> <Q2> Is it big?", "judgement", n=2)
     assert [i.reject_reason for i in got.items] == ["", "no_parse"]  # an unclosed tag is never kept
     # Unlettered JSON options are lettered; an answer may name the option's text; fences are fine.
     got = engine_parser.parse('```json\n[{"question": "Which?", "options": ["red", "blue", "green", "pink"], "answer": "blue"}]\n```',
-                              "multiple_choice", 1)
+                              "multiple_choice", n=1)
     assert got.ok and got.items[0].options[1] == "B. blue"
-    got = engine_parser.parse('[{"question": "What is <Q1>?", "answer": "a tag"}]', "short_vqa", 1)
+    got = engine_parser.parse('[{"question": "What is <Q1>?", "answer": "a tag"}]', "short_vqa", n=1)
     assert got.ok and got.items[0].question == "What is <Q1>?"
 
 

@@ -32,7 +32,7 @@ from .request import Backend, Request, Response, estimate_tokens
 class EchoBackend(CachedBackend):
     """Returns each prompt (or ``reply(request)``) as the answer: for tests and dry runs."""
 
-    def __init__(self, reply=None, model: str = "echo", cache_dir: str | None = None):
+    def __init__(self, reply=None, *, model: str = "echo", cache_dir: str | None = None):
         self.reply = reply
         self.model = model
         self.cache = RequestCache(cache_dir)

@@ -70,7 +70,7 @@ def _parse(resp: dict[str, Any], kind: str, n: int) -> tuple[Parsed, str]:
     elif resp["error"]:
         p = failed("request_failed", resp["error_detail"] or resp["error"], n)
     else:
-        p = parse(resp["text"], "long_vqa" if kind == MULTI else kind, n)
+        p = parse(resp["text"], "long_vqa" if kind == MULTI else kind, n=n)
     return p, resp["text"] or ""
 
 

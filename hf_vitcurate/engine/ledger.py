@@ -85,7 +85,7 @@ def call_cost(price: Price | None, prompt_tokens: int, completion_tokens: int, i
 class Ledger:
     """Records of calls: step, call id, attempt, tokens, cost, cache hit, error (thread-safe)."""
 
-    def __init__(self, prices: dict[str, Price] | None = None, path: str | os.PathLike | None = None):
+    def __init__(self, prices: dict[str, Price] | None = None, *, path: str | os.PathLike | None = None):
         self.prices = dict(DEFAULT_PRICES if prices is None else prices)
         self.path = os.fspath(path) if path is not None else None
         self.records: list[dict[str, Any]] = []
@@ -123,7 +123,7 @@ class Ledger:
         return cost
 
     @classmethod
-    def read(cls, path: str | os.PathLike, prices: dict[str, Price] | None = None) -> Ledger:
+    def read(cls, path: str | os.PathLike, *, prices: dict[str, Price] | None = None) -> Ledger:
         """A ledger with the records of a JSON-lines file written by one or more runs."""
         ledger = cls(prices)
         with open(path, encoding="utf-8") as f:

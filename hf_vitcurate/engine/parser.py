@@ -125,7 +125,7 @@ def _letter_json_options(text: str) -> tuple[str, set[int]]:
     return json.dumps(items, ensure_ascii=False).replace("<", "\\u003c"), unreadable
 
 
-def parse(text: str | None, instruction_type: str, n: int = 3) -> Parsed:
+def parse(text: str | None, instruction_type: str, *, n: int = 3) -> Parsed:
     """Items of one generator answer for a call that asked for ``n`` items of ``instruction_type``.
 
     Never raises on bad model output: every problem becomes a reason on an item.

@@ -131,6 +131,7 @@ class Prompts:
 
 def load_prompts(
     folder: str | os.PathLike | None = None,
+    *,
     taxonomy: Taxonomy | str | None = None,
     **overrides: str,
 ) -> Prompts:

@@ -152,7 +152,7 @@ def _check_edit(turns: list[dict[str, str]], kind: str, where: str) -> None:
         options = [ln for ln in lines[1:] if len(ln) > 2 and ln[0] in "ABCD" and ln[1] in ".)"]
         question = "\n".join(ln for ln in lines if ln not in options)
         tags = f"<Q1> {question} </Q1>" + (f" <C1> {' '.join(options)} </C1>" if options else "") + f" <A1> {turns[1]['value']} </A1>"
-        item = parse(tags, kind, 1).items[0]
+        item = parse(tags, kind, n=1).items[0]
         if not item.ok:
             raise FormatError(f"{where}: edited row fails the {kind} check: {item.reject_reason} ({item.reject_detail})")
 

@@ -33,7 +33,7 @@ from ..formats.mminstruct_taxonomy import load_end_prompts, seeds_dir
 from .taxonomy import Taxonomy, as_taxonomy, domain_key
 
 
-def load_seeds(path: str | os.PathLike | None = None, languages: tuple[str, ...] = ("English",)) -> Dataset:
+def load_seeds(path: str | os.PathLike | None = None, *, languages: tuple[str, ...] = ("English",)) -> Dataset:
     """One row per seed question (``id, domain, seed_kind, instruction_types, language, question``).
 
     ``path``: a folder in the published layout or one seed file; default the packaged copy.
@@ -50,7 +50,7 @@ class SeedBank:
         3
     """
 
-    def __init__(self, seeds: Dataset, taxonomy: Taxonomy | str | None = None):
+    def __init__(self, seeds: Dataset, *, taxonomy: Taxonomy | str | None = None):
         tax = as_taxonomy(taxonomy)
         self.by_key: dict[tuple[str, str], list[str]] = defaultdict(list)
         self.unknown_domains: set[str] = set()
@@ -67,9 +67,9 @@ class SeedBank:
                     self.by_key[(dom, kind)].append(q)
 
     @classmethod
-    def load(cls, path: str | os.PathLike | None = None, taxonomy: Taxonomy | str | None = None) -> SeedBank:
+    def load(cls, path: str | os.PathLike | None = None, *, taxonomy: Taxonomy | str | None = None) -> SeedBank:
         """Bank of the English seeds in ``path`` (default: the packaged copy)."""
-        return cls(load_seeds(path), taxonomy)
+        return cls(load_seeds(path), taxonomy=taxonomy)
 
     def questions(self, domain: str, instruction_type: str) -> list[str]:
         """All seeds of a domain and type (empty when none were published)."""

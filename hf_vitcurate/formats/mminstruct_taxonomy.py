@@ -168,7 +168,7 @@ def as_taxonomy(value: Taxonomy | str | os.PathLike | None) -> Taxonomy:
 END_PROMPT_FILE = "end_prompt.json"
 
 
-def load_end_prompts(path: str | os.PathLike | None = None, language: str = "English") -> dict[str, list[str]]:
+def load_end_prompts(path: str | os.PathLike | None = None, *, language: str = "English") -> dict[str, list[str]]:
     """``{instruction_type: [suffixes]}`` from ``end_prompt.json`` (a folder or the file itself).
 
     Keys are spelled longsentence/shortsentence/judge/select in the published file; the
