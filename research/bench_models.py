@@ -269,6 +269,12 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None)
     args = p.parse_args()
+    _check(p, args)
+    {"gap": gap, "binding": binding}[args.what](args)
+
+
+def _check(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Stop (``p.error``: one line, exit 2) on options that the chosen run would ignore or rewrite."""
     if args.what == "binding":
         if not 0.0 <= args.caption_share < 1.0:
             p.error("--caption-share must be in [0, 1): the rest of the rows are questions")
@@ -313,7 +319,6 @@ def main() -> None:
         p.error("--language-steps and --text-rows must be >= 0")
     if args.stage1_parts not in ("projector,language", "projector"):
         p.error(f"--stage1-parts must be 'projector,language' or 'projector', got {args.stage1_parts!r}")
-    {"gap": gap, "binding": binding}[args.what](args)
 
 
 if __name__ == "__main__":

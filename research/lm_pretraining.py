@@ -221,6 +221,9 @@ def pretrain_language_model(
     last tenth of the steps, and the held-out first-answer-token accuracy (0-100) per format
     (chance: judgement 50, multiple choice and match 25); ``eval_every`` > 0 also records it
     every that many steps (``curve``).
+
+    Long because its signature and this docstring name every option of the stage; the body
+    is the step loop, with the checks, the parameters and the scoring in helpers of their own.
     """
     import torch
 
@@ -230,6 +233,70 @@ def pretrain_language_model(
     from hf_vitcurate.models.training import make_recipe, scheduled_update
     from hf_vitcurate.progress import progress as progress_bar
 
+    until, eval_every = _check_options(steps=steps, batch_size=batch_size, questions=questions, loss_on=loss_on,
+                                       formats=formats, match_kinds=match_kinds, match_share=match_share,
+                                       forward=forward, eval_every=eval_every, until=until)
+    set_threads(num_threads)
+    source, out = rewrite_target(model, output_dir)
+    model, processor = load(source, dtype=torch.float32, device=device)
+    torch.manual_seed(seed)
+    params = _language_parameters(model, train_embeddings)
+    # The package's update rule (models.training.scheduled_update): 3% warm-up, clipping at 1.
+    schedule = make_recipe(learning_rate=learning_rate, warmup_ratio=0.03, lr_schedule=lr_schedule, min_lr_ratio=0.1,
+                           weight_decay=0.0, max_grad_norm=1.0)
+    opt = torch.optim.AdamW(params, lr=learning_rate, weight_decay=schedule.weight_decay, betas=schedule.adam_betas)
+    test_rows = held_out_rows(held_out, seed, tuple(match_kinds))
+    test = encode(processor, {"conversations": [r["conversations"] for r in test_rows]})
+    bar = progress_bar(total=steps, desc="language model", unit="step", enabled=progress)
+    model.train()
+    start, curve, losses, stopped_at = time.time(), [], [], None
+    for step in range(steps):
+        rows = [text_row(step * batch_size + j, seed, questions=questions, match_share=match_share, forward=forward,
+                         match_kinds=tuple(match_kinds), formats=tuple(formats)) for j in range(batch_size)]
+        data = encode(processor, {"conversations": [r["conversations"] for r in rows]})
+        labels = data["labels"]
+        if loss_on == "all":  # next-token prediction on every token, as LLM pretraining does
+            labels = data["input_ids"].masked_fill(data["attention_mask"] == 0, -100)
+        nll, mask = token_nll(model(**model_inputs(data, model)).logits, labels.to(model.device))
+        loss = nll.sum() / mask.sum()
+        loss.backward()
+        scheduled_update(opt, step=step, total=steps, recipe=schedule)
+        losses.append(loss.item())
+        bar.update(1)
+        bar.set_postfix(loss=f"{losses[-1]:.3f}")
+        if eval_every and (step + 1) % eval_every == 0 and step + 1 < steps:
+            curve.append({"step": step + 1, "seconds": round(time.time() - start, 1), **_accuracy(model, test, test_rows)})
+            if until and all(curve[-1][k] >= v for k, v in until.items()):
+                stopped_at = step + 1  # past the plateau: the rest of the steps would only cost time
+                break
+    bar.close()
+    if stopped_at:  # its last point is the final score, as at the last of ``steps`` otherwise
+        final = {k: v for k, v in curve.pop().items() if k not in ("step", "seconds")}
+    else:
+        final = _accuracy(model, test, test_rows)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    model.save_pretrained(out)
+    done = stopped_at or steps
+    tenth = max(1, done // 10)
+    report = {
+        "steps": done, "max_steps": steps, "until": until, "batch_size": batch_size, "learning_rate": learning_rate,
+        "questions": questions, "match_share": match_share, "forward": forward, "match_kinds": list(match_kinds),
+        "formats": list(formats), "loss_on": loss_on, "lr_schedule": lr_schedule, "train_embeddings": train_embeddings,
+        "seed": seed, "seconds": round(time.time() - start, 1),
+        # Mean answer loss of the first and the last tenth of the steps.
+        "loss_first": round(sum(losses[:tenth]) / tenth, 4),
+        "loss_last": round(sum(losses[-tenth:]) / tenth, 4),
+        "held_out": final, "held_out_rows_per_format": held_out, "curve": curve,
+    }
+    with open(os.path.join(out, REPORT_FILE), "w") as f:
+        json.dump(report, f, indent=2)
+    return report
+
+
+def _check_options(*, steps, batch_size, questions, loss_on, formats, match_kinds, match_share, forward, eval_every,
+                   until) -> tuple[dict, int]:
+    """Raise ``ValueError`` on a bad option of :func:`pretrain_language_model`; return ``(until, eval_every)``."""
     if steps < 1 or batch_size < 1 or questions < 1:
         raise ValueError(f"steps, batch_size and questions must be >= 1, got {steps}, {batch_size}, {questions}")
     if loss_on not in ("answers", "all"):
@@ -248,10 +315,11 @@ def pretrain_language_model(
         raise ValueError(f"until names formats among {(*FORMATS, 'match')}, got {sorted(until)}")
     if until and not eval_every:
         eval_every = 100  # the stop is checked on the held-out rows, so they must be scored
-    set_threads(num_threads)
-    source, out = rewrite_target(model, output_dir)
-    model, processor = load(source, dtype=torch.float32, device=device)
-    torch.manual_seed(seed)
+    return until, eval_every
+
+
+def _language_parameters(model, train_embeddings: bool) -> list:
+    """The language model's parameters, set trainable (the embedding table too unless ``train_embeddings`` is off)."""
     params = []
     for name, p in model.named_parameters():
         # The language model only: the image path is not exercised by text rows.
@@ -261,91 +329,29 @@ def pretrain_language_model(
         p.requires_grad_(train)
         if train:
             params.append(p)
-    # The package's update rule (models.training.scheduled_update): 3% warm-up, clipping at 1.
-    schedule = make_recipe(learning_rate=learning_rate, warmup_ratio=0.03, lr_schedule=lr_schedule, min_lr_ratio=0.1,
-                           weight_decay=0.0, max_grad_norm=1.0)
-    opt = torch.optim.AdamW(params, lr=learning_rate, weight_decay=schedule.weight_decay, betas=schedule.adam_betas)
+    return params
 
-    def columns(rows: list[dict]) -> dict:
-        return {"conversations": [r["conversations"] for r in rows]}
 
-    test_rows = held_out_rows(held_out, seed, tuple(match_kinds))
-    test = encode(processor, columns(test_rows))
+def _accuracy(model, test: dict, test_rows: list[dict]) -> dict[str, float]:
+    """Held-out first-answer-token accuracy (0-100) per format."""
+    import torch
 
-    def accuracy() -> dict[str, float]:
-        model.eval()
-        hits = defaultdict(list)
-        with torch.no_grad():
-            for start in range(0, len(test_rows), 128):
-                part = {k: v[start : start + 128] for k, v in test.items() if torch.is_tensor(v)}
-                labels = part["labels"]
-                first = (labels != -100).float().argmax(1)
-                logits = model(**model_inputs(part, model)).logits
-                rows = torch.arange(len(labels))
-                ok = (logits[rows, first - 1].argmax(-1).cpu() == labels[rows, first]).tolist()
-                for hit, row in zip(ok, test_rows[start : start + 128]):
-                    hits[row["format"]].append(hit)
-        model.train()
-        return {k: round(100 * sum(v) / len(v), 1) for k, v in hits.items()}
+    from hf_vitcurate.models.chat import model_inputs
 
-    bar = progress_bar(total=steps, desc="language model", unit="step", enabled=progress)
+    model.eval()
+    hits = defaultdict(list)
+    with torch.no_grad():
+        for start in range(0, len(test_rows), 128):
+            part = {k: v[start : start + 128] for k, v in test.items() if torch.is_tensor(v)}
+            labels = part["labels"]
+            first = (labels != -100).float().argmax(1)
+            logits = model(**model_inputs(part, model)).logits
+            rows = torch.arange(len(labels))
+            ok = (logits[rows, first - 1].argmax(-1).cpu() == labels[rows, first]).tolist()
+            for hit, row in zip(ok, test_rows[start : start + 128]):
+                hits[row["format"]].append(hit)
     model.train()
-    start, curve, losses, stopped_at = time.time(), [], [], None
-    for step in range(steps):
-        rows = [text_row(step * batch_size + j, seed, questions=questions, match_share=match_share, forward=forward,
-                         match_kinds=tuple(match_kinds), formats=tuple(formats)) for j in range(batch_size)]
-        data = encode(processor, columns(rows))
-        labels = data["labels"]
-        if loss_on == "all":  # next-token prediction on every token, as LLM pretraining does
-            labels = data["input_ids"].masked_fill(data["attention_mask"] == 0, -100)
-        nll, mask = token_nll(model(**model_inputs(data, model)).logits, labels.to(model.device))
-        loss = nll.sum() / mask.sum()
-        loss.backward()
-        scheduled_update(opt, step=step, total=steps, recipe=schedule)
-        losses.append(loss.item())
-        bar.update(1)
-        bar.set_postfix(loss=f"{losses[-1]:.3f}")
-        if eval_every and (step + 1) % eval_every == 0 and step + 1 < steps:
-            curve.append({"step": step + 1, "seconds": round(time.time() - start, 1), **accuracy()})
-            if until and all(curve[-1][k] >= v for k, v in until.items()):
-                stopped_at = step + 1  # past the plateau: the rest of the steps would only cost time
-                break
-    bar.close()
-    if stopped_at:  # its last point is the final score, as at the last of ``steps`` otherwise
-        final = {k: v for k, v in curve.pop().items() if k not in ("step", "seconds")}
-    else:
-        final = accuracy()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    model.save_pretrained(out)
-    done = stopped_at or steps
-    report = {
-        "steps": done,
-        "max_steps": steps,
-        "until": until,
-        "batch_size": batch_size,
-        "learning_rate": learning_rate,
-        "questions": questions,
-        "match_share": match_share,
-        "forward": forward,
-        "match_kinds": list(match_kinds),
-        "formats": list(formats),
-        "loss_on": loss_on,
-        "lr_schedule": lr_schedule,
-        "train_embeddings": train_embeddings,
-        "seed": seed,
-        "seconds": round(time.time() - start, 1),
-        # Mean answer loss of the first and the last tenth of the steps.
-        "loss_first": round(sum(losses[: max(1, done // 10)]) / max(1, done // 10), 4),
-        "loss_last": round(sum(losses[-max(1, done // 10) :]) / max(1, done // 10), 4),
-        "held_out": final,
-        "held_out_rows_per_format": held_out,
-        "curve": curve,
-    }
-    with open(os.path.join(out, REPORT_FILE), "w") as f:
-        json.dump(report, f, indent=2)
-    return report
-
+    return {k: round(100 * sum(v) / len(v), 1) for k, v in hits.items()}
 
 def train_tiny_lm(pool, *, work_dir: str | os.PathLike, language_steps: int, language_options: dict | None = None,
                   seed: int = 0, **tiny_options) -> str:
