@@ -56,11 +56,11 @@ def _pyplot():
     return plt
 
 
-def column_stats(ds: Dataset, column: str, bins: int = BINS, batch_size: int = 200_000) -> dict[str, Any]:
+def column_stats(ds: Dataset, column: str, *, bins: int = BINS, map_batch_size: int = 200_000) -> dict[str, Any]:
     """Count, nulls, mean, min, max and a ``bins``-bin histogram of one numeric column."""
     arrow = ds.select_columns([column]).with_format("arrow")
     lo, hi, n, nulls, total = np.inf, -np.inf, 0, 0, 0.0
-    for t in arrow.iter(batch_size=batch_size):
+    for t in arrow.iter(batch_size=map_batch_size):
         col = t[column]
         nulls += col.null_count
         mm = pc.min_max(col)
@@ -74,7 +74,7 @@ def column_stats(ds: Dataset, column: str, bins: int = BINS, batch_size: int = 2
         lo, hi = lo - 0.5, hi + 0.5
     edges = np.linspace(lo, hi, bins + 1)
     counts = np.zeros(bins, dtype=np.int64)
-    for t in arrow.iter(batch_size=batch_size):
+    for t in arrow.iter(batch_size=map_batch_size):
         values = t[column].drop_null().to_numpy(zero_copy_only=False)
         counts += np.histogram(values, bins=edges)[0]
     return {"n": n, "nulls": nulls, "mean": total / n, "min": lo, "max": hi, "edges": edges.tolist(), "counts": counts.tolist()}
