@@ -1,7 +1,7 @@
 """Format converters, load_vit, detection, explode_turns and `vitcurate convert`.
 
 Every fixture is written into tmp_path (small PNGs drawn with PIL); real rows come from
-../shared/data/real through the `real_data` fixture. The Hub is unreachable here, so
+tests/data (with their licenses) through the `real_data` fixture. The Hub is unreachable here, so
 repo ids are tested up to the `datasets.load_dataset` call: a local folder of data
 files goes through exactly that call, and a fake `load_dataset` checks the arguments
 a repo id is passed with.
