@@ -64,7 +64,7 @@ def test_mq_matrix_and_dq_by_hand(fixed):
 
 
 def test_sq_uses_raw_dq_weights(fixed):
-    out = add_sq(fixed, dq_table(fixed))
+    out = add_sq(fixed, dq=dq_table(fixed))
     # SQ of a row of E = sum over i != E of DQ_i * mq__i (DQ = A 1.5, B 2.0, C 1.5).
     expected = [
         2.0 * 0.5 + 1.5 * 0.1,  # a1
@@ -77,10 +77,10 @@ def test_sq_uses_raw_dq_weights(fixed):
     np.testing.assert_allclose(numpy_column(out, "sq"), expected, atol=1e-12)
     assert provenance.steps(out)[-1]["name"] == "sq"
     # Weights given as a plain dict work the same; a missing score is an error naming the row.
-    np.testing.assert_allclose(numpy_column(add_sq(fixed, {"A": 1.5, "B": 2.0, "C": 1.5}), "sq"), expected)
+    np.testing.assert_allclose(numpy_column(add_sq(fixed, dq={"A": 1.5, "B": 2.0, "C": 1.5}), "sq"), expected)
     broken = Dataset.from_dict({**FIXED, "mq__A": [None, None, None, 0.4, 0.1, 0.3]})
     with pytest.raises(ValueError, match="b1"):
-        add_sq(broken, {"A": 1.0, "B": 1.0, "C": 1.0})
+        add_sq(broken, dq={"A": 1.0, "B": 1.0, "C": 1.0})
 
 
 def test_dq_vector_rejects_missing_cells():
@@ -419,7 +419,7 @@ def test_dq_table_roundtrip_and_heatmap(fixed, tmp_path):
 
     table = DQTable.from_matrix(*mq_matrix(fixed))
     save_png(dq_heatmap(table), str(tmp_path / "dq.png"))
-    save_png(sq_histograms(add_sq(fixed, table)), str(tmp_path / "sq.png"))
+    save_png(sq_histograms(add_sq(fixed, dq=table)), str(tmp_path / "sq.png"))
     assert (tmp_path / "dq.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / "sq.png").stat().st_size > 0
     assert table.to_dict()["dq"] == pytest.approx([1.5, 2.0, 1.5])
 

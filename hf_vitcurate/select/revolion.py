@@ -192,8 +192,8 @@ def dq_vector(matrix: np.ndarray) -> np.ndarray:
 
 def mq_matrix(
     ds: Dataset,
-    names: Sequence[str] | None = None,
     *,
+    names: Sequence[str] | None = None,
     by: str | None = None,
     reduce: str = "mean",
     variant: str = "C1",
@@ -283,15 +283,15 @@ class DQTable:
         return {"names": self.names, "matrix": self.matrix.tolist(), "dq": self.dq.tolist()}
 
 
-def dq_table(ds: Dataset, names: Sequence[str] | None = None, *, by: str | None = None, reduce: str = "mean",
+def dq_table(ds: Dataset, *, names: Sequence[str] | None = None, by: str | None = None, reduce: str = "mean",
              variant: str = "C1") -> DQTable:
     """:class:`DQTable` of a pool carrying the ``mq__T`` columns (see :func:`mq_matrix`)."""
     by = group_column(ds, by)
-    names, m = mq_matrix(ds, names, by=by, reduce=reduce, variant=variant)
+    names, m = mq_matrix(ds, names=names, by=by, reduce=reduce, variant=variant)
     return DQTable.from_matrix(names, m)
 
 
-def sq_values(ds: Dataset, dq: Mapping[str, float] | DQTable, *, by: str | None = None) -> np.ndarray:
+def sq_values(ds: Dataset, *, dq: Mapping[str, float] | DQTable, by: str | None = None) -> np.ndarray:
     """SQ of every row: ``Σ_{i≠E} DQ_i · mq__i`` for a row of dataset E (raw DQ weights, Eq. 3)."""
     by = group_column(ds, by)
     weights = dq.weights() if isinstance(dq, DQTable) else {str(k): float(v) for k, v in dq.items()}
@@ -309,11 +309,11 @@ def sq_values(ds: Dataset, dq: Mapping[str, float] | DQTable, *, by: str | None 
     return sq
 
 
-def add_sq(ds: Dataset, dq: Mapping[str, float] | DQTable, *, by: str | None = None, column: str = "sq") -> Dataset:
+def add_sq(ds: Dataset, *, dq: Mapping[str, float] | DQTable, by: str | None = None, column: str = "sq") -> Dataset:
     """``ds`` with the ``sq`` column (Eq. 3; see :func:`sq_values`)."""
     by = group_column(ds, by)
     weights = dq.weights() if isinstance(dq, DQTable) else dict(dq)
-    values = sq_values(ds, weights, by=by)
+    values = sq_values(ds, dq=weights, by=by)
     base = ds.remove_columns([column]) if column in ds.column_names else ds
     out = add_columns(base, {column: values.tolist()}, features={column: Value("float64")})
     return provenance.record(out, "sq", kind="stage", rows_in=len(ds), parent=ds,

@@ -237,8 +237,8 @@ def tune_cross_evaluate(
     columns = answer_all(sources, models, work_dir, variant=variant, restart=restart, max_new_tokens=max_new_tokens,
                          batch_size=batch_size, chunk_size=chunk_size, num_threads=num_threads)
     pool = scored_pool(sources, columns, by)
-    table = dq_table(pool, names, by=by, reduce=reduce, variant=variant)
-    pool = add_sq(pool, table, by=by)
+    table = dq_table(pool, names=names, by=by, reduce=reduce, variant=variant)
+    pool = add_sq(pool, dq=table, by=by)
     params = {"datasets": names, "by": by, "model": os.fspath(model), "recipe": rec, "max_new_tokens": max_new_tokens,
               "variant": variant, "reduce": reduce, "decoding": "greedy", "models": models}
     pool = provenance.record(pool, "tune_cross_evaluate", kind="stage", rows_in=len(pool), params=params,
