@@ -533,24 +533,26 @@ def cli_main(argv: list[str]) -> int:
 def test_convert_cli(llava_dir, tmp_path, capsys):
     src = str(llava_dir / "llava_mix.json")
     root = str(llava_dir / "imgs")
-    assert cli_main(["convert", src, str(tmp_path / "pool.parquet"), "--image-root", root]) == 0
+    assert cli_main(["convert", src, "--output", str(tmp_path / "pool.parquet"), "--image-root", root]) == 0
     assert len(load_vit(str(tmp_path / "pool.parquet"))) == 3
-    assert cli_main(["convert", src, str(tmp_path / "one_turn.jsonl"), "--image-root", root, "--explode-turns",
+    assert cli_main(["convert", src, "--output", str(tmp_path / "one_turn.jsonl"), "--image-root", root, "--explode-turns",
                      "--output-image-root", root]) == 0  # fmt: skip
     back = load_vit(str(tmp_path / "one_turn.jsonl"), image_root=root)
     assert list(back["id"]) == ["000001#t0", "000001#t1", "000002#t0", "llava_mix-2#t0"]
     assert_valid(back)
-    assert cli_main(["convert", src, str(tmp_path / "chat.jsonl"), "--to", "sharegpt", "--image-root", root]) == 0
+    assert cli_main(["convert", src, "--output", str(tmp_path / "chat.jsonl"), "--to", "sharegpt", "--image-root", root]) == 0
     assert detect_format(json.loads(open(tmp_path / "chat.jsonl").readline())) == "sharegpt"
     bad = write_json(tmp_path / "bad.jsonl", [{"id": "x", "conversations": [turn("alien", "?")]}], lines=True)
     capsys.readouterr()
-    assert cli_main(["convert", str(bad), str(tmp_path / "kept.parquet"), "--errors", "reject",
+    assert cli_main(["convert", str(bad), "--output", str(tmp_path / "kept.parquet"), "--errors", "reject",
                      "--rejected", str(tmp_path / "rejected.jsonl")]) == 0  # fmt: skip
     summary = json.loads(capsys.readouterr().out)
     assert summary["rejected"] == 1 and summary["reasons"] == {"unknown_role": 1}
     assert json.loads(open(tmp_path / "rejected.jsonl").readline())["reject_reason"] == "unknown_role"
     with pytest.raises(FormatError, match="unknown_role"):
-        cli_main(["convert", str(bad), str(tmp_path / "x.parquet")])
+        cli_main(["convert", str(bad), "--output", str(tmp_path / "x.parquet")])
+    with pytest.raises(SystemExit, match="--rejected: needs --errors reject"):
+        cli_main(["convert", str(bad), "--output", str(tmp_path / "x.parquet"), "--rejected", str(tmp_path / "r.jsonl")])
 
 
 def test_save_vit_and_formats_list(tmp_path):
