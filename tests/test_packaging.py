@@ -63,8 +63,8 @@ def test_every_dependency_has_a_floor_and_the_known_ones_hold():
     # datasets.List needs 4.0, datasets.Json 4.7, arrow_writer.get_parquet_column_options 5.1.
     assert version_tuple(floors["datasets"]) >= (5, 1)
     # huggingface_hub 1.x needs transformers 5.0; CLIPVisionModel.embeddings (testing.tiny) 5.6;
-    # processors' text_replacement_offsets (models.chat) 5.10.
-    assert version_tuple(floors["transformers"]) >= (5, 10)
+    # processors taking return_text_replacement_offsets (models.chat) 5.15.
+    assert version_tuple(floors["transformers"]) >= (5, 15)
 
 
 def test_installed_versions_meet_the_floors():
