@@ -90,7 +90,6 @@ def test_dq_vector_rejects_missing_cells():
         dq_vector(np.ones((2, 3)))
 
 
-@pytest.mark.slow
 def test_mq_matrix_sum_reduce_recomputes_corpus_scores():
     from hf_vitcurate.metrics import mq_dataset
 
