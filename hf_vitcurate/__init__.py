@@ -12,18 +12,19 @@ from .errors import FormatError, MissingExtraError, ValidationError, VitCurateEr
 from .schema import FEATURES, validate
 
 
-def load_vit(*args, **kwargs):
-    """Load a VIT dataset in any supported format (see :func:`hf_vitcurate.formats.load_vit`)."""
-    from .formats import load_vit as _load_vit
-
-    return _load_vit(*args, **kwargs)
+# Lazy, so that `import hf_vitcurate` stays cheap, yet the real functions (and their
+# signatures) are what a user gets.
+_LAZY = {"load_vit": "formats", "explode_turns": "formats", "save_vit": "formats", "Selection": "results", "Split": "results"}
 
 
-def explode_turns(*args, **kwargs):
-    """Split multi-turn rows into single-turn rows (see :func:`hf_vitcurate.formats.explode_turns`)."""
-    from .formats import explode_turns as _explode_turns
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
 
-    return _explode_turns(*args, **kwargs)
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
@@ -32,8 +33,11 @@ __all__ = [
     "FormatError",
     "MissingExtraError",
     "ValidationError",
+    "Selection",
+    "Split",
     "VitCurateError",
     "explode_turns",
     "load_vit",
+    "save_vit",
     "validate",
 ]

@@ -91,11 +91,11 @@ def safe_name(name: str) -> str:
 
 
 def default_recipe(model: str | os.PathLike) -> dict[str, Any]:
-    """The package's CPU recipe for a tiny checkpoint (``testing.tiny_recipe``), else ``{}`` (LLaVA defaults)."""
+    """The package's CPU recipe for a tiny checkpoint (the ``tiny`` preset), else ``{}`` (LLaVA defaults)."""
     if os.path.isfile(os.path.join(os.fspath(model), "tiny_architecture.json")):
-        from ..testing import tiny_recipe
+        from ..models.recipes import recipe_preset
 
-        return dict(tiny_recipe())
+        return recipe_preset("tiny")
     return {}
 
 
