@@ -80,3 +80,15 @@ def test_table_lists_every_trial():
     _, result = select(["base"], [["good", "bad"]], evaluator([]))
     table = trials_markdown(result)
     assert table.count("\n") == 3 and "| good |" in table and "| no |" in table
+
+
+def test_an_exact_half_point_drop_is_comparable_despite_float_rounding():
+    # (61.3 - 0.5 + 67.0 - 0.5) / 2 < (61.3 + 67.0) / 2 - 0.5 in floats: the tolerance absorbs it.
+    base, drop = {"a": 61.3, "b": 67.0}, {"a": 61.3 - 0.5, "b": 67.0 - 0.5}
+    assert sum(drop.values()) / 2 < sum(base.values()) / 2 - 0.5
+    _, result = select(["base"], [["neutral"]], lambda names: drop if "neutral" in names else base)
+    assert result["composition"] == ["base", "neutral"]
+    # A real excess drop (1e-6 points beyond epsilon) is still rejected.
+    worse = {"a": 61.3 - 0.5 - 1e-6, "b": 67.0 - 0.5 - 1e-6}
+    _, result = select(["base"], [["neutral"]], lambda names: worse if "neutral" in names else base)
+    assert result["composition"] == ["base"]

@@ -6,8 +6,9 @@ candidates grouped in ordered categories, and an
 evaluator that fine-tunes on a composition and returns benchmark scores mapped to 0-100
 (MME total / 2800 x 100, see :func:`mme_to_100`). For each category in order, every
 candidate c is tried on its own: fine-tune on B ∪ {c}, evaluate, and accept c when
-avg(B ∪ {c}) >= avg(B) - epsilon (epsilon = 0.5 points: "comparable" counts as a
-keep). Then B <- B ∪ (all accepted of the category). The result is a
+avg(B ∪ {c}) >= avg(B) - epsilon - TOLERANCE (epsilon = 0.5 points: "comparable" counts as a
+keep; TOLERANCE = 1e-9 of the 0-100 scale absorbs float rounding, so an exact 0.5-point
+drop such as 60.1 -> 59.6 is comparable). Then B <- B ∪ (all accepted of the category). The result is a
 :class:`~hf_vitcurate.results.DriverSelection`: its dataset is the final composition's
 datasets concatenated (in composition order), its manifest holds the composition, every
 trial, the scores and the ids.
@@ -46,6 +47,9 @@ from ..results import DriverSelection
 logger = logging.getLogger(__name__)
 
 Evaluator = Callable[[list[str]], Mapping[str, float]]
+
+
+TOLERANCE = 1e-9 * 100  # 1e-9 of the 0-100 scale: float rounding, not a real drop
 
 
 def mme_to_100(mme_total: float) -> float:
@@ -105,7 +109,7 @@ def individual_select(
                 raise ValueError(f"candidate {cand!r} of {category!r} is already in the composition {current}")
             trial_set = current + [cand]
             scores = run(trial_set)
-            ok = average(scores) >= average(reference) - epsilon
+            ok = average(scores) >= average(reference) - epsilon - TOLERANCE
             trials.append({
                 "category": category, "candidate": cand, "composition": sorted(trial_set), "scores": scores,
                 "average": round(average(scores), 4), "reference_average": round(average(reference), 4), "accepted": ok,
