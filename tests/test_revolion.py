@@ -433,3 +433,13 @@ def test_cache_key_and_dataset_names(tiny_model_path):
     assert pool_sources({"A": a, "B": b.map(lambda r: {"source": "B"})}) == (["A", "B"], "source")
     # Rows whose `source` is not their dataset's name get a `dataset` column instead.
     assert pool_sources({"first": a, "second": b}) == (["first", "second"], "dataset")
+
+
+def test_release_threshold_keeps_every_tie_at_the_s1_threshold(scored):
+    # A at P = 0.5: three 0.5 ties straddle the cut; threshold=True keeps all of them (S1's ">= tau").
+    parts, manifest = release(scored, fraction=0.5, eval_size=1, threshold=True)
+    assert manifest["s1"]["groups"]["A"]["kept"] == 4 and manifest["params"]["threshold"] is True
+    assert sorted(manifest["s1"]["ids"]) == ["a2", "a3", "a4", "a5", "b1", "b3"]
+    assert len(parts["tune"]) + len(parts["eval"]) == 6
+    _, exact = release(scored, fraction=0.5, eval_size=1)
+    assert exact["s1"]["groups"]["A"]["kept"] == 3 and exact["params"]["threshold"] is False

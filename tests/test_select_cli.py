@@ -121,3 +121,16 @@ def test_svit_recipes_and_mix_through_select(tmp_path, capsys):
     assert summary["rows_out"] == 11 and summary["counts"]["removed"] == 2
     with pytest.raises(SystemExit, match="--allow-short"):
         main(["svit", "diversity", str(tmp_path / "pool"), "--n", "39", "--output", str(tmp_path / "x")])
+
+
+def test_s1_and_release_threshold_flags(tmp_path, capsys):
+    # A: 0.9 then three ties at 0.5 then 0.1; P = 0.5 cuts inside the ties.
+    ds = Dataset.from_dict({"id": ["a1", "a2", "a3", "a4", "a5"], "source": ["A"] * 5, "sq": [0.9, 0.5, 0.5, 0.5, 0.1]})
+    ds.save_to_disk(str(tmp_path / "ties"))
+    pool = str(tmp_path / "ties")
+    for flag, kept in (("--threshold", 4), ("--no-threshold", 3)):
+        assert main(["select", "s1", pool, "--fraction", "0.5", flag, "--output", str(tmp_path / ("s1" + flag))]) == 0
+        assert json.loads(capsys.readouterr().out)["rows_out"] == kept
+        assert main(["revolion", "release", pool, "--fraction", "0.5", "--eval-size", "1", flag,
+                     "--output", str(tmp_path / ("rel" + flag))]) == 0
+        assert json.loads(capsys.readouterr().out)["rows_out"] == {"tune": kept - 1, "eval": 1}

@@ -52,7 +52,7 @@ METHODS: dict[str, Method] = {
     "s2": Method(select.s2, "REVO-LION S2: per dataset the counts of S1 at random", "", ("fraction", "seed", "by")),
     "s3": Method(select.s3, "REVO-LION S3: per dataset SQ within mean ± lam·std", "", ("lam", "by", "column", "ddof")),
     "release": Method(select.release, "REVO-LION release: S1, then Eval (eval-size per dataset) and Tune", "",
-                      ("fraction", "eval_size", "seed", "by", "column")),
+                      ("fraction", "eval_size", "seed", "by", "column", "threshold")),
     "core": Method(select.core, "SVIT-core: diversity then balance, exactly --n rows", "n",
                    ("seed", "ratio", "per_task", "allow_short"), tags=("informativeness", "yes_no")),
     "diversity": Method(select.diversity, "SVIT recipe D: the informative half, equal draw per task", "n",

@@ -397,14 +397,18 @@ def release(
     seed: int = 0,
     by: str | None = None,
     column: str = "sq",
+    threshold: bool = False,
 ) -> Selection:
     """The REVO-LION release: S1 at P = ``fraction`` (0.7), then per refined dataset ``eval_size`` random rows → Eval, rest → Tune.
+
+    ``threshold`` is passed to :func:`s1`: ``True`` keeps every row with SQ >= the
+    P-quantile threshold (the paper's rule; ties may exceed ``round(P·n_i)``).
 
     Returns a :class:`~hf_vitcurate.results.Selection` of ``DatasetDict(tune=..., eval=...)``
     and a manifest with the S1, Tune and Eval manifests.
     """
     by = group_column(ds, by)
-    refined, m_s1 = s1(ds, fraction=fraction, by=by, column=column)
+    refined, m_s1 = s1(ds, fraction=fraction, by=by, column=column, threshold=threshold)
     names, codes = groups(refined, by)
     eval_idx, tune_idx, per = [], [], {}
     for name, rows in zip(names, members(codes, len(names))):
@@ -412,7 +416,7 @@ def release(
         eval_idx.append(picked[:eval_size])
         tune_idx.append(picked[eval_size:])
         per[name] = {"refined": len(rows), "eval": min(eval_size, len(rows)), "tune": max(0, len(rows) - eval_size)}
-    params = {"fraction": fraction, "eval_size": eval_size, "by": by, "column": column}
+    params = {"fraction": fraction, "eval_size": eval_size, "by": by, "column": column, "threshold": threshold}
     tune, m_tune = finish(refined, _cat(tune_idx), "revolion_tune", params=params, seed=seed, extra={"groups": per})
     ev, m_eval = finish(refined, _cat(eval_idx), "revolion_eval", params=params, seed=seed, extra={"groups": per})
     manifest = {"method": "revolion_release", "params": params, "seed": seed, "groups": per, "s1": m_s1,
