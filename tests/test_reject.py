@@ -60,3 +60,30 @@ def test_reject_with_nothing_flagged_keeps_the_reason_type():
     assert len(kept) == 1 and len(rejected) == 0 and rejected.features["reject_reason"].dtype == "string"
     with pytest.raises(ValueError, match="boolean"):
         stages.reject(stages.leakage(rows("Blue.")), where="leakage", values=["x"])
+
+
+@pytest.mark.parametrize("answer,phrases", [
+    ("Voici l'écaption du chat.", ["caption"]),         # a letter before the phrase: no word boundary
+    ("The captionée image.", ["caption"]),               # a letter after it
+    ("Die Überdescriptionen.", ["description"]),
+    ("Per the\u00a0given information, red.", ["the given information"]),  # a no-break space between words
+    ("Per the caption\u00e9, red.", ["caption"]),
+    ("— caption —", ["caption"]),                        # non-ASCII punctuation around: a boundary
+    ("«captions» ici", ["caption"]),
+    ("Die Légende zeigt.", ["légende"]),                 # a non-ASCII phrase
+    ("Une légende.", ["gende"]),
+])
+def test_leakage_flag_and_phrases_agree_next_to_non_ascii_letters(answer, phrases):
+    import re
+
+    out = stages.leakage(rows(answer), phrases=phrases)[0]
+    body = "|".join(re.escape(p) for p in phrases)
+    expected = re.search(rf"(?i)(?<!\w)(?:{body})s?(?!\w)", " ".join(answer.split())) is not None
+    assert out["leakage"] == bool(out["leakage_phrases"]) == expected, (answer, out)
+
+
+def test_leakage_on_ecaption_is_not_flagged_and_empty_phrases_are_refused():
+    out = stages.leakage(rows("Voici l'écaption.", "Per the caption, red."))
+    assert out["leakage"][:] == [False, True] and out["leakage_phrases"][:] == [[], ["caption"]]
+    with pytest.raises(ValueError, match="at least one phrase"):
+        stages.leakage(rows("écaption"), phrases=[])

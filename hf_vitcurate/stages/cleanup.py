@@ -10,8 +10,10 @@ and ``reject_detail`` on the rejected rows, like :func:`hf_vitcurate.validate`).
 MMInstruct engine's regenerate step reads the same flags.
 
 - :func:`leakage`: columns ``leakage`` (bool) and ``leakage_phrases`` (phrases found in
-  the ``gpt`` turns, lowercase). Phrases match case-insensitively on word boundaries
-  with an optional plural ``s`` ("captions" hits ``caption``).
+  the ``gpt`` turns, lowercase; ``leakage`` is true exactly when it is not empty).
+  Phrases match case-insensitively on Unicode word boundaries (no letter, digit or
+  ``_`` next to them: "écaption" is no hit) with an optional plural ``s`` ("captions"
+  hits ``caption``).
 - :func:`qa_count`: columns ``qa_pairs`` (number of ``gpt`` turns), ``qa_expected`` (what
   was asked; 0: not checked) and ``qa_short`` (fewer than expected).
 
@@ -59,13 +61,25 @@ DEFAULT_LEAK_PHRASES: tuple[str, ...] = (
 )
 
 
-def _phrase_regex(phrases: Sequence[str]) -> str:
-    """One RE2/Python pattern: any phrase, word boundaries, white space runs, optional plural s."""
+# Python's ``\s`` (str.isspace) as one RE2 class: RE2's own ``\s`` is ASCII only.
+_RE2_SPACE = r"[\s\x{0b}\x{1c}-\x{1f}\x{85}\p{Z}]+"
+
+
+def _phrase_patterns(phrases: Sequence[str]) -> tuple[str, re.Pattern]:
+    r"""(RE2 pre-filter, Python rule): any phrase, white space runs, optional plural s.
+
+    The Python pattern is the rule: no letter, digit or ``_`` (Unicode, as ``re``'s ``\w``)
+    right before or after the match, so "écaption" is no "caption". RE2's ``\b`` and
+    ``\s`` are ASCII only, so the vectorised pre-filter has no boundaries and a wider
+    space class: it finds every row the rule can hit (and a few more), and the flag is
+    set only where the rule found a phrase.
+    """
     if not phrases:
         raise ValueError("leakage needs at least one phrase")
     alts = sorted({" ".join(p.lower().split()) for p in phrases}, key=lambda p: (-len(p), p))
-    body = "|".join(r"\s+".join(re.escape(w) for w in p.split()) for p in alts)
-    return rf"(?i)\b(?:{body})s?\b"
+    python = "|".join(r"\s+".join(re.escape(w) for w in p.split()) for p in alts)
+    re2 = "|".join(_RE2_SPACE.join(re.escape(w) for w in p.split()) for p in alts)
+    return rf"(?i)(?:{re2})", re.compile(rf"(?i)(?<!\w)(?:{python})s?(?!\w)")
 
 
 def leakage(
@@ -79,13 +93,12 @@ def leakage(
     Returns ``ds`` with ``leakage``/``leakage_phrases`` columns; split the flagged rows off
     with ``stages.reject(out, where="leakage")``.
     """
-    pattern = _phrase_regex(phrases)
-    finder = re.compile(pattern)
+    pattern, finder = _phrase_patterns(phrases)
 
     def flag(table: pa.Table) -> dict[str, pa.Array]:
         values, roles, turn_row, _ = turns(table)
         is_gpt = np.asarray(pc.equal(roles, "gpt"), dtype=bool)
-        # RE2 scans every answer; Python collects the phrases only on the few hits.
+        # RE2 scans every answer; Python applies the rule (and collects the phrases) on its hits.
         hit = is_gpt & np.asarray(pc.match_substring_regex(values, pattern), dtype=bool)
         found: list[list[str]] = [[] for _ in range(table.num_rows)]
         for i in np.flatnonzero(hit):
@@ -94,7 +107,7 @@ def leakage(
                 p = " ".join(m.group(0).lower().split())
                 if p not in row:
                     row.append(p)
-        flags = np.bincount(turn_row[hit], minlength=table.num_rows) > 0
+        flags = np.fromiter((bool(r) for r in found), bool, table.num_rows)
         return {"leakage": pa.array(flags), "leakage_phrases": pa.array(found, pa.list_(pa.string()))}
 
     out = map_arrow(
