@@ -166,3 +166,23 @@ def test_random_is_not_a_public_name():
 
     assert not hasattr(select, "random") and not hasattr(baselines, "random")
     assert "random_subset" in dir(select)
+
+
+def test_equal_quotas_split_n_evenly_and_give_a_short_group_remainder_to_the_others():
+    from hf_vitcurate.select.nbgs import equal_quotas
+
+    assert equal_quotas(9, np.array([5, 5, 5])).tolist() == [3, 3, 3]
+    assert equal_quotas(10, np.array([5, 5, 5])).tolist() == [4, 3, 3]  # the extra row: the earlier group
+    # A group short of its quota keeps all its rows; the rest is split equally over the others.
+    assert equal_quotas(12, np.array([6, 6, 2])).tolist() == [5, 5, 2]
+    assert equal_quotas(13, np.array([7, 6, 1])).tolist() == [6, 6, 1]
+    assert equal_quotas(14, np.array([7, 6, 1])).tolist() == [7, 6, 1]
+    pool = Dataset.from_dict({"id": [f"r{i:02d}" for i in range(25)], "necessity": [float(i) for i in range(25)]})
+    # k = 10: groups of 10, 10, 5. Proportional quotas of 10: 4, 4, 2; equal: 4, 3, 3 (3.33 each, remainder first).
+    assert nbgs(pool, n=10, k=10, tau=0.0)[1]["quotas"] == [4, 4, 2]
+    sub, manifest = nbgs(pool, n=10, k=10, tau=0.0, quotas="equal")
+    assert manifest["quotas"] == [4, 3, 3] and manifest["params"]["quotas"] == "equal"
+    assert sorted(sub["id"]) == ["r02", "r03", "r04", "r12", "r13", "r14", "r21", "r22", "r23", "r24"]
+    assert nbgs(pool, n=24, k=10, tau=0.0, quotas="equal")[1]["quotas"] == [10, 9, 5]
+    with pytest.raises(ValueError, match="quotas='even' must be one of"):
+        nbgs(pool, n=3, quotas="even")

@@ -134,3 +134,14 @@ def test_s1_and_release_threshold_flags(tmp_path, capsys):
         assert main(["revolion", "release", pool, "--fraction", "0.5", "--eval-size", "1", flag,
                      "--output", str(tmp_path / ("rel" + flag))]) == 0
         assert json.loads(capsys.readouterr().out)["rows_out"] == {"tune": kept - 1, "eval": 1}
+
+
+def test_nbgs_quotas_flag(scored, tmp_path, capsys):
+    # 20 rows, k = 8: groups of 8, 8, 4. Proportional quotas of 10: 4, 4, 2; equal: 4, 3, 3.
+    for flag, quotas in ((None, [4, 4, 2]), ("equal", [4, 3, 3]), ("proportional", [4, 4, 2])):
+        extra = ["--quotas", flag] if flag else []
+        assert main(["select", "nbgs", scored, "--n", "10", "--k", "8", "--tau", "0", *extra,
+                     "--output", str(tmp_path / f"q{flag}")]) == 0
+        assert json.loads(capsys.readouterr().out)["quotas"] == quotas
+    with pytest.raises(SystemExit):
+        main(["select", "nbgs", scored, "--n", "3", "--quotas", "even", "--output", str(tmp_path / "x")])

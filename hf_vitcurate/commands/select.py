@@ -43,7 +43,7 @@ class Method:
 
 METHODS: dict[str, Method] = {
     "nbgs": Method(select.nbgs, "MLLM-Selector: necessity-based grouped sampling", "either",
-                   ("k", "tau", "seed", "standardize", "score_column")),
+                   ("k", "tau", "seed", "standardize", "score_column", "quotas")),
     "random-subset": Method(select.random_subset, "baseline: a uniform draw", "either", ("seed",), aliases=("random",)),
     "top": Method(select.top, "baseline: the highest scores", "either", ("score_column",)),
     "bottom": Method(select.bottom, "baseline: the lowest scores", "either", ("score_column",)),
@@ -80,8 +80,10 @@ HELP = {
     "work_dir": "folder of the seed model and the resumable necessity chunks", "n_seed": "seed rows n1 (None: 15%% of m)",
     "reduction": "per-row loss reduction", "batch_size": "rows per model forward pass",
     "recipe": "training options of the seed model as JSON", "restart": "discard the resumable state in --work-dir",
+    "quotas": "NBGS group quotas: proportional to group size, or equal n2/N (the paper's literal reading)",
 }
 TYPES = {"n": int, "fraction": float, "k": int, "n_seed": int, "by": str, "recipe": json.loads}
+CHOICES = {"quotas": ("proportional", "equal")}
 
 
 def register(sub) -> None:
@@ -120,7 +122,7 @@ def _option(p, fn: Callable, name: str) -> None:
     """``--name`` with the default of ``fn``'s signature; a parameter without a default is a required flag."""
     import inspect
 
-    kwargs = {"type": TYPES[name]} if name in TYPES else {}
+    kwargs = {"type": TYPES[name]} if name in TYPES else {"choices": CHOICES[name]} if name in CHOICES else {}
     if inspect.signature(fn).parameters[name].default is inspect.Parameter.empty:
         p.add_argument("--" + name.replace("_", "-"), dest=name, required=True, help=HELP.get(name, ""), **kwargs)
     else:

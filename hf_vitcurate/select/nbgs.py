@@ -6,7 +6,8 @@ Visual Instruction Tuning* (arXiv:2503.20502); the formulas and choices are in d
 1. sort the pool (seed rows already removed) by ``necessity`` descending, ties by ``id``;
 2. cut it into N = ceil(M / k) consecutive groups of k rows (the last may be smaller);
 3. give each group a quota of the n rows to draw, proportional to its size, rounded by
-   largest remainder so the quotas sum to exactly n;
+   largest remainder so the quotas sum to exactly n (``quotas="equal"``: n / N each, the
+   paper's literal reading, see :func:`equal_quotas`);
 4. inside a group draw its quota without replacement with p_i = softmax(s_i / tau),
    done exactly and vectorised as Gumbel-top-k on s / tau.
 
@@ -55,6 +56,37 @@ def largest_remainder(total: int, sizes: np.ndarray) -> np.ndarray:
     order = np.lexsort((np.arange(len(sizes)), -frac))  # largest fraction first, then group index
     quota[order[:short]] += 1
     return np.minimum(quota, sizes)
+
+
+def equal_quotas(total: int, sizes: np.ndarray) -> np.ndarray:
+    """Split ``total`` equally over groups (n2 / N each, the paper's literal reading); quotas sum to ``total``.
+
+    A group smaller than its equal share gives all its rows, and what it lacks goes to the
+    other groups, again in equal shares (repeated until every share fits). The rows left by
+    integer division go one each to the earliest groups (higher necessity), the largest
+    remainder rule with equal fractions. ``total`` must not exceed ``sizes.sum()``.
+    """
+    sizes = np.asarray(sizes, dtype=np.int64)
+    short = np.zeros(len(sizes), dtype=bool)  # groups that give all their rows
+    while True:
+        active = ~short
+        if not active.any():
+            break
+        share = (total - sizes[short].sum()) / active.sum()
+        newly = active & (sizes < share)
+        if not newly.any():
+            break
+        short |= newly
+    quota = np.where(short, sizes, 0)
+    active = np.flatnonzero(~short)
+    if len(active):
+        left = int(total - quota.sum())
+        quota[active] = left // len(active)
+        quota[active[: left % len(active)]] += 1
+    return quota
+
+
+QUOTAS = {"proportional": largest_remainder, "equal": equal_quotas}
 
 
 def group_draw(scores: np.ndarray, groups: np.ndarray, quotas: np.ndarray, tau: float, rng: np.random.Generator) -> np.ndarray:
@@ -112,6 +144,7 @@ def nbgs(
     seed: int = 0,
     standardize: bool = False,
     score_column: str = "necessity",
+    quotas: str = "proportional",
 ) -> Selection:
     """Draw ``n`` rows (the paper's n2), or a ``fraction`` of the pool, by NBGS.
 
@@ -119,7 +152,12 @@ def nbgs(
     paper's setting and is near top-quota per group; ``standardize=True`` z-scores the
     scores inside each group first so ``tau`` acts on a common scale. Returns the
     selected rows (in pool order) and a manifest with ids, quotas and parameters.
+    ``quotas="proportional"`` (default) sizes each group's quota by its rows;
+    ``quotas="equal"`` gives each group n / N (the paper's literal reading), a group short
+    of its share giving its shortfall to the others (:func:`equal_quotas`).
     """
+    if quotas not in QUOTAS:
+        raise ValueError(f"quotas={quotas!r} must be one of {sorted(QUOTAS)}")
     m = len(ds)
     n_select = size(m, n=n, fraction=fraction)
     k = default_k(m) if k is None else int(k)
@@ -130,10 +168,11 @@ def nbgs(
     n_groups = math.ceil(m / k) if m else 0
     groups = np.arange(m) // k
     sizes = np.bincount(groups, minlength=n_groups)
-    quotas = largest_remainder(n_select, sizes) if m else np.zeros(0, dtype=np.int64)
+    quota = QUOTAS[quotas](n_select, sizes) if m else np.zeros(0, dtype=np.int64)
     if standardize and m:
         scores = _standardize(scores, groups, n_groups)
     rng = np.random.default_rng(seed)
-    drawn = order[group_draw(scores, groups, quotas, tau, rng)] if m else np.zeros(0, dtype=np.int64)
-    params = {"n": n_select, "fraction": fraction, "k": k, "tau": tau, "standardize": standardize, "score_column": score_column}
-    return finish(ds, drawn, "nbgs", params=params, seed=seed, extra={"n_groups": n_groups, "quotas": quotas.tolist()})
+    drawn = order[group_draw(scores, groups, quota, tau, rng)] if m else np.zeros(0, dtype=np.int64)
+    params = {"n": n_select, "fraction": fraction, "k": k, "tau": tau, "standardize": standardize,
+              "score_column": score_column, "quotas": quotas}
+    return finish(ds, drawn, "nbgs", params=params, seed=seed, extra={"n_groups": n_groups, "quotas": quota.tolist()})
