@@ -22,6 +22,7 @@ from PIL import Image as PILImage
 from hf_vitcurate import FormatError, ValidationError, explode_turns, load_vit, provenance, validate
 from hf_vitcurate.results import Split
 from hf_vitcurate.commands import convert as convert_command
+from hf_vitcurate.commands.common import add_input_args
 from hf_vitcurate.formats import FORMATS, detect_format, llava, mminstruct, save_vit, sharegpt, svit
 from hf_vitcurate.formats.mminstruct import ParseError, load_seeds, parse_output
 from hf_vitcurate.schema import FEATURES
@@ -566,3 +567,78 @@ def test_formats_never_read_shared():
     # The package reads only what the user points it at; ../shared is for tests.
     for path in [*(PKG / "formats").glob("*.py"), PKG / "commands" / "convert.py"]:
         assert "../shared" not in path.read_text() and "shared/data" not in path.read_text(), path
+
+
+# ---------------------------------------------------------------- caption files (issue 18, item 9)
+
+
+def test_captions_minigpt4_real(real_data):
+    # MiniGPT-4 / CC-SBU-Align: {"annotations": [{image_id, caption, ...}]}, images image/{image_id}.jpg beside the file.
+    path = str(real_data / "minigpt4_cc_sbu_align_scored.json")
+    ds = load_vit(path)
+    first = json.load(open(path))["annotations"][0]
+    rows = arrow_rows(ds)
+    assert len(ds) == 300 and set(ds["task"]) == {"caption"}
+    assert rows[0]["id"] == first["image_id"] and rows[0]["images"][0]["path"] == str(real_data / "image" / f"{first['image_id']}.jpg")
+    assert rows[0]["conversations"] == [turn("human", "<image>\nDescribe the image concisely."), turn("gpt", first["caption"])]
+    assert_valid(ds, check_images=False)
+    detailed = load_vit(path, field="annotations", instruction="Describe this image in detail.", image_root="/cc_sbu_align")
+    assert arrow_rows(detailed)[0]["conversations"][0]["value"] == "<image>\nDescribe this image in detail."
+    assert arrow_rows(detailed)[0]["images"][0]["path"] == f"/cc_sbu_align/image/{first['image_id']}.jpg"
+    assert provenance.steps(detailed)[-1]["params"]["instruction"] == "Describe this image in detail."
+
+
+def test_captions_coco_layout(tmp_path):
+    png(tmp_path / "val2014" / "COCO_val2014_000000000001.png")
+    coco = {
+        "info": {}, "licenses": [],
+        "images": [{"id": 1, "file_name": "COCO_val2014_000000000001.png"}],
+        "annotations": [{"id": 10, "image_id": 1, "caption": "A red square."}, {"id": 11, "image_id": 1, "caption": "Red."},
+                        {"id": 12, "image_id": 7, "caption": "No such image."}, {"id": 13, "image_id": 1, "caption": " "}],
+    }  # fmt: skip
+    path = str(write_json(tmp_path / "annotations" / "captions_val2014.json", coco))
+    kept, rejected = load_vit(path, image_root=str(tmp_path / "val2014"), errors="reject")
+    assert kept["id"] == ["10", "11"] and kept["source"] == ["captions_val2014"] * 2
+    assert arrow_rows(kept)[1]["images"][0]["path"] == str(tmp_path / "val2014" / "COCO_val2014_000000000001.png")
+    assert_valid(kept)
+    assert rejected["reject_reason"] == ["unknown_image", "empty_value"]
+    with pytest.raises(FormatError, match=r"row 2.*image_id"):
+        load_vit(path, image_root=str(tmp_path / "val2014"))
+    lines = write_json(tmp_path / "caps.jsonl", [{"image_id": "a", "caption": "A cat."}], lines=True)
+    assert detect_format({"image_id": "a", "caption": "A cat."}) == "captions"
+    assert arrow_rows(load_vit(str(lines), image_name="{image_id}.png"))[0]["images"][0]["path"] == str(tmp_path / "a.png")
+
+
+def test_field_selects_the_records_list(tmp_path, llava_dir):
+    rows = [json.loads(line) for line in open(llava_dir / "llava_mix.jsonl")]
+    path = str(write_json(tmp_path / "wrapped.json", {"meta": {"v": 1}, "data": rows, "other": []}))
+    with pytest.raises(FormatError, match=r"pass field= \(one of \['data', 'other'\]\)"):
+        load_vit(path)
+    ds = load_vit(path, field="data", image_root=str(llava_dir / "imgs"))
+    assert len(ds) == 3 and ds["id"][0] == "000001"
+    with pytest.raises(FormatError, match="field='nope' is not a list of records"):
+        load_vit(path, field="nope")
+
+
+def test_field_and_instruction_in_the_cli(real_data, llava_dir, tmp_path, capsys):
+    from hf_vitcurate.formats import captions
+
+    src = str(real_data / "minigpt4_cc_sbu_align_scored.json")
+    out = tmp_path / "caps.jsonl"
+    assert cli_main(["convert", src, "--output", str(out), "--to", "jsonl", "--field", "annotations", "--instruction", "Describe this image in detail."]) == 0
+    back = load_vit(str(out))
+    assert len(back) == 300 and arrow_rows(back)[0]["conversations"][0]["value"] == "<image>\nDescribe this image in detail."
+    rows = [json.loads(line) for line in open(llava_dir / "llava_mix.jsonl")]
+    wrapped = str(write_json(tmp_path / "wrapped.json", {"data": rows, "other": []}))
+    from hf_vitcurate.commands import validate as validate_command
+
+    parser = argparse.ArgumentParser(prog="vitcurate")
+    validate_command.register(parser.add_subparsers(dest="command"))
+    capsys.readouterr()
+    args = parser.parse_args(["validate", wrapped, "--field", "data", "--image-root", str(llava_dir / "imgs")])
+    assert args.func(args) == 0  # every command that reads inputs reads them with load_input(args)
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["rows_in"] == 3 and summary["kept"] == 3
+    p = argparse.ArgumentParser()
+    add_input_args(p)
+    assert captions.INSTRUCTION in " ".join(p.format_help().split())

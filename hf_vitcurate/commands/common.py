@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import inspect
 import json
 import os
@@ -14,8 +15,26 @@ from datasets import Dataset, DatasetDict, load_from_disk
 SMALL = 10_000
 
 
-def load_input(path: str, format: str = "auto", image_root: str | None = None, source: str | None = None) -> Dataset:
-    """A dataset saved with ``save_to_disk`` or any file/repo :func:`hf_vitcurate.load_vit` reads."""
+def load_input(
+    path: str | argparse.Namespace,
+    format: str = "auto",
+    image_root: str | None = None,
+    source: str | None = None,
+    *,
+    field: str | None = None,
+    instruction: str | None = None,
+) -> Dataset:
+    """A dataset saved with ``save_to_disk`` or any file/repo :func:`hf_vitcurate.load_vit` reads.
+
+    ``path`` may be the namespace :func:`add_input_args` filled: ``load_input(args)`` reads
+    ``input``, ``--format``, ``--image-root``, ``--source``, ``--field`` and ``--instruction``.
+    ``field`` (the records list inside one JSON object) and ``instruction`` (caption files'
+    human turn) go to ``load_vit`` only when given.
+    """
+    if isinstance(path, argparse.Namespace):
+        args = path
+        path, format, image_root, source = args.input, args.format, args.image_root, args.source
+        field, instruction = getattr(args, "field", None), getattr(args, "instruction", None)
     if os.path.isdir(path) and os.path.exists(os.path.join(path, "dataset_info.json")):
         ds = load_from_disk(path)
         if isinstance(ds, DatasetDict):
@@ -23,7 +42,8 @@ def load_input(path: str, format: str = "auto", image_root: str | None = None, s
         return ds
     from .. import load_vit
 
-    return load_vit(path, format=format, image_root=image_root, source=source)
+    extra = {k: v for k, v in (("field", field), ("instruction", instruction)) if v is not None}
+    return load_vit(path, format=format, image_root=image_root, source=source, **extra)
 
 
 def save_output(ds: Dataset, path: str) -> None:
@@ -43,6 +63,10 @@ def add_input_args(parser) -> None:
     parser.add_argument("--format", default="auto", help="input format (default: detect)")
     parser.add_argument("--image-root", default=None, help="folder that relative image paths are under")
     parser.add_argument("--source", default=None, help="value of the `source` column (default: file name)")
+    parser.add_argument("--field", default=None,
+                        help="JSON file that is one object: the key of its list of records (default: detect; caption files: annotations)")
+    parser.add_argument("--instruction", default=None,
+                        help="caption files: the human turn before each caption (default: 'Describe the image concisely.')")
 
 
 def add_release_args(parser, repo_id: str, out: str) -> None:

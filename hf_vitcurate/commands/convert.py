@@ -6,6 +6,7 @@ Mirrors :func:`hf_vitcurate.load_vit` then :func:`hf_vitcurate.formats.save_vit`
 Example:
     $ vitcurate convert llava_bench.jsonl --output bench.parquet --image-root images/
     $ vitcurate convert gen.jsonl --output out.json --format mminstruct --to llava --errors reject --rejected bad.jsonl
+    $ vitcurate convert cc_sbu_align/filter_cap.json --output captions.parquet --instruction "Describe this image in detail."
 """
 
 from __future__ import annotations
@@ -53,8 +54,9 @@ def run(args) -> int:
 
     if args.rejected and args.errors != "reject":
         raise SystemExit("vitcurate convert: error: --rejected: needs --errors reject")
+    extra = {k: getattr(args, k) for k in ("field", "instruction") if getattr(args, k) is not None}
     loaded = load_vit(args.input, format=args.format, image_root=args.image_root, source=args.source,
-                      task=args.task, errors=args.errors, name=args.name, split=args.split)
+                      task=args.task, errors=args.errors, name=args.name, split=args.split, **extra)
     ds, rejected = loaded if isinstance(loaded, Split) else (loaded, None)
     quiet_if_small(len(ds))
     if args.explode_turns:

@@ -198,7 +198,7 @@ def run_questions(args) -> int:
 def run_review_export(args) -> int:
     from ..engine.review import export_review
 
-    ds = load_input(args.input, args.format, args.image_root, args.source)
+    ds = load_input(args)
     quiet_if_small(len(ds))
     path = export_review(ds, args.output, image_dir=args.image_dir)
     print_summary({"output": path, "rows": len(ds), "image_dir": args.image_dir})
@@ -208,7 +208,7 @@ def run_review_export(args) -> int:
 def run_review_import(args) -> int:
     from ..engine.review import import_review
 
-    ds = load_input(args.input, args.format, args.image_root, args.source)
+    ds = load_input(args)
     quiet_if_small(len(ds))
     kept, rejected = import_review(ds, args.review, undecided=args.undecided)
     save_output(kept, args.output)
@@ -237,7 +237,7 @@ def run_cost(args) -> int:
 def run_tag(args) -> int:
     from ..stages.taxonomy import taxonomy
 
-    ds = load_input(args.input, args.format, args.image_root, args.source)
+    ds = load_input(args)
     quiet_if_small(len(ds))
     out = taxonomy(ds, use_task=args.use_task, fallback=args.fallback, replace_columns=args.replace_columns)
     save_output(out, args.output)

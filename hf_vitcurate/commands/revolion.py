@@ -133,7 +133,7 @@ def run_dq(args) -> int:
     from ..select.revolion import dq_table
     from ..select.revolion_report import dq_heatmap, save_png
 
-    ds = load_input(args.input, args.format, args.image_root, args.source)
+    ds = load_input(args)
     quiet_if_small(len(ds))
     try:
         table = dq_table(ds, by=args.by, reduce=args.reduce)
@@ -151,7 +151,7 @@ def run_dq(args) -> int:
 def run_split(args) -> int:
     from ..select.revolion import split_protocol
 
-    ds = load_input(args.input, args.format, args.image_root, args.source)
+    ds = load_input(args)
     quiet_if_small(len(ds))
     seed = int(args.seed) if str(args.seed).lstrip("-").isdigit() else args.seed
     try:

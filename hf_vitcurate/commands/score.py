@@ -108,7 +108,7 @@ def register(sub) -> None:
 
 
 def _load(args):
-    ds = load_input(args.input, args.format, args.image_root, args.source)
+    ds = load_input(args)
     quiet_if_small(len(ds))
     return ds
 

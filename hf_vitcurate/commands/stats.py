@@ -30,7 +30,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from ..stats import plot_first_words, stats, to_markdown
 
-    ds = load_input(args.input, args.format, args.image_root, args.source)
+    ds = load_input(args)
     quiet_if_small(len(ds))
     report = stats(ds, by=args.by, top=args.top, map_batch_size=args.map_batch_size)
     text = to_markdown(report)

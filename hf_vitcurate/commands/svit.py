@@ -50,7 +50,7 @@ def register(sub) -> None:
 def run_tag(args) -> int:
     from ..stages import concepts, yes_no
 
-    ds = load_input(args.input, args.format, args.image_root, args.source)
+    ds = load_input(args)
     quiet_if_small(len(ds))
     ds = yes_no(concepts(ds, concept_sets=args.concept_sets, measure=args.measure))
     save_output(ds, args.output)
@@ -78,7 +78,7 @@ def run_clean(args) -> int:
 
     from ..stages import DEFAULT_LEAK_PHRASES, leakage, qa_count, reject
 
-    ds = load_input(args.input, args.format, args.image_root, args.source)
+    ds = load_input(args)
     quiet_if_small(len(ds))
     rows_in = len(ds)
     checks = []

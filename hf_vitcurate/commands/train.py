@@ -97,7 +97,7 @@ def run(args) -> int:
     recipe = recipe_from_args(args)
     if not args.build_tiny:
         check_model("train", args.model)
-    ds = load_input(args.input, args.format, args.image_root, args.source)
+    ds = load_input(args)
     quiet_if_small(len(ds))
     if args.build_tiny and not os.path.exists(args.model):
         build_tiny(args.model, ds, recipe.get("progress", True))

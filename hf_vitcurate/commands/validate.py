@@ -28,7 +28,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from .. import validate
 
-    ds = load_input(args.input, args.format, args.image_root, args.source)
+    ds = load_input(args)
     quiet_if_small(len(ds))
     check = False if args.check_images == "none" else args.check_images
     kept, rejected = validate(ds, strict=args.strict, check_images=check, map_batch_size=args.map_batch_size)

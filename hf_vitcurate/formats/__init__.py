@@ -11,6 +11,8 @@ Formats (module: what a record looks like; * = has ``save``):
 - ``cauldron``: ``{images, texts: [{user, assistant}]}`` (the_cauldron);
 - ``sharegpt``*: ``{messages: [{role, content: str | [parts]}], images?}`` or
   ``{conversations: [{from, value}], images}``;
+- ``captions``: ``{image_id, caption}`` (MiniGPT-4's CC-SBU-Align ``{"annotations": [...]}``,
+  COCO captions ``{"images": [...], "annotations": [...]}``), one caption row each;
 - ``canonical``: already the schema (``id, images, conversations, source, task``).
 
 :func:`load_vit` reads a local file (``.json``, ``.jsonl``, ``.parquet``, ``.arrow``), a
@@ -36,7 +38,7 @@ from datasets import Dataset
 
 from ..errors import FormatError
 from ..results import Split
-from . import cauldron, llava, mminstruct, sharegpt, svit
+from . import captions, cauldron, llava, mminstruct, sharegpt, svit
 from .common import (
     has_canonical_columns,
     default_root,
@@ -46,7 +48,7 @@ from .common import (
 from .reading import first_record, read_raw
 from .explode import explode_turns
 
-FORMATS = ("llava", "svit", "mminstruct", "cauldron", "sharegpt", "canonical")
+FORMATS = ("llava", "svit", "mminstruct", "cauldron", "sharegpt", "captions", "canonical")
 SAVERS = {"llava": llava.save, "sharegpt": sharegpt.save}
 _SEED_KEYS = set(mminstruct.SEED_KINDS)
 _SEED_MESSAGE = (
@@ -77,6 +79,8 @@ def detect_format(record: dict[str, Any]) -> str:
         return "mminstruct"
     if has_canonical_columns(keys):
         return "canonical"
+    if {"image_id", "caption"} <= keys:
+        return "captions"
     if "conversations" in keys and "images" in keys:
         return "sharegpt"
     if "conversations" in keys or {"instruction", "output"} <= keys:
@@ -86,16 +90,20 @@ def detect_format(record: dict[str, Any]) -> str:
     raise FormatError(f"unknown format: record keys {sorted(keys)} match none of {list(FORMATS)}")
 
 
-def _peek_file(path: str) -> None:
-    """Fail early, with a clear message, on JSON files that are one object, not records."""
+def _peek_file(path: str, field: str | None = None) -> dict[str, Any]:
+    """Fail early, with a clear message, on JSON files that are one object, not records.
+
+    Returns what reading needs to know: ``{"field": "annotations", "image_files": {...}}``
+    for a caption file (MiniGPT-4, COCO), else ``{}``.
+    """
     if not path.lower().endswith(".json") or not os.path.isfile(path):
-        return
+        return {}
     with open(path, encoding="utf-8") as f:
         head = f.read(1 << 16).lstrip()
     if not head:
         raise FormatError(f"{path}: file is empty")
     if not head.startswith("{"):
-        return
+        return {}
     try:
         obj, end = json.JSONDecoder().raw_decode(head)
     except json.JSONDecodeError:
@@ -103,13 +111,24 @@ def _peek_file(path: str) -> None:
             try:
                 obj = json.load(f)
             except json.JSONDecodeError:
-                return  # JSON Lines with a long first line: datasets reads it
+                return {}  # JSON Lines with a long first line: datasets reads it
         end = None
     if end is not None and head[end:].lstrip().startswith("{"):
-        return  # JSON Lines stored as .json
+        return {}  # JSON Lines stored as .json
+    lists = [k for k, v in obj.items() if isinstance(v, list)] if isinstance(obj, dict) else []
+    if field is not None:
+        if field not in lists:
+            raise FormatError(f"{path}: field={field!r} is not a list of records in this file (lists: {lists})")
+        found = field
+    elif captions.is_caption_file(obj):
+        found = "annotations"
+    else:
+        found = None
+    if found is not None:
+        files = captions.image_files(obj) if found == "annotations" and captions.is_caption_file(obj) else None
+        return {"field": found, **({"image_files": files} if files is not None else {})}
     if isinstance(obj, dict) and set(obj) <= _SEED_KEYS:
         raise FormatError(f"{path}: this is {_SEED_MESSAGE}")
-    lists = [k for k, v in obj.items() if isinstance(v, list)]
     raise FormatError(f"{path}: one JSON object, not a list of records; records under a key? pass field= (one of {lists})")
 
 
@@ -142,8 +161,9 @@ def load_vit(
             ``(kept, rejected)``; rejected
             rows carry ``row``, ``reject_reason`` and ``reject_detail``).
         **load_kwargs: passed to ``datasets.load_dataset`` (``cache_dir``, ``revision``,
-            ``field``, ...); format options (e.g. ``system=`` for sharegpt) go to the
-            format's ``convert``.
+            ``field``: the list of records inside one JSON object, ...); format options
+            (``system=`` for sharegpt, ``instruction=`` and ``image_name=`` for captions)
+            go to the format's ``convert``.
 
     Example:
         >>> ds = load_vit("HuggingFaceM4/the_cauldron", name="ai2d")  # doctest: +SKIP
@@ -151,7 +171,9 @@ def load_vit(
     """
     if format != "auto" and format not in FORMATS:
         raise FormatError(f"unknown format {format!r}; formats are {list(FORMATS)} or 'auto'")
-    _peek_file(path_or_repo_id)
+    peek = _peek_file(path_or_repo_id, load_kwargs.get("field"))
+    if "field" in peek:
+        load_kwargs["field"] = peek["field"]
     module_kwargs = {k: load_kwargs.pop(k) for k in list(load_kwargs) if k in _FORMAT_OPTIONS}
     raw = read_raw(path_or_repo_id, name=name, split=split, **load_kwargs)
     if format == "auto":
@@ -164,7 +186,9 @@ def load_vit(
     common = dict(file=path_or_repo_id, image_root=root, source=source, default_source=fallback, task=task, errors=errors)
     if format == "canonical":
         return _canonical(raw, **common)
-    module = {"llava": llava, "svit": svit, "mminstruct": mminstruct, "cauldron": cauldron, "sharegpt": sharegpt}[format]
+    module = {"llava": llava, "svit": svit, "mminstruct": mminstruct, "cauldron": cauldron, "sharegpt": sharegpt, "captions": captions}[format]
+    if format == "captions" and "image_files" in peek:
+        module_kwargs.setdefault("image_files", peek["image_files"])
     unknown = set(module_kwargs) - set(inspect.signature(module.convert).parameters)
     if unknown:
         raise TypeError(f"option(s) {sorted(unknown)} do not apply to format {format!r}")
@@ -172,7 +196,7 @@ def load_vit(
 
 
 # Options of one format's convert() that load_vit passes through (the rest go to load_dataset).
-_FORMAT_OPTIONS = {"system", "layout", "image_name", "add_suffix"}
+_FORMAT_OPTIONS = {"system", "layout", "image_name", "add_suffix", "instruction"}
 
 
 def _canonical(raw: Dataset, *, file: str, source: str | None, task: str | None, errors: str, **_: Any):
