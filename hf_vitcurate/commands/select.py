@@ -181,7 +181,7 @@ def write_manifest(manifest: dict, path: str | None) -> None:
 
 def run(args) -> int:
     method = METHODS[args.selection]
-    ds = load_input(args.input, args.format, args.image_root, args.source)
+    ds = load_input(args)
     quiet_if_small(len(ds))
     if method.tags:
         ds = add_tags(ds, args, method.tags)
