@@ -186,3 +186,58 @@ def test_equal_quotas_split_n_evenly_and_give_a_short_group_remainder_to_the_oth
     assert nbgs(pool, n=24, k=10, tau=0.0, quotas="equal")[1]["quotas"] == [10, 9, 5]
     with pytest.raises(ValueError, match="quotas='even' must be one of"):
         nbgs(pool, n=3, quotas="even")
+
+
+def fake_mllm_steps(monkeypatch, calls):
+    """``mllm_selector`` without a model: training records its call, necessity is the row's index.
+
+    The fakes keep the real signatures (``functools.wraps``): the CLI reads its defaults from them.
+    """
+    import functools
+    import importlib
+
+    from datasets import Features, Value
+
+    from hf_vitcurate import models
+
+    stage = importlib.import_module("hf_vitcurate.stages.necessity")
+
+    @functools.wraps(models.train)
+    def train(rows, *, model, output_dir, **options):
+        calls.append(("train", len(rows)))
+        return str(output_dir)
+
+    @functools.wraps(stage.necessity)
+    def necessity(ds, **options):
+        feats = Features({**ds.features, "necessity": Value("float64"), "necessity_tokens": Value("int32"),
+                          "necessity_flag": Value("string")})
+        return ds.map(lambda b, idx: {"necessity": [float(i) for i in idx], "necessity_tokens": [1] * len(idx),
+                                      "necessity_flag": [""] * len(idx)}, with_indices=True, batched=True, features=feats)
+
+    monkeypatch.setattr(models, "train", train)
+    monkeypatch.setattr(stage, "necessity", necessity)
+
+
+def test_mllm_selector_paper_preset_and_equal_quotas_pass_through(monkeypatch, tmp_path):
+    from hf_vitcurate.select.mllm_selector import mllm_selector
+    from hf_vitcurate.select.nbgs import PAPER_PRESET, preset_values
+
+    assert PAPER_PRESET == {"n_seed": 100_000, "k": 50_000}
+    assert preset_values("paper", n_seed=None, k=None) == (100_000, 50_000)
+    assert preset_values("paper", n_seed=10, k=None) == (10, 50_000)  # an explicit value wins
+    assert preset_values(None, n_seed=None, k=3) == (None, 3)
+    calls = []
+    fake_mllm_steps(monkeypatch, calls)
+    pool = Dataset.from_dict({"id": [f"r{i:02d}" for i in range(27)]})
+    # 27 rows, 2 seed rows, 25 scored, k = 10: groups of 10, 10, 5; n2 = 10 -> equal quotas 4, 3, 3.
+    _, manifest = mllm_selector(pool, n=12, model="f_pre", work_dir=tmp_path, n_seed=2, k=10, tau=0.0, quotas="equal")
+    assert manifest["nbgs"]["quotas"] == [4, 3, 3] and manifest["params"]["quotas"] == "equal"
+    assert calls == [("train", 2)]
+    # The paper preset: n1 = 100k exceeds this budget, said before any training.
+    with pytest.raises(ValueError, match="n_seed=100000 exceeds the budget m=12"):
+        mllm_selector(pool, n=12, model="f_pre", work_dir=tmp_path, preset="paper")
+    _, manifest = mllm_selector(pool, n=12, model="f_pre", work_dir=tmp_path, n_seed=2, preset="paper", tau=0.0)
+    assert manifest["params"]["k"] == 50_000 and manifest["params"]["preset"] == "paper"
+    with pytest.raises(ValueError, match="preset='tiny' must be one of"):
+        mllm_selector(pool, n=12, model="f_pre", work_dir=tmp_path, preset="tiny")
+    assert calls == [("train", 2), ("train", 2)]

@@ -145,3 +145,23 @@ def test_nbgs_quotas_flag(scored, tmp_path, capsys):
         assert json.loads(capsys.readouterr().out)["quotas"] == quotas
     with pytest.raises(SystemExit):
         main(["select", "nbgs", scored, "--n", "3", "--quotas", "even", "--output", str(tmp_path / "x")])
+
+
+def test_mllm_selector_quotas_and_paper_preset_flags(monkeypatch, tmp_path, capsys):
+    from test_nbgs import fake_mllm_steps
+
+    calls = []
+    fake_mllm_steps(monkeypatch, calls)
+    Dataset.from_dict({"id": [f"r{i:02d}" for i in range(27)]}).save_to_disk(str(tmp_path / "pool"))
+    base = ["select", "mllm-selector", str(tmp_path / "pool"), "--n", "12", "--model", "f_pre",
+            "--work-dir", str(tmp_path / "work"), "--output", str(tmp_path / "sel")]
+    assert main([*base, "--n-seed", "2", "--k", "10", "--tau", "0", "--quotas", "equal"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["nbgs"]["quotas"] == [4, 3, 3] and summary["rows_out"] == 12
+    with pytest.raises(SystemExit) as err:
+        main([*base, "--preset", "paper"])
+    assert "--n-seed 100000 exceeds the budget m=12" in str(err.value.code)
+    assert main([*base, "--n-seed", "2", "--preset", "paper"]) == 0
+    assert json.loads(capsys.readouterr().out)["params"]["k"] == 50_000
+    with pytest.raises(SystemExit):
+        main([*base, "--preset", "tiny"])

@@ -27,7 +27,7 @@ from .. import provenance
 from ..columns import ids_sha256, list_column
 from ..results import DriverSelection
 from .common import finish, size
-from .nbgs import default_seed_size, nbgs
+from .nbgs import default_seed_size, nbgs, preset_values
 
 
 def seed_split(ds: Dataset, *, n_seed: int, seed: int = 0) -> tuple[Dataset, Dataset, dict[str, Any]]:
@@ -58,12 +58,17 @@ def mllm_selector(
     batch_size: int = 16,
     recipe: dict[str, Any] | None = None,
     restart: bool = False,
+    quotas: str = "proportional",
+    preset: str | None = None,
 ) -> DriverSelection:
     """Select a budget m of ``n`` rows (or a ``fraction`` of ``pool``) by MLLM-Selector.
 
     ``model`` is f_pre; f_seed is trained into ``work_dir/f_seed`` and necessity chunks are
     kept in ``work_dir/necessity`` (a rerun resumes; ``restart=True`` starts over).
-    ``n_seed`` defaults to 15% of the budget. ``recipe`` goes to
+    ``n_seed`` defaults to 15% of the budget. ``quotas`` goes to :func:`nbgs` (``"equal"``:
+    n2 / N per group, the paper's literal reading); ``preset="paper"`` fills the paper's
+    n1 = 100k and k = 50k (:data:`~hf_vitcurate.select.nbgs.PAPER_PRESET`) where ``n_seed``
+    or ``k`` is None. ``recipe`` goes to
     :func:`hf_vitcurate.models.train` for the seed model. Returns a
     :class:`~hf_vitcurate.results.DriverSelection` (unpacks as ``(selection, manifest)``)
     with ``.f_seed`` (the seed checkpoint), ``.scored`` (the pool without the seed rows,
@@ -72,6 +77,7 @@ def mllm_selector(
     from ..models import train
     from ..stages.necessity import necessity
 
+    n_seed, k = preset_values(preset, n_seed=n_seed, k=k)
     budget = size(len(pool), n=n, fraction=fraction)
     if budget < 1:
         raise ValueError(f"the budget m={budget} must be at least 1 row")
@@ -84,7 +90,8 @@ def mllm_selector(
                    **{"seed": seed, **(recipe or {})})
     scored = necessity(rest, model=f_seed, work_dir=os.path.join(work_dir, "necessity"), restart=restart,
                        reduction=reduction, batch_size=batch_size)
-    drawn, nbgs_manifest = nbgs(scored, n=budget - n_seed, k=k, tau=tau, seed=seed, standardize=standardize)
+    drawn, nbgs_manifest = nbgs(scored, n=budget - n_seed, k=k, tau=tau, seed=seed, standardize=standardize,
+                                quotas=quotas)
     # Seed rows carry no necessity (they were not scored): NaN keeps one schema.
     seed_scored = seed_rows.map(
         lambda b: {"necessity": [float("nan")] * len(b["id"]), "necessity_tokens": [0] * len(b["id"]),
@@ -94,7 +101,7 @@ def mllm_selector(
     selection = concatenate_datasets([seed_scored, drawn])
     selection = provenance.with_steps(selection, provenance.steps(drawn))
     params = {"n": budget, "fraction": fraction, "n_seed": n_seed, "k": nbgs_manifest["params"]["k"], "tau": tau,
-              "standardize": standardize, "reduction": reduction, "model": os.fspath(model)}
+              "standardize": standardize, "quotas": quotas, "preset": preset, "reduction": reduction, "model": os.fspath(model)}
     selection = provenance.record(selection, "mllm_selector", kind="select", rows_in=len(pool), params=params,
                                   model=f_seed, seed=seed)
     ids = list_column(selection, "id")

@@ -43,6 +43,21 @@ def default_seed_size(budget: int) -> int:
     return max(1, round(0.15 * budget))
 
 
+PAPER_PRESET = {"n_seed": 100_000, "k": 50_000}
+"""The paper's n1 = 100k seed rows and k = 50k group size (LLaVA-665K): ``mllm_selector(..., preset="paper")``."""
+PRESETS = {"paper": PAPER_PRESET}
+
+
+def preset_values(preset: str | None, *, n_seed: int | None, k: int | None) -> tuple[int | None, int | None]:
+    """``(n_seed, k)`` with the values of ``preset`` (a key of :data:`PRESETS`) filled in where they are None."""
+    if preset is None:
+        return n_seed, k
+    if preset not in PRESETS:
+        raise ValueError(f"preset={preset!r} must be one of {sorted(PRESETS)}")
+    values = PRESETS[preset]
+    return (values["n_seed"] if n_seed is None else n_seed, values["k"] if k is None else k)
+
+
 def largest_remainder(total: int, sizes: np.ndarray) -> np.ndarray:
     """Split ``total`` over groups in proportion to ``sizes``; quotas sum to exactly ``total``.
 
