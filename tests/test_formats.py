@@ -642,3 +642,34 @@ def test_field_and_instruction_in_the_cli(real_data, llava_dir, tmp_path, capsys
     p = argparse.ArgumentParser()
     add_input_args(p)
     assert captions.INSTRUCTION in " ".join(p.format_help().split())
+
+
+# ---------------------------------------------------------------- convert: outputs that move (issue 18, item 11)
+
+
+@pytest.mark.parametrize("to", ["llava", "sharegpt", "jsonl"])
+def test_convert_paths_stay_valid_when_the_folder_moves(llava_dir, tmp_path, to):
+    import shutil
+
+    tree = tmp_path / "project"
+    shutil.copytree(llava_dir, tree / "data")
+    src, root = str(tree / "data" / "llava_mix.json"), str(tree / "data" / "imgs")
+    assert cli_main(["convert", src, "--output", str(tree / "out" / "pool.jsonl"), "--to", to, "--image-root", root]) == 0
+    assert cli_main(["convert", src, "--output", str(tree / "alone" / "pool.jsonl"), "--to", to, "--image-root", root, "--embed-images"]) == 0
+    moved = tmp_path / "moved"
+    shutil.move(str(tree), str(moved))  # data and output move together: relative paths hold
+    back = load_vit(str(moved / "out" / "pool.jsonl"))
+    assert back[0]["images"][0].size == (8, 8) and all(not p.startswith(str(tree)) for p in
+                                                        (img["path"] for row in arrow_rows(back) for img in row["images"]))
+    shutil.move(str(moved / "alone"), str(tmp_path / "elsewhere"))  # an --embed-images output moves alone
+    shutil.rmtree(moved)
+    alone = load_vit(str(tmp_path / "elsewhere" / "pool.jsonl"))
+    assert [img.size for img in alone[0]["images"]] == [(8, 8)] and len(alone) == 3
+    assert (tmp_path / "elsewhere" / "images").is_dir()
+
+
+def test_convert_embed_images_names_a_missing_file(llava_dir, tmp_path):
+    (llava_dir / "imgs" / "coco" / "2.png").unlink()
+    with pytest.raises(ValueError, match=r"row '000002': images\[0\]: cannot copy .*2.png: no such file"):
+        cli_main(["convert", str(llava_dir / "llava_mix.json"), "--output", str(tmp_path / "o.json"),
+                  "--image-root", str(llava_dir / "imgs"), "--embed-images"])  # fmt: skip

@@ -1,7 +1,11 @@
 """``vitcurate convert``: read any supported format, write LLaVA, ShareGPT or the canonical schema.
 
 Mirrors :func:`hf_vitcurate.load_vit` then :func:`hf_vitcurate.formats.save_vit` (or
-``to_parquet`` / ``save_to_disk`` for the canonical schema).
+``to_parquet`` / ``save_to_disk`` for the canonical schema). JSON outputs (llava, sharegpt,
+jsonl) write image paths relative to the output's folder, so they stay valid when the output
+and the images move together; ``--embed-images`` copies the images next to the output
+instead, so the output folder moves alone. Parquet and ``save_to_disk`` outputs hold the
+image bytes (``datasets`` embeds local files).
 
 Example:
     $ vitcurate convert llava_bench.jsonl --output bench.parquet --image-root images/
@@ -35,7 +39,10 @@ def register(sub) -> None:
     p.add_argument("--rejected", default=None, help="where to write rejected records with reasons (.jsonl/.parquet/folder)")
     p.add_argument("--explode-turns", action="store_true", help="split multi-turn rows into single-turn rows {id}#t{k}")
     p.add_argument("--output-image-root", default=None,
-                   help="llava/sharegpt output: write image paths relative to this folder (default: the output's folder)")
+                   help="llava/sharegpt/jsonl output: write image paths relative to this folder (default: the output's folder)")
+    p.add_argument("--embed-images", action="store_true",
+                   help="llava/sharegpt/jsonl output: copy every image next to the output (images/{id}-{k}.{ext}) so the "
+                        "folder is self-contained (parquet and disk outputs always hold the image bytes)")
     p.set_defaults(func=run)
 
 
@@ -50,6 +57,7 @@ def _target(args) -> str:
 def run(args) -> int:
     from .. import explode_turns, load_vit
     from ..formats import save_vit
+    from ..formats.relocate import relocate_images
     from ..results import Split
 
     if args.rejected and args.errors != "reject":
@@ -62,10 +70,12 @@ def run(args) -> int:
     if args.explode_turns:
         ds = explode_turns(ds)
     target = _target(args)
+    # JSON outputs: image paths relative to the output (valid when output and images move together), or copied next to it.
+    image_paths = "copy" if args.embed_images else "relative"
     if target in ("llava", "sharegpt"):
-        save_vit(ds, args.output, format=target, image_root=args.output_image_root)
+        save_vit(ds, args.output, format=target, image_root=args.output_image_root, image_paths=image_paths)
     elif target == "jsonl":
-        ds.to_json(args.output, lines=True)
+        relocate_images(ds, args.output, image_paths=image_paths, image_root=args.output_image_root).to_json(args.output, lines=True)
     elif target == "parquet":
         ds.to_parquet(args.output)
     else:

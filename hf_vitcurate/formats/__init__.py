@@ -199,11 +199,12 @@ def load_vit(
 _FORMAT_OPTIONS = {"system", "layout", "image_name", "add_suffix", "instruction"}
 
 
-def _canonical(raw: Dataset, *, file: str, source: str | None, task: str | None, errors: str, **_: Any):
-    """Input already in the schema: cast, optionally override source/task, record the step."""
+def _canonical(raw: Dataset, *, file: str, image_root: str | None, source: str | None, task: str | None, errors: str, **_: Any):
+    """Input already in the schema: relative image paths joined to ``image_root``, cast, optionally override source/task, record the step."""
     from ..schema import CORE_COLUMNS
+    from .relocate import resolve_images
 
-    ds = raw
+    ds = resolve_images(raw, image_root)
     for col, value in (("source", source), ("task", task)):
         if value:
             ds = ds.remove_columns(col).add_column(col, [value] * len(ds))

@@ -247,11 +247,12 @@ def write_records(
     image_dir: str | None = None,
     extra_keys: Iterable[str] = (),
     map_batch_size: int = 10_000,
+    image_paths: str = "under_root",
 ) -> str:
     """Stream ``ds`` to a ``.json`` array or ``.jsonl`` file, one ``to_record(row, image_paths)`` each.
 
-    Image paths come from :func:`export_images` with ``image_root`` defaulting to the
-    output's folder and ``image_dir`` to ``<image_root>/images``; ``extra_keys`` columns
+    Image paths come from :func:`export_images` (``image_paths`` is its ``mode``) with
+    ``image_root`` defaulting to the output's folder and ``image_dir`` to ``<image_root>/images``; ``extra_keys`` columns
     are copied into each record. Rows are read as Arrow batches (images not decoded).
     """
     lines = path.endswith(".jsonl")
@@ -266,7 +267,7 @@ def write_records(
         first = True
         for batch in ds.select_columns(["id", "images", "conversations", *keys]).with_format("arrow").iter(batch_size=map_batch_size):
             for row in batch.to_pylist():
-                rec = {**to_record(row, export_images(row["images"], row["id"], root, image_dir)), **{k: row[k] for k in keys}}
+                rec = {**to_record(row, export_images(row["images"], row["id"], root, image_dir, mode=image_paths)), **{k: row[k] for k in keys}}
                 text = json.dumps(rec, ensure_ascii=False)
                 f.write(text + "\n" if lines else ("" if first else ",\n") + text)
                 first = False
@@ -274,15 +275,28 @@ def write_records(
     return path
 
 
-def export_images(images: list[dict[str, Any]] | None, row_id: str, root: str, image_dir: str) -> list[str]:
-    """Paths to write for a row's images: relative to ``root`` when under it, else absolute.
+IMAGE_PATHS = ("under_root", "relative", "copy")
 
-    Images held as bytes are written to ``image_dir/{row_id}-{k}.{ext}`` first (bytes win
-    over a stored path, which may name a file that is not here).
+
+def export_images(images: list[dict[str, Any]] | None, row_id: str, root: str, image_dir: str, *, mode: str = "under_root") -> list[str]:
+    """Paths to write for a row's images (URLs are kept as they are).
+
+    ``mode``: ``"under_root"``: relative to ``root`` when under it, else absolute;
+    ``"relative"``: always relative to ``root`` (valid when the output and the images move
+    together); ``"copy"``: every image file is copied to ``image_dir`` and written relative
+    (the output folder is self-contained). Images held as bytes are written to
+    ``image_dir/{row_id}-{k}.{ext}`` first (bytes win over a stored path, which may name a
+    file that is not here).
     """
+    if mode not in IMAGE_PATHS:
+        raise ValueError(f"image_paths must be one of {list(IMAGE_PATHS)}, got {mode!r}")
     out = []
     for k, img in enumerate(images or []):
         path, blob = img.get("path"), img.get("bytes")
+        if mode == "copy" and not blob and path and not _URL.match(path):
+            if not os.path.isfile(path):
+                raise ValueError(f"row {row_id!r}: images[{k}]: cannot copy {path}: no such file")
+            blob = open(path, "rb").read()
         if blob:
             os.makedirs(image_dir, exist_ok=True)
             path = os.path.join(image_dir, f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', str(row_id))}-{k}{_image_ext(blob)}")
@@ -292,7 +306,7 @@ def export_images(images: list[dict[str, Any]] | None, row_id: str, root: str, i
             raise ValueError(f"row {row_id!r}: image {k} has neither bytes nor a path")
         if not _URL.match(path):
             path = os.path.abspath(path)
-            if path.startswith(root.rstrip("/") + "/"):
+            if mode != "under_root" or path.startswith(root.rstrip("/") + "/"):
                 path = os.path.relpath(path, root)
         out.append(path)
     return out

@@ -394,12 +394,14 @@ def save(
     image_dir: str | None = None,
     extra_keys: Iterable[str] = ("source", "task"),
     map_batch_size: int = 10_000,
+    image_paths: str = "under_root",
 ) -> str:
     """Write ``ds`` as LLaVA JSON (``.json``, one array) or JSON Lines (``.jsonl``).
 
     ``image`` is a string for one image, a list for several, absent for text-only rows.
     Paths under ``image_root`` (default: the output's folder) are written relative to
-    it, other paths absolutely; images held only as bytes are written to ``image_dir``
+    it, other paths absolutely (``image_paths="relative"``: all relative to it;
+    ``"copy"``: every image copied to ``image_dir``); images held only as bytes are written to ``image_dir``
     (default ``<image_root>/images``) as ``{id}-{k}.{ext}``. ``extra_keys`` are copied
     (LLaVA training code ignores unknown keys; they make save -> load exact); pass
     ``()`` for the bare three keys.
@@ -415,4 +417,4 @@ def save(
         rec["conversations"] = [{"from": t["from"], "value": t["value"]} for t in row["conversations"]]
         return rec
 
-    return write_records(ds, path, to_record, image_root=image_root, image_dir=image_dir, extra_keys=extra_keys, map_batch_size=map_batch_size)
+    return write_records(ds, path, to_record, image_root=image_root, image_dir=image_dir, extra_keys=extra_keys, map_batch_size=map_batch_size, image_paths=image_paths)

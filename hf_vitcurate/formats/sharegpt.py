@@ -148,6 +148,7 @@ def save(
     image_dir: str | None = None,
     extra_keys: Iterable[str] = ("source", "task"),
     map_batch_size: int = 10_000,
+    image_paths: str = "under_root",
 ) -> str:
     """Write ``ds`` as ``{"id", "messages": [{"role", "content"}], "images": [paths]}`` JSON/JSONL.
 
@@ -158,4 +159,4 @@ def save(
         messages = [{"role": _ROLE_OUT.get(t["from"], t["from"]), "content": t["value"]} for t in row["conversations"]]
         return {"id": row["id"], "messages": messages, "images": paths}
 
-    return write_records(ds, path, to_record, image_root=image_root, image_dir=image_dir, extra_keys=extra_keys, map_batch_size=map_batch_size)
+    return write_records(ds, path, to_record, image_root=image_root, image_dir=image_dir, extra_keys=extra_keys, map_batch_size=map_batch_size, image_paths=image_paths)
