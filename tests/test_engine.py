@@ -617,3 +617,38 @@ def test_cli_engine_cost_and_tag(tmp_path, capsys):
     assert main(["engine", "tag", str(tmp_path / "rows"), "--output", str(tmp_path / "tagged")]) == 0
     tagged = datasets.load_from_disk(str(tmp_path / "tagged"))
     assert tagged[0]["domain"] == "brand_recognition" and tagged[0]["instruction_type"] == "short_vqa"
+
+
+# ---------------------------------------------------------------- parser fidelity (issue 18)
+
+
+def test_parser_article_is_not_option_a_and_recoverable_answers():
+    def mc(answer, options="A. Pear B. Banana C. Plum D. Kiwi"):
+        got = engine_parser.parse(f"<Q1> Which fruit? </Q1> <C1> {options} </C1> <A1> {answer} </A1>", "multiple_choice", n=1)
+        return got.items[0]
+
+    for article in ["A red apple", "A dog is sleeping on the sofa", "a pear or a plum", "B or C"]:
+        assert mc(article).reject_reason == "not_one_right_option", article
+    for answer in ["A", "b", "Answer: C", "(C)", "C. Plum", "D) Kiwi", "The answer is B.", "A Pear", "Kiwi"]:
+        assert mc(answer).ok, answer
+    assert mc("A. Banana").reject_reason == "not_one_right_option"  # the letter and the text name two options
+    # (A)-style options, option text with abbreviations or a trailing letter stays one option each.
+    item = mc("(B)", "(A) Pear (B) Banana (C) Plum (D) Kiwi")
+    assert item.ok and item.options == ["A. Pear", "B. Banana", "C. Plum", "D. Kiwi"]
+    item = mc("B", "A. U.S. B. Vitamin C. C. Iron D. Zinc")
+    assert item.ok and item.options == ["A. U.S.", "B. Vitamin C.", "C. Iron", "D. Zinc"]
+    item = mc("D", "A. Iron B. Zinc C. Copper D. Vitamin C.")
+    assert item.ok and item.options[3] == "D. Vitamin C."
+    assert mc("A", "A. Pear B. Banana C. Plum D. Kiwi E. Fig").reject_reason == "not_one_right_option"
+    assert mc("B", "A. Vitamin B. B. Iron C. Zinc D. Copper").options[0] == "A. Vitamin B."  # "B. B." is one reading
+    assert mc("B", "A. Pear B. Fig B. Banana C. Plum D. Kiwi").reject_reason == "not_one_right_option"  # two readings
+    item = mc("B", "A. Vitamin B.\nB. Iron\nC. Zinc\nD. Copper")  # one option a line: one reading
+    assert item.ok and item.options[0] == "A. Vitamin B."
+    # Lowercase or spaced tags; JSON after a preamble line; lettered JSON options in any style.
+    got = engine_parser.parse("<q1> Which fruit? </q1> < C1 > A. Pear B. Banana C. Plum D. Kiwi </ C1 > <a1> c </a1>", "multiple_choice", n=1)
+    assert got.ok and got.items[0].options[2] == "C. Plum"
+    text = 'Here are the questions:\n[{"question": "Which?", "options": ["(A) red", "(B) blue", "(C) green", "(D) pink"], "answer": "(B)"}]'
+    got = engine_parser.parse(text, "multiple_choice", n=1)
+    assert got.ok and got.items[0].options[1] == "B. blue"
+    got = engine_parser.parse('Sure.\n```json\n[{"question": "Is it red?", "answer": "Yes"}]\n```\nDone.', "judgement", n=1)
+    assert got.ok and got.items[0].question == "Is it red?"

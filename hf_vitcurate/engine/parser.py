@@ -8,7 +8,12 @@ or a JSON list); this module adds what the engine needs on top:
   *items requested = items kept + items rejected* holds for every call;
 - ``n``: a call asked for ``n`` items; missing ones are rejected as
   ``too_few_questions``, extra ones are ignored and counted;
-- JSON options without letters (``["red", "blue", ...]``) are lettered A-D first.
+- JSON options without letters (``["red", "blue", ...]``) are lettered A-D first;
+- what is recoverable without ambiguity is read: lowercase or spaced tags (``<q1>``,
+  ``< Q1 >``), JSON after a preamble line or in a fence, ``(A)``-style options, answers
+  ``"b"``, ``"(C)"``, ``"Answer: C"``, ``"C. Plum"`` or the option's text. A leading
+  ``"A "`` followed by words is an article ("A red apple" names no option), and option text
+  such as ``"U.S."`` or ``"Vitamin C."`` never splits into extra options (:func:`_split`).
 
 Reason codes: ``no_parse`` (nothing or this item unreadable), ``empty_question``,
 ``empty_answer``, ``not_one_right_option`` (options are not A-D, two options say the
@@ -60,6 +65,12 @@ _CODES = {
     "judgement_not_yes_no": "judgement_not_yes_no",
 }
 _LETTERED = re.compile(r"^\s*\(?[A-Z][.)]\s")
+_SPACED_TAG = re.compile(r"<\s*(/?)\s*([QCAqca])\s*(\d+)\s*>")
+_C_BODY = re.compile(r"<C(\d+)>(.*?)</C\1>", re.S)
+# An option mark: "A." "A)" "A:" or "(A)", at the start or after a space, followed by a space.
+_MARK = re.compile(r"(?:^|(?<=\s))(?:\(([A-E])\)|([A-E])[.):])(?=\s|$)")
+_PREFIX = re.compile(r"^\s*(?:the\s+)?(?:correct\s+|right\s+)?(?:answer|option|choice)\s*(?:is\s*)?[:\-]?\s*", re.I)
+_MANY = re.compile(r"^\(?[A-D]\)?\s*(?:,|and|or|&|/)\s*\(?[A-D]\)?(?=$|[\s.):,])", re.I)
 
 
 @dataclass
@@ -100,14 +111,25 @@ class Parsed:
 _JSON_KEYS = ("question", "q", "answer", "a")
 
 
-def _letter_json_options(text: str) -> tuple[str, set[int]]:
-    """JSON output with unlettered options gets ``A. ``..``D. `` prefixes; other text is returned as is.
+def _json_body(text: str) -> str:
+    """The JSON part of an answer: the whole text, a fenced block, or from the first line opening with ``[``/``{``."""
+    if text.lstrip().startswith(("[", "{")):
+        return text.strip()
+    fence = re.search(r"```(?:json)?\s*(.*?)```", text, re.S)
+    if fence:
+        return fence.group(1).strip()
+    start = re.search(r"^\s*[\[{]", text, re.M)
+    return text[start.end() - 1 :].strip() if start else text
 
-    Also returns the numbers of objects with no question/answer key at all: unreadable items.
+
+def _letter_json_options(text: str) -> tuple[str, set[int]]:
+    """JSON output (after a preamble line or in a fence) with its options lettered ``A. ``..``D. ``.
+
+    Other text is returned as is. Also returns the numbers of objects with no question/answer
+    key at all: unreadable items.
     """
-    body = re.sub(r"^```(?:json)?\s*|\s*```$", "", text.strip())
     try:
-        data = json.loads(body)
+        data, _ = json.JSONDecoder().raw_decode(_json_body(text))
     except json.JSONDecodeError:
         return text, set()
     items = data if isinstance(data, list) else next((v for v in data.values() if isinstance(v, list)), [data]) if isinstance(data, dict) else None
@@ -115,14 +137,94 @@ def _letter_json_options(text: str) -> tuple[str, set[int]]:
         return text, set()
     unreadable = {k for k, obj in enumerate(items, start=1) if not isinstance(obj, dict) or not any(key in obj for key in _JSON_KEYS)}
     for obj in items:
-        if not isinstance(obj, dict):
-            continue
-        key = "options" if "options" in obj else "choices" if "choices" in obj else None
+        key = next((k for k in ("options", "choices") if isinstance(obj, dict) and k in obj), None)
         opts = obj.get(key) if key else None
-        if isinstance(opts, list) and 0 < len(opts) <= len(OPTION_LETTERS) and not any(_LETTERED.match(str(o)) for o in opts):
-            obj[key] = [f"{OPTION_LETTERS[k]}. {str(o).strip()}" for k, o in enumerate(opts)]
+        if isinstance(opts, str):
+            opts = _split(opts) or opts
+        if isinstance(opts, list):
+            obj[key] = _json_options(opts) or opts
     # "<" escaped so that a question quoting "<Q..." never sends JSON down the tag reader.
     return json.dumps(items, ensure_ascii=False).replace("<", "\\u003c"), unreadable
+
+
+def _json_options(opts: list) -> list[str] | None:
+    """A JSON option list as ``["A. x", ...]``: all lettered (any mark style) or none (lettered in order)."""
+    texts = [str(o).strip() for o in opts]
+    marks = [_MARK.match(t) for t in texts]
+    if all(marks):
+        return [f"{_letter(m)}. {t[m.end():].strip()}" for m, t in zip(marks, texts)]
+    if not any(marks) and 0 < len(texts) <= len(OPTION_LETTERS):
+        return [f"{OPTION_LETTERS[k]}. {t}" for k, t in enumerate(texts)]
+    return None
+
+
+def _letter(mark: re.Match) -> str:
+    return mark.group(1) or mark.group(2)
+
+
+def _split(body: str) -> list[str] | None:
+    """``"A. x B. y C. z D. w"`` (one line, or one option a line) -> ``["A. x", ..., "D. w"]``; None unless exactly one reading.
+
+    A mark (``A.``, ``A)``, ``A:``, ``(A)``) counts only at the start or after a space and before
+    a space, and the marks must run A, B, C, D with text between them that does not open with
+    a mark, so ``"U.S."`` and ``"Vitamin C."`` stay inside their option; a fifth option (``E.``)
+    or two readings reject.
+    """
+    lines = [ln.strip() for ln in (body or "").strip().splitlines() if ln.strip()]
+    marks = [_MARK.match(ln) for ln in lines]
+    if len(lines) == len(OPTION_LETTERS) and all(marks) and [_letter(m) for m in marks] == list(OPTION_LETTERS):
+        texts = [ln[m.end() :].strip() for m, ln in zip(marks, lines)]
+        return [f"{L}. {t}" for L, t in zip(OPTION_LETTERS, texts)] if all(texts) else None
+    text = " ".join(lines)
+    marks = list(_MARK.finditer(text))
+    readings: list[list[re.Match]] = []
+
+    def walk(chosen: list[re.Match]) -> None:
+        if len(readings) > 1:
+            return
+        end = chosen[-1].end() if chosen else 0
+        if len(chosen) == len(OPTION_LETTERS):
+            fifth = any(_letter(m) == "E" and m.start() >= end and text[m.end() :].strip() for m in marks)
+            if text[end:].strip() and not _MARK.match(text[end:].strip()) and not fifth:
+                readings.append(chosen)
+            return
+        for m in marks:
+            between = text[end : m.start()].strip()  # the previous option's text: not empty, not opening with a mark
+            if _letter(m) == OPTION_LETTERS[len(chosen)] and m.start() >= end and (between and not _MARK.match(between) if chosen else m.start() == 0):
+                walk(chosen + [m])
+
+    walk([])
+    if len(readings) != 1:
+        return None
+    ms = readings[0]
+    return [f"{_letter(m)}. {text[m.end() : ms[k + 1].start() if k + 1 < len(ms) else len(text)].strip()}" for k, m in enumerate(ms)]
+
+
+def _answer_letter(answer: str, options: list[str]) -> str | None:
+    """The one option an answer names: ``"C"``, ``"b"``, ``"(C)"``, ``"Answer: C"``, ``"C. Plum"``, ``"Plum"``; else None.
+
+    A leading ``"A "``/``"a "`` followed by words is an article unless the words are option A's
+    text ("A red apple" names no option); a letter whose text names another option is ambiguous.
+    """
+    texts = {o[0]: _norm(o[2:]) for o in options}
+    ans = _PREFIX.sub("", answer, count=1).strip()
+    if _MANY.match(ans):
+        return None
+    m = re.match(r"\(([A-Da-d])\)|([A-Da-d])(?=$|[.):,])|([A-Da-d])\s+(?=\S)", ans)
+    if m:
+        letter = next(g for g in m.groups() if g)
+        rest = _norm(ans[m.end() :])
+        rest_names = [L for L, t in texts.items() if rest and t == rest]
+        if rest_names and rest_names != [letter.upper()]:
+            return None  # the letter and the text name different options
+        if rest_names or not m.group(3) or letter in "BCD":  # "A"/"a"/"b" then words: an article, not a letter
+            return letter.upper()
+    named = [L for L, t in texts.items() if t and t == _norm(ans)]
+    return named[0] if len(named) == 1 else None
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
 
 
 def parse(text: str | None, instruction_type: str, *, n: int = 3) -> Parsed:
@@ -133,10 +235,11 @@ def parse(text: str | None, instruction_type: str, *, n: int = 3) -> Parsed:
     kind = normalize_type(instruction_type)
     if kind == "multi_round":
         kind = "long_vqa"
-    text = text or ""
+    text = _SPACED_TAG.sub(lambda m: f"<{m[1]}{m[2].upper()}{m[3]}>", text or "")  # "<q1>", "< Q1 >" -> "<Q1>"
     unreadable: set[int] = set()
-    if text.strip().startswith(("[", "{", "```")):
+    if text.strip().startswith(("[", "{", "```")) or "<Q" not in text and "<A" not in text:
         text, unreadable = _letter_json_options(text)
+    bodies = {int(k): body for k, body in reversed(_C_BODY.findall(text))} if "<Q" in text or "<A" in text else None
     try:
         found = parse_output(text, kind)
     except ParseError as exc:
@@ -153,7 +256,9 @@ def parse(text: str | None, instruction_type: str, *, n: int = 3) -> Parsed:
         )
         for k, q in enumerate(found[:n], start=1)
     ]
-    for item in items:
+    for item, q in zip(items, found):
+        if kind == "multiple_choice":
+            _check_choice(item, None if bodies is None else bodies.get(q.number, ""))
         if kind == "multiple_choice" and item.ok and _repeats(item.options):
             # Two options with the same text: the right answer is not one option (MMInstruct §3.4).
             item.reject_reason, item.reject_detail = "not_one_right_option", f"item {item.number} repeats an option: {item.options}"
@@ -164,6 +269,21 @@ def parse(text: str | None, instruction_type: str, *, n: int = 3) -> Parsed:
     for k in range(len(items) + 1, n + 1):
         items.append(Item(k, reject_reason="too_few_questions", reject_detail=f"{len(found)} item(s) in the output, {n} asked"))
     return Parsed(items, extra=max(0, len(found) - n))
+
+
+def _check_choice(item: Item, body: str | None) -> None:
+    """Options re-read from the ``<Cn>`` body (``body``) or the JSON list, and the answer's one option, checked again."""
+    if item.reject_reason not in ("", "not_one_right_option"):
+        return
+    options = _split(body) if body is not None else _json_options(item.options)
+    if options is None or [o[0] for o in options] != list(OPTION_LETTERS):
+        shown = body if body is not None else item.options
+        item.reject_reason, item.reject_detail = "not_one_right_option", f"item {item.number} options are not one reading of A-D: {str(shown)[:80]!r}"
+    elif _answer_letter(item.answer, options) is None:
+        item.options = options
+        item.reject_reason, item.reject_detail = "not_one_right_option", f"item {item.number} answer {item.answer[:40]!r} is not exactly one of A-D"
+    else:
+        item.options, item.reject_reason, item.reject_detail = options, "", ""
 
 
 def _repeats(options: list[str]) -> bool:
