@@ -152,3 +152,90 @@ def test_two_cpu_processes_equal_one(ckpt, tmp_path, free_port):
     a, b = load_from_disk(str(one)), load_from_disk(str(two))
     assert np.allclose(list(a["necessity"]), list(b["necessity"]), atol=1e-4)
     assert len(done_chunks(str(tmp_path / "w2"))) == 5
+
+
+def with_long_rows(ds: Dataset, n_long: int) -> Dataset:
+    """``ds`` and ``n_long`` text-only rows whose answer starts past 200 tokens."""
+    long = {k: [] for k in FEATURES}
+    for i in range(n_long):
+        long["id"].append(f"long-{i}")
+        long["images"].append([])
+        long["conversations"].append([{"from": "human", "value": "Name a colour. " * 40}, {"from": "gpt", "value": "red"}])
+        long["source"].append("toy")
+        long["task"].append("conversation")
+    from datasets import concatenate_datasets
+
+    return concatenate_datasets([ds, Dataset.from_dict(long, features=FEATURES)])
+
+
+def test_mllm_selector_sets_rows_without_answer_tokens_aside(ckpt, tmp_path):
+    from hf_vitcurate import select
+
+    pool = with_long_rows(rows(20), 4)  # short rows hold <= 43 tokens, the long ones ~200
+    recipe = {"seed": 3, "max_steps": 1, "batch_size": 2}  # a recipe holding seed is fine
+    result = select.mllm_selector(pool, n=10, model=ckpt, work_dir=tmp_path, n_seed=2, k=5, max_length=64,
+                                  recipe=recipe, sign="loglik", dtype="float32", batch_size=4)
+    selection, manifest = result
+    set_aside = result.set_aside
+    assert len(selection) == manifest["n_selected"] == 10
+    assert manifest["n_set_aside"] == len(set_aside) and manifest["set_aside"] == {"no_response_tokens": len(set_aside)}
+    long_in_rest = [i for i in result.scored["id"] if i.startswith("long-")]
+    assert sorted(set_aside["id"]) == sorted(long_in_rest) and len(long_in_rest) >= 3  # 4 long rows, 2 seed draws
+    assert set(set_aside["reject_reason"]) == {"no_response_tokens"}
+    assert set(selection["id"]).isdisjoint(set_aside["id"])
+    assert manifest["n_pool"] == manifest["n_selected"] + manifest["n_set_aside"] + manifest["n_not_selected"]
+    step = [s for s in __import__("hf_vitcurate").provenance.steps(selection) if s["name"] == "mllm_selector"][-1]
+    assert step["params"]["set_aside"] == {"no_response_tokens": len(set_aside)}
+    assert step["params"]["max_length"] == 64 and step["params"]["sign"] == "loglik" and step["params"]["dtype"] == "float32"
+    # sign="loglik": the drawn rows carry the negated losses (Eq. 3 as printed).
+    drawn = [v for v, f in zip(selection["necessity"], selection["necessity_flag"]) if f != "seed"]
+    assert drawn and all(v < 0 for v in drawn)
+
+
+def test_mllm_selector_recipe_defaults_to_the_tiny_preset_for_tiny_checkpoints(ckpt, tmp_path, monkeypatch):
+    from hf_vitcurate import models, select
+    from hf_vitcurate.models.recipes import recipe_preset
+    from hf_vitcurate.select.revolion_driver import default_recipe
+
+    assert default_recipe(ckpt) == recipe_preset("tiny") and default_recipe(tmp_path) == {}
+    seen = []
+
+    def train(ds, *, model, output_dir, restart=False, **recipe):
+        seen.append(recipe)
+        raise RuntimeError("stop after training was asked")
+
+    monkeypatch.setattr(models, "train", train)
+    for model, recipe, expected in [(ckpt, None, {**recipe_preset("tiny"), "seed": 5}),
+                                    (tmp_path, None, {"seed": 5}),
+                                    (ckpt, {"epochs": 1.0, "seed": 9}, {"epochs": 1.0, "seed": 9})]:
+        with pytest.raises(RuntimeError, match="stop after"):
+            select.mllm_selector(rows(8), n=4, model=model, work_dir=tmp_path / "w", seed=5, recipe=recipe)
+        assert seen[-1] == expected
+
+
+def test_mllm_selector_cli_passes_sign_max_length_and_dtype(monkeypatch, tmp_path, capsys):
+    from hf_vitcurate import select
+    from hf_vitcurate.cli import main
+
+    import functools
+
+    import hf_vitcurate.commands.select as cmd
+
+    seen = {}
+
+    @functools.wraps(select.mllm_selector)  # the flags come from the real signature
+    def fake(ds, **options):
+        seen.update(options)
+        raise ValueError("stop here")
+
+    monkeypatch.setitem(cmd.METHODS, "mllm-selector", cmd.METHODS["mllm-selector"].__class__(
+        **{**cmd.METHODS["mllm-selector"].__dict__, "fn": fake}))
+    Dataset.from_dict({"id": ["a", "b"]}).save_to_disk(str(tmp_path / "pool"))
+    base = ["select", "mllm-selector", str(tmp_path / "pool"), "--n", "1", "--model", "m", "--work-dir", str(tmp_path),
+            "--output", str(tmp_path / "out")]
+    with pytest.raises(SystemExit, match="stop here"):
+        main([*base, "--sign", "loglik", "--max-length", "64", "--dtype", "float32"])
+    assert (seen["sign"], seen["max_length"], seen["dtype"]) == ("loglik", 64, "float32")
+    with pytest.raises(SystemExit, match="stop here"):
+        main(base)
+    assert (seen["sign"], seen["max_length"], seen["dtype"], seen["recipe"]) == ("nll", 2048, "auto", None)

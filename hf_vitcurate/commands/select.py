@@ -64,7 +64,7 @@ METHODS: dict[str, Method] = {
                   ("source_column",)),
     "mllm-selector": Method(select.mllm_selector, "MLLM-Selector end to end: seed model, necessity, NBGS", "either",
                             ("model", "work_dir", "n_seed", "k", "tau", "standardize", "seed", "reduction",
-                             "batch_size", "recipe", "restart", "quotas", "preset")),
+                             "batch_size", "recipe", "restart", "quotas", "preset", "sign", "max_length", "dtype")),
 }
 
 HELP = {
@@ -80,12 +80,16 @@ HELP = {
     "model": "f_pre: the checkpoint the seed model is fine-tuned from (folder or Hub id)",
     "work_dir": "folder of the seed model and the resumable necessity chunks", "n_seed": "seed rows n1 (None: 15%% of m)",
     "reduction": "per-row loss reduction", "batch_size": "rows per model forward pass",
-    "recipe": "training options of the seed model as JSON", "restart": "discard the resumable state in --work-dir",
+    "sign": "nll: higher loss = more necessary; loglik: Eq. 3 as printed (the negated loss)",
+    "max_length": "tokens scored per row; rows with no answer token within it are set aside",
+    "dtype": "weights dtype when scoring (auto: the checkpoint's)",
+    "recipe": "training options of the seed model as JSON (default: the tiny preset for a tiny checkpoint, else LLaVA's)",
+    "restart": "discard the resumable state in --work-dir",
     "quotas": "NBGS group quotas: proportional to group size, or equal n2/N (the paper's literal reading)",
     "preset": "named settings: paper = the paper's n1 = 100k seed rows and k = 50k (an explicit --n-seed or --k wins)",
 }
 TYPES = {"n": int, "fraction": float, "k": int, "n_seed": int, "by": str, "recipe": json.loads}
-CHOICES = {"quotas": ("proportional", "equal"), "preset": tuple(PRESETS)}
+CHOICES = {"sign": ("nll", "loglik"), "quotas": ("proportional", "equal"), "preset": tuple(PRESETS)}
 
 
 def register(sub) -> None:

@@ -5,7 +5,10 @@ Visual Instruction Tuning* (arXiv:2503.20502); the choices are in docs/methods.m
 
 1. draw n1 rows uniformly (seeded) and fine-tune ``model`` (f_pre) on them -> f_seed;
 2. remove the seed rows from the pool and score the rest with f_seed (``necessity``);
-3. draw n2 = m - n1 rows by NBGS; the selection is seed ∪ drawn;
+   rows with no answer token within ``max_length`` have no score: they are set aside
+   (``stages.reject``, reason ``no_response_tokens``) and counted in the manifest and
+   the provenance (rows in = selected + set aside + not selected);
+3. draw n2 = m - n1 rows by NBGS from the scored rows; the selection is seed ∪ drawn;
 4. (optional, outside this function) stage 2 fine-tunes f_seed on the selection.
 
 Example:
@@ -13,11 +16,14 @@ Example:
     >>> selection, manifest = result                                                   # doctest: +SKIP
     >>> len(selection), result.f_seed                                                   # doctest: +SKIP
     (2000, 'runs/mllm/f_seed')
+    >>> manifest["set_aside"], len(result.set_aside)                                   # doctest: +SKIP
+    ({}, 0)
 """
 
 from __future__ import annotations
 
 import os
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -25,8 +31,9 @@ from datasets import Dataset, concatenate_datasets
 
 from .. import provenance
 from ..columns import ids_sha256, list_column
-from ..results import DriverSelection
+from ..results import DriverSelection, Split
 from .common import finish, size
+from .revolion_driver import default_recipe
 from .nbgs import default_seed_size, nbgs, preset_values
 
 
@@ -55,6 +62,9 @@ def mllm_selector(
     standardize: bool = False,
     seed: int = 0,
     reduction: str = "sum",
+    sign: str = "nll",
+    max_length: int | None = 2048,
+    dtype: str = "auto",
     batch_size: int = 16,
     recipe: dict[str, Any] | None = None,
     restart: bool = False,
@@ -68,11 +78,16 @@ def mllm_selector(
     ``n_seed`` defaults to 15% of the budget. ``quotas`` goes to :func:`nbgs` (``"equal"``:
     n2 / N per group, the paper's literal reading); ``preset="paper"`` fills the paper's
     n1 = 100k and k = 50k (:data:`~hf_vitcurate.select.nbgs.PAPER_PRESET`) where ``n_seed``
-    or ``k`` is None. ``recipe`` goes to
-    :func:`hf_vitcurate.models.train` for the seed model. Returns a
+    or ``k`` is None. ``reduction``, ``sign``, ``max_length``, ``dtype`` and ``batch_size``
+    go to :func:`~hf_vitcurate.stages.necessity`. ``recipe``: the options of
+    :func:`hf_vitcurate.models.train` for the seed model; None: the ``tiny`` preset when
+    ``model`` is a tiny checkpoint (a folder with ``tiny_architecture.json``), else the
+    LLaVA defaults (:func:`~hf_vitcurate.select.revolion_driver.default_recipe`); ``seed``
+    is used unless the recipe holds its own. Returns a
     :class:`~hf_vitcurate.results.DriverSelection` (unpacks as ``(selection, manifest)``)
     with ``.f_seed`` (the seed checkpoint), ``.scored`` (the pool without the seed rows,
-    with ``necessity``) and ``.seed_rows``.
+    with ``necessity``), ``.seed_rows`` and ``.set_aside`` (the scored rows without a
+    score, with ``reject_reason``; the manifest's ``set_aside`` counts them per reason).
     """
     from ..models import train
     from ..stages.necessity import necessity
@@ -87,10 +102,12 @@ def mllm_selector(
     work_dir = os.fspath(work_dir)
     seed_rows, rest, seed_manifest = seed_split(pool, n_seed=n_seed, seed=seed)
     f_seed = train(seed_rows, model=model, output_dir=os.path.join(work_dir, "f_seed"), restart=restart,
-                   **{"seed": seed, **(recipe or {})})
+                   **{"seed": seed, **dict(default_recipe(model) if recipe is None else recipe)})
     scored = necessity(rest, model=f_seed, work_dir=os.path.join(work_dir, "necessity"), restart=restart,
-                       reduction=reduction, batch_size=batch_size)
-    drawn, nbgs_manifest = nbgs(scored, n=budget - n_seed, k=k, tau=tau, seed=seed, standardize=standardize,
+                       reduction=reduction, sign=sign, max_length=max_length, dtype=dtype, batch_size=batch_size)
+    scorable, set_aside = set_unscored_aside(scored)
+    set_aside_counts = dict(Counter(list_column(set_aside, "reject_reason")))
+    drawn, nbgs_manifest = nbgs(scorable, n=budget - n_seed, k=k, tau=tau, seed=seed, standardize=standardize,
                                 quotas=quotas)
     # Seed rows carry no necessity (they were not scored): NaN keeps one schema.
     seed_scored = seed_rows.map(
@@ -101,11 +118,25 @@ def mllm_selector(
     selection = concatenate_datasets([seed_scored, drawn])
     selection = provenance.with_steps(selection, provenance.steps(drawn))
     params = {"n": budget, "fraction": fraction, "n_seed": n_seed, "k": nbgs_manifest["params"]["k"], "tau": tau,
-              "standardize": standardize, "quotas": quotas, "preset": preset, "reduction": reduction, "model": os.fspath(model)}
+              "standardize": standardize, "quotas": quotas, "preset": preset, "reduction": reduction, "sign": sign,
+              "max_length": max_length, "dtype": str(dtype), "model": os.fspath(model), "set_aside": set_aside_counts}
     selection = provenance.record(selection, "mllm_selector", kind="select", rows_in=len(pool), params=params,
                                   model=f_seed, seed=seed)
     ids = list_column(selection, "id")
     manifest = {"method": "mllm_selector", "params": params, "seed": seed, "n_pool": len(pool),
-                "n_selected": len(selection), "ids_sha256": ids_sha256(ids), "ids": ids, "f_seed": f_seed,
-                "seed_rows": seed_manifest, "nbgs": nbgs_manifest}
-    return DriverSelection.of(selection, manifest, f_seed=f_seed, scored=scored, seed_rows=seed_rows)
+                "n_selected": len(selection), "n_set_aside": len(set_aside), "set_aside": set_aside_counts,
+                "n_not_selected": len(pool) - len(selection) - len(set_aside), "ids_sha256": ids_sha256(ids),
+                "ids": ids, "f_seed": f_seed, "seed_rows": seed_manifest, "nbgs": nbgs_manifest}
+    return DriverSelection.of(selection, manifest, f_seed=f_seed, scored=scored, seed_rows=seed_rows,
+                              set_aside=set_aside)
+
+
+def set_unscored_aside(scored: Dataset) -> Split:
+    """``(scored rows, set aside)``: rows without an answer token within ``max_length`` have no score.
+
+    NBGS ranks scores, so those rows (``necessity_flag == "no_response_tokens"``, NaN
+    ``necessity``) are split off by :func:`hf_vitcurate.stages.reject` with that reason.
+    """
+    from ..stages.reject import reject
+
+    return reject(scored, where="necessity_flag", values=["no_response_tokens"])

@@ -22,7 +22,8 @@ A row longer than ``max_length`` tokens is truncated (its answer tokens past the
 not scored) and flagged ``truncated`` in ``necessity_flag``; a row with no answer token
 left gets ``necessity = NaN`` and the flag ``no_response_tokens`` (selections refuse NaN
 scores and name the row, so such rows must be split off explicitly:
-``stages.reject(scored, where="necessity_flag", values=["no_response_tokens"])``).
+``stages.reject(scored, where="necessity_flag", values=["no_response_tokens"])``, as
+:func:`hf_vitcurate.select.mllm_selector` does before NBGS).
 
 Example:
     >>> scored = necessity(pool, model="runs/f_seed", batch_size=16, work_dir="runs/necessity")  # doctest: +SKIP
