@@ -652,3 +652,24 @@ def test_parser_article_is_not_option_a_and_recoverable_answers():
     assert got.ok and got.items[0].options[1] == "B. blue"
     got = engine_parser.parse('Sure.\n```json\n[{"question": "Is it red?", "answer": "Yes"}]\n```\nDone.', "judgement", n=1)
     assert got.ok and got.items[0].question == "Is it red?"
+
+
+def test_ledger_counts_what_was_paid_for_identical_requests_in_one_batch():
+    from hf_vitcurate.engine.request import Response
+
+    def resp(cached=False):
+        return Response(prompt_tokens=85, completion_tokens=267, model="gpt-4-1106-vision-preview", key="same", cached=cached)
+
+    ledger = Ledger()
+    one = ledger.add("caption", "img-1", resp())
+    ledger.add("caption", "img-2", resp())  # the same request twice in a batch: generated and paid twice
+    total = ledger.summary()["total"]
+    assert total["paid_usd"] == pytest.approx(2 * one) and total["cost_usd"] == pytest.approx(2 * one)
+    assert total["prompt_tokens"] == 2 * 85
+    assert cost_report(ledger.records, n_images=2, n_instructions=0)["measured"]["caption_usd"] == pytest.approx(2 * one)
+    ledger.add("caption", "img-1", resp(cached=True))  # a rerun served from the cache adds nothing
+    assert ledger.summary()["total"]["cost_usd"] == pytest.approx(2 * one)
+    earlier = Ledger()  # a cache filled by an earlier run whose records are not here: its cost counts once
+    earlier.add("caption", "img-1", resp(cached=True))
+    earlier.add("caption", "img-2", resp(cached=True))
+    assert earlier.summary()["total"]["cost_usd"] == pytest.approx(one) and earlier.summary()["total"]["paid_usd"] == 0

@@ -12,6 +12,8 @@ A model without a price costs 0 and is reported as unpriced (a local checkpoint)
 :class:`Ledger` keeps one record per call (JSON lines when given a path). A response
 served from the request cache is recorded with ``cached=True``: its ``cost_usd`` is
 what it cost when made, its ``paid_usd`` is 0.
+The summary and :func:`cost_report` count what was paid: every request made, identical
+ones in one batch included (see :func:`summarize`).
 
 Example:
     >>> ledger = Ledger()
@@ -131,12 +133,20 @@ class Ledger:
         return ledger
 
     def summary(self) -> dict[str, Any]:
-        """Totals per step: calls, tokens, cost (unique requests), paid this time, cache hits, errors."""
+        """Totals per step: calls, tokens, cost (every request made; see :func:`summarize`), paid this time, cache hits, errors."""
         return summarize(self.records)
 
 
 def summarize(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """Per-step and overall totals; ``cost_usd`` counts each request key once (a rerun adds nothing)."""
+    """Per-step and overall totals; ``cost_usd`` is what making the data cost.
+
+    Every request that was made (not a cache hit) counts, each time: two identical requests
+    in one batch are both generated and both paid. A cache hit adds nothing when its request
+    was paid in these records (a rerun), and counts once, at its cost when made, when it was
+    paid by an earlier run whose records are not here.
+    """
+    records = list(records)
+    paid_keys = {_ident(r) for r in records if not r.get("cached")}
     steps: dict[str, dict[str, Any]] = {}
     seen: set[tuple[str, str]] = set()
     for r in records:
@@ -147,8 +157,8 @@ def summarize(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
         s["errors"] += bool(r.get("error"))
         s["paid_usd"] += r.get("paid_usd", 0.0)
         s["unpriced_calls"] += not r.get("priced", True)
-        ident = (r["step"], r.get("key") or f"{r['call_id']}#{r.get('attempt', 0)}")
-        if ident in seen:
+        ident = _ident(r)
+        if r.get("cached") and (ident in paid_keys or ident in seen):
             continue
         seen.add(ident)
         s["prompt_tokens"] += r["prompt_tokens"]
@@ -157,6 +167,10 @@ def summarize(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
     total = {k: sum(s[k] for s in steps.values()) for k in
              ("calls", "cached", "errors", "prompt_tokens", "completion_tokens", "cost_usd", "paid_usd", "unpriced_calls")}
     return {"steps": steps, "total": total}
+
+
+def _ident(record: dict[str, Any]) -> tuple[str, str]:
+    return record["step"], record.get("key") or f"{record['call_id']}#{record.get('attempt', 0)}"
 
 
 def cost_report(
