@@ -673,3 +673,40 @@ def test_ledger_counts_what_was_paid_for_identical_requests_in_one_batch():
     earlier.add("caption", "img-1", resp(cached=True))
     earlier.add("caption", "img-2", resp(cached=True))
     assert earlier.summary()["total"]["cost_usd"] == pytest.approx(one) and earlier.summary()["total"]["paid_usd"] == 0
+
+
+def test_empty_seed_file_warns_and_users_give_seeds(tmp_path, caplog, capsys):
+    images = make_images(["plain"] * 4).select([0, 3])  # landmark, attribute_recognition (published empty)
+    engine = Engine(EchoBackend(lambda r: scripted(r.prompt, bool(r.images))), max_attempts=1)
+    captioned = engine.caption(images)
+    with caplog.at_level("WARNING", logger="hf_vitcurate.engine.seeds"):
+        calls = engine.plan(captioned, types=["judgement", "short_vqa"])
+        engine.plan(captioned, types=["judgement", "short_vqa"])
+    kinds = dict(zip(calls["id"], calls["prompt_kind"]))
+    assert kinds["img3-judgement"] == "no_seed" and kinds["img0-judgement"] == "with_seed"
+    warned = [r.getMessage() for r in caplog.records if "no seed questions" in r.getMessage()]
+    assert len(warned) == 2 and all("attribute_recognition" in m for m in warned)  # once per (domain, type)
+    kept, rejected = engine.instructions(captioned, types=["judgement"], long_vqa=False, captions=False)
+    params = provenance.steps(kept)[-1]["params"]
+    assert params["no_seed_fallbacks"] == ["attribute_recognition/judgement", "attribute_recognition/short_vqa"]
+    # Users' seeds: a mapping, or files in the published layout (a folder, or DOMAIN=FILE on the CLI).
+    mine = Engine(EchoBackend(lambda r: scripted(r.prompt, bool(r.images))),
+                  seeds={"attribute_recognition": {"judge": ["Is the <object> red?"], "short_vqa": ["What colour is it?"]}})
+    calls = mine.plan(captioned, types=["judgement", "short_vqa"])
+    assert set(calls["prompt_kind"]) == {"with_seed"} and mine.seeds.fallback_list() == []
+    assert calls.filter(lambda c: c["id"] == "img3-judgement")["seed_questions"] == [["Is the <object> red?"]]
+    assert mine.seeds.questions("landmark", "judgement") == engine.seeds.questions("landmark", "judgement")
+    assert mine.params()["seeds"] != engine.params()["seeds"]
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "00007_attribute_recognition.json").write_text(json.dumps({"judge": {"English": ["Is it round?"]}}))
+    folder = Engine(EchoBackend(lambda r: ""), seeds=tmp_path / "seeds")
+    assert folder.seeds.questions("attribute_recognition", "judgement") == ["Is it round?"]
+    with pytest.raises(ValueError, match=r"seeds\['ocr'\]\['guess'\]"):
+        Engine(EchoBackend(lambda r: ""), seeds={"ocr": {"guess": ["?"]}})
+    from hf_vitcurate.commands.engine import _seeds_arg
+
+    path = str(tmp_path / "seeds" / "00007_attribute_recognition.json")
+    assert _seeds_arg([f"attribute_recognition={path}"]) == {"attribute_recognition": path}
+    assert _seeds_arg([str(tmp_path / "seeds")]) == str(tmp_path / "seeds")
+    bank = Engine(EchoBackend(lambda r: ""), seeds=_seeds_arg([f"attribute_recognition={path}"])).seeds
+    assert bank.questions("attribute_recognition", "judgement") == ["Is it round?"]

@@ -51,6 +51,9 @@ def register(sub) -> None:
     option(q, Engine, "suffixes", "indicator suffixes: one fixed sentence per type, or the published end prompts",
            choices=list(SUFFIX_STYLES))
     q.add_argument("--prompts", default=None, metavar="DIR", help="folder of <name>.j2 templates overriding the packaged ones")
+    q.add_argument("--seeds", default=None, nargs="+", metavar="PATH|DOMAIN=FILE",
+                   help="your seed questions over the packaged ones: a folder or file in the published layout "
+                        "(000NN_<domain>.json), or DOMAIN=FILE pairs")
     _backend_args(q)
     option(q, Engine, "max_tokens", "generation limit per question call")
     q.add_argument("--output", required=True, help="where to write kept rows")
@@ -184,15 +187,29 @@ def run_questions(args) -> int:
     captioned = load_from_disk(args.captioned)
     quiet_if_small(len(captioned))
     prompts = load_prompts(args.prompts) if args.prompts else None
-    engine = _engine(args, output_format=args.output_format, suffixes=args.suffixes, prompts=prompts, max_tokens=args.max_tokens)
+    engine = _engine(args, output_format=args.output_format, suffixes=args.suffixes, prompts=prompts, max_tokens=args.max_tokens,
+                     seeds=_seeds_arg(args.seeds))
     kept, rejected = engine.instructions(captioned, types=args.types, n_questions=args.n_questions, n_seeds=args.n_seeds,
                                          long_vqa=args.long_vqa, n_long=args.n_long, captions=args.captions)
     save_output(kept, args.output)
     if args.rejected:
         save_output(rejected, args.rejected)
     print_summary({"output": args.output, "rejected_output": args.rejected, "rows_in": len(kept) + len(rejected),
-                   "kept": len(kept), "rejected": len(rejected), "cost": engine.ledger.summary()["total"]})
+                   "kept": len(kept), "rejected": len(rejected), "no_seed_fallbacks": engine.seeds.fallback_list(),
+                   "cost": engine.ledger.summary()["total"]})
     return 0
+
+
+def _seeds_arg(values: list[str] | None):
+    """``--seeds``: one folder or file, or ``DOMAIN=FILE`` pairs (a mapping for :func:`~..engine.seeds.as_seed_bank`)."""
+    if not values:
+        return None
+    pairs = [v.split("=", 1) for v in values if "=" in v and not os.path.exists(v)]
+    if len(pairs) == len(values):
+        return dict(pairs)
+    if len(values) == 1 and not pairs:
+        return values[0]
+    raise SystemExit(f"--seeds: give one folder or file, or DOMAIN=FILE pairs, not {values}")
 
 
 def run_review_export(args) -> int:

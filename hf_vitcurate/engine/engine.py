@@ -46,7 +46,7 @@ from .ledger import Ledger
 from .prompts import OUTPUT_FORMATS, Prompts, load_prompts, suffix_for
 from .request import Backend
 from .rows import REJECTED_FEATURES, ROW_FEATURES, EngineResult, attach_images, concat
-from .seeds import SeedBank, load_end_prompts
+from .seeds import SeedSource, as_seed_bank, load_end_prompts
 from .taxonomy import TYPES, Taxonomy, as_taxonomy
 
 
@@ -57,7 +57,8 @@ class Engine:
         backend: text backend for steps (d) and (e) (GPT-3.5 in the paper).
         caption_backend: image-text backend for step (b) (GPT-4V); default ``backend``.
         prompts: :class:`~.prompts.Prompts` (default the packaged templates).
-        seeds: :class:`~.seeds.SeedBank` (default the packaged English seeds).
+        seeds: :class:`~.seeds.SeedBank`, or your seeds over the packaged English ones: a folder or file in
+            the published layout, or ``{domain: file | {type: [questions]}}`` (:func:`~.seeds.as_seed_bank`).
         taxonomy: a :class:`~.taxonomy.Taxonomy` or YAML path (default packaged).
         ledger: where calls are recorded (default a new in-memory :class:`~.ledger.Ledger`).
         output_format: ``"tags"`` or ``"json"``, the format the prompts ask for (both are parsed).
@@ -80,7 +81,7 @@ class Engine:
         *,
         caption_backend: Backend | None = None,
         prompts: Prompts | None = None,
-        seeds: SeedBank | None = None,
+        seeds: SeedSource = None,
         taxonomy: Taxonomy | str | None = None,
         ledger: Ledger | None = None,
         output_format: str = "tags",
@@ -104,7 +105,7 @@ class Engine:
         self.caption_backend = caption_backend or backend
         self.taxonomy = as_taxonomy(taxonomy)
         self.prompts = prompts or load_prompts(taxonomy=self.taxonomy)
-        self.seeds = seeds or SeedBank.load(taxonomy=self.taxonomy)
+        self.seeds = as_seed_bank(seeds, taxonomy=self.taxonomy)
         self.ledger = ledger if ledger is not None else Ledger()
         self.output_format = output_format
         self.suffixes = suffixes
@@ -179,7 +180,7 @@ class Engine:
         kept, rejected = attach_images((kept, rejected), captioned)
         counts = dict(Counter(list_column(rejected, "reject_reason"))) if len(rejected) else {}
         params = {**self.params(), "types": list(types), "n_questions": n_questions, "n_seeds": n_seeds,
-                  "long_vqa": long_vqa, "n_long": n_long, "captions": captions}
+                  "long_vqa": long_vqa, "n_long": n_long, "captions": captions, "no_seed_fallbacks": self.seeds.fallback_list()}
         record = dict(kind="engine", rows_in=len(kept) + len(rejected), rejected=counts, params=params, seed=self.seed,
                       model=f"caption: {self.caption_backend.model}; questions: {self.backend.model}", parent=captioned)
         return Split(provenance.record(kept, "mminstruct_engine", **record),
@@ -209,7 +210,7 @@ class Engine:
         """The settings that determine the engine's calls (recorded in provenance, keying resumable chunks)."""
         templates = [getattr(self.prompts, n) for n in ("caption", "with_seed", "no_seed", "multi_round", "format_tags", "format_json")]
         return {"output_format": self.output_format, "suffixes": self.suffixes, "max_attempts": self.max_attempts,
-                "retry_temperature": self.retry_temperature, "seed": self.seed, "leak_phrases": list(self.leak_phrases),
+                "retry_temperature": self.retry_temperature, "seed": self.seed, "seeds": f"{self.seeds.source} {self.seeds.digest()}", "leak_phrases": list(self.leak_phrases),
                 "caption_backend": self.caption_backend.model, "backend": self.backend.model,
                 "prompts": hashlib.sha256(json.dumps(templates).encode()).hexdigest()[:12]}
 

@@ -2,7 +2,8 @@
 
 MMInstruct (arXiv:2407.15838, §3.3-3.5): per image and type, ``n_seeds`` seed questions of
 the domain are drawn (keyed by image, so reruns build identical prompts) into Table 7's
-"with seed" prompt, or "no seed" where the domain has none; step (e) plans one call per
+"with seed" prompt, or "no seed" where the domain has none (a domain meant to have seeds
+that has none for a type is warned about once and listed in provenance); step (e) plans one call per
 image for ``n_questions`` linked questions (Table 7 "Multi-Round"). A plan is a
 ``Dataset`` of calls (no images: ``_image`` points at them), built with ``datasets.map``.
 
@@ -38,6 +39,8 @@ def plan(engine: Engine, captioned: Dataset, *, types: Sequence[str] = TYPES, n_
     bad = [t for t in kinds if t not in TYPES]
     if bad:
         raise ValueError(f"unknown instruction type(s) {bad}; known: {list(TYPES)}")
+    if "domain" in captioned.column_names:  # say which (domain, type) fall back to the no-seed prompt for want of seeds
+        engine.seeds.note_fallbacks(set(list_column(captioned, "domain")), kinds, no_seed_domains=engine.taxonomy.no_seed_domains)
 
     def explode(batch: dict[str, list], indices: list[int]) -> dict[str, list]:
         out: dict[str, list] = {k: [] for k in CALL_COLUMNS}

@@ -7,7 +7,13 @@ package ships the English part of the published files (Apache-2.0, see the folde
 ``LICENSE`` and ``NOTICE.md``); nothing reads outside the package at run time.
 
 Reading the files is the format module's job (:func:`hf_vitcurate.formats.mminstruct.load_seeds`);
-this module adds the default folder and the lookup the engine needs.
+this module adds the default folder, the lookup the engine needs, and users' own seeds
+(:func:`as_seed_bank`: a folder or file in the published layout, or a mapping
+``{domain: seed file | {type or kind: [questions]}}``), which replace the packaged seeds of
+each (domain, type) they give. Where a domain that should have seeds has none for a type
+(the published attribute-recognition file is empty), the engine falls back to Table 7's
+no-seed prompt: :meth:`SeedBank.note_fallbacks` warns once per (domain, type) and the
+engine's provenance step lists them (``no_seed_fallbacks``).
 
 Example:
     >>> bank = SeedBank.load()
@@ -21,16 +27,23 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import os
 import random
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any, Union
 
 from datasets import Dataset
 
 from ..formats.mminstruct import SEED_KINDS
 from ..formats.mminstruct import load_seeds as _load_seed_files
 from ..formats.mminstruct_taxonomy import load_end_prompts, seeds_dir
-from .taxonomy import Taxonomy, as_taxonomy, domain_key
+from .taxonomy import TYPES, Taxonomy, as_taxonomy, domain_key
+
+log = logging.getLogger(__name__)
 
 
 def load_seeds(path: str | os.PathLike | None = None, *, languages: tuple[str, ...] = ("English",)) -> Dataset:
@@ -50,10 +63,12 @@ class SeedBank:
         3
     """
 
-    def __init__(self, seeds: Dataset, *, taxonomy: Taxonomy | str | None = None):
+    def __init__(self, seeds: Dataset, *, taxonomy: Taxonomy | str | None = None, source: str = "packaged"):
         tax = as_taxonomy(taxonomy)
         self.by_key: dict[tuple[str, str], list[str]] = defaultdict(list)
         self.unknown_domains: set[str] = set()
+        self.source = source
+        self.fallbacks: set[tuple[str, str]] = set()  # (domain, type) planned with the no-seed prompt for want of seeds
         cols = seeds.select_columns(["domain", "instruction_types", "question"]).to_dict()
         for dom, kinds, q in zip(cols["domain"], cols["instruction_types"], cols["question"]):
             try:
@@ -87,5 +102,100 @@ class SeedBank:
         rng = random.Random(f"{seed}:{key}:{domain}:{instruction_type}")
         return rng.sample(pool, n)
 
+    def updated(self, other: SeedBank) -> SeedBank:
+        """This bank with ``other``'s seeds replacing its own for each (domain, type) ``other`` holds."""
+        bank = SeedBank.__new__(SeedBank)
+        bank.by_key = defaultdict(list, {k: list(v) for k, v in self.by_key.items()})
+        bank.by_key.update({k: list(v) for k, v in other.by_key.items()})
+        bank.unknown_domains = self.unknown_domains | other.unknown_domains
+        bank.source, bank.fallbacks = f"{self.source} + {other.source}", set()
+        return bank
 
-__all__ = ["SEED_KINDS", "SeedBank", "load_end_prompts", "load_seeds", "seeds_dir"]
+    def digest(self) -> str:
+        """A short hash of the seeds (the engine's settings record it: other seeds, other prompts)."""
+        data = json.dumps(sorted((list(k), v) for k, v in self.by_key.items() if v), ensure_ascii=False)
+        return hashlib.sha256(data.encode()).hexdigest()[:12]
+
+    def note_fallbacks(self, domains: Iterable[str], types: Iterable[str], *, no_seed_domains: Iterable[str] = ()) -> list[str]:
+        """The ``"domain/type"`` pairs that get the no-seed prompt for want of seeds; warns once per pair.
+
+        Domains meant to have no seeds (``no_seed_domains``, Table 7's "no seed" line) are not fallbacks.
+        """
+        skip = set(no_seed_domains)
+        found = {(d, t) for d in domains if d not in skip for t in types if not self.by_key.get((d, t))}
+        for dom, kind in sorted(found - self.fallbacks):
+            log.warning("no seed questions for domain %r, type %r (source: %s): its calls use the no-seed prompt; "
+                        "give seeds with Engine(seeds=...) or --seeds", dom, kind, self.source)
+        self.fallbacks |= found
+        return [f"{d}/{t}" for d, t in sorted(found)]
+
+    def fallback_list(self) -> list[str]:
+        """Every ``"domain/type"`` that fell back to the no-seed prompt so far (for provenance)."""
+        return [f"{d}/{t}" for d, t in sorted(self.fallbacks)]
+
+
+SeedSource = Union[SeedBank, str, os.PathLike, Mapping[str, Any], None]
+
+
+def as_seed_bank(seeds: SeedSource = None, *, taxonomy: Taxonomy | str | None = None) -> SeedBank:
+    """The engine's seed bank: the packaged one, updated with users' seeds.
+
+    ``seeds``: a :class:`SeedBank` (used as is); a folder or one file in the published layout
+    (``000NN_<domain>.json``: ``{kind: {language: [questions]}}``); or a mapping
+    ``{domain: path to such a file | {type or kind: [questions] | {language: [questions]}}}``.
+    Users' seeds replace the packaged ones for each (domain, type) they give.
+
+    Example:
+        >>> bank = as_seed_bank({"attribute_recognition": {"judgement": ["Is the <object> <color>?"]}})
+        >>> bank.questions("attribute_recognition", "judgement"), len(bank.questions("landmark", "judgement")) > 0
+        (['Is the <object> <color>?'], True)
+    """
+    if isinstance(seeds, SeedBank):
+        return seeds
+    packaged = SeedBank.load(taxonomy=taxonomy)
+    if seeds is None:
+        return packaged
+    if isinstance(seeds, Mapping):
+        user, source = _mapping_seeds(seeds), "mapping"
+    else:
+        user, source = load_seeds(seeds), os.fspath(seeds)
+    return packaged.updated(SeedBank(user, taxonomy=taxonomy, source=source))
+
+
+def _mapping_seeds(seeds: Mapping[str, Any]) -> Dataset:
+    """Rows (``domain, instruction_types, question``) of ``{domain: file | {type or kind: questions}}``."""
+    rows: dict[str, list] = {"domain": [], "instruction_types": [], "question": []}
+    for domain, value in seeds.items():
+        if isinstance(value, (str, os.PathLike)):
+            found = load_seeds(value).select_columns(["instruction_types", "question"]).to_dict()
+            pairs = zip(found["instruction_types"], found["question"])
+        elif isinstance(value, Mapping):
+            pairs = ((_types(domain, kind), q) for kind, qs in value.items() for q in _questions(domain, kind, qs))
+        else:
+            raise ValueError(f"seeds[{domain!r}]: expected a seed file or {{type: [questions]}}, got {type(value).__name__}")
+        for kinds, q in pairs:
+            rows["domain"].append(str(domain))
+            rows["instruction_types"].append(list(kinds))
+            rows["question"].append(str(q).strip())
+    return Dataset.from_dict(rows)
+
+
+def _types(domain: str, kind: str) -> list[str]:
+    key = str(kind).strip().lower()
+    if key in TYPES:
+        return [key]
+    if key in SEED_KINDS:
+        return list(SEED_KINDS[key])
+    raise ValueError(f"seeds[{domain!r}][{kind!r}]: unknown type; known: {sorted(set(TYPES) | set(SEED_KINDS))}")
+
+
+def _questions(domain: str, kind: str, value: Any) -> list[str]:
+    """``[questions]`` or ``{language: [questions]}`` (English kept, as for the packaged seeds)."""
+    if isinstance(value, Mapping):
+        value = [q for lang, qs in value.items() if str(lang).strip().lower() in ("english", "en") for q in qs]
+    if not isinstance(value, list) or not all(isinstance(q, str) for q in value):
+        raise ValueError(f"seeds[{domain!r}][{kind!r}]: expected a list of questions")
+    return value
+
+
+__all__ = ["SEED_KINDS", "SeedBank", "SeedSource", "as_seed_bank", "load_end_prompts", "load_seeds", "seeds_dir"]
