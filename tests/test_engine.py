@@ -643,6 +643,7 @@ def test_parser_article_is_not_option_a_and_recoverable_answers():
     assert mc("B", "A. Vitamin B. B. Iron C. Zinc D. Copper").options[0] == "A. Vitamin B."  # "B. B." is one reading
     assert mc("B", "A. Pear B. Fig B. Banana C. Plum D. Kiwi").reject_reason == "not_one_right_option"  # two readings
     item = mc("B", "A. Vitamin B.\nB. Iron\nC. Zinc\nD. Copper")  # one option a line: one reading
+    assert mc("B", "A. x " + "B. y C. z " * 200).reject_reason == "not_one_right_option"  # no clear reading
     assert item.ok and item.options[0] == "A. Vitamin B."
     # Lowercase or spaced tags; JSON after a preamble line; lettered JSON options in any style.
     got = engine_parser.parse("<q1> Which fruit? </q1> < C1 > A. Pear B. Banana C. Plum D. Kiwi </ C1 > <a1> c </a1>", "multiple_choice", n=1)

@@ -69,6 +69,7 @@ _SPACED_TAG = re.compile(r"<\s*(/?)\s*([QCAqca])\s*(\d+)\s*>")
 _C_BODY = re.compile(r"<C(\d+)>(.*?)</C\1>", re.S)
 # An option mark: "A." "A)" "A:" or "(A)", at the start or after a space, followed by a space.
 _MARK = re.compile(r"(?:^|(?<=\s))(?:\(([A-E])\)|([A-E])[.):])(?=\s|$)")
+_MAX_MARKS = 16
 _PREFIX = re.compile(r"^\s*(?:the\s+)?(?:correct\s+|right\s+)?(?:answer|option|choice)\s*(?:is\s*)?[:\-]?\s*", re.I)
 _MANY = re.compile(r"^\(?[A-D]\)?\s*(?:,|and|or|&|/)\s*\(?[A-D]\)?(?=$|[\s.):,])", re.I)
 
@@ -177,6 +178,8 @@ def _split(body: str) -> list[str] | None:
         return [f"{L}. {t}" for L, t in zip(OPTION_LETTERS, texts)] if all(texts) else None
     text = " ".join(lines)
     marks = list(_MARK.finditer(text))
+    if len(marks) > _MAX_MARKS:  # the search below grows as marks**4: that many marks are no clear reading anyway
+        return None
     readings: list[list[re.Match]] = []
 
     def walk(chosen: list[re.Match]) -> None:
