@@ -213,7 +213,7 @@ def test_card_yaml_counts_rejections_and_plots(curated, published):
     # Every step with its parameters, model and seed; sources with licenses and counts in/out.
     assert "| nbgs | select |" in text and "tiny-llava" in text and '"tau": 1.0' in text
     assert "| shapes_conv | cc-by-4.0 | 21 | 19 |" in text  # 16+5 converted, 14+5 kept
-    assert 'load_dataset("me/shapes-mix", "alpha", revision="v1")' in text
+    assert f'load_dataset({json.dumps(published)}, "alpha")' in text and "versions/v1/" in text  # not pushed
     assert f"hf_vitcurate {__version__}" in text
     assert "### DQ matrix" in text and "| alpha | 1 | 0.42 |" in text
     # Score histograms for numeric stage columns only (never `_truth`), linked and present.
@@ -223,6 +223,33 @@ def test_card_yaml_counts_rejections_and_plots(curated, published):
     for link in links:
         with open(os.path.join(published, link), "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_card_statistics_are_the_columns_own(tmp_path):
+    """A constant column shows its value as min and max; NaN is a null, out of n, mean and histogram."""
+    from hf_vitcurate.hub.plots import column_stats
+
+    ds = Dataset.from_dict({"c": [0.3] * 4, "necessity": [float("nan"), 1.0, 3.0, None], "k": [7, 7, 7, 7]})
+    const = column_stats(ds, "c")
+    assert (const["min"], const["max"], const["n"], sum(const["counts"])) == (0.3, 0.3, 4, 4)
+    assert (column_stats(ds, "k")["min"], column_stats(ds, "k")["max"]) == (7, 7)
+    nan = column_stats(ds, "necessity")
+    assert (nan["n"], nan["nulls"], nan["mean"], nan["min"], nan["max"], sum(nan["counts"])) == (2, 2, 2.0, 1.0, 3.0, 2)
+
+
+def test_card_load_snippet_loads_and_urls_exist(curated, tmp_path):
+    """Not pushed: the snippet reads the local folder and runs; the card names only URLs it was given."""
+    import re
+
+    tree, _ = curated
+    out = publish({"beta": tree["beta"]}, "me/never-pushed", local_dir=str(tmp_path / "repo"), card_data=CARD_DATA)
+    text = DatasetCard.load(os.path.join(out, "README.md")).text
+    code = text.split("## Load it", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    scope: dict = {}
+    exec(code, scope)  # noqa: S102 - the card's own snippet, run as a reader would
+    assert len(scope["ds"]["train"]) == len(tree["beta"]["train"])
+    assert 'load_dataset("me/never-pushed"' not in text
+    assert set(re.findall(r"https?://[^\s)\]]+", text)) <= {"https://example.org/conv"}
 
 
 def test_every_card_template_renders(curated, tmp_path):

@@ -139,10 +139,23 @@ def _steps(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def load_snippet(repo_id: str, config: str, *, version: str | None, pushed: bool, local_dir: str | None) -> str:
+    """The card's "load it" code: the Hub repo (pinned to ``version``) once pushed, else the local folder."""
+    cfg = "" if config == "default" else f', "{config}"'
+    if pushed or local_dir is None:
+        rev = f', revision="{version}"' if version else ""
+        return f'from datasets import load_dataset\n\nds = load_dataset("{repo_id}"{cfg}{rev})'
+    return f"from datasets import load_dataset\n\nds = load_dataset({json.dumps(local_dir)}{cfg})"
+
+
 def build_context(manifest: dict[str, Any], *, repo_id: str, version: str | None, card_data: dict[str, Any],
                   written: dict[str, dict[str, Any]], score_plots: list[dict[str, Any]],
-                  method_plots: list[dict[str, str]]) -> dict[str, Any]:
-    """Everything a template may use (see ``cards/generic.md``)."""
+                  method_plots: list[dict[str, str]], pushed: bool = True, local_dir: str | None = None) -> dict[str, Any]:
+    """Everything a template may use (see ``cards/generic.md``).
+
+    ``pushed=False`` (with ``local_dir``) makes the load snippet read the local folder, since
+    ``repo_id`` names no repository yet.
+    """
     sources = _sources(card_data, manifest)
     steps = _steps(manifest)
     configs = []
@@ -153,13 +166,11 @@ def build_context(manifest: dict[str, Any], *, repo_id: str, version: str | None
     # Rows handed to publish as `rejected` are usually the same rows a step already counted
     # (validate's second output), so they get their own table instead of adding to the total.
     given_rows = [[reason, n] for reason, n in sorted(manifest["rejected"].items())]
-    first = configs[0]["name"]
-    rev = f', revision="{version}"' if version else ""
-    cfg = "" if first == "default" else f', "{first}"'
     scores = [p for p in score_plots if p["path"]]
     return {
         "repo_id": repo_id,
         "version": version,
+        "pushed": pushed,
         "package_version": manifest["package_version"],
         "identity_sha256": manifest.get("identity_sha256", ""),
         "title": card_data.get("pretty_name") or repo_id.split("/")[-1],
@@ -176,7 +187,7 @@ def build_context(manifest: dict[str, Any], *, repo_id: str, version: str | None
         "method_plots": method_plots,
         "method_tables": [{"title": t, "markdown": table_markdown(v)} for t, v in (card_data.get("tables") or {}).items()],
         "extra": {k: v for k, v in card_data.items() if k not in KNOWN_KEYS},
-        "load_snippet": f'from datasets import load_dataset\n\nds = load_dataset("{repo_id}"{cfg}{rev})',
+        "load_snippet": load_snippet(repo_id, configs[0]["name"], version=version, pushed=pushed, local_dir=local_dir),
         "tables": {
             "configs": md_table(["config", "split", "rows", "parquet shards"],
                                 [[c["name"], s["name"], s["rows"], s["shards"]] for c in configs for s in c["splits"]]),

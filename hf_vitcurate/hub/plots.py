@@ -21,7 +21,6 @@ import re
 from typing import Any
 
 import numpy as np
-import pyarrow.compute as pc
 from datasets import Dataset, DatasetDict, Features, Value
 
 from ..schema import CORE_COLUMNS
@@ -56,27 +55,34 @@ def _pyplot():
     return plt
 
 
+def _valid_values(col) -> np.ndarray:
+    """The column's values without nulls and NaN (a NaN score is a missing score)."""
+    values = col.drop_null().to_numpy(zero_copy_only=False)
+    return values[~np.isnan(values)] if values.dtype.kind == "f" else values
+
+
 def column_stats(ds: Dataset, column: str, *, bins: int = BINS, map_batch_size: int = 200_000) -> dict[str, Any]:
-    """Count, nulls, mean, min, max and a ``bins``-bin histogram of one numeric column."""
+    """Count, nulls, mean, min, max and a ``bins``-bin histogram of one numeric column.
+
+    NaN counts as null (``nulls``) and stays out of ``n``, the mean and the histogram.
+    ``min`` and ``max`` are the column's own; a constant column gets one bar of width 1
+    around its value, but its min and max stay that value.
+    """
     arrow = ds.select_columns([column]).with_format("arrow")
     lo, hi, n, nulls, total = np.inf, -np.inf, 0, 0, 0.0
     for t in arrow.iter(batch_size=map_batch_size):
-        col = t[column]
-        nulls += col.null_count
-        mm = pc.min_max(col)
-        if mm["min"].is_valid:
-            lo, hi = min(lo, mm["min"].as_py()), max(hi, mm["max"].as_py())
-            n += len(col) - col.null_count
-            total += float(pc.sum(col).as_py())
+        values = _valid_values(t[column])
+        nulls += len(t) - len(values)
+        if len(values):
+            lo, hi = min(lo, values.min().item()), max(hi, values.max().item())
+            n += len(values)
+            total += float(values.sum(dtype=np.float64))
     if n == 0:
         return {"n": 0, "nulls": nulls, "mean": None, "min": None, "max": None, "edges": [], "counts": []}
-    if lo == hi:  # one value: a single bar around it
-        lo, hi = lo - 0.5, hi + 0.5
-    edges = np.linspace(lo, hi, bins + 1)
+    edges = np.linspace(lo - 0.5, hi + 0.5, bins + 1) if lo == hi else np.linspace(lo, hi, bins + 1)
     counts = np.zeros(bins, dtype=np.int64)
     for t in arrow.iter(batch_size=map_batch_size):
-        values = t[column].drop_null().to_numpy(zero_copy_only=False)
-        counts += np.histogram(values, bins=edges)[0]
+        counts += np.histogram(_valid_values(t[column]), bins=edges)[0]
     return {"n": n, "nulls": nulls, "mean": total / n, "min": lo, "max": hi, "edges": edges.tolist(), "counts": counts.tolist()}
 
 

@@ -94,7 +94,8 @@ def publish(
         man = build_manifest(tree, written, repo_id=repo_id, version=version, card=card, card_data=card_data,
                              rejected=rejected)
         dataset_card = render_card(man, tree, written, repo_id=repo_id, version=version, card=card,
-                                   card_data=card_data, score_plots=score_plots, method_plots=method_plots)
+                                   card_data=card_data, score_plots=score_plots, method_plots=method_plots,
+                                   pushed=push, local_dir=local_dir)
         with open(os.path.join(staging, "README.md"), "w", encoding="utf-8", newline="") as f:
             f.write(str(dataset_card))  # str(card), as push_to_hub writes it
         with open(os.path.join(staging, manifest.MANIFEST_FILE), "w", encoding="utf-8") as f:
@@ -131,10 +132,11 @@ def build_manifest(tree: dict[str, DatasetDict], written: dict[str, dict[str, la
 
 def render_card(man: dict[str, Any], tree: dict[str, DatasetDict], written: dict[str, dict[str, layout.SplitFiles]], *,
                 repo_id: str, version: str | None, card: str, card_data: dict[str, Any],
-                score_plots: list[dict[str, Any]], method_plots: list[dict[str, str]]):
+                score_plots: list[dict[str, Any]], method_plots: list[dict[str, str]], pushed: bool = True,
+                local_dir: str | None = None):
     """The ``DatasetCard``: Hub metadata + push_to_hub's ``dataset_info``/``configs`` + the template body."""
     context = cards.build_context(man, repo_id=repo_id, version=version, card_data=card_data, written=written,
-                                  score_plots=score_plots, method_plots=method_plots)
+                                  score_plots=score_plots, method_plots=method_plots, pushed=pushed, local_dir=local_dir)
     data = cards.card_metadata(card, card_data, context["sources"], context["total_rows"])
     layout.hub_metadata(data, tree, written)
     return cards.render(card, data, context)
