@@ -711,3 +711,33 @@ def test_empty_seed_file_warns_and_users_give_seeds(tmp_path, caplog, capsys):
     assert _seeds_arg([str(tmp_path / "seeds")]) == str(tmp_path / "seeds")
     bank = Engine(EchoBackend(lambda r: ""), seeds=_seeds_arg([f"attribute_recognition={path}"])).seeds
     assert bank.questions("attribute_recognition", "judgement") == ["Is it round?"]
+
+
+# ---------------------------------------------------------------- review import cost
+
+
+def _review_calls_in_datasets(tmp_path, n: int, fn=import_review) -> int:
+    """Python calls inside datasets/pickle/dill (fingerprint hashing, casting) for a review of ``n`` rows."""
+    import cProfile
+    import pstats
+
+    turn = [{"from": "human", "value": "<image>\nIs it red? Please answer yes or no."}, {"from": "gpt", "value": "Yes"}]
+    ds = Dataset.from_dict({"id": [f"r{i}" for i in range(n)], "instruction_type": ["judgement"] * n,
+                            "conversations": [turn] * n})
+    path = tmp_path / f"review{n}.jsonl"
+    decisions = ["accept", "reject", "", "edit"]
+    path.write_text("".join(json.dumps({"id": f"r{i}", "decision": decisions[i % 4], "reviewer": "a", "reason": "x",
+                                        "answer": "No"}) + "\n" for i in range(n)))
+    prof = cProfile.Profile()
+    kept, rejected = prof.runcall(fn, ds, path)
+    assert (len(kept), len(rejected)) == (n - n // 4, n // 4)
+    assert set(kept["review_decision"][:]) == {"accept", "pending", "edit"} and kept[2]["id"] == "r3" and kept[2]["conversations"][1]["value"] == "No"
+    stats = pstats.Stats(prof).stats
+    library = ("/datasets/", "pickle.py", "/dill/")
+    return sum(calls for (file, _, _), (_, calls, *_) in stats.items() if any(part in file for part in library))
+
+
+def test_review_import_does_no_per_row_work_in_datasets(tmp_path):
+    """Import builds its columns in Arrow: the work inside datasets (hashing, casting) does not grow with rows."""
+    small, large = _review_calls_in_datasets(tmp_path, 200), _review_calls_in_datasets(tmp_path, 2000)
+    assert large <= small + 50, (small, large)

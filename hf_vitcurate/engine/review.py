@@ -24,15 +24,20 @@ Example:
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 from collections import Counter
 from typing import Any
 
-from datasets import Dataset, Value
+import numpy as np
+import pyarrow as pa
+from datasets import Dataset, Features, Value
+from datasets.arrow_dataset import update_metadata_with_features
+from datasets.table import InMemoryTable
 
 from .. import provenance
-from ..columns import list_column
+from ..columns import arrow_column, list_column
 from ..errors import FormatError
 from ..results import Split
 from ..schema import IMAGE_TOKEN
@@ -201,23 +206,19 @@ def import_review(
     pending = [k for k, d in enumerate(decision) if d == "pending"]
     if pending and undecided == "error":
         raise FormatError(f"{path}: row id={ids[pending[0]]!r} has no decision ({len(pending)} undecided)")
-    out = ds
-    if any(d == "edit" for d in decision):
-        out = out.remove_columns(["conversations"]).add_column("conversations", new_convs, feature=ds.features["conversations"])
-        out = out.select_columns(ds.column_names)
-    for name, values in (("review_decision", decision), ("review_reviewer", reviewer), ("review_reason", reason)):
-        out = out.remove_columns([name]) if name in out.column_names else out
-        out = out.add_column(name, values, feature=Value("string"))
+    edited = new_convs if any(d == "edit" for d in decision) else None
+    table, features = _reviewed_table(ds, edited, {"review_decision": decision, "review_reviewer": reviewer,
+                                                   "review_reason": reason})
     rejected_idx = [k for k, d in enumerate(decision) if d == "reject" or (d == "pending" and undecided == "reject")]
-    rejected_set = set(rejected_idx)
-    keep_idx = [k for k in range(len(ds)) if k not in rejected_set]
-    kept = out.select(keep_idx)
-    rejected = out.select(rejected_idx)
+    rejected_mask = np.zeros(len(ds), dtype=bool)
+    rejected_mask[rejected_idx] = True
     reasons = ["review_rejected" if decision[k] == "reject" else "review_pending" for k in rejected_idx]
     details = [f"{reviewer[k] or 'reviewer'}: {reason[k]}" if decision[k] == "reject" else "no decision" for k in rejected_idx]
-    for name, values in (("reject_reason", reasons), ("reject_detail", details)):
-        rejected = rejected.remove_columns([name]) if name in rejected.column_names else rejected
-        rejected = rejected.add_column(name, values, feature=Value("string")) if len(rejected) else _add_empty(rejected, name)
+    fingerprint = _fingerprint(ds, path, undecided)
+    kept = _dataset(table.filter(pa.array(~rejected_mask)), features, ds, fingerprint + "-kept")
+    rej_table, rej_features = _with_columns(table.filter(pa.array(rejected_mask)), features,
+                                            {"reject_reason": reasons, "reject_detail": details})
+    rejected = _dataset(rej_table, rej_features, ds, fingerprint + "-rejected")
     counts = dict(Counter(reasons))
     params = {"file": os.path.basename(path), "undecided": undecided, "decisions": dict(Counter(decision)),
               "reviewers": sorted({r for r in reviewer if r})}
@@ -226,10 +227,47 @@ def import_review(
     return Split(kept, rejected)
 
 
-def _add_empty(ds: Dataset, name: str) -> Dataset:
-    from ..columns import add_columns
+def _with_columns(table: pa.Table, features: Features, columns: dict[str, list[str]]) -> tuple[pa.Table, Features]:
+    """``table`` with string ``columns`` set (replaced where they exist), built in Arrow in one pass each."""
+    features = Features(features)
+    for name, values in columns.items():
+        arr = pa.array(values, type=pa.string())
+        if name in table.column_names:
+            table = table.set_column(table.column_names.index(name), name, arr)
+        else:
+            table = table.append_column(name, arr)
+        features[name] = Value("string")
+    return table, features
 
-    return add_columns(ds, {name: []})
+
+def _reviewed_table(ds: Dataset, conversations: list | None, columns: dict[str, list[str]]) -> tuple[pa.Table, Features]:
+    """All rows of ``ds`` as one Arrow table (indices applied), edited conversations and review columns set.
+
+    Whole columns go to Arrow at once: ``Dataset.add_column`` would hash each Python list for a
+    fingerprint and cast it again, which costs seconds per 10k rows.
+    """
+    table = pa.table({name: arrow_column(ds, name) for name in ds.column_names})
+    if conversations is not None:
+        arr = pa.array(conversations, type=ds.features.arrow_schema.field("conversations").type)
+        table = table.set_column(table.column_names.index("conversations"), "conversations", arr)
+    return _with_columns(table, ds.features, columns)
+
+
+def _fingerprint(ds: Dataset, path: str, undecided: str) -> str:
+    """A fingerprint from the input's and the review file's contents (no hashing of row lists)."""
+    h = hashlib.sha256(f"{ds._fingerprint}|{undecided}|".encode())
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+def _dataset(table: pa.Table, features: Features, parent: Dataset, fingerprint: str) -> Dataset:
+    """A ``Dataset`` over ``table`` with ``features`` and the parent's info (provenance)."""
+    info = parent.info.copy()
+    info.features = features
+    table = update_metadata_with_features(InMemoryTable(table.combine_chunks()), features)
+    return Dataset(table, info=info, split=parent.split, fingerprint=fingerprint)
 
 
 __all__ = ["DECISIONS", "export_review", "import_review", "read_review"]
