@@ -673,3 +673,26 @@ def test_convert_embed_images_names_a_missing_file(llava_dir, tmp_path):
     with pytest.raises(ValueError, match=r"row '000002': images\[0\]: cannot copy .*2.png: no such file"):
         cli_main(["convert", str(llava_dir / "llava_mix.json"), "--output", str(tmp_path / "o.json"),
                   "--image-root", str(llava_dir / "imgs"), "--embed-images"])  # fmt: skip
+
+
+def test_mminstruct_files_read_choices_by_the_engine_rule(tmp_path):
+    """Raw MMInstruct output loads by the same option/answer rule as the engine's parser."""
+    from hf_vitcurate import load_vit
+
+    def rec(i, options, answer):
+        return {"id": f"r{i}", "image": "x.jpg", "domain": "image_scene", "type": "multiple_choice",
+                "output": f"<Q1>Which fruit?</Q1><C1>{options}</C1><A1>{answer}</A1>"}
+
+    records = [rec(0, "A. Pear B. Banana C. Plum D. Kiwi", "A red apple"),
+               rec(1, "A. U.S. B. Vitamin C. C. Plum D. Kiwi", "B"),
+               rec(2, "A. Pear B. Banana C. Plum D. Kiwi", "Answer: (C)")]
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "x.jpg")
+    path = tmp_path / "gen.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in records))
+    kept, rejected = load_vit(str(path), format="mminstruct", errors="reject")
+    assert [i[:2] for i in kept["id"]] == ["r1", "r2"], kept["id"]
+    assert len(rejected) == 1 and rejected[0]["id"].startswith("r0"), rejected["id"]
+    human = {i: c[0]["value"] for i, c in zip(kept["id"], kept["conversations"])}
+    assert any("B. Vitamin C." in v and "A. U.S." in v for v in human.values())

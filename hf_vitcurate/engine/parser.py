@@ -13,7 +13,7 @@ or a JSON list); this module adds what the engine needs on top:
   ``< Q1 >``), JSON after a preamble line or in a fence, ``(A)``-style options, answers
   ``"b"``, ``"(C)"``, ``"Answer: C"``, ``"C. Plum"`` or the option's text. A leading
   ``"A "`` followed by words is an article ("A red apple" names no option), and option text
-  such as ``"U.S."`` or ``"Vitamin C."`` never splits into extra options (:func:`_split`).
+  such as ``"U.S."`` or ``"Vitamin C."`` never splits into extra options (:func:`~hf_vitcurate.formats.mminstruct_choice.split_options`).
 
 Reason codes: ``no_parse`` (nothing or this item unreadable), ``empty_question``,
 ``empty_answer``, ``not_one_right_option`` (options are not A-D, two options say the
@@ -40,6 +40,7 @@ from ..formats.mminstruct import (
     normalize_type,
     parse_output,
 )
+from ..formats.mminstruct_choice import OPTION_MARK, answer_letter, option_letter, split_options
 
 REASONS = (
     "no_parse",
@@ -67,11 +68,6 @@ _CODES = {
 _LETTERED = re.compile(r"^\s*\(?[A-Z][.)]\s")
 _SPACED_TAG = re.compile(r"<\s*(/?)\s*([QCAqca])\s*(\d+)\s*>")
 _C_BODY = re.compile(r"<C(\d+)>(.*?)</C\1>", re.S)
-# An option mark: "A." "A)" "A:" or "(A)", at the start or after a space, followed by a space.
-_MARK = re.compile(r"(?:^|(?<=\s))(?:\(([A-E])\)|([A-E])[.):])(?=\s|$)")
-_MAX_MARKS = 16
-_PREFIX = re.compile(r"^\s*(?:the\s+)?(?:correct\s+|right\s+)?(?:answer|option|choice)\s*(?:is\s*)?[:\-]?\s*", re.I)
-_MANY = re.compile(r"^\(?[A-D]\)?\s*(?:,|and|or|&|/)\s*\(?[A-D]\)?(?=$|[\s.):,])", re.I)
 
 
 @dataclass
@@ -141,7 +137,7 @@ def _letter_json_options(text: str) -> tuple[str, set[int]]:
         key = next((k for k in ("options", "choices") if isinstance(obj, dict) and k in obj), None)
         opts = obj.get(key) if key else None
         if isinstance(opts, str):
-            opts = _split(opts) or opts
+            opts = split_options(opts) or opts
         if isinstance(opts, list):
             obj[key] = _json_options(opts) or opts
     # "<" escaped so that a question quoting "<Q..." never sends JSON down the tag reader.
@@ -151,83 +147,12 @@ def _letter_json_options(text: str) -> tuple[str, set[int]]:
 def _json_options(opts: list) -> list[str] | None:
     """A JSON option list as ``["A. x", ...]``: all lettered (any mark style) or none (lettered in order)."""
     texts = [str(o).strip() for o in opts]
-    marks = [_MARK.match(t) for t in texts]
+    marks = [OPTION_MARK.match(t) for t in texts]
     if all(marks):
-        return [f"{_letter(m)}. {t[m.end():].strip()}" for m, t in zip(marks, texts)]
+        return [f"{option_letter(m)}. {t[m.end():].strip()}" for m, t in zip(marks, texts)]
     if not any(marks) and 0 < len(texts) <= len(OPTION_LETTERS):
         return [f"{OPTION_LETTERS[k]}. {t}" for k, t in enumerate(texts)]
     return None
-
-
-def _letter(mark: re.Match) -> str:
-    return mark.group(1) or mark.group(2)
-
-
-def _split(body: str) -> list[str] | None:
-    """``"A. x B. y C. z D. w"`` (one line, or one option a line) -> ``["A. x", ..., "D. w"]``; None unless exactly one reading.
-
-    A mark (``A.``, ``A)``, ``A:``, ``(A)``) counts only at the start or after a space and before
-    a space, and the marks must run A, B, C, D with text between them that does not open with
-    a mark, so ``"U.S."`` and ``"Vitamin C."`` stay inside their option; a fifth option (``E.``)
-    or two readings reject.
-    """
-    lines = [ln.strip() for ln in (body or "").strip().splitlines() if ln.strip()]
-    marks = [_MARK.match(ln) for ln in lines]
-    if len(lines) == len(OPTION_LETTERS) and all(marks) and [_letter(m) for m in marks] == list(OPTION_LETTERS):
-        texts = [ln[m.end() :].strip() for m, ln in zip(marks, lines)]
-        return [f"{L}. {t}" for L, t in zip(OPTION_LETTERS, texts)] if all(texts) else None
-    text = " ".join(lines)
-    marks = list(_MARK.finditer(text))
-    if len(marks) > _MAX_MARKS:  # the search below grows as marks**4: that many marks are no clear reading anyway
-        return None
-    readings: list[list[re.Match]] = []
-
-    def walk(chosen: list[re.Match]) -> None:
-        if len(readings) > 1:
-            return
-        end = chosen[-1].end() if chosen else 0
-        if len(chosen) == len(OPTION_LETTERS):
-            fifth = any(_letter(m) == "E" and m.start() >= end and text[m.end() :].strip() for m in marks)
-            if text[end:].strip() and not _MARK.match(text[end:].strip()) and not fifth:
-                readings.append(chosen)
-            return
-        for m in marks:
-            between = text[end : m.start()].strip()  # the previous option's text: not empty, not opening with a mark
-            if _letter(m) == OPTION_LETTERS[len(chosen)] and m.start() >= end and (between and not _MARK.match(between) if chosen else m.start() == 0):
-                walk(chosen + [m])
-
-    walk([])
-    if len(readings) != 1:
-        return None
-    ms = readings[0]
-    return [f"{_letter(m)}. {text[m.end() : ms[k + 1].start() if k + 1 < len(ms) else len(text)].strip()}" for k, m in enumerate(ms)]
-
-
-def _answer_letter(answer: str, options: list[str]) -> str | None:
-    """The one option an answer names: ``"C"``, ``"b"``, ``"(C)"``, ``"Answer: C"``, ``"C. Plum"``, ``"Plum"``; else None.
-
-    A leading ``"A "``/``"a "`` followed by words is an article unless the words are option A's
-    text ("A red apple" names no option); a letter whose text names another option is ambiguous.
-    """
-    texts = {o[0]: _norm(o[2:]) for o in options}
-    ans = _PREFIX.sub("", answer, count=1).strip()
-    if _MANY.match(ans):
-        return None
-    m = re.match(r"\(([A-Da-d])\)|([A-Da-d])(?=$|[.):,])|([A-Da-d])\s+(?=\S)", ans)
-    if m:
-        letter = next(g for g in m.groups() if g)
-        rest = _norm(ans[m.end() :])
-        rest_names = [L for L, t in texts.items() if rest and t == rest]
-        if rest_names and rest_names != [letter.upper()]:
-            return None  # the letter and the text name different options
-        if rest_names or not m.group(3) or letter in "BCD":  # "A"/"a"/"b" then words: an article, not a letter
-            return letter.upper()
-    named = [L for L, t in texts.items() if t and t == _norm(ans)]
-    return named[0] if len(named) == 1 else None
-
-
-def _norm(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
 
 
 def parse(text: str | None, instruction_type: str, *, n: int = 3) -> Parsed:
@@ -278,11 +203,11 @@ def _check_choice(item: Item, body: str | None) -> None:
     """Options re-read from the ``<Cn>`` body (``body``) or the JSON list, and the answer's one option, checked again."""
     if item.reject_reason not in ("", "not_one_right_option"):
         return
-    options = _split(body) if body is not None else _json_options(item.options)
+    options = split_options(body) if body is not None else _json_options(item.options)
     if options is None or [o[0] for o in options] != list(OPTION_LETTERS):
         shown = body if body is not None else item.options
         item.reject_reason, item.reject_detail = "not_one_right_option", f"item {item.number} options are not one reading of A-D: {str(shown)[:80]!r}"
-    elif _answer_letter(item.answer, options) is None:
+    elif answer_letter(item.answer, options) is None:
         item.options = options
         item.reject_reason, item.reject_detail = "not_one_right_option", f"item {item.number} answer {item.answer[:40]!r} is not exactly one of A-D"
     else:

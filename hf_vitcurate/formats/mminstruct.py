@@ -39,6 +39,7 @@ from datasets import Dataset, Features, List, Value
 
 from .. import provenance
 from ..errors import FormatError
+from .mminstruct_choice import OPTION_LETTERS, answer_letter, split_options
 from .common import (
     RowError,
     add_placeholders,
@@ -78,14 +79,10 @@ SEED_KINDS = {
 LANGUAGES = {"english": "English", "en": "English", "chinese": "Chinese", "zh": "Chinese", "cn": "Chinese"}
 TYPE_KEYS = ("type", "instruction_type", "question_type")
 OUTPUT_KEYS = ("output", "response")
-OPTION_LETTERS = "ABCD"
 MULTI_ROUND_DOMAIN = "multi_round_long_vqa"
 
 _TAG = re.compile(r"<([QCA])(\d+)>(.*?)</\1\2>", re.S)
 _OPEN_Q = re.compile(r"<Q(\d+)>")
-_OPTION = re.compile(r"(?:^|(?<=\s))\(?([A-Z])[.)]\s*")
-_LEAD_LETTER = re.compile(r"^\s*(?:option\s+)?\(?([A-Z])\)?(?=$|[\s.):,])")
-_MANY_LETTERS = re.compile(r"^\s*\(?[A-Z]\)?\s*(?:,|and|or|&|/)\s*\(?[A-Z]\)?(?=$|[\s.):,])", re.I)
 
 
 @dataclass
@@ -197,9 +194,8 @@ def _parse_json(text: str) -> list[QA]:
 
 
 def _split_options(text: str) -> list[str]:
-    """``"A. x B. y"`` (one line or several) -> ``["A. x", "B. y"]``."""
-    marks = list(_OPTION.finditer(text))
-    return [text[m.start() : marks[i + 1].start() if i + 1 < len(marks) else len(text)].strip() for i, m in enumerate(marks)]
+    """``"A. x B. y C. z D. w"`` -> ``["A. x", ..., "D. w"]`` by the one rule (:func:`.mminstruct_choice.split_options`); ``[]`` when unclear."""
+    return split_options(text) or []
 
 
 def _check(item: QA, kind: str) -> None:
@@ -215,25 +211,9 @@ def _check(item: QA, kind: str) -> None:
         letters = [o[0] for o in item.options]
         if letters != list(OPTION_LETTERS):
             item.reject_reason, item.reject_detail = "bad_options", f"item {item.number} options are {letters}, not A-D"
-        elif _answer_letter(item) is None:
+        elif answer_letter(item.answer, item.options) is None:
             item.reject_reason = "answer_not_one_option"
             item.reject_detail = f"item {item.number} answer {item.answer[:40]!r} is not exactly one of A-D"
-
-
-def _answer_letter(item: QA) -> str | None:
-    """The one option the answer names (by letter or by the option's text), else None."""
-    if _MANY_LETTERS.match(item.answer):
-        return None
-    m = _LEAD_LETTER.match(item.answer)
-    if m:
-        return m.group(1) if m.group(1) in OPTION_LETTERS else None
-    norm = _norm(item.answer)
-    hits = [o[0] for o in item.options if _norm(o[2:]) == norm]
-    return hits[0] if len(hits) == 1 else None
-
-
-def _norm(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
 
 
 def instruction_text(item: QA, instruction_type: str, add_suffix: bool = True) -> str:
