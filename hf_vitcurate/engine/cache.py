@@ -25,15 +25,7 @@ from .request import Request, Response
 
 
 class RequestCache:
-    """Finished responses on disk, one JSON file per request key (atomic writes, thread-safe).
-
-    Example:
-        >>> import tempfile
-        >>> cache = RequestCache(tempfile.mkdtemp())
-        >>> cache.put("ab" * 32, Response(text="hi", model="m"))
-        >>> cache.get("ab" * 32).text
-        'hi'
-    """
+    """Finished responses on disk, one JSON file per request key (atomic writes, thread-safe; example above)."""
 
     def __init__(self, folder: str | os.PathLike | None):
         self.folder = os.fspath(folder) if folder is not None else None
