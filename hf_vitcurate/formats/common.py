@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 from datasets import Dataset, Features, Json, List, Value
 
 from .. import provenance
-from ..errors import FormatError
+from ..errors import FormatError, RowError
 from ..results import Split
 from ..schema import CORE_COLUMNS, FEATURES, IMAGE_TOKEN, cast_canonical
 
@@ -50,12 +50,6 @@ _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 ERRORS = ("raise", "reject")
 
 
-class RowError(Exception):
-    """One input record cannot be converted; ``field`` and ``code`` say where and why."""
-
-    def __init__(self, field: str, code: str, problem: str):
-        super().__init__(f"{field}: {problem}")
-        self.field, self.code, self.problem = field, code, problem
 
 
 # ---------------------------------------------------------------- Arrow batches

@@ -38,7 +38,7 @@ from typing import Any
 from datasets import Dataset, Features, List, Value
 
 from .. import provenance
-from ..errors import FormatError
+from ..errors import FormatError, ParseError
 from .mminstruct_choice import OPTION_LETTERS, answer_letter, split_options
 from .common import (
     RowError,
@@ -97,12 +97,6 @@ class QA:
     reject_detail: str = ""
 
 
-class ParseError(ValueError):
-    """A whole generator output does not parse (``code`` is the reject reason)."""
-
-    def __init__(self, code: str, detail: str):
-        super().__init__(detail)
-        self.code = code
 
 
 def normalize_type(name: str) -> str:

@@ -23,15 +23,13 @@ import os
 import re
 import shutil
 
-from ..errors import VitCurateError
+from ..errors import VitCurateError, VersionExistsError
 from .layout import repo_files
 
 VERSIONS_DIR = "versions"
 _TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 
-class VersionExistsError(VitCurateError, FileExistsError):
-    """A version (tag) is already published; versions are never overwritten."""
 
 
 def check_tag(tag: str) -> None:

@@ -34,7 +34,7 @@ import os
 import re
 from typing import Any
 
-from ..errors import VitCurateError
+from ..errors import VitCurateError, WordNetMissingError
 
 FILES = (
     "cntlist.rev", "index.sense", "index.adj", "index.adv", "index.noun", "index.verb",
@@ -67,8 +67,6 @@ INSTALL_HINT = (
 )
 
 
-class WordNetMissingError(VitCurateError, LookupError):
-    """WordNet could not be found; the message says how to install it."""
 
 
 def is_dict_dir(path: str) -> bool:

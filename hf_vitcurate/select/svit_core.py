@@ -63,7 +63,7 @@ from datasets import Dataset, concatenate_datasets
 
 from .. import provenance
 from ..columns import arrow_column
-from ..errors import VitCurateError
+from ..errors import ShortfallError, VitCurateError
 from ..results import Selection
 from .common import finish, ids_hash
 
@@ -72,15 +72,6 @@ log = logging.getLogger(__name__)
 SVIT_CORE_SIZE = 157_712  # SVIT-core-150K, the size of LLaVA-Instruct-150K
 
 
-class ShortfallError(VitCurateError, ValueError):
-    """A recipe cannot return the requested number of rows; the message says what is short.
-
-    ``short`` maps what is short (a task name, ``"pool"``, ``"non-yes rows"``) to how many rows.
-    """
-
-    def __init__(self, message: str, short: dict[str, int]):
-        self.short = dict(short)
-        super().__init__(message)
 
 
 # -- columns as numpy ------------------------------------------------------------------
