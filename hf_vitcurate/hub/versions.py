@@ -23,7 +23,7 @@ import os
 import re
 import shutil
 
-from ..errors import VitCurateError, VersionExistsError
+from ..errors import VersionExistsError
 from .layout import repo_files
 
 VERSIONS_DIR = "versions"

@@ -34,7 +34,7 @@ import os
 import re
 from typing import Any
 
-from ..errors import VitCurateError, WordNetMissingError
+from ..errors import WordNetMissingError
 
 FILES = (
     "cntlist.rev", "index.sense", "index.adj", "index.adv", "index.noun", "index.verb",

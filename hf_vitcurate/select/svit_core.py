@@ -63,7 +63,7 @@ from datasets import Dataset, concatenate_datasets
 
 from .. import provenance
 from ..columns import arrow_column
-from ..errors import ShortfallError, VitCurateError
+from ..errors import ShortfallError
 from ..results import Selection
 from .common import finish, ids_hash
 
