@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from datasets import Dataset, List, Value
 
+from ..errors import MissingColumnError
 from .. import provenance
 from ..columns import list_column
 from ..formats.common import add_placeholders
@@ -44,10 +45,10 @@ CAPTION_COLUMNS = {
 def prepare(engine: Engine, images: Dataset, *, domain: str | None = None) -> Dataset:
     """Images with ``id``, ``images``, ``domain`` (canonical keys), ``image_tag``, ``ocr_text``."""
     if "id" not in images.column_names:
-        raise ValueError(f"images need an 'id' column; have {images.column_names}")
+        raise MissingColumnError(f"images need an 'id' column; have {images.column_names}")
     if "images" not in images.column_names:
         if "image" not in images.column_names:
-            raise ValueError(f"images need an 'images' (list) or 'image' column; have {images.column_names}")
+            raise MissingColumnError(f"images need an 'images' (list) or 'image' column; have {images.column_names}")
         from datasets import Image
 
         images = images.map(lambda r: {"images": [r["image"]]}, remove_columns=["image"])
@@ -57,7 +58,7 @@ def prepare(engine: Engine, images: Dataset, *, domain: str | None = None) -> Da
         images = images.remove_columns([c for c in ("domain",) if c in images.column_names])
         images = images.add_column("domain", [key] * len(images))
     elif "domain" not in images.column_names:
-        raise ValueError("images have no 'domain' column: pass domain=")
+        raise MissingColumnError("images have no 'domain' column: pass domain=")
     else:
         keys = {d: engine.taxonomy.key(d) for d in set(list_column(images, "domain"))}
         if any(k != v for k, v in keys.items()):

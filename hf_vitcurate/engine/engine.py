@@ -36,6 +36,7 @@ from typing import Any
 
 from datasets import Dataset
 
+from ..errors import ConfigError
 from .. import provenance
 from ..columns import list_column
 from ..results import Split
@@ -98,9 +99,9 @@ class Engine:
         from ..stages.cleanup import DEFAULT_LEAK_PHRASES
 
         if max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
+            raise ConfigError("max_attempts must be at least 1")
         if output_format not in OUTPUT_FORMATS:
-            raise ValueError(f"output_format {output_format!r} is not one of {OUTPUT_FORMATS}")
+            raise ConfigError(f"output_format {output_format!r} is not one of {OUTPUT_FORMATS}")
         self.backend = backend
         self.caption_backend = caption_backend or backend
         self.taxonomy = as_taxonomy(taxonomy)

@@ -21,6 +21,7 @@ from collections import defaultdict
 import numpy as np
 from datasets import Dataset, DatasetDict
 
+from ..errors import MissingColumnError
 from .. import provenance
 from ..columns import list_column
 from .taxonomy import INSTRUCTION_TYPES
@@ -42,7 +43,7 @@ def mminstruct_configs(
     """
     for col in ("domain", "instruction_type"):
         if col not in ds.column_names:
-            raise ValueError(f"rows need a {col!r} column (run the engine or stages.taxonomy first)")
+            raise MissingColumnError(f"rows need a {col!r} column (run the engine or stages.taxonomy first)")
     if drop_columns:
         ds = ds.remove_columns([c for c in drop_columns if c in ds.column_names])
     dom = np.asarray(list_column(ds, "domain"), dtype=object)

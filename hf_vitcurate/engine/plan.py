@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from datasets import Dataset, Features, List, Value
 
+from ..errors import ConfigError, MissingColumnError
 from ..columns import list_column
 from .rows import MULTI, fingerprint
 from .taxonomy import MULTI_ROUND, TYPES
@@ -38,7 +39,7 @@ def plan(engine: Engine, captioned: Dataset, *, types: Sequence[str] = TYPES, n_
     kinds = list(types)
     bad = [t for t in kinds if t not in TYPES]
     if bad:
-        raise ValueError(f"unknown instruction type(s) {bad}; known: {list(TYPES)}")
+        raise ConfigError(f"unknown instruction type(s) {bad}; known: {list(TYPES)}")
     if "domain" in captioned.column_names:  # say which (domain, type) fall back to the no-seed prompt for want of seeds
         engine.seeds.note_fallbacks(set(list_column(captioned, "domain")), kinds, no_seed_domains=engine.taxonomy.no_seed_domains)
 
@@ -75,7 +76,7 @@ def plan_long_vqa(engine: Engine, captioned: Dataset, *, n_questions: int = 5) -
 
 def _plan_map(engine: Engine, captioned: Dataset, explode: Callable, desc: str) -> Dataset:
     if "caption" not in captioned.column_names:
-        raise ValueError("plan needs captioned images: run Engine.caption first")
+        raise MissingColumnError("plan needs captioned images: run Engine.caption first")
     text = captioned.select_columns([c for c in _TEXT_COLUMNS if c in captioned.column_names])
     captions = list_column(captioned, "caption")
     defaults = {"image_tag": [""] * len(text), "ocr_text": [""] * len(text),

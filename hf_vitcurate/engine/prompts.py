@@ -36,6 +36,7 @@ from importlib import resources
 
 import jinja2
 
+from ..errors import ConfigError
 from .taxonomy import MULTI_ROUND, TYPE_SUFFIX, Taxonomy, as_taxonomy, instruction_type
 
 TEMPLATE_NAMES = ("caption", "with_seed", "no_seed", "multi_round", "format_tags", "format_json")
@@ -86,7 +87,7 @@ class Prompts:
     def format_block(self, instruction_type: str, n: int, output_format: str = "tags") -> str:
         """The format block for ``n`` items of a type (``output_format``: ``"tags"`` or ``"json"``)."""
         if output_format not in OUTPUT_FORMATS:
-            raise ValueError(f"output format {output_format!r} is not one of {OUTPUT_FORMATS}")
+            raise ConfigError(f"output format {output_format!r} is not one of {OUTPUT_FORMATS}")
         hint = TYPE_WORDING.get(instruction_type, TYPE_WORDING["long_vqa"])[2]
         return self.render(f"format_{output_format}", n=n, instruction_type=instruction_type, answer_hint=hint)
 
@@ -142,7 +143,7 @@ def load_prompts(
     """
     unknown = set(overrides) - set(TEMPLATE_NAMES)
     if unknown:
-        raise ValueError(f"unknown prompt template(s) {sorted(unknown)}; known: {list(TEMPLATE_NAMES)}")
+        raise ConfigError(f"unknown prompt template(s) {sorted(unknown)}; known: {list(TEMPLATE_NAMES)}")
     texts = {}
     for name in TEMPLATE_NAMES:
         own = os.path.join(os.fspath(folder), f"{name}.j2") if folder is not None else None
@@ -170,7 +171,7 @@ def suffix_for(kind: str, style: str = "fixed", end_prompts: dict[str, list[str]
     if style == "end_prompt":
         options = (end_prompts or {}).get(kind, [])
         return random.Random(f"suffix:{key}:{kind}").choice(options) if options else TYPE_SUFFIX.get(kind, "")
-    raise ValueError(f"suffix style {style!r} is not one of {SUFFIX_STYLES}")
+    raise ConfigError(f"suffix style {style!r} is not one of {SUFFIX_STYLES}")
 
 
 def instruction(question: str, kind: str, options: list[str] | None = None, suffix: str | None = None) -> str:
@@ -186,7 +187,7 @@ def with_templates(prompts: Prompts, **templates: str) -> Prompts:
     """A copy of ``prompts`` with some templates replaced (text)."""
     bad = set(templates) - {f.name for f in fields(Prompts)}
     if bad:
-        raise ValueError(f"unknown prompt template(s) {sorted(bad)}")
+        raise ConfigError(f"unknown prompt template(s) {sorted(bad)}")
     return replace(prompts, **templates)
 
 

@@ -38,7 +38,7 @@ from datasets.table import InMemoryTable
 
 from .. import provenance
 from ..columns import arrow_column, list_column
-from ..errors import FormatError
+from ..errors import ConfigError, FormatError
 from ..results import Split
 from ..schema import IMAGE_TOKEN
 from .parser import parse
@@ -59,7 +59,7 @@ def _fmt(path: str) -> str:
         return "jsonl"
     if path.endswith(".csv"):
         return "csv"
-    raise ValueError(f"review file {path!r} must end in .jsonl or .csv")
+    raise ConfigError(f"review file {path!r} must end in .jsonl or .csv")
 
 
 def export_review(ds: Dataset, path: str | os.PathLike, *, image_dir: str | os.PathLike | None = None) -> str:
@@ -176,7 +176,7 @@ def import_review(
     :class:`~hf_vitcurate.FormatError` naming file, line and field.
     """
     if undecided not in ("keep", "reject", "error"):
-        raise ValueError(f"undecided must be keep, reject or error; got {undecided!r}")
+        raise ConfigError(f"undecided must be keep, reject or error; got {undecided!r}")
     path = os.fspath(path)
     ids = list_column(ds, "id")
     index = {i: k for k, i in enumerate(ids)}

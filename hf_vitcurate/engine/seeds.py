@@ -38,6 +38,7 @@ from typing import Any, Union
 
 from datasets import Dataset
 
+from ..errors import ConfigError
 from ..formats.mminstruct import SEED_KINDS
 from ..formats.mminstruct import load_seeds as _load_seed_files
 from ..formats.mminstruct_taxonomy import load_end_prompts, seeds_dir
@@ -172,7 +173,7 @@ def _mapping_seeds(seeds: Mapping[str, Any]) -> Dataset:
         elif isinstance(value, Mapping):
             pairs = ((_types(domain, kind), q) for kind, qs in value.items() for q in _questions(domain, kind, qs))
         else:
-            raise ValueError(f"seeds[{domain!r}]: expected a seed file or {{type: [questions]}}, got {type(value).__name__}")
+            raise ConfigError(f"seeds[{domain!r}]: expected a seed file or {{type: [questions]}}, got {type(value).__name__}")
         for kinds, q in pairs:
             rows["domain"].append(str(domain))
             rows["instruction_types"].append(list(kinds))
@@ -186,7 +187,7 @@ def _types(domain: str, kind: str) -> list[str]:
         return [key]
     if key in SEED_KINDS:
         return list(SEED_KINDS[key])
-    raise ValueError(f"seeds[{domain!r}][{kind!r}]: unknown type; known: {sorted(set(TYPES) | set(SEED_KINDS))}")
+    raise ConfigError(f"seeds[{domain!r}][{kind!r}]: unknown type; known: {sorted(set(TYPES) | set(SEED_KINDS))}")
 
 
 def _questions(domain: str, kind: str, value: Any) -> list[str]:
@@ -194,7 +195,7 @@ def _questions(domain: str, kind: str, value: Any) -> list[str]:
     if isinstance(value, Mapping):
         value = [q for lang, qs in value.items() if str(lang).strip().lower() in ("english", "en") for q in qs]
     if not isinstance(value, list) or not all(isinstance(q, str) for q in value):
-        raise ValueError(f"seeds[{domain!r}][{kind!r}]: expected a list of questions")
+        raise ConfigError(f"seeds[{domain!r}][{kind!r}]: expected a list of questions")
     return value
 
 

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from datasets import Dataset, DatasetDict, Features, Value
 
+from ..errors import ConfigError
 from ..schema import CORE_COLUMNS
 
 BINS = 30
@@ -136,7 +137,7 @@ def save_figure(obj: Any, path: str) -> None:
         with open(obj, "rb") as f:
             data = f.read()
     else:
-        raise TypeError(f"a plot must be a matplotlib Figure, PNG bytes or a PNG path; got {obj!r}")
+        raise ConfigError(f"a plot must be a matplotlib Figure, PNG bytes or a PNG path; got {obj!r}")
     with open(path, "wb") as f:
         f.write(data)
 
