@@ -1,0 +1,106 @@
+"""One process at a time in a folder: a non-blocking lock that names its holder.
+
+:func:`hold` takes an OS lock (``filelock``, ``flock`` on Unix) on ``<folder>/.lock`` and
+writes who holds it (PID, host, start time, what it does) into ``<folder>/.lock.json``.
+A second process gets :class:`~hf_vitcurate.errors.LockedError` at once, naming the holder;
+it never waits, because a second run that waits would silently redo or interleave the
+first one's work. The OS drops the lock when its holder dies (even by SIGKILL), so a
+dead holder never leaves a stale lock: the next run takes it and overwrites the old
+``.lock.json`` (logged). Used for a run's ``work_dir`` (:mod:`hf_vitcurate.distributed`)
+and a local repo folder while publishing.
+
+Example:
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> with hold(folder, what="scoring"):
+    ...     holder(folder)["what"]
+    'scoring'
+    >>> holder(folder) is None   # released
+    True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from .errors import LockedError
+
+logger = logging.getLogger(__name__)
+
+LOCK = ".lock"
+INFO = ".lock.json"
+
+
+def holder(folder: str | os.PathLike) -> dict[str, Any] | None:
+    """What ``<folder>/.lock.json`` says about the holder (None when nobody wrote one or it is unreadable).
+
+    The file may outlive a killed holder; only a failed :func:`hold` proves the lock is held.
+    """
+    try:
+        with open(os.path.join(os.fspath(folder), INFO)) as f:
+            info = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) else None
+
+
+def _describe(folder: str, info: dict[str, Any] | None) -> str:
+    if not info:
+        return f"{folder} is in use by another process: wait for it or stop it"
+    where = "" if info.get("host") == socket.gethostname() else f" on {info.get('host')}"
+    doing = f", {info['what']}" if info.get("what") else ""
+    return (f"{folder} is in use by process {info.get('pid')}{where} (started {info.get('started')}{doing}): "
+            "wait for it or stop it")
+
+
+@contextlib.contextmanager
+def hold(folder: str | os.PathLike, *, what: str) -> Iterator[dict[str, Any]]:
+    """Hold ``folder``'s lock for the block; :class:`LockedError` at once if another process holds it.
+
+    ``what`` says what the holder does (shown to whoever is refused). The folder is
+    created if missing. Yields the holder record written to ``.lock.json``; the record is
+    removed on release. Not re-entrant: a second ``hold`` on the same folder, even in the
+    same process, is refused (two runs in one folder are a mistake wherever they come from).
+    """
+    from filelock import FileLock, Timeout
+
+    folder = os.fspath(folder)
+    os.makedirs(folder, exist_ok=True)
+    lock = FileLock(os.path.join(folder, LOCK), timeout=0, thread_local=False)
+    try:
+        lock.acquire()
+    except Timeout:
+        # The holder writes its record just after locking: give it a moment to appear.
+        info = holder(folder)
+        for _ in range(20):
+            if info:
+                break
+            time.sleep(0.05)
+            info = holder(folder)
+        raise LockedError(_describe(folder, info)) from None
+    try:
+        old = holder(folder)
+        if old:  # the OS lock was free, so its last holder died without cleaning up
+            logger.info("%s: lock of process %s (started %s) was left by a process that ended; taken over",
+                        folder, old.get("pid"), old.get("started"))
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "what": what,
+                "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+        tmp = os.path.join(folder, f"{INFO}.{os.getpid()}.tmp")
+        with open(tmp, "w") as f:
+            json.dump(info, f)
+        os.replace(tmp, os.path.join(folder, INFO))
+        try:
+            yield info
+        finally:
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(folder, INFO))
+    finally:
+        lock.release()
