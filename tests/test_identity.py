@@ -1,0 +1,137 @@
+"""hf_vitcurate.identity: model, data and parameter fingerprints, and what changed between two."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+
+import pytest
+from datasets import Dataset
+
+from hf_vitcurate import identity as ident
+from hf_vitcurate.columns import content_sha256
+from hf_vitcurate.errors import NotFoundError, StaleStateError
+
+
+@pytest.fixture
+def hash_cache(tmp_path, monkeypatch):
+    folder = tmp_path / "cache"
+    monkeypatch.setenv(ident.CACHE_ENV, str(folder))
+    return folder / ident.HASH_CACHE
+
+
+def _checkpoint(folder, weights: bytes, *, old: bool = True):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps({"model_type": "llava"}))
+    (folder / "model.safetensors").write_bytes(weights)
+    (folder / "train_log.json").write_text("{}")  # not part of the model
+    if old:  # settled files (not just written) are the ones the hash cache keeps
+        past = time.time() - 3600
+        os.utime(folder / "model.safetensors", (past, past))
+    return folder
+
+
+def test_model_fingerprint_is_content_and_stable(tiny_model_path, tmp_path, hash_cache):
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_model_path, copy)
+    fp = ident.model_fingerprint(tiny_model_path)
+    assert fp.startswith("sha256:") and fp == ident.model_fingerprint(tiny_model_path)
+    assert ident.model_fingerprint(copy) == fp  # same content elsewhere: same model
+    (copy / "train_log.json").write_text('{"complete": true}')  # not a model file
+    assert ident.model_fingerprint(copy) == fp
+    weights = copy / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1  # one byte of one weight, same size
+    weights.write_bytes(bytes(data))
+    assert ident.model_fingerprint(copy) != fp
+    (copy / "chat_template.jinja").write_text("{{ messages }}")
+    assert ident.model_fingerprint(copy) not in (fp, ident.model_fingerprint(tiny_model_path))
+
+
+def test_big_weight_file_is_hashed_once(tmp_path, hash_cache):
+    folder = _checkpoint(tmp_path / "big", b"\x01" * (96 << 20))
+    t0 = time.perf_counter()
+    first = ident.model_fingerprint(folder)
+    t1 = time.perf_counter()
+    second = ident.model_fingerprint(folder)
+    t2 = time.perf_counter()
+    assert first == second
+    assert str(os.path.realpath(folder / "model.safetensors")) in json.loads(hash_cache.read_text())["files"]
+    assert (t2 - t1) < (t1 - t0) / 5, (t1 - t0, t2 - t1)
+    # Rewritten (new size and time): hashed again, never the cached value.
+    (folder / "model.safetensors").write_bytes(b"\x02" * (96 << 20))
+    assert ident.model_fingerprint(folder) != first
+
+
+def test_just_written_files_are_not_cached(tmp_path, hash_cache):
+    """A file rewritten within one clock tick keeps size and mtime: only settled files are cached."""
+    folder = _checkpoint(tmp_path / "fresh", b"\x01" * (2 << 20), old=False)
+    ident.model_fingerprint(folder)
+    assert not hash_cache.exists() or not json.loads(hash_cache.read_text())["files"]
+
+
+def test_missing_model_and_hub_ids(tmp_path, monkeypatch, hash_cache):
+    with pytest.raises(NotFoundError, match="no such file or folder"):
+        ident.model_fingerprint(tmp_path / "no-such-folder")
+    with pytest.raises(NotFoundError, match="no such file or folder"):
+        ident.model_fingerprint("runs/typo")  # offline in tests, not in the cache either
+    with pytest.raises(NotFoundError, match="no checkpoint"):
+        ident.model_fingerprint(tmp_path)  # a folder, but no model in it
+    # A Hub id resolves to the commit of its snapshot in the local Hugging Face cache (offline).
+    from huggingface_hub import constants
+
+    hub = tmp_path / "hub"
+    repo = hub / "models--org--tiny"
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    (repo / "snapshots" / commit).mkdir(parents=True)
+    (repo / "snapshots" / commit / "config.json").write_text("{}")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hub))
+    assert ident.model_fingerprint("org/tiny") == f"org/tiny@{commit}"
+
+
+def test_data_fingerprint_is_content_of_the_columns_read():
+    a = Dataset.from_dict({"id": ["x", "y"], "conversations": ["q1", "q2"], "score": [1.0, 2.0]})
+    same = a.select([0, 1])  # the same rows by another route: another datasets fingerprint
+    assert a._fingerprint != same._fingerprint
+    assert ident.data_fingerprint(a) == ident.data_fingerprint(same) == "sha256:" + content_sha256(a)
+    other_score = a.remove_columns("score").add_column("score", [1.0, 3.0])
+    assert ident.data_fingerprint(other_score, ["id", "conversations"]) == ident.data_fingerprint(a, ["id", "conversations"])
+    assert ident.data_fingerprint(other_score) != ident.data_fingerprint(a)
+    assert ident.data_fingerprint(a.select([1, 0])) != ident.data_fingerprint(a)  # order matters (training order)
+    with pytest.raises(KeyError, match="images"):
+        ident.data_fingerprint(a, ["images"])
+
+
+def test_identity_key_and_what_changed(tiny_model_path, tmp_path, hash_cache):
+    ds = Dataset.from_dict({"conversations": ["a", "b"]})
+    old = ident.identity(model=tiny_model_path, data=ds, params={"learning_rate": 0.001, "parts": ("language",)})
+    assert old == ident.identity(model=tiny_model_path, data=Dataset.from_dict(ds.to_dict()),
+                                 params={"parts": ["language"], "learning_rate": 0.001})
+    assert len(old["key"]) == 16 and ident.what_changed(old, old) == ""
+    copy = tmp_path / "m"
+    shutil.copytree(tiny_model_path, copy)
+    (copy / "config.json").write_text((copy / "config.json").read_text() + " ")
+    new = ident.identity(model=copy, data=ds.select([1, 0]), params={"learning_rate": 123, "parts": ("language",)})
+    message = ident.what_changed(old, new)
+    assert message.startswith("model changed (sha256:") and "data changed" in message
+    assert message.endswith("params changed: learning_rate 0.001 -> 123")
+    with pytest.raises(StaleStateError, match="runs/x.*learning_rate 0.001 -> 123; use restart=True"):
+        ident.ensure_same(old, new, place="work_dir 'runs/x'")
+    ident.ensure_same(old, dict(old), place="work_dir 'runs/x'")
+    with pytest.raises(StaleStateError, match="recorded no identity"):
+        ident.ensure_same(None, old, place="output_dir 'runs/x'")
+
+
+def test_params_fingerprint_is_canonical():
+    assert ident.params_fingerprint({"a": 1, "b": (2, 3)}) == ident.params_fingerprint({"b": [2, 3], "a": 1})
+    assert ident.params_fingerprint({"a": 1}) != ident.params_fingerprint({"a": 1.5})
+    # The published manifest's hashes are this function (their values must not move).
+    import hashlib
+
+    payload = {"card": "generic", "card_data": {}, "plots": []}
+    expected = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+    assert ident.params_fingerprint(payload) == expected
