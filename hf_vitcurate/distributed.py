@@ -4,9 +4,14 @@ Rows are cut into fixed chunks of ``chunk_size`` (global chunk ``c`` = rows
 ``[c*chunk_size, (c+1)*chunk_size)``); under ``accelerate launch --num_processes N`` rank
 ``r`` computes the chunks ``c % N == r``. Each finished chunk is written as
 ``{work_dir}/rank-{r:05d}/chunk-{c:05d}.parquet`` (row index + new columns) and then a
-``.done`` marker, so a killed run restarted with the same command (with any number of
-processes) recomputes only the chunks without a marker. After a barrier every process
-merges the chunks by row index and adds the columns to the dataset. What runs where is
+``.done`` marker (JSON: rows, the index range ``[lo, hi)``, the file's size and sha256),
+so a killed run restarted with the same command (with any number of processes)
+recomputes only the chunks without a marker. A restart verifies every finished chunk
+against its marker and recomputes a missing, truncated or corrupt one (with a warning).
+After a barrier every process merges the chunks, checks that every row index appears
+exactly once, and adds the columns to the dataset. The main process holds the work
+dir's lock (:func:`hf_vitcurate.locks.hold`) for the whole run: a second run on the same
+folder stops at once with :class:`~hf_vitcurate.errors.LockedError`. What runs where is
 kept apart from what is computed: a stage passes a ``compute(batch) -> columns``
 function and never sees ranks.
 
@@ -21,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import json
@@ -29,12 +35,14 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from datasets import Dataset, Features, concatenate_datasets
-from .progress import progress
 
-from . import provenance
+from . import locks, provenance
+from .errors import RunError, StaleStateError
+from .progress import progress
 
 logger = logging.getLogger(__name__)
 
@@ -61,61 +69,180 @@ def state():
     return PartialState(cpu=use_cpu())
 
 
-def run_key(ds: Dataset, params: dict[str, Any]) -> str:
-    """Identity of a run: the content of the input rows and the stage parameters.
+def run_identity(ds: Dataset, params: dict[str, Any]) -> dict[str, Any]:
+    """What a run's chunks depend on: the content of the input rows and the stage parameters.
 
-    Chunks written under another key are never reused (that would mix two runs). The
-    content is hashed (Arrow IPC of the rows), not taken from ``ds._fingerprint``:
+    The content is hashed (Arrow IPC of the rows), not taken from ``ds._fingerprint``:
     ``concatenate_datasets`` and in-memory datasets get a random fingerprint in every
-    process, which would make resuming impossible.
+    process, which would make resuming impossible. ``params`` must name what a result
+    depends on by content (a model by its fingerprint, not its path).
     """
     from .columns import content_sha256
 
-    blob = json.dumps({"data": content_sha256(ds), "columns": ds.column_names, "rows": len(ds), "params": params},
-                      sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return json.loads(json.dumps({"data": content_sha256(ds), "columns": ds.column_names, "rows": len(ds),
+                                  "params": params}, sort_keys=True, default=str))
+
+
+def run_key(ds: Dataset, params: dict[str, Any]) -> str:
+    """Identity of a run (:func:`run_identity`) as a short hash; chunks of another key are never reused."""
+    return _key(run_identity(ds, params))
+
+
+def _key(identity: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _changes(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """Which parts of a run's identity differ, for the stale-state message."""
+    if not old:
+        return "written by an older version"
+    changed = [k for k in ("data", "columns", "rows") if old.get(k) != new.get(k)]
+    op, np_ = old.get("params") or {}, new.get("params") or {}
+    changed += [f"{k} {op.get(k)!r} -> {np_.get(k)!r}" for k in sorted(set(op) | set(np_)) if op.get(k) != np_.get(k)]
+    return ", ".join(changed) or "unknown"
 
 
 def _chunk_path(work_dir: str, rank: int, chunk: int) -> str:
     return os.path.join(work_dir, f"rank-{rank:05d}", f"chunk-{chunk:05d}.parquet")
 
 
+def _marker(parquet: str) -> str:
+    return parquet[: -len(".parquet")] + ".done"
+
+
 def done_chunks(work_dir: str) -> dict[int, str]:
-    """Finished chunks found under ``work_dir`` (any rank folder): chunk index -> parquet path."""
+    """Chunks with a done marker under ``work_dir`` (any rank folder): chunk index -> parquet path."""
     found = {}
-    for marker in glob.glob(os.path.join(work_dir, "rank-*", "chunk-*.done")):
+    for marker in sorted(glob.glob(os.path.join(work_dir, "rank-*", "chunk-*.done"))):
         chunk = int(os.path.basename(marker)[len("chunk-") : -len(".done")])
-        found[chunk] = marker[: -len(".done")] + ".parquet"
+        found.setdefault(chunk, marker[: -len(".done")] + ".parquet")
     return found
 
 
-def _write_chunk(path: str, table: pa.Table) -> None:
+def file_sha256(path: str) -> str:
+    """SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _write_chunk(path: str, table: pa.Table, lo: int, hi: int) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp"
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)  # atomic: a killed write never looks finished
-    with open(path[: -len(".parquet")] + ".done", "w") as f:
-        f.write(str(table.num_rows))
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    blob = sink.getvalue().to_pybytes()
+    for target, data in ((path, blob), (_marker(path), json.dumps(
+            {"rows": table.num_rows, "lo": lo, "hi": hi, "bytes": len(blob),
+             "sha256": hashlib.sha256(blob).hexdigest()}).encode())):
+        tmp = target + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, target)  # atomic: a killed write never looks finished
 
 
-def _prepare(work_dir: str, key: str, restart: bool, replace_other_run: bool, st) -> None:
-    """Check (or, with ``restart``, empty) ``work_dir`` and write the run key; main process only."""
+def check_chunk(parquet: str, lo: int, hi: int) -> str | None:
+    """None when the finished chunk ``parquet`` holds rows ``[lo, hi)`` as its marker says, else what is wrong.
+
+    Checks the marker's range and row count, the file's size and its sha256. The full hash
+    rather than only the parquet footer: a 512-row necessity chunk (10 KB) hashes in
+    about 44 us, a 512-answer generate chunk (160 KB) in 210 us, so verifying a whole
+    665K-row run costs 0.06-0.3 s, no more than reading every footer (50-90 us a chunk),
+    and it also catches a corrupt page that a footer check misses (benchmarks/RESULTS.md).
+    """
+    try:
+        with open(_marker(parquet)) as f:
+            info = json.load(f)
+    except (OSError, ValueError):
+        return "its done marker is unreadable (a marker of an older version, or corrupt)"
+    if not isinstance(info, dict) or (info.get("lo"), info.get("hi"), info.get("rows")) != (lo, hi, hi - lo):
+        return f"its marker does not describe rows [{lo}, {hi})"
+    try:
+        size = os.path.getsize(parquet)
+    except OSError:
+        return "its parquet file is missing"
+    if size != info.get("bytes"):
+        return f"its file has {size} bytes, its marker says {info.get('bytes')} (truncated or rewritten)"
+    if file_sha256(parquet) != info.get("sha256"):
+        return "its file's sha256 differs from its marker (corrupt)"
+    return None
+
+
+def _drop_chunk(parquet: str) -> None:
+    for path in (_marker(parquet), parquet):
+        with contextlib.suppress(OSError):
+            os.remove(path)
+
+
+def verify_chunks(work_dir: str, n_rows: int, chunk_size: int) -> dict[int, str]:
+    """Keep the sound finished chunks of ``work_dir``; remove the others (and leftovers of killed writes).
+
+    A chunk found twice (two rank folders) keeps its first sound copy. Returns the sound
+    chunks: index -> parquet path.
+    """
+    for tmp in glob.glob(os.path.join(work_dir, "rank-*", "chunk-*.tmp")):
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+    n_chunks = -(-n_rows // chunk_size)
+    sound: dict[int, str] = {}
+    for marker in sorted(glob.glob(os.path.join(work_dir, "rank-*", "chunk-*.done"))):
+        parquet = marker[: -len(".done")] + ".parquet"
+        c = int(os.path.basename(marker)[len("chunk-") : -len(".done")])
+        lo, hi = c * chunk_size, min(n_rows, (c + 1) * chunk_size)
+        problem = "a duplicate" if c in sound else ("beyond the data" if c >= n_chunks else check_chunk(parquet, lo, hi))
+        if problem is None:
+            sound[c] = parquet
+        else:
+            if problem != "a duplicate":
+                logger.warning("chunk %d in %s: %s; recomputing it", c, work_dir, problem)
+            _drop_chunk(parquet)
+    return sound
+
+
+def _prepare(work_dir: str, identity: dict[str, Any], n_rows: int, chunk_size: int, restart: bool,
+             replace_other_run: bool) -> None:
+    """Check (or, with ``restart``, empty) ``work_dir``, verify its chunks and write the run identity."""
     meta = os.path.join(work_dir, "run.json")
+    key = _key(identity)
+    old: dict[str, Any] = {}
+    if os.path.exists(meta):
+        with contextlib.suppress(OSError, ValueError):
+            old = json.load(open(meta))
+    other = bool(old) and old.get("key") != key
+    if other and not (restart or replace_other_run):
+        raise StaleStateError(
+            f"{work_dir} holds chunks of another run (key {old.get('key')}, this run {key}; changed: "
+            f"{_changes(old.get('identity') or {}, identity)}): use another work_dir or restart=True (--restart)"
+        )
+    if restart or other or (not old and glob.glob(os.path.join(work_dir, "rank-*"))):
+        for path in glob.glob(os.path.join(work_dir, "rank-*", "chunk-*")):
+            os.remove(path)
+    verify_chunks(work_dir, n_rows, chunk_size)
+    tmp = meta + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump({"key": key, "identity": identity}, f)
+    os.replace(tmp, meta)
+
+
+def _on_main(st, fn: Callable[[], None]) -> None:
+    """Run ``fn`` on the main process; if it raises, every process raises the same error (none hangs)."""
+    error: list = [None]
     if st.is_main_process:
-        os.makedirs(work_dir, exist_ok=True)
-        old = json.load(open(meta)).get("key") if os.path.exists(meta) else None
-        other = old is not None and old != key
-        if other and not (restart or replace_other_run):
-            raise RuntimeError(
-                f"{work_dir} holds chunks of another run (key {old}, this run {key}): "
-                "use another work_dir or restart=True"
-            )
-        if restart or other:
-            for path in glob.glob(os.path.join(work_dir, "rank-*", "chunk-*")):
-                os.remove(path)
-        with open(meta, "w") as f:
-            json.dump({"key": key}, f)
-    st.wait_for_everyone()
+        try:
+            fn()
+        except Exception as exc:  # handed to the other ranks, then raised here too
+            error[0] = exc
+    if st.num_processes > 1:
+        from accelerate.utils import broadcast_object_list
+
+        shared = [None if error[0] is None else (type(error[0]), str(error[0]))]
+        broadcast_object_list(shared, from_process=0)
+        if shared[0] is not None and error[0] is None:
+            cls, message = shared[0]
+            error[0] = cls(message) if issubclass(cls, RunError) else RunError(f"main process failed: {message}")
+    if error[0] is not None:
+        raise error[0]
 
 
 def shared_temp_dir(prefix: str = "hf_vitcurate-") -> str:
@@ -153,40 +280,51 @@ def run_sharded(
 ) -> Dataset:
     """Apply ``compute`` to every chunk of ``ds`` across processes; return ``ds`` plus its columns.
 
-    ``compute`` receives a batch as a dict of lists (``ds[a:b]`` formatting, images decoded)
-    and returns new columns of the same length. ``features`` (optional) types the new
-    columns. ``params`` enter the run key so that changing a parameter never reuses old
-    chunks. One process and N processes give the same columns. ``work_dir=None``: a new
-    temporary folder shared by the run's processes (:func:`shared_temp_dir`; no resume).
+    ``compute`` receives a batch as a dict of lists (``ds[a:b]`` formatting; a stage that
+    decodes images itself passes ``ds`` with ``Image(decode=False)``) and returns new
+    columns of the same length. ``features`` (optional) types the new columns. ``params``
+    and ``chunk_size`` enter the run key so that changing them never reuses old chunks.
+    One process and N processes give the same columns. ``work_dir=None``: a new temporary
+    folder shared by the run's processes (:func:`shared_temp_dir`; no resume).
     ``restart=True`` discards the chunks already in ``work_dir``; otherwise this run's
-    chunks are reused and another run's chunks (other data or ``params``) are an error, or,
-    with ``replace_other_run=True``, removed (for callers that own the folder).
+    sound chunks are reused (a corrupt or partial one is recomputed) and another run's
+    chunks (other data or ``params``) are a :class:`StaleStateError`, or, with
+    ``replace_other_run=True``, removed (for callers that own the folder). Another live
+    run on ``work_dir`` is a :class:`~hf_vitcurate.errors.LockedError`.
     """
     st = state()
     if work_dir is None:
         work_dir = shared_temp_dir(f"{desc}-")
     source = ds.select_columns(input_columns) if input_columns else ds
-    key = run_key(source, params or {})
-    _prepare(work_dir, key, restart, replace_other_run, st)
+    identity = run_identity(source, {**(params or {}), "chunk_size": chunk_size})
     n_chunks = -(-len(ds) // chunk_size)
-    finished = done_chunks(work_dir)
-    mine = [c for c in range(n_chunks) if c % st.num_processes == st.process_index and c not in finished]
-    skipped = sum(1 for c in range(n_chunks) if c % st.num_processes == st.process_index) - len(mine)
-    if skipped:
-        logger.info("rank %d: %d chunk(s) already done in %s, skipped", st.process_index, skipped, work_dir)
-    bar = progress(total=len(mine), desc=desc, unit="chunk", enabled=st.is_local_main_process)
-    for c in mine:
-        lo, hi = c * chunk_size, min(len(ds), (c + 1) * chunk_size)
-        columns = compute(source[lo:hi])
-        bad = {k: len(v) for k, v in columns.items() if len(v) != hi - lo}
-        if bad:
-            raise ValueError(f"compute returned {bad} values for a chunk of {hi - lo} rows (chunk {c})")
-        table = pa.table({ROW: pa.array(range(lo, hi), pa.int64()), **_as_arrays(columns, features)})
-        _write_chunk(_chunk_path(work_dir, st.process_index, c), table)
-        bar.update(1)
-    bar.close()
-    st.wait_for_everyone()
-    return merge(ds, work_dir, n_chunks, features)
+    with contextlib.ExitStack() as held:
+        def prepare() -> None:
+            held.enter_context(locks.hold(work_dir, what=f"{desc} (run {_key(identity)})"))
+            _prepare(work_dir, identity, len(ds), chunk_size, restart, replace_other_run)
+
+        _on_main(st, prepare)
+        st.wait_for_everyone()
+        finished = done_chunks(work_dir)
+        ours = [c for c in range(n_chunks) if c % st.num_processes == st.process_index]
+        mine = [c for c in ours if c not in finished]
+        logger.info("rank %d: %d chunk(s) to compute, %d already done in %s", st.process_index, len(mine),
+                    len(ours) - len(mine), work_dir)
+        bar = progress(total=len(mine), desc=desc, unit="chunk", enabled=st.is_local_main_process)
+        for c in mine:
+            lo, hi = c * chunk_size, min(len(ds), (c + 1) * chunk_size)
+            columns = compute(source[lo:hi])
+            bad = {k: len(v) for k, v in columns.items() if len(v) != hi - lo}
+            if bad:
+                raise ValueError(f"compute returned {bad} values for a chunk of {hi - lo} rows (chunk {c})")
+            table = pa.table({ROW: pa.array(range(lo, hi), pa.int64()), **_as_arrays(columns, features)})
+            _write_chunk(_chunk_path(work_dir, st.process_index, c), table, lo, hi)
+            bar.update(1)
+        bar.close()
+        st.wait_for_everyone()
+        out = merge(ds, work_dir, n_chunks, features)
+        st.wait_for_everyone()  # the lock is held until every process has read the chunks
+    return out
 
 
 def _as_arrays(columns: dict[str, list], features) -> dict[str, pa.Array]:
@@ -196,19 +334,31 @@ def _as_arrays(columns: dict[str, list], features) -> dict[str, pa.Array]:
     return {k: pa.array(v, type=feats[k].pa_type if k in feats else None) for k, v in columns.items()}
 
 
+def _read_chunk(work_dir: str, c: int, path: str) -> pa.Table:
+    try:
+        return pq.read_table(path)
+    except (OSError, pa.ArrowException) as exc:
+        _drop_chunk(path)  # the rerun recomputes it
+        raise RunError(f"chunk {c} in {work_dir} is unreadable ({exc}): rerun the same command to recompute it") from None
+
+
 def merge(ds: Dataset, work_dir: str, n_chunks: int | None = None, features=None) -> Dataset:
-    """Read every finished chunk, order by row index and add the columns to ``ds``."""
+    """Read every finished chunk, check that each row index appears exactly once, add the columns to ``ds``."""
     found = done_chunks(work_dir)
     n_chunks = len(found) if n_chunks is None else n_chunks
     missing = [c for c in range(n_chunks) if c not in found]
     if missing:
-        raise RuntimeError(f"{len(missing)} chunk(s) not finished in {work_dir} (first: {missing[:5]}); rerun to resume")
+        raise RunError(f"{len(missing)} chunk(s) not finished in {work_dir} (first: {missing[:5]}): "
+                       "rerun the same command to resume")
     if not found:
         return ds
-    table = pa.concat_tables([pq.read_table(found[c]) for c in range(n_chunks)])
-    table = table.sort_by(ROW)
-    if table.num_rows != len(ds) or table.column(ROW).to_numpy()[-1] != len(ds) - 1:
-        raise RuntimeError(f"chunks in {work_dir} cover {table.num_rows} rows, dataset has {len(ds)}")
+    table = pa.concat_tables([_read_chunk(work_dir, c, found[c]) for c in range(n_chunks)])
+    rows = table.column(ROW).to_numpy()
+    if len(rows) != len(ds) or not np.array_equal(rows, np.arange(len(ds))):
+        counts = np.bincount(rows[(rows >= 0) & (rows < len(ds))], minlength=len(ds))
+        raise RunError(f"chunks in {work_dir} cover {len(rows)} rows for a dataset of {len(ds)} "
+                       f"({int((counts == 0).sum())} row(s) missing, {int((counts > 1).sum())} repeated): "
+                       "rerun with restart=True (--restart)")
     new = Dataset(table.drop_columns([ROW]))
     if features is not None:
         feats = Features(features) if not isinstance(features, Features) else features

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 from datasets import Dataset
 
-from hf_vitcurate.distributed import done_chunks, run_sharded
+from hf_vitcurate import locks
+from hf_vitcurate.distributed import ROW, _chunk_path, _write_chunk, done_chunks, run_sharded
+from hf_vitcurate.errors import LockedError, RunError, StaleStateError
 
 SCRIPT = Path(__file__).parent / "scripts" / "sharded_job.py"
 ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
@@ -55,7 +57,7 @@ def test_failed_run_resumes_only_missing_chunks(tmp_path):
 def test_other_parameters_never_reuse_chunks(tmp_path):
     ds = data(20)
     run_sharded(ds, lambda b: {"y": b["x"]}, str(tmp_path), chunk_size=5, params={"a": 1})
-    with pytest.raises(RuntimeError, match="another run"):
+    with pytest.raises(StaleStateError, match=r"another run .*changed: a 1 -> 2\)"):
         run_sharded(ds, lambda b: {"y": b["x"]}, str(tmp_path), chunk_size=5, params={"a": 2})
     out = run_sharded(ds, lambda b: {"y": [0] * len(b["x"])}, str(tmp_path), chunk_size=5, params={"a": 2}, restart=True)
     assert set(out["y"]) == {0}
@@ -76,6 +78,90 @@ def test_restart_discards_this_runs_chunks(tmp_path):
 def test_wrong_length_from_compute_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="returned"):
         run_sharded(data(10), lambda b: {"y": [1]}, str(tmp_path), chunk_size=5)
+
+
+def count_calls(fn):
+    calls = []
+
+    def wrapped(batch):
+        calls.append(batch["x"][0])
+        return fn(batch)
+
+    return wrapped, calls
+
+
+def double(batch):
+    return {"y": [v * 2 for v in batch["x"]]}
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip_byte", "delete_parquet", "old_marker", "wrong_range"])
+def test_damaged_finished_chunk_is_recomputed_with_a_warning(tmp_path, caplog, damage):
+    """Before: a truncated chunk made every rerun die with 'ArrowInvalid: Parquet magic bytes not found'."""
+    ds = data(20)
+    run_sharded(ds, double, str(tmp_path), chunk_size=5)
+    path = done_chunks(str(tmp_path))[2]
+    blob = open(path, "rb").read()
+    if damage == "truncate":
+        open(path, "wb").write(blob[: len(blob) // 2])
+    elif damage == "flip_byte":  # same size, one byte changed
+        open(path, "wb").write(blob[:40] + bytes([blob[40] ^ 0xFF]) + blob[41:])
+    elif damage == "delete_parquet":
+        os.remove(path)
+    elif damage == "old_marker":  # the row count alone, as older versions wrote it
+        open(path[: -len(".parquet")] + ".done", "w").write("5")
+    else:
+        marker = path[: -len(".parquet")] + ".done"
+        info = json.load(open(marker))
+        open(marker, "w").write(json.dumps({**info, "lo": 0, "hi": 5}))
+    wrapped, calls = count_calls(double)
+    with caplog.at_level("WARNING", logger="hf_vitcurate.distributed"):
+        out = run_sharded(ds, wrapped, str(tmp_path), chunk_size=5)
+    assert calls == [10]  # only the damaged chunk (rows 10..14) was computed again
+    assert list(out["y"]) == [v * 2 for v in range(20)]
+    assert "chunk 2" in caplog.text and "recomputing" in caplog.text
+
+
+def test_leftovers_of_a_killed_write_are_removed(tmp_path):
+    ds = data(10)
+    run_sharded(ds, double, str(tmp_path), chunk_size=5)
+    tmp = _chunk_path(str(tmp_path), 0, 1) + ".tmp"
+    open(tmp, "wb").write(b"half a chunk")
+    os.remove(_chunk_path(str(tmp_path), 0, 1)[: -len(".parquet")] + ".done")  # killed before its marker
+    wrapped, calls = count_calls(double)
+    assert list(run_sharded(ds, wrapped, str(tmp_path), chunk_size=5)["y"]) == [v * 2 for v in range(10)]
+    assert calls == [5] and not os.path.exists(tmp)
+
+
+def test_merge_checks_that_every_row_appears_once(tmp_path):
+    import pyarrow as pa
+
+    ds = data(10)
+    run_sharded(ds, double, str(tmp_path), chunk_size=5)
+    # A chunk whose marker is sound but whose rows are not its own (rows 0..4 again in chunk 1).
+    table = pa.table({ROW: pa.array(range(0, 5), pa.int64()), "y": pa.array([0] * 5, pa.int64())})
+    _write_chunk(done_chunks(str(tmp_path))[1], table, 5, 10)
+    with pytest.raises(RunError, match=r"5 row\(s\) missing, 5 repeated"):
+        run_sharded(ds, double, str(tmp_path), chunk_size=5)
+
+
+def test_changing_chunk_size_is_another_run_never_a_merge_failure(tmp_path):
+    """Before: 'chunks cover 11 rows, dataset has 10' at merge."""
+    ds = data(10)
+    run_sharded(ds, double, str(tmp_path), chunk_size=3)
+    with pytest.raises(StaleStateError, match="chunk_size 3 -> 4"):
+        run_sharded(ds, double, str(tmp_path), chunk_size=4)
+    assert list(run_sharded(ds, double, str(tmp_path), chunk_size=4, restart=True)["y"]) == [v * 2 for v in range(10)]
+
+
+def test_a_work_dir_in_use_stops_a_second_run_at_once(tmp_path):
+    ds = data(10)
+    with locks.hold(tmp_path, what="another run"):
+        wrapped, calls = count_calls(double)
+        with pytest.raises(LockedError, match=f"in use by process {os.getpid()} .*wait for it or stop it"):
+            run_sharded(ds, wrapped, str(tmp_path), chunk_size=5)
+        assert calls == []
+    assert list(run_sharded(ds, double, str(tmp_path), chunk_size=5)["y"]) == [v * 2 for v in range(10)]
+    assert locks.holder(tmp_path) is None  # released after the run
 
 
 @pytest.mark.slow
