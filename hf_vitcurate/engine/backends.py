@@ -38,7 +38,7 @@ class EchoBackend(CachedBackend):
         self.cache = RequestCache(cache_dir)
         self.calls = 0
 
-    def _generate(self, requests: Sequence[Request]) -> list[Response]:
+    def _generate(self, requests: Sequence[Request], *, finished=None) -> list[Response]:
         out = []
         for r in requests:
             self.calls += 1

@@ -1,9 +1,10 @@
 """The request cache: every finished response on disk under its request's key, so a rerun pays for nothing twice.
 
 :class:`RequestCache` is a content-addressed cache, not a run's resumable state: any run,
-step or command asking the same thing (model, prompt, images, sampling, attempt) reads the
-same entry, so one ``cache_dir`` can be shared freely. :class:`CachedBackend` is the base
-of every backend: look each request up, generate the misses, store what was paid for.
+step or command asking the same thing (the model's identity, prompt, images, sampling,
+attempt) reads the same entry, so one ``cache_dir`` can be shared freely. :class:`CachedBackend`
+is the base of every backend: look each request up, generate the misses, store each answer
+the moment it arrives (a kill mid-batch pays again only for what was in flight).
 
 Example:
     >>> import tempfile
@@ -19,7 +20,7 @@ import json
 import os
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .request import Request, Response
 
@@ -41,16 +42,18 @@ class RequestCache:
         try:
             with open(self._path(key), encoding="utf-8") as f:
                 data = json.load(f)
-        except (FileNotFoundError, json.JSONDecodeError):
-            return None  # a torn file (killed mid-write is impossible, but a hand edit) means "not done"
-        return Response(**{k: v for k, v in data.items() if k in Response.__dataclass_fields__})
+            # A torn or edited file (killed mid-write is impossible: writes are atomic) means "not done".
+            return Response(**{k: v for k, v in data.items() if k in Response.__dataclass_fields__})
+        except (OSError, ValueError, TypeError, AttributeError):
+            return None
 
     def put(self, key: str, response: Response) -> None:
         if not self.folder:
             return
         path = self._path(key)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.{threading.get_ident()}.tmp"
+        # Unique per process and thread: processes of one launch may share a cache_dir.
+        tmp = f"{path}.{os.getpid()}-{threading.get_ident()}.tmp"
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump({**response.to_dict(), "cached": False}, f)
         os.replace(tmp, path)
@@ -62,14 +65,30 @@ class RequestCache:
 
 
 class CachedBackend(ABC):
-    """Shared cache handling: look each request up, compute the misses, store the successes."""
+    """Shared cache handling: look each request up, compute the misses, store each answer the moment it arrives.
+
+    A backend's ``_generate`` calls ``finished(i, response)`` as soon as request ``i`` is
+    answered (from any thread): the answer is on disk before the rest of the batch is
+    done, so a process killed mid-batch pays again only for what was in flight. Answers
+    not reported that way are stored when ``_generate`` returns.
+    """
 
     model: str = ""
     cache: RequestCache
 
+    @property
+    def identity(self) -> str:
+        """What tells this backend's answers apart besides the request: the cache keys on it.
+
+        The model name here; a local checkpoint adds its content, a server its address, so a
+        changed model never answers from an old model's cache entries.
+        """
+        return self.model
+
     def generate(self, requests: Sequence[Request]) -> list[Response]:
         """Responses in request order; cache hits come back with ``cached=True``."""
-        keys = [r.key(self.model) for r in requests]
+        identity = self.identity
+        keys = [r.key(identity) for r in requests]
         out: list[Response | None] = []
         for k in keys:
             hit = self.cache.get(k)
@@ -77,21 +96,36 @@ class CachedBackend(ABC):
                 hit.cached = True
             out.append(hit)
         todo = [i for i, r in enumerate(out) if r is None]
-        if todo:
-            fresh = self._generate([requests[i] for i in todo])
-            for i, resp in zip(todo, fresh):
-                resp.key = keys[i]
-                resp.model = resp.model or self.model
-                # Transport failures are not stored: a rerun must try them again. A
-                # malformed 200 answer was paid for, so it is stored like a success.
-                if resp.error in ("", "bad_response"):
-                    self.cache.put(keys[i], resp)
-                out[i] = resp
+        if not todo:
+            return out  # type: ignore[return-value]
+        stored: set[int] = set()
+        lock = threading.Lock()
+
+        def finished(j: int, resp: Response) -> None:
+            i = todo[j]
+            with lock:
+                if i in stored:
+                    return
+                stored.add(i)
+            resp.key = keys[i]
+            resp.model = resp.model or self.model
+            # Transport failures and unreadable images are not stored: a rerun must try them
+            # again. A malformed 200 answer was paid for, so it is stored like a success.
+            if resp.error in ("", "bad_response"):
+                self.cache.put(keys[i], resp)
+
+        fresh = self._generate([requests[i] for i in todo], finished=finished)
+        for j, resp in enumerate(fresh):
+            finished(j, resp)
+            out[todo[j]] = resp
         return out  # type: ignore[return-value]
 
     @abstractmethod
-    def _generate(self, requests: Sequence[Request]) -> list[Response]:
-        """Answer the requests that were not in the cache (each backend's transport)."""
+    def _generate(self, requests: Sequence[Request], *, finished: Callable[[int, Response], None]) -> list[Response]:
+        """Answer the requests that were not in the cache (each backend's transport).
+
+        Call ``finished(i, response)`` when request ``i`` is answered, if answers come one by one.
+        """
 
 
 __all__ = ["CachedBackend", "RequestCache"]

@@ -50,9 +50,8 @@ def call_round(
     """
     temperature = 0.0 if attempt == 0 else engine.retry_temperature
 
-    def run(batch: dict[str, list]) -> dict[str, list]:
-        n = len(batch["id"])
-        rows = [{k: batch[k][j] for k in batch} for j in range(n)]
+    def run(batch) -> dict[str, list]:
+        rows = batch.to_pylist()  # images stay undecoded ({"bytes", "path"}): the backend decodes, and flags what fails
         reqs = []
         for row in rows:
             r = make_request(row)
@@ -65,6 +64,9 @@ def call_round(
                 "_completion_tokens": [r.completion_tokens for r in resps], "_cost_usd": costs}
 
     desc = f"{step} (attempt {attempt + 1})"
+    # Arrow batches: ``datasets`` would decode every image before ``run`` sees the batch, and one
+    # truncated file would end the whole round there; undecoded, it is one request's image_error.
+    ds = ds.with_format("arrow")
     if engine.work_dir:
         from ..distributed import run_sharded
 

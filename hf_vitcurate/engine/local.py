@@ -11,7 +11,9 @@ import logging
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
+from ..errors import ConfigError
 from .cache import CachedBackend, RequestCache
 from .request import Request, Response, pil
 
@@ -35,6 +37,12 @@ class LocalBackend(CachedBackend):
         batch_size: rows per model forward pass.
         cache_dir: the request cache folder (:class:`~.cache.RequestCache`); ``None`` disables it.
         model_name: the name in the ledger (default the checkpoint folder's name).
+        max_pixels: an image with more pixels is not decoded: its request gets an ``image_error``.
+
+    A request whose image does not decode (truncated, corrupt, over ``max_pixels``) gets an
+    error response ``image_error`` (not cached; the engine rejects its rows as for any
+    failed call) and the batch goes on; a batch that fails inside the model is retried one
+    request at a time, and a request that still fails gets a ``model_error``.
 
     Example:
         >>> backend = LocalBackend("ckpt/tiny", max_new_tokens=64)       # doctest: +SKIP
@@ -51,6 +59,7 @@ class LocalBackend(CachedBackend):
         device: str | None = None,
         cache_dir: str | os.PathLike | None = None,
         model_name: str | None = None,
+        max_pixels: int | None = None,
     ):
         self.path = os.fspath(model)
         # ``model`` is the name the ledger prices by (the Backend protocol); the folder stays in ``path``.
@@ -60,8 +69,19 @@ class LocalBackend(CachedBackend):
         self.dtype = dtype
         self.device = device
         self.cache = RequestCache(cache_dir)
+        self.max_pixels = max_pixels
         self._loaded = None
+        self._identity: str | None = None
         self.calls = 0
+
+    @property
+    def identity(self) -> str:
+        """The checkpoint's content fingerprint: a changed model at the same path never answers from the old one's cache."""
+        if self._identity is None:
+            from ..identity import model_fingerprint
+
+            self._identity = f"{self.model}@{model_fingerprint(self.path)}"
+        return self._identity
 
     def _load(self):
         if self._loaded is None:
@@ -85,32 +105,59 @@ class LocalBackend(CachedBackend):
     def accepts_images(self) -> bool:
         return self._load()[0] == "image-text"
 
-    def _generate(self, requests: Sequence[Request]) -> list[Response]:
+    def _generate(self, requests: Sequence[Request], *, finished=None) -> list[Response]:
+        """Long because it screens the batch first: unreadable images and failures inside the model
+        become error responses of their own requests, and the rest of the batch goes on."""
         kind, model, proc = self._load()
         if kind == "text" and any(r.images for r in requests):
-            raise ValueError(f"{self.path} is a text-only checkpoint; the caption step needs an image-text model")
+            raise ConfigError(f"{self.path} is a text-only checkpoint; the caption step needs an image-text model (--model)")
         self.calls += len(requests)
         tokenizer = proc.tokenizer if kind == "image-text" else proc
+        out: list[Response | None] = [None] * len(requests)
+        decoded: dict[int, list] = {}
+        for i, r in enumerate(requests):
+            try:
+                decoded[i] = [pil(im, max_pixels=self.max_pixels) for im in r.images]
+            except Exception as exc:  # noqa: BLE001 - PIL raises OSError, SyntaxError, ValueError, DecompressionBombError...
+                out[i] = Response(error="image_error", error_detail=f"image_error: {type(exc).__name__}: {str(exc)[:160]}",
+                                  images=len(r.images))
+        good = [i for i in range(len(requests)) if out[i] is None]
         limit = getattr(getattr(model.config, "text_config", model.config), "max_position_embeddings", None)
-        lengths = [len(tokenizer(r.prompt)["input_ids"]) for r in requests]
-        for r, n in zip(requests, lengths):
-            new = min(r.max_tokens, self.max_new_tokens)
-            if limit and n + new > limit:
-                raise ValueError(
-                    f"prompt of {n} tokens + {new} new tokens exceeds the {limit} positions of "
-                    f"{self.path}; use a larger model or shorter prompts"
+        lengths = {i: len(tokenizer(requests[i].prompt)["input_ids"]) for i in good}
+        for i in good:
+            new = min(requests[i].max_tokens, self.max_new_tokens)
+            if limit and lengths[i] + new > limit:
+                raise ConfigError(
+                    f"prompt of {lengths[i]} tokens + {new} new tokens exceeds the {limit} positions of "
+                    f"{self.path}; use a larger model (--model) or shorter prompts"
                 )
         t0 = time.perf_counter()
-        if kind == "image-text":
-            texts = self._generate_image_text(model, proc, requests)
-        else:
-            texts = self._generate_text(model, proc, requests)
-        per = (time.perf_counter() - t0) / max(1, len(requests))
-        return [
-            Response(text=t, prompt_tokens=n, completion_tokens=len(tokenizer(t)["input_ids"]) if t else 0,
-                     images=len(r.images), latency_s=per)
-            for r, t, n in zip(requests, texts, lengths)
-        ]
+        texts = self._texts(kind, model, proc, [replace(requests[i], images=decoded[i]) for i in good])
+        per = (time.perf_counter() - t0) / max(1, len(good))
+        for i, text in zip(good, texts):
+            r = requests[i]
+            if isinstance(text, Exception):
+                out[i] = Response(error="model_error", error_detail=f"model_error: {type(text).__name__}: {str(text)[:160]}",
+                                  prompt_tokens=lengths[i], images=len(r.images), latency_s=per)
+            else:
+                out[i] = Response(text=text, prompt_tokens=lengths[i], images=len(r.images), latency_s=per,
+                                  completion_tokens=len(tokenizer(text)["input_ids"]) if text else 0)
+        return out  # type: ignore[return-value]
+
+    def _texts(self, kind: str, model, proc, requests: list[Request]) -> list[str | Exception]:
+        """Answers of a batch; if the batch fails in the model, each request alone (its own failure as its answer)."""
+        run = self._generate_image_text if kind == "image-text" else self._generate_text
+        if not requests:
+            return []
+        try:
+            return list(run(model, proc, requests))
+        except Exception as exc:  # noqa: BLE001 - one bad request (or a batch too big) must not sink the others
+            if len(requests) == 1:
+                logger.warning("a request failed in %s: %s: %s", self.path, type(exc).__name__, exc)
+                return [exc]
+            logger.warning("a batch of %d failed in %s (%s: %s); each request is retried alone", len(requests), self.path,
+                           type(exc).__name__, exc)
+        return [self._texts(kind, model, proc, [r])[0] for r in requests]
 
     def _generate_image_text(self, model, processor, requests: Sequence[Request]) -> list[str]:
         from datasets import Dataset, Features, Image, List, Value

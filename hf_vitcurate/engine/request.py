@@ -29,7 +29,7 @@ class Request:
     """
 
     prompt: str
-    images: list = field(default_factory=list)  # PIL images or PNG/JPEG bytes
+    images: list = field(default_factory=list)  # PIL images, encoded bytes or datasets' {"bytes", "path"}
     max_tokens: int = 512
     temperature: float = 0.0
     system: str | None = None
@@ -67,7 +67,8 @@ class Response:
     model: str = ""
     key: str = ""
     cached: bool = False
-    error: str = ""  # "" | "bad_response" | "request_failed" | "http_<status>"
+    # "" | "bad_response" | "request_failed" | "http_<status>" | "redirected_elsewhere" | "image_error" | "model_error"
+    error: str = ""
     error_detail: str = ""
     latency_s: float = 0.0
     tries: int = 1
@@ -98,14 +99,30 @@ def png_bytes(image) -> bytes:
     return buf.getvalue()
 
 
-def pil(image):
+def pil(image, *, max_pixels: int | None = None):
+    """An RGB PIL image, decoded in full (a truncated or corrupt file raises here, not inside a model).
+
+    ``max_pixels``: larger images raise ``ValueError`` before their pixels are decoded
+    (PIL's own decompression-bomb guard applies as well).
+    """
     from PIL import Image
 
-    if isinstance(image, (bytes, bytearray)):
-        return Image.open(io.BytesIO(image)).convert("RGB")
-    if isinstance(image, dict):
-        return pil(png_bytes(image))
+    if isinstance(image, (bytes, bytearray, dict)):
+        image = Image.open(io.BytesIO(png_bytes(image)))
+    if max_pixels is not None and image.width * image.height > max_pixels:
+        raise ValueError(f"{image.width}x{image.height} pixels, over max_pixels={max_pixels}")
     return image.convert("RGB")
+
+
+def image_mime(data: bytes) -> str:
+    """The media type of encoded image bytes, from their first bytes (PNG when unknown)."""
+    if data[:3] == b"\xff\xd8\xff":
+        return "image/jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    return "image/png"
 
 
 def estimate_tokens(text: str) -> int:
@@ -113,4 +130,4 @@ def estimate_tokens(text: str) -> int:
     return max(1, round(len(text) / 4)) if text else 0
 
 
-__all__ = ["Backend", "Request", "Response", "estimate_tokens", "pil", "png_bytes"]
+__all__ = ["Backend", "Request", "Response", "estimate_tokens", "image_mime", "pil", "png_bytes"]
