@@ -115,6 +115,65 @@ def test_train_loss_decreases_and_reloads(tiny_model_path, toy_vit, tmp_path):
     assert os.path.getmtime(tmp_path / "ft" / "train_log.json") == mtime
 
 
+def _changed_weights(model: str, folder) -> str:
+    """A copy of checkpoint ``model`` with one byte of its weights changed (same size, still loads)."""
+    shutil.copytree(model, folder)
+    weights = os.path.join(folder, "model.safetensors")
+    data = bytearray(open(weights, "rb").read())
+    data[-1] ^= 1
+    with open(weights, "wb") as f:
+        f.write(bytes(data))
+    return str(folder)
+
+
+def test_rerun_with_other_inputs_never_returns_the_old_checkpoint(tiny_model_path, toy_vit, tmp_path):
+    """Issue 19: a finished output_dir came back for another model, other data and learning_rate=123."""
+    from hf_vitcurate.errors import NotFoundError, StaleStateError
+
+    out = tmp_path / "ft"
+    recipe = dict(FAST, max_steps=1)
+    assert train(toy_vit, model=tiny_model_path, output_dir=out, **recipe) == str(out)
+    log_path = out / "train_log.json"
+    mtime = os.path.getmtime(log_path)
+    assert train(toy_vit, model=tiny_model_path, output_dir=out, **dict(recipe, progress=True, num_threads=1)) == str(out)
+    other = _changed_weights(tiny_model_path, tmp_path / "other-base")
+    hint = r"use restart=True \(--restart\) or another output_dir"
+    with pytest.raises(StaleStateError, match=r"model changed \(sha256:.*" + hint):
+        train(toy_vit, model=other, output_dir=out, **recipe)
+    with pytest.raises(StaleStateError, match=r"^output_dir .* data changed \(sha256:"):
+        train(toy_vit.select(range(16)), model=tiny_model_path, output_dir=out, **recipe)
+    with pytest.raises(StaleStateError, match=r"params changed: learning_rate 0.003 -> 123;"):
+        train(toy_vit, model=tiny_model_path, output_dir=out, **dict(recipe, learning_rate=123))
+    with pytest.raises(NotFoundError, match="no such file or folder"):
+        train(toy_vit, model=tmp_path / "no-such-model", output_dir=tmp_path / "never", **recipe)
+    assert not (tmp_path / "never").exists() and os.path.getmtime(log_path) == mtime
+    # restart=True recomputes with the new inputs and records them.
+    train(toy_vit, model=tiny_model_path, output_dir=out, restart=True, **dict(recipe, learning_rate=0.01))
+    log = json.loads(log_path.read_text())
+    assert log["recipe"]["learning_rate"] == 0.01 and log["identity"]["params"]["learning_rate"] == 0.01
+
+
+def test_resume_with_other_inputs_is_refused(tiny_model_path, toy_vit, tmp_path, monkeypatch):
+    from hf_vitcurate.errors import StaleStateError
+    from hf_vitcurate.models import training
+
+    recipe = dict(FAST, max_steps=2, save_steps=1)
+    real_save = training._save_state
+
+    def crash_after_step_1(accelerator, out_dir, step, *args):
+        real_save(accelerator, out_dir, step, *args)
+        raise KeyboardInterrupt("simulated crash")
+
+    monkeypatch.setattr(training, "_save_state", crash_after_step_1)
+    with pytest.raises(KeyboardInterrupt):
+        train(toy_vit, model=tiny_model_path, output_dir=tmp_path / "ft", **recipe)
+    monkeypatch.setattr(training, "_save_state", real_save)
+    with pytest.raises(StaleStateError, match="params changed: batch_size 8 -> 4"):
+        train(toy_vit, model=tiny_model_path, output_dir=tmp_path / "ft", **dict(recipe, batch_size=4))
+    train(toy_vit, model=tiny_model_path, output_dir=tmp_path / "ft", **recipe)
+    assert json.loads((tmp_path / "ft" / "train_log.json").read_text())["resumed_from_step"] == 1
+
+
 def _train_in_spawned_process(model, data_path, out, recipe):
     from datasets import load_from_disk
 

@@ -12,6 +12,11 @@ process takes its own slice of every global batch).
   ``output_dir/checkpoints/step-N``; calling :func:`train` again with the same ``output_dir``
   continues from the last one, and returns at once if the run had finished
   (``restart=True`` discards both and starts over).
+- A run is its identity (:func:`train_identity`: the base model's content, the content of
+  the ``images`` and ``conversations`` it reads, the recipe and the process count), recorded
+  in ``train_log.json`` and in every step state. A rerun or resume with another identity
+  raises :class:`~hf_vitcurate.errors.StaleStateError` naming what changed; the old
+  checkpoint is never returned for other inputs.
 - The learning rate is a function of the step (linear warmup, then cosine/linear/constant),
   so resuming needs no scheduler state.
 - The loss is the sum of answer-token NLL over the whole step (all micro-batches, all
@@ -36,13 +41,15 @@ import math
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict
 from typing import Sequence
 
 # Re-exported: the data order lives in batching.py, shared with generation.
 from .batching import global_batches, micro_batches, row_lengths, total_steps  # noqa: F401
+from ..errors import ConfigError
+# The knobs of a run live in recipes.py beside the named presets; re-exported here.
+from .recipes import NEUTRAL_FIELDS, PARTS, Recipe, make_recipe  # noqa: F401
 
-PARTS = ("vision", "projector", "language")
 # Parameter-name fragments of each part, across LLaVA-style families (LLaVA, LLaVA-NeXT,
 # Qwen2-VL's ``visual`` tower with its ``merger``, Idefics ``connector``). Projector
 # patterns are checked first: ``visual.merger`` is Qwen2-VL's projector inside ``visual``.
@@ -53,54 +60,7 @@ LOG_FILE = "train_log.json"
 # Descriptions of how a checkpoint was built (hf_vitcurate.testing; research/'s text stage); a fine-tune of it
 # is the same architecture, so they travel along (recipes look for tiny_architecture.json).
 SIDECAR_FILES = ("tiny_architecture.json", "vision_pretraining.json", "lm_pretraining.json")
-
-
-@dataclass
-class Recipe:
-    """The knobs of a training run; defaults are LLaVA-1.5 stage 2 (visual instruction tuning)."""
-
-    train_parts: Sequence[str] = ("projector", "language")  # the vision tower stays frozen
-    learning_rate: float = 2e-5
-    part_lr: dict[str, float] = field(default_factory=dict)  # e.g. {"vision": 2e-6}
-    epochs: float = 1.0
-    max_steps: int | None = None  # overrides epochs
-    batch_size: int = 16  # rows per process per micro-batch
-    grad_accum: int = 1
-    warmup_ratio: float = 0.03
-    lr_schedule: str = "cosine"  # cosine | linear | constant
-    min_lr_ratio: float = 0.0
-    weight_decay: float = 0.0
-    adam_betas: tuple[float, float] = (0.9, 0.999)
-    max_grad_norm: float | None = 1.0
-    max_length: int | None = None
-    group_by_length: bool = True  # batches of similar length: less padding
-    seed: int = 0
-    save_steps: int = 500
-    log_steps: int = 10
-    mixed_precision: str | None = None  # None: accelerate's config ("bf16" on GPUs)
-    dtype: str | None = "auto"  # weights dtype when loading
-    gradient_checkpointing: bool = False
-    num_threads: int | str | None = None  # CPU threads for torch; "auto": the idle cores
-    num_workers: int = 0  # DataLoader workers decoding images / tokenizing
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        self.train_parts = tuple(self.train_parts)
-        unknown = set(self.train_parts) - set(PARTS)
-        if unknown or not self.train_parts:
-            raise ValueError(f"train_parts must be a non-empty subset of {PARTS}, got {self.train_parts}")
-        if self.lr_schedule not in ("cosine", "linear", "constant"):
-            raise ValueError(f"lr_schedule must be cosine, linear or constant, got {self.lr_schedule!r}")
-        self.adam_betas = tuple(self.adam_betas)
-
-
-def make_recipe(**recipe) -> Recipe:
-    """A :class:`Recipe` from keyword knobs; unknown names raise ``TypeError`` naming them."""
-    known = {f.name for f in fields(Recipe)}
-    unknown = sorted(set(recipe) - known)
-    if unknown:
-        raise TypeError(f"unknown recipe option(s) {unknown}; known: {sorted(known)}")
-    return Recipe(**recipe)
+TRAIN_COLUMNS = ("images", "conversations")
 
 
 def part_of(name: str) -> str:
@@ -184,7 +144,7 @@ def _optimizer(model, recipe: Recipe):
         decay = param.ndim >= 2 and "norm" not in name.lower()
         groups.setdefault((part, decay), []).append(param)
     if not groups:
-        raise ValueError(f"no parameters matched train_parts={recipe.train_parts}")
+        raise ConfigError(f"no parameters matched train_parts={recipe.train_parts}: check the checkpoint's parameter names")
     param_groups = [
         {
             "params": params,
@@ -212,28 +172,74 @@ def train(
     ``recipe``: the fields of :class:`Recipe` (``train_parts``, ``learning_rate``,
     ``epochs``/``max_steps``, ``batch_size``, ``grad_accum``, ``warmup_ratio``,
     ``lr_schedule``, ``weight_decay``, ``seed``, ``save_steps``, ...).
-    A rerun with the same ``output_dir`` resumes (or returns at once if finished);
-    ``restart=True`` deletes ``output_dir`` first. Returns ``output_dir``, a checkpoint
-    folder that :func:`load` and ``from_pretrained`` read.
+    A rerun with the same ``output_dir`` and the same inputs (:func:`train_identity`)
+    resumes, or returns at once if finished; with another base model, other data or
+    another recipe it raises :class:`~hf_vitcurate.errors.StaleStateError` naming what
+    changed. ``restart=True`` deletes ``output_dir`` first. A base model that does not
+    exist raises :class:`~hf_vitcurate.errors.NotFoundError` before anything else.
+    Returns ``output_dir``, a checkpoint folder that :func:`load` and ``from_pretrained`` read.
 
     >>> path = train(ds, model="ckpt/tiny", output_dir="runs/ft", max_steps=20, batch_size=8)   # doctest: +SKIP
     """
     from .loading import using_threads
 
+    from ..identity import ensure_same
+
     rec = make_recipe(**recipe)
     output_dir = os.fspath(output_dir)
-    log_path = os.path.join(output_dir, LOG_FILE)
+    current = train_identity(ds, model=model, recipe=rec)
     if restart and os.path.isdir(output_dir):
         shutil.rmtree(output_dir)
+    recorded, finished = recorded_identity(output_dir)
+    if finished or recorded is not None or _last_checkpoint(output_dir):
+        ensure_same(recorded, current, place=f"output_dir {output_dir!r}",
+                    hint="use restart=True (--restart) or another output_dir")
+        if finished:
+            return output_dir  # finished earlier with the same inputs: a rerun is a no-op
+    with using_threads(rec.num_threads):
+        return _run(os.fspath(model), ds, output_dir, rec, current)
+
+
+def train_identity(ds, *, model: str | os.PathLike, recipe) -> dict:
+    """The identity of a training run (:func:`hf_vitcurate.identity.identity`): what decides its result.
+
+    The base model's content (or Hub commit), the content of the ``images`` and
+    ``conversations`` columns in row order, the recipe (a :class:`Recipe` or its options;
+    without :data:`NEUTRAL_FIELDS`) and the number of processes (each takes its own
+    ``batch_size`` rows of every global batch). Raises ``NotFoundError`` for a missing model.
+
+    >>> train_identity(ds, model="ckpt/tiny", recipe={"max_steps": 2})["key"]   # doctest: +SKIP
+    '3f0c9a1e55d2b7a4'
+    """
+    from ..distributed import state
+    from ..identity import identity
+
+    rec = recipe if isinstance(recipe, Recipe) else make_recipe(**dict(recipe))
+    params = {k: v for k, v in asdict(rec).items() if k not in NEUTRAL_FIELDS}
+    params["processes"] = state().num_processes
+    columns = [c for c in TRAIN_COLUMNS if c in ds.column_names]
+    return identity(model=model, data=ds, columns=columns, params=params)
+
+
+def recorded_identity(output_dir: str | os.PathLike) -> tuple[dict | None, bool]:
+    """``(identity, finished)`` recorded in ``output_dir``: from ``train_log.json`` or the last step state.
+
+    ``(None, False)`` when nothing was saved there yet.
+    """
+    log_path = os.path.join(output_dir, LOG_FILE)
     if os.path.exists(log_path):
         with open(log_path) as f:
-            if json.load(f).get("complete"):
-                return output_dir  # finished earlier: a rerun is a no-op
-    with using_threads(rec.num_threads):
-        return _run(os.fspath(model), ds, output_dir, rec)
+            log = json.load(f)
+        if log.get("complete"):
+            return log.get("identity"), True
+    last = _last_checkpoint(os.fspath(output_dir))
+    if last:
+        with open(os.path.join(last, STATE_FILE)) as f:
+            return json.load(f).get("identity"), False
+    return None, False
 
 
-def _run(base: str, dataset, output_dir: str, rec: Recipe) -> str:
+def _run(base: str, dataset, output_dir: str, rec: Recipe, ident: dict) -> str:
     """The training loop of :func:`train` (arguments already checked)."""
     import torch
 
@@ -243,7 +249,7 @@ def _run(base: str, dataset, output_dir: str, rec: Recipe) -> str:
     data = dataset.select_columns([c for c in ("images", "conversations") if c in dataset.column_names])
     n = len(data)
     if n == 0:
-        raise ValueError("cannot train on an empty dataset")
+        raise ConfigError("cannot train on an empty dataset: give at least one row")
     world, rank = accelerator.num_processes, accelerator.process_index
     steps = total_steps(n, rec, world)
     lengths = row_lengths(data) if rec.group_by_length else None
@@ -274,11 +280,13 @@ def _run(base: str, dataset, output_dir: str, rec: Recipe) -> str:
             bar.set_postfix(loss=f"{mean:.4f}")
         bar.update(1)
         if rec.save_steps and run["step"] % rec.save_steps == 0 and run["step"] < steps:
-            _save_state(accelerator, output_dir, run["step"], run["history"], time.perf_counter() - start_time, run["rows_seen"])
+            _save_state(accelerator, output_dir, run["step"], run["history"], time.perf_counter() - start_time,
+                        run["rows_seen"], ident)
     bar.close()
     run["elapsed_s"] = time.perf_counter() - start_time
     _save_final(accelerator, model, processor, base, output_dir, rec,
-                {"rows": n, "steps": steps, "processes": world, "dataset_fingerprint": getattr(dataset, "_fingerprint", None)}, run)
+                {"rows": n, "steps": steps, "processes": world, "dataset_fingerprint": getattr(dataset, "_fingerprint", None),
+                 "identity": ident}, run)
     return output_dir
 
 
@@ -372,6 +380,7 @@ def _save_final(accelerator, model, processor, base: str, output_dir: str, rec: 
             "recipe": _jsonable(asdict(rec)),
             "history": run["history"],
             "dataset_fingerprint": info["dataset_fingerprint"],
+            "identity": info["identity"],
         }
         with open(os.path.join(output_dir, LOG_FILE), "w") as f:
             json.dump(log, f, indent=2)
@@ -400,14 +409,16 @@ def pretrain(
     return train(ds, model=model, output_dir=output_dir, train_parts=train_parts, learning_rate=learning_rate, **recipe)
 
 
-def _save_state(accelerator, output_dir: str, step: int, history, elapsed: float, rows_seen: int) -> None:
-    """Full training state at ``step``; older checkpoints are removed once it is written."""
+def _save_state(accelerator, output_dir: str, step: int, history, elapsed: float, rows_seen: int,
+                identity: dict | None = None) -> None:
+    """Full training state at ``step`` with the run's identity; older checkpoints are removed once it is written."""
     root = os.path.join(output_dir, "checkpoints")
     path = os.path.join(root, f"step-{step}")
     accelerator.save_state(path)
     if accelerator.is_main_process:
         with open(os.path.join(path, STATE_FILE), "w") as f:
-            json.dump({"step": step, "history": history, "elapsed_s": elapsed, "rows_seen": rows_seen}, f)
+            json.dump({"step": step, "history": history, "elapsed_s": elapsed, "rows_seen": rows_seen,
+                       "identity": identity}, f)
         for d in os.listdir(root):
             if d != f"step-{step}":
                 shutil.rmtree(os.path.join(root, d), ignore_errors=True)
