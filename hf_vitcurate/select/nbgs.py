@@ -25,6 +25,7 @@ import math
 import numpy as np
 from datasets import Dataset
 
+from ..errors import ConfigError
 from ..results import Selection
 from .common import finish, order_by, score_array, size
 
@@ -53,7 +54,7 @@ def preset_values(preset: str | None, *, n_seed: int | None, k: int | None) -> t
     if preset is None:
         return n_seed, k
     if preset not in PRESETS:
-        raise ValueError(f"preset={preset!r} must be one of {sorted(PRESETS)}")
+        raise ConfigError(f"preset={preset!r} must be one of {sorted(PRESETS)}")
     values = PRESETS[preset]
     return (values["n_seed"] if n_seed is None else n_seed, values["k"] if k is None else k)
 
@@ -104,40 +105,86 @@ def equal_quotas(total: int, sizes: np.ndarray) -> np.ndarray:
 QUOTAS = {"proportional": largest_remainder, "equal": equal_quotas}
 
 
-def group_draw(scores: np.ndarray, groups: np.ndarray, quotas: np.ndarray, tau: float, rng: np.random.Generator) -> np.ndarray:
+def group_draw(scores: np.ndarray, sizes: np.ndarray, quotas: np.ndarray, *, tau: float, rng: np.random.Generator) -> np.ndarray:
     """Positions drawn: per group, ``quotas[g]`` rows without replacement, p ∝ exp(s / tau).
 
-    ``scores`` must be in descending order with ties by id and ``groups`` sorted
-    (groups are consecutive blocks of the necessity order).
+    ``scores`` must be in descending order with ties by id; the groups are consecutive
+    blocks of ``sizes[g]`` positions of that order.
     Gumbel-top-k: adding Gumbel(0, 1) noise to s / tau and keeping the top ``quota``
     keys samples exactly from successive softmax draws without replacement. ``tau == 0``
     is the limit: the top ``quota`` scores. ``tau == inf`` is uniform sampling.
+
+    >>> group_draw(np.array([3.0, 2.0, 1.0, 0.0]), np.array([2, 2]), np.array([1, 1]), tau=0.0, rng=None).tolist()
+    [0, 2]
     """
-    if tau < 0:
-        raise ValueError(f"tau must be >= 0, got {tau}")
+    bounds = np.concatenate(([0], np.cumsum(sizes)))
     if tau == 0:
-        # Rows come sorted by (score desc, id asc): the earliest positions are the top
-        # scores with ties already broken by id.
-        keys = -np.arange(len(scores), dtype=np.float64)
-    elif math.isinf(tau):
-        keys = rng.gumbel(size=len(scores))
-    else:
-        keys = scores / tau + rng.gumbel(size=len(scores))
+        # Rows come sorted by (score desc, id asc): the first ``quota`` positions of a group
+        # are its top scores with ties already broken by id.
+        picked = [np.arange(lo, lo + q) for lo, q in zip(bounds[:-1].tolist(), quotas.tolist()) if q]
+        return np.concatenate(picked) if picked else np.zeros(0, dtype=np.int64)
+    keys = rng.gumbel(size=len(scores))
+    if not math.isinf(tau):
+        keys += scores / tau  # a + b == b + a in IEEE arithmetic: the same keys as s / tau + g
     if len(quotas) <= 10_000:
         # Few groups (the usual case): partial sort inside each contiguous group, O(M).
-        bounds = np.searchsorted(groups, np.arange(len(quotas) + 1))
         picked = []
-        for g, q in enumerate(quotas):
+        for lo, hi, q in zip(bounds[:-1].tolist(), bounds[1:].tolist(), quotas.tolist()):
             if q:
-                lo, hi = bounds[g], bounds[g + 1]
                 part = np.argpartition(-keys[lo:hi], q - 1)[:q] if q < hi - lo else np.arange(hi - lo)
                 picked.append(lo + part)
         return np.concatenate(picked) if picked else np.zeros(0, dtype=np.int64)
     # Many tiny groups: sort by group, then key descending; rank within group decides.
+    groups = np.repeat(np.arange(len(sizes)), sizes)
     order = np.lexsort((-keys, groups))
     starts = np.searchsorted(groups[order], np.arange(len(quotas)))
     rank = np.arange(len(order)) - starts[groups[order]]
     return order[rank < quotas[groups[order]]]
+
+
+def descending_order(scores: np.ndarray) -> np.ndarray:
+    """Positions of ``scores`` from highest to lowest, equal scores in position order.
+
+    The same as ``np.argsort(-scores, kind="stable")``, about twice as fast: each score
+    becomes an unsigned key that sorts like the float (sign bit flipped, or every bit for a
+    negative), its low bits replaced by the position; one plain sort of those integers does
+    the rest, and only the rare runs of scores that agree in their remaining high bits are
+    sorted again by the full key.
+
+    >>> descending_order(np.array([0.5, -1.0, 2.0, 0.5])).tolist()
+    [2, 0, 3, 1]
+    """
+    m = len(scores)
+    bits = np.uint64(max(1, (m - 1).bit_length()))
+    raw = np.ascontiguousarray(scores, dtype=np.float64).view(np.uint64)
+    key = ~np.where(raw >> np.uint64(63), ~raw, raw | np.uint64(1 << 63))  # ascending key = descending score
+    packed = (key >> bits) << bits
+    packed |= np.arange(m, dtype=np.uint64)
+    packed.sort()
+    order = (packed & ((np.uint64(1) << bits) - np.uint64(1))).astype(np.intp)
+    high = packed >> bits
+    same = high[1:] == high[:-1]
+    if same.any():
+        run = np.cumsum(np.concatenate(([True], ~same)))
+        pos = np.flatnonzero(np.concatenate((same, [False])) | np.concatenate(([False], same)))
+        sub = order[pos]
+        order[pos] = sub[np.lexsort((key[sub], run[pos]))]
+    return order
+
+
+def descending(ds: Dataset, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(order, sorted scores)``: rows by ``column`` descending, ties by ``id`` ascending.
+
+    The same order as :func:`~hf_vitcurate.select.common.order_by`, with one read of the
+    column and :func:`descending_order`; only tied scores need Arrow's sort by (score, id).
+    """
+    scores = score_array(ds, column)
+    order = descending_order(scores)
+    ranked = scores[order]
+    if len(ranked) > 1 and np.any(ranked[1:] == ranked[:-1]):
+        order = order_by(ds, column, descending=True)
+        ranked = scores[order]
+    return order, ranked
 
 
 def _standardize(scores: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
@@ -172,22 +219,24 @@ def nbgs(
     of its share giving its shortfall to the others (:func:`equal_quotas`).
     """
     if quotas not in QUOTAS:
-        raise ValueError(f"quotas={quotas!r} must be one of {sorted(QUOTAS)}")
+        raise ConfigError(f"quotas={quotas!r} must be one of {sorted(QUOTAS)}")
     m = len(ds)
     n_select = size(m, n=n, fraction=fraction)
     k = default_k(m) if k is None else int(k)
     if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
-    order = order_by(ds, score_column, descending=True)
-    scores = score_array(ds, score_column)[order]
+        raise ConfigError(f"k must be >= 1, got {k}")
+    if not tau >= 0:
+        raise ConfigError(f"tau must be >= 0, got {tau}")
+    order, scores = descending(ds, score_column)
     n_groups = math.ceil(m / k) if m else 0
-    groups = np.arange(m) // k
-    sizes = np.bincount(groups, minlength=n_groups)
+    sizes = np.full(n_groups, k, dtype=np.int64)
+    if n_groups:
+        sizes[-1] = m - k * (n_groups - 1)
     quota = QUOTAS[quotas](n_select, sizes) if m else np.zeros(0, dtype=np.int64)
     if standardize and m:
-        scores = _standardize(scores, groups, n_groups)
+        scores = _standardize(scores, np.arange(m) // k, n_groups)
     rng = np.random.default_rng(seed)
-    drawn = order[group_draw(scores, groups, quota, tau, rng)] if m else np.zeros(0, dtype=np.int64)
+    drawn = order[group_draw(scores, sizes, quota, tau=tau, rng=rng)] if m else np.zeros(0, dtype=np.int64)
     params = {"n": n_select, "fraction": fraction, "k": k, "tau": tau, "standardize": standardize,
               "score_column": score_column, "quotas": quotas}
     return finish(ds, drawn, "nbgs", params=params, seed=seed, extra={"n_groups": n_groups, "quotas": quota.tolist()})
