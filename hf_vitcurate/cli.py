@@ -21,10 +21,12 @@ import argparse
 import importlib
 import logging
 import os
+import re
 import sys
+import traceback
 
 from . import __version__
-from .errors import VitCurateError
+from .errors import VitCurateError, check_path
 
 # Order is the order shown in ``vitcurate --help``.
 COMMANDS = [
@@ -43,14 +45,25 @@ COMMANDS = [
 ]
 
 
+class Parser(argparse.ArgumentParser):
+    """``argparse``'s parser whose usage errors are one line naming the flag, exit code 2.
+
+    argparse prints the whole usage before the error; here the error alone, with the
+    subcommand, as every other error of the CLI.
+    """
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="vitcurate",
         description="Curate visual instruction tuning data: score, select, publish.",
     )
     parser.add_argument("--version", action="version", version=f"hf_vitcurate {__version__}")
     loud = parser.add_mutually_exclusive_group()
-    loud.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    loud.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level; errors show their traceback")
     loud.add_argument("-q", "--quiet", action="store_true", help="warnings and the closing summary only; no progress bars")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
@@ -58,9 +71,71 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def chosen(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The (sub)subcommand's parser that ``args`` came from (``vitcurate select nbgs``'s, say)."""
+    while True:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        name = getattr(args, subs[0].dest, None) if subs else None
+        if name is None:
+            return parser
+        parser = subs[0].choices[name]
+
+
+# A Python name is a whole word: not inside another name, a flag, a quoted string or a path.
+_BEFORE = r"(?<![\w.'\"`/-])"
+_AFTER = r"(?![\w'\"`-])"
+_ROW_REF = re.compile(r"\bid=\S+\s*$")  # "row id='r7' field='x'": a row's field, not --field
+
+
+def spell_flags(message: str, parser: argparse.ArgumentParser) -> str:
+    """``message`` with the Python names of ``parser``'s options spelled as their flags.
+
+    ``per_task=True`` becomes ``--per-task``, ``n=5`` ``--n 5``, and a bare name with an
+    underscore (``allow_short``) its flag; one-word names are changed only in ``name=``
+    form or in backquotes (```n```): ``by``, ``column`` are also plain words. Only the
+    options of this subcommand.
+
+    Example:
+        >>> p = Parser(prog="x"); _ = p.add_argument("--per-task", action=argparse.BooleanOptionalAction)
+        >>> _ = p.add_argument("--n", type=int)
+        >>> spell_flags("n=5 is too many with per_task=True; or set per_task", p)
+        '--n 5 is too many with --per-task; or set --per-task'
+    """
+    actions = [a for a in parser._actions if a.dest not in ("help", argparse.SUPPRESS)]
+    for action in sorted(actions, key=lambda a: -len(a.dest)):
+        flags = [o for o in action.option_strings if o.startswith("--")]
+        if not flags:
+            continue
+        flag, name = flags[0], re.escape(action.dest)
+        negative = next((o for o in flags if o.startswith("--no-")), None)
+        message = re.sub(rf"{_BEFORE}{name}=True\b", flag, message)
+        if negative:
+            message = re.sub(rf"{_BEFORE}{name}=False\b", negative, message)
+
+        def keyword(m: re.Match, flag: str = flag) -> str:
+            return m.group(0) if _ROW_REF.search(message[: m.start()]) else flag + " "
+
+        message = re.sub(rf"{_BEFORE}{name}=(?!=)", keyword, message)
+        message = message.replace(f"`{action.dest}`", flag)  # "Use a smaller `n`"
+        if "_" in action.dest:
+            message = re.sub(rf"{_BEFORE}{name}{_AFTER}", flag, message)
+    return message
+
+
+def report(command: argparse.ArgumentParser, message: str, exc: BaseException | None = None) -> int:
+    """Print an error as one line ``vitcurate CMD: error: ...`` (``exc``'s traceback first, for ``-v``); 2."""
+    if exc is not None:
+        traceback.print_exception(exc, file=sys.stderr)
+    prefix = f"{command.prog}: error: "
+    message = message.removeprefix(prefix)
+    print(prefix + " ".join(spell_flags(message, command).split()), file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # usage errors: one line, exit 2 (Parser.error)
+    command = chosen(parser, args)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
@@ -72,11 +147,17 @@ def main(argv: list[str] | None = None) -> int:
         disable_progress_bar()
         os.environ["HF_VITCURATE_QUIET"] = "1"  # the package's own bars read it (progress.py)
     try:
+        if any(a.dest == "input" and not a.option_strings for a in command._actions):
+            check_path(args.input)  # a typo'd local path is "no such file or folder", not a bad Hub id
         return int(args.func(args) or 0)
     except VitCurateError as err:
-        # Errors about the user's data or settings: one clear line, no traceback.
-        print(f"vitcurate {args.command}: error: {err}", file=sys.stderr)
-        return 2
+        # Errors about the user's data or settings: one clear line, no traceback (-v shows it).
+        # Anything else is a bug and keeps its traceback.
+        return report(command, str(err), err if args.verbose else None)
+    except SystemExit as exit_:
+        if not isinstance(exit_.code, str):  # --help, a subcommand's own exit code
+            raise
+        return report(command, exit_.code, exit_ if args.verbose else None)
     finally:
         if args.quiet:  # main() may run inside a longer process (tests, notebooks): leave it as found
             if previous is None:

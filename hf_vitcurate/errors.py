@@ -16,6 +16,8 @@ Example:
 
 from __future__ import annotations
 
+import os
+
 
 class VitCurateError(Exception):
     """Base class of the package's own errors."""
@@ -37,7 +39,14 @@ class MissingColumnError(VitCurateError, KeyError):
 
 
 class NotFoundError(VitCurateError, FileNotFoundError):
-    """A local file or folder the user named does not exist ("no such file or folder")."""
+    """A local file or folder the user named does not exist ("no such file or folder").
+
+    >>> str(NotFoundError("no such file or folder: runs/scored"))
+    'no such file or folder: runs/scored'
+    """
+
+    def __str__(self) -> str:  # one argument: the message (OSError would add "[Errno ...]" for two)
+        return str(self.args[0]) if self.args else ""
 
 
 class RunError(VitCurateError, RuntimeError):
@@ -123,6 +132,74 @@ class MissingExtraError(VitCurateError, ImportError):
         super().__init__(
             f"{package!r} is required for this feature: pip install 'hf_vitcurate[{extra}]'"
         )
+
+
+# What adds each score or tag column (the function, the command): a "missing column" error says it.
+ADDED_BY = {
+    "necessity": ("stages.necessity", "vitcurate score necessity"),
+    "informativeness": ("stages.concepts", "vitcurate score concepts"),
+    "yes_no": ("stages.yes_no", "vitcurate score yes-no"),
+    "leakage": ("stages.leakage", "vitcurate score leakage"),
+    "qa_short": ("stages.qa_count", "vitcurate score qa-count"),
+    "domain": ("stages.taxonomy", "vitcurate score taxonomy"),
+    "instruction_type": ("stages.taxonomy", "vitcurate score taxonomy"),
+    "sq": ("select.tune_cross_evaluate", "vitcurate revolion cross"),
+    "mq__": ("stages.mq", "vitcurate score mq"),
+    "answer__": ("stages.generate", "vitcurate score generate"),
+}
+
+
+def missing_column(column: str, columns: list[str], *, what: str = "column", hint: str | None = None) -> MissingColumnError:
+    """A :class:`MissingColumnError` naming ``column``, the columns there are, and what adds it.
+
+    ``hint`` is what to do when :data:`ADDED_BY` knows nothing that adds ``column``.
+
+    >>> str(missing_column("necessity", ["id", "conversations"], what="score column"))
+    "score column 'necessity' not in the dataset (columns: id, conversations); run hf_vitcurate.stages.necessity (`vitcurate score necessity`) first"
+    """
+    adder = ADDED_BY.get(column) or next((v for k, v in ADDED_BY.items() if k.endswith("__") and column.startswith(k)), None)
+    hint = f"run hf_vitcurate.{adder[0]} (`{adder[1]}`) first" if adder else hint or "add it first, or name another column"
+    return MissingColumnError(f"{what} {column!r} not in the dataset (columns: {', '.join(columns)}); {hint}")
+
+
+# Suffixes that make a name a local file, never a Hub repo id.
+_FILE_SUFFIXES = (".json", ".jsonl", ".parquet", ".arrow", ".csv", ".tsv", ".txt", ".yaml", ".yml",
+                  ".gz", ".bz2", ".xz", ".zst", ".tar", ".zip")
+
+
+def looks_local(path: str) -> bool:
+    """True when ``path`` can only be a local file or folder, not a Hub repo id (``org/name``).
+
+    A path starts with ``.``, ``/`` or ``~``, has two or more ``/``, ends in a data file's
+    suffix, or its first part is a local folder (``runs/scored`` where ``runs/`` exists).
+
+    >>> looks_local("org/name"), looks_local("./pool"), looks_local("pool.jsonl"), looks_local("a/b/c")
+    (False, True, True, True)
+    """
+    if "://" in path:  # hf://, https://: a URL, not a path
+        return False
+    if path.startswith((".", "/", "~")) or (os.sep != "/" and os.sep in path) or path.count("/") > 1:
+        return True
+    if path.lower().endswith(_FILE_SUFFIXES):
+        return True
+    return "/" in path and os.path.isdir(path.split("/", 1)[0])
+
+
+def check_path(path: str | None, *, flag: str | None = None, hub: bool = True) -> None:
+    """Raise :class:`NotFoundError` ("no such file or folder: PATH") when a local ``path`` does not exist.
+
+    ``hub=True``: a name that may be a Hub repo id (:func:`looks_local` is false) is left to
+    the Hub. ``flag`` starts the message (``--core: no such file or folder: x``).
+
+    >>> check_path("org/name")
+    >>> check_path("./no/such/pool.jsonl", flag="--core")
+    Traceback (most recent call last):
+    ...
+    hf_vitcurate.errors.NotFoundError: --core: no such file or folder: ./no/such/pool.jsonl
+    """
+    if path is None or os.path.exists(os.path.expanduser(path)) or (hub and not looks_local(path)):
+        return
+    raise NotFoundError(f"{flag + ': ' if flag else ''}no such file or folder: {path}")
 
 
 def require(module: str, extra: str):

@@ -36,6 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from datasets import Dataset
 
+from .errors import ConfigError, missing_column
 from .stages._arrow import turns
 
 IMAGE_TOKEN = "<image>"
@@ -77,11 +78,12 @@ def stats(
     prefixes are kept per group and length; ``map_batch_size``: rows per Arrow batch read.
     """
     if by not in ("task", "source"):
-        raise ValueError(f"by must be 'task' or 'source', got {by!r}")
+        raise ConfigError(f"by={by!r} must be 'task' or 'source'")
     needed = ["conversations", "source", "task"]
     missing = [c for c in needed if c not in ds.column_names]
     if missing:
-        raise KeyError(f"stats needs column(s) {missing}; the dataset has {ds.column_names}")
+        raise missing_column(missing[0], ds.column_names, what="stats needs column",
+                             hint="load the rows with load_vit (it adds source and task)")
     extras = [c for c in ("images", "informativeness", "yes_no") if c in ds.column_names]
     table_ds = ds.select_columns(needed + extras).with_format("arrow")
 

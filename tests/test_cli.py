@@ -166,22 +166,22 @@ def test_score_commands_add_columns_and_split_flagged_rows(tmp_path, capsys):
     assert json.loads((tmp_path / "short.jsonl").read_text())["reject_detail"] == "2 QA pairs, expected 3"
 
 
-def test_score_errors_name_the_flag(tmp_path):
+def test_score_errors_name_the_flag(tmp_path, capsys):
     src = _text_rows(tmp_path)
-    with pytest.raises(SystemExit, match="--answer-column"):
-        main(["score", "mq", src, "--output", str(tmp_path / "o"), "--answer-column", "nope"])
-    with pytest.raises(SystemExit, match="--expected"):
-        main(["score", "qa-count", src, "--output", str(tmp_path / "o"), "--expected", "ref=x"])
+    assert main(["score", "mq", src, "--output", str(tmp_path / "o"), "--answer-column", "nope"]) == 2
+    assert "--answer-column" in capsys.readouterr().err
+    assert main(["score", "qa-count", src, "--output", str(tmp_path / "o"), "--expected", "ref=x"]) == 2
+    assert "--expected" in capsys.readouterr().err
 
 
-def test_model_and_recipe_errors_name_the_flag(tmp_path):
+def test_model_and_recipe_errors_name_the_flag(tmp_path, capsys):
     src = _text_rows(tmp_path)
     for argv in (["score", "necessity", src, "--output", "o"], ["score", "generate", src, "--output", "o"],
                  ["train", src, "--output", "o"], ["evaluate"]):
-        with pytest.raises(SystemExit, match="--model: no checkpoint folder"):
-            main([*argv, "--model", str(tmp_path / "missing" / "ckpt")])
-    with pytest.raises(SystemExit, match="--train-parts"):
-        main(["train", src, "--model", str(tmp_path), "--output", "o", "--train-parts", "vision,wings"])
+        assert main([*argv, "--model", str(tmp_path / "missing" / "ckpt")]) == 2
+        assert "--model: no checkpoint folder" in capsys.readouterr().err
+    assert main(["train", src, "--model", str(tmp_path), "--output", "o", "--train-parts", "vision,wings"]) == 2
+    assert "--train-parts" in capsys.readouterr().err
 
 
 def test_select_commands(tmp_path, capsys):

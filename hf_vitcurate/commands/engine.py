@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 
+from ..errors import ConfigError, NotFoundError, check_path
 from .common import add_input_args, load_input, option, print_summary, quiet_if_small, save_output
 
 log = logging.getLogger(__name__)
@@ -157,13 +158,15 @@ def load_images(spec: str):
         from ..engine.shapes import shapes_images
 
         parts = spec.split(":")
+        if not all(p.isdigit() for p in parts[1:3] if p) or len(parts) > 3:
+            raise ConfigError(f"IMAGES: shapesworld[:N[:SEED]] takes whole numbers, got {spec!r}")
         n = int(parts[1]) if len(parts) > 1 and parts[1] else 24
-        seed = int(parts[2]) if len(parts) > 2 else 0
+        seed = int(parts[2]) if len(parts) > 2 and parts[2] else 0
         return shapes_images(n, seed)
     from datasets import load_from_disk
 
     if not os.path.isdir(spec):
-        raise SystemExit(f"{spec}: not a folder saved with save_to_disk, nor shapesworld[:N]")
+        raise NotFoundError(f"IMAGES: no such file or folder: {spec} (give a save_to_disk folder or shapesworld[:N[:SEED]])")
     return load_from_disk(spec)
 
 
@@ -184,6 +187,7 @@ def run_questions(args) -> int:
 
     from ..engine.prompts import load_prompts
 
+    check_path(args.captioned, hub=False)
     captioned = load_from_disk(args.captioned)
     quiet_if_small(len(captioned))
     prompts = load_prompts(args.prompts) if args.prompts else None
@@ -209,7 +213,7 @@ def _seeds_arg(values: list[str] | None):
         return dict(pairs)
     if len(values) == 1 and not pairs:
         return values[0]
-    raise SystemExit(f"--seeds: give one folder or file, or DOMAIN=FILE pairs, not {values}")
+    raise ConfigError(f"--seeds: give one folder or file, or DOMAIN=FILE pairs, not {values}")
 
 
 def run_review_export(args) -> int:
@@ -225,6 +229,7 @@ def run_review_export(args) -> int:
 def run_review_import(args) -> int:
     from ..engine.review import import_review
 
+    check_path(args.review, hub=False)
     ds = load_input(args)
     quiet_if_small(len(ds))
     kept, rejected = import_review(ds, args.review, undecided=args.undecided)
@@ -239,6 +244,7 @@ def run_review_import(args) -> int:
 def run_cost(args) -> int:
     from ..engine.ledger import Ledger, cost_report, report_markdown
 
+    check_path(args.ledger, hub=False)
     report = cost_report(Ledger.read(args.ledger).records, n_images=args.n_images, n_instructions=args.n_instructions,
                          correction_per_instruction=args.correction_per_instruction,
                          manual_per_instruction=args.manual_per_instruction)

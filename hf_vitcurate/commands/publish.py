@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 
+from ..errors import ConfigError, check_path
 from .common import option, print_summary, quiet_if_small
 
 
@@ -48,9 +49,10 @@ def load_tree(path: str, configs: str | None):
 
     if _is_saved(path):
         return load_from_disk(path), configs
+    check_path(path, hub=False)
     subdirs = sorted(d for d in os.listdir(path) if _is_saved(os.path.join(path, d))) if os.path.isdir(path) else []
     if not subdirs:
-        raise SystemExit(f"vitcurate publish: error: INPUT: {path} is not a save_to_disk folder and has none inside")
+        raise ConfigError(f"INPUT: {path} is not a save_to_disk folder and has none inside")
     tree = {}
     for d in subdirs:
         value = load_from_disk(os.path.join(path, d))
@@ -73,8 +75,15 @@ def run(args) -> int:
     quiet_if_small(_rows(data))
     card_data = None
     if args.card_data:
+        check_path(args.card_data, flag="--card-data", hub=False)
         with open(args.card_data, encoding="utf-8") as f:
-            card_data = json.load(f)
+            try:
+                card_data = json.load(f)
+            except json.JSONDecodeError as err:
+                raise ConfigError(f"--card-data: {args.card_data} is not JSON ({err})") from None
+        if not isinstance(card_data, dict):
+            raise ConfigError(f"--card-data: {args.card_data} must hold a JSON object, not {type(card_data).__name__}")
+    check_path(args.rejected, flag="--rejected", hub=False)
     rejected = load_from_disk(args.rejected) if args.rejected else None
     out = publish(data, repo_id=args.repo_id, local_dir=args.local_dir, configs=configs, card=args.card,
                   card_data=card_data, version=args.version, push=args.push, private=args.private,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 
+from ..errors import ConfigError, check_path
 from .common import add_input_args, load_input, option, print_summary, quiet_if_small, save_output
 from .select import add_method, strip_ids, write_manifest
 
@@ -90,7 +91,8 @@ def _sources(args) -> dict:
         for item in args.source:
             name, sep, path = item.partition("=")
             if not sep:
-                raise SystemExit(f"vitcurate revolion cross: error: --source expects NAME=PATH, got {item!r}")
+                raise ConfigError(f"--source expects NAME=PATH, got {item!r}")
+            check_path(path, flag="--source")
             out[name] = load_input(path, source=name)
         return out
     from ..synthetic import shapesworld
@@ -135,10 +137,7 @@ def run_dq(args) -> int:
 
     ds = load_input(args)
     quiet_if_small(len(ds))
-    try:
-        table = dq_table(ds, by=args.by, reduce=args.reduce)
-    except (ValueError, KeyError) as err:
-        raise SystemExit(f"vitcurate revolion dq: error: {err.args[0] if err.args else err}") from err
+    table = dq_table(ds, by=args.by, reduce=args.reduce)
     print(table.to_markdown())
     if args.csv:
         table.to_csv(args.csv)
@@ -154,11 +153,8 @@ def run_split(args) -> int:
     ds = load_input(args)
     quiet_if_small(len(ds))
     seed = int(args.seed) if str(args.seed).lstrip("-").isdigit() else args.seed
-    try:
-        parts, manifest = split_protocol(ds, seed=seed, eval_size=args.eval_size, tune_fraction=args.tune_fraction,
-                                         by=args.by)
-    except (ValueError, KeyError) as err:
-        raise SystemExit(f"vitcurate revolion split: error: {err.args[0] if err.args else err}") from err
+    parts, manifest = split_protocol(ds, seed=seed, eval_size=args.eval_size, tune_fraction=args.tune_fraction,
+                                     by=args.by)
     parts.save_to_disk(args.output)
     write_manifest(manifest, args.manifest)
     print_summary({"output": args.output, "manifest": args.manifest, "rows_in": len(ds),
@@ -170,6 +166,6 @@ def run_mq_score(args) -> int:
     from ..metrics import mq_scores
 
     if len(args.predictions) != len(args.references):
-        raise SystemExit("vitcurate revolion mq-score: error: give as many --references as --predictions")
+        raise ConfigError(f"give as many --references as --predictions ({len(args.references)} and {len(args.predictions)})")
     print_summary(mq_scores(args.predictions, args.references, variant=args.variant))
     return 0

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 
+from ..errors import ConfigError, check_path
 from .common import add_input_args, check_model, load_input, option, print_summary, quiet_if_small, save_output
 
 STAGES = ("necessity", "generate", "mq", "concepts", "yes-no", "leakage", "qa-count", "taxonomy")
@@ -113,9 +114,9 @@ def _load(args):
     return ds
 
 
-def _fail(stage: str, flag: str, problem: str) -> SystemExit:
-    """A one-line error naming the flag (no traceback)."""
-    return SystemExit(f"vitcurate score {stage}: error: {flag}: {problem}")
+def _fail(flag: str, problem: str) -> ConfigError:
+    """An error naming the flag (``cli.main`` prints it as one line)."""
+    return ConfigError(f"{flag}: {problem}")
 
 
 def _finish(out, args, **figures) -> int:
@@ -161,7 +162,7 @@ def run_mq(args) -> int:
 
     ds = _load(args)
     if args.answer_column not in ds.column_names:
-        raise _fail("mq", "--answer-column", f"{args.answer_column!r} is not a column of INPUT ({ds.column_names})")
+        raise _fail("--answer-column", f"{args.answer_column!r} is not a column of INPUT ({ds.column_names})")
     out = mq(ds, answer_column=args.answer_column, model_name=args.model_name, variant=args.variant,
              components=args.components, map_batch_size=args.map_batch_size, num_proc=args.num_proc)
     column = [c for c in out.column_names if c.startswith("mq__") and c not in ds.column_names][0]
@@ -172,6 +173,7 @@ def run_mq(args) -> int:
 def run_concepts(args) -> int:
     from ..stages.concepts import concepts
 
+    check_path(args.concept_sets, flag="--concept-sets", hub=False)
     ds = _load(args)
     out = concepts(ds, concept_sets=args.concept_sets, measure=args.measure, map_batch_size=args.map_batch_size,
                    num_proc=args.num_proc)
@@ -205,16 +207,17 @@ def run_leakage(args) -> int:
 
     phrases = DEFAULT_LEAK_PHRASES
     if args.phrases:
+        check_path(args.phrases, flag="--phrases", hub=False)
         with open(args.phrases, encoding="utf-8") as f:
             phrases = [line.strip() for line in f if line.strip()]
         if not phrases:
-            raise _fail("leakage", "--phrases", f"{args.phrases} holds no phrase")
+            raise _fail("--phrases", f"{args.phrases} holds no phrase")
     out = leakage(_load(args), phrases=phrases, map_batch_size=args.map_batch_size)
     return _finish_flags(out, args, "leakage")
 
 
-def expected_qa(values: list[str]) -> int | dict[str, int]:
-    """``--expected``: one number, or ``TASK=N`` pairs.
+def expected_qa(values: list[str], *, flag: str = "--expected") -> int | dict[str, int]:
+    """``--expected`` (``flag``): one number, or ``TASK=N`` pairs.
 
     >>> expected_qa(["3"]), expected_qa(["ref=10", "conv=2"])
     (3, {'ref': 10, 'conv': 2})
@@ -227,7 +230,7 @@ def expected_qa(values: list[str]) -> int | dict[str, int]:
             raise ValueError
         return {task: int(n) for task, _, n in pairs}
     except ValueError:
-        raise _fail("qa-count", "--expected", f"give one number or TASK=N pairs, got {' '.join(values)!r}") from None
+        raise _fail(flag, f"give one number or TASK=N pairs, got {' '.join(values)!r}") from None
 
 
 def run_qa_count(args) -> int:
@@ -236,7 +239,7 @@ def run_qa_count(args) -> int:
     expected = expected_qa(args.expected)
     ds = _load(args)
     if isinstance(expected, dict) and args.task_column not in ds.column_names:
-        raise _fail("qa-count", "--task-column", f"{args.task_column!r} is not a column of INPUT")
+        raise _fail("--task-column", f"{args.task_column!r} is not a column of INPUT")
     out = qa_count(ds, expected=expected, task_column=args.task_column, map_batch_size=args.map_batch_size)
     return _finish_flags(out, args, "qa_short")
 
@@ -244,6 +247,7 @@ def run_qa_count(args) -> int:
 def run_taxonomy(args) -> int:
     from ..stages.taxonomy import taxonomy
 
+    check_path(args.taxonomy, flag="--taxonomy", hub=False)
     ds = _load(args)
     out = taxonomy(ds, taxonomy=args.taxonomy, use_task=args.use_task, fallback=args.fallback,
                    replace_columns=args.replace_columns, short_words=args.short_words, caption_words=args.caption_words,

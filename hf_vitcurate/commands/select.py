@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .. import select
+from ..errors import ConfigError, check_path
 from ..select.nbgs import PRESETS
 from .common import add_input_args, load_input, option, print_summary, quiet_if_small, save_output
 
@@ -120,7 +120,7 @@ def add_method(subparsers, name: str, *, as_name: str | None = None):
         tag_args(p)
     p.add_argument("--output", required=True, help="where to write the selection (a folder, or .jsonl/.parquet)")
     p.add_argument("--manifest", default=None, help="where to write the manifest JSON (ids, parameters, seed)")
-    p.set_defaults(func=run, selection=name, command_name=p.prog)
+    p.set_defaults(func=run, selection=name)
     return p
 
 
@@ -162,16 +162,6 @@ def add_tags(ds, args, need: tuple[str, ...] = ("informativeness", "yes_no")):
     return ds
 
 
-def one_line(err: BaseException, names: list[str]) -> str:
-    """An error of a selection as one line, Python option names spelled as their flags."""
-    msg = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
-    msg = msg.replace("allow_short=True", "--allow-short")
-    for name in sorted(names, key=len, reverse=True):
-        msg = re.sub(rf"(?<![\w-]){name}=", "--" + name.replace("_", "-") + " ", msg)
-        msg = re.sub(rf"\bone of {name} \(rows\) or fraction \(share of the pool\)", "one of --n or --fraction", msg)
-    return " ".join(str(msg).split())
-
-
 def strip_ids(manifest: Any) -> Any:
     """The manifest without id lists (they go to ``--manifest``), nested manifests included."""
     if isinstance(manifest, dict):
@@ -194,13 +184,12 @@ def run(args) -> int:
     names = list(method.options) + (["n", "fraction"] if method.size == "either" else ["n"] if method.size else [])
     kwargs = {name: getattr(args, name) for name in names}
     if method.size == "either" and (args.n is None) == (args.fraction is None):
-        raise SystemExit(f"{args.command_name}: error: give exactly one of --n or --fraction")
+        raise ConfigError("give exactly one of --n or --fraction")
     if args.selection == "mix":
+        check_path(args.core, flag="--core")
         kwargs.update(core=load_input(args.core), replace_source=args.replace_source)
-    try:
-        result, manifest = method.fn(ds, **kwargs)
-    except (ValueError, KeyError) as err:
-        raise SystemExit(f"{args.command_name}: error: {one_line(err, names)}") from err
+    # The selection's errors name its Python options; the CLI spells them as flags (cli.spell_flags).
+    result, manifest = method.fn(ds, **kwargs)
     from datasets import DatasetDict
 
     if args.selection == "mllm-selector":

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from collections import Counter
 
+from ..errors import check_path
 from .common import add_input_args, load_input, option, print_summary, quiet_if_small, save_output
+from .score import expected_qa
 from .select import add_method, tag_args
 
 
@@ -61,18 +63,6 @@ def run_tag(args) -> int:
     return 0
 
 
-def _expected(values: list[str]) -> int | dict[str, int]:
-    if len(values) == 1 and "=" not in values[0]:
-        return int(values[0])
-    out = {}
-    for v in values:
-        task, _, n = v.partition("=")
-        if not n:
-            raise SystemExit(f"vitcurate svit clean: error: --expected-qa: give one number or TASK=N pairs, got {v!r}")
-        out[task] = int(n)
-    return out
-
-
 def run_clean(args) -> int:
     from datasets import concatenate_datasets
 
@@ -85,12 +75,13 @@ def run_clean(args) -> int:
     if not args.no_leakage:
         phrases = DEFAULT_LEAK_PHRASES
         if args.phrases:
+            check_path(args.phrases, flag="--phrases", hub=False)
             with open(args.phrases, encoding="utf-8") as f:
                 phrases = [line.strip() for line in f if line.strip()]
         ds = leakage(ds, phrases=phrases, map_batch_size=args.map_batch_size)
         checks.append("leakage")
     if args.expected_qa:
-        ds = qa_count(ds, expected=_expected(args.expected_qa), map_batch_size=args.map_batch_size)
+        ds = qa_count(ds, expected=expected_qa(args.expected_qa, flag="--expected-qa"), map_batch_size=args.map_batch_size)
         checks.append("qa_short")
     flagged = {c: int(sum(ds.with_format("arrow")[c].to_pylist())) for c in checks}
     rejected = []

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 
+from ..errors import ConfigError
 from .common import add_input_args, check_model, load_input, option, print_summary, quiet_if_small
 
 RECIPES = ("llava", "llava-pretrain", "tiny", "tiny-pretrain")
@@ -64,6 +65,8 @@ def recipe_from_args(args) -> dict:
         if value is not None:
             recipe[name] = value
     if recipe.get("num_threads") not in (None, "auto"):
+        if not str(recipe["num_threads"]).isdigit():
+            raise ConfigError(f"--num-threads: a whole number or 'auto', got {recipe['num_threads']!r}")
         recipe["num_threads"] = int(recipe["num_threads"])
     if args.train_parts:
         from ..models.training import PARTS
@@ -71,7 +74,7 @@ def recipe_from_args(args) -> dict:
         recipe["train_parts"] = tuple(p.strip() for p in args.train_parts.split(",") if p.strip())
         unknown = sorted(set(recipe["train_parts"]) - set(PARTS))
         if unknown or not recipe["train_parts"]:
-            raise SystemExit(f"vitcurate train: error: --train-parts: {unknown or 'none'} not in {', '.join(PARTS)}")
+            raise ConfigError(f"--train-parts: {unknown or 'none'} not in {', '.join(PARTS)}")
     return recipe
 
 

@@ -28,6 +28,8 @@ from typing import Any
 
 from huggingface_hub import DatasetCard, DatasetCardData
 
+from ..errors import ConfigError
+
 CARDS = ("generic", "mllm_selector", "revo_lion", "svit_core", "mminstruct", "individual_select")
 DEFAULT_TASKS = ["visual-question-answering", "image-text-to-text"]
 # Hub tags per curated output, so the family of releases can be found together.
@@ -227,7 +229,7 @@ def template_path(card: str) -> str:
         return os.path.join(cards_dir(), f"{card}.md")
     if os.path.isfile(card):
         return card
-    raise ValueError(f"card {card!r} is neither one of {CARDS} nor a template file")
+    raise ConfigError(f"card={card!r} is neither one of {CARDS} nor a template file")
 
 
 def render(card: str, data: DatasetCardData, context: dict[str, Any]) -> DatasetCard:

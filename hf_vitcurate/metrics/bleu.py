@@ -28,6 +28,7 @@ from itertools import chain
 
 import numpy as np
 
+from ..errors import ConfigError
 SMALL, TINY = 1e-9, 1e-15  # pycocoevalcap's constants: 0/0 is not an error, guess 0 still scores ~0
 
 
@@ -64,10 +65,10 @@ def bleu_counts(
     """``testlen``, closest ``reflen``, ``guess`` (N, n) and clipped ``correct`` (N, n) of every sample."""
     n_samples = len(candidates)
     if len(references) != n_samples:
-        raise ValueError(f"{n_samples} candidates but {len(references)} reference lists")
+        raise ConfigError(f"{n_samples} candidates but {len(references)} reference lists")
     n_refs = np.fromiter((len(r) for r in references), dtype=np.int64, count=n_samples)
     if n_samples and n_refs.min() < 1:
-        raise ValueError(f"sample {int(np.argmin(n_refs))} has no reference")
+        raise ConfigError(f"sample {int(np.argmin(n_refs))} has no reference")
     flat_refs = [r for refs in references for r in refs]
     tokens, lengths = _flatten(list(candidates) + flat_refs)
     n_sent = len(lengths)

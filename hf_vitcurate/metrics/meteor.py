@@ -34,6 +34,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..errors import ConfigError
 from .tokens import Vocabulary
 
 ALPHA, BETA, GAMMA = 0.9, 3.0, 0.5
@@ -196,7 +197,7 @@ class Meteor:
     def score_ids(self, hyp: Sequence[int], refs: Sequence[Sequence[int]]) -> float:
         """Best :meth:`single` score over the references (nltk's ``meteor_score``)."""
         if not refs:
-            raise ValueError("METEOR needs at least one reference")
+            raise ConfigError("METEOR needs at least one reference")
         if len(refs) == 1:
             return self.single(hyp, refs[0])
         hs = self.stems(hyp)
@@ -210,5 +211,5 @@ class Meteor:
     def scores_ids(self, hyps: Sequence[Sequence[int]], refs: Sequence[Sequence[Sequence[int]]]) -> np.ndarray:
         """METEOR of every sample (token ids), shape (N,)."""
         if len(refs) != len(hyps):
-            raise ValueError(f"{len(hyps)} hypotheses but {len(refs)} reference lists")
+            raise ConfigError(f"{len(hyps)} hypotheses but {len(refs)} reference lists")
         return np.fromiter((self.score_ids(h, r) for h, r in zip(hyps, refs)), dtype=np.float64, count=len(hyps))

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..errors import ConfigError
 BETA = 1.2
 _EMPTY = (-1,)  # pycocoevalcap's "".split(" ") == [""]: one token equal only to itself
 
@@ -69,6 +70,6 @@ def rouge_l_scores(
 ) -> np.ndarray:
     """ROUGE-L of every sample, shape (N,)."""
     if len(references) != len(candidates):
-        raise ValueError(f"{len(candidates)} candidates but {len(references)} reference lists")
+        raise ConfigError(f"{len(candidates)} candidates but {len(references)} reference lists")
     return np.fromiter((rouge_l(c, r, beta) for c, r in zip(candidates, references)), dtype=np.float64,
                        count=len(candidates))

@@ -178,7 +178,8 @@ class LemmaNames:
             line = f.readline().decode("utf-8")
             fields = line.split("|", 1)[0].split()
             if int(fields[0]) != offset:
-                raise ValueError(f"WordNet {_POS_FILES[pos]}: no synset at offset {offset}")
+                raise WordNetMissingError(f"WordNet {_POS_FILES[pos]}: no synset at offset {offset}; the files are damaged, "
+                                          "reinstall WordNet (python -m nltk.downloader wordnet)")
             n = int(fields[3], 16)
             names = self._names[key] = tuple(_MARKER.match(fields[4 + 2 * k]).group(1) for k in range(n))
         return names

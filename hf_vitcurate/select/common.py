@@ -22,6 +22,7 @@ from datasets import Dataset
 
 from .. import provenance
 from ..columns import arrow_column, ids_sha256, list_column
+from ..errors import ConfigError, ValidationError, missing_column
 from ..results import Selection
 
 # One definition of a selection's identity, shared with hub/manifest.py.
@@ -35,7 +36,7 @@ def quota(fraction: float, rows: int, *, name: str = "fraction") -> int:
     (7, 3, 2)
     """
     if not 0 <= fraction <= 1:
-        raise ValueError(f"{name}={fraction} must be between 0 and 1")
+        raise ConfigError(f"{name}={fraction} must be between 0 and 1")
     return min(rows, int(np.floor(fraction * rows + 0.5 + 1e-9)))  # 1e-9: 0.7 * 10 must give 7, not 6.999..
 
 
@@ -49,23 +50,25 @@ def size(pool: int, *, n: int | None, fraction: float | None) -> int:
     (10, 45)
     """
     if (n is None) == (fraction is None):
-        raise ValueError("give exactly one of n (rows) or fraction (share of the pool)"
+        raise ConfigError("give exactly one of n (rows) or fraction (share of the pool)"
                          + (f", not both (n={n}, fraction={fraction})" if n is not None else ""))
     if fraction is not None:
         return quota(fraction, pool)
     if int(n) != n or not 0 <= n <= pool:
-        raise ValueError(f"n={n} must be a whole number between 0 and the pool size {pool}")
+        raise ConfigError(f"n={n} must be a whole number between 0 and the pool size {pool}")
     return int(n)
 
 
 def score_array(ds: Dataset, column: str) -> np.ndarray:
     """A numeric column as float64 numpy, with a clear error when missing or null."""
     if column not in ds.column_names:
-        raise KeyError(f"score column {column!r} not in dataset (columns: {ds.column_names}); run its stage first")
+        raise missing_column(column, ds.column_names, what="score column")
     arr = np.asarray(arrow_column(ds, column).to_numpy(), dtype=np.float64)
     if np.isnan(arr).any():
         bad = int(np.flatnonzero(np.isnan(arr))[0])
-        raise ValueError(f"row id={ds[bad]['id']!r} field={column!r}: score is null/NaN; score or reject it first")
+        # The id alone: ds[bad] would decode the row's images (and fail on a missing one).
+        raise ValidationError(list_column(ds.select([bad]), "id")[0], column, "score is null/NaN; score or reject it first",
+                              code="null_score")
     return arr
 
 

@@ -42,6 +42,7 @@ from datasets import Dataset, concatenate_datasets
 
 from .. import provenance
 from ..columns import ids_sha256, list_column
+from ..errors import ConfigError
 from ..results import DriverSelection
 
 logger = logging.getLogger(__name__)
@@ -60,10 +61,10 @@ def mme_to_100(mme_total: float) -> float:
 def average(scores: Mapping[str, float]) -> float:
     """Mean of the benchmark scores (each already on 0-100)."""
     if not scores:
-        raise ValueError("the evaluator returned no scores")
+        raise ConfigError("the evaluator returned no scores; evaluate(names) must return {benchmark: score}")
     bad = {k: v for k, v in scores.items() if not 0.0 <= float(v) <= 100.0}
     if bad:
-        raise ValueError(f"scores must be on 0-100 (map MME with mme_to_100): {bad}")
+        raise ConfigError(f"scores must be on 0-100 (map MME with mme_to_100): {bad}")
     return sum(float(v) for v in scores.values()) / len(scores)
 
 
@@ -89,7 +90,7 @@ def individual_select(
                  else ((f"category_{i}", c) for i, c in enumerate(categories)))
     unknown = sorted(({n for _, c in named for n in c} | set(baseline)) - set(sources))
     if unknown:
-        raise ValueError(f"unknown dataset(s) {unknown}: sources has {sorted(sources)}")
+        raise ConfigError(f"unknown dataset(s) {unknown}: sources has {sorted(sources)}")
     cache = {} if cache is None else cache
 
     def run(names: list[str]) -> dict[str, float]:
@@ -106,7 +107,7 @@ def individual_select(
         accepted = []
         for cand in candidates:
             if cand in current:
-                raise ValueError(f"candidate {cand!r} of {category!r} is already in the composition {current}")
+                raise ConfigError(f"candidate {cand!r} of {category!r} is already in the composition {current}")
             trial_set = current + [cand]
             scores = run(trial_set)
             ok = average(scores) >= average(reference) - epsilon - TOLERANCE

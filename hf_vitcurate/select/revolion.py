@@ -54,6 +54,7 @@ from datasets import Dataset, DatasetDict, Value
 
 from .. import provenance
 from ..columns import add_columns, arrow_column, list_column
+from ..errors import ConfigError, ValidationError, missing_column
 from ..results import Selection
 from .common import finish, quota, score_array
 
@@ -72,7 +73,7 @@ def resolve_seed(seed: int | str) -> int:
     """``"SPLIT1"``/``"SPLIT2"`` → their seeds; an int is itself."""
     if isinstance(seed, str):
         if seed.upper() not in SPLIT_SEEDS:
-            raise ValueError(f"seed must be an int or one of {sorted(SPLIT_SEEDS)}, got {seed!r}")
+            raise ConfigError(f"seed={seed!r} must be a whole number or one of {sorted(SPLIT_SEEDS)}")
         return SPLIT_SEEDS[seed.upper()]
     return int(seed)
 
@@ -100,10 +101,12 @@ def groups(ds: Dataset, by: str | None = None) -> tuple[list[str], np.ndarray]:
     """``(names, codes)``: the protocol datasets in sorted order and each row's index into them."""
     by = group_column(ds, by)
     if by not in ds.column_names:
-        raise KeyError(f"group column {by!r} not in dataset (columns: {ds.column_names})")
+        raise missing_column(by, ds.column_names, what="group column",
+                             hint="pass by=COLUMN, the column that names each row's dataset")
     col = arrow_column(ds, by).combine_chunks() if len(ds) else pa.array([], pa.string())
     if col.null_count:
-        raise ValueError(f"column {by!r} has {col.null_count} null value(s): every row needs its dataset")
+        raise ConfigError(f"column {by!r} has {col.null_count} null value(s): every row needs its dataset "
+                          "(fill them, or pass by=another column)")
     names = sorted(pc.unique(col).to_pylist())
     codes = np.asarray(pc.index_in(col, value_set=pa.array(names, col.type)), dtype=np.int64)
     return names, codes
@@ -118,7 +121,7 @@ def members(codes: np.ndarray, n_groups: int) -> list[np.ndarray]:
 
 def _float_column(ds: Dataset, name: str) -> np.ndarray:
     if name not in ds.column_names:
-        raise KeyError(f"column {name!r} not in dataset (columns: {ds.column_names}); run the tune-cross-evaluation first")
+        raise missing_column(name, ds.column_names, hint="run the tune-cross-evaluation first")
     col = arrow_column(ds, name)
     return np.asarray(pc.fill_null(pc.cast(col, pa.float64()), np.nan).to_numpy(), dtype=np.float64) if len(ds) else np.zeros(0)
 
@@ -149,7 +152,7 @@ def split_protocol(
     by = group_column(ds, by)
     s = resolve_seed(seed)
     if not 0 < tune_fraction < 1:
-        raise ValueError(f"tune_fraction must be in (0, 1), got {tune_fraction}")
+        raise ConfigError(f"tune_fraction={tune_fraction} must be between 0 and 1 (both excluded)")
     names, codes = groups(ds, by)
     tune_idx, eval_idx, per = [], [], {}
     for name, rows in zip(names, members(codes, len(names))):
@@ -181,12 +184,12 @@ def dq_vector(matrix: np.ndarray) -> np.ndarray:
     """
     m = np.asarray(matrix, dtype=np.float64)
     if m.ndim != 2 or m.shape[0] != m.shape[1]:
-        raise ValueError(f"the MQ^D matrix must be square (T × i over the same datasets), got shape {m.shape}")
+        raise ConfigError(f"the MQ^D matrix must be square (T × i over the same datasets), got shape {m.shape}")
     off = m.copy()
     np.fill_diagonal(off, 0.0)
     if np.isnan(off).any():
         t, i = map(int, np.argwhere(np.isnan(off))[0])
-        raise ValueError(f"MQ^D[{t}, {i}] is missing: every model must answer every other dataset")
+        raise ConfigError(f"MQ^D[{t}, {i}] is missing: every model must answer every other dataset")
     return 1.0 + off.sum(1)
 
 
@@ -210,7 +213,7 @@ def mq_matrix(
     names = list(names) if names is not None else all_names
     missing = [n for n in names if n not in all_names]
     if missing:
-        raise ValueError(f"dataset(s) {missing} have no rows in column {by!r} (has {all_names})")
+        raise ConfigError(f"dataset(s) {missing} have no rows in column {by!r} (has {all_names})")
     rows = dict(zip(all_names, members(codes, len(all_names))))
     m = np.eye(len(names))
     if reduce == "mean":
@@ -232,7 +235,7 @@ def mq_matrix(
                     idx = rows[name]
                     m[t, i] = mq_dataset(list(answers[idx]), list(refs[idx]), variant=variant, reduce="sum")
     else:
-        raise ValueError(f"reduce must be 'mean' or 'sum', got {reduce!r}")
+        raise ConfigError(f"reduce={reduce!r} must be 'mean' or 'sum'")
     return names, m
 
 
@@ -303,8 +306,8 @@ def sq_values(ds: Dataset, *, dq: Mapping[str, float] | DQTable, by: str | None 
         bad = np.isnan(values) & ~own
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"row id={list_column(ds.select([row]), 'id')[0]!r} field={MQ_PREFIX + model!r}: "
-                             "MQ is missing; every other dataset's model must answer every row")
+            raise ValidationError(list_column(ds.select([row]), "id")[0], MQ_PREFIX + model,
+                                  "MQ is missing; every other dataset's model must answer every row", code="missing_mq")
         sq += np.where(own, 0.0, w * np.nan_to_num(values))
     return sq
 
@@ -373,7 +376,7 @@ def s3(ds: Dataset, *, lam: float = 1.0, by: str | None = None, column: str = "s
     """S3: per dataset, the rows with SQ in ``[μ_i - λσ_i, μ_i + λσ_i]`` (λ ∈ {1.0, 1.5, 2.0} in the paper)."""
     by = group_column(ds, by)
     if lam < 0:
-        raise ValueError(f"lam={lam} must be >= 0")
+        raise ConfigError(f"lam={lam} must be >= 0")
     names, codes = groups(ds, by)
     scores = score_array(ds, column)
     keep, per = [], {}

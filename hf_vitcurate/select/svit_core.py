@@ -63,7 +63,7 @@ from datasets import Dataset, concatenate_datasets
 
 from .. import provenance
 from ..columns import arrow_column
-from ..errors import ShortfallError
+from ..errors import ConfigError, MissingColumnError, ShortfallError, missing_column
 from ..results import Selection
 from .common import finish, ids_hash
 
@@ -78,7 +78,7 @@ SVIT_CORE_SIZE = 157_712  # SVIT-core-150K, the size of LLaVA-Instruct-150K
 def _codes(ds: Dataset, column: str, hint: str) -> tuple[np.ndarray, list[str]]:
     """Integer codes and labels of a string column (via Arrow's dictionary encoding)."""
     if column not in ds.column_names:
-        raise KeyError(f"column {column!r} not in dataset (columns: {ds.column_names}); {hint}")
+        raise missing_column(column, ds.column_names, hint=hint)
     enc = pc.fill_null(arrow_column(ds, column), "").combine_chunks().dictionary_encode()
     if isinstance(enc, pa.ChunkedArray):  # pragma: no cover - pyarrow version differences
         enc = enc.chunk(0)
@@ -87,7 +87,7 @@ def _codes(ds: Dataset, column: str, hint: str) -> tuple[np.ndarray, list[str]]:
 
 def _numbers(ds: Dataset, column: str, hint: str) -> np.ndarray:
     if column not in ds.column_names:
-        raise KeyError(f"column {column!r} not in dataset (columns: {ds.column_names}); {hint}")
+        raise missing_column(column, ds.column_names, hint=hint)
     col = pc.fill_null(arrow_column(ds, column), 0)
     return np.asarray(col.to_numpy() if hasattr(col, "to_numpy") else col, dtype=np.float64)
 
@@ -222,7 +222,7 @@ def _shortfall(method: str, what: str, short: dict[str, int], allow_short: bool,
 
 def _check_n(n: int) -> int:
     if int(n) != n or n < 0:
-        raise ValueError(f"n must be a non-negative integer, got {n!r}")
+        raise ConfigError(f"n={n!r} must be a whole number >= 0")
     return int(n)
 
 
@@ -257,7 +257,7 @@ def diversity(
     _shortfall(
         "diversity", f"n={n} over {len(labels)} tasks needs {quotas} rows from the more informative half "
         f"(available {available})", short, allow_short,
-        "Use a smaller n" + ("" if per_task else ", per_task=True (halve each task on its own)") + ".",
+        "Use a smaller `n`" + ("" if per_task else ", per_task=True (halve each task on its own)") + ".",
     )
     params = {"n": n, "per_task": per_task, "informativeness_column": informativeness_column, "task_column": task_column}
     counts = _report(ds, idx, task, labels, None, None)
@@ -292,13 +292,13 @@ def balance(
     yes, no = _yes_no_masks(ds, yes_no_column)
     task, labels = (_codes(ds, task_column, "") if task_column in ds.column_names else (np.zeros(len(ds), np.int64), ["all"]))
     _shortfall("balance", f"n={n} from a pool of {len(ds)} rows", {"pool": n - len(ds)} if n > len(ds) else {},
-               allow_short, "Use a smaller n.")
+               allow_short, "Use a smaller `n`.")
     order = rng.permutation(len(ds))
     drawn, rest = order[:n], order[n:]
     idx, bal = _balance_indices(drawn, yes, no, rest[~yes[rest]], task, ratio, rng)
     _shortfall("balance", f"yes:no <= {ratio} needs {bal['dropped_yes']} rows that are not 'yes' to refill, "
                f"the pool has {bal['refilled']} left", {"non-yes rows": bal["short"]} if bal["short"] else {},
-               allow_short, "Use a smaller n or a larger ratio.")
+               allow_short, "Use a smaller `n` or a larger `ratio`.")
     params = {"n": n, "ratio": ratio, "yes_no_column": yes_no_column}
     counts = {**_report(ds, idx, task, labels, yes, no), "balance": bal,
               "short": bal["short"] + max(n - len(ds), 0)}
@@ -343,7 +343,7 @@ def core(
     _shortfall(
         "core (diversity step)", f"n={n} over {len(labels)} tasks needs {quotas} rows from the more informative "
         f"half (available {available})", short, allow_short,
-        "Use a smaller n" + ("" if per_task else ", per_task=True (halve each task on its own)") + ".",
+        "Use a smaller `n`" + ("" if per_task else ", per_task=True (halve each task on its own)") + ".",
     )
     chosen = np.zeros(len(ds), dtype=bool)
     chosen[drawn] = True
@@ -351,7 +351,7 @@ def core(
     idx, bal = _balance_indices(drawn, yes, no, refill_pool, task, ratio, rng)
     _shortfall("core (balance step)", f"yes:no <= {ratio} needs {bal['dropped_yes']} non-yes rows of the "
                f"informative half to refill, {bal['refilled']} are left", {"non-yes rows": bal["short"]} if bal["short"] else {},
-               allow_short, "Use a smaller n, a larger ratio or per_task=True.")
+               allow_short, "Use a smaller `n`, a larger `ratio` or per_task=True.")
     params = {"n": n, "ratio": ratio, "per_task": per_task, "informativeness_column": informativeness_column,
               "yes_no_column": yes_no_column, "task_column": task_column}
     counts = {**_report(ds, idx, task, labels, yes, no), "quotas": quotas, "available": available,
@@ -371,7 +371,7 @@ def mix(
     """Replace the rows of ``replace_source`` in ``mixture`` by the ``core`` selection (SVIT-mix-665K).
 
     Columns kept are those both datasets have (the canonical ones at least); the core's
-    types are cast to the mixture's. Raises ``ValueError`` when no row has that source
+    types are cast to the mixture's. Raises :class:`~hf_vitcurate.errors.ConfigError` when no row has that source
     or when ids collide.
 
     Example:
@@ -386,17 +386,20 @@ def mix(
     src_codes, src_labels = _codes(mixture, source_column, "the mixture needs a source column")
     hit = np.isin(src_codes, [src_labels.index(s) for s in names if s in src_labels])
     if not hit.any():
-        raise ValueError(f"no row of the mixture has {source_column}={names}; its sources are {src_labels}")
+        raise ConfigError(f"replace_source={names}: no row of the mixture has these sources in column {source_column!r}; "
+                          f"its sources are {src_labels}")
     common = [c for c in mixture.column_names if c in core.column_names]
     for need in ("id", source_column):
         if need not in common:
-            raise ValueError(f"both datasets need column {need!r} (mixture: {mixture.column_names}, core: {core.column_names})")
+            raise MissingColumnError(f"both datasets need column {need!r} (mixture: {mixture.column_names}, "
+                                     f"core: {core.column_names})")
     kept = mixture.select(np.flatnonzero(~hit)).select_columns(common)
     added = core.select_columns(common)
     added = added.cast(kept.features) if added.features != kept.features else added
     clash = set(arrow_column(kept, "id").to_pylist()) & set(arrow_column(added, "id").to_pylist())
     if clash:
-        raise ValueError(f"{len(clash)} id(s) of the core already exist in the mixture, e.g. {sorted(clash)[:3]}")
+        raise ConfigError(f"{len(clash)} id(s) of the core already exist in the mixture, e.g. {sorted(clash)[:3]}; "
+                          "give the core's rows their own ids")
     mixed = concatenate_datasets([kept, added])
     mixed = provenance.with_steps(mixed, provenance.merge([mixture, core]))
     params = {"replace_source": names, "source_column": source_column, "core_rows": len(core)}

@@ -42,6 +42,7 @@ import pyarrow.compute as pc
 from datasets import Dataset, List, Value
 
 from .. import provenance
+from ..errors import ConfigError, missing_column
 from ._arrow import map_arrow, turns
 
 # What SVIT's answers leak: the annotation sources GPT-4 was shown (captions, region
@@ -75,7 +76,7 @@ def _phrase_patterns(phrases: Sequence[str]) -> tuple[str, re.Pattern]:
     set only where the rule found a phrase.
     """
     if not phrases:
-        raise ValueError("leakage needs at least one phrase")
+        raise ConfigError("leakage needs at least one phrase, got none")
     alts = sorted({" ".join(p.lower().split()) for p in phrases}, key=lambda p: (-len(p), p))
     python = "|".join(r"\s+".join(re.escape(w) for w in p.split()) for p in alts)
     re2 = "|".join(_RE2_SPACE.join(re.escape(w) for w in p.split()) for p in alts)
@@ -141,7 +142,8 @@ def qa_count(
     if isinstance(expected, Mapping):
         per_task = {str(k): int(v) for k, v in expected.items()}
         if task_column not in ds.column_names:
-            raise ValueError(f"expected is per task but the dataset has no {task_column!r} column")
+            raise missing_column(task_column, ds.column_names,
+                                 hint="expected= is per task: pass task_column=, or one number for every row")
     else:
         per_task = None
         expected = int(expected)

@@ -27,6 +27,7 @@ from datasets import Dataset, Value
 
 from .. import provenance
 from ..columns import add_columns, arrow_column
+from ..errors import ConfigError, missing_column
 from ..results import Split
 
 # The reason code of a boolean flag column (else the column's name is the code).
@@ -52,10 +53,12 @@ def reject(
     ``values``, default any non-empty value, are rejected; the value is the reason).
     ``reason`` overrides the reason code. Returns :class:`~hf_vitcurate.results.Split`.
     """
+    if where not in ds.column_names:
+        raise missing_column(where, ds.column_names, what="flag column")
     col = arrow_column(ds, where)
     if pa.types.is_boolean(col.type):
         if values is not None:
-            raise ValueError(f"values= applies to a string column; {where!r} is boolean")
+            raise ConfigError(f"values= applies to a string column; {where!r} is boolean")
         bad = np.asarray(pc.fill_null(col, False).to_numpy(zero_copy_only=False), dtype=bool)
         codes = np.full(len(ds), reason or REASONS.get(where, where), dtype=object)
     else:

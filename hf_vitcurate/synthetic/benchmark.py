@@ -36,6 +36,7 @@ from typing import Any
 from datasets import Dataset, Features, Value
 
 from .. import provenance
+from ..errors import ConfigError
 from ..schema import FEATURES
 from .language import (
     JUDGE_SUFFIX,
@@ -206,7 +207,7 @@ def score_benchmark(benchmark_ds: Dataset, predictions: list[str]) -> dict[str, 
     ``caption_precision``/``caption_recall``. Compare with :data:`CHANCE`.
     """
     if len(predictions) != len(benchmark_ds):
-        raise ValueError(f"got {len(predictions)} predictions for {len(benchmark_ds)} benchmark rows")
+        raise ConfigError(f"got {len(predictions)} predictions for {len(benchmark_ds)} benchmark rows")
     cols = benchmark_ds.select_columns(["task", "answer_kind", "answer", "scene", "conversations"])
     hits: dict[str, list[float]] = defaultdict(list)
     yes_said = []

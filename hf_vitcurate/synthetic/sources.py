@@ -41,6 +41,7 @@ import datasets
 from datasets import Dataset, DatasetDict, Features, Value, concatenate_datasets
 
 from .. import provenance
+from ..errors import ConfigError, RunError
 from ..schema import FEATURES
 from .world import TRAIN, make_scene, png_bytes
 from .writers import WRITERS, write_caption, write_judgement, write_text_only
@@ -115,12 +116,12 @@ def _weyl(t: int, alpha: float, key: str) -> float:
 def _check_degrade(degrade: dict[str, dict[str, float]]) -> None:
     for name, rates in degrade.items():
         if name not in SOURCES:
-            raise ValueError(f"degrade names unknown source {name!r}; sources are {list(SOURCES)}")
+            raise ConfigError(f"degrade names unknown source {name!r}; sources are {list(SOURCES)}")
         bad = set(rates) - {"hallucination", "leak", "duplicate"}
         if bad:
-            raise ValueError(f"degrade[{name!r}] has unknown kind(s) {sorted(bad)}")
+            raise ConfigError(f"degrade[{name!r}] has unknown kind(s) {sorted(bad)}")
         if rates.get("hallucination", 0) + rates.get("leak", 0) > 1 or not 0 <= rates.get("duplicate", 0) <= 0.5:
-            raise ValueError(f"degrade[{name!r}]: hallucination + leak must be ≤ 1 and duplicate in [0, 0.5], got {rates}")
+            raise ConfigError(f"degrade[{name!r}]: hallucination + leak must be ≤ 1 and duplicate in [0, 0.5], got {rates}")
 
 
 def _image_rows(n_images: int, seed: int, image_size: int, code: str) -> Iterator[dict[str, Any]]:
@@ -286,14 +287,14 @@ def shapesworld(
     names = list(SOURCES) if sources is None else list(sources)
     unknown = [s for s in names if s not in SOURCES]
     if unknown:
-        raise ValueError(f"unknown source(s) {unknown}; sources are {list(SOURCES)}")
+        raise ConfigError(f"unknown source(s) {unknown}; sources are {list(SOURCES)}")
     bad_rpi = {k: v for k, v in (rows_per_image or {}).items() if k not in SOURCES or not v >= 0}
     if bad_rpi:
-        raise ValueError(f"rows_per_image needs known sources and values >= 0, got {bad_rpi}; sources are {list(SOURCES)}")
+        raise ConfigError(f"rows_per_image needs known sources and values >= 0, got {bad_rpi}; sources are {list(SOURCES)}")
     if not 0.0 <= grouped_captions <= 1.0:
-        raise ValueError(f"grouped_captions must be in [0, 1], got {grouped_captions}")
+        raise ConfigError(f"grouped_captions must be in [0, 1], got {grouped_captions}")
     if hallucination_style not in ("confusion", "random"):
-        raise ValueError(f"hallucination_style must be 'confusion' or 'random', got {hallucination_style!r}")
+        raise ConfigError(f"hallucination_style must be 'confusion' or 'random', got {hallucination_style!r}")
     rpi = {**DEFAULT_ROWS_PER_IMAGE, **(rows_per_image or {})}
     deg = DEFAULT_DEGRADE if degrade is None else degrade
     _check_degrade(deg)
@@ -347,7 +348,7 @@ def training_pool(
         (True, {'clean'})
     """
     if kind not in ("clean", "degraded"):
-        raise ValueError(f"kind must be 'clean' or 'degraded', got {kind!r}")
+        raise ConfigError(f"kind must be 'clean' or 'degraded', got {kind!r}")
     names = [s for s in SOURCES if s != "text_only"] if sources is None else list(sources)
     degrade = {} if kind == "clean" else {k: v for k, v in (degraded or DEGRADED).items() if k in names}
     per_image = sum(DEFAULT_ROWS_PER_IMAGE[s] for s in names)
@@ -357,7 +358,7 @@ def training_pool(
                      benchmark_images=0, cache_dir=cache_dir)
     pool = concatenate_datasets([dd[s] for s in names])
     if len(pool) < n_rows:  # pragma: no cover - the margin above covers every seed tried
-        raise RuntimeError(f"pool has {len(pool)} rows < {n_rows}")
+        raise RunError(f"pool has {len(pool)} rows < {n_rows}")
     pool = pool.shuffle(seed=seed).select(range(n_rows))
     params = {"kind": kind, "n_rows": n_rows, "n_images": n_images, "image_size": image_size, "sources": names,
               "degrade": degrade, "yes_ratio": yes_ratio}

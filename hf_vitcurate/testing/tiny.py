@@ -20,6 +20,7 @@ import os
 from dataclasses import asdict, dataclass
 from typing import Iterable
 
+from ..errors import ConfigError
 from ..schema import IMAGE_TOKEN
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
@@ -246,7 +247,7 @@ def tiny_checkpoint(
 
     arch = TinyArchitecture(**{**asdict(architecture or TINY_ARCHITECTURE), **sizes})
     if arch.image_size % arch.patch_size:
-        raise ValueError(f"image_size {arch.image_size} is not a multiple of patch_size {arch.patch_size}")
+        raise ConfigError(f"image_size {arch.image_size} is not a multiple of patch_size {arch.patch_size}")
     tokenizer = train_tokenizer(corpus, arch.vocab_size)
     torch.manual_seed(seed)
     model = LlavaForConditionalGeneration(_configs(arch, tokenizer))

@@ -31,6 +31,7 @@ import json
 import os
 import time
 
+from ..errors import ConfigError
 from ..synthetic.world import COLOR_NAMES, MAX_OBJECTS, SHAPES, SIZES, make_scene, render
 
 REPORT_FILE = "vision_pretraining.json"
@@ -66,7 +67,7 @@ class _Tagger:
         cfg = self.tower.config
         if cfg.image_size // cfg.patch_size != 3:
             side = cfg.image_size // cfg.patch_size
-            raise ValueError(
+            raise ConfigError(
                 f"the tower has {side}x{side} patches; pretrain_vision_tower needs one patch per "
                 "ShapesWorld cell (3x3, e.g. image_size 63, patch_size 21)"
             )
@@ -137,7 +138,7 @@ def pretrain_vision_tower(
     from ..progress import progress as progress_bar
 
     if steps < 1 or batch_size < 1:
-        raise ValueError(f"steps and batch_size must be >= 1, got steps={steps}, batch_size={batch_size}")
+        raise ConfigError(f"steps and batch_size must be >= 1, got steps={steps}, batch_size={batch_size}")
     set_threads(num_threads)
     source, out = rewrite_target(model, output_dir)
     # float32 on any device: a tiny tower trained in bf16 loses the per-cell precision it is for.
