@@ -20,6 +20,7 @@ from datasets import Dataset, Features, Image, List, Value
 from PIL import Image as PILImage
 
 from hf_vitcurate import FormatError, ValidationError, explode_turns, load_vit, provenance, validate
+from hf_vitcurate.errors import NotFoundError
 from hf_vitcurate.results import Split
 from hf_vitcurate.commands import convert as convert_command
 from hf_vitcurate.commands.common import add_input_args
@@ -420,8 +421,12 @@ def test_sharegpt_messages(tmp_path):
         load_vit(path, format="sharegpt", system="reject")
     with pytest.raises(TypeError, match="do not apply to format 'llava'"):
         load_vit(str(write_json(tmp_path / "l.json", [{"conversations": []}])), system="drop")
-    # Round trip through the messages layout.
-    back = load_vit(sharegpt.save(ds, str(tmp_path / "out" / "chat_out.json")))
+    # Round trip through the messages layout: the image is outside the output's folder, so reading it back
+    # is refused unless allowed.
+    out = sharegpt.save(ds, str(tmp_path / "out" / "chat_out.json"))
+    with pytest.raises(FormatError, match="image_outside_root"):
+        load_vit(out)
+    back = load_vit(out, allow_outside_root=True)
     assert [r["conversations"] for r in arrow_rows(back)] == [r["conversations"] for r in got]
     assert [r["images"] for r in arrow_rows(back)] == [r["images"] for r in got]
 
@@ -485,9 +490,8 @@ def test_canonical_parquet_and_unreadable(tmp_path, llava_dir):
     back = load_vit(str(tmp_path / "pool.parquet"), task="any")
     assert list(back["id"]) == list(ds["id"]) and set(back["task"]) == {"any"}
     assert [s["name"] for s in provenance.steps(back)] == ["canonical"]
-    (tmp_path / "empty.json").write_text("")
-    with pytest.raises(FormatError, match="empty"):
-        load_vit(str(tmp_path / "empty.json"))
+    (tmp_path / "empty.json").write_text("")  # 0 records (what a command writes for 0 rows): 0 canonical rows
+    assert len(load_vit(str(tmp_path / "empty.json"))) == 0
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(FormatError, match="suffix"):
         load_vit(str(tmp_path / "notes.txt"))
@@ -658,7 +662,8 @@ def test_convert_paths_stay_valid_when_the_folder_moves(llava_dir, tmp_path, to)
     assert cli_main(["convert", src, "--output", str(tree / "alone" / "pool.jsonl"), "--to", to, "--image-root", root, "--embed-images"]) == 0
     moved = tmp_path / "moved"
     shutil.move(str(tree), str(moved))  # data and output move together: relative paths hold
-    back = load_vit(str(moved / "out" / "pool.jsonl"))
+    # llava/sharegpt outputs point to ../data: outside their folder, so reading needs allow_outside_root (canonical allows it)
+    back = load_vit(str(moved / "out" / "pool.jsonl"), allow_outside_root=True if to != "jsonl" else None)
     assert back[0]["images"][0].size == (8, 8) and all(not p.startswith(str(tree)) for p in
                                                         (img["path"] for row in arrow_rows(back) for img in row["images"]))
     shutil.move(str(moved / "alone"), str(tmp_path / "elsewhere"))  # an --embed-images output moves alone
@@ -670,7 +675,7 @@ def test_convert_paths_stay_valid_when_the_folder_moves(llava_dir, tmp_path, to)
 
 def test_convert_embed_images_names_a_missing_file(llava_dir, tmp_path):
     (llava_dir / "imgs" / "coco" / "2.png").unlink()
-    with pytest.raises(ValueError, match=r"row '000002': images\[0\]: cannot copy .*2.png: no such file"):
+    with pytest.raises(NotFoundError, match=r"row '000002': images\[0\]: cannot copy .*2.png: no such file"):
         cli_main(["convert", str(llava_dir / "llava_mix.json"), "--output", str(tmp_path / "o.json"),
                   "--image-root", str(llava_dir / "imgs"), "--embed-images"])  # fmt: skip
 

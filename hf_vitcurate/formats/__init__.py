@@ -31,15 +31,18 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 import os
 from typing import Any
 
-from datasets import Dataset
+from datasets import Dataset, Features
 
 from ..errors import FormatError
 from ..results import Split
 from . import captions, cauldron, llava, mminstruct, sharegpt, svit
 from .common import (
+    ROW,
+    check_errors,
     has_canonical_columns,
     default_root,
     default_source,
@@ -51,6 +54,7 @@ from .explode import explode_turns
 FORMATS = ("llava", "svit", "mminstruct", "cauldron", "sharegpt", "captions", "canonical")
 SAVERS = {"llava": llava.save, "sharegpt": sharegpt.save}
 _SEED_KEYS = set(mminstruct.SEED_KINDS)
+logger = logging.getLogger(__name__)
 _SEED_MESSAGE = (
     "an MMInstruct seed-question file (questions without answers, not VIT rows); "
     "read it with hf_vitcurate.formats.mminstruct.load_seeds"
@@ -98,16 +102,14 @@ def _peek_file(path: str, field: str | None = None) -> dict[str, Any]:
     """
     if not path.lower().endswith(".json") or not os.path.isfile(path):
         return {}
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig", errors="surrogateescape") as f:
         head = f.read(1 << 16).lstrip()
-    if not head:
-        raise FormatError(f"{path}: file is empty")
     if not head.startswith("{"):
         return {}
     try:
         obj, end = json.JSONDecoder().raw_decode(head)
     except json.JSONDecodeError:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig", errors="surrogateescape") as f:
             try:
                 obj = json.load(f)
             except json.JSONDecodeError:
@@ -140,6 +142,7 @@ def load_vit(
     source: str | None = None,
     task: str | None = None,
     errors: str = "raise",
+    allow_outside_root: bool | None = None,
     name: str | None = None,
     split: str | None = None,
     **load_kwargs: Any,
@@ -159,7 +162,15 @@ def load_vit(
         errors: ``"raise"`` (FormatError naming file, row, id and field of the first
             malformed record) or ``"reject"`` (returns a :class:`~hf_vitcurate.results.Split`
             ``(kept, rejected)``; rejected
-            rows carry ``row``, ``reject_reason`` and ``reject_detail``).
+            rows carry ``row``, ``reject_reason`` and ``reject_detail``). A JSON Lines
+            line that does not read (malformed JSON, not an object, bytes that are not
+            UTF-8, a lone surrogate escape) is one bad record named by its line; the rest
+            loads.
+        allow_outside_root: read image paths that resolve outside ``image_root``
+            (``../``, absolute paths elsewhere, symlinks pointing out). ``None``
+            (default): refused (reason ``image_outside_root``) in foreign formats, allowed
+            in canonical files, which this package writes with the paths as stored.
+            Local files only: folders and repo ids have no root.
         **load_kwargs: passed to ``datasets.load_dataset`` (``cache_dir``, ``revision``,
             ``field``: the list of records inside one JSON object, ...); format options
             (``system=`` for sharegpt, ``instruction=`` and ``image_name=`` for captions)
@@ -169,6 +180,7 @@ def load_vit(
         >>> ds = load_vit("HuggingFaceM4/the_cauldron", name="ai2d")  # doctest: +SKIP
         >>> kept, rejected = load_vit("gen.jsonl", format="mminstruct", errors="reject")  # doctest: +SKIP
     """
+    check_errors(errors)
     if format != "auto" and format not in FORMATS:
         raise FormatError(f"unknown format {format!r}; formats are {list(FORMATS)} or 'auto'")
     peek = _peek_file(path_or_repo_id, load_kwargs.get("field"))
@@ -176,7 +188,7 @@ def load_vit(
         load_kwargs["field"] = peek["field"]
     module_kwargs = {k: load_kwargs.pop(k) for k in list(load_kwargs) if k in _FORMAT_OPTIONS}
     raw = read_raw(path_or_repo_id, name=name, split=split, **load_kwargs)
-    if format == "auto":
+    if format == "auto" and len(raw):
         try:
             format = detect_format(first_record(raw))
         except FormatError as err:
@@ -184,8 +196,11 @@ def load_vit(
     root = default_root(path_or_repo_id) if image_root is None else image_root
     fallback = name or default_source(path_or_repo_id)
     common = dict(file=path_or_repo_id, image_root=root, source=source, default_source=fallback, task=task, errors=errors)
+    if len(raw) == 0:
+        return _empty(path_or_repo_id, errors=errors, params={"source": source, "task": task})
     if format == "canonical":
-        return _canonical(raw, **common)
+        return _canonical(raw, **common, allow_outside_root=True if allow_outside_root is None else allow_outside_root)
+    common["allow_outside_root"] = bool(allow_outside_root)
     module = {"llava": llava, "svit": svit, "mminstruct": mminstruct, "cauldron": cauldron, "sharegpt": sharegpt, "captions": captions}[format]
     if format == "captions" and "image_files" in peek:
         module_kwargs.setdefault("image_files", peek["image_files"])
@@ -199,7 +214,8 @@ def load_vit(
 _FORMAT_OPTIONS = {"system", "layout", "image_name", "add_suffix", "instruction"}
 
 
-def _canonical(raw: Dataset, *, file: str, image_root: str | None, source: str | None, task: str | None, errors: str, **_: Any):
+def _canonical(raw: Dataset, *, file: str, image_root: str | None, source: str | None, task: str | None, errors: str,
+               allow_outside_root: bool = True, **_: Any):
     """Input already in the schema: relative image paths joined to ``image_root``, cast, optionally override source/task, record the step."""
     from ..schema import CORE_COLUMNS
     from .relocate import resolve_images
@@ -210,7 +226,23 @@ def _canonical(raw: Dataset, *, file: str, image_root: str | None, source: str |
             ds = ds.remove_columns(col).add_column(col, [value] * len(ds))
     ds = ds.select_columns(list(CORE_COLUMNS) + [c for c in ds.column_names if c not in CORE_COLUMNS])
     ds = ds.add_column("_row", list(range(len(ds)))).add_column("reject_reason", [""] * len(ds)).add_column("reject_detail", [""] * len(ds))
-    return finish(ds, fmt="canonical", file=file, rows_in=len(raw), errors=errors, params={"source": source, "task": task}, parent=raw)
+    return finish(ds, fmt="canonical", file=file, rows_in=len(raw), errors=errors, params={"source": source, "task": task}, parent=raw,
+                  image_root=image_root, allow_outside_root=allow_outside_root)
+
+
+def _empty(file: str, *, errors: str, params: dict[str, Any]) -> Dataset | Split:
+    """0 records (an empty file, ``[]``, a 0-row output of another command): 0 canonical rows."""
+    from .. import provenance
+    from ..schema import FEATURES
+    from .common import BOOKKEEPING
+
+    logger.warning("%s: 0 records", file)
+    kept = provenance.record(Dataset.from_dict({k: [] for k in FEATURES}, features=FEATURES), "canonical", kind="convert",
+                             rows_in=0, params={"file": file, "errors": errors, **params})
+    if errors != "reject":
+        return kept
+    features = {**FEATURES, "row": BOOKKEEPING[ROW], "reject_reason": BOOKKEEPING["reject_reason"], "reject_detail": BOOKKEEPING["reject_detail"]}
+    return Split(kept, Dataset.from_dict({k: [] for k in features}, features=Features(features)))
 
 
 def save_vit(ds: Dataset, path: str, *, format: str = "llava", **kwargs: Any) -> str:

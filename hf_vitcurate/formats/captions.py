@@ -65,6 +65,7 @@ def convert(
     image_name: str | Callable[[Any], str] = IMAGE_NAME,
     image_files: dict[str, str] | None = None,
     errors: str = "raise",
+    allow_outside_root: bool = False,
 ) -> Dataset | tuple[Dataset, Dataset]:
     """Canonical caption rows from ``{image_id, caption}`` records already read into ``raw``.
 
@@ -102,4 +103,4 @@ def convert(
     ds = map_records(raw, one, reject_row=lambda rec, row: {"id": str(rec.get("id") or rec.get("image_id")), "source": src}, desc="converting captions")
     params = {"image_root": image_root, "source": src, "task": kind, "instruction": instruction,
               "image_name": "images list" if image_files is not None else image_name}
-    return finish(ds, fmt="captions", file=file, rows_in=len(raw), errors=errors, params=params, parent=raw)
+    return finish(ds, fmt="captions", file=file, rows_in=len(raw), errors=errors, params=params, parent=raw, image_root=image_root, allow_outside_root=allow_outside_root)

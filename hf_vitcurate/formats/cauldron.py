@@ -50,6 +50,7 @@ def convert(
     default_source: str = "cauldron",
     task: str | None = None,
     errors: str = "raise",
+    allow_outside_root: bool = False,
 ) -> Dataset | tuple[Dataset, Dataset]:
     """Canonical rows from cauldron records already read into ``raw``."""
     check_errors(errors)
@@ -79,4 +80,4 @@ def convert(
 
     ds = map_records(raw, one, reject_row=lambda rec, row: {"id": str(rec.get("id") or row_id(src, row)), "source": src}, desc="converting cauldron")
     params = {"image_root": image_root, "source": src, "task": task}
-    return finish(ds, fmt="cauldron", file=file, rows_in=len(raw), errors=errors, params=params, parent=raw)
+    return finish(ds, fmt="cauldron", file=file, rows_in=len(raw), errors=errors, params=params, parent=raw, image_root=image_root, allow_outside_root=allow_outside_root)

@@ -30,9 +30,11 @@ import pyarrow.compute as pc
 from datasets import Dataset, Features, Json, List, Value
 
 from .. import provenance
-from ..errors import FormatError, RowError
+from ..errors import ConfigError, FormatError, RowError
 from ..results import Split
 from ..schema import CORE_COLUMNS, FEATURES, IMAGE_TOKEN, cast_canonical
+from .lines import READ_ERROR
+from .writing import IMAGE_PATHS, export_images, write_records  # noqa: F401 - their old home
 
 # Role names seen in the wild, mapped to the two canonical ones. "system" is not here:
 # formats that carry system prompts decide what to do with them (see sharegpt).
@@ -232,92 +234,6 @@ def image_ref(value: Any, prefix: str | None, field: str = "images") -> dict[str
     raise RowError(field, "bad_image", f"image is {type(value).__name__} {str(value)[:60]!r}, not a path, bytes or {{bytes, path}}")
 
 
-def write_records(
-    ds: Dataset,
-    path: str,
-    to_record: Callable[[dict[str, Any], list[str]], dict[str, Any]],
-    *,
-    image_root: str | None = None,
-    image_dir: str | None = None,
-    extra_keys: Iterable[str] = (),
-    map_batch_size: int = 10_000,
-    image_paths: str = "under_root",
-) -> str:
-    """Stream ``ds`` to a ``.json`` array or ``.jsonl`` file, one ``to_record(row, image_paths)`` each.
-
-    Image paths come from :func:`export_images` (``image_paths`` is its ``mode``) with
-    ``image_root`` defaulting to the output's folder and ``image_dir`` to ``<image_root>/images``; ``extra_keys`` columns
-    are copied into each record. Rows are read as Arrow batches (images not decoded).
-    """
-    lines = path.endswith(".jsonl")
-    if not (lines or path.endswith(".json")):
-        raise ValueError(f"output must end in .json or .jsonl, got {path!r}")
-    root = os.path.abspath(image_root or os.path.dirname(os.path.abspath(path)))
-    image_dir = image_dir or os.path.join(root, "images")
-    keys = [k for k in extra_keys if k in ds.column_names]
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("" if lines else "[\n")
-        first = True
-        for batch in ds.select_columns(["id", "images", "conversations", *keys]).with_format("arrow").iter(batch_size=map_batch_size):
-            for row in batch.to_pylist():
-                rec = {**to_record(row, export_images(row["images"], row["id"], root, image_dir, mode=image_paths)), **{k: row[k] for k in keys}}
-                text = json.dumps(rec, ensure_ascii=False)
-                f.write(text + "\n" if lines else ("" if first else ",\n") + text)
-                first = False
-        f.write("" if lines else "\n]\n")
-    return path
-
-
-IMAGE_PATHS = ("under_root", "relative", "copy")
-
-
-def export_images(images: list[dict[str, Any]] | None, row_id: str, root: str, image_dir: str, *, mode: str = "under_root") -> list[str]:
-    """Paths to write for a row's images (URLs are kept as they are).
-
-    ``mode``: ``"under_root"``: relative to ``root`` when under it, else absolute;
-    ``"relative"``: always relative to ``root`` (valid when the output and the images move
-    together); ``"copy"``: every image file is copied to ``image_dir`` and written relative
-    (the output folder is self-contained). Images held as bytes are written to
-    ``image_dir/{row_id}-{k}.{ext}`` first (bytes win over a stored path, which may name a
-    file that is not here).
-    """
-    if mode not in IMAGE_PATHS:
-        raise ValueError(f"image_paths must be one of {list(IMAGE_PATHS)}, got {mode!r}")
-    out = []
-    for k, img in enumerate(images or []):
-        path, blob = img.get("path"), img.get("bytes")
-        if mode == "copy" and not blob and path and not _URL.match(path):
-            if not os.path.isfile(path):
-                raise ValueError(f"row {row_id!r}: images[{k}]: cannot copy {path}: no such file")
-            blob = open(path, "rb").read()
-        if blob:
-            os.makedirs(image_dir, exist_ok=True)
-            path = os.path.join(image_dir, f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', str(row_id))}-{k}{_image_ext(blob)}")
-            with open(path, "wb") as f:
-                f.write(blob)
-        if not path:
-            raise ValueError(f"row {row_id!r}: image {k} has neither bytes nor a path")
-        if not _URL.match(path):
-            path = os.path.abspath(path)
-            if mode != "under_root" or path.startswith(root.rstrip("/") + "/"):
-                path = os.path.relpath(path, root)
-        out.append(path)
-    return out
-
-
-def _image_ext(blob: bytes) -> str:
-    if blob.startswith(b"\x89PNG"):
-        return ".png"
-    if blob.startswith(b"\xff\xd8"):
-        return ".jpg"
-    if blob[:4] == b"RIFF" and blob[8:12] == b"WEBP":
-        return ".webp"
-    if blob[:3] == b"GIF":
-        return ".gif"
-    return ".img"
-
-
 def default_root(path: str) -> str | None:
     """Default ``image_root``: the folder of a local input file (None for folders and repo ids)."""
     return os.path.dirname(os.path.abspath(path)) if os.path.isfile(path) else None
@@ -397,41 +313,74 @@ def finish(
     errors: str,
     params: dict[str, Any],
     parent: Dataset | None = None,
+    image_root: str | None = None,
+    allow_outside_root: bool = True,
 ) -> Dataset | Split:
     """Raise on or split off bad records, cast to the schema, record the ``convert`` step.
 
     ``errors="raise"``: :class:`~hf_vitcurate.FormatError` naming file, row, id and field
     of the first bad record. ``errors="reject"``: returns a :class:`~hf_vitcurate.results.Split`; rejected
     rows keep their canonical columns, ``row`` (index of the input record),
-    ``reject_reason`` and ``reject_detail``.
+    ``reject_reason`` and ``reject_detail``. Records that did not read (a malformed line,
+    bytes that are not UTF-8: :mod:`.lines`) are rejected with their line; unless
+    ``allow_outside_root``, an image path that resolves outside ``image_root`` rejects its
+    row as ``image_outside_root`` (:mod:`.inside`).
     """
     ds = ds.with_format(None)
     reasons = np.asarray(pc.fill_null(ds.data.column("reject_reason"), "").to_numpy(zero_copy_only=False), dtype=object)
+    overrides = _overrides(ds, reasons, parent, None if allow_outside_root else image_root)
+    for i, (code, _) in overrides.items():
+        reasons[i] = code
     bad = np.flatnonzero(reasons != "")
     if len(bad) and errors == "raise":
         first = ds.select_columns(["id", ROW, "reject_reason", "reject_detail"])[int(bad[0])]
-        field, _, problem = first["reject_detail"].partition(": ")
+        code, detail = overrides.get(int(bad[0]), (first["reject_reason"], first["reject_detail"]))
+        field, _, problem = detail.partition(": ")
         raise FormatError(
-            f"{file}: row {first[ROW]} (id={first['id']!r}) field {field!r}: {problem} [{first['reject_reason']}]"
+            f"{file}: row {first[ROW]} (id={first['id']!r}) field {field!r}: {problem} [{code}]"
             f" ({len(bad)} bad record(s) in all; errors='reject' moves them to a rejected dataset)"
         )
     counts = dict(Counter(str(r) for r in reasons[bad]))
     params = {"format": fmt, "file": file, "errors": errors, **params}
+    if not allow_outside_root and image_root:
+        params["allow_outside_root"] = False
+    extra = [c for c in (READ_ERROR,) if c in ds.column_names]  # a canonical input keeps its other columns
     kept = ds.select(np.flatnonzero(reasons == "")) if len(bad) else ds
-    kept = cast_canonical(kept.remove_columns(list(BOOKKEEPING)))
+    kept = cast_canonical(kept.remove_columns(list(BOOKKEEPING) + extra))
     kept = provenance.record(kept, fmt, kind="convert", rows_in=rows_in, rejected=counts, params=params, parent=parent)
     if errors != "reject":
         return kept
-    rejected = ds.select(bad).rename_column(ROW, "row")
+    rejected = ds.select(bad).remove_columns(extra).rename_column(ROW, "row")
+    if overrides:
+        details = list(rejected["reject_detail"])
+        for j, i in enumerate(bad):
+            if int(i) in overrides:
+                details[j] = overrides[int(i)][1]
+        rejected = rejected.remove_columns(["reject_reason", "reject_detail"])
+        rejected = rejected.add_column("reject_reason", [str(r) for r in reasons[bad]]).add_column("reject_detail", details)
     rejected = provenance.record(
         rejected, fmt, kind="convert", rows_in=rows_in, rows_out=len(rejected), rejected=counts, params=params, parent=parent
     )
     return Split(kept, rejected)
 
 
+def _overrides(ds: Dataset, reasons: np.ndarray, parent: Dataset | None, root: str | None) -> dict[int, tuple[str, str]]:
+    """Reasons found after conversion: records that did not read, then images outside ``root``."""
+    from .inside import outside_root
+    from .lines import read_errors
+
+    out = read_errors(ds.data.column(ROW), parent)
+    if root:
+        for i, (k, real) in outside_root(ds.data.column("images"), root).items():
+            if reasons[i] == "" and i not in out:
+                out[i] = ("image_outside_root", f"images[{k}]: resolves to {real}, outside image_root {root}"
+                          " (pass allow_outside_root=True / --allow-outside-root to read it)")
+    return out
+
+
 def check_errors(errors: str) -> None:
     if errors not in ERRORS:
-        raise ValueError(f"errors must be one of {ERRORS}, got {errors!r}")
+        raise ConfigError(f"errors must be one of {ERRORS}, got {errors!r}")
 
 
 def has_canonical_columns(columns: Iterable[str]) -> bool:

@@ -122,6 +122,7 @@ def convert(
     default_source: str = "llava",
     task: str | None = None,
     errors: str = "raise",
+    allow_outside_root: bool = False,
     fmt: str = "llava",
 ) -> Dataset | tuple[Dataset, Dataset]:
     """Canonical rows from raw LLaVA records already read into ``raw`` (see :func:`load`)."""
@@ -149,7 +150,7 @@ def convert(
         desc=f"converting {fmt}",
     )
     params = {"image_root": image_root, "source": source or default_source, "task": task, "layout": "llava_bench" if bench else "llava"}
-    return finish(ds, fmt=fmt, file=file, rows_in=len(raw), errors=errors, params=params, parent=raw)
+    return finish(ds, fmt=fmt, file=file, rows_in=len(raw), errors=errors, params=params, parent=raw, image_root=image_root, allow_outside_root=allow_outside_root)
 
 
 # ---------------------------------------------------------------- one Arrow batch

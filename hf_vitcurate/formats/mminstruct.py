@@ -249,6 +249,7 @@ def convert(
     default_source: str = "mminstruct",
     task: str | None = None,
     errors: str = "raise",
+    allow_outside_root: bool = False,
     add_suffix: bool = True,
 ) -> Dataset | tuple[Dataset, Dataset]:
     """Canonical rows from raw generator records already read into ``raw``."""
@@ -297,7 +298,7 @@ def convert(
 
     ds = map_records(raw, one, extra=EXTRA, reject_row=lambda rec, row: {"id": str(rec.get("id") or row_id(source or default_source, row))}, desc="converting mminstruct")
     params = {"image_root": image_root, "source": source or default_source, "task": task, "add_suffix": add_suffix}
-    return finish(ds, fmt="mminstruct", file=file, rows_in=len(raw), errors=errors, params=params, parent=raw)
+    return finish(ds, fmt="mminstruct", file=file, rows_in=len(raw), errors=errors, params=params, parent=raw, image_root=image_root, allow_outside_root=allow_outside_root)
 
 
 EXTRA = {"domain": Value("string"), "instruction_type": Value("string")}

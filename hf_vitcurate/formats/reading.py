@@ -18,14 +18,18 @@ import hashlib
 import json
 import logging
 import os
+import re
 from typing import Any
 
 import datasets.config
+import pyarrow.parquet as pq
 from datasets import Dataset, DatasetDict, Features, Json, load_dataset, load_from_disk
-from datasets.exceptions import DatasetGenerationError
+from datasets.exceptions import DatasetGenerationError, DatasetNotFoundError
+from huggingface_hub.errors import HFValidationError
 
-from ..errors import FormatError
+from ..errors import FormatError, NotFoundError
 from .common import records
+from .lines import BOM, READ_ERROR, clean_copy, first_good, looks_clean, with_read_errors
 
 DATA_SUFFIXES = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".arrow": "arrow"}
 logger = logging.getLogger(__name__)
@@ -37,31 +41,37 @@ def read_raw(path: str, *, name: str | None = None, split: str | None = None, **
     Files go through ``load_dataset("json"|"parquet"|..., data_files=path)``; a folder
     saved with ``save_to_disk`` through ``load_from_disk``; any other folder or a repo
     id through ``load_dataset(path, name, split=...)`` (that is the Hub code path).
-    ``split`` defaults to ``"train"``.
+    ``split`` defaults to ``"train"``. JSON Lines with bad lines keep them as records
+    with a :data:`~hf_vitcurate.formats.lines.READ_ERROR` (see :mod:`.lines`); an empty
+    file or list reads as 0 records; a local path that does not exist raises
+    :class:`~hf_vitcurate.errors.NotFoundError`.
 
     Example:
         >>> read_raw("llava.json").column_names  # doctest: +SKIP
         ['id', 'image', 'conversations']
     """
     split = split or "train"
+    if not os.path.exists(path) and _looks_local(path):
+        raise NotFoundError(f"no such file or folder: {path}")
     try:
         if os.path.isfile(path):
             suffix = _suffix(path)
             if suffix not in DATA_SUFFIXES:
                 raise FormatError(f"{path}: unknown file suffix {suffix!r}; expected one of {sorted(DATA_SUFFIXES)}")
-            if os.path.getsize(path) == 0:
-                raise FormatError(f"{path}: file is empty")
             if DATA_SUFFIXES[suffix] == "arrow":
                 return Dataset.from_file(path)
+            if DATA_SUFFIXES[suffix] == "parquet" and pq.ParquetFile(path).metadata.num_rows == 0:
+                return Dataset(pq.read_table(path))  # load_dataset finds "no data" in a 0-row file
             if DATA_SUFFIXES[suffix] == "json" and "field" not in load_kwargs:
                 return _load_json_lines(json_lines_copy(path, load_kwargs.get("cache_dir")), path, load_kwargs)
             return load_dataset(DATA_SUFFIXES[suffix], data_files=path, split="train", **load_kwargs)
         if os.path.isdir(path) and os.path.exists(os.path.join(path, "dataset_info.json")):
-            ds = load_from_disk(path)
-        else:
-            # A folder of data files or a Hub repo id: exactly the `load_dataset` path.
+            ds = load_saved(path)
+        elif os.path.isdir(path):
             ds = load_dataset(path, name, **load_kwargs)
-    except FormatError:
+        else:
+            ds = _load_hub(path, name, load_kwargs)
+    except (FormatError, NotFoundError):
         raise
     except Exception as exc:  # datasets raises many types; all mean "this input does not read"
         raise FormatError(f"{path}: cannot be read as a dataset ({type(exc).__name__}: {exc})") from exc
@@ -72,43 +82,92 @@ def read_raw(path: str, *, name: str | None = None, split: str | None = None, **
     return ds
 
 
-def _load_json_lines(lines_path: str, path: str, load_kwargs: dict[str, Any]) -> Dataset:
-    """``load_dataset("json")`` on JSON Lines, robust to fields that change type or appear late.
+def _looks_local(path: str) -> bool:
+    """True for what can only be a local path (a Hub id is ``name`` or ``org/name``)."""
+    return (
+        path.startswith((".", "/", "~")) or path.count("/") > 1 or os.sep in path.replace("/", "")
+        or _suffix(path) in DATA_SUFFIXES or not _REPO_ID.match(path)
+    )
 
-    datasets infers the schema from the first 10 MB block and fails on a later block
-    that differs (a text-only first block without ``image``, a turn with an extra
-    ``weight`` key, ``image`` a string here and a list there, ...). Then the file is
-    read again with every top-level field typed ``Json`` (any value, any type), which
-    the converters decode: slower, never wrong.
-    """
+
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+def _load_hub(path: str, name: str | None, load_kwargs: dict[str, Any]):
+    """``load_dataset(repo_id)``; a repo that is not there says so, as a missing local folder would."""
     try:
-        # on_mixed_types=None: a field whose type changes after the first block makes
-        # datasets JSON-encode that block's values into a string column, silently
-        # ('"a.jpg"'); failing instead sends the file to the all-Json read below.
-        with _quiet("datasets.packaged_modules.json.json"):
-            return load_dataset("json", data_files=lines_path, split="train", **{"on_mixed_types": None, **load_kwargs})
-    except DatasetGenerationError as first:
-        if "features" in load_kwargs:
-            raise
-        logger.info("%s: fields change type or appear after the first block; reading every field as JSON", path)
-        keys: dict[str, None] = {}
-        with open(lines_path, encoding="utf-8") as f:
-            for n, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    where = f"line {n}" if lines_path == path else f"record {n - 1}"
-                    raise FormatError(f"{path}: {where} is not valid JSON ({exc.msg})") from None
-                if not isinstance(rec, dict):
-                    raise FormatError(f"{path}: record {n - 1} is {type(rec).__name__}, not an object") from None
-                keys.update(dict.fromkeys(rec))
-        features = Features({k: Json() for k in keys})
+        return load_dataset(path, name, **load_kwargs)
+    except (DatasetNotFoundError, FileNotFoundError, HFValidationError) as exc:
+        raise NotFoundError(f"no such file or folder: {path} (nor a Hub dataset: {type(exc).__name__}: {exc})".split("\n")[0]) from exc
+
+
+def load_saved(path: str) -> Dataset | DatasetDict:
+    """``load_from_disk(path)``, also for a 0-row dataset saved without a data file (older outputs)."""
+    state = os.path.join(path, "state.json")
+    if os.path.exists(state):
+        with open(state, encoding="utf-8") as f:
+            if not json.load(f).get("_data_files"):
+                with open(os.path.join(path, "dataset_info.json"), encoding="utf-8") as g:
+                    features = Features.from_dict(json.load(g)["features"])
+                return Dataset.from_dict({k: [] for k in features}, features=features)
+    return load_from_disk(path)
+
+
+def _load_json_lines(lines_path: str, path: str, load_kwargs: dict[str, Any]) -> Dataset:
+    """``load_dataset("json")`` on JSON Lines, robust to bad lines and to fields that change type.
+
+    A file whose bytes look clean (:func:`~.lines.looks_clean`) is read by
+    ``load_dataset`` directly. Otherwise, or when that fails, the file is read line by
+    line once (:func:`~.lines.clean_copy`): bad lines become placeholder records with a
+    reason, and the good ones are read by ``load_dataset`` again; if it still fails
+    (datasets infers the schema from the first 10 MB block and refuses a later block that
+    differs: a text-only first block without ``image``, ``image`` a string here and a list
+    there, ...), every top-level field is typed ``Json`` (any value, any type), which the
+    converters decode: slower, never wrong.
+    """
+    if _is_blank(lines_path):
+        return Dataset.from_dict({})
+    user_features = "features" in load_kwargs
+    if user_features or looks_clean(lines_path):
         try:
-            return load_dataset("json", data_files=lines_path, split="train", features=features, **load_kwargs)
+            return _read_lines(lines_path, load_kwargs)
+        except DatasetGenerationError:
+            if user_features:
+                raise
+    folder = os.path.join(load_kwargs.get("cache_dir") or datasets.config.HF_DATASETS_CACHE, "hf_vitcurate_jsonl")
+    clean, errors, keys = clean_copy(lines_path, path, folder)
+    if errors:
+        code, _, detail = next(iter(errors.values())).partition("\t")
+        logger.warning("%s: %d record(s) do not read, first %s [%s]", path, len(errors), detail, code)
+    if not keys:
+        first = next(iter(errors.values()), "\t").split("\t")[1]
+        raise FormatError(f"{path}: no readable record ({len(errors)} bad; first {first})")
+    try:
+        raw = _read_lines(clean, load_kwargs)
+    except DatasetGenerationError as first:
+        logger.info("%s: fields change type or appear after the first block; reading every field as JSON", path)
+        try:
+            raw = load_dataset("json", data_files=clean, split="train", features=Features({k: Json() for k in keys}), **load_kwargs)
         except DatasetGenerationError:
             raise first from None
+    return with_read_errors(raw, errors)
+
+
+def _read_lines(lines_path: str, load_kwargs: dict[str, Any]) -> Dataset:
+    # on_mixed_types=None: a field whose type changes after the first block makes
+    # datasets JSON-encode that block's values into a string column, silently
+    # ('"a.jpg"'); failing instead sends the file to the all-Json read.
+    with _quiet("datasets.packaged_modules.json.json"):
+        return load_dataset("json", data_files=lines_path, split="train", **{"on_mixed_types": None, **load_kwargs})
+
+
+def _is_blank(path: str) -> bool:
+    """True for a file of whitespace only (0 records)."""
+    if os.path.getsize(path) > 1 << 16:
+        return False
+    with open(path, "rb") as f:
+        data = f.read()
+    return not data.replace(BOM, b"").strip()
 
 
 @contextlib.contextmanager
@@ -136,6 +195,8 @@ def json_lines_copy(path: str, cache_dir: str | None = None, chunk_size: int = 1
     """
     with open(path, "rb") as f:
         head = f.read(1024).lstrip()
+    if head.startswith(BOM):
+        head = head[len(BOM):].lstrip()
     if not head.startswith(b"["):
         return path
     stat = os.stat(path)
@@ -147,7 +208,8 @@ def json_lines_copy(path: str, cache_dir: str | None = None, chunk_size: int = 1
     os.makedirs(folder, exist_ok=True)
     decoder = json.JSONDecoder()
     tmp = f"{out}.{os.getpid()}.tmp"
-    with open(path, encoding="utf-8") as src, open(tmp, "w", encoding="utf-8") as dst:
+    # surrogateescape: bytes that are not UTF-8 go to the copy as they are, for the line check to name.
+    with open(path, encoding="utf-8-sig", errors="surrogateescape") as src, open(tmp, "w", encoding="utf-8", errors="surrogateescape") as dst:
         buf, pos, eof, written = src.read(chunk_size), 0, False, 0
         pos = buf.index("[") + 1
         while True:
@@ -182,7 +244,12 @@ def _suffix(path: str) -> str:
 
 
 def first_record(raw: Dataset) -> dict[str, Any]:
-    """The first row of ``raw`` as plain Python, images left undecoded (for detection)."""
+    """The first readable row of ``raw`` as plain Python, images left undecoded (for detection)."""
     if len(raw) == 0:
         raise FormatError("the input has no records")
-    return records(raw.with_format("arrow")[:1], raw.features)[0]
+    i = first_good(raw)
+    if i is None:
+        raise FormatError("the input has no readable record")
+    rec = records(raw.with_format("arrow")[i : i + 1], raw.features)[0]
+    rec.pop(READ_ERROR, None)
+    return rec

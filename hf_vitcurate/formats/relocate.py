@@ -19,7 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from datasets import Dataset, Image, List
 
-from .common import export_images, root_prefix, resolve_path
+from .common import root_prefix, resolve_path
+from .writing import export_images
 
 
 def _has_relative(images: pa.ChunkedArray) -> bool:

@@ -75,6 +75,7 @@ def convert(
     task: str | None = None,
     system: str = "drop",
     errors: str = "raise",
+    allow_outside_root: bool = False,
 ) -> Dataset | tuple[Dataset, Dataset]:
     """Canonical rows from chat records already read into ``raw``."""
     check_errors(errors)
@@ -113,7 +114,7 @@ def convert(
 
     ds = map_records(raw, one, reject_row=lambda rec, row: {"id": str(rec.get("id") or "")}, desc="converting sharegpt")
     params = {"image_root": image_root, "source": source or default_source, "task": task, "system": system}
-    return finish(ds, fmt="sharegpt", file=file, rows_in=len(raw), errors=errors, params=params, parent=raw)
+    return finish(ds, fmt="sharegpt", file=file, rows_in=len(raw), errors=errors, params=params, parent=raw, image_root=image_root, allow_outside_root=allow_outside_root)
 
 
 def _flatten_message(message: Any, k: int, inline: list[Any]) -> Any:

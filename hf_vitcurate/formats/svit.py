@@ -78,13 +78,14 @@ def convert(
     image_name: str | Callable[[Any], str] = "{image_id}.jpg",
     layout: str = "auto",
     errors: str = "raise",
+    allow_outside_root: bool = False,
 ) -> Dataset | tuple[Dataset, Dataset]:
     """Canonical rows from SVIT records already read into ``raw`` (see module doc)."""
     check_errors(errors)
     if layout == "auto":
         layout = "native" if "image_id" in raw.column_names else "llava"
     if layout == "llava":
-        return llava.convert(raw, file=file, image_root=image_root, source=source, default_source=default_source, task=task, errors=errors, fmt="svit")
+        return llava.convert(raw, file=file, image_root=image_root, source=source, default_source=default_source, task=task, errors=errors, fmt="svit", allow_outside_root=allow_outside_root)
     if layout != "native":
         raise ValueError(f"layout must be 'auto', 'native' or 'llava', got {layout!r}")
     first_record(raw)  # a clear error on an empty file
@@ -116,4 +117,4 @@ def convert(
 
     ds = map_records(raw, one, reject_row=lambda rec, row: {"id": f"{rec.get('image_id')}"}, desc="converting svit")
     params = {"image_root": image_root, "source": source or default_source, "task": file_task, "layout": "native", "image_name": image_name}
-    return finish(ds, fmt="svit", file=file, rows_in=len(raw), errors=errors, params=params, parent=raw)
+    return finish(ds, fmt="svit", file=file, rows_in=len(raw), errors=errors, params=params, parent=raw, image_root=image_root, allow_outside_root=allow_outside_root)
