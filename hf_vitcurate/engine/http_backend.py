@@ -255,13 +255,16 @@ class OpenAIBackend(CachedBackend):
         deadline = time.monotonic() + 2 * self.timeout_s
         chunks, n = [], 0
         while n <= self.max_response_bytes:
-            chunk = resp.read(min(1 << 16, self.max_response_bytes + 1 - n))
+            # read1: one socket read at most (read(n) would wait for all n bytes, past the deadline).
+            chunk = resp.read1(min(1 << 16, self.max_response_bytes + 1 - n))
             if not chunk:
                 break
             chunks.append(chunk)
             n += len(chunk)
             if time.monotonic() > deadline:
                 raise TimeoutError("body not read within twice the timeout")
+        if n <= self.max_response_bytes and (getattr(resp, "length", None) or 0) > 0:
+            raise http.client.IncompleteRead(b"".join(chunks), resp.length)  # cut before its Content-Length
         return b"".join(chunks)
 
     def _parse(self, raw: bytes, r: Request, t0: float, tries: int) -> Response:
