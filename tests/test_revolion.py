@@ -396,6 +396,38 @@ def test_tune_cross_evaluate_end_to_end_and_cached(tiny_model_path, toy_vit, tmp
     assert "REVO-LION" in readme and "DQ" in readme and "dq_heat_map.png" in readme
 
 
+@pytest.mark.slow
+def test_tune_cross_evaluate_never_reuses_a_stale_model_or_answer(tiny_model_path, toy_vit, tmp_path):
+    """Issue 19: changed data (images too) or another recipe gives a new fine-tune and new answers."""
+    from hf_vitcurate.select.revolion_driver import tune_cross_evaluate
+
+    sources = {k: v.select(range(4)) for k, v in three_sources(toy_vit).items() if k != "judge"}
+    recipe = dict(max_steps=1, batch_size=4, warmup_ratio=0.0, progress=False)
+    work = tmp_path / "revo"
+
+    def run(srcs, rec):
+        result = tune_cross_evaluate(srcs, model=tiny_model_path, work_dir=work, recipe=rec, max_new_tokens=2,
+                                     batch_size=4, chunk_size=4)
+        return result.manifest, {str(p.relative_to(work)) for p in (work / "answers").glob("*/*")}
+
+    first, answers = run(sources, recipe)
+    assert first["trained"] == ["caption", "color_qa"] and len(answers) == 2
+    again, same_answers = run(sources, recipe)
+    assert again["reused"] == ["caption", "color_qa"] and same_answers == answers
+    # Other images under the same ids and conversations: caption's model is trained again, and
+    # color_qa's model answers the changed caption rows anew (a new answers folder).
+    swapped = Dataset.from_dict({**{k: list_column(sources["caption"], k) for k in ("id", "conversations", "source", "task")},
+                                 "images": [r["images"] for r in sources["caption"].select([1, 0, 3, 2])]},
+                                features=sources["caption"].features)
+    changed, answers2 = run({**sources, "caption": swapped}, recipe)
+    assert changed["trained"] == ["caption"] and changed["reused"] == ["color_qa"]
+    assert changed["models"]["caption"] != first["models"]["caption"]
+    assert len(answers2 - answers) == 2  # both models answered something new
+    # Another recipe: every model trained again, every answer new.
+    other, answers3 = run(sources, dict(recipe, learning_rate=5e-4))
+    assert other["trained"] == ["caption", "color_qa"] and len(answers3 - answers2) == 2
+
+
 def test_cli_select_release_and_split(tmp_path, scored):
     from hf_vitcurate.cli import main
 
@@ -424,12 +456,17 @@ def test_dq_table_roundtrip_and_heatmap(fixed, tmp_path):
 
 
 def test_cache_key_and_dataset_names(tiny_model_path):
-    from hf_vitcurate.select.revolion_driver import cache_key, data_identity, pool_sources
+    from hf_vitcurate.select.revolion_driver import answers_key, cache_key, pool_sources
 
     a = Dataset.from_dict({"id": ["x", "y"], "source": ["A", "A"], "conversations": [conv("q", "a"), conv("q", "b")]})
     b = Dataset.from_dict({"id": ["x", "y"], "source": ["A", "A"], "conversations": [conv("q", "a"), conv("q", "c")]})
-    assert data_identity(a) == data_identity(Dataset.from_dict(a.to_dict()))  # in-memory: content, not fingerprint
+    same = a.select([0, 1])  # the same rows by another route (another datasets fingerprint): the same key
+    assert cache_key(tiny_model_path, a, {"max_steps": 2}) == cache_key(tiny_model_path, same, {"max_steps": 2})
     assert cache_key(tiny_model_path, a, {"max_steps": 2}) != cache_key(tiny_model_path, b, {"max_steps": 2})
+    assert cache_key(tiny_model_path, a, {"max_steps": 2}) != cache_key(tiny_model_path, a, {"max_steps": 3})
+    assert answers_key(a, {"max_new_tokens": 4}) == answers_key(same, {"max_new_tokens": 4})
+    assert answers_key(a, {"max_new_tokens": 4}) not in (answers_key(b, {"max_new_tokens": 4}),
+                                                        answers_key(a, {"max_new_tokens": 5}))
     assert pool_sources({"A": a, "B": b.map(lambda r: {"source": "B"})}) == (["A", "B"], "source")
     # Rows whose `source` is not their dataset's name get a `dataset` column instead.
     assert pool_sources({"first": a, "second": b}) == (["first", "second"], "dataset")

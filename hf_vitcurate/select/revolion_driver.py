@@ -10,12 +10,14 @@ vector (Eq. 2) and the ``sq`` column (Eq. 3) follow. Rows of T itself get nulls 
 
 Nothing is computed twice:
 
-- a model is cached under ``work_dir/models/<T>-<key>``, ``key`` = hash of (base model:
-  path, ``config.json`` and weight file sizes; data: ids and conversations of T's rows;
-  the training recipe and seed). Images are not hashed: ids stand for them. A second
-  call with the same inputs trains nothing (``manifest["reused"]``);
-- answers are written in resumable chunks under ``work_dir/answers/<T>-<key>/on-<i>-<settings>``
-  (:func:`hf_vitcurate.stages.generate`), so a killed run resumes and a rerun loads no model.
+- a model is cached under ``work_dir/models/<T>-<key>``, ``key`` = the training run's
+  identity (:func:`hf_vitcurate.models.training.train_identity`: the base model's content,
+  the content of T's images and conversations, the recipe and seed). A second call with
+  the same inputs trains nothing (``manifest["reused"]``); other inputs are another folder;
+- answers are written in resumable chunks under ``work_dir/answers/<T>-<key>/on-<i>-<key'>``
+  (:func:`hf_vitcurate.stages.generate`), ``key'`` = the identity of the answers (the content
+  of dataset i's rows and the generation settings), so a killed run resumes, a rerun loads
+  no model, and changed data or settings are answered anew.
 
 Example:
     >>> result = tune_cross_evaluate(sources, model="ckpt/f_pre", work_dir="runs/revolion",
@@ -26,7 +28,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -38,6 +39,8 @@ from datasets import Dataset, Value, concatenate_datasets
 
 from .. import provenance
 from ..columns import add_columns, arrow_column, ids_sha256
+from ..errors import ConfigError
+from ..identity import data_fingerprint, params_fingerprint
 from ..results import DriverSelection
 from .revolion import add_sq, dq_table
 
@@ -48,41 +51,16 @@ MQ = "mq__{}"
 CORE = ("id", "images", "conversations", "source", "task")
 
 
-def _hash(*parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def model_identity(model: str | os.PathLike) -> dict[str, Any]:
-    """What identifies a base checkpoint: its path, ``config.json`` and weight file names and sizes."""
-    path = os.fspath(model)
-    if not os.path.isdir(path):
-        return {"id": path}  # a Hub id
-    ident: dict[str, Any] = {"path": os.path.realpath(path)}
-    cfg = os.path.join(path, "config.json")
-    if os.path.isfile(cfg):
-        with open(cfg, "rb") as f:
-            ident["config"] = hashlib.sha256(f.read()).hexdigest()
-    ident["weights"] = sorted(
-        (name, os.path.getsize(os.path.join(path, name)))
-        for name in os.listdir(path)
-        if name.endswith((".safetensors", ".bin", ".pt"))
-    )
-    return ident
-
-
-def data_identity(ds: Dataset) -> str:
-    """Hash of a dataset's ids and conversations (order-sensitive: training order depends on it)."""
-    h = hashlib.sha256(ids_sha256(ds).encode())
-    table = ds.select_columns(["id", "conversations"]).with_format("arrow")
-    for batch in table.iter(batch_size=10_000):
-        for row_id, conv in zip(batch.column("id").to_pylist(), batch.column("conversations").to_pylist()):
-            h.update(json.dumps([row_id, conv], sort_keys=True).encode())
-    return h.hexdigest()
-
-
 def cache_key(model: str | os.PathLike, ds: Dataset, recipe: Mapping[str, Any]) -> str:
-    """The cache key of a fine-tuned model: (base checkpoint, data, recipe)."""
-    return _hash(model_identity(model), data_identity(ds), dict(recipe))[:16]
+    """The cache key of a fine-tuned model: the identity key of training ``model`` on ``ds`` with ``recipe``."""
+    from ..models.training import train_identity
+
+    return train_identity(ds, model=model, recipe=recipe)["key"]
+
+
+def answers_key(ds: Dataset, generation: Mapping[str, Any]) -> str:
+    """The key of a model's answers on ``ds``: the content of its rows and the generation settings."""
+    return params_fingerprint({"data": data_fingerprint(ds), "generation": dict(generation)})[:16]
 
 
 def safe_name(name: str) -> str:
@@ -102,17 +80,15 @@ def default_recipe(model: str | os.PathLike) -> dict[str, Any]:
 def fine_tune(
     ds: Dataset, *, model: str | os.PathLike, name: str, work_dir: str, recipe: Mapping[str, Any]
 ) -> tuple[str, bool]:
-    """``(checkpoint, reused)``: model_T from the cache, or trained now and cached."""
+    """``(checkpoint, reused)``: model_T from the cache (same identity), or trained now and cached."""
     from ..models import training
 
     key = cache_key(model, ds, recipe)
     out = os.path.join(work_dir, "models", f"{safe_name(name)}-{key}")
-    log = os.path.join(out, training.LOG_FILE)
-    if os.path.isfile(log):
-        with open(log) as f:
-            if json.load(f).get("complete"):
-                logger.info("model for %s: cache hit %s", name, out)
-                return out, True
+    recorded, finished = training.recorded_identity(out)
+    if finished and recorded and recorded.get("key") == key:
+        logger.info("model for %s: cache hit %s", name, out)
+        return out, True
     logger.info("model for %s: training into %s", name, out)
     training.train(ds, model=model, output_dir=out, **dict(recipe))
     return out, False
@@ -151,20 +127,20 @@ def answer_all(
 
     names = sorted(sources)
     columns: dict[str, dict[str, list]] = {t: {} for t in names}
-    # Other generation settings are other answers: their own chunk folders (a rerun never mixes them).
-    settings = _hash({k: v for k, v in generation.items() if k in ("max_new_tokens", "chunk_size")})[:8]
+    # Other data or generation settings are other answers: their own chunk folders (a rerun never mixes them).
+    settings = {k: v for k, v in generation.items() if k in ("max_new_tokens", "chunk_size")}
+    cores = {t: sources[t].select_columns([c for c in sources[t].column_names if c in CORE]) for t in names}
+    keys = {t: answers_key(cores[t], settings) for t in names}
     try:
         for name in names:
             a_col, m_col = ANSWER.format(name), MQ.format(name)
             for target in names:
-                ds = sources[target]
                 if name == target:
-                    columns[target][a_col] = columns[target][m_col] = [None] * len(ds)
+                    columns[target][a_col] = columns[target][m_col] = [None] * len(sources[target])
                     continue
-                core = ds.select_columns([c for c in ds.column_names if c in CORE])
                 chunks = os.path.join(work_dir, "answers", os.path.basename(models[name]),
-                                      f"on-{safe_name(target)}-{settings}")
-                answered = generate(core, model=models[name], work_dir=chunks, restart=restart, column=a_col,
+                                      f"on-{safe_name(target)}-{keys[target]}")
+                answered = generate(cores[target], model=models[name], work_dir=chunks, restart=restart, column=a_col,
                                     keep_loaded=True, **generation)
                 answered = mq(answered, answer_column=a_col, model_name=name, variant=variant)
                 columns[target][a_col] = arrow_column(answered, a_col).to_pylist()
@@ -222,10 +198,10 @@ def tune_cross_evaluate(
     :func:`~hf_vitcurate.select.revolion.release` or ``s1``/``s2``/``s3`` (``by=manifest["by"]``).
     """
     if len(sources) < 2:
-        raise ValueError(f"tune-cross-evaluation needs at least 2 datasets, got {len(sources)}")
+        raise ConfigError(f"tune-cross-evaluation needs at least 2 datasets, got {len(sources)}")
     empty = [n for n, d in sources.items() if len(d) == 0]
     if empty:
-        raise ValueError(f"dataset(s) {empty} are empty")
+        raise ConfigError(f"dataset(s) {empty} are empty: every source needs rows")
     work_dir = os.fspath(work_dir)
     os.makedirs(work_dir, exist_ok=True)
     rec = {"seed": seed, **dict(default_recipe(model) if recipe is None else recipe)}
