@@ -75,11 +75,11 @@ _RULE_BY_CODE = {code: (fld, problem) for fld, code, problem in RULES}
 def cast_canonical(ds: Dataset) -> Dataset:
     """Cast the core columns of ``ds`` to :data:`FEATURES`, keeping extra columns.
 
-    Raises ``ValueError`` naming the missing columns when a core column is absent.
+    Raises :class:`~hf_vitcurate.ValidationError` (a ``ValueError``) naming the missing columns when a core column is absent.
     """
     missing = [c for c in CORE_COLUMNS if c not in ds.column_names]
     if missing:
-        raise ValueError(f"dataset lacks canonical column(s) {missing}; has {ds.column_names}")
+        raise ValidationError(None, missing[0], f"dataset lacks canonical column(s) {missing}; has {ds.column_names}", code="missing_column")
     features = ds.features.copy()
     changed = False
     for name in CORE_COLUMNS:
@@ -249,7 +249,8 @@ def validate(
     if strict and len(bad):
         i = int(bad[0])
         fld, problem = _RULE_BY_CODE[codes[i]]
-        raise ValidationError(ds[i]["id"], fld, f"row {i}: {problem}", code=codes[i])
+        # Read the id column only: a whole row would decode its images (a missing file raises).
+        raise ValidationError(ds.select_columns(["id"])[i]["id"], fld, f"row {i}: {problem}", code=codes[i])
     good = np.flatnonzero(codes == "")
     kept = ds.select(good) if len(bad) else ds
     bad_codes = [str(c) for c in codes[bad]]

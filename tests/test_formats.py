@@ -20,7 +20,7 @@ from datasets import Dataset, Features, Image, List, Value
 from PIL import Image as PILImage
 
 from hf_vitcurate import FormatError, ValidationError, explode_turns, load_vit, provenance, validate
-from hf_vitcurate.errors import NotFoundError
+from hf_vitcurate.errors import ConfigError, NotFoundError
 from hf_vitcurate.results import Split
 from hf_vitcurate.commands import convert as convert_command
 from hf_vitcurate.commands.common import add_input_args
@@ -556,7 +556,7 @@ def test_convert_cli(llava_dir, tmp_path, capsys):
     assert json.loads(open(tmp_path / "rejected.jsonl").readline())["reject_reason"] == "unknown_role"
     with pytest.raises(FormatError, match="unknown_role"):
         cli_main(["convert", str(bad), "--output", str(tmp_path / "x.parquet")])
-    with pytest.raises(SystemExit, match="--rejected: needs --errors reject"):
+    with pytest.raises(ConfigError, match="--rejected: needs --errors reject"):
         cli_main(["convert", str(bad), "--output", str(tmp_path / "x.parquet"), "--rejected", str(tmp_path / "r.jsonl")])
 
 

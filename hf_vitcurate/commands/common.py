@@ -9,7 +9,9 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from datasets import Dataset, DatasetDict, load_from_disk
+from datasets import Dataset, DatasetDict
+
+from ..errors import ConfigError
 
 # Below this many rows, saving and loading show no progress bars: they take well under a second.
 SMALL = 10_000
@@ -23,31 +25,41 @@ def load_input(
     *,
     field: str | None = None,
     instruction: str | None = None,
+    allow_outside_root: bool | None = None,
 ) -> Dataset:
     """A dataset saved with ``save_to_disk`` or any file/repo :func:`hf_vitcurate.load_vit` reads.
 
     ``path`` may be the namespace :func:`add_input_args` filled: ``load_input(args)`` reads
-    ``input``, ``--format``, ``--image-root``, ``--source``, ``--field`` and ``--instruction``.
-    ``field`` (the records list inside one JSON object) and ``instruction`` (caption files'
-    human turn) go to ``load_vit`` only when given.
+    ``input``, ``--format``, ``--image-root``, ``--source``, ``--field``, ``--instruction``
+    and ``--allow-outside-root``. ``field`` (the records list inside one JSON object),
+    ``instruction`` (caption files' human turn) and ``allow_outside_root`` go to
+    ``load_vit`` only when given. Every output :func:`save_output` writes reads back,
+    0-row ones included.
     """
     if isinstance(path, argparse.Namespace):
         args = path
         path, format, image_root, source = args.input, args.format, args.image_root, args.source
         field, instruction = getattr(args, "field", None), getattr(args, "instruction", None)
+        allow_outside_root = getattr(args, "allow_outside_root", None)
     if os.path.isdir(path) and os.path.exists(os.path.join(path, "dataset_info.json")):
-        ds = load_from_disk(path)
+        from ..formats.reading import load_saved
+
+        ds = load_saved(path)
         if isinstance(ds, DatasetDict):
-            raise SystemExit(f"{path} holds a DatasetDict; give one split's folder")
+            raise ConfigError(f"{path} holds a DatasetDict (splits {list(ds)}); give one split's folder")
         return ds
     from .. import load_vit
 
-    extra = {k: v for k, v in (("field", field), ("instruction", instruction)) if v is not None}
+    extra = {k: v for k, v in (("field", field), ("instruction", instruction), ("allow_outside_root", allow_outside_root)) if v is not None}
     return load_vit(path, format=format, image_root=image_root, source=source, **extra)
 
 
 def save_output(ds: Dataset, path: str) -> None:
-    """Write ``ds`` to ``path``: ``.jsonl``/``.json``/``.parquet`` by suffix, else ``save_to_disk``."""
+    """Write ``ds`` to ``path``: ``.jsonl``/``.json``/``.parquet`` by suffix, else ``save_to_disk``.
+
+    A 0-row dataset is written so that :func:`load_input` (and ``load_from_disk``) read it
+    back: a folder gets one empty data file (``save_to_disk`` alone writes none).
+    """
     if path.endswith(".parquet"):
         ds.to_parquet(path)
     elif path.endswith(".jsonl"):
@@ -55,7 +67,7 @@ def save_output(ds: Dataset, path: str) -> None:
     elif path.endswith(".json"):
         ds.to_json(path, lines=False)
     else:
-        ds.save_to_disk(path)
+        ds.save_to_disk(path, **({"num_shards": 1} if len(ds) == 0 else {}))
 
 
 def add_input_args(parser) -> None:
@@ -67,6 +79,9 @@ def add_input_args(parser) -> None:
                         help="JSON file that is one object: the key of its list of records (default: detect; caption files: annotations)")
     parser.add_argument("--instruction", default=None,
                         help="caption files: the human turn before each caption (default: 'Describe the image concisely.')")
+    parser.add_argument("--allow-outside-root", dest="allow_outside_root", action=argparse.BooleanOptionalAction, default=None,
+                        help="read image paths that resolve outside --image-root (../, absolute paths, symlinks out); "
+                             "default: refused in foreign formats, allowed in canonical files")
 
 
 def add_release_args(parser, repo_id: str, out: str) -> None:

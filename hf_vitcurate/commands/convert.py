@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from ..errors import ConfigError
 from .common import add_input_args, option, print_summary, quiet_if_small, save_output
 
 TARGETS = ("auto", "llava", "sharegpt", "parquet", "jsonl", "disk")
@@ -61,8 +62,8 @@ def run(args) -> int:
     from ..results import Split
 
     if args.rejected and args.errors != "reject":
-        raise SystemExit("vitcurate convert: error: --rejected: needs --errors reject")
-    extra = {k: getattr(args, k) for k in ("field", "instruction") if getattr(args, k) is not None}
+        raise ConfigError("--rejected: needs --errors reject")
+    extra = {k: getattr(args, k) for k in ("field", "instruction", "allow_outside_root") if getattr(args, k, None) is not None}
     loaded = load_vit(args.input, format=args.format, image_root=args.image_root, source=args.source,
                       task=args.task, errors=args.errors, name=args.name, split=args.split, **extra)
     ds, rejected = loaded if isinstance(loaded, Split) else (loaded, None)

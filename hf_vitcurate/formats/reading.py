@@ -18,7 +18,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 from typing import Any
 
 import datasets.config
@@ -27,7 +26,7 @@ from datasets import Dataset, DatasetDict, Features, Json, load_dataset, load_fr
 from datasets.exceptions import DatasetGenerationError, DatasetNotFoundError
 from huggingface_hub.errors import HFValidationError
 
-from ..errors import FormatError, NotFoundError
+from ..errors import FormatError, NotFoundError, check_path
 from .common import records
 from .lines import BOM, READ_ERROR, clean_copy, first_good, looks_clean, with_read_errors
 
@@ -51,8 +50,7 @@ def read_raw(path: str, *, name: str | None = None, split: str | None = None, **
         ['id', 'image', 'conversations']
     """
     split = split or "train"
-    if not os.path.exists(path) and _looks_local(path):
-        raise NotFoundError(f"no such file or folder: {path}")
+    check_path(path)  # a typo'd local folder is "no such file or folder", not a bad Hub repo id
     try:
         if os.path.isfile(path):
             suffix = _suffix(path)
@@ -80,17 +78,6 @@ def read_raw(path: str, *, name: str | None = None, split: str | None = None, **
             raise FormatError(f"{path}: has splits {list(ds)}, not {split!r}; pass split=")
         ds = ds[split]
     return ds
-
-
-def _looks_local(path: str) -> bool:
-    """True for what can only be a local path (a Hub id is ``name`` or ``org/name``)."""
-    return (
-        path.startswith((".", "/", "~")) or path.count("/") > 1 or os.sep in path.replace("/", "")
-        or _suffix(path) in DATA_SUFFIXES or not _REPO_ID.match(path)
-    )
-
-
-_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
 def _load_hub(path: str, name: str | None, load_kwargs: dict[str, Any]):
