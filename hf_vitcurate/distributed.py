@@ -277,12 +277,14 @@ def run_sharded(
     desc: str = "scoring",
     restart: bool = False,
     replace_other_run: bool = False,
+    decode: bool = True,
 ) -> Dataset:
     """Apply ``compute`` to every chunk of ``ds`` across processes; return ``ds`` plus its columns.
 
-    ``compute`` receives a batch as a dict of lists (``ds[a:b]`` formatting; a stage that
-    decodes images itself passes ``ds`` with ``Image(decode=False)``) and returns new
-    columns of the same length. ``features`` (optional) types the new columns. ``params``
+    ``compute`` receives a batch as a dict of lists (``ds[a:b]`` formatting; with
+    ``decode=False`` the values as stored, images as ``{"bytes", "path"}`` for a stage that
+    decodes them row by row with :mod:`hf_vitcurate.images`) and returns new columns of
+    the same length. ``features`` (optional) types the new columns. ``params``
     and ``chunk_size`` enter the run key so that changing them never reuses old chunks.
     One process and N processes give the same columns. ``work_dir=None``: a new temporary
     folder shared by the run's processes (:func:`shared_temp_dir`; no resume).
@@ -296,6 +298,7 @@ def run_sharded(
     if work_dir is None:
         work_dir = shared_temp_dir(f"{desc}-")
     source = ds.select_columns(input_columns) if input_columns else ds
+    reader = source if decode else source.with_format("arrow")
     identity = run_identity(source, {**(params or {}), "chunk_size": chunk_size})
     n_chunks = -(-len(ds) // chunk_size)
     with contextlib.ExitStack() as held:
@@ -313,7 +316,7 @@ def run_sharded(
         bar = progress(total=len(mine), desc=desc, unit="chunk", enabled=st.is_local_main_process)
         for c in mine:
             lo, hi = c * chunk_size, min(len(ds), (c + 1) * chunk_size)
-            columns = compute(source[lo:hi])
+            columns = compute(reader[lo:hi] if decode else reader[lo:hi].to_pydict())
             bad = {k: len(v) for k, v in columns.items() if len(v) != hi - lo}
             if bad:
                 raise ValueError(f"compute returned {bad} values for a chunk of {hi - lo} rows (chunk {c})")

@@ -18,6 +18,7 @@ from PIL import Image as PILImage, ImageDraw
 
 from hf_vitcurate import FEATURES
 from hf_vitcurate.distributed import done_chunks
+from hf_vitcurate.errors import ConfigError
 from hf_vitcurate.results import Split
 from hf_vitcurate.stages import necessity, reject
 
@@ -226,16 +227,21 @@ def test_mllm_selector_cli_passes_sign_max_length_and_dtype(monkeypatch, tmp_pat
     @functools.wraps(select.mllm_selector)  # the flags come from the real signature
     def fake(ds, **options):
         seen.update(options)
-        raise ValueError("stop here")
+        raise ConfigError("stop here")  # a user error: the CLI prints it and exits
 
     monkeypatch.setitem(cmd.METHODS, "mllm-selector", cmd.METHODS["mllm-selector"].__class__(
         **{**cmd.METHODS["mllm-selector"].__dict__, "fn": fake}))
     Dataset.from_dict({"id": ["a", "b"]}).save_to_disk(str(tmp_path / "pool"))
     base = ["select", "mllm-selector", str(tmp_path / "pool"), "--n", "1", "--model", "m", "--work-dir", str(tmp_path),
             "--output", str(tmp_path / "out")]
-    with pytest.raises(SystemExit, match="stop here"):
-        main([*base, "--sign", "loglik", "--max-length", "64", "--dtype", "float32"])
+    def stops(argv):  # the CLI reports the error (exit status or SystemExit), never returns 0
+        try:
+            code = main(argv)
+        except SystemExit as exit_:
+            code = exit_.code
+        assert code not in (0, None)
+
+    stops([*base, "--sign", "loglik", "--max-length", "64", "--dtype", "float32"])
     assert (seen["sign"], seen["max_length"], seen["dtype"]) == ("loglik", 64, "float32")
-    with pytest.raises(SystemExit, match="stop here"):
-        main(base)
+    stops(base)
     assert (seen["sign"], seen["max_length"], seen["dtype"], seen["recipe"]) == ("nll", 2048, "auto", None)

@@ -2,6 +2,8 @@
 
 A pure function of the seed and the epoch, so a run is reproducible and a resumed run sees
 exactly the batches it had left; rows of similar length share a batch (little padding).
+:func:`each_batch` runs a scoring stage's batches so that one row failing inside the
+model flags that row instead of ending the run.
 
 Example:
     >>> [b.tolist() for b in global_batches(5, 2, seed=0, epoch=0)] == [b.tolist() for b in global_batches(5, 2, seed=0, epoch=0)]
@@ -12,10 +14,16 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import math
+from collections.abc import Callable, Sequence
 from typing import Iterator
 
 import numpy as np
+
+logger = logging.getLogger(__name__)
+
+MODEL_ERROR = "model_error: "
 
 
 def row_lengths(dataset) -> np.ndarray:
@@ -74,3 +82,49 @@ def total_steps(n_rows: int, recipe, world: int = 1) -> int:
         return int(recipe.max_steps)
     per_epoch = math.ceil(n_rows / (recipe.batch_size * world))
     return max(1, math.ceil(recipe.epochs * per_epoch / recipe.grad_accum))
+
+
+def _reason(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{MODEL_ERROR}{type(exc).__name__}: {text[:117] + '...' if len(text) > 120 else text}"
+
+
+def each_batch(batches: Sequence[np.ndarray], run: Callable[[np.ndarray], None]) -> dict[int, str]:
+    """Call ``run(positions)`` for every batch; a batch that raises is retried one row at a time.
+
+    Returns ``{position: "model_error: <Type>: <message>"}`` for the rows that fail alone
+    (their results are simply not written by ``run``). An error that is not about one row
+    is raised as is: every row of a failing batch failing alone, or every row of the call
+    failing (a broken model, a wrong option), must stop the run, not flag all its rows.
+
+    >>> done = []
+    >>> def run(idx):
+    ...     if 2 in idx: raise ValueError("bad row")
+    ...     done.extend(idx.tolist())
+    >>> each_batch([np.array([0, 1]), np.array([2, 3])], run), sorted(done)
+    ({2: 'model_error: ValueError: bad row'}, [0, 1, 3])
+    """
+    errors: dict[int, str] = {}
+    first: Exception | None = None
+    for idx in batches:
+        try:
+            run(idx)
+            continue
+        except Exception as exc:  # noqa: BLE001 - retried row by row below; re-raised when not one row's fault
+            batch_error = exc
+            first = first or exc
+        alone = {}
+        for i in idx if len(idx) > 1 else []:
+            try:
+                run(np.asarray([i]))
+            except Exception as exc:  # noqa: BLE001 - this row's own failure: flagged
+                alone[int(i)] = exc
+        if len(idx) > 1 and len(alone) == len(idx):
+            raise batch_error
+        for i, exc in (alone.items() if len(idx) > 1 else [(int(idx[0]), batch_error)]):
+            errors[i] = _reason(exc)
+            logger.warning("row %d of a chunk fails inside the model alone, flagged: %s", i, errors[i])
+    total = sum(len(b) for b in batches)
+    if total > 1 and len(errors) == total:
+        raise first  # every row failed: not a bad row but a broken run
+    return errors

@@ -7,7 +7,9 @@ shown to the model) with greedy decoding and the KV cache, exactly as
 cut into chunks by :func:`hf_vitcurate.distributed.run_sharded` (one model per process,
 ``accelerate launch`` shards chunks, a killed run resumes from its finished chunks);
 inside a chunk rows are sorted by length and batched so padding stays small, and the
-answers go back in row order.
+answers go back in row order. Each answer column ``C`` comes with ``C_flag``: ``""``, or
+``"image_error: ..."``/``"model_error: ..."`` for a row left unanswered (null) so that
+one bad row never stops the run.
 
 Why not ``models.generate.generate_with`` itself: it shards rows over processes and
 gathers the answers (a collective call), which must not run inside a runner chunk that
@@ -27,20 +29,38 @@ from datasets import Dataset, Value
 
 from .. import provenance
 from ..distributed import run_sharded
+from ..errors import MissingColumnError
+from ..images import MAX_PIXELS, decode_rows
 
 
-def answer_rows(model, processor, rows: dict[str, list], *, max_new_tokens: int, batch_size: int) -> list[str]:
-    """Greedy answers of a loaded model to the last question of each row of ``rows`` (row order kept)."""
+def answer_rows(model, processor, rows: dict[str, list], *, max_new_tokens: int, batch_size: int
+                ) -> tuple[list[str | None], dict[int, str]]:
+    """Greedy answers of a loaded model to the last question of each row of ``rows`` (row order kept).
+
+    Returns the answers and ``{position: "model_error: ..."}`` for rows that fail inside
+    the model alone (their answer is ``None``; see :func:`hf_vitcurate.models.batching.each_batch`).
+    """
+    from ..models.batching import each_batch
     from ..models.generate import greedy_batch
     from .necessity import length_batches, text_length
 
     n = len(rows["conversations"])
-    answers = [""] * n
-    for idx in length_batches(text_length(rows), batch_size):
+    answers: list[str | None] = [None] * n
+
+    def run(idx) -> None:
         sub = {k: [v[i] for i in idx] for k, v in rows.items()}
         for i, text in zip(idx, greedy_batch(model, processor, sub, max_new_tokens=max_new_tokens)):
             answers[int(i)] = text
-    return answers
+
+    failed = each_batch(length_batches(text_length(rows), batch_size), run)
+    for i in failed:
+        answers[i] = None  # a batch that failed part-way may have written some answers
+    return answers, failed
+
+
+def flag_column(column: str) -> str:
+    """The flag column of an answer column: ``answer__T`` -> ``answer__T_flag``."""
+    return f"{column}_flag"
 
 
 # The model kept by ``generate(..., keep_loaded=True)``: {"key": ..., "value": (model, processor)}.
@@ -88,6 +108,7 @@ def generate(
     dtype: str | None = "auto",
     num_threads: int | None = None,
     keep_loaded: bool = False,
+    max_pixels: int | None = MAX_PIXELS,
 ) -> Dataset:
     """Add ``column``: the greedy answer of the checkpoint ``model`` to each row's last question.
 
@@ -96,25 +117,41 @@ def generate(
     ``generate`` call. ``num_threads``: CPU threads for torch in this process.
     ``keep_loaded=True`` keeps the model in memory after the call, so consecutive calls
     with the same checkpoint (one model answering several datasets) load it once; free it
-    with :func:`release_model`. An existing ``column`` is replaced.
+    with :func:`release_model`. An existing ``column`` is replaced. Bad rows never stop the
+    run: a row whose images do not decode (or have more than ``max_pixels`` pixels) gets a
+    null answer and ``{column}_flag = "image_error: <reason>"``, a row that fails inside the
+    model alone ``"model_error: <reason>"`` (``""`` for good rows); counts go to the provenance.
     """
     if "conversations" not in ds.column_names:
-        raise KeyError(f"generate needs a 'conversations' column (columns: {ds.column_names})")
+        raise MissingColumnError(f"generate needs a 'conversations' column (columns: {ds.column_names})")
+    from ..identity import model_fingerprint
+    from .necessity import flag_counts, scatter
+
     path = os.fspath(model)
+    flag = flag_column(column)
     loaded: list = []
 
     def compute(rows: dict[str, list]) -> dict[str, list]:
-        if not loaded:  # one model per process, loaded on first use (not for fully resumed runs)
-            loaded.extend(_load(path, dtype, num_threads, keep_loaded))
-        return {column: answer_rows(*loaded, rows, max_new_tokens=max_new_tokens, batch_size=batch_size)}
+        n = len(rows["conversations"])
+        good, kept, bad = decode_rows(rows, max_pixels=max_pixels)
+        answers: list = []
+        failed: dict[int, str] = {}
+        if good:
+            if not loaded:  # one model per process, loaded on first use (not for fully resumed runs)
+                loaded.extend(_load(path, dtype, num_threads, keep_loaded))
+            answers, failed = answer_rows(*loaded, kept, max_new_tokens=max_new_tokens, batch_size=batch_size)
+        flags = [failed.get(j, "") for j in range(len(good))]
+        return {column: scatter(n, good, answers, {}), flag: scatter(n, good, flags, bad)}
 
-    params = {"model": path, "column": column, "max_new_tokens": max_new_tokens, "decoding": "greedy"}
+    params = {"model": model_fingerprint(path), "column": column, "max_new_tokens": max_new_tokens,
+              "decoding": "greedy", "max_pixels": max_pixels}
     # None: a temporary folder that all processes share (distributed.shared_temp_dir).
     work = os.fspath(work_dir) if work_dir is not None else None
     out = run_sharded(
-        ds, compute, work, chunk_size=chunk_size, features={column: Value("string")}, params=params,
-        input_columns=[c for c in ("images", "conversations") if c in ds.column_names],
-        desc=f"generate {column}", restart=restart,
+        ds, compute, work, chunk_size=chunk_size, features={column: Value("string"), flag: Value("string")},
+        params=params, input_columns=[c for c in ("images", "conversations") if c in ds.column_names],
+        desc=f"generate {column}", restart=restart, decode=False,
     )
     return provenance.record(out, "generate", kind="stage", rows_in=len(ds),
-                             params={**params, "batch_size": batch_size}, model=path, parent=ds)
+                             params={**params, "batch_size": batch_size, "flags": flag_counts(out, flag)},
+                             model=path, parent=ds)

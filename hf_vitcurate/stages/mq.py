@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 from datasets import Dataset, Value
 
 from .. import provenance
+from ..errors import MissingColumnError
 from ..metrics.mq import COMPONENTS, check_variant, default_scorer
 from ._arrow import map_arrow, turns
 
@@ -62,11 +63,14 @@ def mq(
 ) -> Dataset:
     """Add ``mq__{model}`` (float64): MQ^S of ``answer_column`` against the last ``gpt`` turn.
 
-    ``num_proc`` scores batches in several processes (each loads WordNet once).
+    ``num_proc`` scores batches in several processes (each loads WordNet once). A null
+    answer (a row :func:`~hf_vitcurate.stages.generate` flagged and left unanswered) scores
+    as the empty answer (REVO-LION's MQ^D averages every row, so a missing answer counts as
+    a wrong one); their number is in the provenance (``flags: {"unanswered": n}``).
     """
     check_variant(variant)
     if answer_column not in ds.column_names:
-        raise KeyError(f"answer column {answer_column!r} not in dataset (columns: {ds.column_names}); run generate first")
+        raise MissingColumnError(f"answer column {answer_column!r} not in dataset (columns: {ds.column_names}); run generate first")
     name = MQ_PREFIX + (model_name or model_name_of(answer_column))
     new = {name: Value("float64")}
     if components:
@@ -84,4 +88,6 @@ def mq(
     params = {"answer_column": answer_column, "column": name, "variant": variant.upper(), "reference": "last gpt turn"}
     out = map_arrow(ds, fn, new, batch_size=map_batch_size, num_proc=num_proc, desc=f"mq {name}",
                     fingerprint_params={**params, "components": components})
-    return provenance.record(out, "mq", kind="stage", rows_in=len(ds), params=params, parent=ds)
+    nulls = ds.with_format("arrow")[answer_column].null_count
+    return provenance.record(out, "mq", kind="stage", rows_in=len(ds),
+                             params={**params, "flags": {"unanswered": nulls} if nulls else {}}, parent=ds)

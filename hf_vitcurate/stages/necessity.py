@@ -23,7 +23,10 @@ not scored) and flagged ``truncated`` in ``necessity_flag``; a row with no answe
 left gets ``necessity = NaN`` and the flag ``no_response_tokens`` (selections refuse NaN
 scores and name the row, so such rows must be split off explicitly:
 ``stages.reject(scored, where="necessity_flag", values=["no_response_tokens"])``, as
-:func:`hf_vitcurate.select.mllm_selector` does before NBGS).
+:func:`hf_vitcurate.select.mllm_selector` does before NBGS). Bad rows never stop a run: a row
+whose images do not decode gets ``necessity = None`` and ``image_error: <reason>``, a row
+that fails inside the model alone ``model_error: <reason>`` (:func:`unscored_flags` lists
+the flags of every unscored row).
 
 Example:
     >>> scored = necessity(pool, model="runs/f_seed", batch_size=16, work_dir="runs/necessity")  # doctest: +SKIP
@@ -34,12 +37,15 @@ from __future__ import annotations
 
 import math
 import os
+from typing import Any
 
 import numpy as np
 from datasets import Dataset, Value
 
 from .. import provenance
 from ..distributed import run_sharded
+from ..errors import ConfigError
+from ..images import MAX_PIXELS, decode_rows
 
 FEATURES = {"necessity": Value("float64"), "necessity_tokens": Value("int32"), "necessity_flag": Value("string")}
 
@@ -57,7 +63,13 @@ def length_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
 
 
 def score_rows(model, processor, rows: dict[str, list], *, batch_size: int, max_length: int | None) -> dict[str, list]:
-    """Summed answer NLL, answer-token count and flag of every row of ``rows`` (row order kept)."""
+    """Summed answer NLL, answer-token count and flag of every row of ``rows`` (row order kept).
+
+    A row that fails inside the model alone (retried alone when its batch fails, see
+    :func:`hf_vitcurate.models.batching.each_batch`) gets ``None`` values and the flag
+    ``"model_error: ..."``; the other rows of its batch are scored as usual.
+    """
+    from ..models.batching import each_batch
     from ..models.chat import encode
     from ..models.loss import row_nll
 
@@ -65,7 +77,8 @@ def score_rows(model, processor, rows: dict[str, list], *, batch_size: int, max_
     nll = np.zeros(n)
     tokens = np.zeros(n, dtype=np.int64)
     truncated = np.zeros(n, dtype=bool)
-    for idx in length_batches(text_length(rows), batch_size):
+
+    def run(idx: np.ndarray) -> None:
         sub = {k: [v[i] for i in idx] for k, v in rows.items()}
         full = encode(processor, sub)
         batch = full
@@ -75,8 +88,40 @@ def score_rows(model, processor, rows: dict[str, list], *, batch_size: int, max_
         s, t = row_nll(model, batch)
         nll[idx] = s.double().cpu().numpy()
         tokens[idx] = t.cpu().numpy()
-    flags = np.where(tokens == 0, "no_response_tokens", np.where(truncated, "truncated", ""))
-    return {"nll": nll.tolist(), "tokens": tokens.tolist(), "flag": flags.tolist()}
+
+    failed = each_batch(length_batches(text_length(rows), batch_size), run)
+    flags = np.where(tokens == 0, "no_response_tokens", np.where(truncated, "truncated", "")).tolist()
+    out = {"nll": nll.tolist(), "tokens": tokens.tolist(), "flag": flags}
+    for i, reason in failed.items():
+        out["nll"][i], out["tokens"][i], out["flag"][i] = None, None, reason
+    return out
+
+
+def scatter(n: int, good: list[int], values: list, fill: dict[int, Any], default: Any = None) -> list:
+    """A column of ``n`` rows: ``values`` at the ``good`` positions, ``fill[i]`` (else ``default``) elsewhere.
+
+    >>> scatter(4, [0, 2], ["a", "c"], {1: "bad"})
+    ['a', 'bad', 'c', None]
+    """
+    out = [fill.get(i, default) for i in range(n)]
+    for i, v in zip(good, values):
+        out[i] = v
+    return out
+
+
+def unscored_flags(ds: Dataset) -> list[str]:
+    """The distinct ``necessity_flag`` values of rows without a score (``no_response_tokens``,
+    ``image_error: ...``, ``model_error: ...``): what a selection must set aside first,
+    ``stages.reject(ds, where="necessity_flag", values=unscored_flags(ds))``.
+
+    >>> unscored_flags(Dataset.from_dict({"necessity": [1.0, None, float("nan"), 2.0],
+    ...     "necessity_flag": ["", "image_error: missing file", "no_response_tokens", "truncated"]}))
+    ['image_error: missing file', 'no_response_tokens']
+    """
+    table = ds.with_format("arrow").select_columns(["necessity", "necessity_flag"])[:]
+    values = table.column("necessity").to_pylist()
+    flags = table.column("necessity_flag").to_pylist()
+    return sorted({f for v, f in zip(values, flags) if f and (v is None or math.isnan(v))})
 
 
 def necessity(
@@ -91,6 +136,7 @@ def necessity(
     max_length: int | None = 2048,
     chunk_size: int = 512,
     dtype: str = "auto",
+    max_pixels: int | None = MAX_PIXELS,
 ) -> Dataset:
     """Add ``necessity``, ``necessity_tokens`` and ``necessity_flag`` (see module docstring).
 
@@ -100,41 +146,62 @@ def necessity(
     chunk. Under ``accelerate launch`` each process scores its chunks.
     ``dtype``: weights dtype (``"auto"``: the checkpoint's, bf16 on GPUs); ``"bfloat16"``
     also pays on CPUs with AVX512-BF16/AMX (benchmarks/RESULTS.md); losses are summed in
-    float32 either way.
+    float32 either way. A row whose images do not decode (truncated, corrupt, missing,
+    more than ``max_pixels`` pixels, a decompression bomb) gets a null score and
+    ``necessity_flag = "image_error: <reason>"``, a row that fails inside the model alone
+    ``"model_error: <reason>"``; the run goes on and the flags are counted in the provenance.
+    Chunks are keyed by the model's content (:func:`hf_vitcurate.identity.model_fingerprint`),
+    not its path: a checkpoint rewritten in place never reuses old scores.
     """
     if reduction not in ("sum", "mean"):
-        raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
+        raise ConfigError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
     if sign not in ("nll", "loglik"):
-        raise ValueError(f"sign must be 'nll' or 'loglik', got {sign!r}")
+        raise ConfigError(f"sign must be 'nll' or 'loglik', got {sign!r}")
+    from ..identity import model_fingerprint
     from ..models.loading import load
 
     loaded: list = []
 
     def compute(rows: dict[str, list]) -> dict[str, list]:
-        if not loaded:  # one model per process, loaded on first use
-            net, processor = load(model, dtype=dtype)
-            net.eval()
-            loaded.extend([net, processor])
-        out = score_rows(*loaded, rows, batch_size=batch_size, max_length=max_length)
-        values = []
-        for s, t in zip(out["nll"], out["tokens"]):
-            v = (s / t if reduction == "mean" else s) if t else math.nan
-            values.append(-v if sign == "loglik" else v)
-        return {"necessity": values, "necessity_tokens": out["tokens"], "necessity_flag": out["flag"]}
+        n = len(rows["conversations"])
+        good, kept, bad = decode_rows(rows, max_pixels=max_pixels)
+        values: list = []
+        out: dict[str, list] = {"tokens": [], "flag": []}
+        if good:
+            if not loaded:  # one model per process, loaded on first use
+                net, processor = load(model, dtype=dtype)
+                net.eval()
+                loaded.extend([net, processor])
+            out = score_rows(*loaded, kept, batch_size=batch_size, max_length=max_length)
+            for s, t in zip(out["nll"], out["tokens"]):
+                v = None if t is None else (s / t if reduction == "mean" else s) if t else math.nan
+                values.append(-v if sign == "loglik" and v is not None else v)
+        return {"necessity": scatter(n, good, values, {}), "necessity_tokens": scatter(n, good, out["tokens"], {}),
+                "necessity_flag": scatter(n, good, out["flag"], bad)}
 
-    params = {"model": os.fspath(model), "reduction": reduction, "sign": sign, "max_length": max_length,
-              "dtype": str(dtype)}
+    params = {"model": model_fingerprint(model), "reduction": reduction, "sign": sign, "max_length": max_length,
+              "dtype": str(dtype), "max_pixels": max_pixels}
     # None: a temporary folder that all processes share (distributed.shared_temp_dir).
     work = os.fspath(work_dir) if work_dir is not None else None
     scored = run_sharded(
         ds, compute, work, chunk_size=chunk_size, features=FEATURES, params=params,
         input_columns=[c for c in ("images", "conversations") if c in ds.column_names],
-        desc="necessity", restart=restart,
+        desc="necessity", restart=restart, decode=False,
     )
-    flags = [f for f in scored.with_format("arrow")["necessity_flag"].to_pylist() if f]
-    counts = {f: flags.count(f) for f in set(flags)}
+    counts = flag_counts(scored, "necessity_flag")
     return provenance.record(
         scored, "necessity", kind="stage", rows_in=len(ds), params={**params, "batch_size": batch_size, "flags": counts},
         model=os.fspath(model), parent=ds,
     )
 
+
+def flag_counts(ds: Dataset, column: str) -> dict[str, int]:
+    """How many rows carry each non-empty value of the flag ``column`` (for the provenance and the card).
+
+    Image and model errors are counted by kind (``"image_error"``), their reasons vary per row.
+
+    >>> flag_counts(Dataset.from_dict({"f": ["", "truncated", "image_error: missing file", "image_error: x"]}), "f")
+    {'image_error': 2, 'truncated': 1}
+    """
+    flags = [f.split(":", 1)[0] for f in ds.with_format("arrow")[column].to_pylist() if f]
+    return {f: flags.count(f) for f in sorted(set(flags))}

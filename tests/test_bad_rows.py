@@ -1,0 +1,171 @@
+"""Bad rows never stop a model stage: images that do not decode and rows failing inside the model
+are flagged with a null score; good rows score as if the bad ones were not there."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from datasets import Dataset
+from PIL import Image as PILImage, ImageDraw
+
+from hf_vitcurate import FEATURES, provenance
+from hf_vitcurate.images import decode, decode_rows
+from hf_vitcurate.stages import generate, mq, necessity
+
+
+def encoded(im: PILImage.Image, fmt: str = "PNG", **kw) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+def picture(color: str = "red") -> bytes:
+    im = PILImage.new("RGB", (32, 32), "white")
+    ImageDraw.Draw(im).ellipse([6, 6, 26, 26], fill=color)
+    return encoded(im)
+
+
+def noisy(fmt: str) -> bytes:
+    return encoded(PILImage.effect_noise((64, 64), 60).convert("RGB"), fmt)
+
+
+def bomb_png(width: int = 20_000, height: int = 20_000) -> bytes:
+    """A valid 1x1 PNG whose header claims ``width`` x ``height`` (a few hundred bytes, 400M pixels)."""
+    png = encoded(PILImage.new("L", (1, 1)))
+    ihdr = png[12:16] + struct.pack(">II", width, height) + png[24:29]
+    return png[:8] + struct.pack(">I", 13) + ihdr + struct.pack(">I", zlib.crc32(ihdr)) + png[33:]
+
+
+def test_decode_corpus(tmp_path):
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "folder").mkdir()
+    loop = tmp_path / "loop.png"
+    loop.symlink_to(loop)
+    png, jpg = noisy("PNG"), noisy("JPEG")
+    bad = {
+        "truncated png": {"bytes": png[: len(png) // 2], "path": None},
+        "truncated jpeg": {"bytes": jpg[: len(jpg) // 2], "path": None},
+        "corrupt bytes": {"bytes": b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "path": None},
+        "not an image": {"bytes": b"hello world", "path": None},
+        "missing file": {"bytes": None, "path": str(tmp_path / "nope.png")},
+        "zero-byte file": {"bytes": None, "path": str(tmp_path / "empty.png")},
+        "folder": {"bytes": None, "path": str(tmp_path / "folder")},
+        "symlink loop": {"bytes": None, "path": str(loop)},
+        "nothing": {"bytes": None, "path": None},
+        "bomb": {"bytes": bomb_png(), "path": None},
+    }
+    for kind, ref in bad.items():
+        reason = decode(ref)
+        assert isinstance(reason, str) and reason and "\n" not in reason, kind
+    assert decode(bad["missing file"]) == "missing file"
+    assert decode(bad["bomb"]).startswith("decompression bomb (Image size (400000000 pixels)")  # PIL's own guard
+    big = {"bytes": bomb_png(10_000, 10_000), "path": None}  # under PIL's guard, over the cap: never decoded
+    assert decode(big) == "too large (10000x10000 = 100000000 pixels > max_pixels 40000000)"
+    assert decode(bad["truncated png"]).startswith("truncated or corrupt")
+    # Unusual but valid images decode to RGB.
+    for im in [PILImage.new("CMYK", (8, 8), (0, 255, 0, 0)), PILImage.new("RGBA", (8, 8), (255, 0, 0, 128)),
+               PILImage.new("I;16", (8, 8), 40000), PILImage.new("P", (8, 8)), PILImage.new("1", (8, 8))]:
+        fmt = "JPEG" if im.mode == "CMYK" else "TIFF" if im.mode == "I;16" else "PNG"
+        out = decode({"bytes": encoded(im, fmt), "path": None})
+        assert not isinstance(out, str) and out.mode == "RGB" and out.size == (8, 8), im.mode
+    # The pixel cap is the user's: a 32x32 image is refused under max_pixels=100.
+    assert decode({"bytes": picture(), "path": None}, max_pixels=100).startswith("too large")
+    good, kept, errors = decode_rows({"images": [[{"bytes": picture(), "path": None}],
+                                                 [{"bytes": picture(), "path": None}, bad["missing file"]]],
+                                      "x": [1, 2]})
+    assert good == [0] and kept["x"] == [1] and errors == {1: "image_error: image 2/2 missing file"}
+
+
+def rows(n: int = 12) -> Dataset:
+    out = {k: [] for k in FEATURES}
+    for i in range(n):
+        color = ["red", "blue", "green"][i % 3]
+        out["id"].append(f"row-{i}")
+        out["images"].append([{"bytes": picture(color), "path": None}])
+        out["conversations"].append([{"from": "human", "value": "<image>\nWhat colour is it?"},
+                                     {"from": "gpt", "value": f"It is {color}."}])
+        out["source"].append("toy")
+        out["task"].append("conversation")
+    return Dataset.from_dict(out, features=FEATURES)
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    from hf_vitcurate.testing import tiny_checkpoint
+
+    return tiny_checkpoint(rows(), output_dir=str(tmp_path_factory.mktemp("tiny")), image_size=32, patch_size=8,
+                           vision_layers=1, text_layers=1)
+
+
+BAD = {  # row index -> what is wrong with it
+    1: "truncated png", 4: "corrupt bytes", 6: "missing file", 7: "over the pixel cap", 9: "decompression bomb",
+    10: "fails inside the model",
+}
+
+
+def with_bad_rows(ds: Dataset, tmp_path) -> Dataset:
+    png = noisy("PNG")
+    refs = {1: {"bytes": png[: len(png) // 2], "path": None}, 4: {"bytes": b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "path": None},
+            6: {"bytes": None, "path": str(tmp_path / "nope.png")},
+            7: {"bytes": encoded(PILImage.new("RGB", (400, 400))), "path": None},
+            9: {"bytes": bomb_png(), "path": None}}
+    table = ds.to_dict()
+    for i, ref in refs.items():
+        table["images"][i] = [ref]
+    # Two placeholders, one image: the processor refuses the row (in a batch, the whole batch).
+    table["conversations"][10] = [{"from": "human", "value": "<image>\n<image>\nWhat colour?"},
+                                  {"from": "gpt", "value": "Red."}]
+    return Dataset.from_dict(table, features=FEATURES)
+
+
+def test_necessity_flags_bad_rows_and_scores_the_others(ckpt, tmp_path):
+    """Before: the first truncated image ended the run (OSError: image file is truncated)."""
+    ds = with_bad_rows(rows(), tmp_path)
+    scored = necessity(ds, model=ckpt, batch_size=4, chunk_size=6, work_dir=str(tmp_path / "w"),
+                       max_pixels=100_000, dtype="float32")
+    flags = list(scored["necessity_flag"])
+    assert [i for i, f in enumerate(flags) if f] == sorted(BAD)
+    assert all(flags[i].startswith("image_error: ") for i in BAD if i != 10)
+    assert flags[10].startswith("model_error: ")
+    assert "too large (400x400" in flags[7] and "\n" not in "".join(flags)
+    values = list(scored["necessity"])
+    tokens = list(scored["necessity_tokens"])  # (not scored[i]: that decodes the row's broken image)
+    assert all(values[i] is None and tokens[i] is None for i in BAD)
+    good = [i for i in range(len(ds)) if i not in BAD]
+    clean = necessity(ds.select(good), model=ckpt, batch_size=4, dtype="float32")
+    assert np.allclose([values[i] for i in good], list(clean["necessity"]), atol=1e-4, rtol=1e-5)
+    step = provenance.steps(scored)[-1]
+    assert step["params"]["flags"] == {"image_error": 5, "model_error": 1}
+    from hf_vitcurate.stages.necessity import unscored_flags
+
+    assert len(unscored_flags(scored)) == len(BAD)
+
+
+def test_generate_and_mq_flag_bad_rows(ckpt, tmp_path):
+    ds = with_bad_rows(rows(), tmp_path)
+    out = generate(ds, model=ckpt, column="answer__T", max_new_tokens=4, batch_size=4, chunk_size=6,
+                   max_pixels=100_000, dtype="float32")
+    flags = list(out["answer__T_flag"])
+    assert [i for i, f in enumerate(flags) if f] == sorted(BAD)
+    assert flags[10].startswith("model_error: ") and flags[1].startswith("image_error: truncated")
+    answers = list(out["answer__T"])
+    assert all((a is None) == (i in BAD) for i, a in enumerate(answers))
+    assert provenance.steps(out)[-1]["params"]["flags"] == {"image_error": 5, "model_error": 1}
+    scored = mq(out, answer_column="answer__T")
+    assert all(v is not None for v in scored["mq__T"])  # an unanswered row scores as the empty answer
+    assert provenance.steps(scored)[-1]["params"]["flags"] == {"unanswered": len(BAD)}
+
+
+def test_a_broken_model_still_stops_the_run(ckpt, tmp_path):
+    """Every row failing is not a bad row but a broken run: raised, not flagged."""
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(ckpt, broken)
+    (broken / "chat_template.jinja").write_text("{{ raise_exception('no template') }}")
+    with pytest.raises(Exception, match="no template"):
+        necessity(rows(4), model=str(broken), batch_size=2)
