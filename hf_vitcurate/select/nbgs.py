@@ -157,18 +157,27 @@ def descending_order(scores: np.ndarray) -> np.ndarray:
     m = len(scores)
     bits = np.uint64(max(1, (m - 1).bit_length()))
     raw = np.ascontiguousarray(scores, dtype=np.float64).view(np.uint64)
-    key = ~np.where(raw >> np.uint64(63), ~raw, raw | np.uint64(1 << 63))  # ascending key = descending score
-    packed = (key >> bits) << bits
+    # In place, to touch the 8 bytes per row as few times as possible: key = raw ^ flip, where
+    # flip is every bit but the sign for a positive score and the sign bit alone for a negative.
+    key = raw >> np.uint64(63)
+    key *= np.uint64(0xFFFF_FFFF_FFFF_FFFF)
+    key |= np.uint64(1 << 63)
+    np.invert(key, out=key)
+    np.bitwise_xor(key, raw, out=key)  # sorts ascending as the score descending
+    packed = key >> bits
+    packed <<= bits
     packed |= np.arange(m, dtype=np.uint64)
     packed.sort()
-    order = (packed & ((np.uint64(1) << bits) - np.uint64(1))).astype(np.intp)
     high = packed >> bits
     same = high[1:] == high[:-1]
-    if same.any():
-        run = np.cumsum(np.concatenate(([True], ~same)))
+    del high
+    order = np.bitwise_and(packed, (np.uint64(1) << bits) - np.uint64(1), out=packed).view(np.int64)
+    if same.any():  # runs of equal high bits: put them in order of the full key
         pos = np.flatnonzero(np.concatenate((same, [False])) | np.concatenate(([False], same)))
+        starts = np.ones(len(pos), dtype=bool)
+        starts[1:] = ~same[pos[1:] - 1]
         sub = order[pos]
-        order[pos] = sub[np.lexsort((key[sub], run[pos]))]
+        order[pos] = sub[np.lexsort((key[sub], np.cumsum(starts)))]
     return order
 
 
