@@ -302,8 +302,13 @@ def ensure_same(recorded: Mapping[str, Any] | None, current: Mapping[str, Any], 
                 hint: str = "use restart=True (--restart) or another work_dir") -> None:
     """Raise :class:`~hf_vitcurate.errors.StaleStateError` unless ``recorded`` equals ``current`` (by key).
 
-    ``place`` names the folder (``"output_dir 'runs/ft'"``); the message says what changed and ``hint``.
+    ``place`` names the folder (``"output_dir 'runs/ft'"``); the message says what changed and
+    ``hint``. The error's ``changed`` attribute holds the words of :func:`what_changed` alone,
+    so a caller can say it in its own terms (which of its options to change).
     """
     if recorded and recorded.get("key") == current.get("key"):
         return
-    raise StaleStateError(f"{place} holds results of other inputs: {what_changed(recorded, current)}; {hint}")
+    changed = what_changed(recorded, current)
+    err = StaleStateError(f"{place} holds results of other inputs: {changed}; {hint}")
+    err.changed = changed
+    raise err

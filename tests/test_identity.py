@@ -119,8 +119,9 @@ def test_identity_key_and_what_changed(tiny_model_path, tmp_path, hash_cache):
     message = ident.what_changed(old, new)
     assert message.startswith("model changed (sha256:") and "data changed" in message
     assert message.endswith("params changed: learning_rate 0.001 -> 123")
-    with pytest.raises(StaleStateError, match="runs/x.*learning_rate 0.001 -> 123; use restart=True"):
+    with pytest.raises(StaleStateError, match="runs/x.*learning_rate 0.001 -> 123; use restart=True") as err:
         ident.ensure_same(old, new, place="work_dir 'runs/x'")
+    assert err.value.changed == message
     ident.ensure_same(old, dict(old), place="work_dir 'runs/x'")
     with pytest.raises(StaleStateError, match="recorded no identity"):
         ident.ensure_same(None, old, place="output_dir 'runs/x'")

@@ -31,6 +31,7 @@ from datasets import Dataset, concatenate_datasets
 
 from .. import provenance
 from ..columns import ids_sha256, list_column
+from ..errors import ConfigError, StaleStateError
 from ..results import DriverSelection, Split
 from .common import finish, size
 from .revolion_driver import default_recipe
@@ -40,7 +41,7 @@ from .nbgs import default_seed_size, nbgs, preset_values
 def seed_split(ds: Dataset, *, n_seed: int, seed: int = 0) -> tuple[Dataset, Dataset, dict[str, Any]]:
     """``(seed_rows, rest_of_pool, manifest)``: n_seed rows drawn uniformly, the rest kept in order."""
     if not 0 < n_seed <= len(ds):
-        raise ValueError(f"n_seed={n_seed} must be between 1 and the pool size {len(ds)}")
+        raise ConfigError(f"n_seed={n_seed} must be between 1 and the pool size {len(ds)}")
     picked = np.random.default_rng(seed).choice(len(ds), size=n_seed, replace=False)
     seed_rows, manifest = finish(ds, picked, "mllm_selector_seed", params={"n_seed": n_seed}, seed=seed)
     rest_idx = np.setdiff1d(np.arange(len(ds)), picked)
@@ -74,7 +75,9 @@ def mllm_selector(
     """Select a budget m of ``n`` rows (or a ``fraction`` of ``pool``) by MLLM-Selector.
 
     ``model`` is f_pre; f_seed is trained into ``work_dir/f_seed`` and necessity chunks are
-    kept in ``work_dir/necessity`` (a rerun resumes; ``restart=True`` starts over).
+    kept in ``work_dir/necessity`` (a rerun with the same inputs resumes; ``restart=True``
+    starts over). A ``work_dir`` whose f_seed was trained from another pool, model or
+    recipe is never reused: :class:`~hf_vitcurate.errors.StaleStateError` says what changed.
     ``n_seed`` defaults to 15% of the budget. ``quotas`` goes to :func:`nbgs` (``"equal"``:
     n2 / N per group, the paper's literal reading); ``preset="paper"`` fills the paper's
     n1 = 100k and k = 50k (:data:`~hf_vitcurate.select.nbgs.PAPER_PRESET`) where ``n_seed``
@@ -95,14 +98,19 @@ def mllm_selector(
     n_seed, k = preset_values(preset, n_seed=n_seed, k=k)
     budget = size(len(pool), n=n, fraction=fraction)
     if budget < 1:
-        raise ValueError(f"the budget m={budget} must be at least 1 row")
+        raise ConfigError(f"the budget m={budget} must be at least 1 row")
     n_seed = default_seed_size(budget) if n_seed is None else n_seed
     if n_seed > budget:
-        raise ValueError(f"n_seed={n_seed} exceeds the budget m={budget}")
+        raise ConfigError(f"n_seed={n_seed} exceeds the budget m={budget}: lower n_seed or raise n")
     work_dir = os.fspath(work_dir)
     seed_rows, rest, seed_manifest = seed_split(pool, n_seed=n_seed, seed=seed)
-    f_seed = train(seed_rows, model=model, output_dir=os.path.join(work_dir, "f_seed"), restart=restart,
-                   **{"seed": seed, **dict(default_recipe(model) if recipe is None else recipe)})
+    try:
+        f_seed = train(seed_rows, model=model, output_dir=os.path.join(work_dir, "f_seed"), restart=restart,
+                       **{"seed": seed, **dict(default_recipe(model) if recipe is None else recipe)})
+    except StaleStateError as err:  # said in this function's terms: its folder is work_dir
+        changed = getattr(err, "changed", str(err))
+        raise StaleStateError(f"work_dir {work_dir!r} holds a seed model (f_seed) of other inputs: {changed}; "
+                              "use restart=True (--restart) or another work_dir") from None
     scored = necessity(rest, model=f_seed, work_dir=os.path.join(work_dir, "necessity"), restart=restart,
                        reduction=reduction, sign=sign, max_length=max_length, dtype=dtype, batch_size=batch_size)
     scorable, set_aside = set_unscored_aside(scored)
