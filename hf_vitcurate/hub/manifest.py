@@ -5,7 +5,9 @@ The manifest holds, per config and split: row count, ``ids_sha256`` (the selecte
 source and the provenance steps that made it; the features; the rejected rows by
 reason; the card used. ``identity_sha256`` hashes the parts that decide the published
 content (not times, tags, fingerprints or shard sizes), and :func:`would_change`
-compares it with an earlier publish.
+compares it with an earlier publish. The hashes are the package's one identity
+(:mod:`hf_vitcurate.identity`): ``content_sha256`` is :func:`~hf_vitcurate.identity.data_fingerprint`
+of the split, the card and manifest hashes :func:`~hf_vitcurate.identity.params_fingerprint`.
 
 Example:
     >>> from datasets import Dataset, DatasetDict
@@ -19,7 +21,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from typing import Any
@@ -28,7 +29,9 @@ import pyarrow.compute as pc
 from datasets import Dataset, DatasetDict
 
 from .. import provenance
-from ..columns import content_sha256, ids_sha256
+from ..columns import ids_sha256
+from ..errors import MissingColumnError
+from ..identity import data_fingerprint, params_fingerprint
 
 MANIFEST_FILE = "curation.json"
 FORMAT = 1
@@ -79,7 +82,7 @@ def rejected_counts(rejected) -> dict[str, int]:
     out: dict[str, int] = {}
     for ds in parts:
         if "reject_reason" not in ds.column_names:
-            raise ValueError("`rejected` needs a 'reject_reason' column (as schema.validate returns)")
+            raise MissingColumnError("`rejected` needs a 'reject_reason' column (as schema.validate returns)")
         for reason, n in value_counts(ds, "reject_reason").items():
             out[reason] = out.get(reason, 0) + n
     return out
@@ -90,7 +93,7 @@ def card_identity(card: str, card_data: dict[str, Any] | None) -> str:
     data = dict(card_data or {})
     plots = data.pop("plots", None) or {}
     payload = {"card": str(card), "card_data": provenance._jsonable(data), "plots": sorted(plots)}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+    return params_fingerprint(payload)
 
 
 def describe(
@@ -111,7 +114,7 @@ def describe(
             splits[split] = {
                 "num_rows": len(ds),
                 "ids_sha256": ids_sha256(ds),
-                "content_sha256": content_sha256(ds),
+                "content_sha256": data_fingerprint(ds).removeprefix("sha256:"),
                 "fingerprint": ds._fingerprint,
                 "sources": value_counts(ds, "source"),
                 "steps": per_split[name][split],
@@ -146,7 +149,7 @@ def identity_sha256(manifest: dict[str, Any]) -> str:
             for name, c in manifest["configs"].items()
         },
     }
-    return hashlib.sha256(json.dumps(view, sort_keys=True).encode()).hexdigest()
+    return params_fingerprint(view)
 
 
 def load_manifest(published: str | dict[str, Any]) -> dict[str, Any] | None:
