@@ -599,6 +599,86 @@ def test_local_backend_text_only_checkpoint(engine_checkpoint, tmp_path):
         backend.generate([Request("Describe", images=[PILImage.new("RGB", (8, 8))])])
 
 
+def _text_lm(engine_checkpoint, folder: Path, seed: int) -> Path:
+    """A random text-only LM (the engine checkpoint's tokenizer) saved to ``folder``: another seed, another model."""
+    import torch
+    from transformers import AutoProcessor, LlamaForCausalLM, LlavaConfig
+
+    torch.manual_seed(seed)
+    LlamaForCausalLM(LlavaConfig.from_pretrained(engine_checkpoint).text_config).save_pretrained(folder)
+    AutoProcessor.from_pretrained(engine_checkpoint).tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.slow
+def test_engine_cache_keys_on_the_models_content(engine_checkpoint, tmp_path):
+    folder, cache = tmp_path / "lm", tmp_path / "cache"
+    asks = [Request("Given a description of the image", max_tokens=6), Request("Is it red?", max_tokens=6)]
+    first = LocalBackend(_text_lm(engine_checkpoint, folder, 0), max_new_tokens=6, cache_dir=cache)
+    old = first.generate(asks)
+    same = LocalBackend(folder, max_new_tokens=6, cache_dir=cache)
+    assert [r.text for r in same.generate(asks)] == [r.text for r in old] and same.calls == 0  # same model: the cache answers
+    changed = LocalBackend(_text_lm(engine_checkpoint, folder, 1), max_new_tokens=6, cache_dir=cache)  # new weights, same path
+    new = changed.generate(asks)
+    assert changed.calls == 2 and not any(r.cached for r in new) and new[0].key != old[0].key  # never the old model's answers
+
+
+def _png(color=(200, 10, 10), size=(16, 16)) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    PILImage.new("RGB", size, color).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_local_backend_bad_images_are_their_own_errors(engine_checkpoint, tmp_path):
+    good = _png()
+    truncated = _png((1, 2, 3), (64, 64))
+    truncated = truncated[: len(truncated) // 2]
+    ask = load_prompts().caption_prompt("landmark")
+    backend = LocalBackend(engine_checkpoint, max_new_tokens=4, cache_dir=tmp_path / "cache", max_pixels=64 * 64)
+    out = backend.generate([Request(ask, images=[good], max_tokens=4), Request(ask, images=[truncated], max_tokens=4),
+                            Request(ask, images=[b"not an image"], max_tokens=4),
+                            Request(ask, images=[{"bytes": None, "path": str(tmp_path / "missing.png")}], max_tokens=4),
+                            Request(ask, images=[_png(size=(65, 64))], max_tokens=4)])
+    assert out[0].error == "" and [r.error for r in out[1:]] == ["image_error"] * 4
+    assert all(r.error_detail.startswith("image_error: ") for r in out[1:]) and "max_pixels" in out[4].error_detail
+    assert len(RequestCache(tmp_path / "cache")) == 1  # errors are not cached
+    # In the engine: the truncated image's rows are rejected, the others go on.
+    feats = Features({"id": Value("string"), "images": List(Image()), "domain": Value("string")})
+    images = Dataset.from_dict({"id": ["ok", "bad"], "images": [[{"bytes": good, "path": None}], [{"bytes": truncated, "path": None}]],
+                                "domain": ["landmark", "landmark"]}, features=feats)
+    engine = Engine(EchoBackend(lambda r: scripted(r.prompt, False)), caption_backend=backend, max_attempts=2)
+    result = engine.run(images, types=["short_vqa"], n_questions=2, n_long=1)
+    rejected = result.rejected.select_columns(["id", "reject_reason", "reject_detail"])
+    bad = [r for r in rejected if r["id"].startswith("bad")]
+    assert len(bad) == 1 + 2 + 1 and {r["reject_reason"] for r in bad} == {"caption_failed"}
+    assert [r["reject_detail"] for r in bad if r["id"] == "bad-caption"] == ["image_error: OSError: image file is truncated"]
+    assert not any(r["id"].startswith("ok") and r["reject_reason"] == "caption_failed" for r in rejected)
+
+
+def test_local_backend_retries_a_failed_batch_one_request_at_a_time(engine_checkpoint, tmp_path):
+    folder = _text_lm(engine_checkpoint, tmp_path / "lm", 0)
+    asks = [Request(p, max_tokens=4) for p in ("Is it red?", "POISON is here", "Given a description of the image")]
+    clean = LocalBackend(folder, max_new_tokens=4, batch_size=4).generate(asks)
+    backend = LocalBackend(folder, max_new_tokens=4, batch_size=4)
+    _, model, tokenizer = backend._load()
+    generate = model.generate
+
+    def faulty(*args, **kw):  # a fault inside the model: any batch (out of memory), and one poisoned request
+        ids = kw["input_ids"]
+        if ids.shape[0] > 1:
+            raise RuntimeError("CUDA out of memory (injected)")
+        if "POISON" in tokenizer.decode(ids[0]):
+            raise RuntimeError("injected failure")
+        return generate(*args, **kw)
+
+    model.generate = faulty
+    out = backend.generate(asks)
+    assert [r.error for r in out] == ["", "model_error", ""] and "injected failure" in out[1].error_detail
+    assert [out[0].text, out[2].text] == [clean[0].text, clean[2].text]  # alone, the same greedy answers
+
+
 def test_cli_engine_cost_and_tag(tmp_path, capsys):
     from hf_vitcurate.cli import main
 

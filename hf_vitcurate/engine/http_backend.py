@@ -199,8 +199,12 @@ class OpenAIBackend(CachedBackend):
 
     def _one(self, r: Request) -> Response:
         """One request: bounded tries, bounded same-origin redirects per try."""
-        data = json.dumps(self.body(r)).encode()
         t0 = time.perf_counter()
+        try:
+            data = json.dumps(self.body(r)).encode()
+        except OSError as exc:  # an image file that cannot be read: this request's error, nothing sent
+            return Response(error="image_error", error_detail=f"image_error: {type(exc).__name__}: {str(exc)[:160]}",
+                            images=len(r.images), tries=0)
         last = ("request_failed", "")
         for attempt in range(self.max_retries + 1):
             url, retry_after = self.url, None

@@ -46,7 +46,7 @@ class Request:
                 "model": model,
                 "system": self.system,
                 "prompt": self.prompt,
-                "images": [hashlib.sha256(b).hexdigest() for b in self.image_bytes()],
+                "images": [_image_hash(im) for im in self.images],
                 "max_tokens": self.max_tokens,
                 "temperature": self.temperature,
                 "attempt": self.attempt,
@@ -97,6 +97,13 @@ def png_bytes(image) -> bytes:
     buf = io.BytesIO()
     image.save(buf, format="PNG")
     return buf.getvalue()
+
+
+def _image_hash(image) -> str:
+    try:
+        return hashlib.sha256(png_bytes(image)).hexdigest()
+    except OSError as exc:  # an unreadable file: its request fails with an image_error, never cached
+        return f"unreadable:{type(exc).__name__}:{image.get('path') if isinstance(image, dict) else ''}"
 
 
 def pil(image, *, max_pixels: int | None = None):
