@@ -5,6 +5,8 @@ scorers need a whole column at once, so they go through these helpers instead.
 
 Example:
     >>> from datasets import Dataset
+
+from .errors import MissingColumnError
     >>> ds = Dataset.from_dict({"id": ["a", "b", "c"], "s": [1.0, 2.0, 3.0]}).select([2, 0])
     >>> arrow_column(ds, "id").to_pylist(), numpy_column(ds, "s").tolist()
     (['c', 'a'], [3.0, 1.0])
@@ -23,7 +25,7 @@ from datasets import Dataset
 def arrow_column(ds: Dataset, name: str) -> pa.ChunkedArray:
     """Column ``name`` as a pyarrow ChunkedArray, in the dataset's row order."""
     if name not in ds.column_names:
-        raise KeyError(f"column {name!r} not in dataset (columns: {ds.column_names})")
+        raise MissingColumnError(f"column {name!r} not in dataset (columns: {ds.column_names})")
     col = ds.data.column(name)
     if ds._indices is not None:  # a select()/shuffle() view: apply its row mapping
         col = pc.take(col, ds._indices.column(0))

@@ -92,7 +92,6 @@ def mllm_selector(
     with ``necessity``), ``.seed_rows`` and ``.set_aside`` (the scored rows without a
     score, with ``reject_reason``; the manifest's ``set_aside`` counts them per reason).
     """
-    from ..models import train
     from ..stages.necessity import necessity
 
     n_seed, k = preset_values(preset, n_seed=n_seed, k=k)
@@ -104,13 +103,7 @@ def mllm_selector(
         raise ConfigError(f"n_seed={n_seed} exceeds the budget m={budget}: lower n_seed or raise n")
     work_dir = os.fspath(work_dir)
     seed_rows, rest, seed_manifest = seed_split(pool, n_seed=n_seed, seed=seed)
-    try:
-        f_seed = train(seed_rows, model=model, output_dir=os.path.join(work_dir, "f_seed"), restart=restart,
-                       **{"seed": seed, **dict(default_recipe(model) if recipe is None else recipe)})
-    except StaleStateError as err:  # said in this function's terms: its folder is work_dir
-        changed = getattr(err, "changed", str(err))
-        raise StaleStateError(f"work_dir {work_dir!r} holds a seed model (f_seed) of other inputs: {changed}; "
-                              "use restart=True (--restart) or another work_dir") from None
+    f_seed = seed_model(seed_rows, model=model, work_dir=work_dir, recipe=recipe, seed=seed, restart=restart)
     scored = necessity(rest, model=f_seed, work_dir=os.path.join(work_dir, "necessity"), restart=restart,
                        reduction=reduction, sign=sign, max_length=max_length, dtype=dtype, batch_size=batch_size)
     scorable, set_aside = set_unscored_aside(scored)
@@ -137,6 +130,24 @@ def mllm_selector(
                 "ids": ids, "f_seed": f_seed, "seed_rows": seed_manifest, "nbgs": nbgs_manifest}
     return DriverSelection.of(selection, manifest, f_seed=f_seed, scored=scored, seed_rows=seed_rows,
                               set_aside=set_aside)
+
+
+def seed_model(seed_rows: Dataset, *, model, work_dir: str, recipe: dict[str, Any] | None, seed: int,
+               restart: bool) -> str:
+    """f_seed: ``model`` fine-tuned on ``seed_rows`` into ``work_dir/f_seed`` (reused for the same inputs).
+
+    A ``work_dir`` holding a seed model of another pool, model or recipe raises
+    :class:`~hf_vitcurate.errors.StaleStateError` naming what changed (never the old model).
+    """
+    from ..models import train
+
+    try:
+        return train(seed_rows, model=model, output_dir=os.path.join(work_dir, "f_seed"), restart=restart,
+                     **{"seed": seed, **dict(default_recipe(model) if recipe is None else recipe)})
+    except StaleStateError as err:  # said in this function's terms: its folder is work_dir
+        changed = getattr(err, "changed", str(err))
+        raise StaleStateError(f"work_dir {work_dir!r} holds a seed model (f_seed) of other inputs: {changed}; "
+                              "use restart=True (--restart) or another work_dir") from None
 
 
 def set_unscored_aside(scored: Dataset) -> Split:
