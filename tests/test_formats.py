@@ -701,3 +701,69 @@ def test_mminstruct_files_read_choices_by_the_engine_rule(tmp_path):
     assert len(rejected) == 1 and rejected[0]["id"].startswith("r0"), rejected["id"]
     human = {i: c[0]["value"] for i, c in zip(kept["id"], kept["conversations"])}
     assert any("B. Vitamin C." in v and "A. U.S." in v for v in human.values())
+
+
+# ---------------------------------------------------------------- bad lines, paths and empty outputs (issue 19, item 4)
+
+
+def test_one_bad_line_is_one_rejected_record(tmp_path):
+    """1,072 good rows and one malformed line: 1,072 kept, 1 rejected naming its line (was: the whole file refused)."""
+    good = [json.dumps({"id": f"r{i}", "conversations": [turn("human", "Hi"), turn("gpt", "Hello")]}) for i in range(1072)]
+    path = tmp_path / "pool.jsonl"
+    path.write_text("\n".join(good[:500] + ['{"id": "bad", "conversations": [{"from": "hum'] + good[500:]) + "\n")
+    kept, rejected = load_vit(str(path), errors="reject")
+    assert len(kept) == 1072 and list(kept["id"][:1]) == ["r0"] and kept["id"][500] == "r500"
+    assert rejected.select_columns(["row", "reject_reason"]).to_list() == [{"row": 500, "reject_reason": "malformed_json"}]
+    assert rejected[0]["reject_detail"].startswith("record: line 501: not valid JSON")
+    with pytest.raises(FormatError, match=r"pool.jsonl: row 500 .*line 501: not valid JSON.*\[malformed_json\]") as err:
+        load_vit(str(path))
+    assert "\n" not in str(err.value)
+
+
+def test_bad_text_in_a_json_array_names_the_record(tmp_path):
+    """Invalid UTF-8 and a lone surrogate inside a JSON array: rejected with record and field, never changed."""
+    rows = [{"id": f"r{i}", "conversations": [turn("human", "Hi"), turn("gpt", f"A{i}")]} for i in range(4)]
+    data = json.dumps(rows).encode().replace(b"A1", b"A\xff").replace(b"A2", b"\\udbff")
+    (tmp_path / "pool.json").write_bytes(data)
+    kept, rejected = load_vit(str(tmp_path / "pool.json"), errors="reject")
+    assert list(kept["id"]) == ["r0", "r3"]
+    got = rejected.select_columns(["row", "reject_reason", "reject_detail"]).to_list()
+    assert [(r["row"], r["reject_reason"]) for r in got] == [(1, "invalid_utf8"), (2, "lone_surrogate")]
+    assert got[0]["reject_detail"] == "conversations[1].value: record 1: bytes that are not UTF-8"
+
+
+def test_image_paths_stay_inside_the_root_unless_allowed(tmp_path):
+    png(tmp_path / "secret.png")
+    png(tmp_path / "data" / "a.png")
+    rows = [{"id": "in", "image": "a.png", "conversations": [turn("human", "<image>\nHi"), turn("gpt", "Hi")]},
+            {"id": "up", "image": "../secret.png", "conversations": [turn("human", "<image>\nHi"), turn("gpt", "Hi")]}]
+    path = str(write_json(tmp_path / "data" / "pool.jsonl", rows, lines=True))
+    kept, rejected = load_vit(path, errors="reject")
+    assert list(kept["id"]) == ["in"] and list(rejected["reject_reason"]) == ["image_outside_root"]
+    assert "allow_outside_root" in rejected[0]["reject_detail"]
+    assert len(load_vit(path, allow_outside_root=True)) == 2
+    with pytest.raises(FormatError, match=r"row 1 \(id='up'\) field 'images\[0\]': resolves to .*secret.png, outside image_root"):
+        load_vit(path)
+
+
+def test_a_missing_local_path_is_not_a_hub_id(tmp_path):
+    for path in (str(tmp_path / "no" / "such"), "./typo_folder", "pool_typo.jsonl"):
+        with pytest.raises(NotFoundError, match="no such file or folder: "):
+            load_vit(path)
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".json", ".parquet", ""])
+def test_an_empty_output_is_read_by_every_command(llava_dir, tmp_path, suffix, capsys):
+    """`validate --rejected` with nothing rejected writes 0 rows; validate, stats and convert read them back."""
+    from datasets import load_from_disk
+
+    from hf_vitcurate.cli import main
+
+    src, out = str(llava_dir / "llava_mix.jsonl"), str(tmp_path / f"rejected{suffix}")
+    assert main(["-q", "validate", src, "--image-root", str(llava_dir / "imgs"), "--rejected", out]) == 0
+    assert json.loads(capsys.readouterr().out)["rejected"] == 0
+    for argv in (["validate", out], ["stats", out, "--json"], ["convert", out, "--output", str(tmp_path / "c.parquet")]):
+        assert main(["-q", *argv]) == 0, argv
+        capsys.readouterr()
+    if not suffix:
+        assert len(load_from_disk(out)) == 0

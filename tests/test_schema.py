@@ -152,3 +152,13 @@ def test_missing_column_is_an_error_naming_it():
         validate(ds)
     with pytest.raises(ValueError, match="images"):
         cast_canonical(ds)
+
+
+def test_strict_names_the_row_whose_image_is_missing(tmp_path):
+    """The error is built from the id column only (a whole row would decode the missing image)."""
+    rows = [good_row(0), good_row(1, images=[{"bytes": None, "path": str(tmp_path / "gone.png")}],
+                                   conversations=turns(("human", "<image>\nWhat?"), ("gpt", "Red.")))]
+    ds = make(rows)
+    with pytest.raises(ValidationError, match=r"row id='r1' field='images'.*\[image_missing\]") as err:
+        validate(ds, strict=True)
+    assert not isinstance(err.value, FileNotFoundError)
