@@ -12,6 +12,7 @@ import pytest
 from datasets import Dataset
 
 from hf_vitcurate import provenance
+from hf_vitcurate.errors import ConfigError
 from hf_vitcurate.schema import FEATURES
 from hf_vitcurate.select import ShortfallError, balance, core, diversity, mix
 from hf_vitcurate.stages import (
@@ -91,7 +92,7 @@ def test_concepts_columns_all_turns_and_measures():
     assert row["informativeness"] == 7
     assert concepts(ds, measure="concepts")[0]["informativeness"] == 4
     assert concepts(ds, measure="occurrences")[0]["informativeness"] == 8
-    with pytest.raises(ValueError, match="measure"):
+    with pytest.raises(ConfigError, match="measure"):
         concepts(ds, measure="bogus")
 
 
@@ -130,16 +131,36 @@ def test_vectorised_matcher_equals_regex_reference():
             assert [m.keywords[k] for k in kws[rows == i]] == m.findall(t), t
 
 
+def test_vectorised_matcher_keeps_turns_apart():
+    # Turns lie end to end in one Arrow buffer: a word or a phrase must never run across
+    # two turns ("in" + "back", "re" + "d"), empty and null turns included, on a sliced array.
+    m = ConceptMatcher({"a": ["in back", "red", "left direction", "left"], "b": ["back"]})
+    rng = random.Random(1)
+    pieces = ["in", "back", "re", "d", "red", "left", "direction", "", " ", "in back", "left direction", "x, ", "\t"]
+    turns_ = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 3))) for _ in range(600)]
+    turns_[5] = None
+    values = pa.array(["padding"] + turns_).slice(1)
+    turn_row = np.arange(len(turns_)) // 3  # three turns per row
+    rows, kws = m.tag_turns(values, turn_row, len(turns_) // 3)
+    for r in range(len(turns_) // 3):
+        expected = [k for t in turns_[3 * r : 3 * r + 3] for k in m.findall(t or "")]
+        assert [m.keywords[k] for k in kws[rows == r]] == expected, turns_[3 * r : 3 * r + 3]
+
+
 def test_load_concept_sets(tmp_path):
     (tmp_path / "c.yaml").write_text("shape:\n  - Circle\n  - square, cube\n")
     (tmp_path / "c.json").write_text(json.dumps({"shape": ["circle"]}))
     assert load_concept_sets(tmp_path / "c.yaml") == {"shape": ["circle", "square", "cube"]}
     assert load_concept_sets(str(tmp_path / "c.json")) == {"shape": ["circle"]}
     assert hits("Three circles", str(tmp_path / "c.yaml")) == ["circle"]
-    with pytest.raises(ValueError, match="non-empty"):
+    from hf_vitcurate.errors import NotFoundError
+
+    with pytest.raises(ConfigError, match="non-empty"):
         load_concept_sets({})
-    with pytest.raises(ValueError, match="punctuation"):
+    with pytest.raises(ConfigError, match="punctuation"):
         ConceptMatcher({"x": ["a/b"]})
+    with pytest.raises(NotFoundError, match="no such file: .*missing.yaml"):
+        load_concept_sets(tmp_path / "missing.yaml")
 
 
 # -- yes/no --------------------------------------------------------------------------------

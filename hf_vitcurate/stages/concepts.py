@@ -59,6 +59,7 @@ import pyarrow.compute as pc
 from datasets import Dataset, List, Value
 
 from .. import provenance
+from ..errors import ConfigError, NotFoundError
 from ._arrow import map_arrow, turns
 
 # SVIT Table 4, in its order. "olive peach" split in two (see module docstring).
@@ -120,6 +121,8 @@ def load_concept_sets(concept_sets: str | os.PathLike | Mapping[str, Any] | None
         return {k: list(v) for k, v in SVIT_CONCEPTS.items()}
     if isinstance(concept_sets, (str, os.PathLike)):
         path = os.fspath(concept_sets)
+        if not os.path.isfile(path):
+            raise NotFoundError(f"no such file: {path} (concept sets: a YAML or JSON file, or a dict)")
         with open(path, encoding="utf-8") as f:
             if path.endswith((".yaml", ".yml")):
                 import yaml
@@ -130,7 +133,7 @@ def load_concept_sets(concept_sets: str | os.PathLike | Mapping[str, Any] | None
     else:
         data = concept_sets
     if not isinstance(data, Mapping) or not data:
-        raise ValueError(f"concept sets must be a non-empty mapping concept -> key words, got {type(data).__name__}")
+        raise ConfigError(f"concept sets must be a non-empty mapping concept -> key words, got {type(data).__name__}")
     out: dict[str, list[str]] = {}
     for concept, words in data.items():
         if isinstance(words, str):
@@ -142,7 +145,7 @@ def load_concept_sets(concept_sets: str | os.PathLike | Mapping[str, Any] | None
                 if part and part not in clean:
                     clean.append(part)
         if not clean:
-            raise ValueError(f"concept {concept!r} has no key words")
+            raise ConfigError(f"concept {concept!r} has no key words; give at least one")
         out[str(concept)] = clean
     return out
 
@@ -176,7 +179,7 @@ class ConceptMatcher:
         for w in self.keywords:
             if _BREAK in w or re.search(r"[^\w\s]", w):
                 # The tokeniser splits on punctuation, so such a key word could never match.
-                raise ValueError(f"key word {w!r} contains punctuation; use letters, digits and spaces only")
+                raise ConfigError(f"key word {w!r} contains punctuation; use letters, digits and spaces only")
         # One lookup table for the vectorised path. It holds every single-word key word
         # with its plural forms (+"s", +"es": the regex accepts exactly these), and every
         # first word of a phrase. Per entry: the key word id it stands for (-1 if it only
@@ -220,10 +223,10 @@ class ConceptMatcher:
         """Hits in a flat array of turn texts: ``(row, keyword id)`` per hit, in text order.
 
         ``turn_row[i]`` is the row that turn ``i`` belongs to. Two tokenisers give the
-        same words: a byte lookup table for ASCII turns (lowercase, punctuation -> space;
-        no regex) and the Unicode regex path for the rest. The byte path cannot see
-        punctuation between the words of a phrase, so a turn where it finds a phrase is
-        tagged again by the regex path, which can.
+        same words: numpy on the bytes of ASCII turns (:func:`_ascii_words`: lowercase,
+        punctuation -> space, no regex, no Arrow string split) and the Unicode regex path
+        for the rest. Both tell whether two neighbouring words are separated by white space
+        only, which a phrase needs.
         """
         values = pc.fill_null(values, "")
         n_turns = len(values)
@@ -235,19 +238,15 @@ class ConceptMatcher:
         if fast.any():
             idx = np.flatnonzero(fast)
             sub = values if len(idx) == n_turns else values.take(pa.array(idx))
-            words, turn_of = _split(_ascii_fold(sub))
-            pos, kw, phrase_pos = self._match(words, turn_of)
-            redo = np.unique(turn_of(phrase_pos))
-            turns_ = turn_of(pos)
-            keep = ~np.isin(turns_, redo)
-            parts.append((idx[turns_[keep]], pos[keep], kw[keep]))
-            fast[idx[redo]] = False
+            words, turn_of, joinable = _ascii_words(sub)
+            pos, kw = self._match(words, turn_of, joinable)
+            parts.append((idx[turn_of(pos)], pos, kw))
         if not fast.all():
             idx = np.flatnonzero(~fast)
             text = values.take(pa.array(idx))
             text = pc.ascii_lower(text) if self._ascii else pc.utf8_lower(text)
-            words, turn_of = _split(pc.replace_substring_regex(text, _PUNCT, f" {_BREAK} "))
-            pos, kw, _ = self._match(words, turn_of)
+            words, turn_of, joinable = _split(pc.replace_substring_regex(text, _PUNCT, f" {_BREAK} "))
+            pos, kw = self._match(words, turn_of, joinable)
             parts.append((idx[turn_of(pos)], pos, kw))
         if not parts:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
@@ -259,26 +258,27 @@ class ConceptMatcher:
             turn, kw = turn[order], kw[order]
         return turn_row[turn], kw
 
-    def _match(self, words: pa.Array, turn_of) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Hits among ``words``: (position, key word id) in order, and the positions of phrase hits.
+    def _match(self, words: pa.Array, turn_of, joinable) -> tuple[np.ndarray, np.ndarray]:
+        """Hits among ``words``: (position, key word id), in order.
 
-        ``turn_of(positions)`` gives the turn of word positions (phrases stay inside a turn).
+        ``turn_of(positions)`` gives the turn of word positions; ``joinable(starts, n)``
+        whether the ``n`` words from each start may form a phrase (one turn, white space
+        between them).
         """
         empty = np.zeros(0, np.int64)
         if len(words) == 0:
-            return empty, empty, empty
+            return empty, empty
         # Hits are a few percent of words: keep only their positions from here on.
         idx = pc.index_in(words, value_set=self._vocab)
         pos = np.asarray(pc.indices_nonzero(pc.is_valid(idx)), dtype=np.int64)
         entry = np.asarray(pc.drop_null(idx), dtype=np.int64)
         kw = self._vocab_kw[entry].astype(np.int64)
-        phrase_pos = empty
         if self._phrases:
             starts = pos[self._vocab_start[entry]]
             h_start, h_len, h_kw = [], [], []
             for n, (set_n, ids_n) in self._phrases.items():
                 cand = starts[starts + n - 1 < len(words)]
-                cand = cand[turn_of(cand + n - 1) == turn_of(cand)]  # inside one turn
+                cand = cand[joinable(cand, n)]
                 if not len(cand):
                     continue
                 gram = words.take(pa.array(cand))
@@ -311,40 +311,91 @@ class ConceptMatcher:
                 kw = np.concatenate([kw[~inside & (kw >= 0)], h_kw])
                 order = np.argsort(pos, kind="stable")
                 pos, kw = pos[order], kw[order]
-                phrase_pos = a_start
         keep = kw >= 0  # entries that only start a phrase are no hit by themselves
-        return pos[keep], kw[keep], phrase_pos
+        return pos[keep], kw[keep]
 
 
-# Byte lookup table of the ASCII path: letters lowercased, digits and "_" kept, anything
-# else (punctuation, white space) becomes a space - the words a regex \b would delimit.
-_FOLD = np.full(256, ord(" "), dtype=np.uint8)
-for _c in b"abcdefghijklmnopqrstuvwxyz0123456789_":
-    _FOLD[_c] = _c
-for _c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZ":
-    _FOLD[_c] = _c + 32
+# ASCII white space (the only separator allowed between the words of a phrase).
+_SPACE = np.zeros(256, dtype=bool)
+_SPACE[list(b" \t\n\v\f\r")] = True
 
 
-def _ascii_fold(values: pa.Array) -> pa.Array:
-    """ASCII strings lowercased with punctuation turned into spaces, by one table lookup per byte."""
-    if len(values) == 0:
-        return values
-    _, offset_buf, data_buf = values.buffers()
-    offsets = np.frombuffer(offset_buf, dtype=np.int32)[values.offset : values.offset + len(values) + 1]
+def _word_bytes(low: np.ndarray) -> np.ndarray:
+    """Which bytes of lowercase ASCII text are word characters (a-z, 0-9, ``_``), as for a regex ``\\b``."""
+    word = np.subtract(low, ord("a"), dtype=np.uint8) < 26  # wraps below "a": one compare per range
+    word |= np.subtract(low, ord("0"), dtype=np.uint8) < 10
+    word |= low == ord("_")
+    return word
+
+
+def _ascii_words(values: pa.Array):
+    """Words of ASCII strings, found in numpy on their bytes: ``(words, turn_of, joinable)``.
+
+    The strings are lowercased by Arrow; words are the runs of word bytes inside one
+    string, found where the word/non-word class changes, and their bytes copied end to end
+    into one Arrow string array (no per-string split, no regex). ``turn_of(positions)``
+    gives the string of word positions, ``joinable(starts, n)`` whether the ``n`` words
+    from each start lie in one string with only ASCII white space between them (what a
+    phrase needs).
+    """
+    low = pc.ascii_lower(values)
+    _, offset_buf, data_buf = low.buffers()
+    offsets = np.frombuffer(offset_buf, dtype=np.int32)[low.offset : low.offset + len(low) + 1].astype(np.int64)
     data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
-    folded = _FOLD[data[offsets[0] : offsets[-1]]]
-    return pa.StringArray.from_buffers(len(values), pa.py_buffer(offsets - offsets[0]), pa.py_buffer(folded))
+    raw = data[offsets[0] : offsets[-1]]
+    offsets -= offsets[0]
+    n = len(raw)
+    is_word = _word_bytes(raw)
+    edges = [np.flatnonzero(is_word[1:] != is_word[:-1]) + 1]
+    if n and is_word[0]:
+        edges.insert(0, np.zeros(1, np.int64))
+    if n and is_word[-1]:
+        edges.append(np.full(1, n, np.int64))
+    edges = np.concatenate(edges)
+    starts, ends = edges[0::2], edges[1::2]
+    cuts = offsets[1:-1]
+    cuts = cuts[(cuts > 0) & (cuts < n)]
+    cuts = cuts[is_word[cuts] & is_word[cuts - 1]]  # one string ends and the next begins inside a word run
+    if len(cuts):
+        starts, ends = np.sort(np.concatenate((starts, cuts))), np.sort(np.concatenate((ends, cuts)))
+    word_offsets = np.zeros(len(starts) + 1, dtype=np.int32)
+    np.cumsum(ends - starts, out=word_offsets[1:])
+    words = pa.StringArray.from_buffers(len(starts), pa.py_buffer(word_offsets), pa.py_buffer(np.compress(is_word, raw)))
+    first_word = np.searchsorted(starts, offsets, side="left")  # per string: its first word's position
+
+    def turn_of(pos: np.ndarray) -> np.ndarray:
+        return np.searchsorted(first_word, pos, side="right") - 1
+
+    def joinable(first: np.ndarray, n_words: int) -> np.ndarray:
+        ok = turn_of(first) == turn_of(first + n_words - 1)
+        for k in range(n_words - 1):
+            a, b = first + k, first + k + 1
+            gap_start, gap_len = ends[a], starts[b] - ends[a]
+            # Every byte of every gap at once: are they all white space?
+            spans = np.repeat(gap_start - np.cumsum(gap_len) + gap_len, gap_len) + np.arange(int(gap_len.sum()))
+            bad = np.bincount(np.repeat(np.arange(len(first)), gap_len), weights=~_SPACE[raw[spans]], minlength=len(first))
+            ok &= bad == 0
+        return ok
+
+    return words, turn_of, joinable
 
 
 def _split(text: pa.Array):
-    """Words of each string (ASCII white space) and a function mapping word positions to strings."""
+    """Words of each string (ASCII white space): ``(words, turn_of, joinable)`` as for :func:`_ascii_words`.
+
+    Punctuation is already a ``|`` token here, so words of one string next to each other
+    are joinable.
+    """
     tokens = pc.ascii_split_whitespace(text)
     offsets = np.asarray(tokens.offsets, dtype=np.int64)
 
     def turn_of(pos: np.ndarray) -> np.ndarray:
         return np.searchsorted(offsets, pos, side="right") - 1
 
-    return pc.list_flatten(tokens), turn_of
+    def joinable(first: np.ndarray, n: int) -> np.ndarray:
+        return turn_of(first + n - 1) == turn_of(first)
+
+    return pc.list_flatten(tokens), turn_of, joinable
 
 
 def _with_plurals(keywords: list[str], kw_id: dict[str, int]) -> dict[str, int]:
@@ -381,7 +432,7 @@ def concepts(
         3
     """
     if measure not in MEASURES:
-        raise ValueError(f"measure must be one of {MEASURES}, got {measure!r}")
+        raise ConfigError(f"measure must be one of {MEASURES}, got {measure!r}")
     matcher = ConceptMatcher(concept_sets)
     new_features = {
         "concepts": List(Value("string")),
