@@ -44,6 +44,8 @@ from datasets.utils.metadata import MetadataConfigs
 from datasets.utils.py_utils import convert_file_size_to_int
 from huggingface_hub import DatasetCardData
 
+from ..errors import ConfigError
+
 # Files and folders of the working tree that publish owns (replaced on each publish).
 MANAGED = ("README.md", "curation.json", "data", "assets")
 MAP_WRITER_BATCH_SIZE = 1000  # Dataset.map's default writer_batch_size (see _as_push_to_hub_chunks)
@@ -72,7 +74,7 @@ def as_configs(ds, configs: str | Sequence[str] | None) -> dict[str, DatasetDict
         ds = DatasetDict({str(ds.split or "train"): ds})
     if isinstance(ds, DatasetDict):
         if configs is not None and not isinstance(configs, str):
-            raise TypeError("for a DatasetDict, `configs` is the config name (a string)")
+            raise ConfigError(f"configs={configs!r}: for a DatasetDict, configs is the config name (a string)")
         tree = {configs or "default": ds}
     elif isinstance(ds, Mapping):
         tree = {}
@@ -82,10 +84,10 @@ def as_configs(ds, configs: str | Sequence[str] | None) -> dict[str, DatasetDict
             wanted = [configs] if isinstance(configs, str) else list(configs)
             missing = [c for c in wanted if c not in tree]
             if missing:
-                raise KeyError(f"config(s) {missing} not in the input (has {list(tree)})")
+                raise ConfigError(f"configs={wanted}: {missing} not in the input (it has {list(tree)})")
             tree = {c: tree[c] for c in wanted}
     else:
-        raise TypeError(f"expected a Dataset, DatasetDict or dict of DatasetDict, got {type(ds).__name__}")
+        raise ConfigError(f"expected a Dataset, DatasetDict or dict of DatasetDict, got {type(ds).__name__}")
     _check(tree)
     return tree
 
@@ -93,23 +95,23 @@ def as_configs(ds, configs: str | Sequence[str] | None) -> dict[str, DatasetDict
 def _check(tree: dict[str, DatasetDict]) -> None:
     """The checks push_to_hub makes (names, same features per config), before anything is written."""
     if not tree:
-        raise ValueError("nothing to publish: no config")
+        raise ConfigError("nothing to publish: no config")
     for name, dd in tree.items():
         if name == "data" or not _NAME_RE.match(name):
-            raise ValueError(f"config name {name!r} is not allowed (letters, digits, '_-.'; not 'data')")
+            raise ConfigError(f"config name {name!r} is not allowed (letters, digits, '_-.'; not 'data')")
         if not dd:
-            raise ValueError(f"config {name!r} has no split")
+            raise ConfigError(f"config {name!r} has no split")
         for split, ds in dd.items():
             if not isinstance(ds, Dataset):
-                raise TypeError(f"{name}/{split}: expected a Dataset, got {type(ds).__name__}")
+                raise ConfigError(f"{name}/{split}: expected a Dataset, got {type(ds).__name__}")
             if not re.match(_split_re, split):
-                raise ValueError(f"split name should match {_split_re!r}, got {split!r}")
+                raise ConfigError(f"split name should match {_split_re!r}, got {split!r}")
             if len(ds) == 0:
                 # load_dataset fails on a split without rows, so it could not be read back.
-                raise ValueError(f"{name}/{split} has no rows; drop the split before publishing")
+                raise ConfigError(f"{name}/{split} has no rows; drop the split before publishing")
         features = [ds.features for ds in dd.values()]
         if any(f != features[0] for f in features[1:]):
-            raise ValueError(f"config {name!r}: all splits must have the same features (push_to_hub requires it)")
+            raise ConfigError(f"config {name!r}: all splits must have the same features (push_to_hub requires it)")
 
 
 def data_dir_for(config_name: str) -> str:
@@ -218,8 +220,8 @@ def repo_files(local_dir: str) -> list[str]:
 def replace_tree(staging: str, local_dir: str) -> None:
     """Move the freshly written managed entries from ``staging`` into ``local_dir``.
 
-    Old entries are removed first; snapshots in ``versions/`` are hard links to the old
-    files, so they keep their content.
+    Old entries are removed first; snapshots in ``versions/`` are copies, so they keep
+    their content. The caller holds ``local_dir``'s lock.
     """
     import shutil
 

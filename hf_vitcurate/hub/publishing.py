@@ -4,7 +4,9 @@ Steps: write every split as Parquet shards (``layout``), draw score histograms a
 method's plots (``plots``), build ``curation.json`` (``manifest``), render the card
 (``card``), swap the new files into ``local_dir``, push (``upload``) and keep the version
 (``versions``). Files are written to a staging folder first, so a failure leaves the
-previous publish untouched.
+previous publish untouched. ``local_dir`` is locked for the whole publish
+(:func:`hf_vitcurate.locks.hold`): a second publish into it meanwhile fails at once with
+:class:`~hf_vitcurate.errors.LockedError`, so a version never holds another's data.
 
 Example:
     >>> from hf_vitcurate.hub import publish
@@ -27,6 +29,7 @@ from typing import Any
 
 from datasets import Dataset, DatasetDict
 
+from ..locks import hold
 from . import card as cards
 from . import layout, manifest, plots, upload, versions
 
@@ -61,7 +64,8 @@ def publish(
         card: a template of ``hf_vitcurate/cards`` (``generic``, ``mllm_selector``,
             ``revo_lion``, ``svit_core``, ``mminstruct``, ``individual_select``) or a path.
         card_data: sources and licenses, plots, tables, ... (see :mod:`hf_vitcurate.hub.card`).
-        version: a tag (``"v1"``); refused if it exists locally or on the Hub.
+        version: a tag (``"v1"``); refused if it exists locally or on the Hub. Saved as a copy in
+            ``local_dir/versions/<tag>/`` that later edits of the working tree never change.
         push: upload with ``huggingface_hub`` (token from ``HF_TOKEN`` / login) and tag ``version``.
         private: visibility when the Hub repo is created.
         max_shard_size: Parquet shard size, as in ``push_to_hub``.
@@ -69,19 +73,47 @@ def publish(
 
     Returns:
         ``local_dir``. ``datasets.load_dataset(local_dir, config)`` gives back what was published.
+
+    Raises:
+        LockedError: another process is publishing into ``local_dir``.
+        VersionExistsError: ``version`` is already published (locally, or on the Hub when pushing).
+        ConfigError: a bad tag, config or split name, a split without rows, an unknown card.
     """
     card_data = dict(card_data or {})
     cards.template_path(card)  # fail on a bad template before the long write
     tree = layout.as_configs(ds, configs)
-    local_dir = os.path.abspath(local_dir)
-    os.makedirs(local_dir, exist_ok=True)
-    api = None
     if version is not None:
-        versions.check_free(local_dir, version)
+        versions.check_tag(version)
+    local_dir = os.path.abspath(local_dir)
+    # One publish at a time per folder, from the tag check to the saved version: a second
+    # one would rewrite the working tree between this one's write and its snapshot (its
+    # rows saved under our tag). It fails at once (LockedError names the holder) rather
+    # than wait: a publish can take hours (write, upload), and a waiting one would make
+    # whichever finished last the working tree, an order nobody chose.
+    with hold(local_dir, what=f"publishing {repo_id}" + (f" {version}" if version else "")):
+        api = None
+        if version is not None:
+            versions.check_free(local_dir, version)
+            if push:
+                api = upload.make_api()
+                upload.check_remote_tag_free(api, repo_id, version)
+        write_tree(tree, local_dir, repo_id=repo_id, version=version, card=card, card_data=card_data,
+                   rejected=rejected, pushed=push, max_shard_size=max_shard_size)
         if push:
-            api = upload.make_api()
-            upload.check_remote_tag_free(api, repo_id, version)
+            upload.push(local_dir, repo_id, version=version, private=private, api=api)
+        if version is not None:
+            # Only after a successful push: a failed push can be retried under the same tag.
+            versions.snapshot(local_dir, version)
+    logger.info("published %s to %s%s", repo_id, local_dir, f" as {version}" if version else "")
+    return local_dir
 
+
+def write_tree(tree: dict[str, DatasetDict], local_dir: str, *, repo_id: str, version: str | None, card: str,
+               card_data: dict[str, Any], rejected, pushed: bool, max_shard_size: int | str) -> None:
+    """Write the repo (shards, plots, ``curation.json``, README) to a staging folder, then swap it into ``local_dir``.
+
+    The caller holds ``local_dir``'s lock. A failure leaves the previous publish untouched.
+    """
     staging = tempfile.mkdtemp(prefix=".publish-", dir=local_dir)  # same filesystem: moves are renames
     try:
         written = {
@@ -95,7 +127,7 @@ def publish(
                              rejected=rejected)
         dataset_card = render_card(man, tree, written, repo_id=repo_id, version=version, card=card,
                                    card_data=card_data, score_plots=score_plots, method_plots=method_plots,
-                                   pushed=push, local_dir=local_dir)
+                                   pushed=pushed, local_dir=local_dir)
         with open(os.path.join(staging, "README.md"), "w", encoding="utf-8", newline="") as f:
             f.write(str(dataset_card))  # str(card), as push_to_hub writes it
         with open(os.path.join(staging, manifest.MANIFEST_FILE), "w", encoding="utf-8") as f:
@@ -104,14 +136,6 @@ def publish(
         layout.replace_tree(staging, local_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-    if push:
-        upload.push(local_dir, repo_id, version=version, private=private, api=api)
-    if version is not None:
-        # Only after a successful push: a failed push can be retried under the same tag.
-        versions.snapshot(local_dir, version)
-    logger.info("published %s to %s%s", repo_id, local_dir, f" as {version}" if version else "")
-    return local_dir
 
 
 def build_manifest(tree: dict[str, DatasetDict], written: dict[str, dict[str, layout.SplitFiles]], *, repo_id: str,

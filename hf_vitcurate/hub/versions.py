@@ -2,10 +2,13 @@
 
 On the Hub a version is a git tag, and ``load_dataset(repo_id, config, revision=tag)``
 reads it. A local folder has no revisions, so the working tree (``local_dir``) is the
-latest publish and each tagged publish is also kept, as hard links (no extra disk
-space; publish never edits a file in place, it replaces it), in ``versions/<tag>/``:
+latest publish and each tagged publish is also kept, as a copy, in ``versions/<tag>/``:
 ``load_dataset(f"{local_dir}/versions/{tag}", config)`` is the local ``revision=tag``.
-A tag is never overwritten.
+A tag is never overwritten, and a saved version never changes: it is a copy, not hard
+links, because a link shares the file's content, so editing the working README (or any
+file, in place) would have edited every version that linked it. The copy costs the
+disk space of each version's files (``shutil.copy2``; on file systems with reflinks,
+such as Btrfs or XFS, the kernel may share the blocks until one side is written).
 
 Example:
     >>> import tempfile
@@ -23,19 +26,17 @@ import os
 import re
 import shutil
 
-from ..errors import VersionExistsError
+from ..errors import ConfigError, VersionExistsError
 from .layout import repo_files
 
 VERSIONS_DIR = "versions"
 _TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 
-
-
 def check_tag(tag: str) -> None:
-    """Raise ``ValueError`` unless ``tag`` is a plain tag name (``v1``, ``2024.06-r2``)."""
-    if not _TAG_RE.match(tag):
-        raise ValueError(f"version {tag!r}: use letters, digits and '._-' (e.g. 'v1')")
+    """Raise :class:`ConfigError` unless ``tag`` is a plain tag name (``v1``, ``2024.06-r2``)."""
+    if not isinstance(tag, str) or not _TAG_RE.match(tag) or tag.endswith(".partial"):
+        raise ConfigError(f"version={tag!r}: use letters, digits and '._-' (e.g. 'v1')")
 
 
 def version_dir(local_dir: str, tag: str) -> str:
@@ -60,7 +61,11 @@ def check_free(local_dir: str, tag: str) -> None:
 
 
 def snapshot(local_dir: str, tag: str) -> str:
-    """Keep the current working tree as ``versions/<tag>/`` (hard links, copies across devices)."""
+    """Keep a copy of the current working tree as ``versions/<tag>/``; returns its path.
+
+    The caller holds ``local_dir``'s lock (:func:`hf_vitcurate.hub.publish` does), so the
+    tree is the one it just wrote.
+    """
     check_free(local_dir, tag)
     target = version_dir(local_dir, tag)
     tmp = target + ".partial"  # a crash leaves no half snapshot under the real tag name
@@ -68,10 +73,7 @@ def snapshot(local_dir: str, tag: str) -> str:
     for rel in repo_files(local_dir):
         dst = os.path.join(tmp, rel)
         os.makedirs(os.path.dirname(dst), exist_ok=True)
-        try:
-            os.link(os.path.join(local_dir, rel), dst)
-        except OSError:
-            shutil.copy2(os.path.join(local_dir, rel), dst)
+        shutil.copy2(os.path.join(local_dir, rel), dst)  # a copy: never a link to the working file
     os.makedirs(tmp, exist_ok=True)
     os.replace(tmp, target)
     return target
