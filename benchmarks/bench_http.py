@@ -1,6 +1,6 @@
 """HTTP clients for the engine's OpenAI backend: a new connection per request (urllib) against pooled keep-alive.
 
-A chat-completions-like server on 127.0.0.1 (HTTP/1.1 keep-alive, TLS with a throwaway
+A chat-completions-like server on 127.0.0.1, in its own process (HTTP/1.1 keep-alive, TLS with a throwaway
 self-signed certificate when ``openssl`` is on the PATH) answers ``--requests`` POSTs sent
 by 16 threads, after ``--delay-ms`` (the model's time). Clients, interleaved, ``--repeats`` times:
 
@@ -41,6 +41,9 @@ def serve(delay_s: float, context: ssl.SSLContext | None):
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # TCP_NODELAY, as production servers set it: without it the headers and the body go out in
+        # two segments and a kept-alive connection stalls on the client's delayed ACK (~40 ms a request).
+        disable_nagle_algorithm = True
 
         def setup(self):
             with lock:
@@ -66,6 +69,22 @@ def serve(delay_s: float, context: ssl.SSLContext | None):
     return server, stats
 
 
+def serve_in_subprocess(delay_ms: float, tls: tuple | None):
+    """The server in its own process (it must not share the clients' interpreter lock); returns (process, port)."""
+    argv = [sys.executable, __file__, "--serve", "--delay-ms", str(delay_ms)] + (["--cert", tls[2], "--key", tls[3]] if tls else [])
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    return proc, int(proc.stdout.readline())
+
+
+def _counter(proc):
+    def count() -> int:
+        proc.stdin.write("count\n")
+        proc.stdin.flush()
+        return int(proc.stdout.readline())
+
+    return count
+
+
 def tls_contexts(folder: str):
     if not shutil.which("openssl"):
         return None
@@ -75,7 +94,7 @@ def tls_contexts(folder: str):
     server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server.load_cert_chain(cert, key)
     client = ssl.create_default_context(cafile=cert)
-    return server, client, cert
+    return server, client, cert, key
 
 
 def run_urllib(url: str, n: int, client_ctx) -> None:
@@ -105,7 +124,20 @@ def main(argv=None) -> int:
     ap.add_argument("--requests", type=int, default=400)
     ap.add_argument("--delay-ms", type=float, default=0.0)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)  # the server process
+    ap.add_argument("--cert", help=argparse.SUPPRESS)
+    ap.add_argument("--key", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.serve:
+        ctx = None
+        if args.cert:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(args.cert, args.key)
+        server, stats = serve(args.delay_ms / 1000, ctx)
+        print(server.server_address[1], flush=True)
+        for line in sys.stdin:  # "count": connections so far; end of input: stop
+            print(stats["connections"], flush=True)
+        return 0
     try:
         import httpx  # noqa: F401
 
@@ -115,20 +147,22 @@ def main(argv=None) -> int:
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         tls = tls_contexts(tmp)
-        schemes = [("http", None, None, None)] + ([("https", tls[0], tls[1], tls[2])] if tls else [])
-        for scheme, server_ctx, client_ctx, cert in schemes:
-            server, stats = serve(args.delay_ms / 1000, server_ctx)
-            url = f"{scheme}://127.0.0.1:{server.server_address[1]}/v1/chat/completions"
+        schemes = [("http", None, None)] + ([("https", tls[1], tls[2])] if tls else [])
+        for scheme, client_ctx, cert in schemes:
+            proc, port = serve_in_subprocess(args.delay_ms, tls if scheme == "https" else None)
+            url = f"{scheme}://127.0.0.1:{port}/v1/chat/completions"
             times: dict[str, list[float]] = {c: [] for c in clients}
             conns: dict[str, list[int]] = {c: [] for c in clients}
+            count = _counter(proc)
             for _ in range(args.repeats):
                 for c in clients:  # interleaved: drift hits every client alike
-                    before = stats["connections"]
+                    before = count()
                     t0 = time.perf_counter()
                     run_urllib(url, args.requests, client_ctx) if c == "urllib" else run_httpx(url, args.requests, cert)
                     times[c].append(time.perf_counter() - t0)
-                    conns[c].append(stats["connections"] - before)
-            server.shutdown()
+                    conns[c].append(count() - before)
+            proc.stdin.close()
+            proc.wait(10)
             for c in clients:
                 med = statistics.median(times[c])
                 results[f"{c}/{scheme}"] = {"median_s": round(med, 3), "min_s": round(min(times[c]), 3), "max_s": round(max(times[c]), 3),

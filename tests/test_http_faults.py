@@ -192,3 +192,20 @@ def test_nothing_listening_is_bounded(free_port, tmp_path):
     b = backend(f"http://127.0.0.1:{free_port}/v1", tmp_path / "c", max_retries=2)
     out = b.generate([Request("hello"), Request("again")])
     assert [r.error for r in out] == ["request_failed"] * 2 and b.sent == 6 and len(RequestCache(tmp_path / "c")) == 0
+
+
+def test_engine_chunks_of_another_server_are_not_reused(server, tmp_path):
+    from datasets import Dataset
+
+    from hf_vitcurate.engine.calls import call_round
+    from hf_vitcurate.engine.engine import Engine
+
+    calls = Dataset.from_dict({"id": ["c1", "c2"], "prompt": ["first", "second"]})
+    with FaultServer("other") as other:
+        answers = []
+        for url in (server.url, other.url, server.url):
+            b = backend(url, tmp_path / "cache")
+            engine = Engine(b, work_dir=str(tmp_path / "work"), batch_size=2)
+            answers.append([r["text"] for r in call_round(engine, calls, "questions", 0, b, lambda row: Request(row["prompt"]))])
+    assert all("from server" in t for t in answers[0]) and all("from other" in t for t in answers[1])
+    assert answers[2] == answers[0] and sum(server.paid.values()) == 2  # back on the first server: its own answers, cached
