@@ -52,8 +52,10 @@ CACHE_MIN_BYTES = 1 << 20
 # A file modified less than this many seconds before it is hashed is not cached: file times
 # tick coarsely, so a same-size rewrite within one tick would keep the same (size, mtime).
 RACY_SECONDS = 2.0
-MAX_CACHE_ENTRIES = 20_000
+MAX_CACHE_ENTRIES = 10_000
 _CHUNK = 1 << 22
+# This process's copy of the hash cache: a fingerprint whose files all hit it reads no file at all.
+_MEMO: dict[str, list] = {}
 
 
 def cache_dir() -> str:
@@ -75,7 +77,7 @@ def _load_cache(path: str) -> dict[str, list]:
 
 def _save_cache(path: str, new: dict[str, list]) -> None:
     """Merge ``new`` into the cache file (re-read first: other processes write it too), atomically."""
-    files = _load_cache(path)
+    files = {k: v for k, v in _load_cache(path).items() if os.path.exists(k)}  # deleted files leave
     files.update(new)
     if len(files) > MAX_CACHE_ENTRIES:  # oldest entries first out (dicts keep insertion order)
         files = dict(list(files.items())[-MAX_CACHE_ENTRIES:])
@@ -90,6 +92,10 @@ def _save_cache(path: str, new: dict[str, list]) -> None:
             os.remove(tmp)
 
 
+def _stamp(st: os.stat_result) -> list[int]:
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
 def file_sha256(path: str | os.PathLike, *, cache: dict[str, list] | None = None) -> str:
     """SHA-256 of a file; with ``cache`` (a dict from the hash cache), read from and added to it.
 
@@ -99,7 +105,7 @@ def file_sha256(path: str | os.PathLike, *, cache: dict[str, list] | None = None
     """
     path = os.path.realpath(path)
     st = os.stat(path)
-    stamp = [st.st_size, st.st_mtime_ns, st.st_ino]
+    stamp = _stamp(st)
     entry = cache.get(path) if cache is not None else None
     if entry is not None and entry[:3] == stamp:
         return entry[3]
@@ -150,11 +156,16 @@ def _folder_fingerprint(folder: str) -> str:
     names = model_files(folder)
     if not any(n == "config.json" or n.endswith(WEIGHT_SUFFIXES) for n in names):
         raise NotFoundError(f"no checkpoint in folder {folder!r}: it has no config.json and no weight files")
+    paths = [os.path.realpath(os.path.join(folder, name)) for name in names]
     cache_path = os.path.join(cache_dir(), HASH_CACHE)
-    cache = _load_cache(cache_path)
-    known = dict(cache)
-    hashes = [[name, file_sha256(os.path.join(folder, name), cache=cache)] for name in names]
-    added = {k: v for k, v in cache.items() if known.get(k) != v}
+    for path in paths:
+        st = os.stat(path)
+        if st.st_size >= CACHE_MIN_BYTES and (_MEMO.get(path) or [])[:3] != _stamp(st):
+            _MEMO.update(_load_cache(cache_path))  # a miss here: another process may have hashed it
+            break
+    known = dict(_MEMO)
+    hashes = [[name, file_sha256(path, cache=_MEMO)] for name, path in zip(names, paths)]
+    added = {k: v for k, v in _MEMO.items() if known.get(k) != v}
     if added:
         _save_cache(cache_path, added)
     return "sha256:" + params_fingerprint(hashes)

@@ -51,7 +51,7 @@ def test_model_fingerprint_is_content_and_stable(tiny_model_path, tmp_path, hash
 
 
 def test_big_weight_file_is_hashed_once(tmp_path, hash_cache):
-    folder = _checkpoint(tmp_path / "big", b"\x01" * (96 << 20))
+    folder = _checkpoint(tmp_path / "big", b"\x01" * (32 << 20))
     t0 = time.perf_counter()
     first = ident.model_fingerprint(folder)
     t1 = time.perf_counter()
@@ -61,8 +61,12 @@ def test_big_weight_file_is_hashed_once(tmp_path, hash_cache):
     assert str(os.path.realpath(folder / "model.safetensors")) in json.loads(hash_cache.read_text())["files"]
     assert (t2 - t1) < (t1 - t0) / 5, (t1 - t0, t2 - t1)
     # Rewritten (new size and time): hashed again, never the cached value.
-    (folder / "model.safetensors").write_bytes(b"\x02" * (96 << 20))
+    (folder / "model.safetensors").write_bytes(b"\x02" * (32 << 20))
     assert ident.model_fingerprint(folder) != first
+    # Deleted files leave the cache when it is next written.
+    shutil.rmtree(folder)
+    ident.model_fingerprint(_checkpoint(tmp_path / "other", b"\x03" * (2 << 20)))
+    assert [os.path.basename(os.path.dirname(p)) for p in json.loads(hash_cache.read_text())["files"]] == ["other"]
 
 
 def test_just_written_files_are_not_cached(tmp_path, hash_cache):
