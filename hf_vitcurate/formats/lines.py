@@ -20,8 +20,10 @@ Blank lines are not records (pyarrow skips them too); a UTF-8 byte order mark at
 of a line is dropped.
 
 Example:
-    >>> looks_clean(__file__)
-    True
+    >>> check_line(b'{"id": "a"}', "line 1")
+    ({'id': 'a'}, None)
+    >>> check_line(b'{"id": "a", "conversations": [}', "line 2")[1]
+    ('malformed_json', 'record: line 2: not valid JSON (Expecting value, column 31)')
 """
 
 from __future__ import annotations
