@@ -92,14 +92,16 @@ def spell_flags(message: str, parser: argparse.ArgumentParser) -> str:
 
     ``per_task=True`` becomes ``--per-task``, ``n=5`` ``--n 5``, and a bare name with an
     underscore (``allow_short``) its flag; one-word names are changed only in ``name=``
-    form or in backquotes (```n```): ``by``, ``column`` are also plain words. Only the
-    options of this subcommand.
+    form, in backquotes (```n```) or before "must" (``tau must be >= 0``): ``by``,
+    ``column`` are also plain words. Only the options of this subcommand.
 
     Example:
         >>> p = Parser(prog="x"); _ = p.add_argument("--per-task", action=argparse.BooleanOptionalAction)
         >>> _ = p.add_argument("--n", type=int)
         >>> spell_flags("n=5 is too many with per_task=True; or set per_task", p)
         '--n 5 is too many with --per-task; or set --per-task'
+        >>> spell_flags("n must be >= 0; row id='r1' field='n': null", p)
+        "--n must be >= 0; row id='r1' field='n': null"
     """
     actions = [a for a in parser._actions if a.dest not in ("help", argparse.SUPPRESS)]
     for action in sorted(actions, key=lambda a: -len(a.dest)):
@@ -117,6 +119,7 @@ def spell_flags(message: str, parser: argparse.ArgumentParser) -> str:
 
         message = re.sub(rf"{_BEFORE}{name}=(?!=)", keyword, message)
         message = message.replace(f"`{action.dest}`", flag)  # "Use a smaller `n`"
+        message = re.sub(rf"{_BEFORE}{name} must\b", flag + " must", message)  # "tau must be >= 0"
         if "_" in action.dest:
             message = re.sub(rf"{_BEFORE}{name}{_AFTER}", flag, message)
     return message

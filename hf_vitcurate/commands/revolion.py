@@ -17,12 +17,11 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
 
 from ..errors import ConfigError, check_path
 from .common import add_input_args, load_input, option, print_summary, quiet_if_small, save_output
-from .select import add_method, strip_ids, write_manifest
+from .select import add_method, json_value, strip_ids, write_manifest
 
 
 def register(sub) -> None:
@@ -43,7 +42,7 @@ def register(sub) -> None:
                         "testing.train_tiny: vision tower pretrained, stage 1 on the sources' captions)")
     c.add_argument("--work-dir", required=True, help="models, answer chunks, DQ table and plots go here")
     option(c, tune_cross_evaluate, "recipe", "training options as JSON (None: the tiny recipe for tiny models)",
-           type=json.loads)
+           type=json_value)
     for name, help in (("max_new_tokens", "tokens per answer at most"), ("batch_size", "rows per generate call"),
                        ("chunk_size", "rows per resumable chunk"), ("seed", "training seed"),
                        ("restart", "discard the answer chunks in --work-dir")):

@@ -41,6 +41,7 @@ def _model_options(p, fn) -> None:
     option(p, fn, "batch_size", "rows per forward pass")
     option(p, fn, "chunk_size", "rows per resumable chunk")
     option(p, fn, "dtype", "weights dtype: auto (the checkpoint's; bf16 on GPUs), float32, bfloat16, float16", type=str)
+    option(p, fn, "max_pixels", "images with more pixels (a decompression bomb) get a flag and a null score", type=int)
 
 
 def register(sub) -> None:
@@ -131,7 +132,7 @@ def _finish(out, args, **figures) -> int:
 
 def _model_kwargs(args) -> dict:
     return {"model": args.model, "work_dir": args.work_dir, "restart": args.restart, "batch_size": args.batch_size,
-            "chunk_size": args.chunk_size, "dtype": args.dtype}
+            "chunk_size": args.chunk_size, "dtype": args.dtype, "max_pixels": args.max_pixels}
 
 
 def run_necessity(args) -> int:

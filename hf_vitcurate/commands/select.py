@@ -88,7 +88,13 @@ HELP = {
     "quotas": "NBGS group quotas: proportional to group size, or equal n2/N (the paper's literal reading)",
     "preset": "named settings: paper = the paper's n1 = 100k seed rows and k = 50k (an explicit --n-seed or --k wins)",
 }
-TYPES = {"n": int, "fraction": float, "k": int, "n_seed": int, "by": str, "recipe": json.loads}
+def json_value(text: str):
+    """A flag's JSON value (argparse names the type in its error: "invalid JSON value")."""
+    return json.loads(text)
+
+
+json_value.__name__ = "JSON"
+TYPES = {"n": int, "fraction": float, "k": int, "n_seed": int, "by": str, "recipe": json_value}
 CHOICES = {"sign": ("nll", "loglik"), "quotas": ("proportional", "equal"), "preset": tuple(PRESETS)}
 
 

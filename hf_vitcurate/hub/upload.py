@@ -56,7 +56,7 @@ def check_remote_tag_free(api: HfApi, repo_id: str, version: str) -> None:
     """Raise :class:`VersionExistsError` when ``version`` is already a tag of ``repo_id``."""
     check_tag(version)
     if version in remote_tags(api, repo_id):
-        raise VersionExistsError(f"{repo_id} already has a tag {version!r}; publish under a new version")
+        raise VersionExistsError(f"version={version!r}: {repo_id} already has this tag on the Hub; publish under a new tag")
 
 
 def plan_operations(local_dir: str, remote_files: list[str] | tuple[str, ...] = ()) -> list:

@@ -56,7 +56,7 @@ def check_free(local_dir: str, tag: str) -> None:
     check_tag(tag)
     if os.path.exists(version_dir(local_dir, tag)):
         raise VersionExistsError(
-            f"version {tag!r} already exists in {version_dir(local_dir, tag)}; publish under a new tag"
+            f"version={tag!r} already exists in {version_dir(local_dir, tag)}; publish under a new tag"
         )
 
 
