@@ -128,7 +128,8 @@ def model_files(folder: str) -> list[str]:
             names.append(name)
     extra = os.path.join(folder, "additional_chat_templates")
     if os.path.isdir(extra):
-        names += [f"additional_chat_templates/{n}" for n in sorted(os.listdir(extra))]
+        names += [f"additional_chat_templates/{n}" for n in sorted(os.listdir(extra))
+                  if os.path.isfile(os.path.join(extra, n))]
     return names
 
 
@@ -190,7 +191,7 @@ def _cached_commit(repo_id: str) -> str | None:
 def hub_fingerprint(repo_id: str) -> str:
     """``"<repo_id>@<commit sha>"``: the Hub's current commit, or the local cache's when offline."""
     from huggingface_hub import HfApi
-    from huggingface_hub.errors import HFValidationError, RepositoryNotFoundError
+    from huggingface_hub.errors import GatedRepoError, HFValidationError, RepositoryNotFoundError
     from huggingface_hub.utils import validate_repo_id
 
     missing = f"no such file or folder: {repo_id!r} (nor a Hub model id"
@@ -203,6 +204,8 @@ def hub_fingerprint(repo_id: str) -> str:
     if not _offline():
         try:
             return f"{repo_id}@{HfApi().model_info(repo_id).sha}"
+        except GatedRepoError:  # exists, but this token may not read it: the local cache may know it
+            pass
         except RepositoryNotFoundError:
             raise NotFoundError(missing + " on the Hub)") from None
         except Exception:  # no network: fall back to the local cache below

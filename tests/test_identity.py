@@ -140,3 +140,41 @@ def test_params_fingerprint_is_canonical():
     payload = {"card": "generic", "card_data": {}, "plots": []}
     expected = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
     assert ident.params_fingerprint(payload) == expected
+
+
+def test_hub_id_resolves_to_its_commit_on_a_loopback_hub(monkeypatch, hash_cache):
+    """Online: the Hub's current commit (a loopback stand-in for the Hub API); an unknown id is NotFoundError."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from huggingface_hub import constants
+
+    commit = "fedcba9876543210fedcba9876543210fedcba98"
+
+    class Hub(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            found = self.path.split("?")[0].startswith("/api/models/org/tiny")
+            body = json.dumps({"id": "org/tiny", "sha": commit} if found else {"error": "Repository not found"}).encode()
+            self.send_response(200 if found else 404)
+            self.send_header("Content-Type", "application/json")
+            if not found:
+                self.send_header("X-Error-Code", "RepoNotFound")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{server.server_port}")
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+        assert ident.model_fingerprint("org/tiny") == f"org/tiny@{commit}"
+        with pytest.raises(NotFoundError, match="no such file or folder: 'org/typo'.*on the Hub"):
+            ident.model_fingerprint("org/typo")
+    finally:
+        server.shutdown()
+        server.server_close()
