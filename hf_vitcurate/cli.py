@@ -10,6 +10,11 @@ Every command takes its input rows first and options as flags named like the Pyt
 keyword arguments (``work_dir`` is ``--work-dir``), with the Python defaults, and ends
 with a JSON summary on stdout; ``-q`` leaves only that summary (and warnings).
 
+Errors: every :class:`~hf_vitcurate.errors.VitCurateError` (and a usage error) is one line on
+stderr, ``vitcurate CMD: error: ...``, exit status 2, with the Python option names spelled
+as the subcommand's flags (:func:`spell_flags`); ``-v`` adds the traceback. Other exceptions
+are bugs and keep their traceback.
+
 Example:
     $ vitcurate validate pool.jsonl --output kept.jsonl --rejected rejected.jsonl
     $ vitcurate -q score leakage kept.jsonl --output tagged/

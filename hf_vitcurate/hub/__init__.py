@@ -8,8 +8,9 @@ Example:
 
 Modules: ``layout`` (Parquet shards, README YAML), ``card`` (templates in
 ``hf_vitcurate/cards``), ``plots`` (score histograms), ``manifest`` (``curation.json``),
-``versions`` (``versions/<tag>/`` snapshots), ``upload`` (``huggingface_hub`` commit and tag: :func:`push`),
-``publishing`` (:func:`publish`, tying them together).
+``versions`` (``versions/<tag>/`` snapshots, copies that never change), ``upload`` (``huggingface_hub`` commit and tag: :func:`push`),
+``publishing`` (:func:`publish`, tying them together, one at a time per ``local_dir``: a
+second publish into a folder in use fails with :class:`~hf_vitcurate.errors.LockedError`).
 """
 
 from __future__ import annotations
