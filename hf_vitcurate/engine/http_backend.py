@@ -229,7 +229,7 @@ class OpenAIBackend(CachedBackend):
                     last = (f"http_{exc.code}", f"HTTP {exc.code} from {self.url}")
                     if exc.code not in RETRY_STATUS:
                         return Response(error=last[0], error_detail=last[1], latency_s=time.perf_counter() - t0, tries=attempt + 1)
-                except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as exc:
+                except (OSError, http.client.HTTPException) as exc:  # URLError, timeouts, resets, TLS errors
                     reason = getattr(exc, "reason", exc)
                     last = ("request_failed", f"{type(reason).__name__} talking to {self.url}")
                 break
@@ -243,8 +243,10 @@ class OpenAIBackend(CachedBackend):
 
     def _redirect(self, url: str, code: int, location: str | None) -> tuple[str, tuple[str, str] | None]:
         """Where a redirect leads, or why it is refused: (next url, None) or (url, (error, detail))."""
-        target = urllib.parse.urljoin(url, location or "")
-        if not location or origin(target) != origin(self.url):
+        if not location:
+            return url, (f"http_{code}", f"HTTP {code} from {self.url} without a Location")
+        target = urllib.parse.urljoin(url, location)
+        if origin(target) != origin(self.url):
             scheme, host, port = origin(target)
             logger.warning("HTTP %d from %s to another origin (%s://%s:%s): not followed, the key is not sent there",
                            code, self.url, scheme, host, port)

@@ -114,6 +114,7 @@ class Ledger:
             "priced": price is not None,
             "cached": response.cached,
             "error": response.error,
+            "estimated": bool(getattr(response, "estimated", False)),  # tokens guessed: the server sent no counts
             "latency_s": round(response.latency_s, 4),
             "tries": response.tries,
         }
