@@ -119,6 +119,21 @@ def data_dir_for(config_name: str) -> str:
     return "data" if config_name == "default" else f"data/{config_name}"
 
 
+def check_shard_size(max_shard_size: int | str) -> int:
+    """``max_shard_size`` in bytes (``"500MB"``, ``10**9``); :class:`ConfigError` when it is not a size.
+
+    >>> check_shard_size("500MB")
+    500000000
+    """
+    try:
+        size = convert_file_size_to_int(max_shard_size)
+    except (ValueError, TypeError):
+        size = 0
+    if size <= 0:
+        raise ConfigError(f"max_shard_size={max_shard_size!r} is not a size: an integer and a unit, e.g. '500MB'")
+    return size
+
+
 def num_shards_for(ds: Dataset, max_shard_size: int | str) -> int:
     """The shard count push_to_hub picks: estimated size / max shard size, plus one."""
     return int(ds._estimate_nbytes() / convert_file_size_to_int(max_shard_size)) + 1

@@ -82,6 +82,7 @@ def publish(
     card_data = dict(card_data or {})
     cards.template_path(card)  # fail on a bad template before the long write
     tree = layout.as_configs(ds, configs)
+    layout.check_shard_size(max_shard_size)
     if version is not None:
         versions.check_tag(version)
     local_dir = os.path.abspath(local_dir)

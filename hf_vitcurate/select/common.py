@@ -63,7 +63,10 @@ def score_array(ds: Dataset, column: str) -> np.ndarray:
     """A numeric column as float64 numpy, with a clear error when missing or null."""
     if column not in ds.column_names:
         raise missing_column(column, ds.column_names, what="score column")
-    arr = np.asarray(arrow_column(ds, column).to_numpy(), dtype=np.float64)
+    col = arrow_column(ds, column)
+    if not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type) or pa.types.is_boolean(col.type)):
+        raise ConfigError(f"score column {column!r} holds {col.type}, not numbers; name a numeric score column")
+    arr = np.asarray(col.to_numpy(), dtype=np.float64)
     if np.isnan(arr).any():
         bad = int(np.flatnonzero(np.isnan(arr))[0])
         # The id alone: ds[bad] would decode the row's images (and fail on a missing one).

@@ -220,6 +220,11 @@ def _shortfall(method: str, what: str, short: dict[str, int], allow_short: bool,
     log.warning(message)
 
 
+def _check_ratio(ratio: float) -> None:
+    if not ratio >= 0:
+        raise ConfigError(f"ratio={ratio} must be >= 0 (the largest yes:no ratio)")
+
+
 def _check_n(n: int) -> int:
     if int(n) != n or n < 0:
         raise ConfigError(f"n={n!r} must be a whole number >= 0")
@@ -288,6 +293,7 @@ def balance(
         (6, True)
     """
     n = _check_n(n)
+    _check_ratio(ratio)
     rng = np.random.default_rng(seed)
     yes, no = _yes_no_masks(ds, yes_no_column)
     task, labels = (_codes(ds, task_column, "") if task_column in ds.column_names else (np.zeros(len(ds), np.int64), ["all"]))
@@ -332,6 +338,7 @@ def core(
         (4, {'a': 2, 'b': 2})
     """
     n = _check_n(n)
+    _check_ratio(ratio)
     rng = np.random.default_rng(seed)
     info = _numbers(ds, informativeness_column, _TAG_HINT)
     yes, no = _yes_no_masks(ds, yes_no_column)

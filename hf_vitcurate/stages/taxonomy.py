@@ -48,6 +48,7 @@ from datasets import Dataset, Value
 
 from .. import provenance
 from ..columns import list_column
+from ..errors import ConfigError
 from ..schema import IMAGE_TOKEN
 from ._arrow import map_arrow
 
@@ -75,7 +76,10 @@ class KeywordModel:
         from ..formats.mminstruct import TYPE_SUFFIX
 
         tax = as_taxonomy(taxonomy)
-        self.fallback = tax.key(fallback)
+        try:
+            self.fallback = tax.key(fallback)
+        except KeyError:
+            raise ConfigError(f"fallback={fallback!r} is not a domain of the taxonomy; known: {sorted(tax.domains)}") from None
         self.multi_round = MULTI_ROUND
         self.generic = {d.name for d in tax.domains.values() if d.generic}
         self.domains_of: dict[str, list[str]] = defaultdict(list)
