@@ -38,8 +38,12 @@ def outside_root(images: pa.Array | pa.ChunkedArray, root: str) -> dict[int, tup
     parent = np.asarray(pc.list_parent_indices(images))
     paths = pc.struct_field(flat, "path").cast(pa.string())
     no_bytes = pc.fill_null(pc.equal(pc.binary_length(pc.struct_field(flat, "bytes").cast(pa.binary())), 0), True)
-    local = pc.replace_substring_regex(paths, "^file://", "")
-    check = pc.and_(pc.fill_null(pc.not_equal(paths, ""), False), pc.invert(pc.fill_null(pc.match_substring_regex(local, _REMOTE), True)))
+    local = paths
+    if pc.any(pc.starts_with(paths, "file://")).as_py():
+        local = pc.replace_substring_regex(paths, "^file://", "")
+    check = pc.fill_null(pc.not_equal(local, ""), False)
+    if pc.any(pc.match_substring(local, "://")).as_py():  # plain substring first: the regex only when needed
+        check = pc.and_(check, pc.invert(pc.fill_null(pc.match_substring_regex(local, _REMOTE), True)))
     idx = np.flatnonzero(np.asarray(pc.and_(check, no_bytes)))
     if not len(idx):
         return {}
@@ -47,8 +51,10 @@ def outside_root(images: pa.Array | pa.ChunkedArray, root: str) -> dict[int, tup
     real_root = os.path.realpath(os.path.abspath(os.path.expanduser(root)))
     inside_prefix = real_root.rstrip("/") + "/"
     resolver = _Resolver()
-    dirs = pc.dictionary_encode(pc.replace_substring_regex(local, "/[^/]*$", ""))
-    names = np.asarray(pc.extract_regex(local, "(?P<name>[^/]*)$").field("name").to_numpy(zero_copy_only=False), dtype=object)
+    local = pc.if_else(pc.match_substring(local, "/"), local, pc.binary_join_element_wise("./", local, ""))
+    parts = pc.split_pattern(local, "/", max_splits=1, reverse=True)  # [folder, name]; no regex
+    dirs = pc.dictionary_encode(pc.list_element(parts, 0))
+    names = np.asarray(pc.list_element(parts, 1).to_numpy(zero_copy_only=False), dtype=object)
     real_dirs = [resolver.real(d or "/") for d in dirs.dictionary.to_pylist()]
     dir_idx = np.asarray(dirs.indices)
     resolved: dict[int, str] = {}  # index into `local` -> real path, for the paths that need a look
@@ -62,12 +68,12 @@ def outside_root(images: pa.Array | pa.ChunkedArray, root: str) -> dict[int, tup
         if not (real_dir + "/").startswith(inside_prefix) and real_dir != real_root:
             resolved.update((int(j), real_dir.rstrip("/") + "/" + names[j]) for j in members if j not in resolved)
             continue
-        links = resolver.links(real_dir) if len(members) >= _SMALL_DIR else None
+        if len(members) >= _SMALL_DIR:  # list the folder once: only its symlinks need a look
+            links = resolver.links(real_dir)
+            members = members[np.isin(names[members], list(links))] if links else members[:0]
         for j in members:
-            if names[j] in ("", ".", "..") or (links is not None and names[j] not in links):
-                continue
             full = real_dir.rstrip("/") + "/" + names[j]
-            if links is not None or os.path.islink(full):
+            if names[j] not in ("", ".", "..") and os.path.islink(full):
                 resolved[int(j)] = os.path.realpath(full)
     out: dict[int, tuple[int, str]] = {}
     starts = np.concatenate([[0], np.cumsum(np.asarray(pc.fill_null(pc.list_value_length(images), 0)))])
