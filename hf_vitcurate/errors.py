@@ -170,15 +170,17 @@ _FILE_SUFFIXES = (".json", ".jsonl", ".parquet", ".arrow", ".csv", ".tsv", ".txt
 def looks_local(path: str) -> bool:
     """True when ``path`` can only be a local file or folder, not a Hub repo id (``org/name``).
 
-    A path starts with ``.``, ``/`` or ``~``, has two or more ``/``, ends in a data file's
-    suffix, or its first part is a local folder (``runs/scored`` where ``runs/`` exists).
+    A path starts with ``.``, ``/`` or ``~``, has no ``/`` or two or more, ends in a data
+    file's suffix, or its first part is a local folder (``runs/scored`` where ``runs/``
+    exists). A Hub repo id is ``org/name`` (the Hub's old ids without an org, such as
+    ``squad``, read as local names: give ``rajpurkar/squad``).
 
-    >>> looks_local("org/name"), looks_local("./pool"), looks_local("pool.jsonl"), looks_local("a/b/c")
-    (False, True, True, True)
+    >>> looks_local("org/name"), looks_local("./pool"), looks_local("pool.jsonl"), looks_local("a/b/c"), looks_local("pool")
+    (False, True, True, True, True)
     """
     if "://" in path:  # hf://, https://: a URL, not a path
         return False
-    if path.startswith((".", "/", "~")) or (os.sep != "/" and os.sep in path) or path.count("/") > 1:
+    if path.startswith((".", "/", "~")) or (os.sep != "/" and os.sep in path) or path.count("/") != 1:
         return True
     if path.lower().endswith(_FILE_SUFFIXES):
         return True

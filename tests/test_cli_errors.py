@@ -110,6 +110,7 @@ CASES = [
     ("missing-input-file", ["validate", "{root}/missing.jsonl", "--output", "{out}"], "validate",
      ["no such file or folder: ", "missing.jsonl"]),
     ("missing-input-folder", ["stats", "{root}/no/such/folder"], "stats", ["no such file or folder: "]),
+    ("bare-missing-name", ["stats", "scord"], "stats", ["no such file or folder: scord"]),
     ("typo-local-folder", ["select", "top", "runs/scord", "--n", "1", "--output", "{out}"], "select top",
      ["no such file or folder: runs/scord"]),
     ("qa-count-expected", ["score", "qa-count", "{pool}", "--expected", "ref=x", "--output", "{out}"],
