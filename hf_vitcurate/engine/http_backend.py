@@ -301,8 +301,9 @@ class OpenAIBackend(CachedBackend):
 
     def _unknown_usage(self, usage: Any) -> None:
         # Once a backend at WARNING (a server that never reports usage would flood the log), then at DEBUG.
-        level = logging.DEBUG if self._warned_usage else logging.WARNING
-        self._warned_usage = True
+        with self._lock:
+            level = logging.DEBUG if self._warned_usage else logging.WARNING
+            self._warned_usage = True
         logger.log(level, "%s sent no token counts (usage is %s): tokens unknown, estimated from the text",
                    self.url, type(usage).__name__ if not isinstance(usage, dict) else "incomplete")
 
