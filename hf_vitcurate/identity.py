@@ -313,7 +313,7 @@ def what_changed(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> str:
 
 
 def ensure_same(recorded: Mapping[str, Any] | None, current: Mapping[str, Any], *, place: str,
-                hint: str = "use restart=True (--restart) or another work_dir") -> None:
+                hint: str = "use restart=True or another work_dir") -> None:
     """Raise :class:`~hf_vitcurate.errors.StaleStateError` unless ``recorded`` equals ``current`` (by key).
 
     ``place`` names the folder (``"output_dir 'runs/ft'"``); the message says what changed and

@@ -26,7 +26,7 @@ def test_same_work_dir_never_reuses_a_stale_seed_model(tiny_model_path, toy_vit,
     again = mllm_selector(toy_vit, model=tiny_model_path, work_dir=work, recipe=RECIPE, **OPTIONS)
     assert again.f_seed == first.f_seed and again.manifest["ids"] == first.manifest["ids"]
 
-    hint = r"; use restart=True \(--restart\) or another work_dir$"
+    hint = r"; use restart=True or another work_dir$"
     reordered = toy_vit.select(range(len(toy_vit) - 1, -1, -1))  # other seed rows are drawn
     with pytest.raises(StaleStateError, match=r"^work_dir .*f_seed.* data changed \(sha256:.*" + hint):
         mllm_selector(reordered, model=tiny_model_path, work_dir=work, recipe=RECIPE, **OPTIONS)

@@ -126,7 +126,7 @@ def _changed_weights(model: str, folder) -> str:
     return str(folder)
 
 
-def test_rerun_with_other_inputs_never_returns_the_old_checkpoint(tiny_model_path, toy_vit, tmp_path):
+def test_rerun_with_other_inputs_never_returns_the_old_checkpoint(tiny_model_path, toy_vit, tmp_path, capsys):
     """Issue 19: a finished output_dir came back for another model, other data and learning_rate=123."""
     from hf_vitcurate.errors import NotFoundError, StaleStateError
 
@@ -137,7 +137,7 @@ def test_rerun_with_other_inputs_never_returns_the_old_checkpoint(tiny_model_pat
     mtime = os.path.getmtime(log_path)
     assert train(toy_vit, model=tiny_model_path, output_dir=out, **dict(recipe, progress=True, num_threads=1)) == str(out)
     other = _changed_weights(tiny_model_path, tmp_path / "other-base")
-    hint = r"use restart=True \(--restart\) or another output_dir"
+    hint = r"use restart=True or another output_dir"
     with pytest.raises(StaleStateError, match=r"model changed \(sha256:.*" + hint):
         train(toy_vit, model=other, output_dir=out, **recipe)
     with pytest.raises(StaleStateError, match=r"^output_dir .* data changed \(sha256:"):
@@ -147,6 +147,21 @@ def test_rerun_with_other_inputs_never_returns_the_old_checkpoint(tiny_model_pat
     with pytest.raises(NotFoundError, match="no such file or folder"):
         train(toy_vit, model=tmp_path / "no-such-model", output_dir=tmp_path / "never", **recipe)
     assert not (tmp_path / "never").exists() and os.path.getmtime(log_path) == mtime
+    # On the command line: one line naming the flags, exit code 2, no traceback.
+    from hf_vitcurate.cli import main
+
+    toy_vit.save_to_disk(str(tmp_path / "rows"))
+    argv = ["train", str(tmp_path / "rows"), "--model", tiny_model_path, "--output", str(out), "--max-steps", "1",
+            "--batch-size", "8", "--warmup-ratio", "0", "--log-steps", "1", "--learning-rate", "123", "--no-progress"]
+    capsys.readouterr()
+    try:
+        code = main(argv)
+    except SystemExit as stop:
+        code = stop.code
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "params changed: --learning-rate 0.003 -> 123" in err and err.strip().endswith("use --restart or another output_dir")
+    assert os.path.getmtime(log_path) == mtime
     # restart=True recomputes with the new inputs and records them.
     train(toy_vit, model=tiny_model_path, output_dir=out, restart=True, **dict(recipe, learning_rate=0.01))
     log = json.loads(log_path.read_text())

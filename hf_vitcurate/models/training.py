@@ -193,7 +193,7 @@ def train(
     recorded, finished = recorded_identity(output_dir)
     if finished or recorded is not None or _last_checkpoint(output_dir):
         ensure_same(recorded, current, place=f"output_dir {output_dir!r}",
-                    hint="use restart=True (--restart) or another output_dir")
+                    hint="use restart=True or another output_dir")
         if finished:
             return output_dir  # finished earlier with the same inputs: a rerun is a no-op
     with using_threads(rec.num_threads):

@@ -147,7 +147,7 @@ def seed_model(seed_rows: Dataset, *, model, work_dir: str, recipe: dict[str, An
     except StaleStateError as err:  # said in this function's terms: its folder is work_dir
         changed = getattr(err, "changed", str(err))
         raise StaleStateError(f"work_dir {work_dir!r} holds a seed model (f_seed) of other inputs: {changed}; "
-                              "use restart=True (--restart) or another work_dir") from None
+                              "use restart=True or another work_dir") from None
 
 
 def set_unscored_aside(scored: Dataset) -> Split:
