@@ -153,11 +153,13 @@ def test_mq_variants_and_dataset(scorer):
     assert total == pytest.approx(
         sum(_coco_corpus_bleu(preds, refs)) + np.mean(s["meteor"]) + np.mean(s["rouge_l"]), abs=TOL
     )
-    with pytest.raises(ValueError, match="variant"):
+    from hf_vitcurate.errors import ConfigError, RowError
+
+    with pytest.raises(ConfigError, match="variant"):
         scorer.scores(preds, refs, variant="C4")
-    with pytest.raises(ValueError, match="reduce"):
+    with pytest.raises(ConfigError, match="reduce"):
         mq_dataset(preds, refs, reduce="median", scorer=scorer)
-    with pytest.raises(ValueError, match="sample 0"):
+    with pytest.raises(RowError, match="sample 0"):
         scorer.scores(["x"], [[]])
 
 
@@ -173,6 +175,7 @@ def test_mq_scores_uses_default_scorer(wn):
     assert sorted(s) == ["bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "mq", "rouge_l"]
 
 
+@pytest.mark.slow  # `import evaluate` alone takes 6-16 s (transformers.pipelines, torch)
 def test_evaluate_module_offline(wn, scorer):
     evaluate = pytest.importorskip("evaluate")
     metric = evaluate.load(mq_metric_path())
@@ -184,6 +187,37 @@ def test_evaluate_module_offline(wn, scorer):
     assert out["mq_per_sample"] == pytest.approx(s["mq"], abs=1e-12)
     single = metric.compute(predictions=preds, references=["a red circle", "three squares"], variant="C3")
     assert single["mq"] == pytest.approx(np.mean(scorer.scores(preds, ["a red circle", "three squares"], variant="C3")["mq"]))
+
+
+# What `evaluate.load(mq_metric_path())` may import beyond what `import evaluate` already did:
+# the metric module and hf_vitcurate's metrics, nothing heavy (WordNet and nltk wait for the
+# first compute). The seconds a first `evaluate.load` takes are `import evaluate` itself
+# (its evaluator imports transformers.pipelines, torch and scipy.stats): benchmarks/RESULTS.md.
+_LOAD_PROBE = """
+import json, sys, time
+import evaluate
+before = set(sys.modules)
+t0 = time.perf_counter()
+from hf_vitcurate.metrics import mq_metric_path
+evaluate.load(mq_metric_path())
+print(json.dumps({"seconds": time.perf_counter() - t0, "new": sorted(set(sys.modules) - before)}))
+"""
+
+
+@pytest.mark.slow  # a process that imports evaluate (6-16 s of transformers/torch imports)
+def test_evaluate_load_imports_nothing_heavy(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("evaluate")
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
+    run = subprocess.run([sys.executable, "-c", _LOAD_PROBE], capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    new = json.loads(run.stdout.strip().splitlines()[-1])["new"]
+    heavy = [m for m in new if m.split(".")[0] in {"torch", "transformers", "nltk", "scipy", "matplotlib", "pycocoevalcap"}]
+    assert not heavy, heavy
+    assert not any("wordnet" in m for m in new if not m.startswith("hf_vitcurate")), new
 
 
 def test_missing_wordnet_says_how_to_install(monkeypatch, tmp_path):

@@ -35,6 +35,7 @@ from typing import Union
 
 import numpy as np
 
+from ..errors import ConfigError, RowError
 from .bleu import bleu_counts, bleu_from_counts, corpus_bleu
 from .meteor import Meteor
 from .rouge import rouge_l_scores
@@ -56,7 +57,7 @@ def check_variant(variant: str) -> tuple[str, ...]:
     try:
         return VARIANTS[variant.upper()]
     except (KeyError, AttributeError):
-        raise ValueError(f"variant must be one of {sorted(VARIANTS)}, got {variant!r}") from None
+        raise ConfigError(f"variant must be one of {sorted(VARIANTS)}, got {variant!r}") from None
 
 
 def as_reference_list(reference: Reference | None, index: int) -> list[str]:
@@ -64,10 +65,10 @@ def as_reference_list(reference: Reference | None, index: int) -> list[str]:
     if isinstance(reference, str):
         return [reference]
     if reference is None:
-        raise ValueError(f"sample {index}: reference is None")
+        raise RowError("references", "no_reference", f"sample {index}: reference is None; give a string or a non-empty list of strings")
     refs = list(reference)
     if not refs or not all(isinstance(r, str) for r in refs):
-        raise ValueError(f"sample {index}: a reference must be a string or a non-empty list of strings, got {reference!r}")
+        raise RowError("references", "bad_reference", f"sample {index}: a reference must be a string or a non-empty list of strings, got {reference!r}")
     return refs
 
 
@@ -103,7 +104,7 @@ class Scorer:
                    *, with_counts: bool = False) -> dict[str, np.ndarray]:
         """The six component scores of every sample (arrays), plus BLEU counts if asked."""
         if len(predictions) != len(references):
-            raise ValueError(f"{len(predictions)} predictions but {len(references)} references")
+            raise ConfigError(f"{len(predictions)} predictions but {len(references)} references; give one reference (or list) per prediction")
         # Identical (answer, references) pairs are scored once: short answers ("Yes", "2",
         # "red") repeat a lot across a pool.
         index: dict[tuple, int] = {}
@@ -150,9 +151,9 @@ class Scorer:
         """MQ^D over a set of samples (see the module docstring for ``reduce``)."""
         names = check_variant(variant)
         if reduce not in REDUCES:
-            raise ValueError(f"reduce must be one of {REDUCES}, got {reduce!r}")
+            raise ConfigError(f"reduce must be one of {REDUCES}, got {reduce!r}")
         if not len(predictions):
-            raise ValueError("MQ^D of an empty set is undefined")
+            raise ConfigError("MQ^D of an empty set is undefined; give at least one prediction")
         comps = self.components(predictions, references, with_counts=reduce == "sum")
         if reduce == "mean":
             return float(np.mean(combine(comps, variant=variant)))

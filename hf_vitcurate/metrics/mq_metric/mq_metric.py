@@ -21,6 +21,7 @@ import numpy as np
 
 from hf_vitcurate.metrics.mq import COMPONENTS, check_variant, combine, default_scorer
 from hf_vitcurate.metrics.bleu import corpus_bleu
+from hf_vitcurate.errors import ConfigError
 
 _CITATION = """\
 @article{liao2023revolion,
@@ -67,7 +68,7 @@ class MqMetric(evaluate.Metric):
     def _compute(self, predictions, references, variant="C1", reduce="mean", per_sample=False):
         scorer = default_scorer()
         if reduce not in ("mean", "sum"):
-            raise ValueError(f"reduce must be 'mean' or 'sum', got {reduce!r}")
+            raise ConfigError(f"reduce must be 'mean' or 'sum', got {reduce!r}")
         comps = scorer.components(predictions, references, with_counts=reduce == "sum")
         per = combine(comps, variant=variant)
         if reduce == "mean":
