@@ -34,7 +34,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .errors import NotFoundError, StaleStateError
+from .errors import ConfigError, NotFoundError, StaleStateError
 
 # Files of a checkpoint folder that decide what the model computes (weights by suffix).
 MODEL_FILES = frozenset({
@@ -107,7 +107,7 @@ def file_sha256(path: str | os.PathLike, *, cache: dict[str, list] | None = None
     st = os.stat(path)
     stamp = _stamp(st)
     entry = cache.get(path) if cache is not None else None
-    if entry is not None and entry[:3] == stamp:
+    if isinstance(entry, list) and len(entry) == 4 and entry[:3] == stamp:
         return entry[3]
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -149,7 +149,7 @@ def model_fingerprint(model: str | os.PathLike) -> str:
     if os.path.isdir(path):
         return _folder_fingerprint(path)
     if os.path.exists(path):
-        raise NotFoundError(f"model {path!r} is a file, not a checkpoint folder or a Hub model id")
+        raise ConfigError(f"model {path!r} is a file: give its checkpoint folder or a Hub model id")
     return hub_fingerprint(path)
 
 
