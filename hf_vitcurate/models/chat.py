@@ -28,6 +28,7 @@ from typing import Any, Sequence
 
 import torch
 
+from ..errors import BackendError, RowError
 from ..schema import IMAGE_TOKEN
 
 IGNORE_INDEX = -100
@@ -88,7 +89,8 @@ def answer_spans(processor, conversations: Sequence[dict[str, str]]) -> tuple[st
         else:  # template not prefix-stable (rare): find the answer text itself
             start = full.find(turn["value"], spans[-1][1] if spans else 0)
             if start < 0:
-                raise ValueError(f"cannot locate gpt turn {k} in the rendered conversation: {turn['value'][:60]!r}")
+                raise RowError("conversations", "gpt_turn_not_found",
+                               f"cannot locate gpt turn {k} in the rendered conversation: {turn['value'][:60]!r}")
             end = start + len(turn["value"])
             eos = getattr(processor.tokenizer, "eos_token", None)
             if eos and full[end:].lstrip().startswith(eos):
@@ -182,7 +184,8 @@ def _labels(batch: dict[str, Any], spans: list[list[tuple[int, int]]]) -> torch.
         if not row_spans:
             continue
         if replacements is None and "pixel_values" in batch:
-            raise ValueError("processor did not return text_replacement_offsets; cannot place answer labels")
+            raise BackendError("the model's processor did not return text_replacement_offsets, so answer labels "
+                               "cannot be placed: upgrade transformers or use a checkpoint whose processor supports it")
         reps = replacements[i] if replacements is not None else []
         mask = torch.zeros_like(real[i])
         for s, e in row_spans:
