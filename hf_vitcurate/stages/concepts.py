@@ -17,12 +17,13 @@ Columns added:
 - ``informativeness``: by default the number of distinct key words hit
   (``measure="concepts"``: distinct concepts hit; ``measure="occurrences"``: total hits).
 
-How it is fast: instead of running a regex per row, a batch's turns are lowercased
-and punctuation becomes space (a byte lookup table for ASCII text, a regex otherwise,
-where punctuation runs become a ``|`` token so phrases never match across them), the
-text is split on white space and every word is looked up in a hash table of key words
-and their plural forms with Arrow's vectorised ``index_in``. Phrases are looked up
-only at words that can start one. Overlapping
+How it is fast: instead of running a regex per row, the words of a whole batch of turns
+are found at once (:mod:`._words`: for ASCII turns, numpy on the lowercased bytes, where a
+word is a run of word bytes; otherwise a regex turns punctuation runs into a ``|`` token
+and Arrow splits on white space), and every word is looked up in a hash table of key
+words and their plural forms with Arrow's vectorised ``index_in``. Phrases are looked up
+only at words that can start one, and only where the words lie in one turn with nothing
+but white space between them. Overlapping
 hits resolve leftmost-longest, exactly like one compiled alternation regex scanning
 left to right: "left direction" is one hit of ``left direction``, not also ``left``.
 :meth:`ConceptMatcher.findall` is that regex, kept as the reference implementation
@@ -61,6 +62,7 @@ from datasets import Dataset, List, Value
 from .. import provenance
 from ..errors import ConfigError, NotFoundError
 from ._arrow import map_arrow, turns
+from ._words import ascii_words, split_words
 
 # SVIT Table 4, in its order. "olive peach" split in two (see module docstring).
 SVIT_CONCEPTS: dict[str, list[str]] = {
@@ -223,7 +225,7 @@ class ConceptMatcher:
         """Hits in a flat array of turn texts: ``(row, keyword id)`` per hit, in text order.
 
         ``turn_row[i]`` is the row that turn ``i`` belongs to. Two tokenisers give the
-        same words: numpy on the bytes of ASCII turns (:func:`_ascii_words`: lowercase,
+        same words: numpy on the bytes of ASCII turns (:func:`~._words.ascii_words`: lowercase,
         punctuation -> space, no regex, no Arrow string split) and the Unicode regex path
         for the rest. Both tell whether two neighbouring words are separated by white space
         only, which a phrase needs.
@@ -238,14 +240,14 @@ class ConceptMatcher:
         if fast.any():
             idx = np.flatnonzero(fast)
             sub = values if len(idx) == n_turns else values.take(pa.array(idx))
-            words, turn_of, joinable = _ascii_words(sub)
+            words, turn_of, joinable = ascii_words(sub)
             pos, kw = self._match(words, turn_of, joinable)
             parts.append((idx[turn_of(pos)], pos, kw))
         if not fast.all():
             idx = np.flatnonzero(~fast)
             text = values.take(pa.array(idx))
             text = pc.ascii_lower(text) if self._ascii else pc.utf8_lower(text)
-            words, turn_of, joinable = _split(pc.replace_substring_regex(text, _PUNCT, f" {_BREAK} "))
+            words, turn_of, joinable = split_words(pc.replace_substring_regex(text, _PUNCT, f" {_BREAK} "))
             pos, kw = self._match(words, turn_of, joinable)
             parts.append((idx[turn_of(pos)], pos, kw))
         if not parts:
@@ -313,89 +315,6 @@ class ConceptMatcher:
                 pos, kw = pos[order], kw[order]
         keep = kw >= 0  # entries that only start a phrase are no hit by themselves
         return pos[keep], kw[keep]
-
-
-# ASCII white space (the only separator allowed between the words of a phrase).
-_SPACE = np.zeros(256, dtype=bool)
-_SPACE[list(b" \t\n\v\f\r")] = True
-
-
-def _word_bytes(low: np.ndarray) -> np.ndarray:
-    """Which bytes of lowercase ASCII text are word characters (a-z, 0-9, ``_``), as for a regex ``\\b``."""
-    word = np.subtract(low, ord("a"), dtype=np.uint8) < 26  # wraps below "a": one compare per range
-    word |= np.subtract(low, ord("0"), dtype=np.uint8) < 10
-    word |= low == ord("_")
-    return word
-
-
-def _ascii_words(values: pa.Array):
-    """Words of ASCII strings, found in numpy on their bytes: ``(words, turn_of, joinable)``.
-
-    The strings are lowercased by Arrow; words are the runs of word bytes inside one
-    string, found where the word/non-word class changes, and their bytes copied end to end
-    into one Arrow string array (no per-string split, no regex). ``turn_of(positions)``
-    gives the string of word positions, ``joinable(starts, n)`` whether the ``n`` words
-    from each start lie in one string with only ASCII white space between them (what a
-    phrase needs).
-    """
-    low = pc.ascii_lower(values)
-    _, offset_buf, data_buf = low.buffers()
-    offsets = np.frombuffer(offset_buf, dtype=np.int32)[low.offset : low.offset + len(low) + 1].astype(np.int64)
-    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
-    raw = data[offsets[0] : offsets[-1]]
-    offsets -= offsets[0]
-    n = len(raw)
-    is_word = _word_bytes(raw)
-    edges = [np.flatnonzero(is_word[1:] != is_word[:-1]) + 1]
-    if n and is_word[0]:
-        edges.insert(0, np.zeros(1, np.int64))
-    if n and is_word[-1]:
-        edges.append(np.full(1, n, np.int64))
-    edges = np.concatenate(edges)
-    starts, ends = edges[0::2], edges[1::2]
-    cuts = offsets[1:-1]
-    cuts = cuts[(cuts > 0) & (cuts < n)]
-    cuts = cuts[is_word[cuts] & is_word[cuts - 1]]  # one string ends and the next begins inside a word run
-    if len(cuts):
-        starts, ends = np.sort(np.concatenate((starts, cuts))), np.sort(np.concatenate((ends, cuts)))
-    word_offsets = np.zeros(len(starts) + 1, dtype=np.int32)
-    np.cumsum(ends - starts, out=word_offsets[1:])
-    words = pa.StringArray.from_buffers(len(starts), pa.py_buffer(word_offsets), pa.py_buffer(np.compress(is_word, raw)))
-    first_word = np.searchsorted(starts, offsets, side="left")  # per string: its first word's position
-
-    def turn_of(pos: np.ndarray) -> np.ndarray:
-        return np.searchsorted(first_word, pos, side="right") - 1
-
-    def joinable(first: np.ndarray, n_words: int) -> np.ndarray:
-        ok = turn_of(first) == turn_of(first + n_words - 1)
-        for k in range(n_words - 1):
-            a, b = first + k, first + k + 1
-            gap_start, gap_len = ends[a], starts[b] - ends[a]
-            # Every byte of every gap at once: are they all white space?
-            spans = np.repeat(gap_start - np.cumsum(gap_len) + gap_len, gap_len) + np.arange(int(gap_len.sum()))
-            bad = np.bincount(np.repeat(np.arange(len(first)), gap_len), weights=~_SPACE[raw[spans]], minlength=len(first))
-            ok &= bad == 0
-        return ok
-
-    return words, turn_of, joinable
-
-
-def _split(text: pa.Array):
-    """Words of each string (ASCII white space): ``(words, turn_of, joinable)`` as for :func:`_ascii_words`.
-
-    Punctuation is already a ``|`` token here, so words of one string next to each other
-    are joinable.
-    """
-    tokens = pc.ascii_split_whitespace(text)
-    offsets = np.asarray(tokens.offsets, dtype=np.int64)
-
-    def turn_of(pos: np.ndarray) -> np.ndarray:
-        return np.searchsorted(offsets, pos, side="right") - 1
-
-    def joinable(first: np.ndarray, n: int) -> np.ndarray:
-        return turn_of(first + n - 1) == turn_of(first)
-
-    return pc.list_flatten(tokens), turn_of, joinable
 
 
 def _with_plurals(keywords: list[str], kw_id: dict[str, int]) -> dict[str, int]:
