@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from datasets import Dataset
 
 from hf_vitcurate.errors import LockedError
-from hf_vitcurate.hub import list_versions, publish
+from hf_vitcurate.hub import list_versions, publish, push
 from hf_vitcurate.locks import hold
 
 SCRIPT = Path(__file__).parent / "scripts" / "publish_job.py"
@@ -108,6 +108,8 @@ def test_a_publish_into_a_locked_folder_fails_at_once_and_writes_nothing(tmp_pat
         with pytest.raises(LockedError, match="in use by process .*another publish"):
             publish(_rows("v1", 5), "me/x", local_dir=str(local), version="v1")
         assert time.monotonic() - start < 5
+        with pytest.raises(LockedError):  # a push alone waits for no publish either (refused before any request)
+            push(str(local), "me/x")
     assert list_versions(str(local)) == [] and not (local / "data").exists()
     publish(_rows("v1", 5), "me/x", local_dir=str(local), version="v1")  # the lock is released: it goes through
     assert _ids(local / "versions" / "v1") == {f"v1-{i:05d}" for i in range(5)}
