@@ -767,3 +767,13 @@ def test_an_empty_output_is_read_by_every_command(llava_dir, tmp_path, suffix, c
         capsys.readouterr()
     if not suffix:
         assert len(load_from_disk(out)) == 0
+
+
+def test_cli_strict_with_a_missing_image_is_one_line(llava_dir, capsys):
+    from hf_vitcurate.cli import main
+
+    (llava_dir / "imgs" / "coco" / "2.png").unlink()
+    src = str(llava_dir / "llava_mix.jsonl")
+    assert main(["-q", "validate", src, "--image-root", str(llava_dir / "imgs"), "--strict"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("vitcurate validate: error: row id='000002' field='images'") and "Traceback" not in "\n".join(err)
