@@ -26,9 +26,10 @@ def data(n=103):
     return Dataset.from_dict({"id": [f"r{i}" for i in range(n)], "x": list(range(n))})
 
 
-def test_same_as_plain_map_and_keeps_order(tmp_path):
+@pytest.mark.parametrize("decode", [True, False])
+def test_same_as_plain_map_and_keeps_order(tmp_path, decode):
     ds = data().shuffle(seed=1)  # an indices mapping: order must be the shuffled one
-    out = run_sharded(ds, lambda b: {"y": [v * 3 for v in b["x"]]}, str(tmp_path), chunk_size=8)
+    out = run_sharded(ds, lambda b: {"y": [v * 3 for v in b["x"]]}, str(tmp_path), chunk_size=8, decode=decode)
     assert list(out["y"]) == [v * 3 for v in ds["x"]]
     assert list(out["id"]) == list(ds["id"])
 
