@@ -300,11 +300,11 @@ def run_sharded(
         work_dir = shared_temp_dir(f"{desc}-")
     source = ds.select_columns(input_columns) if input_columns else ds
     reader = source if decode else source.with_format("arrow")
-    identity = run_identity(source, {**(params or {}), "chunk_size": chunk_size})
     n_chunks = -(-len(ds) // chunk_size)
     with contextlib.ExitStack() as held:
-        def prepare() -> None:
-            held.enter_context(locks.hold(work_dir, what=f"{desc} (run {_key(identity)})"))
+        def prepare() -> None:  # main process only: the lock first (a second run stops at once), then the key
+            held.enter_context(locks.hold(work_dir, what=desc))
+            identity = run_identity(source, {**(params or {}), "chunk_size": chunk_size})
             _prepare(work_dir, identity, len(ds), chunk_size, restart, replace_other_run)
 
         _on_main(st, prepare)
