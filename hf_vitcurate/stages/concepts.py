@@ -331,7 +331,7 @@ def concepts(
     *,
     concept_sets: str | os.PathLike | Mapping[str, Any] | None = None,
     measure: str = "keywords",
-    map_batch_size: int = 2_000,
+    map_batch_size: int = 1_000,
     num_proc: int | None = None,
 ) -> Dataset:
     """Add ``concepts``, ``concept_counts`` and ``informativeness`` to ``ds`` (see module docstring).
@@ -341,8 +341,8 @@ def concepts(
     ``informativeness`` counts: ``"keywords"`` (distinct key words, default),
     ``"concepts"`` (distinct concepts) or ``"occurrences"`` (all hits). Only the
     ``conversations`` column is read; existing columns of these names are replaced.
-    ``map_batch_size``: rows per Arrow batch; ~2,000 SVIT-length rows (~5 MB of text) keep
-    the intermediate arrays in cache and measured fastest.
+    ``map_batch_size``: rows per Arrow batch; ~1,000 SVIT-length rows (~2.3 MB of text) keep
+    the byte arrays of the tokeniser in cache: 500-1,000 measured ~15% faster than 2,000.
 
     Example:
         >>> from datasets import Dataset
