@@ -777,3 +777,16 @@ def test_cli_strict_with_a_missing_image_is_one_line(llava_dir, capsys):
     assert main(["-q", "validate", src, "--image-root", str(llava_dir / "imgs"), "--strict"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("vitcurate validate: error: row id='000002' field='images'") and "Traceback" not in "\n".join(err)
+
+
+def test_save_output_writes_empty_splits_that_read_back(tmp_path):
+    from datasets import DatasetDict, load_from_disk
+
+    from hf_vitcurate.commands.common import load_input, save_output
+
+    empty = Dataset.from_dict({k: [] for k in FEATURES}, features=FEATURES)
+    save_output(DatasetDict({"train": empty.select([]), "eval": empty}), str(tmp_path / "parts"))
+    assert {k: len(v) for k, v in load_from_disk(str(tmp_path / "parts")).items()} == {"train": 0, "eval": 0}
+    (tmp_path / "old").mkdir()  # a 0-row folder written before the fix: no data file
+    empty.save_to_disk(str(tmp_path / "old"))
+    assert len(load_input(str(tmp_path / "old"))) == 0

@@ -54,13 +54,16 @@ def load_input(
     return load_vit(path, format=format, image_root=image_root, source=source, **extra)
 
 
-def save_output(ds: Dataset, path: str) -> None:
+def save_output(ds: Dataset | DatasetDict, path: str) -> None:
     """Write ``ds`` to ``path``: ``.jsonl``/``.json``/``.parquet`` by suffix, else ``save_to_disk``.
 
     A 0-row dataset is written so that :func:`load_input` (and ``load_from_disk``) read it
-    back: a folder gets one empty data file (``save_to_disk`` alone writes none).
+    back: a folder gets one empty data file (``save_to_disk`` alone writes none, and
+    ``load_from_disk`` then fails). A ``DatasetDict`` goes to a folder, its empty splits too.
     """
-    if path.endswith(".parquet"):
+    if isinstance(ds, DatasetDict):
+        ds.save_to_disk(path, num_shards={k: 1 if len(v) == 0 else None for k, v in ds.items()})
+    elif path.endswith(".parquet"):
         ds.to_parquet(path)
     elif path.endswith(".jsonl"):
         ds.to_json(path, lines=True)
