@@ -101,63 +101,82 @@ def ckpt(tmp_path_factory):
                            vision_layers=1, text_layers=1)
 
 
-BAD = {  # row index -> what is wrong with it
-    1: "truncated png", 4: "corrupt bytes", 6: "missing file", 7: "over the pixel cap", 9: "decompression bomb",
-    10: "fails inside the model",
-}
+IMAGE_ERRORS = {1: "truncated png", 3: "corrupt bytes", 5: "missing file", 6: "over the pixel cap",
+                7: "decompression bomb", 13: "zero-byte file", 14: "a folder", 15: "a symlink loop"}
+MODEL_ERRORS = {8: "placeholder mismatch", 9: "placeholder mismatch", 10: "placeholder mismatch",
+                11: "placeholder mismatch", 16: "unknown role"}
+ODD = {2: "RGBA", 4: "CMYK JPEG", 12: "16-bit TIFF"}  # unusual but valid: scored
+EMPTY = 18  # no turns at all
 
 
 def with_bad_rows(ds: Dataset, tmp_path) -> Dataset:
+    """``ds`` (24 rows) with a corpus of bad rows mixed in; rows 8-11 fail in the model and batch together."""
     png = noisy("PNG")
-    refs = {1: {"bytes": png[: len(png) // 2], "path": None}, 4: {"bytes": b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "path": None},
-            6: {"bytes": None, "path": str(tmp_path / "nope.png")},
-            7: {"bytes": encoded(PILImage.new("RGB", (400, 400))), "path": None},
-            9: {"bytes": bomb_png(), "path": None}}
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "folder.png").mkdir(exist_ok=True)
+    loop = tmp_path / "loop.png"
+    if not loop.is_symlink():
+        loop.symlink_to(loop)
+    refs = {1: {"bytes": png[: len(png) // 2], "path": None}, 3: {"bytes": b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "path": None},
+            5: {"bytes": None, "path": str(tmp_path / "nope.png")},
+            6: {"bytes": encoded(PILImage.new("RGB", (400, 400))), "path": None},
+            7: {"bytes": bomb_png(), "path": None},
+            13: {"bytes": None, "path": str(tmp_path / "empty.png")},
+            14: {"bytes": None, "path": str(tmp_path / "folder.png")},
+            15: {"bytes": None, "path": str(loop)},
+            2: {"bytes": encoded(PILImage.new("RGBA", (32, 32), (255, 0, 0, 128))), "path": None},
+            4: {"bytes": encoded(PILImage.new("CMYK", (32, 32), (0, 255, 0, 0)), "JPEG"), "path": None},
+            12: {"bytes": encoded(PILImage.new("I;16", (32, 32), 40000), "TIFF"), "path": None}}
     table = ds.to_dict()
     for i, ref in refs.items():
         table["images"][i] = [ref]
-    # Two placeholders, one image: the processor refuses the row (in a batch, the whole batch).
-    table["conversations"][10] = [{"from": "human", "value": "<image>\n<image>\nWhat colour?"},
-                                  {"from": "gpt", "value": "Red."}]
+    for i in range(8, 12):  # two placeholders, one image: the processor refuses the row (in a batch, the batch)
+        table["conversations"][i] = [{"from": "human", "value": "<image>\n<image>\n" + "Which colour? " * 12},
+                                     {"from": "gpt", "value": "Red."}]
+    table["conversations"][16] = [{"from": "system", "value": "<image>\nBe brief."}, {"from": "gpt", "value": "Red."}]
+    table["conversations"][EMPTY] = []
     return Dataset.from_dict(table, features=FEATURES)
 
 
 def test_necessity_flags_bad_rows_and_scores_the_others(ckpt, tmp_path):
     """Before: the first truncated image ended the run (OSError: image file is truncated)."""
-    ds = with_bad_rows(rows(), tmp_path)
-    scored = necessity(ds, model=ckpt, batch_size=4, chunk_size=6, work_dir=str(tmp_path / "w"),
+    ds = with_bad_rows(rows(24), tmp_path)
+    scored = necessity(ds, model=ckpt, batch_size=4, chunk_size=8, work_dir=str(tmp_path / "w"),
                        max_pixels=100_000, dtype="float32")
     flags = list(scored["necessity_flag"])
-    assert [i for i, f in enumerate(flags) if f] == sorted(BAD)
-    assert all(flags[i].startswith("image_error: ") for i in BAD if i != 10)
-    assert flags[10].startswith("model_error: ")
-    assert "too large (400x400" in flags[7] and "\n" not in "".join(flags)
+    assert all(flags[i].startswith("image_error: ") for i in IMAGE_ERRORS), flags
+    assert all(flags[i].startswith("model_error: ") for i in MODEL_ERRORS), flags
+    assert "too large (400x400" in flags[6] and "\n" not in "".join(flags)
+    assert flags[EMPTY] in ("no_response_tokens",) or flags[EMPTY].startswith("model_error: ")
+    good = [i for i in range(len(ds)) if i not in IMAGE_ERRORS and i not in MODEL_ERRORS and i != EMPTY]
+    assert all(flags[i] == "" for i in good)
     values = list(scored["necessity"])
     tokens = list(scored["necessity_tokens"])  # (not scored[i]: that decodes the row's broken image)
-    assert all(values[i] is None and tokens[i] is None for i in BAD)
-    good = [i for i in range(len(ds)) if i not in BAD]
+    assert all(values[i] is None and tokens[i] is None for i in [*IMAGE_ERRORS, *MODEL_ERRORS])
     clean = necessity(ds.select(good), model=ckpt, batch_size=4, dtype="float32")
     assert np.allclose([values[i] for i in good], list(clean["necessity"]), atol=1e-4, rtol=1e-5)
-    step = provenance.steps(scored)[-1]
-    assert step["params"]["flags"] == {"image_error": 5, "model_error": 1}
+    counts = provenance.steps(scored)[-1]["params"]["flags"]
+    assert counts["image_error"] == len(IMAGE_ERRORS) and counts["model_error"] >= len(MODEL_ERRORS)
     from hf_vitcurate.stages.necessity import unscored_flags
 
-    assert len(unscored_flags(scored)) == len(BAD)
+    assert set(unscored_flags(scored)) == {flags[i] for i in [*IMAGE_ERRORS, *MODEL_ERRORS, EMPTY]}
 
 
 def test_generate_and_mq_flag_bad_rows(ckpt, tmp_path):
-    ds = with_bad_rows(rows(), tmp_path)
-    out = generate(ds, model=ckpt, column="answer__T", max_new_tokens=4, batch_size=4, chunk_size=6,
+    ds = with_bad_rows(rows(24), tmp_path)
+    out = generate(ds, model=ckpt, column="answer__T", max_new_tokens=4, batch_size=4, chunk_size=8,
                    max_pixels=100_000, dtype="float32")
     flags = list(out["answer__T_flag"])
-    assert [i for i, f in enumerate(flags) if f] == sorted(BAD)
-    assert flags[10].startswith("model_error: ") and flags[1].startswith("image_error: truncated")
+    bad = {**IMAGE_ERRORS, **MODEL_ERRORS, EMPTY: "no question"}
+    assert [i for i, f in enumerate(flags) if f] == sorted(bad)
+    assert all(flags[i].startswith("model_error: ") for i in [*MODEL_ERRORS, EMPTY])
+    assert flags[1].startswith("image_error: truncated")
     answers = list(out["answer__T"])
-    assert all((a is None) == (i in BAD) for i, a in enumerate(answers))
-    assert provenance.steps(out)[-1]["params"]["flags"] == {"image_error": 5, "model_error": 1}
+    assert all((a is None) == (i in bad) for i, a in enumerate(answers))
+    assert provenance.steps(out)[-1]["params"]["flags"] == {"image_error": len(IMAGE_ERRORS), "model_error": 6}
     scored = mq(out, answer_column="answer__T")
     assert all(v is not None for v in scored["mq__T"])  # an unanswered row scores as the empty answer
-    assert provenance.steps(scored)[-1]["params"]["flags"] == {"unanswered": len(BAD)}
+    assert provenance.steps(scored)[-1]["params"]["flags"] == {"unanswered": len(bad)}
 
 
 def test_a_broken_model_still_stops_the_run(ckpt, tmp_path):

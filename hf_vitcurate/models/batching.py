@@ -89,13 +89,16 @@ def _reason(exc: BaseException) -> str:
     return f"{MODEL_ERROR}{type(exc).__name__}: {text[:117] + '...' if len(text) > 120 else text}"
 
 
-def each_batch(batches: Sequence[np.ndarray], run: Callable[[np.ndarray], None]) -> dict[int, str]:
+def each_batch(batches: Sequence[np.ndarray], run: Callable[[np.ndarray], None], *, strict: bool = True
+               ) -> dict[int, str]:
     """Call ``run(positions)`` for every batch; a batch that raises is retried one row at a time.
 
     Returns ``{position: "model_error: <Type>: <message>"}`` for the rows that fail alone
-    (their results are simply not written by ``run``). An error that is not about one row
-    is raised as is: every row of a failing batch failing alone, or every row of the call
-    failing (a broken model, a wrong option), must stop the run, not flag all its rows.
+    (their results are simply not written by ``run``). With ``strict`` (until a caller has
+    seen the model work on some row), every row failing is not a bad row but a broken run
+    (a broken checkpoint, a wrong option): the first error is raised instead of flagging
+    them all. Stages pass ``strict=False`` once a row has succeeded, so later chunks made
+    only of bad rows are flagged, not fatal.
 
     >>> done = []
     >>> def run(idx):
@@ -110,21 +113,18 @@ def each_batch(batches: Sequence[np.ndarray], run: Callable[[np.ndarray], None])
         try:
             run(idx)
             continue
-        except Exception as exc:  # noqa: BLE001 - retried row by row below; re-raised when not one row's fault
-            batch_error = exc
+        except Exception as exc:  # noqa: BLE001 - retried row by row below; re-raised when no row works
             first = first or exc
-        alone = {}
+            failed = {int(idx[0]): exc} if len(idx) == 1 else {}
         for i in idx if len(idx) > 1 else []:
             try:
                 run(np.asarray([i]))
             except Exception as exc:  # noqa: BLE001 - this row's own failure: flagged
-                alone[int(i)] = exc
-        if len(idx) > 1 and len(alone) == len(idx):
-            raise batch_error
-        for i, exc in (alone.items() if len(idx) > 1 else [(int(idx[0]), batch_error)]):
+                failed[int(i)] = exc
+        for i, exc in failed.items():
             errors[i] = _reason(exc)
             logger.warning("row %d of a chunk fails inside the model alone, flagged: %s", i, errors[i])
     total = sum(len(b) for b in batches)
-    if total > 1 and len(errors) == total:
-        raise first  # every row failed: not a bad row but a broken run
+    if strict and first is not None and total > 1 and len(errors) == total:
+        raise first  # no row works: not a bad row but a broken run
     return errors

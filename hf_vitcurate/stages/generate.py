@@ -33,12 +33,13 @@ from ..errors import MissingColumnError
 from ..images import MAX_PIXELS, decode_rows
 
 
-def answer_rows(model, processor, rows: dict[str, list], *, max_new_tokens: int, batch_size: int
-                ) -> tuple[list[str | None], dict[int, str]]:
+def answer_rows(model, processor, rows: dict[str, list], *, max_new_tokens: int, batch_size: int,
+                strict: bool = True) -> tuple[list[str | None], dict[int, str]]:
     """Greedy answers of a loaded model to the last question of each row of ``rows`` (row order kept).
 
     Returns the answers and ``{position: "model_error: ..."}`` for rows that fail inside
-    the model alone (their answer is ``None``; see :func:`hf_vitcurate.models.batching.each_batch`).
+    the model alone (their answer is ``None``; see :func:`hf_vitcurate.models.batching.each_batch`;
+    ``strict``: raise when no row works at all).
     """
     from ..models.batching import each_batch
     from ..models.generate import greedy_batch
@@ -52,7 +53,7 @@ def answer_rows(model, processor, rows: dict[str, list], *, max_new_tokens: int,
         for i, text in zip(idx, greedy_batch(model, processor, sub, max_new_tokens=max_new_tokens)):
             answers[int(i)] = text
 
-    failed = each_batch(length_batches(text_length(rows), batch_size), run)
+    failed = each_batch(length_batches(text_length(rows), batch_size), run, strict=strict)
     for i in failed:
         answers[i] = None  # a batch that failed part-way may have written some answers
     return answers, failed
@@ -130,6 +131,7 @@ def generate(
     path = os.fspath(model)
     flag = flag_column(column)
     loaded: list = []
+    worked = [False]  # has the model answered a row in this process? Until then, no row working is fatal.
 
     def compute(rows: dict[str, list]) -> dict[str, list]:
         n = len(rows["conversations"])
@@ -139,7 +141,9 @@ def generate(
         if good:
             if not loaded:  # one model per process, loaded on first use (not for fully resumed runs)
                 loaded.extend(_load(path, dtype, num_threads, keep_loaded))
-            answers, failed = answer_rows(*loaded, kept, max_new_tokens=max_new_tokens, batch_size=batch_size)
+            answers, failed = answer_rows(*loaded, kept, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                                          strict=not worked[0])
+            worked[0] = worked[0] or len(failed) < len(good)
         flags = [failed.get(j, "") for j in range(len(good))]
         return {column: scatter(n, good, answers, {}), flag: scatter(n, good, flags, bad)}
 

@@ -62,12 +62,14 @@ def length_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-def score_rows(model, processor, rows: dict[str, list], *, batch_size: int, max_length: int | None) -> dict[str, list]:
+def score_rows(model, processor, rows: dict[str, list], *, batch_size: int, max_length: int | None,
+               strict: bool = True) -> dict[str, list]:
     """Summed answer NLL, answer-token count and flag of every row of ``rows`` (row order kept).
 
     A row that fails inside the model alone (retried alone when its batch fails, see
     :func:`hf_vitcurate.models.batching.each_batch`) gets ``None`` values and the flag
-    ``"model_error: ..."``; the other rows of its batch are scored as usual.
+    ``"model_error: ..."``; the other rows of its batch are scored as usual. ``strict``:
+    raise when no row works at all (see ``each_batch``).
     """
     from ..models.batching import each_batch
     from ..models.chat import encode
@@ -89,7 +91,7 @@ def score_rows(model, processor, rows: dict[str, list], *, batch_size: int, max_
         nll[idx] = s.double().cpu().numpy()
         tokens[idx] = t.cpu().numpy()
 
-    failed = each_batch(length_batches(text_length(rows), batch_size), run)
+    failed = each_batch(length_batches(text_length(rows), batch_size), run, strict=strict)
     flags = np.where(tokens == 0, "no_response_tokens", np.where(truncated, "truncated", "")).tolist()
     out = {"nll": nll.tolist(), "tokens": tokens.tolist(), "flag": flags}
     for i, reason in failed.items():
@@ -161,6 +163,7 @@ def necessity(
     from ..models.loading import load
 
     loaded: list = []
+    worked = [False]  # has the model scored a row in this process? Until then, no row working is fatal.
 
     def compute(rows: dict[str, list]) -> dict[str, list]:
         n = len(rows["conversations"])
@@ -172,7 +175,8 @@ def necessity(
                 net, processor = load(model, dtype=dtype)
                 net.eval()
                 loaded.extend([net, processor])
-            out = score_rows(*loaded, kept, batch_size=batch_size, max_length=max_length)
+            out = score_rows(*loaded, kept, batch_size=batch_size, max_length=max_length, strict=not worked[0])
+            worked[0] = worked[0] or any(t is not None for t in out["tokens"])
             for s, t in zip(out["nll"], out["tokens"]):
                 v = None if t is None else (s / t if reduction == "mean" else s) if t else math.nan
                 values.append(-v if sign == "loglik" and v is not None else v)
