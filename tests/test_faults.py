@@ -101,6 +101,8 @@ KINDS = [
     Kind("invalid_utf8_key", "llava", lambda k: [line(llava(k, extra=1)).replace(b"extra", b"ex\xfetra")], "load", "invalid_utf8", "'ex\\udcfetra'"),
     Kind("lone_high_surrogate", "llava", lambda k: [line(llava(k, conversations=qa(a="@@"))).replace(b"@@", b"\\ud800")], "load", "lone_surrogate", "conversations[1].value"),
     Kind("lone_low_surrogate", "llava", lambda k: [line(llava(k, conversations=qa(q="<image>\n@@"))).replace(b"@@", b"\\udc00")], "load", "lone_surrogate", "conversations[0].value"),
+    Kind("duplicate_key", "llava", lambda k: [b'{"id": "duplicate_key", "id": "again", "image": "good.png", "conversations": []}'], "load", "duplicate_key", "id: line "),
+    Kind("nan_literal", "llava", lambda k: [line(llava(k, score=float("nan")))], "kept"),
     Kind("deep_nesting", "llava", lambda k: [b'{"id": "deep_nesting", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"], "load", "malformed_json", "line "),
     # ---- LLaVA: lines that read, kept as they are
     Kind("surrogate_pair", "llava", lambda k: [line(llava(k, conversations=qa(a="smile \U0001F600")))], "kept",

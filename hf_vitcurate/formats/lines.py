@@ -10,8 +10,8 @@ re-read the file with pandas, which silently drops it. So:
 2. Otherwise, or when ``load_dataset`` fails, :func:`clean_copy` reads line by line:
    every line that is not a JSON object of valid text becomes a placeholder ``{}`` (or
    ``{"id": ...}``) in a copy of the file, so record numbers do not move, and its reason
-   is kept (``malformed_json``, ``not_an_object``, ``invalid_utf8``, ``lone_surrogate``,
-   with the line and the field).
+   is kept (``malformed_json``, ``not_an_object``, ``duplicate_key``, ``invalid_utf8``,
+   ``lone_surrogate``, with the line and the field).
 3. :func:`with_read_errors` adds those reasons as the :data:`READ_ERROR` column;
    :func:`~hf_vitcurate.formats.common.finish` turns the rows into rejected rows (or
    raises naming file and line).
@@ -88,6 +88,18 @@ def _surrogate_field(value: Any, where: str = "") -> str | None:
     return None
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        raise _DuplicateKey(next(k for k, _ in pairs if k in seen or seen.add(k)))
+    return out
+
+
 def check_line(data: bytes, where: str) -> tuple[Any, tuple[str, str] | None]:
     """``(record, None)`` for a good line, ``(record or None, (code, detail))`` for a bad one.
 
@@ -100,11 +112,13 @@ def check_line(data: bytes, where: str) -> tuple[Any, tuple[str, str] | None]:
     except UnicodeDecodeError:
         text, utf8 = data.decode("utf-8", "surrogateescape"), False
     try:
-        rec = json.loads(text)
+        rec = json.loads(text, object_pairs_hook=_no_duplicates)
     except json.JSONDecodeError as exc:
         return None, ("malformed_json", f"record: {where}: not valid JSON ({exc.msg}, column {exc.colno})")
     except RecursionError:
         return None, ("malformed_json", f"record: {where}: nested too deep")
+    except _DuplicateKey as exc:  # pyarrow refuses them (Python would keep the last one silently)
+        return None, ("duplicate_key", f"{exc.args[0]}: {where}: the key occurs twice in one object")
     if not isinstance(rec, dict):
         return None, ("not_an_object", f"record: {where}: a JSON {type(rec).__name__}, not an object")
     if not utf8 or (_HINT.search(data) and _LONE_BYTES.search(data)):
