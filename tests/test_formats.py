@@ -723,7 +723,7 @@ def test_one_bad_line_is_one_rejected_record(tmp_path):
 def test_bad_text_in_a_json_array_names_the_record(tmp_path):
     """Invalid UTF-8 and a lone surrogate inside a JSON array: rejected with record and field, never changed."""
     rows = [{"id": f"r{i}", "conversations": [turn("human", "Hi"), turn("gpt", f"A{i}")]} for i in range(4)]
-    data = json.dumps(rows).encode().replace(b"A1", b"A\xff").replace(b"A2", b"\\udbff")
+    data = b"\xef\xbb\xbf" + json.dumps(rows).encode().replace(b"A1", b"A\xff").replace(b"A2", b"\\udbff")  # and a BOM
     (tmp_path / "pool.json").write_bytes(data)
     kept, rejected = load_vit(str(tmp_path / "pool.json"), errors="reject")
     assert list(kept["id"]) == ["r0", "r3"]
