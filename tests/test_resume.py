@@ -113,18 +113,19 @@ def test_sigkill_at_random_points_then_resume(ckpt, tmp_path, free_port):
     from hf_vitcurate.models.loading import using_threads
     from hf_vitcurate.stages import necessity
 
-    data = pool()
+    data = pool(60)
     data.save_to_disk(str(tmp_path / "pool"))
     with using_threads(1):  # the launched processes use one thread each (OMP_NUM_THREADS=1): same arithmetic
         clean = necessity(data, model=ckpt, chunk_size=2, batch_size=2, dtype="float32")["necessity"]
     work, result = tmp_path / "work", tmp_path / "result.json"
     job = [str(JOB), str(tmp_path / "pool"), ckpt, str(work), str(result), "--sleep"]
     rng = random.Random(int(os.environ.get("RESUME_TEST_SEED", "19")))
-    n_chunks, kills, leftovers = 20, [], []
+    n_chunks, kills, leftovers = 30, [], []
     try:
         for round_ in range(int(os.environ.get("RESUME_TEST_KILLS", "5"))):
             before = markers(work)
-            target = min(n_chunks - 1, len(before) + rng.randint(1, 3))
+            # 1-3 more (up to 2 more land while the kill is on its way): 30 chunks leave work for every round.
+            target = len(before) + rng.randint(1, 3)
             # Round 2 kills the launcher alone: its workers (own sessions) live on, holding the work dir's lock.
             orphans = round_ == 2
             log = tmp_path / f"run{round_}.log"
