@@ -208,8 +208,9 @@ def _prepare(work_dir: str, identity: dict[str, Any], n_rows: int, chunk_size: i
     key = _key(identity)
     old: dict[str, Any] = {}
     if os.path.exists(meta):
-        with contextlib.suppress(OSError, ValueError):
-            old = json.load(open(meta))
+        with contextlib.suppress(OSError, ValueError), open(meta) as f:
+            old = json.load(f)
+        old = old if isinstance(old, dict) else {}
     other = bool(old) and old.get("key") != key
     if other and not (restart or replace_other_run):
         raise StaleStateError(
