@@ -49,8 +49,6 @@ def _open(ref: Any):
     data, path = ref.get("bytes"), ref.get("path")
     if data is not None:
         return PIL.Image.open(io.BytesIO(data))
-    if not path:
-        raise ValueError("no bytes and no path")
     if "://" in path or "::" in path:  # hf://, https:// ...: read through datasets (tokens, retries)
         from datasets.utils.file_utils import xopen
 
@@ -71,6 +69,10 @@ def decode(ref: Any, *, max_pixels: int | None = MAX_PIXELS, mode: str | None = 
     import PIL.Image
     import PIL.ImageOps
 
+    if isinstance(ref, dict) and ref.get("bytes") is None and not ref.get("path") or ref is None or ref == "":
+        return "no image (no bytes and no path)"
+    if not isinstance(ref, (str, dict, PIL.Image.Image)):
+        return f"not an image reference ({type(ref).__name__})"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", PIL.Image.DecompressionBombWarning)

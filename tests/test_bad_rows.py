@@ -56,12 +56,13 @@ def test_decode_corpus(tmp_path):
         "folder": {"bytes": None, "path": str(tmp_path / "folder")},
         "symlink loop": {"bytes": None, "path": str(loop)},
         "nothing": {"bytes": None, "path": None},
+        "null reference": None,
         "bomb": {"bytes": bomb_png(), "path": None},
     }
     for kind, ref in bad.items():
         reason = decode(ref)
         assert isinstance(reason, str) and reason and "\n" not in reason, kind
-    assert decode(bad["missing file"]) == "missing file"
+    assert decode(bad["missing file"]) == "missing file" and decode(None) == "no image (no bytes and no path)"
     assert decode(bad["bomb"]).startswith("decompression bomb (Image size (400000000 pixels)")  # PIL's own guard
     big = {"bytes": bomb_png(10_000, 10_000), "path": None}  # under PIL's guard, over the cap: never decoded
     assert decode(big) == "too large (10000x10000 = 100000000 pixels > max_pixels 40000000)"
