@@ -191,10 +191,15 @@ class ConceptMatcher:
         phrases = [w for w in self.keywords if " " in w]
         self._vocab_map = _with_plurals(singles, kw_id)
         starts = {w.split()[0] for w in phrases}
-        vocab = list(self._vocab_map) + sorted(starts - set(self._vocab_map))
+        # Later words of a phrase (the last one with its plural forms) are entries too, so
+        # that a phrase is only tried where every word is a possible one ("in" is common).
+        inner = {part for w in phrases for part in w.split()[1:]}
+        inner |= {w.split()[-1] + suffix for w in phrases for suffix in ("s", "es")}
+        vocab = list(self._vocab_map) + sorted((starts | inner) - set(self._vocab_map))
         self._vocab = pa.array(vocab, pa.string())
         self._vocab_kw = np.array([self._vocab_map.get(w, -1) for w in vocab], dtype=np.int32)
         self._vocab_start = np.array([w in starts for w in vocab])
+        self._vocab_inner = np.array([w in inner for w in vocab] + [False])  # [-1]: no entry
         # Phrases grouped by number of words, with plural forms of their last word.
         self._phrases: dict[int, tuple[pa.Array, np.ndarray]] = {}
         for n in sorted({len(w.split()) for w in phrases}):
@@ -277,9 +282,13 @@ class ConceptMatcher:
         kw = self._vocab_kw[entry].astype(np.int64)
         if self._phrases:
             starts = pos[self._vocab_start[entry]]
+            word_entry = np.full(len(words), -1, dtype=np.int64)
+            word_entry[pos] = entry
             h_start, h_len, h_kw = [], [], []
             for n, (set_n, ids_n) in self._phrases.items():
                 cand = starts[starts + n - 1 < len(words)]
+                for k in range(1, n):
+                    cand = cand[self._vocab_inner[word_entry[cand + k]]]
                 cand = cand[joinable(cand, n)]
                 if not len(cand):
                     continue
