@@ -429,3 +429,24 @@ def test_necessity_runs_on_the_corpus(corpus, tmp_path):
     good = [i for i in flags if i.startswith("good-")]
     scores = dict(zip(out["id"], out["necessity"]))
     assert good and all(flags[i] == "" and scores[i] is not None for i in good[:20]), [(i, flags[i]) for i in good[:20]]
+
+
+SOLO = [k for k in KINDS if k.expect in ("load", "kept") and k.lines is not None]
+
+
+@pytest.mark.parametrize("kind", SOLO, ids=[k.name for k in SOLO])
+def test_fault_kind_alone(corpus, kind, tmp_path):
+    """The kind between two good rows, alone in its file: a clean-looking file takes the fast path, so a kind must
+    not depend on another bad line sending the file to the line pass."""
+    root = corpus[kind.fmt].path.parent
+    lines = [line(GOOD[kind.fmt]("good-1")), *kind.lines(kind.name), line(GOOD[kind.fmt]("good-2"))]
+    path = root / f"solo-{kind.name}.jsonl"
+    path.write_bytes(b"\n".join(d.replace(b"@SECRET@", str(root.parent / "secret.png").encode()) for d in lines) + b"\n")
+    kept, rejected = load_vit(str(path), format=kind.fmt, errors="reject", **OPTIONS.get(kind.fmt, {}))
+    ids = _ids(kept)
+    assert any(i.startswith("good-1") for i in ids) and any(i.startswith("good-2") for i in ids), (ids, rejected.to_list())
+    if kind.expect == "load":
+        assert set(rejected["reject_reason"]) == {kind.reason}, rejected.to_list()
+        assert all(kind.field in d for d in rejected["reject_detail"]), rejected.to_list()
+    else:
+        assert len(rejected) == 0, rejected.to_list()

@@ -35,6 +35,7 @@ import os
 import re
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from datasets import Dataset
@@ -49,24 +50,61 @@ _LONE_BYTES = re.compile(
 )
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _HINT = re.compile(rb"\\u[dD][89a-fA-F]")
+# A line that does not start with "{" (after blanks): pyarrow reads `null` as a row of nulls and
+# refuses a BOM inside the file; the line pass names them.
+_NOT_OBJECT = re.compile(rb"\n[ \t\r]*[^{\s]")
+
+
+MAX_DEPTH = 1000  # deeper lines are rejected: pyarrow's parser overflows its stack (segfault) at a few thousand
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}\n")))
+_NOT_STRUCTURE = bytes(sorted(set(range(256)) - set(b"[]{}")))
 
 
 def looks_clean(path: str, chunk_size: int = 1 << 24) -> bool:
-    """True when the file is valid UTF-8 with no lone surrogate escape (bytes only, no JSON parsing)."""
+    """True when the file is valid UTF-8, every line starts with ``{``, and no line holds a
+    lone surrogate escape or nests deeper than :data:`MAX_DEPTH` (bytes only, no JSON
+    parsing; brackets inside strings count too, which can only send a good file to the
+    line pass)."""
     decoder = codecs.getincrementaldecoder("utf-8")("strict")
-    tail = b""
+    tail, carry = b"", b""
     try:
         with open(path, "rb") as f:
             while chunk := f.read(chunk_size):
                 decoder.decode(chunk)
-                window = tail + chunk
-                if _HINT.search(window) and _LONE_BYTES.search(window):
+                window = tail + chunk if tail else b"\n" + chunk.removeprefix(BOM)
+                if (_HINT.search(window) and _LONE_BYTES.search(window)) or _NOT_OBJECT.search(window):
                     return False
                 tail = chunk[-12:]
+                *lines, carry = (carry + chunk.translate(None, _NOT_BRACKETS)).split(b"\n")
+                if any(len(b) > MAX_DEPTH and bracket_depth(b) > MAX_DEPTH for b in lines):
+                    return False
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         return False
-    return True
+    return not (len(carry) > MAX_DEPTH and bracket_depth(carry) > MAX_DEPTH)
+
+
+def bracket_depth(data: bytes) -> int:
+    """Deepest nesting of ``[``/``{`` in ``data`` (brackets inside strings count too).
+
+    >>> bracket_depth(b'{"a": [[1], {"b": 2}]}')
+    3
+    """
+    arr = np.frombuffer(data.translate(None, _NOT_STRUCTURE), dtype=np.uint8)
+    if not len(arr):
+        return 0
+    return int(np.cumsum(np.where((arr == ord("[")) | (arr == ord("{")), 1, -1), dtype=np.int64).max())
+
+
+def _structure_depth(value: Any) -> int:
+    """Nesting depth of a parsed JSON value, without recursion."""
+    depth, stack = 0, [(value, 1)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, (dict, list)):
+            depth = max(depth, d)
+            stack.extend((x, d + 1) for x in (v.values() if isinstance(v, dict) else v))
+    return depth
 
 
 def _surrogate_field(value: Any, where: str = "") -> str | None:
@@ -116,11 +154,13 @@ def check_line(data: bytes, where: str) -> tuple[Any, tuple[str, str] | None]:
     except json.JSONDecodeError as exc:
         return None, ("malformed_json", f"record: {where}: not valid JSON ({exc.msg}, column {exc.colno})")
     except RecursionError:
-        return None, ("malformed_json", f"record: {where}: nested too deep")
+        return None, ("malformed_json", f"record: {where}: nested deeper than {MAX_DEPTH} levels")
     except _DuplicateKey as exc:  # pyarrow refuses them (Python would keep the last one silently)
         return None, ("duplicate_key", f"{exc.args[0]}: {where}: the key occurs twice in one object")
     if not isinstance(rec, dict):
         return None, ("not_an_object", f"record: {where}: a JSON {type(rec).__name__}, not an object")
+    if len(data) > MAX_DEPTH and bracket_depth(data) > MAX_DEPTH and _structure_depth(rec) > MAX_DEPTH:
+        return None, ("malformed_json", f"record: {where}: nested deeper than {MAX_DEPTH} levels")
     if not utf8 or (_HINT.search(data) and _LONE_BYTES.search(data)):
         field = _surrogate_field(rec)
         if field is not None or not utf8:
@@ -133,8 +173,8 @@ def check_line(data: bytes, where: str) -> tuple[Any, tuple[str, str] | None]:
 def clean_copy(lines_path: str, path: str, cache_dir: str) -> tuple[str, dict[int, str], dict[str, None]]:
     """``(file to read, {record: "code\\tdetail"}, keys)``: bad lines replaced by placeholders.
 
-    The file is ``lines_path`` itself when every line is good (then only ``keys``, the
-    fields in order of first appearance, are new). Records are numbered like
+    The file is ``lines_path`` itself when every line is good as it is (then only ``keys``,
+    the fields in order of first appearance, are new). Records are numbered like
     ``load_dataset`` numbers rows: blank lines skipped. Details name the line of ``path``
     (or the record, when ``lines_path`` is a JSON Lines copy of a JSON array).
     """
@@ -150,12 +190,12 @@ def clean_copy(lines_path: str, path: str, cache_dir: str) -> tuple[str, dict[in
     tmp = f"{out}.{os.getpid()}.tmp"
     errors: dict[int, str] = {}
     keys: dict[str, None] = {}
-    record = 0
+    record, rewritten = 0, False  # rewritten: a byte order mark dropped (pyarrow refuses one inside the file)
     with open(lines_path, "rb") as src, open(tmp, "wb") as dst:
         for n, line in enumerate(src, start=1):
             data = line.strip()
             if data.startswith(BOM):
-                data = data[len(BOM):].strip()
+                data, rewritten = data[len(BOM):].strip(), True
             if not data:
                 continue
             rec, bad = check_line(data, f"line {n}" if same else f"record {n - 1}")
@@ -168,7 +208,7 @@ def clean_copy(lines_path: str, path: str, cache_dir: str) -> tuple[str, dict[in
                 dst.write((json.dumps({"id": rid}) if ok_id else "{}").encode() + b"\n")
                 errors[record] = "\t".join(bad)
             record += 1
-    if not errors:
+    if not errors and not rewritten:
         os.remove(tmp)
         return lines_path, errors, keys
     with open(out + ".errors.json", "w", encoding="utf-8") as f:
