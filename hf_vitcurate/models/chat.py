@@ -185,7 +185,7 @@ def _labels(batch: dict[str, Any], spans: list[list[tuple[int, int]]]) -> torch.
             continue
         if replacements is None and "pixel_values" in batch:
             raise BackendError("the model's processor did not return text_replacement_offsets, so answer labels "
-                               "cannot be placed: upgrade transformers or use a checkpoint whose processor supports it")
+                               "cannot be placed: use transformers >= 5.10.1 or a checkpoint whose processor supports it")
         reps = replacements[i] if replacements is not None else []
         mask = torch.zeros_like(real[i])
         for s, e in row_spans:
