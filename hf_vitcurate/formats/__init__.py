@@ -108,11 +108,11 @@ def _peek_file(path: str, field: str | None = None) -> dict[str, Any]:
         return {}
     try:
         obj, end = json.JSONDecoder().raw_decode(head)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         with open(path, encoding="utf-8-sig", errors="surrogateescape") as f:
             try:
                 obj = json.load(f)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 return {}  # JSON Lines with a long first line: datasets reads it
         end = None
     if end is not None and head[end:].lstrip().startswith("{"):

@@ -213,6 +213,9 @@ def json_lines_copy(path: str, cache_dir: str | None = None, chunk_size: int = 1
                 return path  # not a list of objects: let datasets handle it
             try:
                 _, end = decoder.raw_decode(buf, pos)
+            except RecursionError:
+                os.remove(tmp)
+                raise FormatError(f"{path}: record {written} (0-based) is nested too deep to read") from None
             except json.JSONDecodeError:
                 more = "" if eof else src.read(chunk_size)
                 if not more or len(buf) - pos > 16 * chunk_size:  # no record is that long: it is broken
