@@ -175,6 +175,9 @@ KINDS = [
     Kind("sg_content_null", "sharegpt", lambda k: [line(sharegpt(k, messages=[{"role": "user", "content": None}]))], "load", "non_text_value", "messages[0]"),
     Kind("sg_image_number", "sharegpt", lambda k: [line(sharegpt(k, images=[5]))], "load", "bad_image", "images[0]"),
     Kind("sg_surrogate", "sharegpt", lambda k: [line(sharegpt(k, id="@@")).replace(b"@@", b"sg\\udfff")], "load", "lone_surrogate", "id"),
+    Kind("sg_images_number", "sharegpt", lambda k: [line(sharegpt(k, images=-1))], "load", "bad_image", "images"),
+    Kind("sg_images_one_path", "sharegpt", lambda k: [line(sharegpt(k, images="good.png"))], "kept",
+         check=lambda r: len(r["images"]) == 1 and _image_path(r).endswith("/good.png")),
     Kind("sg_outside", "sharegpt", lambda k: [line(sharegpt(k, images=["../secret.png"]))], "load", "image_outside_root", "images[0]"),
     Kind("sg_system_only", "sharegpt", lambda k: [line(sharegpt(k, images=[], messages=[{"role": "system", "content": "Be brief."}]))], "validate", "empty_conversation"),
     Kind("sg_image_url_part", "sharegpt", lambda k: [line({"id": k, "messages": [
@@ -203,6 +206,7 @@ KINDS = [
     # ---- the_cauldron
     Kind("cd_texts_string", "cauldron", lambda k: [line(cauldron(k, texts="hi"))], "load", "missing_field", "texts"),
     Kind("cd_user_null", "cauldron", lambda k: [line(cauldron(k, texts=[{"user": None, "assistant": "x"}]))], "load", "non_text_value", "texts[0].user"),
+    Kind("cd_images_bool", "cauldron", lambda k: [line(cauldron(k, images=True))], "load", "bad_image", "images"),
     Kind("cd_outside", "cauldron", lambda k: [line(cauldron(k, images=["/etc/hostname"]))], "load", "image_outside_root", "images[0]"),
     Kind("cd_bom_start", "cauldron", None, "kept"),  # the file starts with a byte order mark (first record)
 ]

@@ -25,7 +25,7 @@ from .common import (
     default_root,
     default_source,
     finish,
-    image_ref,
+    image_list,
     map_records,
     root_prefix,
     row_id,
@@ -69,7 +69,7 @@ def convert(
                 if not isinstance(t.get(key), str):
                     raise RowError(f"texts[{k}].{key}", "non_text_value", f"{key} is {type(t.get(key)).__name__}, not a string")
                 turns.append({"from": role, "value": t[key]})
-        images = [image_ref(v, prefix, f"images[{k}]") for k, v in enumerate(rec.get("images") or [])]
+        images = image_list(rec.get("images"), prefix)
         return [{
             "id": str(rec.get("id") or row_id(src, row)),
             "images": images,

@@ -221,6 +221,21 @@ def resolve_paths(paths: pa.Array, prefix: str | None) -> pa.Array:
     return pc.if_else(keep, paths, pc.binary_join_element_wise(pa.scalar(prefix), paths, ""))
 
 
+def image_list(value: Any, prefix: str | None, field: str = "images") -> list[dict[str, Any]]:
+    """A record's images (a list of paths/bytes/``{bytes, path}``, one path, or nothing) as ``Image`` storage.
+
+    >>> image_list("a.png", "/data/")
+    [{'bytes': None, 'path': '/data/a.png'}]
+    """
+    if value is None or value == "" or value == []:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise RowError(field, "bad_image", f"{field} is {type(value).__name__} {str(value)[:40]!r}, not a list of images")
+    return [image_ref(v, prefix, f"{field}[{k}]") for k, v in enumerate(value)]
+
+
 def image_ref(value: Any, prefix: str | None, field: str = "images") -> dict[str, Any]:
     """The ``Image`` storage ``{"bytes", "path"}`` of a path, bytes or ``{bytes, path}`` value (never decoded)."""
     if isinstance(value, str) and value:
@@ -282,8 +297,12 @@ def map_records(
         for rec, row in zip(records(table, raw_features), indices):
             try:
                 rows = [{ROW: row, "reject_reason": "", "reject_detail": "", **r} for r in convert(rec, row)]
-            except RowError as err:
-                base = reject_row(rec, row) if reject_row else {"id": str(rec.get("id") or "")}
+            except Exception as exc:  # noqa: BLE001 - one record's surprise is its rejection, never the file's
+                err = exc if isinstance(exc, RowError) else RowError("record", "bad_record", f"{type(exc).__name__}: {exc}"[:200])
+                try:
+                    base = reject_row(rec, row) if reject_row else {"id": str(rec.get("id") or "")}
+                except Exception:  # noqa: BLE001 - the id itself is what is broken
+                    base = {"id": ""}
                 rows = [{**base, ROW: row, "reject_reason": err.code, "reject_detail": f"{err.field}: {err.problem}"}]
             for r in rows:
                 for k in names:

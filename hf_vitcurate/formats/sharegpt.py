@@ -35,7 +35,7 @@ from .common import (
     default_root,
     default_source,
     finish,
-    image_ref,
+    image_list,
     map_records,
     parse_turns,
     root_prefix,
@@ -103,7 +103,7 @@ def convert(
         if system_texts and system == "prepend" and turns:
             turns[0] = {**turns[0], "value": "\n".join(str(t) for t in system_texts) + "\n" + turns[0]["value"]}
         refs = rec.get("images") or inline
-        images = [image_ref(v, prefix, f"images[{k}]") for k, v in enumerate(refs)]
+        images = image_list(refs, prefix)
         return [{
             "id": str(rec.get("id") or row_id(src, row)),
             "images": images,
