@@ -159,7 +159,7 @@ def test_load_concept_sets(tmp_path):
         load_concept_sets({})
     with pytest.raises(ConfigError, match="punctuation"):
         ConceptMatcher({"x": ["a/b"]})
-    with pytest.raises(NotFoundError, match="no such file: .*missing.yaml"):
+    with pytest.raises(NotFoundError, match="no such file or folder: .*missing.yaml"):
         load_concept_sets(tmp_path / "missing.yaml")
 
 
