@@ -454,3 +454,57 @@ def test_fault_kind_alone(corpus, kind, tmp_path):
         assert all(kind.field in d for d in rejected["reject_detail"]), rejected.to_list()
     else:
         assert len(rejected) == 0, rejected.to_list()
+
+
+# ---------------------------------------------------------------- fuzzing (fixed seeds)
+
+TOKENS = [b"null", b"[", b"]", b"{", b"}", b",", b":", b'"', b"\\", b"\\u", b"\\ud800", b"\xff", b"\xc3", b"\x00", b"NaN",
+          b"1e999", b"-", b"\xef\xbb\xbf", b"\r", b"true", b'"id"', b"  "]
+VALUES = [None, 0, 1.5, -1, True, "", "x", "good.png", "../secret.png", [], [None], ["x"], [1, 2], {}, {"a": 1},
+          {"from": "human", "value": "hi"}, [{"type": "text"}], [{"type": "image_url", "image_url": [1]}], [{"from": None}],
+          {"url": 5}, "<Q1>", [{"content": 5}], [{"user": 1}], "\U0001F600", "x" * 5000]
+
+
+def _mutate_bytes(data: bytes, rng) -> bytes:
+    out = bytearray(data)
+    for _ in range(rng.integers(1, 5)):
+        op, pos = rng.random(), int(rng.integers(0, len(out) + 1))
+        if op < 0.3:
+            out[pos:pos] = TOKENS[rng.integers(len(TOKENS))]
+        elif op < 0.5:
+            del out[pos : pos + int(rng.integers(1, 6))]
+        elif op < 0.7 and pos < len(out):
+            out[pos] = int(rng.integers(256))
+        else:
+            del out[pos:]
+    return bytes(out).replace(b"\n", b" ")
+
+
+def _mutate_value(obj: Any, rng) -> Any:
+    if isinstance(obj, (dict, list)) and obj and rng.random() < 0.7:
+        key = list(obj)[rng.integers(len(obj))] if isinstance(obj, dict) else int(rng.integers(len(obj)))
+        obj[key] = _mutate_value(obj[key], rng) if rng.random() < 0.5 else VALUES[rng.integers(len(VALUES))]
+        return obj
+    return VALUES[rng.integers(len(VALUES))]
+
+
+@pytest.mark.parametrize("fmt", list(GOOD))
+@pytest.mark.parametrize("how", ["bytes", "values"])
+def test_fuzzed_records_never_cost_the_file(corpus, fmt, how):
+    """60 mutated records between good rows in one file: every good row kept, every line a row (kept or rejected)."""
+    rng = np.random.default_rng(0)
+    root = corpus[fmt].path.parent
+    lines = [line(GOOD[fmt]("good-0"))]
+    for i in range(60):
+        bad = _mutate_bytes(line(GOOD[fmt](f"fuzz{i}")), rng) if how == "bytes" else line(_mutate_value(GOOD[fmt](f"fuzz{i}"), rng))
+        lines += [bad, line(GOOD[fmt](f"good-{i + 1}"))]
+    path = root / f"fuzz-{fmt}-{how}.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    kept, rejected = load_vit(str(path), format=fmt, errors="reject", **OPTIONS.get(fmt, {}))
+    ids = set(_ids(kept))
+    assert all(any(i == f"good-{k}" or i.startswith(f"good-{k}-") for i in ids) for k in range(61))
+    records = sum(1 for d in lines if d.strip(b" \t\r\xef\xbb\xbf"))
+    if fmt in ("mminstruct", "svit"):  # a record makes one row or more
+        assert len(kept) + len(rejected) >= records
+    else:
+        assert len(kept) + len(rejected) == records
