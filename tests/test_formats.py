@@ -802,3 +802,15 @@ def test_deep_nesting_never_kills_the_process(tmp_path):
     (tmp_path / "pool.json").write_text("[" + ",".join([rows[0], deep]) + "]")
     with pytest.raises(FormatError, match="record 1 .* nested too deep"):
         load_vit(str(tmp_path / "pool.json"), errors="reject")  # a JSON array: the whole file, but no crash
+
+
+def test_a_caption_file_with_bad_text_keeps_its_other_records(tmp_path):
+    """{"annotations": [...]} read whole: a record with bad bytes or a lone surrogate is one bad record."""
+    anns = [{"image_id": str(i), "caption": f"C{i} a red square."} for i in range(4)]
+    data = json.dumps({"annotations": anns}).encode().replace(b"C1 a", b"C\xff a").replace(b"C2 a", b"\\ud800 a")
+    (tmp_path / "filter_cap.json").write_bytes(data)
+    kept, rejected = load_vit(str(tmp_path / "filter_cap.json"), errors="reject")
+    assert list(kept["id"]) == ["0", "3"]
+    got = rejected.select_columns(["row", "reject_reason", "reject_detail"]).to_list()
+    assert [r["row"] for r in got] == [1, 2] and all(r["reject_reason"] == "lone_surrogate" for r in got)
+    assert got[0]["reject_detail"].startswith("caption: record 1:")

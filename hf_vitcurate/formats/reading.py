@@ -62,6 +62,9 @@ def read_raw(path: str, *, name: str | None = None, split: str | None = None, **
                 return Dataset(pq.read_table(path))  # load_dataset finds "no data" in a 0-row file
             if DATA_SUFFIXES[suffix] == "json" and "field" not in load_kwargs:
                 return _load_json_lines(json_lines_copy(path, load_kwargs.get("cache_dir")), path, load_kwargs)
+            if DATA_SUFFIXES[suffix] == "json":  # records under a key of one object (caption files)
+                field = load_kwargs.pop("field")
+                return _load_json_lines(field_lines_copy(path, field, load_kwargs.get("cache_dir")), path, load_kwargs)
             return load_dataset(DATA_SUFFIXES[suffix], data_files=path, split="train", **load_kwargs)
         if os.path.isdir(path) and os.path.exists(os.path.join(path, "dataset_info.json")):
             ds = load_saved(path)
@@ -186,13 +189,9 @@ def json_lines_copy(path: str, cache_dir: str | None = None, chunk_size: int = 1
         head = head[len(BOM):].lstrip()
     if not head.startswith(b"["):
         return path
-    stat = os.stat(path)
-    key = hashlib.sha1(f"{os.path.abspath(path)}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:20]
-    folder = os.path.join(cache_dir or datasets.config.HF_DATASETS_CACHE, "hf_vitcurate_jsonl")
-    out = os.path.join(folder, f"{os.path.splitext(os.path.basename(path))[0]}-{key}.jsonl")
+    out = _cache_path(path, cache_dir)
     if os.path.exists(out):
         return out
-    os.makedirs(folder, exist_ok=True)
     decoder = json.JSONDecoder()
     tmp = f"{out}.{os.getpid()}.tmp"
     # surrogateescape: bytes that are not UTF-8 go to the copy as they are, for the line check to name.
@@ -227,6 +226,48 @@ def json_lines_copy(path: str, cache_dir: str | None = None, chunk_size: int = 1
             pos, written = end, written + 1
     os.replace(tmp, out)
     return out
+
+
+def field_lines_copy(path: str, field: str, cache_dir: str | None = None) -> str:
+    """A JSON Lines copy of the list of records under ``field`` of a one-object JSON file.
+
+    The object is read whole (as ``load_dataset(..., field=)`` does); each record becomes
+    one line, so a record with bad text is one bad record (:mod:`.lines`), not the file.
+    Bytes that are not UTF-8 and lone surrogates are written as ``\\udcXX`` /
+    ``\\ud800`` escapes: the line check names them (as lone surrogates). Cached like
+    :func:`json_lines_copy`.
+    """
+    out = _cache_path(path, cache_dir, f"-{field}")
+    if os.path.exists(out):
+        return out
+    try:
+        with open(path, encoding="utf-8-sig", errors="surrogateescape") as f:
+            obj = json.load(f)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise FormatError(f"{path}: not valid JSON ({exc})") from None
+    items = obj.get(field) if isinstance(obj, dict) else None
+    if not isinstance(items, list):
+        raise FormatError(f"{path}: field={field!r} is not a list of records in this file")
+    tmp = f"{out}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as dst:
+        for rec in items:
+            text = json.dumps(rec, ensure_ascii=False)
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:  # a surrogate: keep it visible as an escape
+                text = json.dumps(rec)
+            dst.write(text + "\n")
+    os.replace(tmp, out)
+    return out
+
+
+def _cache_path(path: str, cache_dir: str | None, tag: str = "") -> str:
+    """Where a JSON Lines copy of ``path`` lives: the datasets cache, keyed by path, size and mtime."""
+    stat = os.stat(path)
+    key = hashlib.sha1(f"{os.path.abspath(path)}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:20]
+    folder = os.path.join(cache_dir or datasets.config.HF_DATASETS_CACHE, "hf_vitcurate_jsonl")
+    os.makedirs(folder, exist_ok=True)
+    return os.path.join(folder, f"{os.path.splitext(os.path.basename(path))[0]}{tag}-{key}.jsonl")
 
 
 def _suffix(path: str) -> str:
