@@ -664,6 +664,11 @@ def test_convert_paths_stay_valid_when_the_folder_moves(llava_dir, tmp_path, to)
     shutil.move(str(tree), str(moved))  # data and output move together: relative paths hold
     # llava/sharegpt outputs point to ../data: outside their folder, so reading needs allow_outside_root (canonical allows it)
     back = load_vit(str(moved / "out" / "pool.jsonl"), allow_outside_root=True if to != "jsonl" else None)
+    if to != "jsonl":  # the same on the command line
+        with pytest.raises(FormatError, match="image_outside_root"):
+            cli_main(["convert", str(moved / "out" / "pool.jsonl"), "--output", str(tmp_path / "again.parquet")])
+        assert cli_main(["convert", str(moved / "out" / "pool.jsonl"), "--output", str(tmp_path / "again.parquet"),
+                         "--allow-outside-root"]) == 0
     assert back[0]["images"][0].size == (8, 8) and all(not p.startswith(str(tree)) for p in
                                                         (img["path"] for row in arrow_rows(back) for img in row["images"]))
     shutil.move(str(moved / "alone"), str(tmp_path / "elsewhere"))  # an --embed-images output moves alone
