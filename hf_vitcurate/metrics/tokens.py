@@ -43,7 +43,7 @@ _TOKEN = re.compile(
     r"|<[^<>\s]+>"                        # <st>, <image>: one token
     r"|\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![^\W_])"  # 1,000 / 12,345.6
     r"|[^\W_]+(?:[-./&_][^\W_]+)*"        # words, with - . / & _ inside
-    r"|\S"                                # any other character on its own
+    r"|[^\s.?!,:;\-'`\"()\[\]{}]"           # any other character on its own, but punctuation
 )
 _NT = re.compile(r"([^\W_])n't(?![^\W_])")
 
@@ -55,7 +55,9 @@ def coco_tokenize(text: str | None) -> list[str]:
     text = text.lower().translate(_NORMALISE)
     if "n't" in text:  # "don't" -> "do n't" before the word regex would swallow the "n"
         text = _NT.sub(r"\1 n't", text)
-    return [t for t in _TOKEN.findall(text) if not (len(t) == 1 and t in PUNCTUATION)]
+    # A lone punctuation character is no token: the last alternative never matches one
+    # (the same tokens as keeping ``\S`` and dropping one-character PUNCTUATION tokens).
+    return _TOKEN.findall(text)
 
 
 def tokenize_batch(texts: Iterable[str | None]) -> list[list[str]]:
