@@ -408,20 +408,16 @@ NOT_DECODING = {"image_missing", "image_zero_bytes", "image_directory", "image_s
 
 @pytest.mark.slow
 def test_necessity_runs_on_the_corpus(corpus, tmp_path):
-    """Necessity with a tiny checkpoint on the bad rows that loaded (validate not run) and one good row: bad images are
-    flagged, the run goes on.
+    """Necessity with a tiny checkpoint on every row that loaded (validate not run): bad images and rows the model
+    cannot take are flagged, the good rows scored, the run goes on.
 
-    Not the whole corpus: with every good row too, the length-sorted batches put several bad rows
-    together (an empty conversation, placeholder mismatches), every row of that batch fails alone,
-    and ``models.batching.each_batch`` takes that for a broken run and raises (IndexError from the
-    chat template on the row without turns). Reported to the stages' owner.
+    (Before the stages' each_batch fix, length-sorted batches put several bad rows together, every
+    row of such a batch failed alone, and the run stopped with an IndexError from the chat template.)
     """
     from hf_vitcurate.stages.necessity import necessity
     from hf_vitcurate.testing import tiny_checkpoint
 
     pool = concatenate_datasets([corpus[f].kept.select_columns(list(CORE_COLUMNS)) for f in GOOD])
-    ids = pool["id"]
-    pool = pool.select([i for i, x in enumerate(ids) if not x.startswith("good-") or x in ("good-1",)])
     ckpt = tiny_checkpoint(["<image>What colour is the square?", "Red.", "A red square on white."], output_dir=str(tmp_path / "tiny"),
                            image_size=32, patch_size=8, vision_layers=1, text_layers=1)
     out = necessity(pool, model=ckpt, batch_size=8, max_length=256)
@@ -432,7 +428,7 @@ def test_necessity_runs_on_the_corpus(corpus, tmp_path):
         assert ids and all(flags[i].startswith("image_error") for i in ids), (kind, [flags[i] for i in ids])
     good = [i for i in flags if i.startswith("good-")]
     scores = dict(zip(out["id"], out["necessity"]))
-    assert good and all(flags[i] == "" and scores[i] is not None for i in good[:20]), [(i, flags[i]) for i in good[:20]]
+    assert len(good) > 60 and all(flags[i] == "" and scores[i] is not None for i in good), [(i, flags[i]) for i in good if flags[i]]
 
 
 SOLO = [k for k in KINDS if k.expect in ("load", "kept") and k.lines is not None]
