@@ -42,6 +42,7 @@ from datasets import Dataset, Features, concatenate_datasets
 
 from . import locks, provenance
 from .errors import RunError, StaleStateError
+from .identity import what_changed
 from .progress import progress
 
 logger = logging.getLogger(__name__)
@@ -70,36 +71,21 @@ def state():
 
 
 def run_identity(ds: Dataset, params: dict[str, Any]) -> dict[str, Any]:
-    """What a run's chunks depend on: the content of the input rows and the stage parameters.
+    """What a run's chunks depend on: :func:`hf_vitcurate.identity.identity` of the input rows and parameters.
 
-    The content is hashed (Arrow IPC of the rows), not taken from ``ds._fingerprint``:
-    ``concatenate_datasets`` and in-memory datasets get a random fingerprint in every
-    process, which would make resuming impossible. ``params`` must name what a result
-    depends on by content (a model by its fingerprint, not its path).
+    The rows count by content (:func:`~hf_vitcurate.identity.data_fingerprint`), not by
+    ``ds._fingerprint``: ``concatenate_datasets`` and in-memory datasets get a random
+    fingerprint in every process, which would make resuming impossible. ``params`` must name
+    what a result depends on by content (a model by its fingerprint, not its path).
     """
-    from .columns import content_sha256
+    from .identity import identity
 
-    return json.loads(json.dumps({"data": content_sha256(ds), "columns": ds.column_names, "rows": len(ds),
-                                  "params": params}, sort_keys=True, default=str))
+    return identity(data=ds, params={**params, "columns": ds.column_names, "rows": len(ds)})
 
 
 def run_key(ds: Dataset, params: dict[str, Any]) -> str:
     """Identity of a run (:func:`run_identity`) as a short hash; chunks of another key are never reused."""
-    return _key(run_identity(ds, params))
-
-
-def _key(identity: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _changes(old: dict[str, Any], new: dict[str, Any]) -> str:
-    """Which parts of a run's identity differ, for the stale-state message."""
-    if not old:
-        return "written by an older version"
-    changed = [k for k in ("data", "columns", "rows") if old.get(k) != new.get(k)]
-    op, np_ = old.get("params") or {}, new.get("params") or {}
-    changed += [f"{k} {op.get(k)!r} -> {np_.get(k)!r}" for k in sorted(set(op) | set(np_)) if op.get(k) != np_.get(k)]
-    return ", ".join(changed) or "unknown"
+    return run_identity(ds, params)["key"]
 
 
 def _chunk_path(work_dir: str, rank: int, chunk: int) -> str:
@@ -205,7 +191,7 @@ def _prepare(work_dir: str, identity: dict[str, Any], n_rows: int, chunk_size: i
              replace_other_run: bool) -> None:
     """Check (or, with ``restart``, empty) ``work_dir``, verify its chunks and write the run identity."""
     meta = os.path.join(work_dir, "run.json")
-    key = _key(identity)
+    key = identity["key"]
     old: dict[str, Any] = {}
     if os.path.exists(meta):
         with contextlib.suppress(OSError, ValueError), open(meta) as f:
@@ -213,10 +199,10 @@ def _prepare(work_dir: str, identity: dict[str, Any], n_rows: int, chunk_size: i
         old = old if isinstance(old, dict) else {}
     other = bool(old) and old.get("key") != key
     if other and not (restart or replace_other_run):
+        changed = what_changed(old.get("identity"), identity)
         raise StaleStateError(
             f"{work_dir} holds chunks of another run (key {old.get('key')}, this run {key}; changed: "
-            f"{_changes(old.get('identity') or {}, identity)}): use another work_dir or restart=True (--restart)"
-        )
+            f"{changed}): use another work_dir or restart=True", changed=changed)
     if restart or other or (not old and glob.glob(os.path.join(work_dir, "rank-*"))):
         for path in glob.glob(os.path.join(work_dir, "rank-*", "chunk-*")):
             os.remove(path)

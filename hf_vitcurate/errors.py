@@ -57,8 +57,14 @@ class StaleStateError(RunError):
     """A ``work_dir`` or ``output_dir`` holds results of other inputs (model, data or parameters).
 
     The message says what changed; reusing the old result would be wrong, so the run stops
-    unless told to start over (``restart=True``) or given another folder.
+    unless told to start over (``restart=True``) or given another folder. ``changed`` holds
+    what changed alone (``"params changed: learning_rate 0.001 -> 123"``), for callers that word
+    the message their own way.
     """
+
+    def __init__(self, message: str, changed: str = ""):
+        super().__init__(message)
+        self.changed = changed
 
 
 class LockedError(RunError):

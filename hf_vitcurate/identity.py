@@ -323,6 +323,5 @@ def ensure_same(recorded: Mapping[str, Any] | None, current: Mapping[str, Any], 
     if recorded and recorded.get("key") == current.get("key"):
         return
     changed = what_changed(recorded, current)
-    err = StaleStateError(f"{place} holds results of other inputs: {changed}; {hint}")
-    err.changed = changed
+    err = StaleStateError(f"{place} holds results of other inputs: {changed}; {hint}", changed=changed)
     raise err

@@ -5,8 +5,9 @@ Visual Instruction Tuning* (arXiv:2503.20502); the choices are in docs/methods.m
 
 1. draw n1 rows uniformly (seeded) and fine-tune ``model`` (f_pre) on them -> f_seed;
 2. remove the seed rows from the pool and score the rest with f_seed (``necessity``);
-   rows with no answer token within ``max_length`` have no score: they are set aside
-   (``stages.reject``, reason ``no_response_tokens``) and counted in the manifest and
+   rows f_seed cannot score (no answer token within ``max_length``, an image that does not
+   decode, a row failing in the model) have no score: they are set aside (``stages.reject``,
+   their ``necessity_flag`` as the reason) and counted in the manifest and
    the provenance (rows in = selected + set aside + not selected);
 3. draw n2 = m - n1 rows by NBGS from the scored rows; the selection is seed ∪ drawn;
 4. (optional, outside this function) stage 2 fine-tunes f_seed on the selection.
@@ -151,11 +152,14 @@ def seed_model(seed_rows: Dataset, *, model, work_dir: str, recipe: dict[str, An
 
 
 def set_unscored_aside(scored: Dataset) -> Split:
-    """``(scored rows, set aside)``: rows without an answer token within ``max_length`` have no score.
+    """``(scored rows, set aside)``: rows the seed model could not score have no ``necessity``.
 
-    NBGS ranks scores, so those rows (``necessity_flag == "no_response_tokens"``, NaN
-    ``necessity``) are split off by :func:`hf_vitcurate.stages.reject` with that reason.
+    NBGS ranks scores, so those rows (no answer token within ``max_length``:
+    ``no_response_tokens``; an image that does not decode: ``image_error: ...``; a row that
+    fails in the model: ``model_error: ...``) are split off by
+    :func:`hf_vitcurate.stages.reject`, their flag as the reason.
     """
+    from ..stages.necessity import unscored_flags
     from ..stages.reject import reject
 
-    return reject(scored, where="necessity_flag", values=["no_response_tokens"])
+    return reject(scored, where="necessity_flag", values=unscored_flags(scored))
