@@ -55,7 +55,7 @@ _HINT = re.compile(rb"\\u[dD][89a-fA-F]")
 _NOT_OBJECT = re.compile(rb"\n[ \t\r]*[^{\s]")
 
 
-MAX_DEPTH = 1000  # deeper lines are rejected: pyarrow's parser overflows its stack (segfault) at a few thousand
+MAX_DEPTH = 100  # deeper lines are rejected: pyarrow segfaults at a few thousand levels, datasets recurses past Python's limit near 1000; VIT records nest 4-6 deep
 _NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}\n")))
 _NOT_STRUCTURE = bytes(sorted(set(range(256)) - set(b"[]{}")))
 
@@ -162,7 +162,7 @@ def check_line(data: bytes, where: str) -> tuple[Any, tuple[str, str] | None]:
     if len(data) > MAX_DEPTH and bracket_depth(data) > MAX_DEPTH and _structure_depth(rec) > MAX_DEPTH:
         return None, ("malformed_json", f"record: {where}: nested deeper than {MAX_DEPTH} levels")
     if not utf8 or (_HINT.search(data) and _LONE_BYTES.search(data)):
-        field = _surrogate_field(rec)
+        field = _surrogate_field(rec)  # recursion is bounded: deeper records were rejected above
         if field is not None or not utf8:
             if not utf8:
                 return rec, ("invalid_utf8", f"{field or 'record'}: {where}: bytes that are not UTF-8")
