@@ -480,3 +480,33 @@ def test_release_threshold_keeps_every_tie_at_the_s1_threshold(scored):
     assert len(parts["tune"]) + len(parts["eval"]) == 6
     _, exact = release(scored, fraction=0.5, eval_size=1)
     assert exact["s1"]["groups"]["A"]["kept"] == 3 and exact["params"]["threshold"] is False
+
+
+def test_cli_sq_from_mq_columns_and_mq_score_files(fixed, tmp_path, capsys):
+    """`revolion sq` gives DQ and SQ from mq__* columns without training; `mq-score` reads files."""
+    from hf_vitcurate.cli import main
+    from hf_vitcurate.metrics import mq_scores
+
+    fixed.save_to_disk(str(tmp_path / "answered"))
+    assert main(["-q", "revolion", "sq", str(tmp_path / "answered"), "--output", str(tmp_path / "scored")]) == 0
+    printed = capsys.readouterr().out
+    summary = json.loads(printed[printed.index("{"):])  # the DQ table, then the summary
+    assert summary["dq"] == pytest.approx({"A": 1.5, "B": 2.0, "C": 1.5})
+    np.testing.assert_allclose(numpy_column(load_from_disk(str(tmp_path / "scored")), "sq"),
+                               numpy_column(add_sq(fixed, dq=dq_table(fixed)), "sq"), atol=1e-12)
+    # Then S1 straight from the CLI's output.
+    assert main(["-q", "revolion", "select", "s1", str(tmp_path / "scored"), "--fraction", "0.5",
+                 "--output", str(tmp_path / "s1")]) == 0
+    capsys.readouterr()
+    preds, refs = ["a red circle", "two squares", "a blue dot"], ["a red circle on the left", "two squares", "a dot"]
+    (tmp_path / "p.txt").write_text("\n".join(preds) + "\n")
+    (tmp_path / "r.json").write_text(json.dumps(refs))
+    assert main(["-q", "revolion", "mq-score", "--predictions-file", str(tmp_path / "p.txt"),
+                 "--references-file", str(tmp_path / "r.json")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["n"] == 3 and out["mq"] == pytest.approx(mq_scores(preds, refs)["mq"])
+    assert out["mean"]["mq"] == pytest.approx(float(np.mean(mq_scores(preds, refs)["mq"])))
+    # Texts and a file for the same side is one clear error.
+    assert main(["revolion", "mq-score", "--predictions", "a", "--predictions-file", str(tmp_path / "p.txt"),
+                 "--references", "a"]) == 2
+    assert "either --predictions or --predictions-file" in capsys.readouterr().err

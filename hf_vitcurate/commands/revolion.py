@@ -9,10 +9,12 @@ Example:
     $ vitcurate revolion cross --work-dir runs/revo --output scored/          # ShapesWorld, a tiny model
     $ vitcurate revolion cross --source conv=conv.jsonl --source detail=detail.jsonl \\
           --model llava-hf/llava-1.5-7b-hf --work-dir runs/revo --output scored/
+    $ vitcurate revolion sq answered/ --output scored/     # DQ and SQ from mq__* columns, no training
     $ vitcurate revolion select s1 scored/ --fraction 0.5 --output s1/ --manifest s1.json
     $ vitcurate revolion release scored/ --output release/
     $ vitcurate revolion split pool/ --seed SPLIT2 --output split2/
     $ vitcurate revolion mq-score --predictions "a red circle" --references "a red circle on the left"
+    $ vitcurate revolion mq-score --predictions-file answers.txt --references-file references.txt
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from .select import add_method, json_value, strip_ids, write_manifest
 
 def register(sub) -> None:
     from ..metrics import mq_scores
-    from ..select.revolion import dq_table, split_protocol
+    from ..select.revolion import add_sq, dq_table, split_protocol
     from ..select.revolion_driver import tune_cross_evaluate
 
     p = sub.add_parser("revolion", help="REVO-LION: tune-cross-evaluation, DQ/SQ, S1/S2/S3, release splits")
@@ -60,6 +62,14 @@ def register(sub) -> None:
     d.add_argument("--heatmap", default=None, help="also draw the heat map PNG")
     d.set_defaults(func=run_dq)
 
+    q2 = verbs.add_parser("sq", help="DQ of a pool's mq__* columns, then each row's SQ (no training)")
+    add_input_args(q2)
+    option(q2, dq_table, "by", "column naming each row's dataset (None: `dataset` when present, else `source`)", type=str)
+    option(q2, dq_table, "reduce", "MQ^D of the DQ matrix", choices=["mean", "sum"])
+    option(q2, add_sq, "column", "the SQ column to add")
+    q2.add_argument("--output", required=True, help="where to write the pool with the SQ column")
+    q2.set_defaults(func=run_sq)
+
     s = verbs.add_parser("select", help="S1 (top SQ), S2 (random, same counts), S3 (Gaussian band)")
     strategies = s.add_subparsers(dest="strategy", metavar="STRATEGY", required=True)
     for name in ("s1", "s2", "s3"):
@@ -78,8 +88,11 @@ def register(sub) -> None:
     sp.set_defaults(func=run_split)
 
     q = verbs.add_parser("mq-score", help="MQ and its components of predictions against references (text)")
-    q.add_argument("--predictions", nargs="+", required=True)
-    q.add_argument("--references", nargs="+", required=True)
+    q.add_argument("--predictions", nargs="+", default=None, help="prediction texts")
+    q.add_argument("--references", nargs="+", default=None, help="reference texts, one per prediction")
+    q.add_argument("--predictions-file", default=None,
+                   help="predictions, one per line (.txt) or a JSON list (.json) (instead of --predictions)")
+    q.add_argument("--references-file", default=None, help="references, like --predictions-file")
     option(q, mq_scores, "variant", "MQ variant", choices=["C1", "C2", "C3"])
     q.set_defaults(func=run_mq_score)
 
@@ -161,10 +174,56 @@ def run_split(args) -> int:
     return 0
 
 
+def run_sq(args) -> int:
+    from ..select.revolion import add_sq, dq_table
+
+    ds = load_input(args)
+    quiet_if_small(len(ds))
+    table = dq_table(ds, by=args.by, reduce=args.reduce)
+    out = add_sq(ds, dq=table, by=args.by, column=args.column)
+    save_output(out, args.output)
+    print(table.to_markdown())
+    values = out.with_format("arrow")[args.column].to_pylist()
+    print_summary({"output": args.output, "rows": len(out), "dq": table.weights(),
+                   f"mean_{args.column}": sum(values) / max(1, len(values))})
+    return 0
+
+
+def read_texts(path: str, flag: str) -> list[str]:
+    """Texts of a file: a JSON list of strings (``.json``), else one text per line.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp(), "a.txt"); _ = p.write_text("a cat\\nthe dog\\n")
+    >>> read_texts(str(p), "--predictions-file")
+    ['a cat', 'the dog']
+    """
+    import json
+
+    check_path(path, flag=flag)
+    with open(path, encoding="utf-8") as f:
+        if path.endswith(".json"):
+            texts = json.load(f)
+            if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+                raise ConfigError(f"{flag} {path}: a .json file must hold a list of strings")
+            return texts
+        return f.read().splitlines()
+
+
+def _texts(args, name: str) -> list[str]:
+    given, path = getattr(args, name), getattr(args, f"{name}_file")
+    if (given is None) == (path is None):
+        raise ConfigError(f"give either --{name} or --{name}-file")
+    return given if path is None else read_texts(path, f"--{name}-file")
+
+
 def run_mq_score(args) -> int:
     from ..metrics import mq_scores
 
-    if len(args.predictions) != len(args.references):
-        raise ConfigError(f"give as many --references as --predictions ({len(args.references)} and {len(args.predictions)})")
-    print_summary(mq_scores(args.predictions, args.references, variant=args.variant))
+    predictions, references = _texts(args, "predictions"), _texts(args, "references")
+    if len(predictions) != len(references):
+        raise ConfigError(f"give as many --references as --predictions ({len(references)} and {len(predictions)})")
+    scores = mq_scores(predictions, references, variant=args.variant)
+    means = {k: sum(v) / max(1, len(v)) for k, v in scores.items()}
+    # Per-row scores only while they stay readable; the means always.
+    print_summary({"n": len(predictions), "mean": means, **(scores if len(predictions) <= 20 else {})})
     return 0
