@@ -32,3 +32,18 @@ def test_bench_models_is_the_speed_benchmark(argv, message):
     run = subprocess.run([sys.executable, str(BENCHMARKS / "bench_models.py"), *argv], capture_output=True,
                          text=True, timeout=120)
     assert run.returncode == 2 and message in run.stderr and "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("script, argv, message", [
+    ("bench_nbgs.py", ["--rows", "ten"], "argument --rows: invalid int value: 'ten'"),
+    ("bench_svit.py", ["speed"], "invalid choice: 'speed'"),
+    ("bench_metrics.py", ["--ref-n", "1000"], "unrecognized arguments: --ref-n"),  # equal N: no separate reference size
+])
+def test_speed_benchmarks_stop_on_bad_options(script, argv, message):
+    import os
+
+    # The scripts import the package at the top: the checkout must be importable from them.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(BENCHMARKS.parent), os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run([sys.executable, str(BENCHMARKS / script), *argv], capture_output=True, text=True, timeout=120,
+                         env=env)
+    assert run.returncode == 2 and message in run.stderr and "Traceback" not in run.stderr
