@@ -510,3 +510,34 @@ def test_cli_sq_from_mq_columns_and_mq_score_files(fixed, tmp_path, capsys):
     assert main(["revolion", "mq-score", "--predictions", "a", "--predictions-file", str(tmp_path / "p.txt"),
                  "--references", "a"]) == 2
     assert "either --predictions or --predictions-file" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_tune_cross_evaluate_scores_every_turn_of_multi_turn_rows(tiny_model_path, toy_vit, tmp_path, caplog):
+    """Issue 18 item 6: multi-turn rows become single-turn triplets by default (the paper's unit)."""
+    from hf_vitcurate.schema import FEATURES
+    from hf_vitcurate.select.revolion_driver import tune_cross_evaluate
+
+    sources = {k: v.select(range(3)) for k, v in three_sources(toy_vit).items() if k != "judge"}
+    first = next(iter(sorted(sources)))
+    rows = sources[first].to_list()
+    rows[0]["conversations"] = rows[0]["conversations"] + [{"from": "human", "value": "And again?"},
+                                                          {"from": "gpt", "value": "yes"}]
+    sources[first] = Dataset.from_list(rows, features=sources[first].features)
+    assert FEATURES.keys() <= set(sources[first].features)
+    recipe = dict(max_steps=1, batch_size=4, warmup_ratio=0.0, progress=False)
+    pool, manifest = tune_cross_evaluate(sources, model=tiny_model_path, work_dir=tmp_path / "a", recipe=recipe,
+                                         max_new_tokens=2, batch_size=4, chunk_size=4)
+    ids = list_column(pool, "id")
+    parent = rows[0]["id"]
+    assert f"{parent}#t0" in ids and f"{parent}#t1" in ids and parent not in ids
+    assert len(pool) == sum(len(v) for v in sources.values()) + 1  # one more row: the second turn
+    other = next(n for n in sorted(sources) if n != first)
+    scores = dict(zip(ids, numpy_column(pool, f"mq__{other}")))
+    assert np.isfinite(scores[f"{parent}#t0"]) and np.isfinite(scores[f"{parent}#t1"])
+    assert manifest["params"]["explode"] is True
+    # explode=False keeps rows whole and says that only the last turn is scored.
+    with caplog.at_level("WARNING"):
+        whole, _ = tune_cross_evaluate(sources, model=tiny_model_path, work_dir=tmp_path / "b", recipe=recipe,
+                                       max_new_tokens=2, batch_size=4, chunk_size=4, explode=False)
+    assert parent in list_column(whole, "id") and "only their last turn" in caplog.text

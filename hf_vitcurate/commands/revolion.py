@@ -47,7 +47,8 @@ def register(sub) -> None:
            type=json_value)
     for name, help in (("max_new_tokens", "tokens per answer at most"), ("batch_size", "rows per generate call"),
                        ("chunk_size", "rows per resumable chunk"), ("seed", "training seed"),
-                       ("restart", "discard the answer chunks in --work-dir")):
+                       ("restart", "discard the answer chunks in --work-dir"),
+                       ("explode", "cut multi-turn rows into single-turn triplets first (the paper's unit)")):
         option(c, tune_cross_evaluate, name, help)
     option(c, tune_cross_evaluate, "variant", "MQ variant", choices=["C1", "C2", "C3"])
     option(c, tune_cross_evaluate, "reduce", "MQ^D of the DQ matrix", choices=["mean", "sum"])
@@ -132,7 +133,7 @@ def run_cross(args) -> int:
     pool, manifest = result = tune_cross_evaluate(
         sources, model=model, work_dir=args.work_dir, recipe=args.recipe, max_new_tokens=args.max_new_tokens,
         batch_size=args.batch_size, seed=args.seed, variant=args.variant, reduce=args.reduce,
-        chunk_size=args.chunk_size, restart=args.restart,
+        chunk_size=args.chunk_size, explode=args.explode, restart=args.restart,
     )
     if state().is_main_process:
         save_output(pool, args.output)

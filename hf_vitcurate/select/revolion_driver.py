@@ -8,6 +8,12 @@ scored against the row's reference (``mq__T`` = MQ^S_{T→i}); then the DQ matri
 vector (Eq. 2) and the ``sq`` column (Eq. 3) follow. Rows of T itself get nulls in
 ``answer__T``/``mq__T`` (a model is not evaluated on its own data: MQ_{T→T} := 1).
 
+The unit is the paper's: a (image, instruction, answer) triplet. A source holding
+multi-turn rows is first cut into single-turn rows (:func:`hf_vitcurate.formats.explode_turns`,
+ids ``{id}#t{k}``), so every turn is answered, scored and selectable on its own;
+``explode=False`` keeps the rows whole, and then only each row's last turn is answered
+and scored (the earlier turns are context), which is logged as a warning.
+
 Nothing is computed twice:
 
 - a model is cached under ``work_dir/models/<T>-<key>``, ``key`` = the training run's
@@ -150,6 +156,37 @@ def answer_all(
     return columns
 
 
+def multi_turn_rows(ds: Dataset) -> int:
+    """Rows of ``ds`` with more than one human/gpt pair.
+
+    >>> from datasets import Dataset
+    >>> t = [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}]
+    >>> multi_turn_rows(Dataset.from_dict({"conversations": [t, t + t]}))
+    1
+    """
+    import pyarrow.compute as pc
+
+    lengths = pc.list_value_length(arrow_column(ds, "conversations"))
+    return int(pc.sum(pc.greater(lengths, 2)).as_py() or 0)
+
+
+def as_triplets(sources: Mapping[str, Dataset], *, explode: bool) -> dict[str, Dataset]:
+    """The sources with multi-turn rows cut into single-turn rows (``explode``), else as given with a warning."""
+    from ..formats.explode import explode_turns
+
+    out = {}
+    for name, ds in sources.items():
+        multi = multi_turn_rows(ds)
+        if multi and explode:
+            logger.info("%s: %d multi-turn row(s) cut into single-turn triplets (ids {id}#t{k})", name, multi)
+            ds = explode_turns(ds)
+        elif multi:
+            logger.warning("%s: %d multi-turn row(s) kept whole (explode=False): only their last turn is answered "
+                           "and scored", name, multi)
+        out[name] = ds
+    return out
+
+
 def scored_pool(sources: Mapping[str, Dataset], columns: Mapping[str, Mapping[str, list]], by: str) -> Dataset:
     """The sources concatenated, each with the ``answer__T``/``mq__T`` columns (and ``dataset`` when ``by`` is it)."""
     names = sorted(sources)
@@ -179,6 +216,7 @@ def tune_cross_evaluate(
     reduce: str = "mean",
     chunk_size: int = 256,
     num_threads: int | None = None,
+    explode: bool = True,
     restart: bool = False,
 ) -> DriverSelection:
     """Tune ``model`` on each source, answer every other source, score, DQ and SQ (see the module docstring).
@@ -188,7 +226,8 @@ def tune_cross_evaluate(
     options of :func:`hf_vitcurate.models.train` (default :func:`default_recipe`);
     ``seed`` is the training seed unless the recipe sets one. ``variant``/``reduce``: MQ
     variant and MQ^D reduction of the DQ matrix (SQ always uses per-sample MQ^S).
-    ``restart=True`` discards the answer chunks in ``work_dir`` (cached models are kept:
+    ``explode``: cut multi-turn rows into single-turn triplets first (the paper's unit;
+    see the module docstring). ``restart=True`` discards the answer chunks in ``work_dir`` (cached models are kept:
     their folder names hash everything they depend on).
 
     Returns a :class:`~hf_vitcurate.results.DriverSelection` whose dataset is the scored
@@ -204,6 +243,7 @@ def tune_cross_evaluate(
         raise ConfigError(f"dataset(s) {empty} are empty: every source needs rows")
     work_dir = os.fspath(work_dir)
     os.makedirs(work_dir, exist_ok=True)
+    sources = as_triplets(sources, explode=explode)
     rec = {"seed": seed, **dict(default_recipe(model) if recipe is None else recipe)}
     names, by = pool_sources(sources)
     models, trained, reused = {}, [], []
@@ -216,7 +256,7 @@ def tune_cross_evaluate(
     table = dq_table(pool, names=names, by=by, reduce=reduce, variant=variant)
     pool = add_sq(pool, dq=table, by=by)
     params = {"datasets": names, "by": by, "model": os.fspath(model), "recipe": rec, "max_new_tokens": max_new_tokens,
-              "variant": variant, "reduce": reduce, "decoding": "greedy", "models": models}
+              "variant": variant, "reduce": reduce, "decoding": "greedy", "models": models, "explode": explode}
     pool = provenance.record(pool, "tune_cross_evaluate", kind="stage", rows_in=len(pool), params=params,
                              model=os.fspath(model), seed=seed)
     manifest = {"method": "tune_cross_evaluate", "params": params, "seed": seed, "n_pool": len(pool),
