@@ -106,6 +106,16 @@ def test_concepts_keeps_input_and_records_provenance():
     assert again.column_names == out.column_names and again[0]["concept_counts"] == {"shape": 1}
 
 
+def test_concepts_on_no_rows_and_on_a_selection():
+    ds = rows_of("Two red balls.", "A big cube.")
+    for empty in (ds.select([]), ds.filter(lambda r: False), ds.select([1]).select([])):
+        out = concepts(empty)
+        assert len(out) == 0 and out.column_names == ds.column_names + ["concepts", "concept_counts", "informativeness"]
+        assert out.features["informativeness"].dtype == "int32"
+    picked = concepts(ds.select([1, 0]))  # an indices mapping: the map_arrow path
+    assert picked["concepts"][:] == [["big"], ["red", "two"]]
+
+
 def test_new_columns_visible_after_concatenate():
     # concatenate_datasets sets an explicit format column list; new columns must still show.
     ds = datasets.concatenate_datasets([rows_of("Two red balls."), rows_of("No.")])

@@ -60,6 +60,7 @@ import pyarrow.compute as pc
 from datasets import Dataset, List, Value
 
 from .. import provenance
+from ..columns import add_columns
 from ..errors import ConfigError, NotFoundError
 from ._arrow import map_arrow, turns
 from ._words import ascii_words, split_words
@@ -342,9 +343,9 @@ def _beside(ds: Dataset, fn, new_features: dict, *, batch_size: int, num_proc: i
     the stage's time on SVIT rows); here ``map`` writes only the new columns and
     ``concatenate_datasets(axis=1)`` puts them beside the untouched ones. A dataset with an
     indices mapping (a selection) is rewritten by that concatenation anyway: it goes
-    through ``map_arrow``.
+    through ``map_arrow``. No rows give the three columns empty (``map`` would add none).
     """
-    if ds._indices is not None or len(ds) == 0:
+    if ds._indices is not None and len(ds):
         return map_arrow(ds, fn, new_features, batch_size=batch_size, num_proc=num_proc, desc="concepts",
                          fingerprint_params=fingerprint_params)
     from datasets import Features, concatenate_datasets
@@ -353,12 +354,15 @@ def _beside(ds: Dataset, fn, new_features: dict, *, batch_size: int, num_proc: i
     from .. import __version__
 
     base = ds.remove_columns([c for c in new_features if c in ds.column_names])
-    fingerprint = Hasher.hash([ds._fingerprint, "concepts-columns", fingerprint_params, __version__])
-    new = base.with_format("arrow").map(
-        lambda t: pa.table(dict(fn(t))), batched=True, batch_size=batch_size, remove_columns=base.column_names,
-        features=Features(new_features), num_proc=num_proc, desc="concepts", new_fingerprint=fingerprint,
-    )
-    out = concatenate_datasets([base.with_format(None), new], axis=1)
+    if len(ds) == 0:  # map calls nothing on no rows, concatenate drops an empty side: typed empty columns
+        out = add_columns(base.with_format(None), {name: [] for name in new_features}, features=new_features)
+    else:
+        fingerprint = Hasher.hash([ds._fingerprint, "concepts-columns", fingerprint_params, __version__])
+        new = base.with_format("arrow").map(
+            lambda t: pa.table(dict(fn(t))), batched=True, batch_size=batch_size, remove_columns=base.column_names,
+            features=Features(new_features), num_proc=num_proc, desc="concepts", new_fingerprint=fingerprint,
+        )
+        out = concatenate_datasets([base.with_format(None), new], axis=1)
     # The input's format back, the new columns visible (as map_arrow does).
     columns = ds._format_columns
     if columns is not None:
