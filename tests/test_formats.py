@@ -821,3 +821,29 @@ def test_a_caption_file_with_bad_text_keeps_its_other_records(tmp_path):
     got = rejected.select_columns(["row", "reject_reason", "reject_detail"]).to_list()
     assert [r["row"] for r in got] == [1, 2] and all(r["reject_reason"] == "lone_surrogate" for r in got)
     assert got[0]["reject_detail"].startswith("caption: record 1:")
+
+
+@pytest.mark.parametrize("layout", ["indent", "one_a_line", "compact"])
+def test_a_broken_record_in_a_json_array(tmp_path, layout):
+    """Records on lines of their own (json.dump indent=k, or one a line): a broken one is one bad record; compact: refused."""
+    rows = [{"id": f"r{i}", "conversations": [turn("human", "Hi"), turn("gpt", f"A{i}")]} for i in range(5)]
+    text = {"indent": json.dumps(rows, indent=4), "one_a_line": "[\n" + ",\n".join(json.dumps(r) for r in rows) + "\n]\n",
+            "compact": json.dumps(rows)}[layout]
+    path = tmp_path / "pool.json"
+    path.write_text(text.replace('"A2"', '"A2').replace(json.dumps(rows[4], indent=4 if layout == "indent" else None)
+                                                         .replace("\n", "\n    "), "null"))
+    if layout == "compact":
+        with pytest.raises(FormatError, match="record 2 .*not valid JSON"):
+            load_vit(str(path), errors="reject")
+        return
+    kept, rejected = load_vit(str(path), errors="reject")
+    assert list(kept["id"]) == ["r0", "r1", "r3"]
+    assert [(r["row"], r["reject_reason"]) for r in rejected.select_columns(["row", "reject_reason"]).to_list()] == [
+        (2, "malformed_json"), (4, "not_an_object")]
+
+
+def test_a_compact_json_array_with_a_null_item_is_read_whole(tmp_path):
+    rows = [{"id": f"r{i}", "conversations": [turn("human", "Hi"), turn("gpt", "Yo")]} for i in range(3)]
+    (tmp_path / "pool.json").write_text(json.dumps([rows[0], None, rows[2]]))
+    kept, rejected = load_vit(str(tmp_path / "pool.json"), errors="reject")
+    assert list(kept["id"]) == ["r0", "r2"] and list(rejected["row"]) == [1]

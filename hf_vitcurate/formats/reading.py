@@ -117,6 +117,11 @@ def _load_json_lines(lines_path: str, path: str, load_kwargs: dict[str, Any]) ->
     """
     if _is_blank(lines_path):
         return Dataset.from_dict({})
+    with open(lines_path, "rb") as f:
+        if f.read(1024).lstrip().removeprefix(BOM).lstrip().startswith(b"["):
+            # A JSON array json_lines_copy left whole (an item that is not an object, written
+            # compactly): datasets reads it whole, as it always did.
+            return _read_lines(lines_path, load_kwargs)
     user_features = "features" in load_kwargs
     if user_features or looks_clean(lines_path):
         try:
@@ -181,7 +186,11 @@ def json_lines_copy(path: str, cache_dir: str | None = None, chunk_size: int = 1
     lives in the datasets cache (``hf_vitcurate_jsonl/``), keyed by path, size and mtime,
     so a second load reuses both it and the Arrow cache built from it. Objects are found
     with the C JSON scanner; their text is copied as is, with the newlines between tokens
-    turned into spaces (a valid JSON string cannot hold a raw newline).
+    turned into spaces (a valid JSON string cannot hold a raw newline). A broken record
+    (bad JSON, not an object) is copied as one bad line for the line check to name, when
+    the file puts its records on lines of their own (``json.dump(..., indent=k)`` or one a
+    line): the next record starts after the same separator as the first two. Otherwise its
+    end cannot be found safely and the file is refused, naming the record.
     """
     with open(path, "rb") as f:
         head = f.read(1024).lstrip()
@@ -194,32 +203,42 @@ def json_lines_copy(path: str, cache_dir: str | None = None, chunk_size: int = 1
         return out
     decoder = json.JSONDecoder()
     tmp = f"{out}.{os.getpid()}.tmp"
+    sep = None  # what stands between two records, when it holds a newline: a broken record ends before the next one
     # surrogateescape: bytes that are not UTF-8 go to the copy as they are, for the line check to name.
     with open(path, encoding="utf-8-sig", errors="surrogateescape") as src, open(tmp, "w", encoding="utf-8", errors="surrogateescape") as dst:
         buf, pos, eof, written = src.read(chunk_size), 0, False, 0
         pos = buf.index("[") + 1
         while True:
+            start = pos
             while pos < len(buf) and buf[pos] in " \t\r\n,":
                 pos += 1
+            if written and sep is None and pos < len(buf) and "\n" in buf[start:pos] and "," in buf[start:pos]:
+                sep = buf[start:pos]
             if pos >= len(buf) - 1 and not eof:  # refill before looking at the next item
                 more = src.read(chunk_size)
                 buf, pos, eof = buf[pos:] + more, 0, not more
                 continue
             if pos >= len(buf) or buf[pos] == "]":
                 break
-            if buf[pos] != "{":
+            if buf[pos] != "{" and not written:
                 os.remove(tmp)
                 return path  # not a list of objects: let datasets handle it
             try:
-                _, end = decoder.raw_decode(buf, pos)
-            except RecursionError:
-                os.remove(tmp)
-                raise FormatError(f"{path}: record {written} (0-based) is nested too deep to read") from None
-            except json.JSONDecodeError:
-                more = "" if eof else src.read(chunk_size)
+                _, end = decoder.raw_decode(buf, pos)  # an item that is not an object is copied too: the line check names it
+            except (json.JSONDecodeError, RecursionError) as exc:
+                # Resync at the next record boundary: a raw newline never stands inside a JSON string.
+                nxt = buf.find(sep + "{", pos) if sep else -1
+                if nxt < 0 and sep and eof and buf.rfind("]") > pos:
+                    nxt = buf.rfind("]")  # the last record is the broken one
+                if nxt >= 0:
+                    dst.write(buf[pos:nxt].replace("\n", " ").replace("\r", " ") + "\n")  # the line check names it
+                    pos, written = nxt + (len(sep) if buf[nxt] != "]" else 0), written + 1
+                    continue
+                more = "" if eof or isinstance(exc, RecursionError) else src.read(chunk_size)
                 if not more or len(buf) - pos > 16 * chunk_size:  # no record is that long: it is broken
                     os.remove(tmp)
-                    raise FormatError(f"{path}: record {written} (0-based) is not valid JSON") from None
+                    why = "nested too deep to read" if isinstance(exc, RecursionError) else "not valid JSON"
+                    raise FormatError(f"{path}: record {written} (0-based) is {why}") from None
                 buf, pos = buf[pos:] + more, 0
                 continue
             dst.write(buf[pos:end].replace("\n", " ").replace("\r", " ") + "\n")
