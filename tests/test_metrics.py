@@ -316,3 +316,17 @@ def test_lemma_names_equal_nltk_synsets(wn):
     words += ["dogs", "geese", "ran", "running", "better", "was", "children", "Dog", "3", "<st>", "n't", "happi"]
     for w in words:
         assert names(w) == {lemma.name() for s in wn.synsets(w) for lemma in s.lemmas()}, w
+
+
+def test_bleu_is_the_same_whatever_the_token_ids():
+    # n-gram keys are exact integers while they fit in int64 and re-ranked when they would
+    # not: small ids (no re-ranking) and huge ids (re-ranked at every order) give equal scores.
+    from hf_vitcurate.metrics import bleu_scores
+
+    rng = np.random.default_rng(0)
+    cands = [rng.integers(0, 12, rng.integers(0, 15)).tolist() for _ in range(300)]
+    refs = [[rng.integers(0, 12, rng.integers(1, 15)).tolist() for _ in range(rng.integers(1, 4))] for _ in range(300)]
+    huge = lambda ids: [i * 1_000_003 + 7 for i in ids]  # noqa: E731
+    small = bleu_scores(cands, refs)
+    big = bleu_scores([huge(c) for c in cands], [[huge(r) for r in rs] for rs in refs])
+    assert np.array_equal(small, big) and small.shape == (300, 4) and small[:, 0].max() > 0.5

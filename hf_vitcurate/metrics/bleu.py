@@ -45,14 +45,19 @@ def _ngram_keys(tokens: np.ndarray, lengths: np.ndarray, n: int) -> list[tuple[n
     sent_end = np.repeat(np.cumsum(lengths), lengths)  # end offset of each token's sentence
     starts = np.arange(len(tokens))
     vocab = int(tokens.max()) + 1 if len(tokens) else 1
+    room = max(vocab, len(lengths))  # what a key is multiplied by next: here, or in bleu_counts' (sentence, key) pairs
     out = []
-    key = tokens
+    key, bound = tokens, vocab  # every key < bound
     for k in range(1, n + 1):
         if k > 1:
-            # k-gram at i = ((k-1)-gram at i, token at i+k-1); re-ranked so keys stay small.
+            # k-gram at i = ((k-1)-gram at i, token at i+k-1), exact as long as it fits in int64;
+            # re-ranked (a sort) only when the next product could overflow.
             key = key[:-1] * vocab + tokens[k - 1 :]
-            _, key = np.unique(key, return_inverse=True)
-            key = key.astype(np.int64)
+            bound *= vocab
+            if bound * room >= 2**62:
+                _, key = np.unique(key, return_inverse=True)
+                key = key.astype(np.int64)
+                bound = int(key.max()) + 1 if len(key) else 1
         m = len(key)
         valid = starts[:m] + k <= sent_end[:m]
         out.append((np.flatnonzero(valid), key[valid]))
