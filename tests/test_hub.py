@@ -450,3 +450,17 @@ def test_round_trip_shapesworld_when_available(tmp_path):
                 _same_rows(loaded[split], dd[split])
             else:
                 assert loaded[split].to_dict() == dd[split].to_dict()
+
+
+def test_publish_names_the_row_of_a_missing_image(tmp_path):
+    """Unvalidated rows whose image file is gone: one NotFoundError naming row, field and path."""
+    from datasets import Features, Image, List, Value
+
+    from hf_vitcurate.errors import NotFoundError
+    from hf_vitcurate.hub import publish
+
+    gone = str(tmp_path / "gone.png")
+    ds = Dataset.from_dict({"id": ["a", "b"], "images": [[], [gone]]},
+                           features=Features({"id": Value("string"), "images": List(Image())}))
+    with pytest.raises(NotFoundError, match=r"row id='b' field='images': no such file or folder: .*gone\.png"):
+        publish(ds, "t/x", local_dir=str(tmp_path / "hub"))

@@ -175,7 +175,7 @@ def run_caption(args) -> int:
     quiet_if_small(len(images))
     engine = _engine(args, caption_max_tokens=args.caption_max_tokens)
     captioned = engine.caption(images, domain=args.domain)
-    captioned.save_to_disk(args.output)
+    save_output(captioned, args.output)
     failed = sum(1 for ok in captioned.with_format("arrow")["caption_ok"].to_pylist() if not ok)
     print_summary({"output": args.output, "images": len(captioned), "captions_failed": failed,
                    "cost": engine.ledger.summary()["total"]})

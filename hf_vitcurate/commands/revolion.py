@@ -168,7 +168,7 @@ def run_split(args) -> int:
     seed = int(args.seed) if str(args.seed).lstrip("-").isdigit() else args.seed
     parts, manifest = split_protocol(ds, seed=seed, eval_size=args.eval_size, tune_fraction=args.tune_fraction,
                                      by=args.by)
-    parts.save_to_disk(args.output)
+    save_output(parts, args.output)  # empty splits stay readable
     write_manifest(manifest, args.manifest)
     print_summary({"output": args.output, "manifest": args.manifest, "rows_in": len(ds),
                    "rows_out": {k: len(v) for k, v in parts.items()}, "groups": strip_ids(manifest["groups"])})

@@ -204,7 +204,7 @@ def run(args) -> int:
         if not state().is_main_process:  # the other ranks helped score; one writes
             return 0
     if isinstance(result, DatasetDict):
-        result.save_to_disk(args.output)
+        save_output(result, args.output)  # a DatasetDict: empty splits stay readable
         rows_out = {split: len(part) for split, part in result.items()}
     else:
         save_output(result, args.output)

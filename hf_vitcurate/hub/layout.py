@@ -44,7 +44,7 @@ from datasets.utils.metadata import MetadataConfigs
 from datasets.utils.py_utils import convert_file_size_to_int
 from huggingface_hub import DatasetCardData
 
-from ..errors import ConfigError
+from ..errors import ConfigError, NotFoundError
 
 # Files and folders of the working tree that publish owns (replaced on each publish).
 MANAGED = ("README.md", "curation.json", "data", "assets")
@@ -145,6 +145,13 @@ def write_split(ds: Dataset, root: str, data_dir: str, split: str, max_shard_siz
     Shards are contiguous row ranges (``Dataset.shard(contiguous=True)``) and row groups
     have the size push_to_hub picks, so the files equal push_to_hub's.
     """
+    try:
+        return _write_split(ds, root, data_dir, split, max_shard_size)
+    except FileNotFoundError as err:  # unvalidated rows with a missing image: name the row, not a traceback
+        raise NotFoundError(_missing_image(ds.with_format("arrow")[:], err)) from err
+
+
+def _write_split(ds: Dataset, root: str, data_dir: str, split: str, max_shard_size: int | str) -> SplitFiles:
     nbytes = ds._estimate_nbytes()
     batch_size = get_writer_batch_size_from_features(ds.features) or get_writer_batch_size_from_data_size(len(ds), nbytes)
     embed = any(require_decoding(f, ignore_decode_attribute=True) for f in ds.features.values())
@@ -157,6 +164,19 @@ def write_split(ds: Dataset, root: str, data_dir: str, split: str, max_shard_siz
         out.uploaded_bytes += write_parquet(shard, os.path.join(root, path_in_repo), batch_size, embed)
         out.files.append(path_in_repo)
     return out
+
+
+def _missing_image(batch: pa.Table, err: FileNotFoundError) -> str:
+    """The message for an image file that cannot be embedded: the row's id and the path."""
+    path = err.filename or str(err)
+    ids = batch.column("id").to_pylist() if "id" in batch.column_names else []
+    for name in batch.column_names:
+        for i, value in enumerate(batch.column(name).to_pylist()):
+            refs = value if isinstance(value, list) else [value]
+            if any(isinstance(r, dict) and r.get("path") == path for r in refs):
+                row = f"row id={ids[i]!r}" if ids else f"row {i}"
+                return f"{row} field={name!r}: no such file or folder: {path} (run `vitcurate validate` first)"
+    return f"no such file or folder: {path} (an image of the rows; run `vitcurate validate` first)"
 
 
 def write_parquet(ds: Dataset, path: str, batch_size: int, embed: bool) -> int:
