@@ -130,6 +130,29 @@ def to_json(obj: Dataset | DatasetDict, indent: int = 2) -> str:
     return json.dumps(steps(obj), indent=indent, sort_keys=True)
 
 
+PARQUET_KEY = b"hf_vitcurate_provenance"
+
+
+def parquet_metadata(ds: Dataset) -> dict[bytes, bytes]:
+    """The steps of ``ds`` as a Parquet key-value entry (``datasets`` keeps only the features there).
+
+    >>> ds = record(Dataset.from_dict({"id": ["a"]}), "demo", kind="stage", rows_in=1)
+    >>> [s["name"] for s in steps_from_parquet_metadata(parquet_metadata(ds))]
+    ['demo']
+    """
+    return {PARQUET_KEY: json.dumps(steps(ds), sort_keys=True).encode()}
+
+
+def steps_from_parquet_metadata(metadata: dict[bytes, bytes] | None) -> list[dict[str, Any]]:
+    """Steps stored by :func:`parquet_metadata` in a Parquet file's key-value metadata (``[]`` if none)."""
+    raw = (metadata or {}).get(PARQUET_KEY)
+    try:
+        found = json.loads(raw) if raw else []
+    except ValueError:
+        return []  # a damaged entry is no provenance, not a failed load
+    return [s for s in found if isinstance(s, dict)] if isinstance(found, list) else []
+
+
 def _jsonable(value: Any) -> Any:
     """Make parameters JSON-safe (paths, numpy scalars, tuples) without losing meaning."""
     if isinstance(value, dict):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import json
 
 from datasets import Dataset, DatasetDict, load_from_disk
@@ -43,3 +44,31 @@ def test_parent_history_and_merge():
     assert [(s["name"], s["input"]) for s in merged] == [("load a", 0), ("load b", 1)]
     text = provenance.to_json(DatasetDict({"train": a}))
     assert json.loads(text)["train"][0]["name"] == "load a"
+
+
+def test_provenance_survives_parquet_outputs_and_reaches_the_card(tmp_path, capsys):
+    """Issue 18 item 11: CLI outputs in Parquet keep the steps; the card's sources table shows rows in and license."""
+    import json
+
+    from hf_vitcurate.cli import main
+    from hf_vitcurate import load_vit
+    from hf_vitcurate.commands.common import load_input, save_output
+    from hf_vitcurate.formats import with_license
+    from hf_vitcurate.hub import publish
+
+    rows = [{"id": f"r{i}", "conversations": [{"from": "human", "value": f"What is {i}?"},
+                                               {"from": "gpt", "value": f"It is {i}."}]} for i in range(5)]
+    (tmp_path / "pool.json").write_text(json.dumps(rows))
+    # A source whose own card declares a license (a Hub dataset: load_vit notes ds.info.license).
+    save_output(with_license(load_vit(str(tmp_path / "pool.json")), "cc-by-4.0"), str(tmp_path / "loaded.parquet"))
+    assert main(["-q", "validate", str(tmp_path / "loaded.parquet"), "--output", str(tmp_path / "kept.parquet")]) == 0
+    assert main(["-q", "score", "leakage", str(tmp_path / "kept.parquet"), "--output", str(tmp_path / "t.parquet")]) == 0
+    capsys.readouterr()
+    ds = load_input(str(tmp_path / "t.parquet"))
+    names = [s["name"] for s in provenance.steps(ds)]
+    assert names[0] == "llava" and "validate" in names and "leakage" in names  # was: only the last read's step
+    out = publish(ds, "test/prov", local_dir=str(tmp_path / "hub"))
+    readme = open(os.path.join(out, "README.md")).read()
+    sources = readme[readme.index("## Sources"):]
+    line = next(x for x in sources.splitlines() if x.startswith("| pool"))
+    assert "cc-by-4.0" in line and "| 5 |" in line, line

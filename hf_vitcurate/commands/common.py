@@ -64,13 +64,25 @@ def save_output(ds: Dataset | DatasetDict, path: str) -> None:
     if isinstance(ds, DatasetDict):
         ds.save_to_disk(path, num_shards={k: 1 if len(v) == 0 else None for k, v in ds.items()})
     elif path.endswith(".parquet"):
-        ds.to_parquet(path)
+        write_parquet(ds, path)
     elif path.endswith(".jsonl"):
         ds.to_json(path, lines=True)
     elif path.endswith(".json"):
         ds.to_json(path, lines=False)
     else:
         ds.save_to_disk(path, **({"num_shards": 1} if len(ds) == 0 else {}))
+
+
+def write_parquet(ds: Dataset, path: str) -> None:
+    """``ds.to_parquet(path)`` (same bytes) plus the provenance, which ``load_vit`` restores when it reads the file."""
+    from datasets.arrow_writer import get_writer_batch_size_from_data_size, get_writer_batch_size_from_features
+
+    from .. import provenance
+    from ..hub.layout import write_parquet as write
+
+    batch_size = get_writer_batch_size_from_features(ds.features) or get_writer_batch_size_from_data_size(
+        len(ds), ds._estimate_nbytes())
+    write(ds, path, batch_size, embed=False, metadata=provenance.parquet_metadata(ds))
 
 
 def add_input_args(parser) -> None:

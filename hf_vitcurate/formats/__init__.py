@@ -187,7 +187,7 @@ def load_vit(
     if "field" in peek:
         load_kwargs["field"] = peek["field"]
     module_kwargs = {k: load_kwargs.pop(k) for k in list(load_kwargs) if k in _FORMAT_OPTIONS}
-    raw = read_raw(path_or_repo_id, name=name, split=split, **load_kwargs)
+    raw = with_saved_steps(read_raw(path_or_repo_id, name=name, split=split, **load_kwargs), path_or_repo_id)
     if format == "auto" and len(raw):
         try:
             format = detect_format(first_record(raw))
@@ -199,7 +199,8 @@ def load_vit(
     if len(raw) == 0:
         return _empty(path_or_repo_id, errors=errors, params={"source": source, "task": task})
     if format == "canonical":
-        return _canonical(raw, **common, allow_outside_root=True if allow_outside_root is None else allow_outside_root)
+        return with_license(_canonical(raw, **common, allow_outside_root=True if allow_outside_root is None else allow_outside_root),
+                            raw.info.license)
     common["allow_outside_root"] = bool(allow_outside_root)
     module = {"llava": llava, "svit": svit, "mminstruct": mminstruct, "cauldron": cauldron, "sharegpt": sharegpt, "captions": captions}[format]
     if format == "captions" and "image_files" in peek:
@@ -207,7 +208,34 @@ def load_vit(
     unknown = set(module_kwargs) - set(inspect.signature(module.convert).parameters)
     if unknown:
         raise TypeError(f"option(s) {sorted(unknown)} do not apply to format {format!r}")
-    return module.convert(raw, **common, **module_kwargs)
+    return with_license(module.convert(raw, **common, **module_kwargs), raw.info.license)
+
+
+def with_saved_steps(raw: Dataset, path: str) -> Dataset:
+    """``raw`` carrying the provenance a local Parquet file holds (written by the CLI's ``--output x.parquet``)."""
+    if not (isinstance(path, str) and path.endswith(".parquet") and os.path.isfile(path)):
+        return raw
+    import pyarrow.parquet as pq
+
+    from .. import provenance
+
+    saved = provenance.steps_from_parquet_metadata(pq.read_metadata(path).metadata)
+    return provenance.with_steps(raw, saved) if saved else raw
+
+
+def with_license(out: Dataset | Split, license: str | None) -> Dataset | Split:
+    """The convert step of ``out`` noting the source's license (a Hub dataset's card declares it), for the card."""
+    if not license:
+        return out
+    from .. import provenance
+
+    def note(ds: Dataset) -> Dataset:
+        found = provenance.steps(ds)
+        if found and found[-1].get("kind") == "convert":
+            found[-1] = {**found[-1], "params": {**found[-1].get("params", {}), "license": license}}
+        return provenance.with_steps(ds, found)
+
+    return Split(note(out.kept), note(out.rejected)) if isinstance(out, Split) else note(out)
 
 
 # Options of one format's convert() that load_vit passes through (the rest go to load_dataset).

@@ -95,15 +95,19 @@ def _sources(card_data: dict[str, Any], manifest: dict[str, Any]) -> list[dict[s
             for name, n in s["sources"].items():
                 rows_out[name] = rows_out.get(name, 0) + n
     converted: dict[str, int] = {}  # rows a converter produced per source (steps are already unique)
+    licenses: dict[str, str] = {}  # what a source's own card declared (load_vit notes it in the convert step)
     for step in manifest["steps"]:
-        src = (step.get("params") or {}).get("source")
+        params = step.get("params") or {}
+        src = params.get("source")
         if step.get("kind") == "convert" and isinstance(src, str) and step.get("rows_out") is not None:
             converted[src] = converted.get(src, 0) + step["rows_out"]
+            if isinstance(params.get("license"), str):
+                licenses[src] = params["license"]
     names = list(spec) + sorted(n for n in rows_out if n not in spec)
     return [
         {
             "name": n,
-            "license": spec.get(n, {}).get("license"),
+            "license": spec.get(n, {}).get("license", licenses.get(n)),
             "url": spec.get(n, {}).get("url"),
             "rows_in": spec.get(n, {}).get("rows_in", converted.get(n)),
             "rows_out": rows_out.get(n, 0),

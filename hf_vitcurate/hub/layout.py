@@ -179,8 +179,12 @@ def _missing_image(batch: pa.Table, err: FileNotFoundError) -> str:
     return f"no such file or folder: {path} (an image of the rows; run `vitcurate validate` first)"
 
 
-def write_parquet(ds: Dataset, path: str, batch_size: int, embed: bool) -> int:
+def write_parquet(ds: Dataset, path: str, batch_size: int, embed: bool,
+                  metadata: dict[bytes, bytes] | None = None) -> int:
     """``ds.to_parquet(path, batch_size)`` with external files embedded batch by batch; returns file size.
+
+    ``metadata``: extra key-value entries for the file (the provenance, for a file that is
+    read back by this package; the Hub's files get none, so they equal push_to_hub's).
 
     Mirrors ``datasets.io.parquet.ParquetDatasetWriter._write`` (same schema, column
     options, content-defined chunking, page index) so the bytes are the same.
@@ -200,7 +204,7 @@ def write_parquet(ds: Dataset, path: str, batch_size: int, embed: bool) -> int:
             if embed:
                 batch = _as_push_to_hub_chunks(embed_table_storage(batch))
             writer.write_table(batch)
-        writer.add_key_value_metadata({"content_defined_chunking": json.dumps(cdc)})
+        writer.add_key_value_metadata({"content_defined_chunking": json.dumps(cdc), **(metadata or {})})
     finally:
         writer.close()
     return os.path.getsize(path)
