@@ -408,7 +408,7 @@ NOT_DECODING = {"image_missing", "image_zero_bytes", "image_directory", "image_s
 
 @pytest.mark.slow
 def test_necessity_runs_on_the_corpus(corpus, tmp_path):
-    """Necessity with a tiny checkpoint on every row that loaded (validate not run): bad images and rows the model
+    """Necessity and generate with a tiny checkpoint on every row that loaded (validate not run): bad images and rows the model
     cannot take are flagged, the good rows scored, the run goes on.
 
     (Before the stages' each_batch fix, length-sorted batches put several bad rows together, every
@@ -429,6 +429,17 @@ def test_necessity_runs_on_the_corpus(corpus, tmp_path):
     good = [i for i in flags if i.startswith("good-")]
     scores = dict(zip(out["id"], out["necessity"]))
     assert len(good) > 60 and all(flags[i] == "" and scores[i] is not None for i in good), [(i, flags[i]) for i in good if flags[i]]
+    # Generation on the same rows: the same images flagged, every good row answered, no crash.
+    from hf_vitcurate.stages.generate import generate
+
+    answered = generate(pool, model=ckpt, column="answer", max_new_tokens=2, batch_size=8)
+    assert len(answered) == len(pool)
+    gflags = dict(zip(answered["id"], answered["answer_flag"]))
+    answers = dict(zip(answered["id"], answered["answer"]))
+    for kind in NOT_DECODING:
+        ids = [i for i in gflags if i == kind or i.startswith(kind + "-")]
+        assert ids and all(gflags[i].startswith("image_error") and answers[i] is None for i in ids), kind
+    assert all(gflags[i] == "" and answers[i] is not None for i in good), [(i, gflags[i]) for i in good if gflags[i]]
 
 
 SOLO = [k for k in KINDS if k.expect in ("load", "kept") and k.lines is not None]
