@@ -105,7 +105,8 @@ def finish(
     if len(idx) > 1 and np.any(idx[1:] == idx[:-1]):
         raise AssertionError(f"{method}: a row was selected twice")
     sub = ds.select(idx)
-    ids = list_column(sub, "id")
+    id_column = arrow_column(sub, "id") if "id" in sub.column_names else None
+    ids = id_column.to_pylist() if id_column is not None else list_column(sub, "id")
     sub = provenance.record(sub, method, kind="select", rows_in=len(ds), params=params, seed=seed, parent=ds)
     manifest = {
         "method": method,
@@ -113,7 +114,7 @@ def finish(
         "seed": seed,
         "n_pool": len(ds),
         "n_selected": len(sub),
-        "ids_sha256": ids_hash(ids),
+        "ids_sha256": ids_hash(id_column if id_column is not None else ids),
         "ids": ids,
         **(extra or {}),
     }
