@@ -47,13 +47,19 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9_.\-]+", "_", text.lower()).strip("_") or "plot"
 
 
-def _pyplot():
-    import matplotlib
+def _figure(**kwargs):
+    """A matplotlib ``Figure`` on the Agg canvas, without pyplot (no global state, a lighter import)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")  # no display on servers and in Spaces
-    import matplotlib.pyplot as plt
+    fig = Figure(**kwargs)
+    FigureCanvasAgg(fig)
+    return fig
 
-    return plt
+
+def preload() -> None:
+    """Import what :func:`score_histograms` draws with (run in a thread while the shards are written)."""
+    _figure()
 
 
 def _valid_values(col) -> np.ndarray:
@@ -111,8 +117,8 @@ def score_histograms(tree: dict[str, DatasetDict], root: str) -> list[dict[str, 
 
 
 def _draw_histogram(column: str, stats: dict[str, dict[str, Any]], path: str) -> None:
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5, 3), dpi=80)
+    fig = _figure(figsize=(5, 3), dpi=80)
+    ax = fig.subplots()
     for split, s in stats.items():
         if s["n"]:
             ax.stairs(s["counts"], s["edges"], label=f"{split} (n={s['n']})")
@@ -121,7 +127,6 @@ def _draw_histogram(column: str, stats: dict[str, dict[str, Any]], path: str) ->
     ax.legend(fontsize=7)
     fig.tight_layout()
     save_figure(fig, path)
-    plt.close(fig)
 
 
 def save_figure(obj: Any, path: str) -> None:

@@ -24,6 +24,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -117,15 +118,25 @@ def write_tree(tree: dict[str, DatasetDict], local_dir: str, *, repo_id: str, ve
     """
     staging = tempfile.mkdtemp(prefix=".publish-", dir=local_dir)  # same filesystem: moves are renames
     try:
-        written = {
-            name: {split: layout.write_split(ds, staging, layout.data_dir_for(name), split, max_shard_size)
-                   for split, ds in dd.items()}
-            for name, dd in tree.items()
-        }
+        # matplotlib's import (~0.6 s) overlaps the Parquet writing, which runs without the GIL.
+        drawing = threading.Thread(target=plots.preload, daemon=True) if _has_scores(tree) else None
+        if drawing is not None:
+            drawing.start()
+        written, content = {}, {}
+        for name, dd in tree.items():
+            written[name], content[name] = {}, {}
+            for split, ds in dd.items():
+                # The content hash is fed the rows as the shards are written: one read of the data.
+                hasher = manifest.ContentHasher(ds.features.arrow_schema)
+                written[name][split] = layout.write_split(ds, staging, layout.data_dir_for(name), split, max_shard_size,
+                                                          on_batch=hasher.update)
+                content[name][split] = hasher.hexdigest()
+        if drawing is not None:
+            drawing.join()
         score_plots = plots.score_histograms(tree, staging)
         method_plots = plots.method_plots(card_data.get("plots"), staging)
         man = build_manifest(tree, written, repo_id=repo_id, version=version, card=card, card_data=card_data,
-                             rejected=rejected)
+                             rejected=rejected, content=content)
         dataset_card = render_card(man, tree, written, repo_id=repo_id, version=version, card=card,
                                    card_data=card_data, score_plots=score_plots, method_plots=method_plots,
                                    pushed=pushed, local_dir=local_dir)
@@ -139,10 +150,15 @@ def write_tree(tree: dict[str, DatasetDict], local_dir: str, *, repo_id: str, ve
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def _has_scores(tree: dict[str, DatasetDict]) -> bool:
+    return any(plots.score_columns(next(iter(dd.values())).features) for dd in tree.values())
+
+
 def build_manifest(tree: dict[str, DatasetDict], written: dict[str, dict[str, layout.SplitFiles]], *, repo_id: str,
-                   version: str | None, card: str, card_data: dict[str, Any], rejected) -> dict[str, Any]:
+                   version: str | None, card: str, card_data: dict[str, Any], rejected,
+                   content: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
     """``curation.json``: :func:`manifest.describe` plus files, sizes, tag and time."""
-    man = manifest.describe(tree, card=card, card_data=card_data, rejected=rejected)
+    man = manifest.describe(tree, card=card, card_data=card_data, rejected=rejected, content=content)
     man["identity_sha256"] = manifest.identity_sha256(man)
     man["repo_id"] = repo_id
     man["version"] = version
