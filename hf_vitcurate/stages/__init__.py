@@ -23,6 +23,8 @@ from .concepts import (
     load_concept_sets,
 )
 from .generate import generate, release_model
+from .image_dedup import image_duplicates
+from .image_embeddings import image_embeddings
 from .mq import mq
 from .necessity import necessity
 from .reject import reject
@@ -37,6 +39,8 @@ __all__ = [
     "KeywordModel",
     "concepts",
     "generate",
+    "image_duplicates",
+    "image_embeddings",
     "leakage",
     "load_concept_sets",
     "mq",
