@@ -1,21 +1,24 @@
-"""Publishing a dataset larger than the memory it is allowed: peak memory of ``hub.publish``.
+"""``hub.publish`` against ``Dataset.to_parquet`` of the same rows: time and peak memory.
 
-Builds a text-only dataset in the canonical schema (2M rows by default: ``images`` empty,
-two turns, a ``source``, a float ``sq`` score) as a memory-mapped Arrow file, then
-publishes it in a fresh subprocess and measures that process's memory:
+Builds a text-only dataset in the canonical schema (1M rows by default: ``images`` empty,
+two turns, a ``source``, a float ``sq`` score) as a memory-mapped Arrow file, then runs,
+interleaved, ``--repeats`` times, each in a fresh subprocess:
 
-- ``VmHWM``: peak resident set, *including* pages of the memory-mapped Arrow file that
-  were read (page cache the kernel can drop at any time, shared with other readers);
-- peak ``RssAnon`` (sampled every 10 ms): memory the process itself allocated, which is
-  what "does it fit" depends on.
+- ``publish``: ``hub.publish(DatasetDict({"train": ds}), ..., local_dir=...)``: shards
+  byte-identical to push_to_hub's, the ``sq`` histogram, ``curation.json`` (ids and content
+  hashes), the card;
+- ``to_parquet``: ``ds.to_parquet(path)``, the strongest simple baseline (what a user
+  writes to get Parquet files, no card, no hashes, no plot);
+- ``push_to_hub_writer`` (with ``--modes``): push_to_hub's own shard writer
+  (``map(embed_table_storage, keep_in_memory=True)`` then ``to_parquet``, no upload).
 
-The same run also measures push_to_hub's own shard writer (``map(embed_table_storage,
-keep_in_memory=True)`` then ``to_parquet``, shard by shard, no upload), which holds a
-whole shard in memory because ``images`` is an Image column, as the baseline.
+Time: the call only (imports and loading excluded). Memory: the child's peak resident set
+(``ru_maxrss``, imports and the memory-mapped pages it read included) and its rise over
+the level after loading (``VmHWM`` minus ``VmRSS`` before the call).
 
 Usage:
-    python benchmarks/bench_publish.py                      # 2M rows
-    python benchmarks/bench_publish.py --rows 200000        # quicker
+    python benchmarks/bench_publish.py --rows 1000000 --repeats 5
+    python benchmarks/bench_publish.py --rows 200000 --repeats 1 --modes publish,to_parquet,push_to_hub_writer
 """
 
 from __future__ import annotations
@@ -24,10 +27,10 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -82,26 +85,21 @@ def _status() -> dict[str, int]:
 
 
 def child(data: str, out: str, mode: str) -> None:
-    """Runs in the measured subprocess: load (memory-mapped), publish, print memory as JSON."""
+    """Runs in the measured subprocess: load (memory-mapped), write, print time and memory as JSON."""
+    import resource
+
     from datasets import Dataset, DatasetDict
 
     from hf_vitcurate.hub import layout, publish
 
     ds = Dataset.from_file(data)
     before = _status()
-    peak = {"anon": before["RssAnon"]}
-    done = threading.Event()
-
-    def sample():
-        while not done.is_set():
-            peak["anon"] = max(peak["anon"], _status()["RssAnon"])
-            time.sleep(0.01)
-
-    t = threading.Thread(target=sample, daemon=True)
-    t.start()
     start = time.perf_counter()
     if mode == "publish":
-        publish(DatasetDict({"train": ds}), "bench/text-2m", local_dir=out)
+        publish(DatasetDict({"train": ds}), "bench/text", local_dir=out)
+    elif mode == "to_parquet":
+        os.makedirs(os.path.join(out, "data"), exist_ok=True)
+        ds.to_parquet(os.path.join(out, "data", "train.parquet"))
     else:  # push_to_hub's shard writer (Dataset._push_parquet_shards_to_hub_single), without the upload
         from datasets.table import embed_table_storage
 
@@ -114,16 +112,12 @@ def child(data: str, out: str, mode: str) -> None:
             shard = shard.map(embed_table_storage, batched=True, batch_size=batch, keep_in_memory=True)
             shard.to_parquet(os.path.join(out, "data", f"train-{i:05d}-of-{n:05d}.parquet"), batch_size=batch)
     elapsed = time.perf_counter() - start
-    done.set()
-    t.join()
     after = _status()
-    peak["anon"] = max(peak["anon"], after["RssAnon"])
     mb = 1 << 20
-    print(json.dumps({"mode": mode, "seconds": round(elapsed, 1),
-                      "before_MB": {"rss": before["VmRSS"] // mb, "anon": before["RssAnon"] // mb, "file": before["RssFile"] // mb},
-                      "peak_rss_MB": after["VmHWM"] // mb, "peak_anon_MB": peak["anon"] // mb,
-                      "peak_rss_increase_MB": (after["VmHWM"] - before["VmRSS"]) // mb,
-                      "peak_anon_increase_MB": (peak["anon"] - before["RssAnon"]) // mb}))
+    print(json.dumps({"mode": mode, "seconds": round(elapsed, 3),
+                      "peak_rss_MB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+                      "rss_before_MB": before["VmRSS"] // mb,
+                      "peak_rise_MB": (after["VmHWM"] - before["VmRSS"]) // mb}))
 
 
 def _sha256(path: str) -> str:
@@ -136,11 +130,16 @@ def _sha256(path: str) -> str:
     return h.hexdigest()
 
 
+def _summary(name: str, xs: list[float], unit: str) -> str:
+    return f"{name}: median {statistics.median(xs):.2f}{unit} (min {min(xs):.2f}, max {max(xs):.2f})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--work", default=None, help="scratch folder (default: a temp dir, removed after)")
-    parser.add_argument("--modes", default="publish,push_to_hub_writer")
+    parser.add_argument("--modes", default="publish,to_parquet")
     parser.add_argument("--child", nargs=3, metavar=("DATA", "OUT", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -149,28 +148,33 @@ def main() -> None:
 
     work = args.work or tempfile.mkdtemp(prefix="bench_publish-")
     os.makedirs(work, exist_ok=True)
-    data = os.path.join(work, "text.arrow")
+    data = os.path.join(work, f"text-{args.rows}.arrow")
+    modes = args.modes.split(",")
     try:
-        t0 = time.perf_counter()
-        build(data, args.rows)
-        from datasets import Dataset
-
-        ds = Dataset.from_file(data)
-        sizes = {"rows": len(ds), "arrow_MB": os.path.getsize(data) >> 20, "build_seconds": round(time.perf_counter() - t0, 1)}
-        del ds
-        print(json.dumps(sizes))
+        if not os.path.exists(data):
+            build(data, args.rows)
+        print(json.dumps({"rows": args.rows, "arrow_MB": os.path.getsize(data) >> 20}))
+        runs: dict[str, list[dict]] = {m: [] for m in modes}
         digests: dict[str, list[str]] = {}
-        for mode in args.modes.split(","):
-            out = os.path.join(work, f"out-{mode}")
-            proc = subprocess.run([sys.executable, __file__, "--child", data, out, mode],
-                                  check=True, capture_output=True, text=True)
-            result = json.loads(proc.stdout.strip().splitlines()[-1])
-            shards = sorted(os.listdir(os.path.join(out, "data")))
-            result["parquet_MB"] = sum(os.path.getsize(os.path.join(out, "data", f)) for f in shards) >> 20
-            # Below 1 MB of Arrow (a smoke run) the ratio says nothing: left out.
-            result["increase_over_arrow_size"] = round(result["peak_rss_increase_MB"] / sizes["arrow_MB"], 3) if sizes["arrow_MB"] else None
-            digests[mode] = [_sha256(os.path.join(out, "data", f)) for f in shards]
-            print(json.dumps(result))
+        for _ in range(args.repeats):
+            for mode in modes:  # interleaved: a noisy spell hits every writer alike
+                out = os.path.join(work, f"out-{mode}")
+                shutil.rmtree(out, ignore_errors=True)
+                proc = subprocess.run([sys.executable, __file__, "--child", data, out, mode],
+                                      check=True, capture_output=True, text=True)
+                runs[mode].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+                if mode != "to_parquet":
+                    shards = sorted(os.listdir(os.path.join(out, "data")))
+                    digests[mode] = [_sha256(os.path.join(out, "data", f)) for f in shards]
+        for mode, rs in runs.items():
+            print(_summary(f"{mode} time", [r["seconds"] for r in rs], " s"), "|",
+                  _summary("peak RSS", [r["peak_rss_MB"] for r in rs], " MB"), "|",
+                  _summary("rise", [r["peak_rise_MB"] for r in rs], " MB"))
+        if "publish" in runs and "to_parquet" in runs:
+            t = [p["seconds"] / b["seconds"] for p, b in zip(runs["publish"], runs["to_parquet"])]
+            m = [p["peak_rss_MB"] / b["peak_rss_MB"] for p, b in zip(runs["publish"], runs["to_parquet"])]
+            print(f"publish/to_parquet time: median {statistics.median(t):.2f}x (per repeat {min(t):.2f}-{max(t):.2f}x); "
+                  f"peak RSS: median {statistics.median(m):.2f}x ({min(m):.2f}-{max(m):.2f}x)")
         if len(digests) > 1:
             print(json.dumps({"same_parquet_bytes": len({tuple(d) for d in digests.values()}) == 1}))
     finally:

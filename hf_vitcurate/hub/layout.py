@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -140,23 +140,19 @@ def num_shards_for(ds: Dataset, max_shard_size: int | str) -> int:
     return int(ds._estimate_nbytes() / convert_file_size_to_int(max_shard_size)) + 1
 
 
-def write_split(ds: Dataset, root: str, data_dir: str, split: str, max_shard_size: int | str = "500MB", *,
-                on_batch: Callable[[pa.Table], None] | None = None) -> SplitFiles:
+def write_split(ds: Dataset, root: str, data_dir: str, split: str, max_shard_size: int | str = "500MB") -> SplitFiles:
     """Write ``ds`` as ``{root}/{data_dir}/{split}-0000i-of-0000N.parquet``, one shard at a time.
 
     Shards are contiguous row ranges (``Dataset.shard(contiguous=True)``) and row groups
-    have the size push_to_hub picks, so the files equal push_to_hub's. ``on_batch`` sees
-    every batch of rows, in order, before images are embedded (the manifest hashes them
-    in the same read).
+    have the size push_to_hub picks, so the files equal push_to_hub's.
     """
     try:
-        return _write_split(ds, root, data_dir, split, max_shard_size, on_batch)
+        return _write_split(ds, root, data_dir, split, max_shard_size)
     except FileNotFoundError as err:  # unvalidated rows with a missing image: name the row, not a traceback
         raise NotFoundError(_missing_image(ds.with_format("arrow")[:], err)) from err
 
 
-def _write_split(ds: Dataset, root: str, data_dir: str, split: str, max_shard_size: int | str,
-                 on_batch: Callable[[pa.Table], None] | None) -> SplitFiles:
+def _write_split(ds: Dataset, root: str, data_dir: str, split: str, max_shard_size: int | str) -> SplitFiles:
     nbytes = ds._estimate_nbytes()  # once: it walks every chunk of the table
     batch_size = get_writer_batch_size_from_features(ds.features) or get_writer_batch_size_from_data_size(len(ds), nbytes)
     embed = any(require_decoding(f, ignore_decode_attribute=True) for f in ds.features.values())
@@ -167,7 +163,7 @@ def _write_split(ds: Dataset, root: str, data_dir: str, split: str, max_shard_si
         # One shard is the dataset itself (shard() would build a new table object: ~0.2 s per 1M rows).
         shard = ds if num_shards == 1 else ds.shard(num_shards=num_shards, index=index, contiguous=True)
         path_in_repo = f"{data_dir}/{split}-{index:05d}-of-{num_shards:05d}.parquet"
-        out.uploaded_bytes += write_parquet(shard, os.path.join(root, path_in_repo), batch_size, embed, on_batch=on_batch)
+        out.uploaded_bytes += write_parquet(shard, os.path.join(root, path_in_repo), batch_size, embed)
         out.files.append(path_in_repo)
     return out
 
@@ -186,12 +182,11 @@ def _missing_image(batch: pa.Table, err: FileNotFoundError) -> str:
 
 
 def write_parquet(ds: Dataset, path: str, batch_size: int, embed: bool,
-                  metadata: dict[bytes, bytes] | None = None, *, on_batch: Callable[[pa.Table], None] | None = None) -> int:
+                  metadata: dict[bytes, bytes] | None = None) -> int:
     """``ds.to_parquet(path, batch_size)`` with external files embedded batch by batch; returns file size.
 
     ``metadata``: extra key-value entries for the file (the provenance, for a file that is
     read back by this package; the Hub's files get none, so they equal push_to_hub's).
-    ``on_batch``: called with each batch of rows as read (before embedding).
 
     Mirrors ``datasets.io.parquet.ParquetDatasetWriter._write`` (same schema, column
     options, content-defined chunking, page index) so the bytes are the same.
@@ -208,8 +203,6 @@ def write_parquet(ds: Dataset, path: str, batch_size: int, embed: bool,
     try:
         for offset in range(0, len(ds), batch_size):
             batch = query_table(table=ds._data, key=slice(offset, offset + batch_size), indices=ds._indices)
-            if on_batch is not None:
-                on_batch(batch)
             if embed:
                 # Embedding rows without file paths changes nothing (and costs a Python pass per row).
                 batch = _as_push_to_hub_chunks(embed_table_storage(batch) if _has_paths(batch) else batch)

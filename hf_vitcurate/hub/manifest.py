@@ -21,17 +21,15 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.compute as pc
 from datasets import Dataset, DatasetDict
 
 from .. import provenance
-from ..columns import _HashSink, ids_sha256
+from ..columns import ids_sha256
 from ..errors import MissingColumnError
 from ..identity import data_fingerprint, params_fingerprint
 
@@ -39,48 +37,6 @@ MANIFEST_FILE = "curation.json"
 FORMAT = 1
 # Step fields that change on every run without changing what is published.
 VOLATILE_STEP_KEYS = ("time",)
-CONTENT_BATCH = 1000  # rows per IPC record batch of columns.content_sha256 (its default batch_size)
-
-
-class ContentHasher:
-    """``content_sha256`` of a split fed batch by batch while its shards are written (no second read).
-
-    Equals :func:`~hf_vitcurate.identity.data_fingerprint` of the rows fed, in order: the
-    Arrow IPC stream of ``CONTENT_BATCH``-row record batches, whatever the batches fed.
-
-    >>> from datasets import Dataset
-    >>> from hf_vitcurate.identity import data_fingerprint
-    >>> ds = Dataset.from_dict({"id": [str(i) for i in range(2500)]})
-    >>> h = ContentHasher(ds.features.arrow_schema)
-    >>> for start in (0, 700, 1900):
-    ...     h.update(ds.with_format("arrow")[start:start + 1200 if start < 1900 else None])
-    >>> "sha256:" + h.hexdigest() == data_fingerprint(ds)
-    True
-    """
-
-    def __init__(self, schema: pa.Schema):
-        self._h = hashlib.sha256()
-        self._schema = schema.remove_metadata()
-        self._writer = pa.ipc.new_stream(pa.PythonFile(_HashSink(self._h), mode="w"), self._schema)
-        self._pending: pa.Table | None = None  # the rows after the last full window
-
-    def update(self, table: pa.Table) -> None:
-        """Feed the next rows (any chunking); full windows are hashed at once."""
-        table = table.replace_schema_metadata(None)
-        if self._pending is not None:
-            table = pa.concat_tables([self._pending, table])
-        full = len(table) - len(table) % CONTENT_BATCH
-        for start in range(0, full, CONTENT_BATCH):
-            self._writer.write_table(table.slice(start, CONTENT_BATCH).combine_chunks())
-        self._pending = table.slice(full) if full < len(table) else None
-
-    def hexdigest(self) -> str:
-        """Close the stream and return the hex digest."""
-        if self._pending is not None:
-            self._writer.write_table(self._pending.combine_chunks())
-            self._pending = None
-        self._writer.close()
-        return self._h.hexdigest()
 
 
 def value_counts(ds: Dataset, column: str) -> dict[str, int]:
@@ -116,6 +72,16 @@ def collect_steps(tree: dict[str, DatasetDict]) -> tuple[list[dict[str, Any]], d
     return unique, per_split
 
 
+def split_digests(ds: Dataset) -> dict[str, Any]:
+    """``ids_sha256`` and rows per ``source`` of one split (what :func:`describe` reads besides the content hash)."""
+    return {"ids_sha256": ids_sha256(ds), "sources": value_counts(ds, "source")}
+
+
+def content_digest(ds: Dataset) -> str:
+    """``content_sha256`` of one split: :func:`~hf_vitcurate.identity.data_fingerprint` without its prefix."""
+    return data_fingerprint(ds).removeprefix("sha256:")
+
+
 def rejected_counts(rejected) -> dict[str, int]:
     """Rejected rows by reason from a ``Dataset`` with ``reject_reason``, a ``DatasetDict`` of them, or a dict."""
     if rejected is None:
@@ -146,12 +112,12 @@ def describe(
     card: str = "generic",
     card_data: dict[str, Any] | None = None,
     rejected=None,
-    content: dict[str, dict[str, str]] | None = None,
+    known: dict[str, dict[str, dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """The content part of the manifest, computed from the data alone (one read pass per split).
 
-    ``content``: ``{config: {split: content_sha256}}`` already computed (by a :class:`ContentHasher`
-    fed while the shards were written), so the rows are not read again.
+    ``known``: ``{config: {split: {field: value}}}`` already computed (:func:`content_digest`
+    and :func:`split_digests`, by ``publish`` in a thread while the shards are written).
     """
     from .. import __version__
 
@@ -160,13 +126,13 @@ def describe(
     for name, dd in tree.items():
         splits = {}
         for split, ds in dd.items():
+            have = (known or {}).get(name, {}).get(split, {})
             splits[split] = {
                 "num_rows": len(ds),
-                "ids_sha256": ids_sha256(ds),
-                "content_sha256": ((content or {}).get(name, {}).get(split)
-                                   or data_fingerprint(ds).removeprefix("sha256:")),
+                **(split_digests(ds) if "ids_sha256" not in have else {}),
+                **({"content_sha256": content_digest(ds)} if "content_sha256" not in have else {}),
+                **have,
                 "fingerprint": ds._fingerprint,
-                "sources": value_counts(ds, "source"),
                 "steps": per_split[name][split],
             }
         configs[name] = {"features": next(iter(dd.values())).features.to_dict(), "splits": splits}

@@ -118,25 +118,21 @@ def write_tree(tree: dict[str, DatasetDict], local_dir: str, *, repo_id: str, ve
     """
     staging = tempfile.mkdtemp(prefix=".publish-", dir=local_dir)  # same filesystem: moves are renames
     try:
-        # matplotlib's import (~0.6 s) overlaps the Parquet writing, which runs without the GIL.
-        drawing = threading.Thread(target=plots.preload, daemon=True) if _has_scores(tree) else None
-        if drawing is not None:
-            drawing.start()
-        written, content = {}, {}
+        # While the main thread writes Parquet (pyarrow drops the GIL), a second one hashes the
+        # content and the ids and imports matplotlib (~0.6 s): publish costs little more than the write.
+        known: dict[str, dict[str, dict[str, Any]]] = {n: {s: {} for s in dd} for n, dd in tree.items()}
+        side = threading.Thread(target=_side_work, args=(tree, known), daemon=True)
+        side.start()
+        written: dict[str, dict[str, layout.SplitFiles]] = {}
         for name, dd in tree.items():
-            written[name], content[name] = {}, {}
+            written[name] = {}
             for split, ds in dd.items():
-                # The content hash is fed the rows as the shards are written: one read of the data.
-                hasher = manifest.ContentHasher(ds.features.arrow_schema)
-                written[name][split] = layout.write_split(ds, staging, layout.data_dir_for(name), split, max_shard_size,
-                                                          on_batch=hasher.update)
-                content[name][split] = hasher.hexdigest()
-        if drawing is not None:
-            drawing.join()
+                written[name][split] = layout.write_split(ds, staging, layout.data_dir_for(name), split, max_shard_size)
+        side.join()
         score_plots = plots.score_histograms(tree, staging)
         method_plots = plots.method_plots(card_data.get("plots"), staging)
         man = build_manifest(tree, written, repo_id=repo_id, version=version, card=card, card_data=card_data,
-                             rejected=rejected, content=content)
+                             rejected=rejected, known=known)
         dataset_card = render_card(man, tree, written, repo_id=repo_id, version=version, card=card,
                                    card_data=card_data, score_plots=score_plots, method_plots=method_plots,
                                    pushed=pushed, local_dir=local_dir)
@@ -150,15 +146,26 @@ def write_tree(tree: dict[str, DatasetDict], local_dir: str, *, repo_id: str, ve
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _has_scores(tree: dict[str, DatasetDict]) -> bool:
-    return any(plots.score_columns(next(iter(dd.values())).features) for dd in tree.values())
+def _side_work(tree: dict[str, DatasetDict], known: dict[str, dict[str, dict[str, Any]]]) -> None:
+    """Runs in a thread during the Parquet write: content and ids hashes, rows per source, matplotlib's import.
+
+    A failure here is left for the main thread: :func:`manifest.describe` computes what is missing.
+    """
+    try:
+        for name, dd in tree.items():
+            for split, ds in dd.items():
+                known[name][split].update(manifest.split_digests(ds), content_sha256=manifest.content_digest(ds))
+        if any(plots.score_columns(next(iter(dd.values())).features) for dd in tree.values()):
+            plots.preload()
+    except Exception:  # noqa: BLE001 - recomputed (and raised, if it fails again) in the main thread
+        logger.debug("side work failed; recomputed in the main thread", exc_info=True)
 
 
 def build_manifest(tree: dict[str, DatasetDict], written: dict[str, dict[str, layout.SplitFiles]], *, repo_id: str,
                    version: str | None, card: str, card_data: dict[str, Any], rejected,
-                   content: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
+                   known: dict[str, dict[str, dict[str, Any]]] | None = None) -> dict[str, Any]:
     """``curation.json``: :func:`manifest.describe` plus files, sizes, tag and time."""
-    man = manifest.describe(tree, card=card, card_data=card_data, rejected=rejected, content=content)
+    man = manifest.describe(tree, card=card, card_data=card_data, rejected=rejected, known=known)
     man["identity_sha256"] = manifest.identity_sha256(man)
     man["repo_id"] = repo_id
     man["version"] = version
