@@ -55,6 +55,7 @@ _EXPORTS = {
     "load_prices": "ledger",
     "cost_report": "ledger",
     "Engine": "engine",
+    "collect": "collection",
     "EngineResult": "rows",
     "export_review": "review",
     "import_review": "review",

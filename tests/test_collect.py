@@ -1,0 +1,186 @@
+"""MMInstruct step (a): image embeddings, collection by similarity search, image de-duplication (ShapesWorld).
+
+The embedder is a tiny LLaVA checkpoint whose tower sees one ShapesWorld cell per patch
+(63 px, 21-px patches), at its random initialisation: mean-pooled patch features already
+separate scenes by the kind of object they show (measured p@10 0.58 against 0.25 by chance on
+four kinds), while a random tiny CLIP (any patch size) and the 32-px toy tower stay near chance,
+and 60 steps of cell pretraining made it worse (0.32: colour dominates). Random towers give
+every picture nearly the same direction (distinct scenes up to cosine 0.99999), so near-duplicate
+tests use thumbnails (``column=None``) or thumbnail vectors stored as the embedding column.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+
+import numpy as np
+import pytest
+from datasets import Dataset, Features, Image, List, Value
+from PIL import Image as PILImage
+
+from hf_vitcurate.engine import collect
+from hf_vitcurate.images import decode
+from hf_vitcurate.stages import image_duplicates, image_embeddings
+from hf_vitcurate.stages.image_dedup import thumbnail_vector
+from hf_vitcurate.synthetic.world import COLOR_NAMES, SHAPES, SIZES, Obj, Scene, make_scene, object_sizes, png_bytes
+
+FEATS = Features({"id": Value("string"), "images": List(Image())})
+
+
+def kind_scene(i: int, shape: str, seed: int) -> tuple[str, bytes]:
+    """A ShapesWorld picture whose 1-4 objects are all ``shape`` (random colours, sizes, cells)."""
+    rng = random.Random(f"{shape}:{seed}:{i}")
+    sizes, cell_px, objs = object_sizes(64), 64 / 3, []
+    for cell in sorted(rng.sample(range(9), rng.randint(1, 4))):
+        size = rng.choice(SIZES)
+        side = sizes[size]
+        slack = max(0, int(cell_px - side) - 1)
+        x, y = int((cell % 3) * cell_px) + rng.randint(0, slack), int((cell // 3) * cell_px) + rng.randint(0, slack)
+        objs.append(Obj(shape, rng.choice(COLOR_NAMES), size, cell, (x, y, x + side, y + side)))
+    return f"{shape}-{seed}-{i}", png_bytes(Scene(f"{shape}-{seed}-{i}", 64, tuple(objs)))
+
+
+def images(pairs) -> Dataset:
+    pairs = list(pairs)
+    return Dataset.from_dict({"id": [p[0] for p in pairs], "images": [[{"bytes": p[1], "path": None}] for p in pairs]},
+                             features=FEATS)
+
+
+@pytest.fixture(scope="module")
+def embedder(tmp_path_factory, toy_vit) -> str:
+    from hf_vitcurate.testing import tiny_checkpoint
+
+    return tiny_checkpoint(toy_vit, output_dir=tmp_path_factory.mktemp("emb") / "ck", vision_width=32, vision_mlp=64,
+                           vision_heads=2, text_width=32, text_layers=1, text_heads=2, text_mlp=64, vocab_size=300)
+
+
+def test_seeds_of_one_kind_collect_that_kind_far_more_often_than_random(embedder, tmp_path):
+    repo = image_embeddings(images(kind_scene(i, s, seed=1) for i in range(40) for s in SHAPES), model=embedder)
+    seeds = image_embeddings(images(kind_scene(i, s, seed=2) for i in range(3) for s in SHAPES), model=embedder)
+    seeds = seeds.add_column("domain", [i.split("-")[0] for i in seeds["id"]])
+    index = tmp_path / "repo.faiss"
+    found = collect(repo, seeds, per_domain=15, k=20, index_path=index)
+    assert set(found.column_names) >= {"id", "images", "domain", "query_id", "similarity"}
+    kinds = [i.split("-")[0] for i in found["id"]]
+    rate = float(np.mean([k == d for k, d in zip(kinds, found["domain"])]))
+    chance = 1 / len(SHAPES)  # a random draw from the repository (equal kinds)
+    assert len(found) == 15 * len(SHAPES) and len(set(found["id"])) == len(found)  # one domain per image
+    assert rate >= 1.8 * chance, f"collected the seeds' kind at {rate:.2f} against {chance:.2f} for random draws"
+    assert all(q.split("-")[0] in SHAPES for q in found["query_id"])
+    sims = np.array(found["similarity"])
+    for d in SHAPES:
+        mine = sims[np.array(found["domain"]) == d]
+        assert (np.diff(mine) <= 1e-6).all()  # best first inside a domain
+    # The index is saved with what it was built from, and reused: same answer from the file.
+    meta = json.loads((tmp_path / "repo.faiss.json").read_text())
+    assert meta["rows"] == len(repo) and index.exists()
+    mtime = index.stat().st_mtime_ns
+    again = collect(repo, seeds, per_domain=15, k=20, index_path=index)
+    assert again["id"] == found["id"] and index.stat().st_mtime_ns == mtime
+    # Other embeddings (fewer rows) rebuild it.
+    collect(repo.select(range(100)), seeds, per_domain=5, k=5, index_path=index)
+    assert json.loads((tmp_path / "repo.faiss.json").read_text())["rows"] == 100
+
+
+def test_collect_skips_seeds_in_the_repository_and_null_embeddings():
+    vecs = np.eye(4, dtype=np.float32)
+    repo = Dataset.from_dict({"id": ["a", "b", "c", "d"], "image_embedding": [vecs[0], vecs[0] * 0.9 + vecs[1] * 0.1, None, vecs[3]]},
+                             features=Features({"id": Value("string"), "image_embedding": List(Value("float32"))}))
+    seeds = Dataset.from_dict({"id": ["a"], "domain": ["x"], "image_embedding": [vecs[0]]})
+    found = collect(repo, seeds, per_domain=5, k=4)
+    assert found["id"] == ["b", "d"] and found["query_id"] == ["a", "a"]  # "a" is the seed itself, "c" has no vector
+    with pytest.raises(ValueError, match="per_domain"):
+        collect(repo, seeds, per_domain=0)
+    with pytest.raises(KeyError, match="domain"):
+        collect(repo, seeds.remove_columns("domain"), per_domain=1)
+
+
+def near_copy(png: bytes, how: int) -> bytes:
+    """The same picture, other bytes: JPEG q95, PNG at another compression, a resize round trip, WebP q95."""
+    im, out = PILImage.open(io.BytesIO(png)).convert("RGB"), io.BytesIO()
+    if how == 0:
+        im.save(out, format="JPEG", quality=95)
+    elif how == 1:
+        im.save(out, format="PNG", compress_level=1)
+    elif how == 2:
+        im.resize((128, 128)).resize((64, 64)).save(out, format="PNG")
+    else:
+        im.save(out, format="WEBP", quality=95)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def planted() -> Dataset:
+    """300 distinct ShapesWorld scenes, then 10 exact copies and 40 near copies of some of them."""
+    scenes = [make_scene(i, seed=5) for i in range(300)]
+    pairs = [(s.image_id, png_bytes(s)) for s in scenes]
+    pairs += [(f"exact-{i}", pairs[i][1]) for i in range(10)]
+    pairs += [(f"near-{i}", near_copy(pairs[i][1], i % 4)) for i in range(10, 50)]
+    return images(pairs)
+
+
+def _check_planted(kept, rejected, ds):
+    assert len(kept) + len(rejected) == len(ds)
+    assert sorted(rejected["id"]) == sorted(i for i in ds["id"] if i.startswith(("exact", "near")))  # none distinct
+    for row in rejected.select_columns(["id", "reject_reason", "duplicate_of"]):
+        n = int(row["id"].split("-")[1])
+        assert row["duplicate_of"] == ds[n]["id"], row
+        assert row["reject_reason"] == ("duplicate_image" if row["id"].startswith("exact") else "near_duplicate_image")
+
+
+def test_planted_exact_and_near_duplicates_are_all_found_by_thumbnails(planted):
+    kept, rejected = image_duplicates(planted, column=None)
+    _check_planted(kept, rejected, planted)
+    assert kept["id"] == planted["id"][:300]  # first occurrences kept, in order
+
+
+def test_planted_duplicates_by_embedding_column_and_against_the_pool(planted):
+    vectors = [thumbnail_vector(decode(r[0])).tolist() for r in planted.with_format("arrow")["images"].to_pylist()]
+    ds = planted.add_column("image_embedding", vectors, feature=List(Value("float32")))
+    _check_planted(*image_duplicates(ds, threshold=0.985), ds)
+    pool, new = ds.select(range(300)), ds.select(range(300, len(ds)))
+    extra = images([kind_scene(0, "cross", seed=9)])
+    extra = extra.add_column("image_embedding", [thumbnail_vector(decode(extra[0]["images"][0])).tolist()],
+                             feature=List(Value("float32")))
+    from datasets import concatenate_datasets
+
+    kept, rejected = image_duplicates(concatenate_datasets([new, extra]), against=pool, threshold=0.985)
+    assert kept["id"] == ["cross-9-0"] and len(rejected) == 50
+    assert set(rejected["duplicate_of"]) <= set(pool["id"])
+    with pytest.raises(KeyError, match="image_embeddings"):
+        image_duplicates(planted)  # no embedding column: say what adds it
+
+
+def test_undecodable_images_are_flagged_and_a_killed_run_resumes(embedder, tmp_path, monkeypatch):
+    import importlib
+
+    module = importlib.import_module("hf_vitcurate.stages.image_embeddings")  # the module, not the function
+
+    good = [kind_scene(i, "circle", seed=3) for i in range(20)]
+    ds = images(good[:5] + [("broken", good[5][1][:40])] + good[5:])
+    clean = image_embeddings(ds, model=embedder, chunk_size=4).select_columns(["image_embedding", "image_embedding_flag"])
+    assert clean[5]["image_embedding"] is None and clean[5]["image_embedding_flag"].startswith("image_error: ")
+    assert clean.features["image_embedding"] == List(Value("float32"))
+    assert abs(np.linalg.norm(clean[0]["image_embedding"]) - 1) < 1e-5
+    assert sum(f != "" for f in clean["image_embedding_flag"]) == 1
+    real, calls, kill_at = module.embed_rows, [], [3]
+
+    def killed_at_third_chunk(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == kill_at[0]:
+            raise RuntimeError("killed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "embed_rows", killed_at_third_chunk)
+    with pytest.raises(RuntimeError, match="killed"):
+        image_embeddings(ds, model=embedder, chunk_size=4, work_dir=tmp_path / "w")
+    calls.clear()
+    kill_at[0] = -1
+    resumed = image_embeddings(ds, model=embedder, chunk_size=4, work_dir=tmp_path / "w").select_columns(
+        ["image_embedding", "image_embedding_flag"])
+    assert len(calls) == 6 - 2  # 6 chunks, 2 finished before the kill: only 4 computed again
+    np.testing.assert_allclose(np.array(resumed.select(range(5))["image_embedding"]),
+                               np.array(clean.select(range(5))["image_embedding"]), atol=1e-6)
+    assert resumed["image_embedding_flag"] == clean["image_embedding_flag"]
