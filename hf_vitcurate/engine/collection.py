@@ -68,6 +68,8 @@ def build_index(repository: Dataset, *, column: str = INDEX, index_path: str | o
     import faiss
 
     rows = _valid_rows(repository, column)
+    if len(rows) == 0:
+        raise ConfigError(f"no repository row has an {column!r} (all null or no rows): embed its images first")
     base = repository.select_columns([column])
     base = base.select(rows) if len(rows) < len(repository) else base  # a new object: the caller's dataset stays bare
     meta = _index_meta(base, column, string_factory)
@@ -138,7 +140,11 @@ def collect(
         str(i) for i in seed_rows.tolist()]
     query_domains = [str(d) for d in table.column("domain").to_pylist()]
     queries = np.asarray(table.column(column).to_pylist(), dtype=np.float32)
-    scores, found = base.search_batch(column, queries, k=min(k, len(base))) if len(base) else ([], [])
+    dim = base.get_index(column).faiss_index.d
+    if queries.shape[1] != dim:
+        raise ConfigError(f"seeds' {column!r} has {queries.shape[1]} dimensions, the repository's {dim}: "
+                          "embed both with the same model")
+    scores, found = base.search_batch(column, queries, k=min(k, len(base)))
     taken = set()
     if "id" in repository.column_names and "id" in seeds.column_names:
         seed_set = set(seed_ids)

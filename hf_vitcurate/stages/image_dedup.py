@@ -74,7 +74,7 @@ def content_hashes(ds: Dataset) -> list[str | None]:
     return out
 
 
-def thumbnail_vector(image, size: int = THUMBNAIL) -> np.ndarray:
+def thumbnail_vector(image, *, size: int = THUMBNAIL) -> np.ndarray:
     """A perceptual descriptor of a PIL image: its ``size`` x ``size`` RGB thumbnail (box filter), centred, unit norm.
 
     Re-encoded (JPEG, WebP), re-saved and resized copies keep a cosine near 1; a gradient-sign
@@ -104,7 +104,7 @@ def _vectors(ds: Dataset, column: str | None) -> tuple[np.ndarray, np.ndarray]:
             rows.append(normalise(np.mean([thumbnail_vector(im) for im in ims], 0)[None])[0] if ok else None)
         valid = np.array([r is not None for r in rows], dtype=bool)
         zero = np.zeros(3 * THUMBNAIL * THUMBNAIL, np.float32)
-        return np.array([zero if r is None else r for r in rows], dtype=np.float32).reshape(len(rows), -1), valid
+        return np.array([zero if r is None else r for r in rows], dtype=np.float32).reshape(len(rows), zero.size), valid
     if column not in ds.column_names:
         raise missing_column(column, ds.column_names, what="embedding column",
                              hint="run hf_vitcurate.stages.image_embeddings first, or pass column=None for a perceptual hash")
@@ -117,11 +117,11 @@ def _vectors(ds: Dataset, column: str | None) -> tuple[np.ndarray, np.ndarray]:
     return out, valid
 
 
-def neighbours(queries: np.ndarray, base: np.ndarray, threshold: float) -> list[dict[int, float]]:
+def neighbours(queries: np.ndarray, base: np.ndarray, *, threshold: float) -> list[dict[int, float]]:
     """For each query row, ``{base row: cosine}`` of the base rows with cosine over ``threshold`` (faiss range search).
 
     >>> v = np.eye(3, dtype=np.float32)
-    >>> neighbours(v[:1], v, 0.5)
+    >>> neighbours(v[:1], v, threshold=0.5)
     [{0: 1.0}]
     """
     import faiss
@@ -160,7 +160,7 @@ def image_duplicates(
     ids = _ids(ds)
     hashes = content_hashes(ds)
     vecs, valid = _vectors(ds, column)
-    inner = neighbours(vecs[valid], vecs[valid], threshold)
+    inner = neighbours(vecs[valid], vecs[valid], threshold=threshold)
     where = np.flatnonzero(valid)
     near = [dict() for _ in range(len(ds))]
     for q, found in zip(where.tolist(), inner):
@@ -174,7 +174,10 @@ def image_duplicates(
             if h is not None:
                 pool_hashes.setdefault(h, i)
         pvecs, pvalid = _vectors(against, column)
-        found = neighbours(vecs[valid], pvecs[pvalid], threshold)
+        if pvalid.any() and valid.any() and pvecs.shape[1] != vecs.shape[1]:
+            raise ConfigError(f"{column!r} has {vecs.shape[1]} dimensions here and {pvecs.shape[1]} in against: "
+                              "embed both with the same model")
+        found = neighbours(vecs[valid], pvecs[pvalid], threshold=threshold)
         pwhere = np.flatnonzero(pvalid)
         for q, hits in zip(where.tolist(), found):
             pool_near[q] = {int(pwhere[j]): s for j, s in hits.items()}
