@@ -205,9 +205,8 @@ def check(ds: Dataset, *, check_images: str | bool = "open", map_batch_size: int
     missing = [c for c in CORE_COLUMNS if c not in ds.column_names]
     if missing:
         raise ValidationError(None, missing[0], f"column missing (dataset has {ds.column_names})", code="missing_column")
-    arrow = ds.select_columns(list(CORE_COLUMNS)).with_format("arrow")
     parts, id_parts = [], []
-    for table in arrow.iter(batch_size=map_batch_size):
+    for table in _core_batches(ds, map_batch_size):
         codes, _ = _row_checks(table, check_images)
         parts.append(codes)
         id_parts.append(pc.fill_null(table.column("id"), "").combine_chunks())
@@ -226,6 +225,20 @@ def check(ds: Dataset, *, check_images: str | bool = "open", map_batch_size: int
         reason[(dup & valid_id) & ((reason == -1) | (reason > dup_idx))] = dup_idx
     names = np.array(REASONS + [""], dtype=object)
     return names[reason]  # -1 indexes the trailing "" (valid)
+
+
+def _core_batches(ds: Dataset, size: int):
+    """The core columns in Arrow batches of ``size`` rows, in row order.
+
+    A selection (indices mapping) is gathered with Arrow ``take``: datasets' own gather
+    slices row by row (a shuffled 300k-row selection took 14 s to check).
+    """
+    if ds._indices is None:
+        yield from ds.select_columns(list(CORE_COLUMNS)).with_format("arrow").iter(batch_size=size)
+        return
+    table, rows = ds.data.table.select(list(CORE_COLUMNS)), ds._indices.column(0)
+    for start in range(0, len(rows), size):
+        yield table.take(rows.slice(start, size))
 
 
 def validate(

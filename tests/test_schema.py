@@ -214,3 +214,14 @@ def test_rejected_rows_of_a_selection_are_its_rows_with_every_column():
     assert rejected[0]["extra"] == 6 and rejected[0]["reject_reason"] == "missing_source"
     assert rejected[0]["reject_detail"] == "source: source is missing or empty"
     assert rejected.features["extra"] == ds.features["extra"]
+
+
+def test_check_of_a_shuffled_selection_equals_check_of_its_rows():
+    """A selection is gathered with Arrow take, batch by batch: same codes as the same rows written out."""
+    import numpy as np
+
+    ds = _one_chunk(5000, bad_every=7)
+    order = np.random.default_rng(0).permutation(len(ds))
+    sel = ds.select(order)
+    assert list(check(sel, map_batch_size=777)) == list(check(sel.flatten_indices(), map_batch_size=777))
+    assert list(check(sel, map_batch_size=777)) == list(np.asarray(check(ds))[order])
