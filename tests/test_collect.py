@@ -184,3 +184,24 @@ def test_undecodable_images_are_flagged_and_a_killed_run_resumes(embedder, tmp_p
     np.testing.assert_allclose(np.array(resumed.select(range(5))["image_embedding"]),
                                np.array(clean.select(range(5))["image_embedding"]), atol=1e-6)
     assert resumed["image_embedding_flag"] == clean["image_embedding_flag"]
+
+
+def test_clip_checkpoints_embed_through_get_image_features(tmp_path):
+    """A CLIP checkpoint (random, tiny) goes through ``AutoModel.get_image_features``: projection-sized unit vectors."""
+    import torch
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+
+    torch.manual_seed(0)
+    cfg = CLIPConfig(text_config={"vocab_size": 100, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
+                                  "num_attention_heads": 2, "max_position_embeddings": 16},
+                     vision_config={"image_size": 64, "patch_size": 16, "hidden_size": 32, "intermediate_size": 64,
+                                    "num_hidden_layers": 1, "num_attention_heads": 2}, projection_dim=24)
+    CLIPModel(cfg).save_pretrained(tmp_path / "clip")
+    CLIPImageProcessor(size={"shortest_edge": 64}, crop_size={"height": 64, "width": 64}).save_pretrained(tmp_path / "clip")
+    two = images([kind_scene(0, "square", seed=4), kind_scene(1, "square", seed=4)])
+    pair = Dataset.from_dict({"id": ["both"], "images": [two["images"][0] + two["images"][1]]}, features=FEATS)
+    out = image_embeddings(two, model=tmp_path / "clip", batch_size=1)
+    vecs = np.array(out["image_embedding"])
+    assert vecs.shape == (2, 24) and np.allclose(np.linalg.norm(vecs, axis=1), 1, atol=1e-5)
+    both = np.array(image_embeddings(pair, model=tmp_path / "clip")["image_embedding"][0])
+    np.testing.assert_allclose(both, (vecs.sum(0) / np.linalg.norm(vecs.sum(0))), atol=1e-5)  # a row's images: their mean
