@@ -119,5 +119,9 @@ def content_sha256(ds: Dataset, batch_size: int = 1000) -> str:
     schema = ds.features.arrow_schema.remove_metadata()
     with pa.ipc.new_stream(pa.PythonFile(_HashSink(h), mode="w"), schema) as writer:
         for table in ds.with_format("arrow").iter(batch_size=batch_size):
-            writer.write_table(table.replace_schema_metadata(None).combine_chunks())
+            # A copy with fresh buffers: a zero-copy slice keeps its parent's offsets, and the IPC
+            # bytes of a sliced list column depend on them (the same rows chunked otherwise hashed
+            # differently, so a saved-and-reloaded dataset looked changed).
+            table = table.replace_schema_metadata(None).take(np.arange(table.num_rows))
+            writer.write_table(table.combine_chunks())
     return h.hexdigest()

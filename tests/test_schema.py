@@ -183,19 +183,15 @@ def _one_chunk(n: int, bad_every: int) -> Dataset:
     return Dataset(table.combine_chunks())
 
 
-def test_rejected_rows_of_one_large_chunk_are_gathered_in_linear_time():
-    """Old: select(bad) + add_column cast every rejected row against the whole chunk (150k rows: ~25 s)."""
-    import time
-
+def test_rejected_rows_of_one_large_chunk_are_gathered_in_arrow():
+    """One large chunk gives the same split as small chunks (old: select(bad) + add_column cast every
+    rejected row against the whole chunk, quadratic; the speed is measured in benchmarks/bench_validate.py)."""
     import pyarrow as pa
 
-    ds = _one_chunk(150_000, bad_every=10)
+    ds = _one_chunk(30_000, bad_every=10)
     assert ds.data.table.column("conversations").num_chunks == 1
-    start = time.perf_counter()
     kept, rejected = validate(ds)
-    elapsed = time.perf_counter() - start
-    assert (len(kept), len(rejected)) == (135_000, 15_000)
-    assert elapsed < 6, f"validate took {elapsed:.1f} s on 150k rows in one chunk"
+    assert (len(kept), len(rejected)) == (27_000, 3_000)
     # Same rows and reasons as with small chunks (the layout must not change the answer).
     small = Dataset(pa.Table.from_batches(ds.data.table.to_batches(max_chunksize=1000)))
     kept2, rejected2 = validate(small)
