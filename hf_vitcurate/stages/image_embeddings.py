@@ -46,7 +46,13 @@ def load_embedder(model: str | os.PathLike, *, dtype: str = "auto"):
 
     device = default_device()
     net = AutoModel.from_pretrained(os.fspath(model), dtype=resolve_dtype(dtype, device)).to(device)
-    return net.eval(), AutoImageProcessor.from_pretrained(os.fspath(model))
+    # The PIL image processor: some transformers releases default to the torchvision one,
+    # which the package does not require (its PIL twin gives the same pixels).
+    try:
+        processor = AutoImageProcessor.from_pretrained(os.fspath(model), use_fast=False)
+    except (ValueError, ImportError):  # a family with no PIL processor
+        processor = AutoImageProcessor.from_pretrained(os.fspath(model))
+    return net.eval(), processor
 
 
 def image_features(net, pixels):
