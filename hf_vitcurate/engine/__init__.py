@@ -7,7 +7,8 @@ Modules, by responsibility:
 - whom it asks: ``request`` (:class:`Request`, :class:`Response`), ``cache`` (the request
   cache), ``local`` (:class:`LocalBackend`, a ``transformers`` checkpoint), ``http_backend``
   (:class:`OpenAIBackend`), ``backends`` (all of them, and :class:`EchoBackend`);
-- the steps: ``engine`` (:class:`Engine`, settings and steps), ``captions`` (b), ``plan``
+- the steps: ``collection`` (a: :func:`collect`, images gathered per domain by nearest-neighbour
+  search over an image repository), ``engine`` (:class:`Engine`, settings and steps), ``captions`` (b), ``plan``
   (c), ``generate`` (d, e: parse, check, regenerate, reject), ``calls`` (one round of calls,
   one process or resumable chunks), ``parser`` (tags/JSON → items with reject reasons),
   ``rows`` (the row schema, kept/rejected assembly, :class:`EngineResult`);
