@@ -12,6 +12,7 @@ tests use thumbnails (``column=None``) or thumbnail vectors stored as the embedd
 from __future__ import annotations
 
 import io
+import os
 import json
 import random
 
@@ -205,3 +206,31 @@ def test_clip_checkpoints_embed_through_get_image_features(tmp_path):
     assert vecs.shape == (2, 24) and np.allclose(np.linalg.norm(vecs, axis=1), 1, atol=1e-5)
     both = np.array(image_embeddings(pair, model=tmp_path / "clip")["image_embedding"][0])
     np.testing.assert_allclose(both, (vecs.sum(0) / np.linalg.norm(vecs.sum(0))), atol=1e-5)  # a row's images: their mean
+
+
+def test_cli_collects_from_folders_of_image_files(embedder, tmp_path, capsys):
+    """`vitcurate engine collect REPO --seeds DIR`: image files embedded with --model, one sub-folder per domain."""
+    from hf_vitcurate.cli import main
+
+    (tmp_path / "repo").mkdir()
+    for i in range(6):
+        for shape in SHAPES[:2]:
+            name, png = kind_scene(i, shape, seed=3)
+            (tmp_path / "repo" / f"{name}.png").write_bytes(png)
+    for shape in SHAPES[:2]:
+        (tmp_path / "seeds" / shape).mkdir(parents=True)
+        name, png = kind_scene(99, shape, seed=4)
+        (tmp_path / "seeds" / shape / f"{name}.png").write_bytes(png)
+    args = ["-q", "engine", "collect", str(tmp_path / "repo"), "--seeds", str(tmp_path / "seeds"), "--per-domain", "3",
+            "--k", "6", "--output", str(tmp_path / "out")]
+    assert main(args) == 2  # no embeddings and no --model: one line naming the flag
+    assert "--model" in capsys.readouterr().err
+    assert main(args + ["--model", embedder, "--work-dir", str(tmp_path / "work")]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["repository"] == 12 and summary["seeds"] == 2
+    assert set(summary["per_domain"]) <= set(SHAPES[:2]) and all(n <= 3 for n in summary["per_domain"].values())
+    from datasets import load_from_disk
+
+    out = load_from_disk(str(tmp_path / "out"))
+    assert len(out) == summary["rows"] > 0 and {"domain", "query_id", "similarity"} <= set(out.column_names)
+    assert os.path.isdir(tmp_path / "work" / "repository")  # resumable embedding chunks

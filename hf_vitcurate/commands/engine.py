@@ -12,6 +12,7 @@ Example:
     $ vitcurate engine review-import rows/ review.csv --output reviewed/ --rejected review_rejected/
     $ vitcurate engine cost ledger.jsonl --n-images 24 --n-instructions 300
     $ vitcurate engine tag pool/ --output tagged/
+    $ vitcurate engine collect repo_images/ --seeds seeds/ --per-domain 500 --model ckpt/clip --output collected/
 """
 
 from __future__ import annotations
@@ -64,6 +65,9 @@ def register(sub) -> None:
     _register_review(verbs)
     _register_cost(verbs)
     _register_tag(verbs)
+    from .engine_collect import register_collect
+
+    register_collect(verbs)
 
 
 def _register_review(verbs) -> None:
