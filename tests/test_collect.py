@@ -234,3 +234,20 @@ def test_cli_collects_from_folders_of_image_files(embedder, tmp_path, capsys):
     out = load_from_disk(str(tmp_path / "out"))
     assert len(out) == summary["rows"] > 0 and {"domain", "query_id", "similarity"} <= set(out.column_names)
     assert os.path.isdir(tmp_path / "work" / "repository")  # resumable embedding chunks
+
+
+def test_mminstruct_card_says_how_the_images_were_collected(tmp_path):
+    """Issue 23: the card of an MMInstruct-style output records the collection step its rows carry."""
+    from hf_vitcurate.hub import publish
+
+    pictures = [kind_scene(i, s, seed=5) for i in range(4) for s in SHAPES[:2]]
+    repo = images(pictures)
+    vectors = [thumbnail_vector(decode({"bytes": png, "path": None}, max_pixels=None)).tolist() for _, png in pictures]
+    repo = repo.add_column("image_embedding", vectors)
+    seeds = repo.select([0, 1]).add_column("domain", ["charts", "photos"])
+    found = collect(repo, seeds, per_domain=2, k=4)
+    rows = found.remove_columns(["images", "image_embedding"]).add_column("instruction_type", ["judgement"] * len(found))
+    out = publish(rows, "test/mmi", local_dir=str(tmp_path / "hub"), card="mminstruct")
+    readme = open(os.path.join(out, "README.md")).read()
+    assert "How the images were collected" in readme and "image repository of 8 images" in readme, readme
+    assert "at most 2 per domain" in readme
