@@ -251,3 +251,22 @@ def test_mminstruct_card_says_how_the_images_were_collected(tmp_path):
     readme = open(os.path.join(out, "README.md")).read()
     assert "How the images were collected" in readme and "image repository of 8 images" in readme, readme
     assert "at most 2 per domain" in readme
+
+
+def test_engine_runs_collection_then_captions_and_questions():
+    """Issue 23: one Engine.run call goes from a repository and seed images to instructions (steps a-e)."""
+    from hf_vitcurate.engine import EchoBackend, Engine
+    from hf_vitcurate import provenance
+
+    pictures = [kind_scene(i, s, seed=6) for i in range(5) for s in SHAPES[:2]]
+    repo = images(pictures)
+    vectors = [thumbnail_vector(decode({"bytes": png, "path": None}, max_pixels=None)).tolist() for _, png in pictures]
+    repo = repo.add_column("image_embedding", vectors)
+    seeds = repo.select([0, 1]).add_column("domain", ["landmark", "ocr"])
+    engine = Engine(EchoBackend(lambda r: "A picture of shapes." if r.images else "no"), max_attempts=1)
+    result = engine.run(repo, seed_images=seeds, per_domain=3, k=5, types=["judgement"], n_questions=1, long_vqa=False)
+    assert len(result.captioned) == 6 and sorted(set(result.captioned["domain"])) == ["landmark", "ocr"]
+    assert "collect" in [s["name"] for s in provenance.steps(result.captioned)]
+    assert result.counts()["kept"] + result.counts()["rejected"] > 0
+    with pytest.raises(ValueError, match="per_domain"):
+        engine.run(repo, seed_images=seeds)
