@@ -270,3 +270,46 @@ def test_engine_runs_collection_then_captions_and_questions():
     assert result.counts()["kept"] + result.counts()["rejected"] > 0
     with pytest.raises(ValueError, match="per_domain"):
         engine.run(repo, seed_images=seeds)
+
+
+def test_key_phrases_join_the_seed_images_as_queries(tmp_path):
+    """Issue 23: a CLIP-like checkpoint's text tower embeds each domain's key phrases in the image space;
+    those rows query the repository beside the seed images. A model without one is a clear error."""
+    import torch
+    from datasets import concatenate_datasets
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+
+    from hf_vitcurate.errors import ConfigError
+    from hf_vitcurate.stages import phrase_embeddings
+    from hf_vitcurate.testing.tiny import train_tokenizer
+
+    tok = train_tokenizer(["a bar chart of sales", "a photo of a street", "a red square"], vocab_size=300)
+    torch.manual_seed(0)
+    cfg = CLIPConfig(text_config={"vocab_size": len(tok), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
+                                  "num_attention_heads": 2, "max_position_embeddings": 32,
+                                  "eos_token_id": tok.eos_token_id, "pad_token_id": tok.pad_token_id},
+                     vision_config={"image_size": 64, "patch_size": 16, "hidden_size": 32, "intermediate_size": 64,
+                                    "num_hidden_layers": 1, "num_attention_heads": 2}, projection_dim=24)
+    CLIPModel(cfg).save_pretrained(tmp_path / "clip")
+    CLIPImageProcessor(size={"shortest_edge": 64}, crop_size={"height": 64, "width": 64}).save_pretrained(tmp_path / "clip")
+    tok.save_pretrained(tmp_path / "clip")
+    queries = phrase_embeddings({"charts": ["a bar chart"], "street": ["a photo of a street", "a red square"]},
+                                model=tmp_path / "clip")
+    assert list(queries["domain"]) == ["charts", "street", "street"] and queries[0]["id"] == "phrase:a bar chart"
+    vecs = np.array(queries["image_embedding"])
+    assert vecs.shape == (3, 24) and np.allclose(np.linalg.norm(vecs, axis=1), 1, atol=1e-5)
+    repo = image_embeddings(images([kind_scene(i, "square", seed=7) for i in range(6)]), model=tmp_path / "clip")
+    seeds = concatenate_datasets([queries, image_embeddings(images([kind_scene(9, "square", seed=8)]),
+                                                            model=tmp_path / "clip").add_column("domain", ["charts"])
+                                  .select_columns(["id", "domain", "image_embedding"])])
+    found = collect(repo, seeds, per_domain=2, k=3)
+    assert 0 < len(found) <= 4 and set(found["domain"]) <= {"charts", "street"}
+    with pytest.raises(ConfigError, match="no text tower"):
+        phrase_embeddings({"charts": ["a bar chart"]}, model=_tiny_llava(tmp_path))
+
+
+def _tiny_llava(tmp_path) -> str:
+    from hf_vitcurate.testing import tiny_checkpoint
+
+    return tiny_checkpoint(["a red square"], output_dir=str(tmp_path / "llava"), image_size=32, patch_size=8,
+                           vision_layers=1, text_layers=1)

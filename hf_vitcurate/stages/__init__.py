@@ -24,7 +24,7 @@ from .concepts import (
 )
 from .generate import generate, release_model
 from .image_dedup import image_duplicates
-from .image_embeddings import image_embeddings
+from .image_embeddings import image_embeddings, phrase_embeddings
 from .mq import mq
 from .necessity import necessity
 from .reject import reject
@@ -45,6 +45,7 @@ __all__ = [
     "load_concept_sets",
     "mq",
     "necessity",
+    "phrase_embeddings",
     "qa_count",
     "reject",
     "release_model",

@@ -25,9 +25,10 @@ Example:
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 
 import numpy as np
-from datasets import List, Value
+from datasets import Dataset, Features, List, Value
 
 from .. import provenance
 from ..distributed import run_sharded
@@ -173,3 +174,40 @@ def image_embeddings(
         params={**params, "column": column, "batch_size": batch_size, "flags": flag_counts(embedded, flag)},
         model=os.fspath(model), parent=ds,
     )
+
+
+def phrase_embeddings(phrases: Mapping[str, Sequence[str]], *, model: str | os.PathLike, dtype: str = "auto",
+                      column: str = "image_embedding") -> Dataset:
+    """Rows ``id`` (``"phrase:<text>"``), ``domain``, ``column``: each domain's key phrases embedded by the text tower.
+
+    For image-text models with one embedding space (CLIP, SigLIP: ``get_text_features``), a
+    phrase's vector lies where the images it describes do, so these rows can join the seed
+    images as queries of :func:`hf_vitcurate.engine.collect` (``concatenate_datasets``); the
+    MMInstruct paper's experts defined key phrases per domain. A model without a text tower
+    in the image space raises :class:`~hf_vitcurate.errors.ConfigError`.
+
+    >>> queries = phrase_embeddings({"charts": ["a bar chart"]}, model="openai/clip-vit-base-patch32")  # doctest: +SKIP
+    """
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from ..models.loading import default_device, resolve_dtype
+
+    pairs = [(d, p) for d, texts in phrases.items() for p in texts]
+    if not pairs:
+        raise ConfigError("phrases is empty: give {domain: [key phrase, ...]}")
+    device = default_device()
+    net = AutoModel.from_pretrained(os.fspath(model), dtype=resolve_dtype(dtype, device)).to(device).eval()
+    if not hasattr(net, "get_text_features"):
+        raise ConfigError(f"{model}: a {type(net).__name__} has no text tower in its image space "
+                          "(get_text_features); key phrases need a CLIP- or SigLIP-like checkpoint")
+    tokenizer = AutoTokenizer.from_pretrained(os.fspath(model))
+    batch = tokenizer([p for _, p in pairs], padding=True, truncation=True, return_tensors="pt").to(device)
+    with torch.no_grad():
+        feats = net.get_text_features(input_ids=batch["input_ids"], attention_mask=batch.get("attention_mask"))
+    feats = getattr(feats, "pooler_output", feats)
+    vectors = normalise(feats.float().cpu().numpy().reshape(len(pairs), -1))
+    return Dataset.from_dict({"id": [f"phrase:{p}" for _, p in pairs], "domain": [d for d, _ in pairs],
+                              column: vectors.tolist()},
+                             features=Features({"id": Value("string"), "domain": Value("string"),
+                                                column: List(Value("float32"))}))
