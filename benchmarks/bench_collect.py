@@ -64,10 +64,10 @@ def numpy_topk(vectors: np.ndarray, queries: np.ndarray, k: int = K, block: int 
     for start in range(0, len(vectors), block):
         s = queries @ vectors[start:start + block].T
         kk = min(k, s.shape[1])
-        part = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
+        part = np.argpartition(s, -kk, axis=1)[:, -kk:]  # largest last: no negated copy of the block
         cand_s = np.concatenate([best_s, np.take_along_axis(s, part, axis=1)], axis=1)
         cand_i = np.concatenate([best_i, part + start], axis=1)
-        top = np.argpartition(-cand_s, k - 1, axis=1)[:, :k]
+        top = np.argpartition(cand_s, -k, axis=1)[:, -k:]
         best_s, best_i = np.take_along_axis(cand_s, top, axis=1), np.take_along_axis(cand_i, top, axis=1)
     return best_i
 

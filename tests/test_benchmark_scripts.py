@@ -38,6 +38,7 @@ def test_bench_models_is_the_speed_benchmark(argv, message):
     ("bench_nbgs.py", ["--rows", "ten"], "argument --rows: invalid int value: 'ten'"),
     ("bench_svit.py", ["speed"], "invalid choice: 'speed'"),
     ("bench_metrics.py", ["--ref-n", "1000"], "unrecognized arguments: --ref-n"),  # equal N: no separate reference size
+    ("bench_collect.py", ["--methods", "lsh"], "argument --methods: invalid choice: 'lsh'"),
 ])
 def test_speed_benchmarks_stop_on_bad_options(script, argv, message):
     import os
