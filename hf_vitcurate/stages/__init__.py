@@ -4,7 +4,9 @@ One file per stage: ``necessity`` (MLLM-Selector), ``generate``/``mq`` (REVO-LIO
 (SVIT), ``taxonomy`` (MMInstruct domains and instruction types). :func:`reject` splits the rows a flag column marks
 off as a :class:`~hf_vitcurate.results.Split` (the one kept/rejected form). Model stages (``necessity``,
 ``generate``) take ``model``, ``work_dir``, ``restart``, ``batch_size`` (rows per forward pass) and ``chunk_size``;
-the pure-Arrow stages take ``map_batch_size``.
+the pure-Arrow stages take ``map_batch_size``. ``image_embeddings``/``phrase_embeddings``, ``image_duplicates`` and
+``near_duplicates`` (rows with the same images and nearly the same text) serve MMInstruct's image collection and the
+de-duplication every pool needs; the two duplicate stages return a ``Split``.
 
 Example:
     >>> from datasets import Dataset
@@ -25,6 +27,7 @@ from .concepts import (
 from .generate import generate, release_model
 from .image_dedup import image_duplicates
 from .image_embeddings import image_embeddings, phrase_embeddings
+from .near_duplicates import near_duplicates
 from .mq import mq
 from .necessity import necessity
 from .reject import reject
@@ -44,6 +47,7 @@ __all__ = [
     "leakage",
     "load_concept_sets",
     "mq",
+    "near_duplicates",
     "necessity",
     "phrase_embeddings",
     "qa_count",

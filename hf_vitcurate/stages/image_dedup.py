@@ -134,7 +134,7 @@ def neighbours(queries: np.ndarray, base: np.ndarray, *, threshold: float) -> li
     return [dict(zip(ids[lims[i]:lims[i + 1]].tolist(), sims[lims[i]:lims[i + 1]].tolist())) for i in range(len(queries))]
 
 
-def _ids(ds: Dataset) -> list[str]:
+def row_ids(ds: Dataset) -> list[str]:
     return [str(v) for v in ds["id"]] if "id" in ds.column_names else [str(i) for i in range(len(ds))]
 
 
@@ -157,7 +157,7 @@ def image_duplicates(
     threshold = DEFAULT_THRESHOLDS[kind] if threshold is None else float(threshold)
     if not -1.0 <= threshold <= 1.0:
         raise ConfigError(f"threshold is a similarity in [-1, 1], got {threshold}")
-    ids = _ids(ds)
+    ids = row_ids(ds)
     hashes = content_hashes(ds)
     vecs, valid = _vectors(ds, column)
     inner = neighbours(vecs[valid], vecs[valid], threshold=threshold)
@@ -169,7 +169,7 @@ def image_duplicates(
     pool_near: list[dict[int, float]] = [{} for _ in range(len(ds))]
     pool_ids: list[str] = []
     if against is not None and len(against):
-        pool_ids = _ids(against)
+        pool_ids = row_ids(against)
         for h, i in zip(content_hashes(against), pool_ids):
             if h is not None:
                 pool_hashes.setdefault(h, i)
@@ -182,7 +182,7 @@ def image_duplicates(
         for q, hits in zip(where.tolist(), found):
             pool_near[q] = {int(pwhere[j]): s for j, s in hits.items()}
     reasons, of, detail = _decide(ids, hashes, near, pool_hashes, pool_near, pool_ids)
-    return _split(ds, reasons, of, detail, params={"threshold": threshold, "method": kind, "column": column,
+    return split_duplicates(ds, reasons, of, detail, params={"threshold": threshold, "method": kind, "column": column,
                                                     "against": len(against) if against is not None else 0})
 
 
@@ -210,7 +210,9 @@ def _decide(ids, hashes, near, pool_hashes, pool_near, pool_ids):
     return reasons, of, detail
 
 
-def _split(ds: Dataset, reasons: dict[int, str], of: dict[int, str], detail: dict[int, str], *, params: dict) -> Split:
+def split_duplicates(ds: Dataset, reasons: dict[int, str], of: dict[int, str], detail: dict[int, str], *, params: dict,
+                     step: str = "image_duplicates") -> Split:
+    """Rows of ``ds`` kept, and those in ``reasons`` rejected with ``reject_reason``, ``reject_detail``, ``duplicate_of``."""
     bad = sorted(reasons)
     kept = ds.select([i for i in range(len(ds)) if i not in reasons]) if bad else ds
     rejected = add_columns(
@@ -220,8 +222,7 @@ def _split(ds: Dataset, reasons: dict[int, str], of: dict[int, str], detail: dic
         features={"reject_reason": Value("string"), "reject_detail": Value("string"), "duplicate_of": Value("string")},
     )
     counts = dict(Counter(reasons.values()))
-    kept = provenance.record(kept, "image_duplicates", kind="stage", rows_in=len(ds), rejected=counts, params=params,
-                             parent=ds)
-    rejected = provenance.record(rejected, "image_duplicates", kind="stage", rows_in=len(ds), rows_out=len(rejected),
+    kept = provenance.record(kept, step, kind="stage", rows_in=len(ds), rejected=counts, params=params, parent=ds)
+    rejected = provenance.record(rejected, step, kind="stage", rows_in=len(ds), rows_out=len(rejected),
                                  rejected=counts, params=params, parent=ds)
     return Split(kept, rejected)
