@@ -7,7 +7,7 @@ Vectors: ``--rows`` unit vectors of ``--dim`` float32 in a ``Dataset`` with an `
 column (``--data clustered``: ``--clusters`` Gaussian clusters, closer to image embeddings;
 ``--data uniform``: uniform on the sphere, the worst case for approximate indexes), and
 ``--queries`` fresh vectors from the same distribution. Methods, each in its own subprocess
-(so its peak RSS is its own), interleaved over ``--repeats`` with the order rotated:
+(so its peak RSS, ``VmHWM``, is its own), interleaved over ``--repeats`` with the order rotated:
 
 - ``numpy``: the strongest simple baseline, ``queries @ vectors.T`` over blocks of the base and
   ``np.argpartition`` top-10 per block (memory bounded), no build;
@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -72,10 +71,12 @@ def numpy_topk(vectors: np.ndarray, queries: np.ndarray, k: int = K, block: int 
     return best_i
 
 
-def _rss_mb() -> float:
+def _status_mb(field: str = "VmRSS") -> float:
+    """A /proc/self/status figure in MB. ``VmHWM`` (peak RSS) starts afresh at exec, unlike ru_maxrss,
+    which keeps the parent's peak at the fork: this process's peak is then its own."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -92,7 +93,7 @@ def worker(method: str, base_path: str, query_path: str, ids_path: str, *, nlist
     vectors, queries = np.load(base_path), np.load(query_path)
     rows, dim = vectors.shape
     ds = Dataset(pa.table({INDEX: pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), dim)}))
-    rss0 = _rss_mb()
+    rss0 = _status_mb()
     t0 = time.perf_counter()
     if method == "numpy":
         build = 0.0
@@ -117,7 +118,7 @@ def worker(method: str, base_path: str, query_path: str, ids_path: str, *, nlist
         _, ids = base.search_batch(INDEX, queries, k=K)
     query = time.perf_counter() - t0
     np.save(ids_path, np.asarray(ids, dtype=np.int64))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    peak = _status_mb("VmHWM")
     return {"build_s": build, "query_s": query, "peak_rss_mb": peak, "data_rss_mb": rss0}
 
 
