@@ -313,3 +313,14 @@ def _tiny_llava(tmp_path) -> str:
 
     return tiny_checkpoint(["a red square"], output_dir=str(tmp_path / "llava"), image_size=32, patch_size=8,
                            vision_layers=1, text_layers=1)
+
+
+def test_collect_with_an_approximate_index_trains_it():
+    """An IVF string_factory is trained before vectors are added (was faiss's raw 'is_trained' failure)."""
+    rng = np.random.default_rng(0)
+    vecs = rng.normal(size=(400, 16)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    repo = Dataset.from_dict({"id": [f"r{i}" for i in range(400)], "image_embedding": vecs.tolist()})
+    seeds = Dataset.from_dict({"id": ["s0"], "domain": ["charts"], "image_embedding": [vecs[0].tolist()]})
+    found = collect(repo, seeds, per_domain=5, k=5, string_factory="IVF4,Flat")
+    assert 0 < len(found) <= 5 and set(found["domain"]) == {"charts"}

@@ -81,8 +81,10 @@ def build_index(repository: Dataset, *, column: str = INDEX, index_path: str | o
             base.load_faiss_index(column, path)
             return base, rows
         logger.warning("faiss index %s was built from other embeddings; rebuilding it", path)
+    # An approximate index (IVF, PQ) must be trained first: on up to 65,536 of the vectors.
+    train = min(len(base), 65_536) if string_factory else None
     base.add_faiss_index(column=column, index_name=column, string_factory=string_factory,
-                         metric_type=faiss.METRIC_INNER_PRODUCT, dtype=np.float32)
+                         metric_type=faiss.METRIC_INNER_PRODUCT, dtype=np.float32, train_size=train)
     if path:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         base.save_faiss_index(column, path)
