@@ -42,7 +42,7 @@ from datasets import Dataset, Features, concatenate_datasets
 
 from . import locks, provenance
 from .errors import RunError, StaleStateError
-from .identity import what_changed
+from .identity import file_sha256, what_changed  # noqa: F401 - file_sha256 re-exported (benchmarks)
 from .progress import progress
 
 logger = logging.getLogger(__name__)
@@ -98,20 +98,18 @@ def _marker(parquet: str) -> str:
 
 def done_chunks(work_dir: str) -> dict[int, str]:
     """Chunks with a done marker under ``work_dir`` (any rank folder): chunk index -> parquet path."""
-    found = {}
-    for marker in sorted(glob.glob(os.path.join(work_dir, "rank-*", "chunk-*.done"))):
-        chunk = int(os.path.basename(marker)[len("chunk-") : -len(".done")])
-        found.setdefault(chunk, marker[: -len(".done")] + ".parquet")
+    found: dict[int, str] = {}
+    for chunk, parquet in _markers(work_dir):
+        found.setdefault(chunk, parquet)
     return found
 
 
-def file_sha256(path: str) -> str:
-    """SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+def _markers(work_dir: str) -> list[tuple[int, str]]:
+    """``(chunk index, parquet path)`` of every done marker under ``work_dir``, in path order."""
+    out = []
+    for marker in sorted(glob.glob(os.path.join(work_dir, "rank-*", "chunk-*.done"))):
+        out.append((int(os.path.basename(marker)[len("chunk-") : -len(".done")]), marker[: -len(".done")] + ".parquet"))
+    return out
 
 
 def _write_chunk(path: str, table: pa.Table, lo: int, hi: int) -> None:
@@ -173,9 +171,7 @@ def verify_chunks(work_dir: str, n_rows: int, chunk_size: int) -> dict[int, str]
             os.remove(tmp)
     n_chunks = -(-n_rows // chunk_size)
     sound: dict[int, str] = {}
-    for marker in sorted(glob.glob(os.path.join(work_dir, "rank-*", "chunk-*.done"))):
-        parquet = marker[: -len(".done")] + ".parquet"
-        c = int(os.path.basename(marker)[len("chunk-") : -len(".done")])
+    for c, parquet in _markers(work_dir):
         lo, hi = c * chunk_size, min(n_rows, (c + 1) * chunk_size)
         problem = "a duplicate" if c in sound else ("beyond the data" if c >= n_chunks else check_chunk(parquet, lo, hi))
         if problem is None:

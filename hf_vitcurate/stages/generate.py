@@ -126,7 +126,7 @@ def generate(
     if "conversations" not in ds.column_names:
         raise MissingColumnError(f"generate needs a 'conversations' column (columns: {ds.column_names})")
     from ..identity import model_fingerprint
-    from .necessity import flag_counts, scatter
+    from ._flags import flag_counts, scatter
 
     path = os.fspath(model)
     flag = flag_column(column)

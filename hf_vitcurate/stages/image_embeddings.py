@@ -34,7 +34,7 @@ from .. import provenance
 from ..distributed import run_sharded
 from ..errors import ConfigError, missing_column
 from ..images import MAX_PIXELS, decode_rows
-from .necessity import flag_counts, scatter
+from ._flags import flag_counts, scatter
 
 NO_IMAGE = "no_image"
 

@@ -37,8 +37,6 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any
-
 import numpy as np
 from datasets import Dataset, Value
 
@@ -46,6 +44,7 @@ from .. import provenance
 from ..distributed import run_sharded
 from ..errors import ConfigError
 from ..images import MAX_PIXELS, decode_rows
+from ._flags import flag_counts, scatter
 
 FEATURES = {"necessity": Value("float64"), "necessity_tokens": Value("int32"), "necessity_flag": Value("string")}
 
@@ -96,18 +95,6 @@ def score_rows(model, processor, rows: dict[str, list], *, batch_size: int, max_
     out = {"nll": nll.tolist(), "tokens": tokens.tolist(), "flag": flags}
     for i, reason in failed.items():
         out["nll"][i], out["tokens"][i], out["flag"][i] = None, None, reason
-    return out
-
-
-def scatter(n: int, good: list[int], values: list, fill: dict[int, Any], default: Any = None) -> list:
-    """A column of ``n`` rows: ``values`` at the ``good`` positions, ``fill[i]`` (else ``default``) elsewhere.
-
-    >>> scatter(4, [0, 2], ["a", "c"], {1: "bad"})
-    ['a', 'bad', 'c', None]
-    """
-    out = [fill.get(i, default) for i in range(n)]
-    for i, v in zip(good, values):
-        out[i] = v
     return out
 
 
@@ -198,14 +185,3 @@ def necessity(
         model=os.fspath(model), parent=ds,
     )
 
-
-def flag_counts(ds: Dataset, column: str) -> dict[str, int]:
-    """How many rows carry each non-empty value of the flag ``column`` (for the provenance and the card).
-
-    Image and model errors are counted by kind (``"image_error"``), their reasons vary per row.
-
-    >>> flag_counts(Dataset.from_dict({"f": ["", "truncated", "image_error: missing file", "image_error: x"]}), "f")
-    {'image_error': 2, 'truncated': 1}
-    """
-    flags = [f.split(":", 1)[0] for f in ds.with_format("arrow")[column].to_pylist() if f]
-    return {f: flags.count(f) for f in sorted(set(flags))}
