@@ -102,7 +102,7 @@ def publish(
         write_tree(tree, local_dir, repo_id=repo_id, version=version, card=card, card_data=card_data,
                    rejected=rejected, pushed=push, max_shard_size=max_shard_size)
         if push:
-            upload.push_locked(local_dir, repo_id, version=version, private=private, api=api)
+            upload.push(local_dir, repo_id, version=version, private=private, api=api, lock=False)
         if version is not None:
             # Only after a successful push: a failed push can be retried under the same tag.
             versions.snapshot(local_dir, version)

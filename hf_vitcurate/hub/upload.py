@@ -92,30 +92,21 @@ def push(
     private: bool = True,
     commit_message: str | None = None,
     api: HfApi | None = None,
+    lock: bool = True,
 ) -> str:
     """Upload ``local_dir`` (written by :func:`publish`) to the dataset repo ``repo_id``; returns the commit id.
 
     Creates the repo if needed (``private`` applies then), refuses an existing
     ``version`` tag before uploading anything, commits, and tags the commit ``version``.
     Holds ``local_dir``'s lock meanwhile, so a publish cannot rewrite the tree mid-upload
-    (:class:`~hf_vitcurate.errors.LockedError` if one is running).
+    (:class:`~hf_vitcurate.errors.LockedError` if one is running); ``lock=False`` is for a
+    caller that already holds it (:func:`~hf_vitcurate.hub.publish`).
     """
     from ..locks import hold
 
-    with hold(local_dir, what=f"pushing {repo_id}" + (f" {version}" if version else "")):
-        return push_locked(local_dir, repo_id, version=version, private=private, commit_message=commit_message, api=api)
-
-
-def push_locked(
-    local_dir: str,
-    repo_id: str,
-    *,
-    version: str | None = None,
-    private: bool = True,
-    commit_message: str | None = None,
-    api: HfApi | None = None,
-) -> str:
-    """:func:`push` for a caller that already holds ``local_dir``'s lock (:func:`~hf_vitcurate.hub.publish`)."""
+    if lock:
+        with hold(local_dir, what=f"pushing {repo_id}" + (f" {version}" if version else "")):
+            return push(local_dir, repo_id, version=version, private=private, commit_message=commit_message, api=api, lock=False)
     api = api or make_api()
     if version is not None:
         check_remote_tag_free(api, repo_id, version)
