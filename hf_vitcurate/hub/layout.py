@@ -135,9 +135,13 @@ def check_shard_size(max_shard_size: int | str) -> int:
     return size
 
 
-def num_shards_for(ds: Dataset, max_shard_size: int | str) -> int:
-    """The shard count push_to_hub picks: estimated size / max shard size, plus one."""
-    return int(ds._estimate_nbytes() / convert_file_size_to_int(max_shard_size)) + 1
+def num_shards_for(ds: Dataset, max_shard_size: int | str, *, nbytes: int | None = None) -> int:
+    """The shard count push_to_hub picks: estimated size / max shard size, plus one.
+
+    ``nbytes``: ``ds._estimate_nbytes()`` when the caller has it already (it walks every chunk).
+    """
+    nbytes = ds._estimate_nbytes() if nbytes is None else nbytes
+    return int(nbytes / convert_file_size_to_int(max_shard_size)) + 1
 
 
 def write_split(ds: Dataset, root: str, data_dir: str, split: str, max_shard_size: int | str = "500MB") -> SplitFiles:
@@ -149,14 +153,14 @@ def write_split(ds: Dataset, root: str, data_dir: str, split: str, max_shard_siz
     try:
         return _write_split(ds, root, data_dir, split, max_shard_size)
     except FileNotFoundError as err:  # unvalidated rows with a missing image: name the row, not a traceback
-        raise NotFoundError(_missing_image(ds.with_format("arrow")[:], err)) from err
+        raise NotFoundError(_missing_image(ds, err)) from err
 
 
 def _write_split(ds: Dataset, root: str, data_dir: str, split: str, max_shard_size: int | str) -> SplitFiles:
     nbytes = ds._estimate_nbytes()  # once: it walks every chunk of the table
     batch_size = get_writer_batch_size_from_features(ds.features) or get_writer_batch_size_from_data_size(len(ds), nbytes)
     embed = any(require_decoding(f, ignore_decode_attribute=True) for f in ds.features.values())
-    num_shards = int(nbytes / convert_file_size_to_int(max_shard_size)) + 1  # as num_shards_for
+    num_shards = num_shards_for(ds, max_shard_size, nbytes=nbytes)
     out = SplitFiles(split=split, num_examples=len(ds), num_bytes=nbytes)
     os.makedirs(os.path.join(root, data_dir), exist_ok=True)
     for index in range(num_shards):
@@ -168,15 +172,20 @@ def _write_split(ds: Dataset, root: str, data_dir: str, split: str, max_shard_si
     return out
 
 
-def _missing_image(batch: pa.Table, err: FileNotFoundError) -> str:
-    """The message for an image file that cannot be embedded: the row's id and the path."""
+def _missing_image(ds: Dataset, err: FileNotFoundError) -> str:
+    """The message for an image file that cannot be embedded: the row's id and the path.
+
+    Only the columns push_to_hub embeds (images, audio, ...) are read, the id of the one row found.
+    """
     path = err.filename or str(err)
-    ids = batch.column("id").to_pylist() if "id" in batch.column_names else []
-    for name in batch.column_names:
-        for i, value in enumerate(batch.column(name).to_pylist()):
+    table = ds.with_format("arrow")[:]  # the rows in order, a selection's mapping applied
+    for name, feature in ds.features.items():
+        if not require_storage_embed(feature):
+            continue
+        for i, value in enumerate(table.column(name).to_pylist()):
             refs = value if isinstance(value, list) else [value]
             if any(isinstance(r, dict) and r.get("path") == path for r in refs):
-                row = f"row id={ids[i]!r}" if ids else f"row {i}"
+                row = f"row id={table.column('id')[i].as_py()!r}" if "id" in table.column_names else f"row {i}"
                 return f"{row} field={name!r}: no such file or folder: {path} (run `vitcurate validate` first)"
     return f"no such file or folder: {path} (an image of the rows; run `vitcurate validate` first)"
 
