@@ -53,7 +53,6 @@ CACHE_MIN_BYTES = 1 << 20
 # tick coarsely, so a same-size rewrite within one tick would keep the same (size, mtime).
 RACY_SECONDS = 2.0
 MAX_CACHE_ENTRIES = 10_000
-_CHUNK = 1 << 22
 # This process's copy of the hash cache: a fingerprint whose files all hit it reads no file at all.
 _MEMO: dict[str, list] = {}
 
@@ -109,11 +108,8 @@ def file_sha256(path: str | os.PathLike, *, cache: dict[str, list] | None = None
     entry = cache.get(path) if cache is not None else None
     if isinstance(entry, list) and len(entry) == 4 and entry[:3] == stamp:
         return entry[3]
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        while block := f.read(_CHUNK):
-            h.update(block)
-    digest = h.hexdigest()
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
     settled = time.time() - st.st_mtime_ns / 1e9 > RACY_SECONDS
     if cache is not None and st.st_size >= CACHE_MIN_BYTES and settled:
         cache[path] = [*stamp, digest]
@@ -284,7 +280,7 @@ def identity(*, model=None, data=None, columns: Sequence[str] | None = None,
 
 def _short(value: Any) -> str:
     text = str(value)
-    return text[:19] + "…" if text.startswith("sha256:") else text
+    return text[:19] + "…" if text.startswith("sha256:") and len(text) > 19 else text
 
 
 def what_changed(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> str:

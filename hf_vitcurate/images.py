@@ -69,7 +69,7 @@ def decode(ref: Any, *, max_pixels: int | None = MAX_PIXELS, mode: str | None = 
     import PIL.Image
     import PIL.ImageOps
 
-    if isinstance(ref, dict) and ref.get("bytes") is None and not ref.get("path") or ref is None or ref == "":
+    if ref is None or ref == "" or (isinstance(ref, dict) and ref.get("bytes") is None and not ref.get("path")):
         return "no image (no bytes and no path)"
     if not isinstance(ref, (str, dict, PIL.Image.Image)):
         return f"not an image reference ({type(ref).__name__})"
