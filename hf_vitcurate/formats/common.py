@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections import Counter
 from typing import Any, Callable, Iterable
 
@@ -34,7 +33,7 @@ from ..errors import ConfigError, FormatError, RowError
 from ..results import Split
 from ..schema import CORE_COLUMNS, FEATURES, IMAGE_TOKEN, cast_canonical
 from .lines import READ_ERROR
-from .writing import IMAGE_PATHS, export_images, write_records  # noqa: F401 - their old home
+from .writing import URL as _URL
 
 # Role names seen in the wild, mapped to the two canonical ones. "system" is not here:
 # formats that carry system prompts decide what to do with them (see sharegpt).
@@ -48,7 +47,6 @@ ROLE_NAMES = {
 }
 ROW = "_row"
 BOOKKEEPING = Features({ROW: Value("int64"), "reject_reason": Value("string"), "reject_detail": Value("string")})
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 ERRORS = ("raise", "reject")
 
 

@@ -25,7 +25,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-_REMOTE = r"^[A-Za-z][A-Za-z0-9+.-]*://"
+from .writing import URL
+
 _SMALL_DIR = 256  # fewer paths than this in a folder: lstat them instead of listing the folder
 
 
@@ -43,7 +44,7 @@ def outside_root(images: pa.Array | pa.ChunkedArray, root: str) -> dict[int, tup
         local = pc.replace_substring_regex(paths, "^file://", "")
     check = pc.fill_null(pc.not_equal(local, ""), False)
     if pc.any(pc.match_substring(local, "://")).as_py():  # plain substring first: the regex only when needed
-        check = pc.and_(check, pc.invert(pc.fill_null(pc.match_substring_regex(local, _REMOTE), True)))
+        check = pc.and_(check, pc.invert(pc.fill_null(pc.match_substring_regex(local, URL.pattern), True)))
     idx = np.flatnonzero(np.asarray(pc.and_(check, no_bytes)))
     if not len(idx):
         return {}

@@ -35,6 +35,7 @@ import os
 import re
 from typing import Any
 
+import datasets.config
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -170,23 +171,31 @@ def check_line(data: bytes, where: str) -> tuple[Any, tuple[str, str] | None]:
     return rec, None
 
 
-def clean_copy(lines_path: str, path: str, cache_dir: str) -> tuple[str, dict[int, str], dict[str, None]]:
+def cache_path(path: str, cache_dir: str | None, tag: str = "") -> str:
+    """Where a JSON Lines copy of ``path`` lives: ``<cache_dir>/hf_vitcurate_jsonl/`` (default: the
+    datasets cache), keyed by path, size and mtime, so an edited file gets a new copy."""
+    stat = os.stat(path)
+    key = hashlib.sha1(f"{os.path.abspath(path)}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:20]
+    folder = os.path.join(cache_dir or datasets.config.HF_DATASETS_CACHE, "hf_vitcurate_jsonl")
+    os.makedirs(folder, exist_ok=True)
+    return os.path.join(folder, f"{os.path.splitext(os.path.basename(path))[0]}{tag}-{key}.jsonl")
+
+
+def clean_copy(lines_path: str, path: str, cache_dir: str | None) -> tuple[str, dict[int, str], dict[str, None]]:
     """``(file to read, {record: "code\\tdetail"}, keys)``: bad lines replaced by placeholders.
 
     The file is ``lines_path`` itself when every line is good as it is (then only ``keys``,
     the fields in order of first appearance, are new). Records are numbered like
     ``load_dataset`` numbers rows: blank lines skipped. Details name the line of ``path``
-    (or the record, when ``lines_path`` is a JSON Lines copy of a JSON array).
+    (or the record, when ``lines_path`` is a JSON Lines copy of a JSON array). The copy
+    is cached under :func:`cache_path`.
     """
     same = os.path.abspath(lines_path) == os.path.abspath(path)
-    stat = os.stat(lines_path)
-    key = hashlib.sha1(f"{os.path.abspath(lines_path)}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:20]
-    out = os.path.join(cache_dir, f"{os.path.splitext(os.path.basename(lines_path))[0]}-{key}.clean.jsonl")
+    out = cache_path(lines_path, cache_dir, ".clean")
     if os.path.exists(out) and os.path.exists(out + ".errors.json"):
         with open(out + ".errors.json", encoding="utf-8") as f:
             saved = json.load(f)
         return out, {int(k): v for k, v in saved["errors"].items()}, dict.fromkeys(saved["keys"])
-    os.makedirs(cache_dir, exist_ok=True)
     tmp = f"{out}.{os.getpid()}.tmp"
     errors: dict[int, str] = {}
     keys: dict[str, None] = {}

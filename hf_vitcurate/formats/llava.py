@@ -57,8 +57,8 @@ from .common import (
     resolve_paths,
     root_prefix,
     string_column,
-    write_records,
 )
+from .writing import write_records
 from .reading import read_raw
 
 # (text in the first question, task). The rule whose text comes first in the question wins.

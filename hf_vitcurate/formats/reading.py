@@ -14,13 +14,11 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
 from typing import Any
 
-import datasets.config
 import pyarrow.parquet as pq
 from datasets import Dataset, DatasetDict, Features, Json, load_dataset, load_from_disk
 from datasets.exceptions import DatasetGenerationError, DatasetNotFoundError
@@ -28,7 +26,7 @@ from huggingface_hub.errors import HFValidationError
 
 from ..errors import FormatError, NotFoundError, check_path
 from .common import records
-from .lines import BOM, READ_ERROR, clean_copy, first_good, looks_clean, with_read_errors
+from .lines import BOM, READ_ERROR, cache_path, clean_copy, first_good, looks_clean, with_read_errors
 
 DATA_SUFFIXES = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".arrow": "arrow"}
 logger = logging.getLogger(__name__)
@@ -129,8 +127,7 @@ def _load_json_lines(lines_path: str, path: str, load_kwargs: dict[str, Any]) ->
         except DatasetGenerationError:
             if user_features:
                 raise
-    folder = os.path.join(load_kwargs.get("cache_dir") or datasets.config.HF_DATASETS_CACHE, "hf_vitcurate_jsonl")
-    clean, errors, keys = clean_copy(lines_path, path, folder)
+    clean, errors, keys = clean_copy(lines_path, path, load_kwargs.get("cache_dir"))
     if errors:
         code, _, detail = next(iter(errors.values())).partition("\t")
         logger.warning("%s: %d record(s) do not read, first %s [%s]", path, len(errors), detail, code)
@@ -198,7 +195,7 @@ def json_lines_copy(path: str, cache_dir: str | None = None, chunk_size: int = 1
         head = head[len(BOM):].lstrip()
     if not head.startswith(b"["):
         return path
-    out = _cache_path(path, cache_dir)
+    out = cache_path(path, cache_dir)
     if os.path.exists(out):
         return out
     decoder = json.JSONDecoder()
@@ -256,7 +253,7 @@ def field_lines_copy(path: str, field: str, cache_dir: str | None = None) -> str
     ``\\ud800`` escapes: the line check names them (as lone surrogates). Cached like
     :func:`json_lines_copy`.
     """
-    out = _cache_path(path, cache_dir, f"-{field}")
+    out = cache_path(path, cache_dir, f"-{field}")
     if os.path.exists(out):
         return out
     try:
@@ -278,15 +275,6 @@ def field_lines_copy(path: str, field: str, cache_dir: str | None = None) -> str
             dst.write(text + "\n")
     os.replace(tmp, out)
     return out
-
-
-def _cache_path(path: str, cache_dir: str | None, tag: str = "") -> str:
-    """Where a JSON Lines copy of ``path`` lives: the datasets cache, keyed by path, size and mtime."""
-    stat = os.stat(path)
-    key = hashlib.sha1(f"{os.path.abspath(path)}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:20]
-    folder = os.path.join(cache_dir or datasets.config.HF_DATASETS_CACHE, "hf_vitcurate_jsonl")
-    os.makedirs(folder, exist_ok=True)
-    return os.path.join(folder, f"{os.path.splitext(os.path.basename(path))[0]}{tag}-{key}.jsonl")
 
 
 def _suffix(path: str) -> str:

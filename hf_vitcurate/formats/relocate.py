@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from datasets import Dataset, Image, List
 
 from .common import root_prefix, resolve_path
-from .writing import export_images
+from .writing import URL, export_images
 
 
 def _has_relative(images: pa.ChunkedArray) -> bool:
@@ -29,7 +29,7 @@ def _has_relative(images: pa.ChunkedArray) -> bool:
     if len(flat) == 0 or not pa.types.is_struct(flat.type) or flat.type.get_field_index("path") < 0:
         return False
     paths = pc.fill_null(pc.struct_field(flat, "path").cast(pa.string()), "/")
-    absolute = pc.or_(pc.starts_with(paths, "/"), pc.match_substring_regex(paths, r"^[A-Za-z][A-Za-z0-9+.-]*://"))
+    absolute = pc.or_(pc.starts_with(paths, "/"), pc.match_substring_regex(paths, URL.pattern))
     no_bytes = pc.is_null(pc.struct_field(flat, "bytes")) if flat.type.get_field_index("bytes") >= 0 else pc.invert(absolute)
     return bool(pc.any(pc.and_(no_bytes, pc.invert(absolute))).as_py())
 
@@ -43,7 +43,7 @@ def relocate_images(
 ) -> Dataset:
     """``ds`` with image paths for a file written at ``path``, relative to ``image_root`` (default:
     the file's folder); copies go to ``image_dir`` (default ``<image_root>/images``), as in
-    :func:`~.common.write_records`."""
+    :func:`~.writing.write_records`."""
     root = os.path.abspath(image_root or os.path.dirname(os.path.abspath(path)))
     image_dir = image_dir or os.path.join(root, "images")
 

@@ -40,8 +40,8 @@ from .common import (
     parse_turns,
     root_prefix,
     row_id,
-    write_records,
 )
+from .writing import write_records
 from .reading import read_raw
 from .llava import infer_task
 

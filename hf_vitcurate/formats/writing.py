@@ -20,7 +20,8 @@ from datasets import Dataset
 
 from ..errors import ConfigError, NotFoundError
 
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+# A URL scheme (http://, s3://, file://): such a path is not a local file. One pattern for the package.
+URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def write_records(
@@ -78,7 +79,7 @@ def export_images(images: list[dict[str, Any]] | None, row_id: str, root: str, i
     out = []
     for k, img in enumerate(images or []):
         path, blob = img.get("path"), img.get("bytes")
-        if mode == "copy" and not blob and path and not _URL.match(path):
+        if mode == "copy" and not blob and path and not URL.match(path):
             if not os.path.isfile(path):
                 raise NotFoundError(f"row {row_id!r}: images[{k}]: cannot copy {path}: no such file")
             blob = open(path, "rb").read()
@@ -89,7 +90,7 @@ def export_images(images: list[dict[str, Any]] | None, row_id: str, root: str, i
                 f.write(blob)
         if not path:
             raise ConfigError(f"row {row_id!r}: image {k} has neither bytes nor a path")
-        if not _URL.match(path):
+        if not URL.match(path):
             path = os.path.abspath(path)
             if mode != "under_root" or path.startswith(root.rstrip("/") + "/"):
                 path = os.path.relpath(path, root)
