@@ -592,6 +592,19 @@ def test_captions_minigpt4_real(real_data):
     assert provenance.steps(detailed)[-1]["params"]["instruction"] == "Describe this image in detail."
 
 
+def test_captions_field_file_with_a_bad_record_rejects_only_that_record(tmp_path):
+    """A record with a lone surrogate under field= is one rejected record, named; the others load."""
+    good = {"image_id": "a", "caption": "A red square."}
+    bad = {"image_id": "b", "caption": "Red \ud800 square."}
+    path = tmp_path / "caps.json"
+    path.write_text(json.dumps({"annotations": [good, bad, {**good, "image_id": "c"}]}))  # ascii escapes: valid JSON
+    kept, rejected = load_vit(str(path), format="captions", field="annotations", errors="reject", image_root="/imgs")
+    assert sorted(kept["id"]) == ["a", "c"]
+    assert rejected["reject_reason"] == ["lone_surrogate"] and rejected["row"] == [1]
+    with pytest.raises(FormatError, match=r"row 1 .*lone_surrogate"):
+        load_vit(str(path), format="captions", field="annotations", image_root="/imgs")
+
+
 def test_captions_coco_layout(tmp_path):
     png(tmp_path / "val2014" / "COCO_val2014_000000000001.png")
     coco = {

@@ -510,3 +510,12 @@ def test_publish_draws_histograms_without_pyplot(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip().splitlines()[-1] == "False"
     assert (tmp_path / "out" / "assets" / "default" / "sq.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("size", ["lots", 0, -5, "0MB", None])
+def test_check_shard_size_refuses_what_is_not_a_size(size):
+    from hf_vitcurate.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="is not a size"):
+        layout.check_shard_size(size)
+    assert layout.check_shard_size("500MB") == 500_000_000 and layout.check_shard_size(2000) == 2000

@@ -72,3 +72,12 @@ def test_provenance_survives_parquet_outputs_and_reaches_the_card(tmp_path, caps
     sources = readme[readme.index("## Sources"):]
     line = next(x for x in sources.splitlines() if x.startswith("| pool"))
     assert "cc-by-4.0" in line and "| 5 |" in line, line
+
+
+def test_parquet_metadata_round_trip_and_damaged_entry():
+    ds = provenance.record(Dataset.from_dict({"id": ["a"]}), "demo", kind="stage", rows_in=1)
+    assert [s["name"] for s in provenance.steps_from_parquet_metadata(provenance.parquet_metadata(ds))] == ["demo"]
+    # A damaged or foreign entry is no provenance, not a failed load.
+    for raw in (b"{not json", b'"a string"', b"[1, 2]"):
+        assert provenance.steps_from_parquet_metadata({provenance.PARQUET_KEY: raw}) == []
+    assert provenance.steps_from_parquet_metadata(None) == []

@@ -128,7 +128,7 @@ def check_shard_size(max_shard_size: int | str) -> int:
     """
     try:
         size = convert_file_size_to_int(max_shard_size)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, AttributeError):  # AttributeError: None and other non-strings
         size = 0
     if size <= 0:
         raise ConfigError(f"max_shard_size={max_shard_size!r} is not a size: an integer and a unit, e.g. '500MB'")
