@@ -16,6 +16,8 @@ from hf_vitcurate import FEATURES, provenance
 from hf_vitcurate.images import decode, decode_rows
 from hf_vitcurate.stages import generate, mq, necessity
 
+from colour_rows import colour_rows
+
 
 def encoded(im: PILImage.Image, fmt: str = "PNG", **kw) -> bytes:
     buf = io.BytesIO()
@@ -82,16 +84,8 @@ def test_decode_corpus(tmp_path):
 
 
 def rows(n: int = 12) -> Dataset:
-    out = {k: [] for k in FEATURES}
-    for i in range(n):
-        color = ["red", "blue", "green"][i % 3]
-        out["id"].append(f"row-{i}")
-        out["images"].append([{"bytes": picture(color), "path": None}])
-        out["conversations"].append([{"from": "human", "value": "<image>\nWhat colour is it?"},
-                                     {"from": "gpt", "value": f"It is {color}."}])
-        out["source"].append("toy")
-        out["task"].append("conversation")
-    return Dataset.from_dict(out, features=FEATURES)
+    colours = [["red", "blue", "green"][i % 3] for i in range(n)]
+    return colour_rows([picture(c) for c in colours], [f"It is {c}." for c in colours])
 
 
 @pytest.fixture(scope="module")

@@ -20,28 +20,25 @@ import pytest
 from datasets import Dataset
 from PIL import Image as PILImage
 
-from hf_vitcurate import FEATURES
 from hf_vitcurate.distributed import done_chunks
 from hf_vitcurate.errors import StaleStateError
+
+from colour_rows import colour_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 JOB = ROOT / "tests" / "scripts" / "necessity_job.py"
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
 
 
+def square(colour: str) -> bytes:
+    buf = io.BytesIO()
+    PILImage.new("RGB", (32, 32), colour).save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def pool(n: int = 40) -> Dataset:
-    out = {k: [] for k in FEATURES}
-    colors = ["red", "blue", "green", "yellow"]
-    for i in range(n):
-        buf = io.BytesIO()
-        PILImage.new("RGB", (32, 32), colors[i % 4]).save(buf, format="PNG")
-        out["id"].append(f"row-{i}")
-        out["images"].append([{"bytes": buf.getvalue(), "path": None}])
-        out["conversations"].append([{"from": "human", "value": "<image>\nWhat colour is it?"},
-                                     {"from": "gpt", "value": f"It is {colors[i % 4]}." * (1 + i % 3)}])
-        out["source"].append("toy")
-        out["task"].append("conversation")
-    return Dataset.from_dict(out, features=FEATURES)
+    colours = [["red", "blue", "green", "yellow"][i % 4] for i in range(n)]
+    return colour_rows([square(c) for c in colours], [f"It is {c}." * (1 + i % 3) for i, c in enumerate(colours)])
 
 
 @pytest.fixture(scope="module")
