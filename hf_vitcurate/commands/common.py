@@ -75,14 +75,11 @@ def save_output(ds: Dataset | DatasetDict, path: str) -> None:
 
 def write_parquet(ds: Dataset, path: str) -> None:
     """``ds.to_parquet(path)`` (same bytes) plus the provenance, which ``load_vit`` restores when it reads the file."""
-    from datasets.arrow_writer import get_writer_batch_size_from_data_size, get_writer_batch_size_from_features
-
     from .. import provenance
     from ..hub.layout import write_parquet as write
+    from ..hub.layout import writer_batch_size
 
-    batch_size = get_writer_batch_size_from_features(ds.features) or get_writer_batch_size_from_data_size(
-        len(ds), ds._estimate_nbytes())
-    write(ds, path, batch_size, embed=False, metadata=provenance.parquet_metadata(ds))
+    write(ds, path, writer_batch_size(ds), embed=False, metadata=provenance.parquet_metadata(ds))
 
 
 def add_input_args(parser) -> None:

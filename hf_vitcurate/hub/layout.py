@@ -135,6 +135,12 @@ def check_shard_size(max_shard_size: int | str) -> int:
     return size
 
 
+def writer_batch_size(ds: Dataset, *, nbytes: int | None = None) -> int:
+    """Rows per Parquet row group, as ``to_parquet``/push_to_hub pick them (from the features, else the size)."""
+    nbytes = ds._estimate_nbytes() if nbytes is None else nbytes
+    return get_writer_batch_size_from_features(ds.features) or get_writer_batch_size_from_data_size(len(ds), nbytes)
+
+
 def num_shards_for(ds: Dataset, max_shard_size: int | str, *, nbytes: int | None = None) -> int:
     """The shard count push_to_hub picks: estimated size / max shard size, plus one.
 
@@ -158,7 +164,7 @@ def write_split(ds: Dataset, root: str, data_dir: str, split: str, max_shard_siz
 
 def _write_split(ds: Dataset, root: str, data_dir: str, split: str, max_shard_size: int | str) -> SplitFiles:
     nbytes = ds._estimate_nbytes()  # once: it walks every chunk of the table
-    batch_size = get_writer_batch_size_from_features(ds.features) or get_writer_batch_size_from_data_size(len(ds), nbytes)
+    batch_size = writer_batch_size(ds, nbytes=nbytes)
     embed = any(require_decoding(f, ignore_decode_attribute=True) for f in ds.features.values())
     num_shards = num_shards_for(ds, max_shard_size, nbytes=nbytes)
     out = SplitFiles(split=split, num_examples=len(ds), num_bytes=nbytes)
