@@ -86,19 +86,19 @@ def chosen(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argpars
         parser = subs[0].choices[name]
 
 
-# A Python name is a whole word: not inside another name, a flag, a quoted string or a path.
-_BEFORE = r"(?<![\w.'\"`/-])"
-_AFTER = r"(?![\w'\"`-])"
+# A Python name, maybe in backquotes, then what follows it; a whole word: not inside another
+# name, a flag, a quoted string or a path.
+_NAME = re.compile(r"(?<![\w.'\"/-])(`?)([A-Za-z_]\w*)\1(=True\b|=False\b|=(?!=)| must\b|(?![\w'\"`-]))")
 _ROW_REF = re.compile(r"\bid=\S+\s*$")  # "row id='r7' field='x'": a row's field, not --field
 
 
 def spell_flags(message: str, parser: argparse.ArgumentParser) -> str:
     """``message`` with the Python names of ``parser``'s options spelled as their flags.
 
-    ``per_task=True`` becomes ``--per-task``, ``n=5`` ``--n 5``, and a bare name with an
-    underscore (``allow_short``) its flag; one-word names are changed only in ``name=``
-    form, in backquotes (```n```) or before "must" (``tau must be >= 0``): ``by``,
-    ``column`` are also plain words. Only the options of this subcommand.
+    ``per_task=True`` becomes ``--per-task`` (``=False`` its ``--no-`` flag), ``n=5``
+    ``--n 5``, and a bare name with an underscore (``allow_short``) its flag; one-word names
+    are changed only in ``name=`` form, in backquotes (```n```) or before "must" (``tau must
+    be >= 0``): ``by``, ``column`` are also plain words. Only the options of this subcommand.
 
     Example:
         >>> p = Parser(prog="x"); _ = p.add_argument("--per-task", action=argparse.BooleanOptionalAction)
@@ -108,26 +108,23 @@ def spell_flags(message: str, parser: argparse.ArgumentParser) -> str:
         >>> spell_flags("n must be >= 0; row id='r1' field='n': null", p)
         "--n must be >= 0; row id='r1' field='n': null"
     """
-    actions = [a for a in parser._actions if a.dest not in ("help", argparse.SUPPRESS)]
-    for action in sorted(actions, key=lambda a: -len(a.dest)):
-        flags = [o for o in action.option_strings if o.startswith("--")]
-        if not flags:
-            continue
-        flag, name = flags[0], re.escape(action.dest)
-        negative = next((o for o in flags if o.startswith("--no-")), None)
-        message = re.sub(rf"{_BEFORE}{name}=True\b", flag, message)
-        if negative:
-            message = re.sub(rf"{_BEFORE}{name}=False\b", negative, message)
+    flags = {a.dest: [o for o in a.option_strings if o.startswith("--")] for a in parser._actions}
+    flags = {dest: spelled for dest, spelled in flags.items() if spelled and dest != "help"}
 
-        def keyword(m: re.Match, flag: str = flag) -> str:
-            return m.group(0) if _ROW_REF.search(message[: m.start()]) else flag + " "
+    def spell(m: re.Match) -> str:
+        quoted, name, after = m.group(1), m.group(2), m.group(3) or ""
+        spelled = flags.get(name)
+        if not spelled or not (quoted or after or "_" in name):
+            return m.group(0)
+        if after == "=True":
+            return spelled[0]
+        if after == "=False":
+            return next((o for o in spelled if o.startswith("--no-")), m.group(0))
+        if after == "=":
+            return m.group(0) if _ROW_REF.search(message[: m.start()]) else spelled[0] + " "
+        return spelled[0] + after
 
-        message = re.sub(rf"{_BEFORE}{name}=(?!=)", keyword, message)
-        message = message.replace(f"`{action.dest}`", flag)  # "Use a smaller `n`"
-        message = re.sub(rf"{_BEFORE}{name} must\b", flag + " must", message)  # "tau must be >= 0"
-        if "_" in action.dest:
-            message = re.sub(rf"{_BEFORE}{name}{_AFTER}", flag, message)
-    return message
+    return _NAME.sub(spell, message)
 
 
 def report(command: argparse.ArgumentParser, message: str, exc: BaseException | None = None) -> int:

@@ -240,3 +240,29 @@ def test_the_installed_command_prints_one_line(data, tmp_path, argv, command, sa
                           env=env, timeout=300)
     line = one_line(proc.returncode, proc.stderr, command)
     assert says in line and proc.stdout == ""
+
+
+def test_spell_flags_each_form():
+    """Each form a Python option name takes in a message, and the plain words it leaves alone."""
+    import argparse
+
+    from hf_vitcurate.cli import Parser, spell_flags
+
+    p = Parser(prog="x")
+    p.add_argument("--allow-short", action=argparse.BooleanOptionalAction, default=False)
+    p.add_argument("--n", type=int)
+    p.add_argument("--by")
+    p.add_argument("--field")
+    assert spell_flags("Or pass allow_short=True.", p) == "Or pass --allow-short."
+    assert spell_flags("with allow_short=False", p) == "with --no-allow-short"
+    assert spell_flags("Use a smaller `n`.", p) == "Use a smaller --n."
+    assert spell_flags("set allow_short, by n=3", p) == "set --allow-short, by --n 3"
+    assert spell_flags("group by column; n must be > 0", p) == "group by column; --n must be > 0"
+    assert spell_flags("row id='r7' field='n'; 'allow_short' in /a/allow_short; n==2", p) == \
+        "row id='r7' field='n'; 'allow_short' in /a/allow_short; n==2"
+
+
+def test_core_shortfall_names_the_flags(data, tmp_path, capsys):
+    line = one_line(*run(["select", "core", data["pool"], "--n", "11", "--output", str(tmp_path / "o")], capsys),
+                    "select core")
+    assert "pass --allow-short to return fewer rows" in line and "allow_short" not in line, line
