@@ -189,6 +189,19 @@ def test_resume_with_other_inputs_is_refused(tiny_model_path, toy_vit, tmp_path,
     assert json.loads((tmp_path / "ft" / "train_log.json").read_text())["resumed_from_step"] == 1
 
 
+def test_a_log_cut_short_by_a_kill_is_not_a_crash(tmp_path):
+    """A kill while train_log.json or a step state is written leaves no half file to trip over."""
+    from hf_vitcurate.models.training import STATE_FILE, recorded_identity
+
+    step = tmp_path / "checkpoints" / "step-1"
+    step.mkdir(parents=True)
+    (step / STATE_FILE).write_text(json.dumps({"step": 1, "identity": {"key": "abc"}}))
+    (tmp_path / "train_log.json").write_text('{"complete": true, "ident')
+    assert recorded_identity(tmp_path) == ({"key": "abc"}, False)  # resumed from the step, not finished
+    (step / STATE_FILE).write_text('{"step": 1, "iden')
+    assert recorded_identity(tmp_path) == (None, False)
+
+
 def _train_in_spawned_process(model, data_path, out, recipe):
     from datasets import load_from_disk
 
