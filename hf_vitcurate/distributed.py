@@ -41,7 +41,7 @@ import pyarrow.parquet as pq
 from datasets import Dataset, Features, concatenate_datasets
 
 from . import locks, provenance
-from .errors import RunError, StaleStateError
+from .errors import ConfigError, RunError, StaleStateError
 from .identity import file_sha256, what_changed  # noqa: F401 - file_sha256 re-exported (benchmarks)
 from .progress import progress
 
@@ -303,7 +303,8 @@ def run_sharded(
             columns = compute(reader[lo:hi] if decode else reader[lo:hi].to_pydict())
             bad = {k: len(v) for k, v in columns.items() if len(v) != hi - lo}
             if bad:
-                raise ValueError(f"compute returned {bad} values for a chunk of {hi - lo} rows (chunk {c})")
+                raise ConfigError(f"compute returned {bad} values for a chunk of {hi - lo} rows (chunk {c}): "
+                                  "it must return one value per row of its batch")
             table = pa.table({ROW: pa.array(range(lo, hi), pa.int64()), **_as_arrays(columns, features)})
             _write_chunk(_chunk_path(work_dir, st.process_index, c), table, lo, hi)
             bar.update(1)

@@ -16,7 +16,7 @@ from datasets import Dataset
 
 from hf_vitcurate import locks
 from hf_vitcurate.distributed import ROW, _chunk_path, _write_chunk, done_chunks, run_sharded
-from hf_vitcurate.errors import LockedError, RunError, StaleStateError
+from hf_vitcurate.errors import ConfigError, LockedError, RunError, StaleStateError
 
 SCRIPT = Path(__file__).parent / "scripts" / "sharded_job.py"
 ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
@@ -77,7 +77,7 @@ def test_restart_discards_this_runs_chunks(tmp_path):
 
 
 def test_wrong_length_from_compute_is_an_error(tmp_path):
-    with pytest.raises(ValueError, match="returned"):
+    with pytest.raises(ConfigError, match="returned .* one value per row"):
         run_sharded(data(10), lambda b: {"y": [1]}, str(tmp_path), chunk_size=5)
 
 

@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import os
+from collections import Counter
 
 from ..errors import ConfigError, NotFoundError
 from .common import option, print_summary, quiet_if_small, save_output
@@ -96,7 +97,7 @@ def run_collect(args) -> int:
     seeds = _embedded(seeds, args, flag="--seeds", part="seeds")
     out = collect(repository, seeds, per_domain=args.per_domain, k=args.k, index_path=args.index_path)
     save_output(out, args.output)
-    domains = out.with_format("arrow")["domain"].to_pylist() if len(out) else []
+    per_domain = Counter(out.with_format("arrow")["domain"].to_pylist() if len(out) else [])
     print_summary({"output": args.output, "rows": len(out), "repository": len(repository), "seeds": len(seeds),
-                   "per_domain": {d: domains.count(d) for d in sorted(set(domains))}, "index_path": args.index_path})
+                   "per_domain": dict(sorted(per_domain.items())), "index_path": args.index_path})
     return 0

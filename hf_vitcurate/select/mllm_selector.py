@@ -146,7 +146,7 @@ def seed_model(seed_rows: Dataset, *, model, work_dir: str, recipe: dict[str, An
         return train(seed_rows, model=model, output_dir=os.path.join(work_dir, "f_seed"), restart=restart,
                      **{"seed": seed, **dict(default_recipe(model) if recipe is None else recipe)})
     except StaleStateError as err:  # said in this function's terms: its folder is work_dir
-        changed = getattr(err, "changed", str(err))
+        changed = err.changed or str(err)
         raise StaleStateError(f"work_dir {work_dir!r} holds a seed model (f_seed) of other inputs: {changed}; "
                               "use restart=True or another work_dir") from None
 
