@@ -88,6 +88,8 @@ HELP = {
     "quotas": "NBGS group quotas: proportional to group size, or equal n2/N (the paper's literal reading)",
     "preset": "named settings: paper = the paper's n1 = 100k seed rows and k = 50k (an explicit --n-seed or --k wins)",
 }
+
+
 def json_value(text: str):
     """A flag's JSON value (argparse names the type in its error: "invalid JSON value")."""
     return json.loads(text)
@@ -203,12 +205,8 @@ def run(args) -> int:
 
         if not state().is_main_process:  # the other ranks helped score; one writes
             return 0
-    if isinstance(result, DatasetDict):
-        save_output(result, args.output)  # a DatasetDict: empty splits stay readable
-        rows_out = {split: len(part) for split, part in result.items()}
-    else:
-        save_output(result, args.output)
-        rows_out = len(result)
+    save_output(result, args.output)  # a DatasetDict too (REVO-LION's release): empty splits stay readable
+    rows_out = {split: len(part) for split, part in result.items()} if isinstance(result, DatasetDict) else len(result)
     write_manifest(manifest, args.manifest)
     print_summary({"output": args.output, "manifest": args.manifest, "rows_in": len(ds), "rows_out": rows_out,
                    **strip_ids(manifest)})
