@@ -419,6 +419,10 @@ def test_sharegpt_messages(tmp_path):
     assert prepended[0]["conversations"][0]["value"] == "Be brief.\n<image>\nWhat is it?"
     with pytest.raises(FormatError, match="system_message"):
         load_vit(path, format="sharegpt", system="reject")
+    with pytest.raises(ConfigError, match="system must be one of"):  # a bad option value: one line, a ValueError too
+        load_vit(path, format="sharegpt", system="bogus")
+    with pytest.raises(ConfigError, match="layout must be"):
+        load_vit(path, format="svit", layout="bogus")
     with pytest.raises(TypeError, match="do not apply to format 'llava'"):
         load_vit(str(write_json(tmp_path / "l.json", [{"conversations": []}])), system="drop")
     # Round trip through the messages layout: the image is outside the output's folder, so reading it back

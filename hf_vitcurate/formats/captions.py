@@ -32,6 +32,7 @@ from typing import Any, Callable
 
 from datasets import Dataset
 
+from ..errors import ConfigError
 from .common import RowError, check_errors, finish, image_ref, map_records, root_prefix
 
 INSTRUCTION = "Describe the image concisely."
@@ -74,7 +75,7 @@ def convert(
     """
     check_errors(errors)
     if not isinstance(instruction, str) or not instruction.strip():
-        raise ValueError(f"instruction must be a non-empty string, got {instruction!r}")
+        raise ConfigError(f"instruction must be a non-empty string, got {instruction!r}")
     prefix = root_prefix(image_root)
     src, kind = source or default_source, task or TASK
 

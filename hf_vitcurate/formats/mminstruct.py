@@ -38,7 +38,7 @@ from typing import Any
 from datasets import Dataset, Features, List, Value
 
 from .. import provenance
-from ..errors import FormatError, ParseError
+from ..errors import ConfigError, FormatError, ParseError
 from .mminstruct_choice import OPTION_LETTERS, answer_letter, split_options
 from .common import (
     RowError,
@@ -108,7 +108,7 @@ def normalize_type(name: str) -> str:
     """
     key = re.sub(r"[\s-]+", "_", str(name).strip().lower())
     if key not in TYPE_ALIASES:
-        raise ValueError(f"unknown instruction type {name!r}; known: {sorted(set(TYPE_ALIASES.values()))}")
+        raise ConfigError(f"unknown instruction type {name!r}; known: {sorted(set(TYPE_ALIASES.values()))}")
     return TYPE_ALIASES[key]
 
 

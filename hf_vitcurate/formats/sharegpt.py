@@ -27,6 +27,7 @@ from typing import Any, Iterable
 
 from datasets import Dataset
 
+from ..errors import ConfigError
 from ..schema import IMAGE_TOKEN
 from .common import (
     RowError,
@@ -80,7 +81,7 @@ def convert(
     """Canonical rows from chat records already read into ``raw``."""
     check_errors(errors)
     if system not in SYSTEM_POLICIES:
-        raise ValueError(f"system must be one of {SYSTEM_POLICIES}, got {system!r}")
+        raise ConfigError(f"system must be one of {SYSTEM_POLICIES}, got {system!r}")
     prefix = root_prefix(image_root)
 
     def one(rec: dict[str, Any], row: int) -> list[dict[str, Any]]:

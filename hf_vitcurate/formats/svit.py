@@ -28,6 +28,7 @@ from typing import Any, Callable
 
 from datasets import Dataset
 
+from ..errors import ConfigError
 from . import llava
 from .common import (
     RowError,
@@ -87,7 +88,7 @@ def convert(
     if layout == "llava":
         return llava.convert(raw, file=file, image_root=image_root, source=source, default_source=default_source, task=task, errors=errors, fmt="svit", allow_outside_root=allow_outside_root)
     if layout != "native":
-        raise ValueError(f"layout must be 'auto', 'native' or 'llava', got {layout!r}")
+        raise ConfigError(f"layout must be 'auto', 'native' or 'llava', got {layout!r}")
     first_record(raw)  # a clear error on an empty file
     prefix = root_prefix(image_root)
     file_task = task or _STEM_TASKS.get(os.path.splitext(os.path.basename(file))[0].lower())
