@@ -15,11 +15,12 @@ second publish into a folder in use fails with :class:`~hf_vitcurate.errors.Lock
 
 from __future__ import annotations
 
+from ..errors import VersionExistsError
 from .card import CARDS
 from .manifest import load_manifest, would_change
 from .publishing import publish
 from .upload import plan_operations, push
-from .versions import VersionExistsError, list_versions
+from .versions import list_versions
 
 __all__ = [
     "CARDS",

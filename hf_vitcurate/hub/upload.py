@@ -24,7 +24,8 @@ import os
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 
 from .layout import MANAGED, repo_files
-from .versions import VersionExistsError, check_tag
+from ..errors import VersionExistsError
+from .versions import check_tag
 
 logger = logging.getLogger(__name__)
 
