@@ -121,7 +121,9 @@ def spell_flags(message: str, parser: argparse.ArgumentParser) -> str:
         if after == "=False":
             return next((o for o in spelled if o.startswith("--no-")), m.group(0))
         if after == "=":
-            return m.group(0) if _ROW_REF.search(message[: m.start()]) else spelled[0] + " "
+            if _ROW_REF.search(message[: m.start()]):
+                return m.group(0)
+            return spelled[0] + ("" if message[m.end() : m.end() + 1] in ("", " ", ",", ";", ")") else " ")  # "pass by=, or"
         return spelled[0] + after
 
     return _NAME.sub(spell, message)

@@ -257,6 +257,7 @@ def test_spell_flags_each_form():
     assert spell_flags("with allow_short=False", p) == "with --no-allow-short"
     assert spell_flags("Use a smaller `n`.", p) == "Use a smaller --n."
     assert spell_flags("set allow_short, by n=3", p) == "set --allow-short, by --n 3"
+    assert spell_flags("pass by=, or n= (one number)", p) == "pass --by, or --n (one number)"
     assert spell_flags("group by column; n must be > 0", p) == "group by column; --n must be > 0"
     assert spell_flags("row id='r7' field='n'; 'allow_short' in /a/allow_short; n==2", p) == \
         "row id='r7' field='n'; 'allow_short' in /a/allow_short; n==2"
