@@ -81,6 +81,15 @@ def test_just_written_files_are_not_cached(tmp_path, hash_cache):
     assert not hash_cache.exists() or not json.loads(hash_cache.read_text())["files"]
 
 
+def test_hash_cache_keeps_only_the_newest_entries(tmp_path, hash_cache, monkeypatch):
+    monkeypatch.setattr(ident, "MAX_CACHE_ENTRIES", 2)
+    files = [tmp_path / f"w{i}.safetensors" for i in range(3)]
+    for i, path in enumerate(files):
+        path.write_bytes(b"x")
+        ident._save_cache(str(hash_cache), {str(path): [1, 2, 3, f"h{i}"]})
+    assert list(json.loads(hash_cache.read_text())["files"]) == [str(p) for p in files[1:]]
+
+
 def test_missing_model_and_hub_ids(tmp_path, monkeypatch, hash_cache):
     with pytest.raises(NotFoundError, match="no such file or folder"):
         ident.model_fingerprint(tmp_path / "no-such-folder")
