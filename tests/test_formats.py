@@ -864,3 +864,29 @@ def test_a_compact_json_array_with_a_null_item_is_read_whole(tmp_path):
     (tmp_path / "pool.json").write_text(json.dumps([rows[0], None, rows[2]]))
     kept, rejected = load_vit(str(tmp_path / "pool.json"), errors="reject")
     assert list(kept["id"]) == ["r0", "r2"] and list(rejected["row"]) == [1]
+
+
+@pytest.mark.parametrize("n", [3, 300])  # 300: past inside._SMALL_DIR, the folder is listed instead of a stat per path
+def test_outside_root_matches_realpath(tmp_path, n):
+    """inside.outside_root gives what os.path.realpath per path gives, in both of its ways of looking."""
+    import os
+
+    import pyarrow as pa
+
+    from hf_vitcurate.formats.inside import outside_root
+
+    root, out = tmp_path / "imgs", tmp_path / "elsewhere"
+    root.mkdir(), out.mkdir()
+    (out / "secret.png").write_bytes(b"x")
+    for i in range(n):
+        (root / f"{i}.png").write_bytes(b"x")
+    os.symlink(out / "secret.png", root / "link.png")
+    os.symlink(out, root / "outdir")
+    paths = [str(root / f"{i}.png") for i in range(n)] + [
+        str(root / "link.png"), str(root / "outdir" / "secret.png"), str(root / ".." / "elsewhere" / "secret.png"),
+        "file://" + str(root / "0.png"), "https://example.com/a.png", str(root / "sub" / ".." / "1.png")]
+    images = pa.array([[{"bytes": None, "path": p}] for p in paths] + [[{"bytes": b"png", "path": "/etc/passwd"}]])
+    want = {i: (0, os.path.realpath(p)) for i, p in enumerate(paths)
+            if "://" not in p and not os.path.realpath(p).startswith(os.path.realpath(root) + "/")}
+    assert outside_root(images, str(root)) == want
+    assert set(want) == {n, n + 1, n + 2}  # the link, the folder link, ../; bytes and URLs pass
