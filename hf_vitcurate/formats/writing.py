@@ -82,7 +82,8 @@ def export_images(images: list[dict[str, Any]] | None, row_id: str, root: str, i
         if mode == "copy" and not blob and path and not URL.match(path):
             if not os.path.isfile(path):
                 raise NotFoundError(f"row {row_id!r}: images[{k}]: cannot copy {path}: no such file")
-            blob = open(path, "rb").read()
+            with open(path, "rb") as f:  # closed now, not when garbage-collected (thousands of rows)
+                blob = f.read()
         if blob:
             os.makedirs(image_dir, exist_ok=True)
             path = os.path.join(image_dir, f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', str(row_id))}-{k}{_image_ext(blob)}")
