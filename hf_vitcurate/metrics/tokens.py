@@ -43,7 +43,7 @@ _TOKEN = re.compile(
     r"|<[^<>\s]+>"                        # <st>, <image>: one token
     r"|\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![^\W_])"  # 1,000 / 12,345.6
     r"|[^\W_]+(?:[-./&_][^\W_]+)*"        # words, with - . / & _ inside
-    r"|[^\s.?!,:;\-'`\"()\[\]{}]"           # any other character on its own, but punctuation
+    rf"|[^\s{re.escape(''.join(sorted(PUNCTUATION)))}]"  # any other character on its own, but PUNCTUATION
 )
 _NT = re.compile(r"([^\W_])n't(?![^\W_])")
 
