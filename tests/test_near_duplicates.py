@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import random
 
@@ -61,3 +62,13 @@ def test_near_copies_found_and_same_text_on_other_images_kept():
     again = near_duplicates(ds, threshold=0.8)
     assert list(again.kept["id"]) == list(kept["id"])
     assert len(near_duplicates(ds, threshold=1.0).rejected) == 0
+
+
+def test_a_null_image_in_a_row_is_not_hashed_and_not_fatal():
+    from datasets import Features, Image, List, Value
+
+    from hf_vitcurate.stages.image_dedup import content_hashes
+
+    ds = Dataset.from_dict({"id": ["a", "b"], "images": [[None], [{"bytes": b"x", "path": None}]]},
+                           features=Features({"id": Value("string"), "images": List(Image(decode=False))}))
+    assert content_hashes(ds) == [None, hashlib.sha256(b"x").hexdigest()]

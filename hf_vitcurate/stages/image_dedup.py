@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Iterator
 
 import numpy as np
 from datasets import Dataset, Value
@@ -43,13 +44,18 @@ DEFAULT_THRESHOLDS = {"embedding": 0.97, "thumbnail": 0.985}
 THUMBNAIL = 16
 
 
-def _image_refs(ds: Dataset) -> list[list[dict]]:
+def image_refs(ds: Dataset, *, batch_size: int = 1024) -> Iterator[list[dict]]:
+    """Each row's image references (``{"bytes", "path"}``), read ``batch_size`` rows at a time
+    (a pool's image bytes are never all in memory at once)."""
     if "images" not in ds.column_names:
         raise missing_column("images", ds.column_names, what="image column")
-    return [row or [] for row in ds.with_format("arrow").select_columns(["images"])[:].column("images").to_pylist()]
+    for batch in ds.with_format("arrow").select_columns(["images"]).iter(batch_size=batch_size):
+        yield from (row or [] for row in batch.column("images").to_pylist())
 
 
-def _bytes(ref: dict) -> bytes | None:
+def _bytes(ref: dict | None) -> bytes | None:
+    if not ref:
+        return None  # a null image in the list: no bytes to compare
     if ref.get("bytes") is not None:
         return ref["bytes"]
     try:
@@ -61,17 +67,19 @@ def _bytes(ref: dict) -> bytes | None:
         return None  # a missing file hashes as nothing: not an exact duplicate of anything
 
 
+def row_hash(refs: list[dict]) -> str | None:
+    """SHA-256 of a row's image bytes (several images: of their hashes in order); None without images
+    or when one cannot be read."""
+    digests = [_bytes(r) for r in refs]
+    if not digests or any(d is None for d in digests):
+        return None
+    parts = [hashlib.sha256(d).hexdigest() for d in digests]
+    return parts[0] if len(parts) == 1 else hashlib.sha256(" ".join(parts).encode()).hexdigest()
+
+
 def content_hashes(ds: Dataset) -> list[str | None]:
-    """SHA-256 of each row's image bytes (several images: of their hashes in order); None without images."""
-    out: list[str | None] = []
-    for refs in _image_refs(ds):
-        digests = [_bytes(r) for r in refs]
-        if not digests or any(d is None for d in digests):
-            out.append(None)
-            continue
-        parts = [hashlib.sha256(d).hexdigest() for d in digests]
-        out.append(parts[0] if len(parts) == 1 else hashlib.sha256(" ".join(parts).encode()).hexdigest())
-    return out
+    """:func:`row_hash` of every row of ``ds``."""
+    return [row_hash(refs) for refs in image_refs(ds)]
 
 
 def thumbnail_vector(image, *, size: int = THUMBNAIL) -> np.ndarray:
@@ -98,7 +106,7 @@ def _vectors(ds: Dataset, column: str | None) -> tuple[np.ndarray, np.ndarray]:
     """``(vectors, valid)``: the float32 unit vectors of ``column``, or (``column=None``) thumbnail vectors."""
     if column is None:
         rows = []
-        for refs in _image_refs(ds):
+        for refs in image_refs(ds):
             ims = [decode(r) for r in refs]
             ok = bool(ims) and not any(isinstance(im, str) for im in ims)
             rows.append(normalise(np.mean([thumbnail_vector(im) for im in ims], 0)[None])[0] if ok else None)

@@ -31,7 +31,7 @@ from datasets import Dataset
 from ..columns import list_column
 from ..errors import ConfigError, missing_column
 from ..results import Split
-from .image_dedup import content_hashes, row_ids, split_duplicates
+from .image_dedup import image_refs, row_hash, row_ids, split_duplicates
 
 WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -52,10 +52,9 @@ def _image_keys(ds: Dataset) -> list[str]:
     """What "the same images" means per row: their bytes' hash, else their paths; ``""`` for none."""
     if "images" not in ds.column_names:
         return [""] * len(ds)
-    hashes = content_hashes(ds)
-    refs = ds.with_format("arrow")["images"].to_pylist()
     out = []
-    for h, row in zip(hashes, refs):
+    for row in image_refs(ds):  # the bytes of one batch of rows at a time
+        h = row_hash(row) if row else None
         if not row:
             out.append("")
         elif h is not None:
