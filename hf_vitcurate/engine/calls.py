@@ -73,8 +73,10 @@ def call_round(
         # A round's chunks are keyed by its inputs, settings and the backend's identity (a changed
         # checkpoint or server is another run): a rerun skips the finished ones; chunks left by
         # another run are replaced (the request cache keeps what they paid for).
+        identity = getattr(backend, "identity", backend.model)  # a Backend (Protocol) may not be a CachedBackend
         out = run_sharded(ds, run, os.path.join(engine.work_dir, f"{step}-attempt{attempt + 1}"), chunk_size=engine.batch_size,
-                          features=RESPONSE_FEATURES, params={**engine.params(), "step": step, "attempt": attempt, "identity": getattr(backend, "identity", backend.model)},
+                          features=RESPONSE_FEATURES,
+                          params={**engine.params(), "step": step, "attempt": attempt, "identity": identity},
                           desc=desc, replace_other_run=True)
     else:
         out = ds.map(run, batched=True, batch_size=engine.batch_size, desc=desc,
