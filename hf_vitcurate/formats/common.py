@@ -211,12 +211,16 @@ def resolve_path(path: str, prefix: str | None) -> str:
     return prefix + path
 
 
+def absolute_paths(paths: pa.Array) -> pa.Array:
+    """Vectorised "absolute or a URL" (what :func:`resolve_path` leaves as it is) over an Arrow string array."""
+    return pc.or_(pc.starts_with(paths, "/"), pc.match_substring_regex(paths, _URL.pattern))
+
+
 def resolve_paths(paths: pa.Array, prefix: str | None) -> pa.Array:
     """Vectorised :func:`resolve_path` over an Arrow string array."""
     if prefix is None or len(paths) == 0:
         return paths
-    keep = pc.or_(pc.starts_with(paths, "/"), pc.match_substring_regex(paths, _URL.pattern))
-    return pc.if_else(keep, paths, pc.binary_join_element_wise(pa.scalar(prefix), paths, ""))
+    return pc.if_else(absolute_paths(paths), paths, pc.binary_join_element_wise(pa.scalar(prefix), paths, ""))
 
 
 def image_list(value: Any, prefix: str | None, field: str = "images") -> list[dict[str, Any]]:

@@ -19,8 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from datasets import Dataset, Image, List
 
-from .common import root_prefix, resolve_path
-from .writing import URL, export_images
+from .common import absolute_paths, resolve_path, root_prefix
+from .writing import export_images
 
 
 def _has_relative(images: pa.ChunkedArray) -> bool:
@@ -29,7 +29,7 @@ def _has_relative(images: pa.ChunkedArray) -> bool:
     if len(flat) == 0 or not pa.types.is_struct(flat.type) or flat.type.get_field_index("path") < 0:
         return False
     paths = pc.fill_null(pc.struct_field(flat, "path").cast(pa.string()), "/")
-    absolute = pc.or_(pc.starts_with(paths, "/"), pc.match_substring_regex(paths, URL.pattern))
+    absolute = absolute_paths(paths)
     no_bytes = pc.is_null(pc.struct_field(flat, "bytes")) if flat.type.get_field_index("bytes") >= 0 else pc.invert(absolute)
     return bool(pc.any(pc.and_(no_bytes, pc.invert(absolute))).as_py())
 
