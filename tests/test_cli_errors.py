@@ -174,6 +174,10 @@ CASES = [
      ["--fallback 'nope' is not a domain"]),
     ("engine-images-spec", ["engine", "caption", "shapesworld:x", "--backend", "local", "--model", "x",
                             "--output", "{out}"], "engine caption", ["IMAGES: shapesworld[:N[:SEED]] takes whole numbers"]),
+    ("engine-questions-missing", ["engine", "questions", "{root}/nope", "--backend", "local", "--model", "x",
+                                  "--output", "{out}"], "engine questions", ["no such file or folder: ", "nope"]),
+    ("engine-review-missing", ["engine", "review-import", "{pool}", "{root}/nope.csv", "--output", "{out}"],
+     "engine review-import", ["no such file or folder: ", "nope.csv"]),
     # argparse's own errors: one line too, naming the flag.
     ("not-an-int", ["select", "top", "{scored}", "--n", "abc", "--output", "{out}"], "select top",
      ["argument --n: invalid int value: 'abc'"]),
