@@ -350,3 +350,12 @@ def test_cli_svit_tag_core_clean(tmp_path, capsys):
                  "--output", str(tmp_path / "clean"), "--rejected", str(tmp_path / "rej.jsonl")]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["kept"] + out["rejected"] == out["rows_in"] == 200 and out["reasons"]["leakage"] > 0
+
+
+def test_reject_on_a_missing_flag_column_names_it():
+    from hf_vitcurate.errors import MissingColumnError
+    from hf_vitcurate.stages import reject
+
+    ds = Dataset.from_dict({"id": ["a", "b"], "leak_flag": [False, True]})
+    with pytest.raises(MissingColumnError, match="flag column 'leakage_flag'"):
+        reject(ds, where="leakage_flag")
