@@ -115,11 +115,6 @@ def _load(args):
     return ds
 
 
-def _fail(flag: str, problem: str) -> ConfigError:
-    """An error naming the flag (``cli.main`` prints it as one line)."""
-    return ConfigError(f"{flag}: {problem}")
-
-
 def _finish(out, args, **figures) -> int:
     """Save on the main process and print the summary."""
     from ..distributed import state
@@ -163,7 +158,7 @@ def run_mq(args) -> int:
 
     ds = _load(args)
     if args.answer_column not in ds.column_names:
-        raise _fail("--answer-column", f"{args.answer_column!r} is not a column of INPUT ({ds.column_names})")
+        raise ConfigError(f"--answer-column: {args.answer_column!r} is not a column of INPUT ({ds.column_names})")
     out = mq(ds, answer_column=args.answer_column, model_name=args.model_name, variant=args.variant,
              components=args.components, map_batch_size=args.map_batch_size, num_proc=args.num_proc)
     column = [c for c in out.column_names if c.startswith("mq__") and c not in ds.column_names][0]
@@ -212,7 +207,7 @@ def run_leakage(args) -> int:
         with open(args.phrases, encoding="utf-8") as f:
             phrases = [line.strip() for line in f if line.strip()]
         if not phrases:
-            raise _fail("--phrases", f"{args.phrases} holds no phrase")
+            raise ConfigError(f"--phrases: {args.phrases} holds no phrase")
     out = leakage(_load(args), phrases=phrases, map_batch_size=args.map_batch_size)
     return _finish_flags(out, args, "leakage")
 
@@ -231,7 +226,7 @@ def expected_qa(values: list[str], *, flag: str = "--expected") -> int | dict[st
             raise ValueError
         return {task: int(n) for task, _, n in pairs}
     except ValueError:
-        raise _fail(flag, f"give one number or TASK=N pairs, got {' '.join(values)!r}") from None
+        raise ConfigError(f"{flag}: give one number or TASK=N pairs, got {' '.join(values)!r}") from None
 
 
 def run_qa_count(args) -> int:
@@ -240,7 +235,7 @@ def run_qa_count(args) -> int:
     expected = expected_qa(args.expected)
     ds = _load(args)
     if isinstance(expected, dict) and args.task_column not in ds.column_names:
-        raise _fail("--task-column", f"{args.task_column!r} is not a column of INPUT")
+        raise ConfigError(f"--task-column: {args.task_column!r} is not a column of INPUT")
     out = qa_count(ds, expected=expected, task_column=args.task_column, map_batch_size=args.map_batch_size)
     return _finish_flags(out, args, "qa_short")
 
