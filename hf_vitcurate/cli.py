@@ -134,7 +134,6 @@ def report(command: argparse.ArgumentParser, message: str, exc: BaseException | 
     if exc is not None:
         traceback.print_exception(exc, file=sys.stderr)
     prefix = f"{command.prog}: error: "
-    message = message.removeprefix(prefix)
     print(prefix + " ".join(spell_flags(message, command).split()), file=sys.stderr)
     return 2
 
@@ -161,10 +160,6 @@ def main(argv: list[str] | None = None) -> int:
         # Errors about the user's data or settings: one clear line, no traceback (-v shows it).
         # Anything else is a bug and keeps its traceback.
         return report(command, str(err), err if args.verbose else None)
-    except SystemExit as exit_:
-        if not isinstance(exit_.code, str):  # --help, a subcommand's own exit code
-            raise
-        return report(command, exit_.code, exit_ if args.verbose else None)
     finally:
         if args.quiet:  # main() may run inside a longer process (tests, notebooks): leave it as found
             if previous is None:

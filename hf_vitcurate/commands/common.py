@@ -11,7 +11,7 @@ from typing import Any
 
 from datasets import Dataset, DatasetDict
 
-from ..errors import ConfigError
+from ..errors import ConfigError, NotFoundError
 
 # Below this many rows, saving and loading show no progress bars: they take well under a second.
 SMALL = 10_000
@@ -158,14 +158,14 @@ def quiet_if_small(n_rows: int) -> None:
         disable_progress_bar()
 
 
-def check_model(command: str, model: str) -> None:
-    """Stop with one line naming ``--model`` when it is a local path that does not exist.
+def check_model(model: str) -> None:
+    """Raise :class:`~hf_vitcurate.errors.NotFoundError` naming ``--model`` when it is a local path that does not exist.
 
     A Hub id (``org/name``) is left to ``from_pretrained``; a path (absolute, relative with
     ``./``, or with more than one ``/``) must be a folder.
 
-    >>> check_model("train", "llava-hf/llava-1.5-7b-hf")
+    >>> check_model("llava-hf/llava-1.5-7b-hf")
     """
     looks_local = model.startswith((".", "/", "~")) or model.count("/") > 1 or os.sep != "/" and os.sep in model
     if looks_local and not os.path.isdir(os.path.expanduser(model)):
-        raise SystemExit(f"vitcurate {command}: error: --model: no checkpoint folder at {model}")
+        raise NotFoundError(f"--model: no checkpoint folder at {model}")

@@ -33,7 +33,7 @@ def run(args) -> int:
 
     from ..synthetic.evaluate import evaluate
 
-    check_model("evaluate", args.model)
+    check_model(args.model)
     bench = load_input(args.input) if args.input else None
     if bench is not None:
         quiet_if_small(len(bench))

@@ -133,7 +133,7 @@ def _model_kwargs(args) -> dict:
 def run_necessity(args) -> int:
     from ..stages.necessity import necessity
 
-    check_model("score necessity", args.model)
+    check_model(args.model)
     ds = _load(args)
     scored = necessity(ds, **_model_kwargs(args), reduction=args.reduction, sign=args.sign, max_length=args.max_length)
     table = scored.with_format("arrow")
@@ -145,7 +145,7 @@ def run_necessity(args) -> int:
 def run_generate(args) -> int:
     from ..stages.generate import generate
 
-    check_model("score generate", args.model)
+    check_model(args.model)
     ds = _load(args)
     out = generate(ds, **_model_kwargs(args), column=args.column, max_new_tokens=args.max_new_tokens,
                    num_threads=args.num_threads)

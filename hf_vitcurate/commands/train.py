@@ -99,7 +99,7 @@ def run(args) -> int:
 
     recipe = recipe_from_args(args)
     if not args.build_tiny:
-        check_model("train", args.model)
+        check_model(args.model)
     ds = load_input(args)
     quiet_if_small(len(ds))
     if args.build_tiny and not os.path.exists(args.model):
