@@ -1,0 +1,323 @@
+"""The curation report: what each curated output keeps, against its pool and against random draws.
+
+For each output (a config of a curated repo: ``revo_lion``, ``svit_core``, ...) the report
+gives the rows kept, the ``yes_no`` counts (docs/methods.md, "Yes/no") and the task mix.
+With the truth of a synthetic pool (``{id: status}``, from
+:func:`hf_vitcurate.synthetic.pool_and_truth`) it also gives the degraded share by kind
+(``hallucination``, ``leak``, ``duplicate``, ``easy``) against the pool and against
+``seeds`` uniform draws of the same size from the same pool
+(:func:`hf_vitcurate.select.random_subset`, seeds ``seed``, ``seed + 1``, ...), with
+z = (random mean - output) / random std: every measure here is lower-is-better, so a
+positive z means the output holds fewer such rows than chance would.
+
+Each method is measured on the pathology it is designed for (:data:`PATHOLOGIES`,
+matched on the config name): leakage clean-up on ``leak``, SQ on ``hallucination`` and
+the low-quality source's share, NBGS on ``easy``, balance on yes:no, near-duplicate
+removal on ``duplicate``, the recommended combination on every degraded row. Where an
+output does not beat random by :data:`GOAL_Z` standard deviations there, its ``verdict``
+is one sentence, written from the numbers, saying so and why.
+
+Example:
+    >>> from datasets import Dataset
+    >>> ids = [f"r{i}" for i in range(40)]
+    >>> pool = Dataset.from_dict({"id": ids, "task": ["vqa"] * 40, "conversations": [
+    ...     [{"from": "human", "value": "Q?"}, {"from": "gpt", "value": "Yes." if i % 2 else "No."}] for i in range(40)]})
+    >>> truth = {i: "leak" if k < 10 else "clean" for k, i in enumerate(ids)}
+    >>> rep = curation_report(pool, {"cleanup": pool.select(range(10, 40))}, truth=truth)
+    >>> rep["configs"]["cleanup"]["metrics"]["leak"]["config"], rep["configs"]["cleanup"]["verdict"] is None
+    (0.0, True)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from datasets import Dataset
+
+from .columns import list_column
+from .errors import ConfigError, MissingColumnError
+
+GOAL_Z = 3.0  # a method beats random when it is this many standard deviations better
+KINDS = ("hallucination", "leak", "duplicate", "easy")  # truth statuses other than "clean"
+LOW_QUALITY_SOURCE = "web_vqa"  # the low-quality ShapesWorld source (hf_vitcurate.synthetic)
+# (words in a config name, the method, the measures it must beat random on); first match wins.
+PATHOLOGIES: tuple[tuple[tuple[str, ...], str, tuple[str, ...]], ...] = (
+    (("recommend", "combin"), "recommended combination", ("degraded",)),
+    (("near_dup", "dedup", "duplicate"), "near-duplicate removal", ("duplicate",)),
+    (("leak", "clean"), "leakage clean-up", ("leak",)),
+    (("sq", "s1", "revo", "lion"), "SQ", ("hallucination", f"source:{LOW_QUALITY_SOURCE}")),
+    (("nbgs", "mllm", "selector", "necessity"), "NBGS", ("easy",)),
+    (("balance", "svit", "core"), "balance", ("yes_no",)),
+)
+_EXPLODED = re.compile(r"#t\d+$")  # explode_turns ids: "{id}#t{k}"
+
+
+def method_of(config: str) -> tuple[str | None, tuple[str, ...]]:
+    """The method a config name stands for and the measures it targets (``(None, ())`` if none).
+
+    >>> method_of("svit_core")
+    ('balance', ('yes_no',))
+    """
+    words = re.split(r"[^a-z0-9]+", config.lower())
+    low = config.lower()
+    for keys, method, targets in PATHOLOGIES:
+        # Short keys ("sq", "s1") must be whole words; longer ones may be part of one.
+        if any((k in words) if len(k) <= 3 else (k in low) for k in keys):
+            return method, targets
+    return None, ()
+
+
+def statuses(ids: Sequence[str], truth: Mapping[str, str]) -> list[str]:
+    """The true status of each id; an exploded turn (``{id}#t{k}``) has its row's; unknown ids are clean.
+
+    >>> statuses(["a#t1", "b", "z"], {"a": "leak", "b": "easy"})
+    ['leak', 'easy', 'clean']
+    """
+    out = []
+    for i in ids:
+        s = truth.get(i)
+        if s is None:
+            s = truth.get(_EXPLODED.sub("", i), "clean")
+        out.append(s)
+    return out
+
+
+def _yes_no_labels(ds: Dataset) -> list[str]:
+    if "yes_no" in ds.column_names:
+        return list_column(ds, "yes_no")
+    from .stages import yes_no
+
+    return list_column(yes_no(ds), "yes_no")
+
+
+def _measures(ds: Dataset, truth: Mapping[str, str] | None, sources: Sequence[str], yes_no: Sequence[str]) -> dict[str, float]:
+    """Every lower-is-better measure of one dataset: degraded shares, source shares, yes:no."""
+    n = len(ds)
+    out: dict[str, float] = {}
+    if truth is not None:
+        counts = Counter(statuses(list_column(ds, "id"), truth))
+        out["degraded"] = (n - counts.get("clean", 0)) / n if n else 0.0
+        out.update({k: counts.get(k, 0) / n if n else 0.0 for k in KINDS})
+    if sources and "source" in ds.column_names:
+        by_source = Counter(list_column(ds, "source"))
+        out.update({f"source:{s}": by_source.get(s, 0) / n if n else 0.0 for s in sources})
+    yn = Counter(yes_no)
+    out["yes_no"] = yn.get("yes", 0) / max(yn.get("no", 0), 1)
+    return out
+
+
+def _summary(ds: Dataset, yes_no: Sequence[str]) -> dict[str, Any]:
+    yn = Counter(yes_no)
+    tasks = Counter(list_column(ds, "task")) if "task" in ds.column_names else Counter()
+    n = len(ds)
+    return {
+        "rows": n,
+        "yes_no": {"yes": yn.get("yes", 0), "no": yn.get("no", 0),
+                   "ratio": round(yn["yes"] / yn["no"], 2) if yn.get("no") else None},
+        "task_mix": {t: round(c / n, 4) for t, c in sorted(tasks.items())},
+    }
+
+
+def _z(mean: float, std: float, value: float) -> float | None:
+    if std > 0:
+        return round((mean - value) / std, 2)
+    return None  # every draw alike (the whole pool, or a kind it has none of): no spread to measure by
+
+
+def _met(m: dict[str, Any]) -> bool:
+    if m["z"] is None:
+        return m["config"] < m["random_mean"]
+    return m["z"] >= GOAL_Z
+
+
+def _label(target: str) -> str:
+    if target == "yes_no":
+        return "yes:no"
+    if target.startswith("source:"):
+        return f"rows of the low-quality source {target[7:]}"
+    return "degraded" if target == "degraded" else f"{target} rows"
+
+
+def _fmt(target: str, v: float) -> str:
+    return f"{v:.1f}" if target == "yes_no" else f"{v:.1%}"
+
+
+def why(target: str, m: dict[str, Any], rows: int, pool_rows: int) -> str:
+    """Why an output misses the goal on one measure, from its numbers (a clause, no full stop).
+
+    >>> why("easy", {"config": 0.1, "pool": 0.1, "random_mean": 0.1, "random_std": 0.01, "z": 0.0}, 50, 100)
+    'it keeps easy rows at 10.0%, no fewer than random draws (10.0% ± 1.0%), so its scores do not single them out'
+    """
+    label, c, p, mean, std = _label(target), m["config"], m["pool"], m["random_mean"], m["random_std"]
+    if rows >= pool_rows:
+        return f"it keeps all {pool_rows} rows of the pool, so random draws of its size are the pool itself"
+    if target != "yes_no" and p == 0:
+        return f"the pool has no {label}, so there is nothing to remove"
+    if target == "yes_no" and m["config"] <= 1.0 and mean <= 1.0:
+        return f"the pool's yes:no is already {p:.1f}, so there is no skew to correct"
+    if std == 0:
+        return f"every random draw has the same {label} ({_fmt(target, mean)}), and it has {_fmt(target, c)}"
+    best = mean / std if target != "yes_no" else (mean - 1.0) / std
+    if best < GOAL_Z:
+        return (f"even removing every one would put it only {best:.1f} std below random: a draw of {rows} rows holds "
+                f"about {mean * rows:.0f} {label}, too few for 3 std at this size" if target != "yes_no" else
+                f"even a perfect 1:1 would be only {best:.1f} std below random's {mean:.1f} ± {std:.1f}")
+    if c >= mean and target == "yes_no":
+        return (f"its yes:no is {c:.1f}, no lower than random draws' {mean:.1f} ± {std:.1f} (the pool's is {p:.1f}), "
+                f"so it dropped no more yes rows than chance")
+    if c >= mean:
+        return (f"it keeps {label} at {_fmt(target, c)}, no fewer than random draws "
+                f"({_fmt(target, mean)} ± {_fmt(target, std)}), so its scores do not single them out")
+    return (f"it keeps {label} at {_fmt(target, c)} against random's {_fmt(target, mean)} ± {_fmt(target, std)}, "
+            f"{m['z']:.1f} std better, short of {GOAL_Z:.0f}")
+
+
+def _verdict(name: str, targets: Sequence[str], metrics: dict[str, dict], rows: int, pool_rows: int) -> str | None:
+    missed = [t for t in targets if t in metrics and not _met(metrics[t])]
+    if not missed:
+        return None
+    clauses = "; ".join(f"on {_label(t)}, {why(t, metrics[t], rows, pool_rows)}" for t in missed)
+    return f"{name} does not beat random by {GOAL_Z:.0f} std {clauses}."
+
+
+def _random_measures(pool: Dataset, n: int, truth, sources, pool_yes_no: list[str], seeds: int, seed: int) -> list[dict]:
+    from .select import random_subset
+
+    out = []
+    for s in range(seed, seed + seeds):
+        draw = random_subset(pool, n=min(n, len(pool)), seed=s).dataset
+        rows = list_column(draw, "_row")
+        out.append(_measures(draw, truth, sources, [pool_yes_no[r] for r in rows]))
+    return out
+
+
+def curation_report(
+    pool: Dataset,
+    outputs: Mapping[str, Dataset],
+    *,
+    truth: Mapping[str, str] | None = None,
+    seeds: int = 5,
+    seed: int = 0,
+    targets: Mapping[str, Sequence[str]] | None = None,
+) -> dict[str, Any]:
+    """The report of every output of ``pool`` (see the module docstring); JSON-serialisable.
+
+    ``outputs`` maps a config name to its curated rows (splits concatenated). ``targets``
+    overrides what a config is measured on (``{"mine": ["leak"]}``; measures are the kinds,
+    ``"degraded"``, ``"yes_no"`` and ``"source:NAME"``); by default the config name decides
+    (:data:`PATHOLOGIES`). Without ``truth``: rows, yes:no and the task mix only.
+    """
+    if seeds < 2:
+        raise ConfigError(f"seeds must be at least 2 to measure a spread, got {seeds}")
+    if truth is not None and "id" not in pool.column_names:
+        raise MissingColumnError("id", "the pool has no id column; the truth maps ids to statuses")
+    pool_yn = _yes_no_labels(pool)
+    # A row number rides along so that each draw's yes:no is read from the pool's labels.
+    indexed = pool.add_column("_row", list(range(len(pool))))
+    chosen = {name: (method_of(name) if targets is None or name not in targets else ("custom", tuple(targets[name])))
+              for name in outputs}
+    sources = sorted({t[7:] for _, ts in chosen.values() for t in ts if t.startswith("source:")})
+    report: dict[str, Any] = {"pool": _summary(pool, pool_yn), "seeds": seeds, "seed": seed, "goal_z": GOAL_Z,
+                              "configs": {}}
+    pool_m = _measures(pool, truth, sources, pool_yn) if truth is not None else {}
+    if truth is not None:
+        report["pool"]["degraded"] = {k: round(v, 4) for k, v in pool_m.items() if k == "degraded" or k in KINDS}
+    for name, ds in outputs.items():
+        yn = _yes_no_labels(ds) if len(ds) else []
+        entry = _summary(ds, yn)
+        method, tgt = chosen[name]
+        entry.update({"method": method, "targets": list(tgt)})
+        if truth is not None:
+            mine = _measures(ds, truth, sources, yn)
+            draws = _random_measures(indexed, len(ds), truth, sources, pool_yn, seeds, seed)
+            metrics = {}
+            for key, value in mine.items():
+                arr = np.array([d[key] for d in draws])
+                mean, std = float(arr.mean()), float(arr.std(ddof=1))
+                metrics[key] = {"config": round(value, 4), "pool": round(pool_m[key], 4), "random_mean": round(mean, 4),
+                                "random_std": round(std, 4), "z": _z(mean, std, value)}
+            entry["metrics"] = metrics
+            entry["goals"] = {t: _met(metrics[t]) for t in tgt if t in metrics}
+            entry["verdict"] = _verdict(name, tgt, metrics, len(ds), len(pool))
+        report["configs"][name] = entry
+    return report
+
+
+def _cell(m: dict[str, Any], key: str) -> str:
+    z = "" if m["z"] is None else f" z{m['z']:+.1f}"
+    return f"{_fmt(key, m['config'])}{z}"
+
+
+def report_table(report: Mapping[str, Any]) -> str:
+    """A short plain-text table of :func:`curation_report`'s result, with the verdicts below it.
+
+    >>> from datasets import Dataset
+    >>> pool = Dataset.from_dict({"id": list("abcd"), "task": ["vqa"] * 4, "conversations": [
+    ...     [{"from": "human", "value": "Q?"}, {"from": "gpt", "value": "Yes."}]] * 4})
+    >>> print(report_table(curation_report(pool, {"mine": pool.select([0, 1])})).splitlines()[0])
+    config  rows  yes:no  tasks
+    """
+    configs = report["configs"]
+    truthful = any("metrics" in c for c in configs.values())
+    kinds = [k for k in ("degraded", *KINDS) if truthful and (report["pool"].get("degraded", {}).get(k) or k == "degraded")]
+    head = ["config", "rows", *kinds, "yes:no", "tasks", *(["goal"] if truthful else [])]
+    pool = report["pool"]
+    rows = [["pool", str(pool["rows"]), *(_fmt(k, pool["degraded"][k]) for k in kinds), _ratio(pool), str(len(pool["task_mix"])),
+             *([""] if truthful else [])]]
+    for name, c in configs.items():
+        cells = [_cell(c["metrics"][k], k) for k in kinds] if truthful else []
+        goal = ", ".join(f"{_label(t).split(' rows')[0]} {'met' if ok else 'missed'}" for t, ok in c.get("goals", {}).items())
+        rows.append([name, str(c["rows"]), *cells, _ratio(c), str(len(c["task_mix"])), *([goal or "-"] if truthful else [])])
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in [head, *rows]]
+    if truthful:
+        lines.append(f"shares kept; z = (random mean - share) / std over {report['seeds']} random draws of the same size; "
+                     f"goal: z >= {report['goal_z']:.0f} on the method's pathology")
+        lines += [c["verdict"] for c in configs.values() if c.get("verdict")]
+    return "\n".join(lines)
+
+
+def _ratio(entry: Mapping[str, Any]) -> str:
+    r = entry["yes_no"]["ratio"]
+    return "-" if r is None and not entry["yes_no"]["yes"] else ("inf" if r is None else f"{r:.1f}")
+
+
+def report_plot(report: Mapping[str, Any], path: str) -> str:
+    """A PNG at ``path``: per measure, each config's share beside random draws (mean ± std); returns ``path``.
+
+    Without truth in the report it draws each config's yes:no instead.
+    """
+    from .hub.plots import _figure, save_figure
+
+    configs = report["configs"]
+    names = list(configs)
+    truthful = any("metrics" in c for c in configs.values())
+    keys = [k for k in ("degraded", *KINDS) if truthful and (report["pool"]["degraded"].get(k) or k == "degraded")]
+    keys = keys or ["yes_no"]
+    fig = _figure(figsize=(3.2 * len(keys), 3.2), dpi=90)
+    axes = fig.subplots(1, len(keys), squeeze=False)[0]
+    x = np.arange(len(names))
+    for ax, key in zip(axes, keys):
+        if truthful:
+            mine = [configs[n]["metrics"][key]["config"] for n in names]
+            mean = [configs[n]["metrics"][key]["random_mean"] for n in names]
+            std = [configs[n]["metrics"][key]["random_std"] for n in names]
+            ax.bar(x - 0.2, mine, 0.4, label="kept")
+            ax.bar(x + 0.2, mean, 0.4, yerr=std, capsize=3, color="lightgray", label="random")
+            ax.axhline(report["pool"]["degraded"][key], color="k", lw=0.8, ls="--", label="pool")
+        else:
+            ax.bar(x, [configs[n]["yes_no"]["ratio"] or 0 for n in names], 0.6)
+        ax.set_title(key if key != "yes_no" else "yes:no", fontsize=9)
+        ax.set_xticks(x, names, rotation=35, ha="right", fontsize=7)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, os.path.abspath(path))
+    return path
+
+
+__all__ = ["GOAL_Z", "KINDS", "PATHOLOGIES", "curation_report", "method_of", "report_plot", "report_table", "statuses", "why"]
