@@ -1,0 +1,279 @@
+"""What the Space does, as plain functions: load, validate, statistics, stages, selections, export, publish.
+
+The Gradio page (:mod:`.app`) only lays these out; tests call them directly. Each takes a
+:class:`Session` (what one browser tab has loaded and made) and returns a new one, so a
+failed step leaves the session as it was. Errors are the package's own one-line errors
+(:class:`~hf_vitcurate.errors.VitCurateError`); the page shows them as they are.
+
+Example:
+    >>> from hf_vitcurate.space.limits import Limits
+    >>> s = load_shapesworld(n_images=8, limits=Limits())
+    >>> s = run_stage(s, "concepts", limits=Limits())
+    >>> s = run_selection(s, "random_subset", n=10)
+    >>> len(s.tagged) > len(s.selected) == 10
+    True
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+import warnings
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from datasets import Dataset, DatasetDict
+
+from ..errors import ConfigError, MissingColumnError, RunError
+from .limits import Limits, unzip_images
+
+# The stages a user can run, in the order the page lists them.
+STAGES = ["concepts", "yes_no", "leakage", "taxonomy", "mq", "necessity"]
+MODEL_STAGES = ("mq", "necessity")
+# Selections and what each needs: a score column, or SVIT's tags.
+SELECTIONS = {
+    "random_subset": (),
+    "core": ("informativeness", "yes_no"),
+    "diversity": ("informativeness",),
+    "balance": ("yes_no",),
+    "top": ("necessity",),
+    "bottom": ("necessity",),
+    "nbgs": ("necessity",),
+}
+SVIT_SELECTIONS = ("core", "diversity", "balance")
+TINY = "tiny (built on this dataset, cached)"
+
+
+@dataclass
+class Session:
+    """One tab's data: the loaded pool, its validation, the tagged rows and the latest selection."""
+
+    name: str = ""
+    pool: Dataset | None = None
+    kept: Dataset | None = None
+    rejected: Dataset | None = None
+    tagged: Dataset | None = None
+    selected: Dataset | None = None
+    manifest: dict[str, Any] | None = None
+    steps: list[str] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+
+    def need(self, what: str = "tagged") -> Dataset:
+        """The dataset ``what`` names, or a one-line error saying to load one first."""
+        ds = getattr(self, what)
+        if ds is None:
+            raise ConfigError("no dataset loaded yet: choose one under 'Dataset' and press Load"
+                              if what != "selected" else "no selection yet: run a selection first")
+        return ds
+
+    @property
+    def result(self) -> Dataset:
+        """What export and publish write: the selection, or the tagged rows when none was made."""
+        return self.selected if self.selected is not None else self.need("tagged")
+
+
+def _validated(ds: Dataset, name: str, limits: Limits) -> Session:
+    from .. import validate
+
+    limits.check_rows(len(ds))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        kept, rejected = validate(ds)
+    return Session(name=name, pool=ds, kept=kept, rejected=rejected, tagged=kept,
+                   messages=[str(w.message) for w in caught])
+
+
+def load_shapesworld(*, n_images: int = 40, seed: int = 0, limits: Limits) -> Session:
+    """ShapesWorld, the embedded synthetic pool (``n_images`` scenes), validated."""
+    from ..synthetic import pool_and_truth
+
+    if not 1 <= n_images <= 2000:
+        raise ConfigError(f"n_images must be between 1 and 2000, got {n_images}")
+    pool, _truth = pool_and_truth(int(n_images), seed=int(seed))  # the truth stays out of the Space
+    return _validated(pool, f"ShapesWorld ({n_images} images, seed {seed})", limits)
+
+
+def load_upload(records: str, images: str | None = None, *, format: str = "auto", limits: Limits) -> Session:
+    """An uploaded LLaVA/ShareGPT JSON or JSONL file, with a zip of the images it names, validated."""
+    from .. import load_vit
+
+    limits.check_upload(records)
+    folder = os.path.join(limits.work_dir, "uploads", uuid.uuid4().hex)
+    os.makedirs(folder)
+    image_root = unzip_images(images, os.path.join(folder, "images"), limits=limits) if images else folder
+    ds = load_vit(records, format=format, image_root=image_root, source=_stem(records))
+    return _validated(ds, os.path.basename(records), limits)
+
+
+def load_hub(repo_id: str, *, split: str = "train", limits: Limits) -> Session:
+    """A Hub dataset repo (``org/name``) in any format ``load_vit`` reads, validated.
+
+    Reads at most ``limits.max_rows + 1`` rows, so an oversized repo is refused without
+    downloading it whole. ``datasets`` 5 never runs a repo's own loading script.
+    """
+    from .. import load_vit
+    from ..errors import looks_local
+
+    repo_id = (repo_id or "").strip()
+    if not repo_id or looks_local(repo_id):
+        raise ConfigError(f"{repo_id!r} is not a Hub repo id; write it as org/name")
+    ds = load_vit(repo_id, split=f"{split}[:{limits.max_rows + 1}]")
+    return _validated(ds, repo_id, limits)
+
+
+def _stem(path: str) -> str:
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def rejected_reasons(session: Session) -> list[list[Any]]:
+    """``[[reason, rows], ...]``: rejected rows per reason, most first."""
+    from collections import Counter
+
+    if session.rejected is None or not len(session.rejected):
+        return []
+    return [[r, n] for r, n in Counter(session.rejected["reject_reason"]).most_common()]
+
+
+def statistics(ds: Dataset, *, chart: str | None = None) -> tuple[dict[str, Any], str]:
+    """``(report, markdown)`` of :func:`hf_vitcurate.stats.stats`; draws the first-word chart to ``chart``."""
+    from ..stats import plot_first_words, stats, to_markdown
+
+    report = stats(ds)
+    if chart:
+        plot_first_words(report, chart, groups=["all"])
+    return report, to_markdown(report, title="Statistics")
+
+
+def default_model(session: Session, *, limits: Limits) -> str:
+    """The tiny checkpoint trained on this session's rows (built once, then reused from the cache)."""
+    from ..testing import train_tiny
+
+    return train_tiny(session.need("kept"), work_dir=os.path.join(limits.work_dir, "tiny", _slug(session.name)))
+
+
+def _slug(text: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[:80] or "dataset"
+
+
+def run_stage(session: Session, stage: str, *, model: str | None = None, limits: Limits) -> Session:
+    """``session`` with one stage's columns added to its tagged rows (a new selection is needed after).
+
+    ``model``: the checkpoint of ``mq`` and ``necessity`` (a folder or Hub id); ``None`` or
+    :data:`TINY` builds the tiny one on this dataset.
+    """
+    from .. import stages
+
+    ds = session.need("tagged")
+    if stage not in STAGES:
+        raise ConfigError(f"unknown stage {stage!r}; choose one of {', '.join(STAGES)}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if stage in MODEL_STAGES:
+            model = default_model(session, limits=limits) if model in (None, "", TINY) else model
+            limits.check_model(model)
+            work_dir = os.path.join(limits.work_dir, "runs", uuid.uuid4().hex)
+            if stage == "necessity":
+                out = stages.necessity(ds, model=model, work_dir=work_dir)
+            else:
+                answered = stages.generate(ds, model=model, work_dir=work_dir, column="answer")
+                out = stages.mq(answered, answer_column="answer", model_name="model")
+        else:
+            out = getattr(stages, stage)(ds)
+    return replace(session, tagged=out, selected=None, manifest=None, steps=session.steps + [stage],
+                   messages=[str(w.message) for w in caught])
+
+
+def run_selection(session: Session, method: str, *, n: int | None = None, fraction: float | None = None,
+                  seed: int = 0) -> Session:
+    """``session`` with ``selected`` and ``manifest`` from one selection over the tagged rows.
+
+    ``n`` rows or a ``fraction`` of them (one of the two). SVIT's recipes return fewer rows
+    with a warning when the pool is short, rather than stop.
+    """
+    from .. import select
+
+    ds = session.need("tagged")
+    if method not in SELECTIONS:
+        raise ConfigError(f"unknown selection {method!r}; choose one of {', '.join(SELECTIONS)}")
+    missing = [c for c in SELECTIONS[method] if c not in ds.column_names]
+    if missing:
+        stage = {"informativeness": "concepts", "yes_no": "yes_no", "necessity": "necessity"}[missing[0]]
+        raise MissingColumnError(f"{method} needs the column {missing[0]!r}: run the stage '{stage}' first")
+    if (n is None) == (fraction is None):
+        raise ConfigError("give the size as rows (n) or as a fraction, one of the two")
+    if method in SVIT_SELECTIONS:  # SVIT's recipes take rows only
+        n = n if n is not None else max(1, round(fraction * len(ds)))
+        size: dict[str, Any] = {"n": int(n), "allow_short": True}
+    else:
+        size = {"n": int(n)} if n is not None else {"fraction": float(fraction)}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if method not in ("top", "bottom"):  # top and bottom are deterministic: no seed
+            size["seed"] = int(seed)
+        picked, manifest = getattr(select, method)(ds, **size)
+    return replace(session, selected=picked, manifest=dict(manifest), steps=session.steps + [method],
+                   messages=[str(w.message) for w in caught])
+
+
+def run_recipe(session: Session, recipe: str, *, limits: Limits) -> tuple[Session, dict[str, Any]]:
+    """Run a whole curate recipe (YAML text or a built-in name) on the loaded pool; returns ``(session, outputs)``.
+
+    The first output config becomes the selection; ``outputs`` maps every config to its rows.
+    """
+    try:
+        from .. import curate
+    except ImportError as err:
+        raise RunError("this hf_vitcurate has no curate(); update the package to run recipes") from err
+    result = curate(session.need("pool"), recipe)
+    outputs = {name: value for name, value in dict(result).items() if isinstance(value, tuple)}
+    if not outputs:
+        raise RunError("the recipe produced no output config")
+    first = next(iter(outputs.values()))
+    dd, manifest = first
+    picked = dd["train"] if isinstance(dd, DatasetDict) and "train" in dd else next(iter(dd.values())) \
+        if isinstance(dd, DatasetDict) else dd
+    counts = {name: {split: len(d) for split, d in dd.items()} if isinstance(dd, DatasetDict) else len(dd)
+              for name, (dd, _m) in outputs.items()}
+    return replace(session, selected=picked, manifest=dict(manifest), steps=session.steps + ["recipe"]), counts
+
+
+def export(session: Session, *, repo_id: str = "local/curated", limits: Limits) -> str:
+    """Write the result in the Hub layout (Parquet shards, card, ``curation.json``) and zip it; returns the zip's path."""
+    from ..hub import publish
+
+    folder = os.path.join(limits.work_dir, "exports", uuid.uuid4().hex)
+    local_dir = os.path.join(folder, _slug(repo_id.split("/")[-1]))
+    publish(DatasetDict({"train": session.result}), repo_id, local_dir=local_dir, rejected=session.rejected)
+    return shutil.make_archive(local_dir, "zip", root_dir=local_dir)
+
+
+def publish_to_hub(session: Session, repo_id: str, *, token: str, version: str | None = None,
+                   private: bool = True, limits: Limits) -> str:
+    """Publish the result to the Hub repo ``repo_id`` with ``token``, used for this call only; returns the repo URL.
+
+    The token is passed to ``publish`` and dropped: never stored, logged, written or returned.
+    An error that quotes it has it replaced by ``***``.
+    """
+    import inspect
+
+    from ..hub import publish
+
+    if not token:
+        raise ConfigError("enter a Hub token with write access to publish (it is used once and not kept)")
+    if "token" not in inspect.signature(publish).parameters:
+        raise RunError("this hf_vitcurate's publish() takes no token; update the package to publish from the Space")
+    local_dir = os.path.join(limits.work_dir, "publish", uuid.uuid4().hex)
+    try:
+        publish(DatasetDict({"train": session.result}), repo_id, local_dir=local_dir, push=True, token=token,
+                version=version or None, private=private, rejected=session.rejected)
+    except Exception as err:
+        text = str(err)
+        if token in text:
+            raise RunError(text.replace(token, "***")) from None  # `from None`: the original quotes the token
+        raise
+    finally:
+        token = ""  # noqa: F841 - dropped as soon as the push is done
+    return f"https://huggingface.co/datasets/{repo_id}"

@@ -1,0 +1,125 @@
+"""What the operator of a Space allows: upload size, rows, remote code; and safe unpacking of uploads.
+
+Limits come from keyword arguments, or from environment variables when a Space is configured
+in its settings rather than on a command line:
+
+- ``VITCURATE_SPACE_MAX_UPLOAD_MB`` (default 200): the largest file a user may upload
+  (and the most an image zip may unpack to is four times that);
+- ``VITCURATE_SPACE_MAX_ROWS`` (default 20000): the most rows a loaded dataset may have;
+- ``VITCURATE_SPACE_TRUST_REMOTE_CODE`` (``1`` to enable; default off): whether a checkpoint
+  whose ``config.json`` names custom code (``auto_map``) may be used;
+- ``VITCURATE_SPACE_WORK_DIR``: where sessions keep their files (default: a new temporary folder).
+
+Example:
+    >>> limits = Limits(max_upload_mb=1, max_rows=10)
+    >>> limits.check_rows(5)
+    >>> limits.check_rows(11)
+    Traceback (most recent call last):
+    ...
+    hf_vitcurate.errors.ConfigError: the dataset has 11 rows; this Space takes at most 10 (operator limit VITCURATE_SPACE_MAX_ROWS)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+
+from ..errors import ConfigError, NotFoundError
+
+MB = 1024 * 1024
+# A zip of images may unpack to this many times the upload limit (images barely compress).
+UNZIP_FACTOR = 4
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass
+class Limits:
+    """The operator's limits for one running app (see the module docstring)."""
+
+    max_upload_mb: float = 200
+    max_rows: int = 20_000
+    trust_remote_code: bool = False
+    work_dir: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="vitcurate_space_"))
+
+    @classmethod
+    def from_env(cls, **overrides) -> "Limits":
+        """Limits from ``VITCURATE_SPACE_*`` variables; keyword arguments that are not ``None`` win.
+
+        >>> Limits.from_env(max_rows=7).max_rows
+        7
+        """
+        env = {}
+        if os.environ.get("VITCURATE_SPACE_MAX_UPLOAD_MB"):
+            env["max_upload_mb"] = float(os.environ["VITCURATE_SPACE_MAX_UPLOAD_MB"])
+        if os.environ.get("VITCURATE_SPACE_MAX_ROWS"):
+            env["max_rows"] = int(os.environ["VITCURATE_SPACE_MAX_ROWS"])
+        if _env_flag("VITCURATE_SPACE_TRUST_REMOTE_CODE"):
+            env["trust_remote_code"] = True
+        if os.environ.get("VITCURATE_SPACE_WORK_DIR"):
+            env["work_dir"] = os.environ["VITCURATE_SPACE_WORK_DIR"]
+        env.update({k: v for k, v in overrides.items() if v is not None})
+        limits = cls(**env)
+        if limits.max_upload_mb <= 0 or limits.max_rows <= 0:
+            raise ConfigError("max_upload_mb and max_rows must be positive")
+        os.makedirs(limits.work_dir, exist_ok=True)
+        return limits
+
+    def check_rows(self, n: int) -> None:
+        """Refuse a dataset of more than ``max_rows`` rows."""
+        if n > self.max_rows:
+            raise ConfigError(f"the dataset has {n} rows; this Space takes at most {self.max_rows} "
+                              "(operator limit VITCURATE_SPACE_MAX_ROWS)")
+
+    def check_upload(self, path: str) -> None:
+        """Refuse a missing file or one larger than ``max_upload_mb``."""
+        if not path or not os.path.isfile(path):
+            raise NotFoundError(f"no such file: {path}")
+        size = os.path.getsize(path)
+        if size > self.max_upload_mb * MB:
+            raise ConfigError(f"{os.path.basename(path)} is {size / MB:.1f} MB; this Space takes files up to "
+                              f"{self.max_upload_mb:g} MB (operator limit VITCURATE_SPACE_MAX_UPLOAD_MB)")
+
+    def check_model(self, model: str) -> None:
+        """Refuse a checkpoint that needs custom code (``auto_map`` in its config) unless remote code is enabled.
+
+        Only local folders are read here; a Hub id's config is checked by ``transformers``,
+        which the package never asks to trust remote code.
+        """
+        config = os.path.join(os.path.expanduser(model), "config.json")
+        if self.trust_remote_code or not os.path.isfile(config):
+            return
+        with open(config, encoding="utf-8") as f:
+            if "auto_map" in json.load(f):
+                raise ConfigError(f"the checkpoint {model} runs its own code (auto_map in config.json); this Space "
+                                  "does not run remote code (operator setting VITCURATE_SPACE_TRUST_REMOTE_CODE)")
+
+
+def unzip_images(path: str, folder: str, *, limits: Limits) -> str:
+    """Unpack a zip of images into ``folder``; refuses paths that leave it and archives that unpack too large.
+
+    Returns the folder that the file's relative image paths are under (the zip's root: a
+    file that names ``coco/x.jpg`` needs a zip holding ``coco/x.jpg``).
+    """
+    limits.check_upload(path)
+    if not zipfile.is_zipfile(path):
+        raise ConfigError(f"{os.path.basename(path)} is not a zip archive; upload the images as one .zip file")
+    root = os.path.realpath(folder)
+    with zipfile.ZipFile(path) as archive:
+        members = archive.infolist()
+        total = sum(m.file_size for m in members)
+        if total > limits.max_upload_mb * MB * UNZIP_FACTOR:
+            raise ConfigError(f"{os.path.basename(path)} unpacks to {total / MB:.0f} MB; this Space unpacks at most "
+                              f"{limits.max_upload_mb * UNZIP_FACTOR:g} MB (operator limit VITCURATE_SPACE_MAX_UPLOAD_MB)")
+        for m in members:
+            target = os.path.realpath(os.path.join(root, m.filename))
+            if os.path.commonpath([root, target]) != root:  # "../x" or "/etc/x" inside the zip
+                raise ConfigError(f"{os.path.basename(path)} holds a path outside its folder ({m.filename}); "
+                                  "zip the images with relative paths")
+        archive.extractall(root)
+    return root
