@@ -30,7 +30,7 @@ from huggingface_hub import DatasetCard, DatasetCardData
 
 from ..errors import ConfigError
 
-CARDS = ("generic", "mllm_selector", "revo_lion", "svit_core", "mminstruct", "individual_select")
+CARDS = ("generic", "mllm_selector", "revo_lion", "svit_core", "mminstruct", "individual_select", "curated")
 DEFAULT_TASKS = ["visual-question-answering", "image-text-to-text"]
 # Hub tags per curated output, so the family of releases can be found together.
 CARD_TAGS = {
@@ -40,10 +40,11 @@ CARD_TAGS = {
     "svit_core": ["svit", "data-selection"],
     "mminstruct": ["mminstruct", "synthetic"],
     "individual_select": ["individual-select", "data-selection"],
+    "curated": ["mllm-selector", "revo-lion", "svit", "mminstruct", "data-selection"],
 }
 KNOWN_KEYS = {
     "pretty_name", "description", "license", "task_categories", "language", "tags",
-    "size_categories", "citation", "sources", "plots", "tables",
+    "size_categories", "citation", "sources", "plots", "tables", "sections", "report",
 }
 _SIZES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
           (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B")]
@@ -193,6 +194,8 @@ def build_context(manifest: dict[str, Any], *, repo_id: str, version: str | None
         "method_plots": method_plots,
         "method_tables": [{"title": t, "markdown": table_markdown(v)} for t, v in (card_data.get("tables") or {}).items()],
         "extra": {k: v for k, v in card_data.items() if k not in KNOWN_KEYS},
+        "sections": [config_section(s, steps) for s in card_data.get("sections") or []],
+        "report": card_data.get("report") or "",
         "load_snippet": load_snippet(repo_id, configs[0]["name"], version=version, pushed=pushed, local_dir=local_dir),
         "tables": {
             "configs": md_table(["config", "split", "rows", "parquet shards"],
@@ -211,6 +214,34 @@ def build_context(manifest: dict[str, Any], *, repo_id: str, version: str | None
                                 for p in score_plots]) if score_plots else "",
         },
     }
+
+
+def config_section(section: dict[str, Any], steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """One config's section of a multi-config card (``card_data["sections"]`` items, see ``cards/curated.md``).
+
+    A section names its ``config``, a ``title``, optional ``text`` and ``tables``, and
+    ``card``: a packaged template whose *method* block (that method's card text) is
+    rendered with the steps that apply to this config, headings one level down.
+    """
+    config = section["config"]
+    own = [s for s in steps if s["applies_to"] == "all" or any(w.split("/")[0] == config
+                                                                for w in s["applies_to"].split(", "))]
+    method = method_text(section["card"], steps=own) if section.get("card") else ""
+    tables = [{"title": t, "markdown": table_markdown(v)} for t, v in (section.get("tables") or {}).items()]
+    return {"config": config, "title": section.get("title") or config, "text": section.get("text", ""),
+            "method": method, "tables": tables}
+
+
+def method_text(card: str, *, steps: list[dict[str, Any]]) -> str:
+    """The *method* block of a packaged card template alone, its headings one level down."""
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(cards_dir()), trim_blocks=True, lstrip_blocks=True)
+    template = env.get_template(os.path.basename(template_path(card)))
+    if "method" not in template.blocks:
+        return ""
+    text = "".join(template.blocks["method"](template.new_context({"steps": steps, "configs": []})))
+    return "\n".join("#" + line if line.startswith("## ") else line for line in text.strip().splitlines())
 
 
 def card_metadata(card: str, card_data: dict[str, Any], sources: list[dict[str, Any]], total_rows: int) -> DatasetCardData:
