@@ -115,7 +115,7 @@ def pretrain_vision_tower(
     learning_rate: float = 1e-3,
     seed: int = 0,
     held_out: int = 256,
-    num_threads: int | None = None,
+    num_threads: int | str | None = "auto",
     progress: bool = True,
 ) -> dict:
     """Train the tower of the checkpoint ``model`` to tag each ShapesWorld cell; save it; return a report.
@@ -123,7 +123,9 @@ def pretrain_vision_tower(
     The checkpoint's patches must tile the image as ShapesWorld's 3×3 grid (e.g. 63 px,
     patch 21: the tiny default). ``output_dir`` (default: in place) receives the whole
     checkpoint with the new tower. The report (also written as ``vision_pretraining.json``)
-    has the steps, seconds and held-out accuracies per target.
+    has the steps, seconds and held-out accuracies per target. ``num_threads``: torch CPU
+    threads (``"auto"``, the default: the idle cores, so 1 on a busy machine, where two
+    threads spinning at barriers made each small step several times slower).
 
     It steps through the package's update rule (``models.training.scheduled_update``: the
     recipe's schedule, clipping and AdamW settings) but not through :func:`~hf_vitcurate.models.train`'s
@@ -131,15 +133,24 @@ def pretrain_vision_tower(
     this one trains the tower with heads that are not part of the checkpoint, on labels drawn
     fresh every step, with no rows, chunks or resume state to keep.
     """
-    import torch
-
-    from ..models.loading import load, rewrite_target, set_threads
-    from ..models.training import make_recipe, scheduled_update
-    from ..progress import progress as progress_bar
+    from ..models.loading import using_threads
 
     if steps < 1 or batch_size < 1:
         raise ConfigError(f"steps and batch_size must be >= 1, got steps={steps}, batch_size={batch_size}")
-    set_threads(num_threads)
+    with using_threads(num_threads):
+        return _pretrain(model, output_dir, steps=steps, batch_size=batch_size, learning_rate=learning_rate,
+                         seed=seed, held_out=held_out, progress=progress)
+
+
+def _pretrain(model, output_dir, *, steps: int, batch_size: int, learning_rate: float, seed: int, held_out: int,
+              progress: bool) -> dict:
+    """The loop of :func:`pretrain_vision_tower` (arguments checked, threads set)."""
+    import torch
+
+    from ..models.loading import load, rewrite_target
+    from ..models.training import make_recipe, scheduled_update
+    from ..progress import progress as progress_bar
+
     source, out = rewrite_target(model, output_dir)
     # float32 on any device: a tiny tower trained in bf16 loses the per-cell precision it is for.
     loaded, processor = load(source, dtype=torch.float32)
@@ -179,3 +190,36 @@ def pretrain_vision_tower(
     with open(os.path.join(out, REPORT_FILE), "w") as f:
         json.dump(report, f, indent=2)
     return report
+
+
+TOWER_WEIGHTS = "vision_tower.safetensors"
+
+
+def export_tower(model: str | os.PathLike, folder: str | os.PathLike) -> None:
+    """Write the vision tower of the checkpoint ``model`` (and its pretraining report) into ``folder``."""
+    import shutil
+
+    import torch
+    from safetensors.torch import save_file
+
+    from ..models.loading import load_model
+
+    loaded = load_model(model, dtype=torch.float32, device="cpu")
+    state = {k: v.contiguous() for k, v in loaded.model.vision_tower.state_dict().items()}
+    save_file(state, os.path.join(folder, TOWER_WEIGHTS))
+    shutil.copy2(os.path.join(model, REPORT_FILE), os.path.join(folder, REPORT_FILE))
+
+
+def import_tower(folder: str | os.PathLike, model: str | os.PathLike) -> None:
+    """Put the tower saved by :func:`export_tower` in ``folder`` into the checkpoint ``model``, in place."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    from ..models.loading import load_model
+
+    loaded = load_model(model, dtype=torch.float32, device="cpu")
+    loaded.model.vision_tower.load_state_dict(load_file(os.path.join(folder, TOWER_WEIGHTS)))
+    loaded.save_pretrained(model)
+    shutil.copy2(os.path.join(folder, REPORT_FILE), os.path.join(model, REPORT_FILE))
