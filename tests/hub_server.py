@@ -1,0 +1,467 @@
+"""A Hugging Face Hub API server on 127.0.0.1 for tests (loopback only, bounded, in memory).
+
+It answers what ``huggingface_hub`` (``HfApi``, ``hf_hub_download``, ``HfFileSystem``) and
+``datasets.load_dataset`` call for dataset repos: ``/api/repos/create``, ``validate-yaml``,
+``whoami-v2``, repo info (``/api/datasets/{repo}`` and ``.../revision/{rev}``), ``refs``,
+``tree/{rev}/{path}`` (``recursive``, pages of :attr:`HubServer.page_size` with a ``Link``
+header), ``paths-info``, ``preupload`` (always the *regular* upload mode, so contents come
+inline in the commit), ``commit`` (the NDJSON body), ``tag``, and
+``/datasets/{repo}/resolve/{rev}/{path}`` (HEAD and GET, ``Range``, ``ETag``,
+``X-Repo-Commit``). Files whose name ends in :data:`LFS_SUFFIXES` are listed as LFS files
+(``lfs.sha256`` in the tree, the sha256 as ``X-Linked-Etag``), as the Hub lists them.
+
+Faults: :meth:`HubServer.fail` makes chosen requests answer a status (429, 412, 5xx) or
+drop the connection (before or after applying a commit). What clients sent is counted:
+``committed`` (paths received in commit bodies, in order), ``preuploaded`` (paths asked
+about), ``requests`` (``(method, endpoint)`` pairs). With ``token`` set, every request must
+carry ``Authorization: Bearer <token>`` (401 otherwise); tokens are never stored elsewhere.
+
+Example:
+    >>> with HubServer(token="hf_x") as hub:                              # doctest: +SKIP
+    ...     hub.fail("commit", 412)           # the next commit answers 412 once
+    ...     HfApi(endpoint=hub.url, token="hf_x").create_repo("me/x", repo_type="dataset")
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import hashlib
+import json
+import re
+import socket
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote, urlsplit
+
+MAX_BODY = 64 * 2**20  # bytes: a larger request is refused with 413
+LFS_SUFFIXES = (".parquet", ".png", ".jpg", ".arrow", ".zip")
+REQUEST_TIMEOUT_S = 30.0  # a connection that sends nothing for this long is closed
+_REPO = r"(?P<type>datasets|models|spaces)/(?P<repo>[^/]+/[^/]+)"
+_ROUTES = [  # (method, endpoint name, pattern on the raw path)
+    ("POST", "create", r"/api/repos/create"),
+    ("POST", "validate-yaml", r"/api/validate-yaml"),
+    ("GET", "whoami", r"/api/whoami-v2"),
+    ("GET", "info", rf"/api/{_REPO}(?:/revision/(?P<rev>[^/]+))?"),
+    ("GET", "refs", rf"/api/{_REPO}/refs"),
+    ("GET", "tree", rf"/api/{_REPO}/tree/(?P<rev>[^/]+)(?:/(?P<path>.*))?"),
+    ("POST", "paths-info", rf"/api/{_REPO}/paths-info/(?P<rev>[^/]+)"),
+    ("POST", "preupload", rf"/api/{_REPO}/preupload/(?P<rev>[^/]+)"),
+    ("POST", "commit", rf"/api/{_REPO}/commit/(?P<rev>[^/]+)"),
+    ("POST", "tag", rf"/api/{_REPO}/tag/(?P<rev>[^/]+)"),
+    ("GET", "resolve", rf"/{_REPO}/resolve/(?P<rev>[^/]+)/(?P<path>.+)"),
+    ("HEAD", "resolve", rf"/{_REPO}/resolve/(?P<rev>[^/]+)/(?P<path>.+)"),
+]
+
+
+def git_blob_id(data: bytes) -> str:
+    """The git object id of a blob: ``sha1(b"blob <size>\\0" + data)``."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+class HubError(Exception):
+    """An HTTP error answer, with the ``X-Error-Code`` the client maps to its exceptions."""
+
+    def __init__(self, status: int, message: str, code: str | None = None, extra: dict | None = None):
+        super().__init__(message)
+        self.status, self.code, self.extra = status, code, extra or {}
+
+
+@dataclass
+class Commit:
+    oid: str
+    files: dict[str, bytes]  # path -> content (shared, never copied)
+    parent: str | None
+    summary: str
+    date: str
+
+
+@dataclass
+class Repo:
+    repo_id: str
+    repo_type: str
+    private: bool
+    commits: dict[str, Commit] = field(default_factory=dict)
+    branches: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def resolve(self, rev: str) -> Commit:
+        oid = self.branches.get(rev) or self.tags.get(rev) or (rev if rev in self.commits else None)
+        if oid is None:
+            raise HubError(404, f"Invalid rev id: {rev}", "RevisionNotFound")
+        return self.commits[oid]
+
+
+@dataclass
+class Fault:
+    endpoint: str
+    action: int | str  # a status code, "drop" (no answer, nothing done) or "drop_after" (done, no answer)
+    skip: int  # requests to let through first
+    times: int | None  # None: every request after that
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _entry(path: str, data: bytes) -> dict:
+    """A tree / paths-info entry for a file, with ``lfs`` for the suffixes the Hub stores in LFS."""
+    out = {"type": "file", "oid": git_blob_id(data), "size": len(data), "path": path}
+    if path.endswith(LFS_SUFFIXES):
+        sha = hashlib.sha256(data).hexdigest()
+        pointer = f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha}\nsize {len(data)}\n".encode()
+        out.update(oid=git_blob_id(pointer), lfs={"oid": sha, "size": len(data), "pointerSize": len(pointer)})
+    return out
+
+
+def _folders(files: dict[str, bytes]) -> set[str]:
+    return {"/".join(p.split("/")[:i]) for p in files for i in range(1, p.count("/") + 1)}
+
+
+class HubServer:
+    """The Hub API in memory on 127.0.0.1 (module docstring). Use as a context manager."""
+
+    def __init__(self, *, token: str | None = None, page_size: int = 1000):
+        self.token, self.page_size = token, page_size
+        self.repos: dict[tuple[str, str], Repo] = {}
+        self.faults: list[Fault] = []
+        self.counts: dict[str, int] = {}
+        self.committed: list[str] = []
+        self.preuploaded: list[str] = []
+        self.requests: list[tuple[str, str]] = []
+        self.lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def __enter__(self) -> HubServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)
+
+    def fail(self, endpoint: str, action: int | str, *, skip: int = 0, times: int | None = 1) -> None:
+        """Make requests to ``endpoint`` (``"commit"``, ``"preupload"``, ``"tree"``, ...) fail.
+
+        ``action``: a status code (429, 412, 500, ...), ``"drop"`` (close the connection
+        without an answer and without doing anything) or ``"drop_after"`` (do it, then close
+        without an answer). The next ``skip`` requests pass; then ``times`` fail (None: all).
+        """
+        with self.lock:
+            self.faults.append(Fault(endpoint, action, skip, times))
+
+    def clear_faults(self) -> None:
+        with self.lock:
+            self.faults.clear()
+
+    def files(self, repo_id: str, revision: str = "main", repo_type: str = "dataset") -> dict[str, bytes]:
+        """The files of ``repo_id`` at ``revision``: path -> content."""
+        return dict(self.repos[(repo_type + "s", repo_id)].resolve(revision).files)
+
+    def tags(self, repo_id: str, repo_type: str = "dataset") -> dict[str, str]:
+        return dict(self.repos[(repo_type + "s", repo_id)].tags)
+
+    def _take_fault(self, endpoint: str) -> int | str | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.endpoint != endpoint:
+                    continue
+                if fault.skip > 0:
+                    fault.skip -= 1
+                    return None
+                if fault.times is not None:
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self.faults.remove(fault)
+                return fault.action
+        return None
+
+    # --- endpoints: each takes the route's match groups and the request, returns (status, body, headers)
+
+    def _repo(self, m: dict, req: _Request) -> Repo:
+        repo = self.repos.get((m["type"], m["repo"]))
+        if repo is None or (repo.private and not req.authorized):
+            raise HubError(404, "Repository not found", "RepoNotFound")
+        return repo
+
+    def create(self, m: dict, req: _Request):
+        body = req.json()
+        kind = body.get("type") or "model"
+        repo_id = f"{body.get('organization') or 'tester'}/{body['name']}"
+        with self.lock:
+            if (kind + "s", repo_id) in self.repos:
+                raise HubError(409, "You already created this repo", extra={"url": f"{self.url}/{kind}s/{repo_id}"})
+            repo = Repo(repo_id, kind, private=body.get("private", body.get("visibility") != "public"))
+            first = Commit(hashlib.sha1(repo_id.encode()).hexdigest(), {".gitattributes": b"*.parquet filter=lfs\n"},
+                           None, "initial commit", _now())
+            repo.commits[first.oid], repo.branches["main"] = first, first.oid
+            self.repos[(kind + "s", repo_id)] = repo
+        return 200, {"url": f"{self.url}/{kind}s/{repo_id}", "name": repo_id, "id": repo_id}, {}
+
+    def whoami(self, m: dict, req: _Request):
+        return 200, {"type": "user", "name": "tester", "orgs": [], "auth": {"type": "access_token"}}, {}
+
+    def validate_yaml(self, m: dict, req: _Request):
+        return 200, {"errors": [], "warnings": []}, {}
+
+    def info(self, m: dict, req: _Request):
+        repo = self._repo(m, req)
+        commit = repo.resolve(unquote(m["rev"] or "main"))
+        body = {"_id": commit.oid[:24], "id": repo.repo_id, "author": repo.repo_id.split("/")[0], "sha": commit.oid,
+                "private": repo.private, "disabled": False, "gated": False, "downloads": 0, "likes": 0, "tags": [],
+                "lastModified": commit.date, "createdAt": commit.date,
+                "siblings": [{"rfilename": p} for p in sorted(commit.files)]}
+        return 200, body, {}
+
+    def refs(self, m: dict, req: _Request):
+        repo = self._repo(m, req)
+
+        def refs(kind: str, names: dict[str, str]) -> list[dict]:
+            return [{"name": n, "ref": f"refs/{kind}/{n}", "targetCommit": oid} for n, oid in sorted(names.items())]
+
+        return 200, {"branches": refs("heads", repo.branches), "tags": refs("tags", repo.tags), "converts": [],
+                     "pullRequests": []}, {}
+
+    def tree(self, m: dict, req: _Request):
+        commit = self._repo(m, req).resolve(unquote(m["rev"]))
+        base = unquote(m["path"] or "").strip("/")
+        recursive = req.query.get("recursive", ["false"])[0].lower() == "true"
+        prefix = base + "/" if base else ""
+        if base and base not in _folders(commit.files):
+            raise HubError(404, f"Entry not found: {base}", "EntryNotFound")
+        entries = []
+        for folder in sorted(_folders(commit.files)):
+            if folder.startswith(prefix) and (recursive or "/" not in folder[len(prefix):]):
+                entries.append({"type": "directory", "oid": git_blob_id(folder.encode()), "size": 0, "path": folder})
+        for path in sorted(commit.files):
+            if path.startswith(prefix) and (recursive or "/" not in path[len(prefix):]):
+                entries.append(_entry(path, commit.files[path]))
+        start = int(req.query.get("cursor", ["0"])[0])
+        page = entries[start : start + self.page_size]
+        headers = {}
+        if start + self.page_size < len(entries):
+            query = f"recursive={str(recursive).lower()}&cursor={start + self.page_size}"
+            headers["Link"] = f'<{self.url}{req.path}?{query}>; rel="next"'
+        return 200, page, headers
+
+    def paths_info(self, m: dict, req: _Request):
+        commit = self._repo(m, req).resolve(unquote(m["rev"]))
+        form = parse_qs(req.body.decode())
+        out = []
+        for path in form.get("paths", []):
+            path = path.strip("/")
+            if path in commit.files:
+                out.append(_entry(path, commit.files[path]))
+            elif path in _folders(commit.files):
+                out.append({"type": "directory", "oid": git_blob_id(path.encode()), "size": 0, "path": path})
+        return 200, out, {}
+
+    def preupload(self, m: dict, req: _Request):
+        commit = self._repo(m, req).resolve(unquote(m["rev"]))
+        files = []
+        for f in req.json()["files"]:
+            self.preuploaded.append(f["path"])
+            known = commit.files.get(f["path"])
+            files.append({"path": f["path"], "uploadMode": "regular", "shouldIgnore": False,
+                          "oid": git_blob_id(known) if known is not None else None})
+        return 200, {"files": files}, {}
+
+    def commit(self, m: dict, req: _Request):
+        """Apply an NDJSON commit body: header, then file / lfsFile / deletedFile / deletedFolder lines."""
+        repo = self._repo(m, req)
+        branch = unquote(m["rev"])
+        lines = [json.loads(line) for line in req.body.splitlines() if line.strip()]
+        if not lines or lines[0].get("key") != "header":
+            raise HubError(400, "the commit body must start with a header line")
+        header = lines[0]["value"]
+        with self.lock:
+            if branch not in repo.branches:
+                raise HubError(404, f"Invalid rev id: {branch}", "RevisionNotFound")
+            head = repo.commits[repo.branches[branch]]
+            if header.get("parentCommit") not in (None, head.oid):
+                raise HubError(412, "A commit has happened since. Please refresh and try again.")
+            files = dict(head.files)
+            for line in lines[1:]:
+                key, value = line["key"], line["value"]
+                path = value["path"].strip("/")
+                if key == "file":
+                    files[path] = base64.b64decode(value["content"])
+                    self.committed.append(path)
+                elif key == "deletedFile":
+                    if files.pop(path, None) is None:
+                        raise HubError(404, f"Entry not found: {path}", "EntryNotFound")
+                elif key == "deletedFolder":
+                    files = {p: d for p, d in files.items() if not p.startswith(path + "/")}
+                else:  # lfsFile: never asked for, since preupload answers "regular"
+                    raise HubError(400, f"unsupported commit line {key!r}")
+            digest = hashlib.sha1(json.dumps([head.oid, header.get("summary"), sorted(
+                (p, git_blob_id(d)) for p, d in files.items())]).encode() + _now().encode()).hexdigest()
+            commit = Commit(digest, files, head.oid, header.get("summary", ""), _now())
+            repo.commits[digest], repo.branches[branch] = commit, digest
+        url = f"{self.url}/{repo.repo_type}s/{repo.repo_id}/commit/{digest}"
+        return 200, {"success": True, "commitOid": digest, "commitUrl": url, "hookOutput": ""}, {}
+
+    def tag(self, m: dict, req: _Request):
+        repo = self._repo(m, req)
+        body = req.json()
+        with self.lock:
+            commit = repo.resolve(unquote(m["rev"]))
+            if body["tag"] in repo.tags:
+                raise HubError(409, f"Tag {body['tag']} already exists")
+            repo.tags[body["tag"]] = commit.oid
+        return 200, {}, {}
+
+    def resolve(self, m: dict, req: _Request):
+        commit = self._repo(m, req).resolve(unquote(m["rev"]))
+        path = unquote(m["path"])
+        if path not in commit.files:
+            raise HubError(404, f"Entry not found: {path}", "EntryNotFound")
+        data = commit.files[path]
+        entry = _entry(path, data)
+        etag = f'"{entry["lfs"]["oid"] if "lfs" in entry else entry["oid"]}"'
+        headers = {"ETag": etag, "X-Repo-Commit": commit.oid, "Accept-Ranges": "bytes"}
+        if "lfs" in entry:
+            headers.update({"X-Linked-Etag": etag, "X-Linked-Size": str(len(data))})
+        ranged = re.fullmatch(r"bytes=(\d*)-(\d*)", req.headers.get("Range", ""))
+        if ranged and req.method == "GET":
+            start = int(ranged[1]) if ranged[1] else max(0, len(data) - int(ranged[2]))
+            end = min(int(ranged[2]), len(data) - 1) if ranged[1] and ranged[2] else len(data) - 1
+            if start >= len(data):
+                raise HubError(416, "Requested range not satisfiable")
+            headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
+            return 206, data[start : end + 1], headers
+        return 200, data, headers
+
+
+@dataclass
+class _Request:
+    method: str
+    path: str
+    query: dict
+    headers: dict
+    body: bytes
+    authorized: bool
+
+    def json(self):
+        try:
+            return json.loads(self.body or b"{}")
+        except ValueError as err:
+            raise HubError(400, f"invalid JSON body: {err}") from err
+
+
+def _handler_for(hub: HubServer):
+    """The request handler class bound to ``hub``."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        timeout = REQUEST_TIMEOUT_S
+
+        def log_message(self, *args) -> None:  # quiet: pytest shows failures, not access logs
+            pass
+
+        def do_GET(self) -> None:
+            self._serve("GET")
+
+        def do_HEAD(self) -> None:
+            self._serve("HEAD")
+
+        def do_POST(self) -> None:
+            self._serve("POST")
+
+        def _serve(self, method: str) -> None:
+            split = urlsplit(self.path)
+            try:
+                endpoint, groups = _route(method, split.path)
+                hub.requests.append((method, endpoint))
+                request = self._read(method, split)
+                fault = hub._take_fault(endpoint)
+                if fault == "drop":
+                    return self._drop()
+                if isinstance(fault, int):
+                    raise HubError(fault, f"injected {fault}")
+                status, body, headers = getattr(hub, endpoint.replace("-", "_"))(groups, request)
+                if fault == "drop_after":
+                    return self._drop()
+            except HubError as err:
+                code = {"X-Error-Code": err.code} if err.code else {}
+                status, body, headers = err.status, {"error": str(err), **err.extra}, {"X-Error-Message": str(err), **code}
+                if err.status == 429:
+                    headers["Retry-After"] = "0"
+            self._answer(method, status, body, headers)
+
+        def _read(self, method: str, split) -> _Request:
+            if self.headers.get("Transfer-Encoding"):
+                raise HubError(411, "send a Content-Length")
+            size = int(self.headers.get("Content-Length") or 0)
+            if size > MAX_BODY:
+                self.close_connection = True
+                raise HubError(413, f"request body over {MAX_BODY} bytes")
+            body = self.rfile.read(size) if size else b""
+            auth = self.headers.get("Authorization", "")
+            if hub.token is not None and auth != f"Bearer {hub.token}":
+                raise HubError(401, "Invalid credentials in Authorization header")
+            return _Request(method, split.path, parse_qs(split.query), dict(self.headers), body,
+                            authorized=hub.token is None or auth == f"Bearer {hub.token}")
+
+        def _drop(self) -> None:
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+        def _answer(self, method: str, status: int, body, headers: dict) -> None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/octet-stream" if isinstance(body, bytes) else "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.end_headers()
+            if method != "HEAD":
+                self.wfile.write(data)
+
+    return Handler
+
+
+def _route(method: str, raw_path: str) -> tuple[str, dict]:
+    for verb, endpoint, pattern in _ROUTES:
+        m = re.fullmatch(pattern, raw_path)
+        if verb == method and m:
+            groups = m.groupdict()
+            if "repo" in groups:
+                groups["repo"] = unquote(groups["repo"])
+            return endpoint, groups
+    raise HubError(404, f"no such endpoint: {method} {raw_path}")
+
+
+
+def point_clients_at(url: str, monkeypatch, cache_dir: str) -> None:
+    """Send ``huggingface_hub`` and ``datasets`` to ``url``, online, with caches under ``cache_dir``.
+
+    Both libraries read ``HF_ENDPOINT`` and the offline switches once, at import, into module
+    constants (``huggingface_hub.constants.ENDPOINT``, ``datasets.config.HF_ENDPOINT``), so
+    setting the environment is not enough: the constants are patched too, for this test only.
+    """
+    import datasets.config as dconfig
+    import huggingface_hub.constants as hconst
+
+    for name, value in {"HF_ENDPOINT": url, "HF_HUB_OFFLINE": "0", "HF_DATASETS_OFFLINE": "0"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(hconst, "ENDPOINT", url)
+    monkeypatch.setattr(hconst, "HUGGINGFACE_CO_URL_TEMPLATE", url + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(hconst, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(hconst, "HF_HUB_CACHE", f"{cache_dir}/hub")
+    monkeypatch.setattr(dconfig, "HF_ENDPOINT", url)
+    monkeypatch.setattr(dconfig, "HUB_DATASETS_URL", url + "/datasets/{repo_id}/resolve/{revision}/{path}")
+    monkeypatch.setattr(dconfig, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(dconfig, "HF_DATASETS_OFFLINE", False)
+    monkeypatch.setattr(dconfig, "HF_DATASETS_CACHE", f"{cache_dir}/datasets")
