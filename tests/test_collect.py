@@ -324,3 +324,71 @@ def test_collect_with_an_approximate_index_trains_it():
     seeds = Dataset.from_dict({"id": ["s0"], "domain": ["charts"], "image_embedding": [vecs[0].tolist()]})
     found = collect(repo, seeds, per_domain=5, k=5, string_factory="IVF4,Flat")
     assert 0 < len(found) <= 5 and set(found["domain"]) == {"charts"}
+
+
+def _vectors(n: int = 400, dim: int = 16) -> Dataset:
+    rng = np.random.default_rng(0)
+    vecs = rng.normal(size=(n, dim)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    return Dataset.from_dict({"id": [f"r{i}" for i in range(n)], "image_embedding": vecs.tolist()})
+
+
+def test_nprobe_and_ef_search_are_set_saved_and_recorded(tmp_path):
+    """nprobe (IVF) / ef_search (HNSW) reach the faiss index, its saved JSON and the provenance;
+    a reloaded index takes a new setting without a rebuild; a setting the index cannot use is an error."""
+    from hf_vitcurate import provenance
+    from hf_vitcurate.errors import ConfigError
+
+    repo = _vectors()
+    seeds = Dataset.from_dict({"id": ["s0"], "domain": ["charts"], "image_embedding": [repo[0]["image_embedding"]]})
+    index = tmp_path / "ivf.faiss"
+    found = collect(repo, seeds, per_domain=5, k=5, string_factory="IVF4,Flat", nprobe=3, index_path=index)
+    assert provenance.steps(found)[-1]["params"]["search_params"] == {"nprobe": 3}
+    assert json.loads((tmp_path / "ivf.faiss.json").read_text())["search_params"] == {"nprobe": 3}
+    mtime = index.stat().st_mtime_ns
+    again = collect(repo, seeds, per_domain=5, k=5, string_factory="IVF4,Flat", nprobe=4, index_path=index)
+    assert index.stat().st_mtime_ns == mtime  # reused, not rebuilt
+    assert provenance.steps(again)[-1]["params"]["search_params"] == {"nprobe": 4}
+    assert json.loads((tmp_path / "ivf.faiss.json").read_text())["search_params"] == {"nprobe": 4}
+    hnsw = collect(repo, seeds, per_domain=5, k=5, string_factory="HNSW8", ef_search=40)
+    assert provenance.steps(hnsw)[-1]["params"]["search_params"] == {"ef_search": 40}
+    assert provenance.steps(collect(repo, seeds, per_domain=5, k=5))[-1]["params"]["search_params"] == {}
+    with pytest.raises(ConfigError, match="nprobe applies to an IVF index"):
+        collect(repo, seeds, per_domain=5, k=5, nprobe=8)  # exact search has no lists
+    with pytest.raises(ConfigError, match="ef_search must be >= 1"):
+        collect(repo, seeds, per_domain=5, k=5, string_factory="HNSW8", ef_search=0)
+
+
+def test_no_fingerprint_of_the_embeddings_without_an_index_path(tmp_path, monkeypatch):
+    """The embeddings' fingerprint (a pass over every vector) is only for reusing a saved index."""
+    import hf_vitcurate.identity as identity
+
+    repo = _vectors()
+    seeds = Dataset.from_dict({"id": ["s0"], "domain": ["charts"], "image_embedding": [repo[0]["image_embedding"]]})
+
+    def no_fingerprint(*args, **kwargs):
+        raise AssertionError("data_fingerprint computed")
+
+    monkeypatch.setattr(identity, "data_fingerprint", no_fingerprint)
+    assert len(collect(repo, seeds, per_domain=5, k=5)) == 5
+    with pytest.raises(AssertionError, match="data_fingerprint computed"):  # with a path it is needed
+        collect(repo, seeds, per_domain=5, k=5, index_path=tmp_path / "i.faiss")
+
+
+def test_cli_passes_the_index_settings(tmp_path, capsys):
+    """`vitcurate engine collect --string-factory IVF4,Flat --nprobe 2` on embedded save_to_disk folders."""
+    from hf_vitcurate.cli import main
+
+    repo = _vectors()
+    repo.save_to_disk(str(tmp_path / "repo"))
+    Dataset.from_dict({"id": ["s0"], "domain": ["charts"], "image_embedding": [repo[0]["image_embedding"]]}).save_to_disk(
+        str(tmp_path / "seeds"))
+    args = ["-q", "engine", "collect", str(tmp_path / "repo"), "--seeds", str(tmp_path / "seeds"), "--per-domain", "3",
+            "--string-factory", "IVF4,Flat", "--nprobe", "2", "--index-path", str(tmp_path / "i.faiss"),
+            "--output", str(tmp_path / "out")]
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["rows"] == 3 and summary["search_params"] == {"nprobe": 2}
+    assert json.loads((tmp_path / "i.faiss.json").read_text())["search_params"] == {"nprobe": 2}
+    assert main(args[:-2] + ["--nprobe", "0", "--output", str(tmp_path / "out2")]) == 2
+    assert "--nprobe must be >= 1" in capsys.readouterr().err

@@ -31,6 +31,10 @@ def register_collect(verbs) -> None:
     c.add_argument("--per-domain", type=int, required=True, help="images collected per domain at most")
     option(c, collect, "k", "neighbours asked per seed image")
     option(c, collect, "index_path", "where the faiss index is saved and reused", type=str)
+    option(c, collect, "string_factory", "a faiss index factory string for large repositories, e.g. IVF1024,Flat "
+           "or HNSW32; None is exact search", type=str)
+    option(c, collect, "nprobe", "IVF lists visited per query: more is slower and finds more; None keeps the index's own", type=int)
+    option(c, collect, "ef_search", "HNSW candidates kept per query; None keeps the index's own", type=int)
     c.add_argument("--model", default=None, help="image embedder for rows without `image_embedding` (CLIP, SigLIP, a LLaVA-style checkpoint)")
     c.add_argument("--work-dir", default=None, help="resumable embedding chunks (REPO's under repository/, the seeds' under seeds/)")
     c.add_argument("--batch-size", type=int, default=32, help="images per forward pass when embedding (default: 32)")
@@ -87,6 +91,13 @@ def _embedded(ds, args, *, flag: str, part: str):
     return image_embeddings(ds, model=args.model, work_dir=work, batch_size=args.batch_size)
 
 
+def _last_step(ds) -> dict:
+    from ..provenance import steps
+
+    done = [s for s in steps(ds) if s.get("name") == "collect"]
+    return done[-1]["params"] if done else {}
+
+
 def run_collect(args) -> int:
     from ..engine.collection import collect
 
@@ -95,9 +106,11 @@ def run_collect(args) -> int:
     quiet_if_small(len(repository))
     repository = _embedded(repository, args, flag="REPO", part="repository")
     seeds = _embedded(seeds, args, flag="--seeds", part="seeds")
-    out = collect(repository, seeds, per_domain=args.per_domain, k=args.k, index_path=args.index_path)
+    out = collect(repository, seeds, per_domain=args.per_domain, k=args.k, index_path=args.index_path,
+                  string_factory=args.string_factory, nprobe=args.nprobe, ef_search=args.ef_search)
     save_output(out, args.output)
     per_domain = Counter(out.with_format("arrow")["domain"].to_pylist() if len(out) else [])
     print_summary({"output": args.output, "rows": len(out), "repository": len(repository), "seeds": len(seeds),
-                   "per_domain": dict(sorted(per_domain.items())), "index_path": args.index_path})
+                   "per_domain": dict(sorted(per_domain.items())), "index_path": args.index_path,
+                   "search_params": _last_step(out).get("search_params", {})})
     return 0

@@ -60,11 +60,59 @@ def _index_meta(base: Dataset, column: str, string_factory: str | None) -> dict:
             "string_factory": string_factory}
 
 
+def search_params(index) -> dict[str, int]:
+    """The search-time settings of a faiss index: ``nprobe`` (IVF lists visited), ``ef_search`` (HNSW
+    candidates kept); empty for an exact index.
+
+    >>> import faiss
+    >>> search_params(faiss.IndexFlatIP(4)), search_params(faiss.IndexHNSWFlat(4, 8))
+    ({}, {'ef_search': 16})
+    """
+    import faiss
+
+    out: dict[str, int] = {}
+    try:
+        out["nprobe"] = int(faiss.extract_index_ivf(index).nprobe)
+    except RuntimeError:  # not an IVF index
+        pass
+    inner = faiss.downcast_index(index.index if isinstance(index, faiss.IndexPreTransform) else index)
+    if hasattr(inner, "hnsw"):
+        out["ef_search"] = int(inner.hnsw.efSearch)
+    return out
+
+
+def set_search_params(index, *, nprobe: int | None = None, ef_search: int | None = None) -> dict[str, int]:
+    """Set ``nprobe`` / ``ef_search`` on ``index`` (``None``: leave the index's own) and return
+    :func:`search_params`. A setting the index has no use for is a ConfigError."""
+    import faiss
+
+    space = faiss.ParameterSpace()
+    for name, faiss_name, value in (("nprobe", "nprobe", nprobe), ("ef_search", "efSearch", ef_search)):
+        if value is None:
+            continue
+        if value < 1:
+            raise ConfigError(f"{name} must be >= 1, got {value}")
+        try:
+            space.set_index_parameter(index, faiss_name, int(value))
+        except RuntimeError:
+            kind = "an IVF index (string_factory='IVF1024,Flat')" if name == "nprobe" else "an HNSW index (string_factory='HNSW32')"
+            raise ConfigError(f"{name} applies to {kind}, not to a {type(index).__name__}: "
+                              "drop it or pass such a string_factory") from None
+    return search_params(index)
+
+
+def _save_meta(path: str, meta: dict, params: dict) -> None:
+    with open(path + ".json", "w") as f:
+        json.dump({**meta, "search_params": params}, f)
+
+
 def build_index(repository: Dataset, *, column: str = INDEX, index_path: str | os.PathLike | None = None,
-                string_factory: str | None = None) -> tuple[Dataset, np.ndarray]:
+                string_factory: str | None = None, nprobe: int | None = None,
+                ef_search: int | None = None) -> tuple[Dataset, np.ndarray]:
     """``(base, rows)``: the repository's rows with an embedding, with a faiss index named ``column``
     attached, and their positions in ``repository``. Loads ``index_path`` when it was built from
-    the same embeddings, else builds the index (and saves it there)."""
+    the same embeddings, else builds the index (and saves it there, its search settings beside
+    it). ``nprobe`` / ``ef_search`` are set on the index either way (:func:`set_search_params`)."""
     import faiss
 
     rows = _valid_rows(repository, column)
@@ -72,24 +120,29 @@ def build_index(repository: Dataset, *, column: str = INDEX, index_path: str | o
         raise ConfigError(f"no repository row has an {column!r} (all null or no rows): embed its images first")
     base = repository.select_columns([column])
     base = base.select(rows) if len(rows) < len(repository) else base  # a new object: the caller's dataset stays bare
-    meta = _index_meta(base, column, string_factory)
     path = os.fspath(index_path) if index_path is not None else None
+    # The embeddings' fingerprint (a pass over every vector) only matters for a saved index.
+    meta = _index_meta(base, column, string_factory) if path else None
     if path and os.path.exists(path) and os.path.exists(path + ".json"):
         with open(path + ".json") as f:
             saved = json.load(f)
+        saved_params = saved.pop("search_params", None)
         if saved == meta:
             base.load_faiss_index(column, path)
+            params = set_search_params(base.get_index(column).faiss_index, nprobe=nprobe, ef_search=ef_search)
+            if params != saved_params:
+                _save_meta(path, meta, params)
             return base, rows
         logger.warning("faiss index %s was built from other embeddings; rebuilding it", path)
     # An approximate index (IVF, PQ) must be trained first: on up to 65,536 of the vectors.
     train = min(len(base), 65_536) if string_factory else None
     base.add_faiss_index(column=column, index_name=column, string_factory=string_factory,
                          metric_type=faiss.METRIC_INNER_PRODUCT, dtype=np.float32, train_size=train)
+    params = set_search_params(base.get_index(column).faiss_index, nprobe=nprobe, ef_search=ef_search)
     if path:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         base.save_faiss_index(column, path)
-        with open(path + ".json", "w") as f:
-            json.dump(meta, f)
+        _save_meta(path, meta, params)
     return base, rows
 
 
@@ -120,13 +173,18 @@ def collect(
     index_path: str | os.PathLike | None = None,
     column: str = INDEX,
     string_factory: str | None = None,
+    nprobe: int | None = None,
+    ef_search: int | None = None,
 ) -> Dataset:
     """The repository images nearest to each domain's seeds (see the module docstring).
 
     ``per_domain``: most images collected per domain; ``k``: neighbours asked per seed (a
     domain gets at most ``k`` x its seeds); ``index_path``: where the faiss index is saved
     and reused; ``string_factory``: a faiss index factory string (e.g. ``"HNSW32"``) for
-    repositories too large for an exact search (default: exact).
+    repositories too large for an exact search (default: exact); ``nprobe`` (IVF: lists
+    visited per query) and ``ef_search`` (HNSW: candidates kept) trade query time for recall
+    (``None``: the index's own, faiss's 1 and 16 for a new index); both are saved beside
+    ``index_path`` and recorded in the provenance.
     """
     if per_domain < 1 or k < 1:
         raise ConfigError(f"per_domain and k must be >= 1, got per_domain={per_domain}, k={k}")
@@ -136,7 +194,8 @@ def collect(
     if len(seed_rows) == 0:
         raise ConfigError(f"no seed has an {column!r} (all null): check the seeds' image_embedding_flag")
     seeds = seeds.select(seed_rows) if len(seed_rows) < len(seeds) else seeds
-    base, rows = build_index(repository, column=column, index_path=index_path, string_factory=string_factory)
+    base, rows = build_index(repository, column=column, index_path=index_path, string_factory=string_factory,
+                             nprobe=nprobe, ef_search=ef_search)
     table = seeds.with_format("arrow").select_columns([c for c in ("id", "domain", column) if c in seeds.column_names])[:]
     seed_ids = [str(v) for v in table.column("id").to_pylist()] if "id" in table.column_names else [
         str(i) for i in seed_rows.tolist()]
@@ -161,7 +220,14 @@ def collect(
     counts = {d: sum(1 for p in picked if p[3] == d) for d in domains}
     return provenance.record(out, "collect", kind="stage", rows_in=len(repository), rows_out=len(out), params={
         "per_domain": per_domain, "k": k, "column": column, "string_factory": string_factory,
-        "seeds": len(seeds), "per_domain_found": counts}, parent=repository)
+        "search_params": search_params(base.get_index(column).faiss_index), "seeds": len(seeds),
+        "per_domain_found": counts, "embedder": _embedder(repository)}, parent=repository)
+
+
+def _embedder(ds: Dataset) -> str | None:
+    """The model of the last ``image_embeddings`` step in ``ds``'s provenance (the card names it)."""
+    found = [s for s in provenance.steps(ds) if s.get("name") == "image_embeddings"]
+    return found[-1].get("model") if found else None
 
 
 def _with_found(repository: Dataset, picked) -> Dataset:
