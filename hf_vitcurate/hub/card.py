@@ -221,7 +221,7 @@ def config_section(section: dict[str, Any], steps: list[dict[str, Any]]) -> dict
 
     A section names its ``config``, a ``title``, optional ``text`` and ``tables``, and
     ``card``: a packaged template whose *method* block (that method's card text) is
-    rendered with the steps that apply to this config, headings one level down.
+    rendered with the steps that apply to this config, headings two levels down.
     """
     config = section["config"]
     own = [s for s in steps if s["applies_to"] == "all" or any(w.split("/")[0] == config
@@ -233,7 +233,7 @@ def config_section(section: dict[str, Any], steps: list[dict[str, Any]]) -> dict
 
 
 def method_text(card: str, *, steps: list[dict[str, Any]]) -> str:
-    """The *method* block of a packaged card template alone, its headings one level down."""
+    """The *method* block of a packaged card template alone, its headings two levels down (under a config's)."""
     import jinja2
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(cards_dir()), trim_blocks=True, lstrip_blocks=True)
@@ -241,7 +241,7 @@ def method_text(card: str, *, steps: list[dict[str, Any]]) -> str:
     if "method" not in template.blocks:
         return ""
     text = "".join(template.blocks["method"](template.new_context({"steps": steps, "configs": []})))
-    return "\n".join("#" + line if line.startswith("## ") else line for line in text.strip().splitlines())
+    return "\n".join("##" + line if line.startswith("## ") else line for line in text.strip().splitlines())
 
 
 def card_metadata(card: str, card_data: dict[str, Any], sources: list[dict[str, Any]], total_rows: int) -> DatasetCardData:

@@ -1,0 +1,135 @@
+"""``run_recipe``: the whole main job, what ``vitcurate curate`` and ``vitcurate demo`` run.
+
+Sources -> :func:`~hf_vitcurate.curation.run.curate` -> the report -> one Hub-layout repo
+(one config per output, one card with a section per config and the report, the recipe
+as ``recipe.yaml`` beside the card) -> ``summary.json`` and the short closing table.
+
+Example:
+    >>> summary = run_recipe("shapesworld", output_dir="vitcurate_out")   # doctest: +SKIP
+    >>> print(summary["table"])                                            # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any, Callable
+
+from .recipe import Recipe
+from .run import Curation, as_recipe, curate, load_sources, source_counts
+from .summary import report_of, summary_rows, table_markdown, table_text
+
+RECIPE_FILE = "recipe.yaml"
+# Each method's card (its text becomes the config's section) and a one-line title.
+METHOD_CARDS = {
+    "release": ("revo_lion", "REVO-LION Tune and Eval"),
+    "core": ("svit_core", "SVIT-core"),
+    "mllm_selector": ("mllm_selector", "MLLM-Selector"),
+    "taxonomy": (None, "MMInstruct style, a split per instruction type"),
+    "combination": (None, "the recommended combination"),
+    "random_subset": (None, "a uniform random draw (the baseline)"),
+}
+
+
+def run_recipe(
+    recipe: Recipe | dict | str | os.PathLike,
+    *,
+    output_dir: str = "vitcurate_out",
+    say: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Run ``recipe`` into ``output_dir`` (``work/``, the repo in ``publish.local_dir``, ``summary.json``); return the summary."""
+    recipe = as_recipe(recipe)
+    say = say or (lambda _msg: None)
+    t0 = time.perf_counter()
+    os.makedirs(output_dir, exist_ok=True)
+    pool, truth = load_sources(recipe)
+    counts = source_counts(pool)
+    say(f"sources: {len(pool)} rows from {len(counts)} sources ({', '.join(counts)})")
+    curation = curate(pool, recipe, work_dir=os.path.join(output_dir, "work"), say=say)
+    t = time.perf_counter()
+    report = report_of(curation, truth=truth, seeds=recipe.report_seeds)
+    rows = summary_rows(report)
+    curation.timings["report"] = round(time.perf_counter() - t, 1)
+    say(f"report: {len(rows)} configs against {recipe.report_seeds} random draws each ({curation.timings['report']:.1f} s)")
+    t = time.perf_counter()
+    hub_dir = publish_curation(curation, recipe, report=report, rows=rows, output_dir=output_dir, rows_in=counts)
+    curation.timings["publish"] = round(time.perf_counter() - t, 1)
+    say(f"publish: {len(curation)} configs to {hub_dir} ({curation.timings['publish']:.1f} s)")
+    summary = {
+        "rows_in": curation.rows_in,
+        "kept": len(curation.pool),
+        "rejected": len(curation.rejected),
+        "configs": {c: {"rows": r["rows"], "splits": {s: len(d) for s, d in curation[c][0].items()},
+                        **{k: v for k, v in r.items() if k not in ("config", "rows")},
+                        "accounting": curation.accounting[c]} for c, r in zip(curation, rows)},
+        "table": table_text(rows),
+        "verdicts": [e["verdict"] for e in report["configs"].values() if e.get("verdict")],
+        "published_to": hub_dir,
+        "load_with": f"datasets.load_dataset({hub_dir!r}, {next(iter(curation))!r})",
+        "rerun_with": f"vitcurate curate {os.path.join(hub_dir, RECIPE_FILE)}",
+        "model": curation.model,
+        "timings": curation.timings,
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    with open(os.path.join(output_dir, "summary.json"), "w", encoding="utf-8") as f:
+        json.dump({**summary, "report": report}, f, indent=2, default=str)
+    return summary
+
+
+def publish_curation(curation: Curation, recipe: Recipe, *, report: dict[str, Any], rows: list[dict[str, Any]],
+                     output_dir: str, rows_in: dict[str, int] | None = None) -> str:
+    """Every config in one Hub-layout repo, ``recipe.yaml`` beside the card; returns the repo folder.
+
+    ``rows_in``: rows per ``source`` value of the pool before validation, for the card's sources table.
+    """
+    from ..hub import publish
+    from ..report import report_plot, report_table
+
+    target = recipe.publish
+    hub_dir = target.local_dir if os.path.isabs(target.local_dir) else os.path.join(output_dir, target.local_dir)
+    os.makedirs(hub_dir, exist_ok=True)
+    # Written first, so that a push uploads it with the data (publish keeps files it does not manage).
+    with open(os.path.join(hub_dir, RECIPE_FILE), "w", encoding="utf-8") as f:
+        f.write(recipe.text)
+    plot = report_plot(report, os.path.join(output_dir, "work", "report.png"))
+    card_data = {
+        "pretty_name": "ShapesWorld, curated" if all(s.kind == "shapesworld" for s in recipe.sources) else None,
+        "sources": source_licenses(recipe, rows_in or {}),
+        "report": f"{table_markdown(rows)}\n\n```\n{report_table(report)}\n```",
+        "plots": {"How each config compares": plot},
+        "sections": [section(name, recipe, curation) for name in curation],
+    }
+    card_data = {k: v for k, v in card_data.items() if v}
+    return publish({c: dd for c, (dd, _) in curation.outputs.items()}, target.repo_id, local_dir=hub_dir,
+                   card="curated", card_data=card_data, version=target.version, push=target.push,
+                   rejected=curation.rejected)
+
+
+def source_licenses(recipe: Recipe, rows_in: dict[str, int]) -> dict[str, dict[str, Any]]:
+    """``{source: {"license", "rows_in"}}`` for the card: a file source's license from the recipe, ShapesWorld's apache-2.0."""
+    named = {s.name: s.license for s in recipe.sources if s.kind == "files"}
+    synthetic = "apache-2.0" if any(s.kind == "shapesworld" for s in recipe.sources) else None  # generated here
+    out = {}
+    for name, n in rows_in.items():
+        lic = named[name] if name in named else synthetic
+        out[name] = {"rows_in": n, **({"license": lic} if lic else {})}
+    return out
+
+
+def section(name: str, recipe: Recipe, curation: Curation) -> dict[str, Any]:
+    """The card section of one config: its method's card text, the recipe's settings, where its rows went."""
+    output = recipe.outputs[name]
+    card, title = METHOD_CARDS[output.method]
+    acc = curation.accounting[name]
+    budget = f"n = {output.n}" if output.n else (f"fraction = {output.fraction}" if output.fraction else "no budget")
+    text = (f"Method `{output.method}`, {budget}, seed {output.seed}; options `{json.dumps(output.options)}`. "
+            f"{acc['kept']} of {acc['rows_in']} rows kept.")
+    if output.method == "taxonomy":
+        text += (" Every row carries its MMInstruct `domain` and `instruction_type` (keyword tagger, "
+                 "`hf_vitcurate.stages.taxonomy`); each instruction type is a split.")
+    if output.method == "combination":
+        text += " The steps, in order: " + ", ".join(s.name for s in output.steps) + "."
+    removed = [{"step": k, "rows removed": v} for k, v in acc["removed"].items()]
+    return {"config": name, "title": title, "card": card, "text": text,
+            "tables": {"Where the rows went": removed} if removed else {}}
