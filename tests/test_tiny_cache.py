@@ -1,0 +1,134 @@
+"""hf_vitcurate.testing.cache: train_tiny builds each tiny model once per identity, in the user's cache folder."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+# Small enough to build in a few seconds: 2 tower steps, 1 stage-1 step on 4 captions.
+FAST = {"vision_steps": 2, "max_steps": 1, "batch_size": 4, "progress": False}
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """A private cache folder (never the user's) with the cache switched on."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("HF_VITCURATE_CACHE", str(folder))
+    monkeypatch.delenv("HF_VITCURATE_TINY_CACHE", raising=False)
+    return folder / "tiny_models"
+
+
+def _build(work_dir, pool_seed: int = 0, **options):
+    from hf_vitcurate.testing import toy_dataset, train_tiny
+
+    return train_tiny(toy_dataset(8, seed=pool_seed), work_dir=work_dir, captions=toy_dataset(4, seed=pool_seed),
+                      **{**FAST, **options})
+
+
+def _no_training(monkeypatch, *, tower: bool = True, stage_1: bool = True) -> None:
+    """Make the training functions fail if entered: a cache hit must not train."""
+    from hf_vitcurate.models import training
+    from hf_vitcurate.testing import vision
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("trained although the cache holds this model")
+
+    if tower:
+        monkeypatch.setattr(vision, "pretrain_vision_tower", refuse)
+    if stage_1:
+        monkeypatch.setattr(training, "pretrain", refuse)
+
+
+def _entries(cache, kind: str) -> list[str]:
+    folder = cache / kind
+    return sorted(os.listdir(folder)) if folder.exists() else []
+
+
+def _tower_state(path):
+    from safetensors.torch import load_file
+
+    weights = load_file(os.path.join(path, "model.safetensors"))
+    return {k: v for k, v in weights.items() if "vision_tower" in k}
+
+
+def test_second_run_reuses_the_cached_model_without_training(cache, tmp_path, monkeypatch, capsys):
+    first = _build(tmp_path / "a")
+    assert first == str(tmp_path / "a" / "f_pre")
+    assert len(_entries(cache, "f_pre")) == 1 and len(_entries(cache, "towers")) == 1
+    assert capsys.readouterr().err.count(f"tiny models: cache in {cache}") == 1
+
+    _no_training(monkeypatch)
+    second = _build(tmp_path / "b")
+    assert second == str(tmp_path / "b" / "f_pre")
+    for name in ("model.safetensors", "train_log.json"):
+        assert (tmp_path / "a" / "f_pre" / name).read_bytes() == (tmp_path / "b" / "f_pre" / name).read_bytes()
+    assert (tmp_path / "b" / "tiny" / "vision_pretraining.json").exists()
+    assert len(_entries(cache, "f_pre")) == 1
+    # The work_dir is self-contained: a copy, not a link into the cache.
+    assert os.stat(tmp_path / "b" / "f_pre" / "model.safetensors").st_nlink == 1
+    assert "cache in" not in capsys.readouterr().err  # printed once per process
+    # Same work_dir again: nothing to do.
+    assert _build(tmp_path / "b") == second
+
+
+def test_another_pool_or_recipe_gets_a_new_entry_and_reuses_the_tower(cache, tmp_path, monkeypatch):
+    import torch
+
+    _build(tmp_path / "a")
+    _no_training(monkeypatch, stage_1=False)  # the tower is pool-independent: never pretrained again
+    _build(tmp_path / "b", pool_seed=1)
+    assert len(_entries(cache, "f_pre")) == 2 and len(_entries(cache, "towers")) == 1
+    a, b = _tower_state(tmp_path / "a" / "tiny"), _tower_state(tmp_path / "b" / "tiny")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    a_log = json.loads((tmp_path / "a" / "f_pre" / "train_log.json").read_text())
+    b_log = json.loads((tmp_path / "b" / "f_pre" / "train_log.json").read_text())
+    assert a_log["identity"]["data"] != b_log["identity"]["data"]  # trained on its own captions
+
+    _build(tmp_path / "c", max_steps=2)  # another stage-1 recipe
+    assert len(_entries(cache, "f_pre")) == 3
+    assert json.loads((tmp_path / "c" / "f_pre" / "train_log.json").read_text())["steps"] == 2
+
+
+def test_a_killed_or_partial_entry_is_never_used(cache, tmp_path, monkeypatch):
+    _build(tmp_path / "a")
+    (key,) = _entries(cache, "f_pre")
+    entry = cache / "f_pre" / key
+    # A build cut short: no identity.json (written last), a broken weight file, a leftover partial folder.
+    (entry / "identity.json").unlink()
+    (entry / "f_pre" / "model.safetensors").write_bytes(b"cut short")
+    (cache / "f_pre" / f"{key}.partial-999999").mkdir()
+
+    _build(tmp_path / "b")
+    assert _entries(cache, "f_pre") == [key]  # rebuilt in place; the leftover is gone
+    assert (entry / "identity.json").exists()
+    assert (tmp_path / "a" / "f_pre" / "model.safetensors").read_bytes() == \
+        (tmp_path / "b" / "f_pre" / "model.safetensors").read_bytes()
+
+
+def test_cache_off_by_option_or_environment(cache, tmp_path, monkeypatch):
+    path = _build(tmp_path / "a", cache=False)
+    assert path == str(tmp_path / "a" / "f_pre") and not cache.exists()
+    monkeypatch.setenv("HF_VITCURATE_TINY_CACHE", "0")
+    _build(tmp_path / "b")
+    assert not cache.exists()
+    assert (tmp_path / "a" / "f_pre" / "model.safetensors").read_bytes() == \
+        (tmp_path / "b" / "f_pre" / "model.safetensors").read_bytes()
+
+
+def test_cached_and_uncached_builds_are_the_same_model(cache, tmp_path):
+    _build(tmp_path / "a", cache=False)
+    _build(tmp_path / "warm", pool_seed=1)  # puts the tower in the cache from another pool
+    _build(tmp_path / "b")  # this pool's model with the cached tower
+    for part in ("tiny", "f_pre"):
+        assert (tmp_path / "a" / part / "model.safetensors").read_bytes() == \
+            (tmp_path / "b" / part / "model.safetensors").read_bytes(), part
+
+
+def test_a_work_dir_holding_another_model_is_refused(cache, tmp_path):
+    from hf_vitcurate.errors import StaleStateError
+
+    _build(tmp_path / "a")
+    with pytest.raises(StaleStateError, match="data changed"):
+        _build(tmp_path / "a", pool_seed=1)
