@@ -36,6 +36,7 @@ from .errors import VitCurateError, check_path
 # Order is the order shown in ``vitcurate --help``.
 COMMANDS = [
     "demo",
+    "curate",
     "convert",
     "validate",
     "stats",

@@ -1,4 +1,4 @@
-"""``vitcurate demo``: the main job on the embedded ShapesWorld default (mirrors :func:`hf_vitcurate.demo.run_demo`).
+"""``vitcurate demo``: ``vitcurate curate`` with the built-in ShapesWorld recipe (mirrors :func:`hf_vitcurate.demo.run_demo`).
 
 Example:
     $ vitcurate demo --output vitcurate_out --n-images 160 --fraction 0.25
@@ -6,26 +6,29 @@ Example:
 
 from __future__ import annotations
 
-from .common import default_of, option, print_summary
+from .common import default_of
 
 
 def register(sub) -> None:
     from ..demo import run_demo
 
-    p = sub.add_parser("demo", help="run the whole pipeline on ShapesWorld and publish locally")
+    p = sub.add_parser("demo", help="curate ShapesWorld with the built-in recipe into one local Hub-layout repo")
     default = default_of(run_demo, "output_dir")  # output_dir is --output, as everywhere
     p.add_argument("--output", default=default, help=f"output folder (default: {default})")
-    option(p, run_demo, "n_images", "ShapesWorld images to draw")
-    option(p, run_demo, "fraction", "share of the pool to select")
-    option(p, run_demo, "seed", "random seed")
-    option(p, run_demo, "repo_id", "repo id written in the card")
+    p.add_argument("--n-images", dest="n_images", type=int, default=None,
+                   help="ShapesWorld images to draw (default: the recipe's, 160)")
+    p.add_argument("--fraction", type=float, default=None,
+                   help="share of the pool each budgeted config keeps (default: the recipe's)")
+    p.add_argument("--seed", type=int, default=None, help="data, training and draw seed (default: the recipe's, 0)")
+    p.add_argument("--repo-id", dest="repo_id", default=None, help="repo id written in the card (default: the recipe's)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from ..demo import run_demo
+    from .curate import finish, quiet_datasets
 
+    quiet_datasets()
     summary = run_demo(output_dir=args.output, n_images=args.n_images, fraction=args.fraction, seed=args.seed,
                        repo_id=args.repo_id)
-    print_summary({"output": args.output, **summary})
-    return 0
+    return finish(summary, args.output)

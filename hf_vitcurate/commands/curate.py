@@ -1,0 +1,79 @@
+"""``vitcurate curate``: run a curation recipe (mirrors :func:`hf_vitcurate.curation.job.run_recipe`).
+
+Example:
+    $ vitcurate curate --print-recipe shapesworld > recipe.yaml     # the built-in recipe, commented
+    $ vitcurate curate recipe.yaml --output vitcurate_out
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from .common import default_of, print_summary
+
+
+def register(sub) -> None:
+    from ..curation.job import run_recipe
+
+    p = sub.add_parser("curate", help="run a recipe: every curated config in one Hub-layout repo, with its report")
+    p.add_argument("recipe", nargs="?", metavar="RECIPE", help="a recipe YAML file (or a built-in name: shapesworld)")
+    default = default_of(run_recipe, "output_dir")  # output_dir is --output, as everywhere
+    p.add_argument("--output", default=default, help=f"output folder (default: {default})")
+    p.add_argument("--print-recipe", metavar="NAME", default=None,
+                   help="print a built-in recipe (shapesworld) to copy and edit, and stop")
+    p.set_defaults(func=run)
+
+
+def say(prefix: str):
+    """A progress printer (one line per stage), silent under ``vitcurate -q``."""
+    from ..progress import quiet
+
+    def _say(msg: str) -> None:
+        if not quiet():
+            print(f"[{prefix}] {msg}", flush=True)
+
+    return _say
+
+
+def finish(summary: dict[str, Any], output: str) -> int:
+    """Print the short table and the verdicts (not under ``-q``), then the closing JSON summary."""
+    from ..progress import quiet
+
+    if not quiet():
+        print("\n" + summary["table"])
+        for line in summary["verdicts"]:
+            print(f"- {line}")
+    print_summary({
+        "output": output,
+        "published_to": summary["published_to"],
+        "rows_in": summary["rows_in"],
+        "kept": summary["kept"],
+        "rejected": summary["rejected"],
+        "configs": {c: v["rows"] for c, v in summary["configs"].items()},
+        "load_with": summary["load_with"],
+        "rerun_with": summary["rerun_with"],
+        "seconds": summary["seconds"],
+    })
+    return 0
+
+
+def quiet_datasets() -> None:
+    """``datasets``' per-map bars off: the job prints one line per stage instead."""
+    from datasets.utils.logging import disable_progress_bar
+
+    disable_progress_bar()
+
+
+def run(args) -> int:
+    from ..curation import builtin
+    from ..curation.job import run_recipe
+    from ..errors import ConfigError
+
+    if args.print_recipe:
+        sys.stdout.write(builtin(args.print_recipe))
+        return 0
+    if not args.recipe:
+        raise ConfigError("name a RECIPE file (vitcurate curate --print-recipe shapesworld prints one to start from)")
+    quiet_datasets()
+    return finish(run_recipe(args.recipe, output_dir=args.output, say=say("vitcurate curate")), args.output)
