@@ -2,6 +2,7 @@
 
     python benchmarks/bench_collect.py --rows 100000 --repeats 3
     python benchmarks/bench_collect.py --rows 1000000 --repeats 1 --methods numpy flat ivf
+    python benchmarks/bench_collect.py --rows 100000 --methods numpy ivf hnsw --nprobe 1 4 16 --ef-search 16 64
 
 Vectors: ``--rows`` unit vectors of ``--dim`` float32 in a ``Dataset`` with an ``image_embedding``
 column (``--data clustered``: ``--clusters`` Gaussian clusters, closer to image embeddings;
@@ -13,8 +14,12 @@ column (``--data clustered``: ``--clusters`` Gaussian clusters, closer to image 
   ``np.argpartition`` top-10 per block (memory bounded), no build;
 - ``flat``: the package's index, ``engine.collection.build_index`` (exact ``IndexFlatIP`` through
   ``Dataset.add_faiss_index``, as ``collect`` builds it), queried with ``search_batch``;
-- ``ivf``: ``add_faiss_index(string_factory="IVF<nlist>,Flat", train_size=...)``, ``--nprobe`` lists;
-- ``hnsw``: ``add_faiss_index(string_factory="HNSW32")``, ``efSearch = --ef-search``.
+- ``ivf``: ``build_index(string_factory="IVF<nlist>,Flat")`` (trained on up to 65,536 vectors),
+  queried at each ``--nprobe`` (lists visited; several values: one build, one query pass each);
+- ``hnsw``: ``build_index(string_factory="HNSW32")``, queried at each ``--ef-search``.
+
+The search settings go through ``engine.collection.set_search_params``, as ``collect(...,
+nprobe=, ef_search=)`` sets them.
 
 Printed: JSON (per method median and range of build s, query s, peak RSS, recall@10 against the
 numpy top-10, and numpy's query time over the method's, per repeat), then a markdown table.
@@ -81,14 +86,14 @@ def _status_mb(field: str = "VmRSS") -> float:
     return float("nan")
 
 
-def worker(method: str, base_path: str, query_path: str, ids_path: str, *, nlist: int, nprobe: int,
-           ef_search: int) -> dict:
-    """One measurement in this process: load the vectors, build (timed), query (timed), save the ids."""
-    import faiss
+def worker(method: str, base_path: str, query_path: str, ids_path: str, *, nlist: int, nprobe: list[int],
+           ef_search: list[int]) -> dict:
+    """One measurement in this process: load the vectors, build (timed), query at each setting
+    (timed), save the ids (``ids_path`` with ``{}`` for the setting's label)."""
     import pyarrow as pa
     from datasets import Dataset
 
-    from hf_vitcurate.engine.collection import INDEX, build_index
+    from hf_vitcurate.engine.collection import INDEX, build_index, set_search_params
 
     vectors, queries = np.load(base_path), np.load(query_path)
     rows, dim = vectors.shape
@@ -98,32 +103,30 @@ def worker(method: str, base_path: str, query_path: str, ids_path: str, *, nlist
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
     rss0 = _status_mb()
-    t0 = time.perf_counter()
+    settings = {"ivf": [{"nprobe": n} for n in nprobe], "hnsw": [{"ef_search": e} for e in ef_search]}.get(method, [{}])
+    queried = {}
     if method == "numpy":
         build = 0.0
         t0 = time.perf_counter()
         ids = numpy_topk(vectors, queries)
+        queried[""] = (time.perf_counter() - t0, ids)
     else:
-        if method == "flat":
-            base, _ = build_index(ds)
-        else:
-            factory = f"IVF{nlist},Flat" if method == "ivf" else "HNSW32"
-            base = ds
-            base.add_faiss_index(column=INDEX, index_name=INDEX, string_factory=factory,
-                                 metric_type=faiss.METRIC_INNER_PRODUCT, dtype=np.float32,
-                                 train_size=min(rows, 64 * nlist) if method == "ivf" else None)
-            index = base.get_index(INDEX).faiss_index
-            if method == "ivf":
-                index.nprobe = nprobe
-            else:
-                index.hnsw.efSearch = ef_search
-        build = time.perf_counter() - t0
+        factory = {"flat": None, "ivf": f"IVF{nlist},Flat", "hnsw": "HNSW32"}[method]
         t0 = time.perf_counter()
-        _, ids = base.search_batch(INDEX, queries, k=K)
-    query = time.perf_counter() - t0
-    np.save(ids_path, np.asarray(ids, dtype=np.int64))
+        base, _ = build_index(ds, string_factory=factory)
+        build = time.perf_counter() - t0
+        for setting in settings:
+            set_search_params(base.get_index(INDEX).faiss_index, **setting)
+            t0 = time.perf_counter()
+            _, ids = base.search_batch(INDEX, queries, k=K)
+            queried[" ".join(f"{k}={v}" for k, v in setting.items())] = (time.perf_counter() - t0, ids)
+    out = {}
+    for label, (query, ids) in queried.items():
+        path = ids_path.format(label.replace("=", "").replace(" ", "_"))
+        np.save(path, np.asarray(ids, dtype=np.int64))
+        out[label] = {"query_s": query, "ids": path}
     peak = _status_mb("VmHWM")
-    return {"build_s": build, "query_s": query, "peak_rss_mb": peak, "data_rss_mb": rss0}
+    return {"build_s": build, "settings": out, "peak_rss_mb": peak, "data_rss_mb": rss0}
 
 
 def recall(found: np.ndarray, truth: np.ndarray) -> float:
@@ -162,8 +165,8 @@ def main() -> None:
     ap.add_argument("--clusters", type=int, default=1000)
     ap.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     ap.add_argument("--nlist", type=int, default=1024)
-    ap.add_argument("--nprobe", type=int, default=16)
-    ap.add_argument("--ef-search", type=int, default=64)
+    ap.add_argument("--nprobe", type=int, nargs="+", default=[16])
+    ap.add_argument("--ef-search", type=int, nargs="+", default=[64])
     ap.add_argument("--worker", nargs=4, metavar=("METHOD", "BASE", "QUERIES", "IDS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     opts = {"nlist": args.nlist, "nprobe": args.nprobe, "ef_search": args.ef_search}
@@ -175,24 +178,26 @@ def main() -> None:
         base_path, query_path = os.path.join(tmp, "base.npy"), os.path.join(tmp, "queries.npy")
         make_vectors(base_path, args.rows, args.dim, data=args.data, clusters=args.clusters, seed=1)
         make_vectors(query_path, args.queries, args.dim, data=args.data, clusters=args.clusters, seed=2)
-        runs: dict[str, list[dict]] = {m: [] for m in methods}
+        runs: dict[str, list[dict]] = {}
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                                             os.environ.get("PYTHONPATH", "")])}
         for r in range(args.repeats):
             order = methods[r % len(methods):] + methods[:r % len(methods)]  # rotate who goes first
             for m in order:
-                ids_path = os.path.join(tmp, f"ids_{m}_{r}.npy")
+                ids_path = os.path.join(tmp, f"ids_{m}_{r}_{{}}.npy")
                 out = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", m, base_path, query_path,
-                                      ids_path, "--nlist", str(args.nlist), "--nprobe", str(args.nprobe),
-                                      "--ef-search", str(args.ef_search)], capture_output=True, text=True, env=env)
+                                      ids_path, "--nlist", str(args.nlist), "--nprobe", *map(str, args.nprobe),
+                                      "--ef-search", *map(str, args.ef_search)], capture_output=True, text=True, env=env)
                 if out.returncode:
                     sys.exit(f"{m} failed: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode}")
-                runs[m].append({**json.loads(out.stdout.strip().splitlines()[-1]), "ids": ids_path})
-                print(f"repeat {r} {m}: {runs[m][-1]['query_s']:.2f} s query", file=sys.stderr, flush=True)
+                got = json.loads(out.stdout.strip().splitlines()[-1])
+                for label, res in got.pop("settings").items():  # one row per (method, setting)
+                    runs.setdefault(f"{m} {label}".strip(), []).append({**got, **res})
+                print(f"repeat {r} {m}: {got['build_s']:.2f} s build", file=sys.stderr, flush=True)
         summary = {"rows": args.rows, "dim": args.dim, "queries": args.queries, "k": K, "data": args.data,
                    "clusters": args.clusters if args.data == "clustered" else None, "repeats": args.repeats, **opts,
                    "methods": {}}
-        for m in methods:
+        for m in runs:
             rs = runs[m]
             summary["methods"][m] = {
                 "build_s": spread([x["build_s"] for x in rs]), "query_s": spread([x["query_s"] for x in rs]),
