@@ -14,7 +14,8 @@ from .schema import FEATURES, validate
 
 # Lazy, so that `import hf_vitcurate` stays cheap, yet the real functions (and their
 # signatures) are what a user gets.
-_LAZY = {"load_vit": "formats", "explode_turns": "formats", "save_vit": "formats", "Selection": "results", "Split": "results"}
+_LAZY = {"load_vit": "formats", "explode_turns": "formats", "save_vit": "formats", "Selection": "results", "Split": "results",
+         "curate": "curation"}
 
 
 def __getattr__(name: str):
@@ -36,6 +37,7 @@ __all__ = [
     "Selection",
     "Split",
     "VitCurateError",
+    "curate",
     "explode_turns",
     "load_vit",
     "save_vit",
