@@ -36,15 +36,15 @@ def say(prefix: str):
     return _say
 
 
-def finish(summary: dict[str, Any], output: str) -> int:
-    """Print the short table and the verdicts (not under ``-q``), then the closing JSON summary."""
+def closing(summary: dict[str, Any], output: str) -> dict[str, Any]:
+    """Print the short table and the verdicts (not under ``-q``); return the closing JSON summary's fields."""
     from ..progress import quiet
 
     if not quiet():
         print("\n" + summary["table"])
         for line in summary["verdicts"]:
             print(f"- {line}")
-    print_summary({
+    return {
         "output": output,
         "published_to": summary["published_to"],
         "rows_in": summary["rows_in"],
@@ -54,8 +54,7 @@ def finish(summary: dict[str, Any], output: str) -> int:
         "load_with": summary["load_with"],
         "rerun_with": summary["rerun_with"],
         "seconds": summary["seconds"],
-    })
-    return 0
+    }
 
 
 def quiet_datasets() -> None:
@@ -76,4 +75,6 @@ def run(args) -> int:
     if not args.recipe:
         raise ConfigError("name a RECIPE file (vitcurate curate --print-recipe shapesworld prints one to start from)")
     quiet_datasets()
-    return finish(run_recipe(args.recipe, output_dir=args.output, say=say("vitcurate curate")), args.output)
+    summary = run_recipe(args.recipe, output_dir=args.output, say=say("vitcurate curate"))
+    print_summary(closing(summary, args.output))
+    return 0

@@ -6,7 +6,7 @@ Example:
 
 from __future__ import annotations
 
-from .common import default_of
+from .common import default_of, print_summary
 
 
 def register(sub) -> None:
@@ -26,9 +26,10 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from ..demo import run_demo
-    from .curate import finish, quiet_datasets
+    from .curate import closing, quiet_datasets
 
     quiet_datasets()
     summary = run_demo(output_dir=args.output, n_images=args.n_images, fraction=args.fraction, seed=args.seed,
                        repo_id=args.repo_id)
-    return finish(summary, args.output)
+    print_summary(closing(summary, args.output))
+    return 0
