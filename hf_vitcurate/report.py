@@ -41,10 +41,11 @@ from datasets import Dataset
 
 from .columns import list_column
 from .errors import ConfigError, MissingColumnError
+from .synthetic.pathologies import LOW_QUALITY_SOURCE
+from .synthetic.pool import statuses  # exploded turns ({id}#t{k}) have their row's status
 
 GOAL_Z = 3.0  # a method beats random when it is this many standard deviations better
-KINDS = ("hallucination", "leak", "duplicate", "easy")  # truth statuses other than "clean"
-LOW_QUALITY_SOURCE = "web_vqa"  # the low-quality ShapesWorld source (hf_vitcurate.synthetic)
+KINDS = ("hallucination", "leak", "duplicate", "easy")  # truth statuses other than "clean" (synthetic.STATUSES)
 # (words in a config name, the method, the measures it must beat random on); first match wins.
 PATHOLOGIES: tuple[tuple[tuple[str, ...], str, tuple[str, ...]], ...] = (
     (("recommend", "combin"), "recommended combination", ("degraded",)),
@@ -54,7 +55,6 @@ PATHOLOGIES: tuple[tuple[tuple[str, ...], str, tuple[str, ...]], ...] = (
     (("nbgs", "mllm", "selector", "necessity"), "NBGS", ("easy",)),
     (("balance", "svit", "core"), "balance", ("yes_no",)),
 )
-_EXPLODED = re.compile(r"#t\d+$")  # explode_turns ids: "{id}#t{k}"
 
 
 def method_of(config: str) -> tuple[str | None, tuple[str, ...]]:
@@ -70,21 +70,6 @@ def method_of(config: str) -> tuple[str | None, tuple[str, ...]]:
         if any((k in words) if len(k) <= 3 else (k in low) for k in keys):
             return method, targets
     return None, ()
-
-
-def statuses(ids: Sequence[str], truth: Mapping[str, str]) -> list[str]:
-    """The true status of each id; an exploded turn (``{id}#t{k}``) has its row's; unknown ids are clean.
-
-    >>> statuses(["a#t1", "b", "z"], {"a": "leak", "b": "easy"})
-    ['leak', 'easy', 'clean']
-    """
-    out = []
-    for i in ids:
-        s = truth.get(i)
-        if s is None:
-            s = truth.get(_EXPLODED.sub("", i), "clean")
-        out.append(s)
-    return out
 
 
 def _yes_no_labels(ds: Dataset) -> list[str]:
@@ -215,7 +200,7 @@ def curation_report(
     if seeds < 2:
         raise ConfigError(f"seeds must be at least 2 to measure a spread, got {seeds}")
     if truth is not None and "id" not in pool.column_names:
-        raise MissingColumnError("id", "the pool has no id column; the truth maps ids to statuses")
+        raise MissingColumnError("the pool has no id column; the truth maps ids to statuses, so give the pool its ids")
     pool_yn = _yes_no_labels(pool)
     # A row number rides along so that each draw's yes:no is read from the pool's labels.
     indexed = pool.add_column("_row", list(range(len(pool))))
@@ -320,4 +305,4 @@ def report_plot(report: Mapping[str, Any], path: str) -> str:
     return path
 
 
-__all__ = ["GOAL_Z", "KINDS", "PATHOLOGIES", "curation_report", "method_of", "report_plot", "report_table", "statuses", "why"]
+__all__ = ["GOAL_Z", "KINDS", "PATHOLOGIES", "curation_report", "method_of", "report_plot", "report_table", "why"]

@@ -13,13 +13,19 @@ import pytest
 from hf_vitcurate.schema import validate
 from hf_vitcurate.synthetic import (
     CHANCE,
+    LOW_QUALITY_SOURCE,
     SOURCES,
     benchmark,
     make_scene,
     score_benchmark,
+    degraded_share,
+    degraded_shares,
+    pool_and_truth,
     shapesworld,
+    statuses,
     training_pool,
 )
+from hf_vitcurate.errors import ConfigError
 from hf_vitcurate.synthetic.language import (
     LEAK_PREFIXES,
     LETTERS,
@@ -58,7 +64,7 @@ def _gpt(conv) -> list[str]:
 
 
 def test_keys_and_sources(pool):
-    assert set(pool) == set(SOURCES) | {"benchmark"}
+    assert set(pool) == set(SOURCES) - {LOW_QUALITY_SOURCE} | {"benchmark"}  # the low-quality source is opt-in
     for name, ds in pool.items():
         if name != "benchmark":
             assert set(ds["source"]) == {name}
@@ -142,7 +148,7 @@ def test_degradation_rates_match_configuration(pool):
         originals = n - truth["duplicate"]
         for kind in ("hallucination", "leak"):
             assert abs(truth[kind] / originals - rates.get(kind, 0)) < 0.02, (name, kind, truth)
-    for name in set(SOURCES) - set(RATES):
+    for name in set(SOURCES) - set(RATES) - {LOW_QUALITY_SOURCE}:
         assert set(pool[name]["_truth"]) == {"clean"}
 
 
@@ -430,3 +436,73 @@ def test_engine_shapes_write_with_the_shapesworld_writers():
     assert not hasattr(shapes, "describe")
     items = shapes._questions(scenes[0], random.Random(0))
     assert ("image_description", "long_vqa", "Please describe the details of this image.", [], describe(scenes[0])) in items
+
+
+@pytest.fixture(scope="module")
+def sick(tmp_path_factory):
+    """A world with every pathology on, at rates the tests check."""
+    return pool_and_truth(N_IMAGES, seed=3, easy=1.5, low_quality=0.5, yes_ratio=5.0, benchmark_images=0,
+                          cache_dir=str(tmp_path_factory.mktemp("sick")))
+
+
+def test_pathologies_appear_at_the_rates_set(sick):
+    pool, truth = sick
+    status = dict(zip(pool["id"], pool["source"]))
+    easy = [i for i, s in truth.items() if s == "easy"]
+    assert abs(len(easy) - 1.5 * N_IMAGES) <= 2, len(easy)  # low-discrepancy: within a row or two
+    assert {status[i] for i in easy} == {"mm_short_vqa"}
+    web = [i for i, s in status.items() if s == LOW_QUALITY_SOURCE]
+    assert abs(len(web) - 0.5 * N_IMAGES) <= 20, len(web)  # rows per image vary per image, as for every source
+    wrong = sum(truth[i] == "hallucination" for i in web)
+    assert abs(wrong - 0.8 * len(web)) <= 2, (wrong, len(web))
+    assert sum(truth[i] == "duplicate" for i in truth) > 0  # the default near-duplicates stay
+    shares = degraded_shares(pool, truth)
+    assert set(shares) == {"hallucination", "leak", "duplicate", "easy"}
+    assert shares["easy"] == pytest.approx(len(easy) / len(pool))
+    assert degraded_share(pool, truth) == pytest.approx(sum(shares.values()))
+
+
+def test_easy_rows_are_redundant_and_sloppy_rows_are_sloppy(sick):
+    pool, truth = sick
+    rows = [r for r in pool.select_columns(["id", "conversations", "source"]) if truth[r["id"]] == "easy"]
+    answers = Counter(r["conversations"][1]["value"] for r in rows)
+    assert set(answers) == {"white", "drawing", "shapes"}  # one answer per kind, whatever the image
+    per_image = Counter((r["id"].split("-", 1)[1].rsplit("-", 1)[0], r["conversations"][1]["value"]) for r in rows)
+    assert max(per_image.values()) == 1  # never one kind twice on an image: no accidental near-duplicates
+    web = [r for r in pool.select_columns(["id", "conversations", "source"]) if r["source"] == LOW_QUALITY_SOURCE]
+    for r in web:
+        q = r["conversations"][0]["value"]
+        assert q == q.lower() and not q.endswith("?")
+
+
+def test_truth_never_leaks_into_the_pool_columns(sick):
+    pool, truth = sick
+    assert not [c for c in pool.column_names if c.startswith("_")]
+    texts = {t["value"] for conv in pool["conversations"] for t in conv}
+    ids = set(pool["id"])
+    for word in ("hallucination", "easy", "duplicate", "_truth"):
+        assert not any(word in t for t in texts), word
+        assert not any(word in i for i in ids), word  # ids are opaque: nothing tells a copy or an easy row
+
+
+def test_pathologies_off_by_default_and_options_checked(clean, tmp_path):
+    assert LOW_QUALITY_SOURCE not in clean
+    assert "easy" not in set(clean["mm_short_vqa"]["_truth"])
+    with pytest.raises(ConfigError, match="easy"):
+        shapesworld(4, easy=-1)
+    with pytest.raises(ConfigError, match="mm_short_vqa"):
+        shapesworld(4, easy=1.0, sources=["captions"])
+    clean_web = shapesworld(30, seed=1, low_quality=1.0, degrade={LOW_QUALITY_SOURCE: {}}, benchmark_images=0,
+                            sources=[LOW_QUALITY_SOURCE], cache_dir=str(tmp_path))
+    assert set(clean_web[LOW_QUALITY_SOURCE]["_truth"]) == {"clean"}
+
+
+def test_exploded_turns_keep_their_rows_truth(sick):
+    from hf_vitcurate.formats.explode import explode_turns
+
+    pool, truth = sick
+    conv = pool.filter(lambda s: s == "llava_conv", input_columns="source")
+    turns = explode_turns(conv)
+    assert len(turns) > len(conv)
+    assert statuses(turns["id"], truth) == [truth[p] for p in turns["parent_id"]]
+    assert degraded_share(turns, truth) > 0

@@ -2,7 +2,9 @@
 
 Seeded scenes of simple objects (:mod:`.world`), written as VIT source datasets in the
 styles of LLaVA, SVIT and MMInstruct (:mod:`.writers`, :mod:`.sources`), some degraded on
-purpose with the truth in a ``_truth`` column that no method may read, and a held-out
+purpose (wrong and leaking answers, near-duplicates, redundant easy rows, a low-quality
+source, a yes:no skew; :mod:`.pathologies`) with the truth in a ``_truth`` column that no
+method may read, and a held-out
 benchmark with its scoring (:mod:`.benchmark`); :func:`evaluate` (``evaluate.py``) runs a
 checkpoint on it.
 
@@ -16,7 +18,8 @@ Example:
 
 from .benchmark import CHANCE, benchmark, score_benchmark
 from .evaluate import evaluate  # the model side's scorer (imports models lazily)
-from .pool import degraded_share, pool_and_truth
+from .pathologies import DEMO_PATHOLOGIES, LOW_QUALITY_SOURCE
+from .pool import degraded_share, degraded_shares, pool_and_truth, statuses
 from .sources import (
     DEFAULT_DEGRADE,
     DEFAULT_ROWS_PER_IMAGE,
@@ -35,12 +38,15 @@ __all__ = [
     "DEFAULT_DEGRADE",
     "DEFAULT_ROWS_PER_IMAGE",
     "DEGRADED",
+    "DEMO_PATHOLOGIES",
+    "LOW_QUALITY_SOURCE",
     "SHAPES",
     "SIZES",
     "SOURCES",
     "Scene",
     "benchmark",
     "degraded_share",
+    "degraded_shares",
     "evaluate",
     "image_table",
     "make_scene",
@@ -49,5 +55,6 @@ __all__ = [
     "score_benchmark",
     "shapesworld",
     "stage1_captions",
+    "statuses",
     "training_pool",
 ]

@@ -12,9 +12,12 @@ rows (an answer mentions "the caption"/"the description"/"the given information"
 ``duplicate`` rows (a near-identical copy of an earlier row of the same image, placed a
 few rows later). Hallucination and leak rates are shares of the non-duplicate rows;
 the duplicate rate is a share of all rows. Rows are assigned by low-discrepancy
-sequences, so realised rates match the configuration to within a row or two.
+sequences, so realised rates match the configuration to within a row or two. Two more
+pathologies are options of :func:`shapesworld` (:mod:`.pathologies`): ``easy`` rows per
+image (redundant easy questions in ``mm_short_vqa``) and ``low_quality`` rows per image
+of a low-quality source, ``web_vqa``.
 
-**The ``_truth`` column** (``"clean"``, ``"hallucination"``, ``"leak"``, ``"duplicate"``)
+**The ``_truth`` column** (``"clean"``, ``"hallucination"``, ``"leak"``, ``"duplicate"``, ``"easy"``)
 is for measuring methods only. No stage, score or selection may read it; drop it
 before handing a pool to a method if in doubt (``ds.remove_columns("_truth")``).
 
@@ -43,6 +46,7 @@ from datasets import Dataset, DatasetDict, Features, Value, concatenate_datasets
 from .. import provenance
 from ..errors import ConfigError, RunError
 from ..schema import FEATURES
+from .pathologies import LOW_QUALITY_RATES, LOW_QUALITY_SOURCE, easy_rows, write_easy, write_sloppy
 from .world import TRAIN, make_scene, png_bytes
 from .writers import WRITERS, write_caption, write_judgement, write_text_only
 
@@ -57,6 +61,7 @@ SOURCES: dict[str, tuple[str, str]] = {
     "mm_short_vqa": ("short_vqa", "MMInstruct / VQAv2-style short answers with 'Answer the question using a single word or phrase.'"),
     "captions": ("caption", "LLaVA pretraining (LCS-558K) captions: a brief-description prompt and a one-sentence caption listing every object (with grouped_captions > 0, that share of rows lists the objects grouped by shape or color, with their cells); for stage-1 pretraining."),
     "text_only": ("conversation", "ShareGPT-style text-only turns (arithmetic, number comparison, shape facts) with no image, as in LLaVA-v1.5-mix-665K."),
+    LOW_QUALITY_SOURCE: ("short_vqa", "A low-quality web source: lowercase questions, sloppy answers ('red i think'), most of them wrong (LOW_QUALITY_RATES); off unless low_quality > 0."),
 }
 # Expected rows per image for each source (text_only: rows per image of the pool, no image).
 DEFAULT_ROWS_PER_IMAGE: dict[str, float] = {
@@ -69,6 +74,7 @@ DEFAULT_ROWS_PER_IMAGE: dict[str, float] = {
     "mm_short_vqa": 1.5,
     "captions": 1.0,
     "text_only": 0.25,
+    LOW_QUALITY_SOURCE: 0.0,  # off by default; shapesworld(low_quality=...) turns it on
 }
 # Default degradation: some sources only, at moderate rates.
 DEFAULT_DEGRADE: dict[str, dict[str, float]] = {
@@ -83,9 +89,9 @@ DEFAULT_DEGRADE: dict[str, dict[str, float]] = {
 DEGRADED: dict[str, dict[str, float]] = {
     name: ({"hallucination": 0.3, "leak": 0.3, "duplicate": 0.2} if name == "llava_detail" else {"hallucination": 0.5, "duplicate": 0.2})
     for name in SOURCES
-    if name != "text_only"
+    if name not in ("text_only", LOW_QUALITY_SOURCE)
 }
-STATUSES = ("clean", "hallucination", "leak", "duplicate")
+STATUSES = ("clean", "hallucination", "leak", "duplicate", "easy")
 SOURCE_FEATURES = Features({**FEATURES, "image_id": Value("string"), "_truth": Value("string")})
 CHUNK = 1024  # images read from the image table at a time
 
@@ -142,8 +148,9 @@ def _source_rows(
     images_files: str,
     code: str,
     grouped: float = 0.0,
+    easy: float = 0.0,
 ) -> Iterator[dict[str, Any]]:
-    """Rows of one source, image by image; near-duplicates are emitted a few rows later."""
+    """Rows of one source, image by image; near-duplicates are emitted a few rows later, easy rows after the image's own."""
     task = SOURCES[source][0]
     h, lk, dup = rates.get("hallucination", 0.0), rates.get("leak", 0.0), rates.get("duplicate", 0.0)
     p_dup = dup / (1 - dup)  # copies per original row, so that copies are `dup` of all rows
@@ -169,7 +176,10 @@ def _source_rows(
         for i, png in enumerate(pngs, start):
             rng = random.Random(f"{source}:{seed}:{i}")
             n = base + (rng.random() < frac)
-            if not n:
+            # Easy rows draw from their own stream, so easy=0 leaves every other row as it was.
+            easy_rng = random.Random(f"easy:{source}:{seed}:{i}") if easy else None
+            kinds = easy_rows(easy_rng, easy, _weyl(i, _PHI, f"easy:{key}")) if easy_rng else []
+            if not n and not kinds:
                 continue
             scene = make_scene(i, seed, image_size, TRAIN)
             for k in range(n):
@@ -180,6 +190,8 @@ def _source_rows(
                     conv = write_judgement(scene, rng, status, style, yes=yes)
                 elif source == "captions":
                     conv = write_caption(scene, rng, status, style, grouped=grouped)
+                elif source == LOW_QUALITY_SOURCE:
+                    conv = write_sloppy(scene, rng, status, style)
                 else:
                     conv = WRITERS[source](scene, rng, status, style)
                 row = _row(source, task, scene.image_id, png, conv, status, k)
@@ -190,6 +202,8 @@ def _source_rows(
                 t += 1
                 while pending and pending[0][0] <= t:
                     yield heapq.heappop(pending)[2]
+            for j, kind in enumerate(kinds):  # ids k = 100 + j: apart from rows (k < n) and copies (k < 2n)
+                yield _row(source, task, scene.image_id, png, write_easy(scene, easy_rng, kind), "easy", 100 + j)
     while pending:
         yield heapq.heappop(pending)[2]
 
@@ -244,6 +258,38 @@ def image_table(n_images: int, seed: int = 0, image_size: int = 64, cache_dir: s
     return _generate(_image_rows, kwargs, feats, cache_dir)
 
 
+def _plan(
+    sources: list[str] | None, rows_per_image: dict[str, float] | None, degrade: dict | None, low_quality: float,
+) -> tuple[list[str], dict[str, float], dict[str, dict[str, float]]]:
+    """The sources to write, their rows per image and their rates, checked."""
+    names = list(SOURCES) if sources is None else list(sources)
+    unknown = [s for s in names if s not in SOURCES]
+    if unknown:
+        raise ConfigError(f"unknown source(s) {unknown}; sources are {list(SOURCES)}")
+    bad_rpi = {k: v for k, v in (rows_per_image or {}).items() if k not in SOURCES or not v >= 0}
+    if bad_rpi:
+        raise ConfigError(f"rows_per_image needs known sources and values >= 0, got {bad_rpi}; sources are {list(SOURCES)}")
+    rpi = {**DEFAULT_ROWS_PER_IMAGE, **(rows_per_image or {})}
+    if low_quality:
+        rpi[LOW_QUALITY_SOURCE] = low_quality
+    if sources is None and not rpi[LOW_QUALITY_SOURCE]:
+        names.remove(LOW_QUALITY_SOURCE)  # off unless asked for: default pools keep their sources
+    deg = DEFAULT_DEGRADE if degrade is None else degrade
+    _check_degrade(deg)
+    return names, rpi, {**deg, LOW_QUALITY_SOURCE: deg.get(LOW_QUALITY_SOURCE, LOW_QUALITY_RATES)}
+
+
+def _check_options(names: list[str], grouped_captions: float, hallucination_style: str, easy: float, low_quality: float) -> None:
+    if not 0.0 <= grouped_captions <= 1.0:
+        raise ConfigError(f"grouped_captions must be in [0, 1], got {grouped_captions}")
+    if not (0.0 <= easy <= 3.0 and low_quality >= 0.0):
+        raise ConfigError(f"easy must be in [0, 3] rows per image and low_quality >= 0, got easy={easy}, low_quality={low_quality}")
+    if easy and "mm_short_vqa" not in names:
+        raise ConfigError("easy rows are written into mm_short_vqa; add it to sources or set easy=0")
+    if hallucination_style not in ("confusion", "random"):
+        raise ConfigError(f"hallucination_style must be 'confusion' or 'random', got {hallucination_style!r}")
+
+
 def shapesworld(
     n_images: int,
     seed: int = 0,
@@ -255,6 +301,8 @@ def shapesworld(
     hallucination_style: str = "confusion",
     yes_ratio: float = 20.0,
     grouped_captions: float = 0.0,
+    easy: float = 0.0,
+    low_quality: float = 0.0,
     benchmark_images: int | None = None,
     cache_dir: str | None = None,
 ) -> DatasetDict:
@@ -266,6 +314,11 @@ def shapesworld(
       ``None`` = :data:`DEFAULT_DEGRADE`, ``{}`` = everything clean.
     - ``hallucination_style``: ``"confusion"`` (systematic: red→orange, n→n+1, ...) or ``"random"``.
     - ``yes_ratio``: yes:no of ``svit_judgement`` (SVIT found about 20:1).
+    - ``easy``: redundant easy rows per image (truth ``easy``), written into ``mm_short_vqa``:
+      a few fixed questions with the same one-word answer for every image (:mod:`.pathologies`).
+    - ``low_quality``: rows per image of the low-quality source ``web_vqa`` (sloppy answers,
+      80% wrong unless ``degrade["web_vqa"]`` says otherwise, even with ``degrade={}``);
+      0 (default) leaves the source out.
     - ``grouped_captions``: share of ``captions`` rows written as grouped descriptions
       ("Circles: a large red one at the top left. ..."), the dense grounded captions that
       teach tiny models to bind attributes (see :func:`stage1_captions`); 0 (default)
@@ -284,20 +337,8 @@ def shapesworld(
     """
     from .benchmark import benchmark
 
-    names = list(SOURCES) if sources is None else list(sources)
-    unknown = [s for s in names if s not in SOURCES]
-    if unknown:
-        raise ConfigError(f"unknown source(s) {unknown}; sources are {list(SOURCES)}")
-    bad_rpi = {k: v for k, v in (rows_per_image or {}).items() if k not in SOURCES or not v >= 0}
-    if bad_rpi:
-        raise ConfigError(f"rows_per_image needs known sources and values >= 0, got {bad_rpi}; sources are {list(SOURCES)}")
-    if not 0.0 <= grouped_captions <= 1.0:
-        raise ConfigError(f"grouped_captions must be in [0, 1], got {grouped_captions}")
-    if hallucination_style not in ("confusion", "random"):
-        raise ConfigError(f"hallucination_style must be 'confusion' or 'random', got {hallucination_style!r}")
-    rpi = {**DEFAULT_ROWS_PER_IMAGE, **(rows_per_image or {})}
-    deg = DEFAULT_DEGRADE if degrade is None else degrade
-    _check_degrade(deg)
+    names, rpi, deg = _plan(sources, rows_per_image, degrade, low_quality)
+    _check_options(names, grouped_captions, hallucination_style, easy, low_quality)
     code = _code_version()
 
     images = image_table(n_images, seed, image_size, cache_dir)
@@ -311,6 +352,8 @@ def shapesworld(
         }
         if name == "captions" and grouped_captions:
             kwargs["grouped"] = float(grouped_captions)  # only when set: unchanged cache keys otherwise
+        if name == "mm_short_vqa" and easy:
+            kwargs["easy"] = float(easy)
         ds = _generate(_source_rows, kwargs, SOURCE_FEATURES, cache_dir)
         params = {k: v for k, v in kwargs.items() if k not in ("images_files", "source")}
         out[name] = provenance.record(ds, f"shapesworld:{name}", kind="generate", rows_in=0, params=params, seed=seed)
@@ -349,7 +392,7 @@ def training_pool(
     """
     if kind not in ("clean", "degraded"):
         raise ConfigError(f"kind must be 'clean' or 'degraded', got {kind!r}")
-    names = [s for s in SOURCES if s != "text_only"] if sources is None else list(sources)
+    names = [s for s in SOURCES if s not in ("text_only", LOW_QUALITY_SOURCE)] if sources is None else list(sources)
     degrade = {} if kind == "clean" else {k: v for k, v in (degraded or DEGRADED).items() if k in names}
     per_image = sum(DEFAULT_ROWS_PER_IMAGE[s] for s in names)
     # Margin for the rounding of rows per image; the degraded pool is larger (copies).
