@@ -226,6 +226,7 @@ def curation_report(
                 mean, std = float(arr.mean()), float(arr.std(ddof=1))
                 metrics[key] = {"config": round(value, 4), "pool": round(pool_m[key], 4), "random_mean": round(mean, 4),
                                 "random_std": round(std, 4), "z": _z(mean, std, value)}
+            entry["random"] = {"rows": min(len(ds), len(pool)), "seeds": list(range(seed, seed + seeds))}
             entry["metrics"] = metrics
             entry["goals"] = {t: _met(metrics[t]) for t in tgt if t in metrics}
             entry["verdict"] = _verdict(name, tgt, metrics, len(ds), len(pool))

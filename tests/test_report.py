@@ -1,0 +1,134 @@
+"""The curation report: random baselines of the right size, seeded; z large for a planted perfect
+selection, small for a random one; the verdict sentence exactly where the 3-std goal is missed."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import numpy as np
+import pytest
+from datasets import Dataset
+
+from hf_vitcurate import stages
+from hf_vitcurate.errors import ConfigError
+from hf_vitcurate.report import GOAL_Z, curation_report, method_of, report_plot, report_table, why
+from hf_vitcurate.select import random_subset
+from hf_vitcurate.synthetic import LOW_QUALITY_SOURCE, degraded_shares, pool_and_truth
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    return pool_and_truth(80, seed=2, easy=1.0, low_quality=0.5, benchmark_images=0,
+                          cache_dir=str(tmp_path_factory.mktemp("rep")))
+
+
+def _without(pool, truth, kinds):
+    return pool.filter(lambda i: truth[i] not in kinds, input_columns="id")
+
+
+@pytest.fixture(scope="module")
+def report(world):
+    pool, truth = world
+    outputs = {
+        "cleanup": _without(pool, truth, {"leak"}),  # planted: every leaking row gone
+        "nbgs": random_subset(pool, fraction=0.5, seed=1234).dataset,  # a random one named for NBGS
+        "mminstruct_style": random_subset(pool, fraction=0.3, seed=5).dataset,  # no pathology of its own
+    }
+    return curation_report(pool, outputs, truth=truth, seeds=5, seed=10)
+
+
+def test_random_baseline_has_the_right_size_and_is_seeded(world, report):
+    pool, truth = world
+    entry = report["configs"]["nbgs"]
+    assert entry["random"] == {"rows": entry["rows"], "seeds": [10, 11, 12, 13, 14]}
+    draws = [degraded_shares(random_subset(pool, n=entry["rows"], seed=s).dataset, truth)["easy"] for s in range(10, 15)]
+    assert entry["metrics"]["easy"]["random_mean"] == pytest.approx(np.mean(draws), abs=1e-4)
+    assert entry["metrics"]["easy"]["random_std"] == pytest.approx(np.std(draws, ddof=1), abs=1e-4)
+    again = curation_report(pool, {"nbgs": pool.select(range(entry["rows"]))}, truth=truth, seeds=5, seed=10)
+    other = curation_report(pool, {"nbgs": pool.select(range(entry["rows"]))}, truth=truth, seeds=5, seed=11)
+    assert again["configs"]["nbgs"]["metrics"]["easy"]["random_mean"] == entry["metrics"]["easy"]["random_mean"]
+    assert other["configs"]["nbgs"]["metrics"]["easy"]["random_mean"] != entry["metrics"]["easy"]["random_mean"]
+
+
+def test_planted_perfect_selection_gets_a_large_z_and_no_verdict(report):
+    entry = report["configs"]["cleanup"]
+    assert entry["method"] == "leakage clean-up" and entry["targets"] == ["leak"]
+    assert entry["metrics"]["leak"]["config"] == 0.0
+    assert entry["metrics"]["leak"]["z"] > 10
+    assert entry["goals"] == {"leak": True}
+    assert entry["verdict"] is None
+
+
+def test_random_selection_misses_and_says_why_in_one_sentence(report):
+    entry = report["configs"]["nbgs"]
+    assert abs(entry["metrics"]["easy"]["z"]) < GOAL_Z
+    assert entry["goals"] == {"easy": False}
+    verdict = entry["verdict"]
+    assert verdict.startswith("nbgs does not beat random by 3 std on easy rows")
+    assert verdict.count(". ") == 0 and verdict.endswith(".")  # one sentence
+    assert f"{entry['metrics']['easy']['config']:.1%}" in verdict  # written from the numbers
+    # A config with no pathology of its own gets no goal and no sentence.
+    assert report["configs"]["mminstruct_style"]["goals"] == {}
+    assert report["configs"]["mminstruct_style"]["verdict"] is None
+
+
+def test_verdict_appears_exactly_when_the_goal_is_missed(report):
+    for entry in report["configs"].values():
+        missed = [t for t, ok in entry["goals"].items() if not ok]
+        assert (entry["verdict"] is not None) == bool(missed)
+        for t in missed:
+            z = entry["metrics"][t]["z"]
+            assert z is None or z < GOAL_Z
+
+
+def test_by_kind_pool_yes_no_and_task_mix(world, report):
+    pool, truth = world
+    assert report["pool"]["degraded"]["easy"] == pytest.approx(degraded_shares(pool, truth)["easy"], abs=1e-4)
+    labels = Counter(stages.yes_no(pool)["yes_no"])
+    assert report["pool"]["yes_no"]["yes"] == labels["yes"] and report["pool"]["yes_no"]["no"] == labels["no"]
+    mix = report["configs"]["cleanup"]["task_mix"]
+    assert sum(mix.values()) == pytest.approx(1.0, abs=1e-3)
+    assert f"source:{LOW_QUALITY_SOURCE}" not in report["configs"]["cleanup"]["metrics"]  # only where SQ asks
+    json.dumps(report, allow_nan=False)  # goes to summary.json as it is
+
+
+def test_sq_is_measured_on_hallucination_and_the_low_quality_source(world):
+    pool, truth = world
+    ok = pool.filter(lambda i, s: truth[i] != "hallucination" and s != LOW_QUALITY_SOURCE, input_columns=["id", "source"])
+    entry = curation_report(pool, {"revo_lion": ok}, truth=truth)["configs"]["revo_lion"]
+    assert entry["targets"] == ["hallucination", f"source:{LOW_QUALITY_SOURCE}"]
+    assert entry["goals"] == {"hallucination": True, f"source:{LOW_QUALITY_SOURCE}": True}
+
+
+def test_without_truth_rows_yes_no_and_task_mix_only(world):
+    pool, _ = world
+    rep = curation_report(pool, {"svit_core": pool.select(range(50))})
+    entry = rep["configs"]["svit_core"]
+    assert set(entry) == {"rows", "yes_no", "task_mix", "method", "targets"}
+    table = report_table(rep)
+    assert table.splitlines()[0].split() == ["config", "rows", "yes:no", "tasks"]
+
+
+def test_table_and_plot(report, tmp_path):
+    table = report_table(report)
+    lines = table.splitlines()
+    assert lines[0].split()[:3] == ["config", "rows", "degraded"]
+    assert [line.split()[0] for line in lines[1:5]] == ["pool", "cleanup", "nbgs", "mminstruct_style"]
+    assert report["configs"]["nbgs"]["verdict"] in table
+    path = report_plot(report, str(tmp_path / "plot.png"))
+    with open(path, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_method_names_and_reasons():
+    assert method_of("recommended")[1] == ("degraded",)
+    assert method_of("near_duplicates")[1] == ("duplicate",)
+    assert method_of("mllm_selector")[0] == "NBGS"
+    assert method_of("mminstruct_style") == (None, ())
+    m = {"config": 0.02, "pool": 0.02, "random_mean": 0.02, "random_std": 0.01, "z": 0.0}
+    assert "too few for 3 std" in why("leak", m, 100, 1000)  # removing all would be only 2 std
+    assert "all 100 rows" in why("leak", m, 100, 100)
+    assert "no leak rows" in why("leak", {**m, "pool": 0.0, "random_mean": 0.0, "random_std": 0.0}, 10, 100)
+    with pytest.raises(ConfigError, match="seeds"):
+        curation_report(Dataset.from_dict({"id": ["a"]}), {}, seeds=1)
