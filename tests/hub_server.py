@@ -31,6 +31,7 @@ import json
 import re
 import socket
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -128,6 +129,7 @@ class HubServer:
         self.faults: list[Fault] = []
         self.counts: dict[str, int] = {}
         self.committed: list[str] = []
+        self.deleted: list[str] = []
         self.preuploaded: list[str] = []
         self.requests: list[tuple[str, str]] = []
         self.lock = threading.Lock()
@@ -161,6 +163,15 @@ class HubServer:
     def clear_faults(self) -> None:
         with self.lock:
             self.faults.clear()
+
+    def add_repo(self, repo_id: str, files: dict[str, bytes], *, tags: Sequence[str] = (), private: bool = True) -> None:
+        """A dataset repo whose ``main`` holds ``files``, with ``tags`` on that commit (what a test starts from)."""
+        repo = Repo(repo_id, "dataset", private=private)
+        commit = Commit(hashlib.sha1(repr(sorted(files)).encode()).hexdigest(), dict(files), None, "seed", _now())
+        repo.commits[commit.oid], repo.branches["main"] = commit, commit.oid
+        repo.tags.update({t: commit.oid for t in tags})
+        with self.lock:
+            self.repos[("datasets", repo_id)] = repo
 
     def files(self, repo_id: str, revision: str = "main", repo_type: str = "dataset") -> dict[str, bytes]:
         """The files of ``repo_id`` at ``revision``: path -> content."""
@@ -298,8 +309,10 @@ class HubServer:
                 elif key == "deletedFile":
                     if files.pop(path, None) is None:
                         raise HubError(404, f"Entry not found: {path}", "EntryNotFound")
+                    self.deleted.append(path)
                 elif key == "deletedFolder":
                     files = {p: d for p, d in files.items() if not p.startswith(path + "/")}
+                    self.deleted.append(path + "/")
                 else:  # lfsFile: never asked for, since preupload answers "regular"
                     raise HubError(400, f"unsupported commit line {key!r}")
             digest = hashlib.sha1(json.dumps([head.oid, header.get("summary"), sorted(

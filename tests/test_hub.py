@@ -1,9 +1,8 @@
 """Publishing: push_to_hub layout, load_dataset round trip, card, manifest, versions, push plan.
 
-The Hub is unreachable here, so the push path runs up to the network: the HfApi
-methods that make HTTP requests (create_repo, list_repo_refs, list_repo_files,
-create_commit, create_tag) are replaced by recorders, and the test asserts what would
-have been sent.
+The Hub is unreachable here, so pushes go to the Hub API server of tests/hub_server.py on
+127.0.0.1 (what it received is asserted); tests/test_hub_roundtrip.py reads them back with
+``load_dataset``.
 """
 
 from __future__ import annotations
@@ -14,12 +13,7 @@ import os
 import numpy as np
 import pytest
 from datasets import Dataset, DatasetDict, Value, load_dataset
-from huggingface_hub import (
-    CommitOperationAdd,
-    CommitOperationDelete,
-    DatasetCard,
-    HfApi,
-)
+from huggingface_hub import DatasetCard
 from PIL import Image as PILImage
 
 from hf_vitcurate import __version__, provenance
@@ -34,6 +28,7 @@ from hf_vitcurate.hub import (
     would_change,
 )
 from hf_vitcurate.schema import FEATURES, validate
+from hub_server import HubServer, point_clients_at
 
 
 def _image(rng, size=(12, 10)) -> PILImage.Image:
@@ -301,71 +296,45 @@ def test_versions_are_never_overwritten(curated, tmp_path):
     assert manifest.load_manifest(os.path.join(out, "versions", "v1"))["version"] == "v1"
 
 
-class _Recorder:
-    """Stands in for the HTTP-bound HfApi methods; records what would be sent."""
-
-    def __init__(self, remote_files=(), tags=()):
-        self.calls: list[tuple[str, dict]] = []
-        self.remote_files, self.tags = list(remote_files), list(tags)
-
-    def install(self, monkeypatch):
-        from types import SimpleNamespace
-
-        def record(name, result):
-            def method(api, *args, **kwargs):
-                assert isinstance(api, HfApi)
-                self.calls.append((name, {"args": args, **kwargs}))
-                return result() if callable(result) else result
-            monkeypatch.setattr(HfApi, name, method)
-
-        record("create_repo", None)
-        record("list_repo_refs", lambda: SimpleNamespace(tags=[SimpleNamespace(name=t) for t in self.tags]))
-        record("list_repo_files", lambda: self.remote_files)
-        record("create_commit", SimpleNamespace(oid="c0ffee" * 6 + "abcd"))
-        record("create_tag", None)
-
-    def named(self, name):
-        return [kw for n, kw in self.calls if n == name]
+@pytest.fixture
+def hub(monkeypatch, tmp_path):
+    """The Hub API server of tests/hub_server.py on 127.0.0.1, with both clients pointed at it."""
+    with HubServer(token=SECRET) as server:
+        point_clients_at(server.url, monkeypatch, str(tmp_path / "hf-cache"))
+        monkeypatch.setenv("HF_TOKEN", SECRET)
+        yield server
 
 
-def test_push_plans_one_commit_and_a_tag(curated, tmp_path, monkeypatch):
+SECRET = "hf_SENTINEL_token_never_written_0123456789"
+
+
+def test_push_plans_one_commit_and_a_tag(curated, tmp_path, hub):
     tree, rejected = curated
-    secret = "hf_SENTINEL_token_never_written_0123456789"
-    monkeypatch.setenv("HF_TOKEN", secret)
     stale = ["data/alpha/train-00000-of-00002.parquet", "data/old/train-00000-of-00001.parquet", "LICENSE"]
-    rec = _Recorder(remote_files=stale + ["README.md"])
-    rec.install(monkeypatch)
+    hub.add_repo("me/shapes-mix", {f: b"old" for f in stale + ["README.md"]})
     out = str(tmp_path / "repo")
     publish(tree, "me/shapes-mix", local_dir=out, version="v1", push=True, private=True, rejected=rejected)
 
-    (commit,) = rec.named("create_commit")  # exactly one commit
-    ops = commit["operations"]
-    adds = [op.path_in_repo for op in ops if isinstance(op, CommitOperationAdd)]
-    deletes = [op.path_in_repo for op in ops if isinstance(op, CommitOperationDelete)]
+    assert hub.requests.count(("POST", "commit")) == 1  # exactly one commit
+    adds = hub.committed
     assert adds == [f for f in adds if f not in ("README.md", "curation.json")] + ["README.md", "curation.json"]
     assert sorted(adds) == layout.repo_files(out) and not any(a.startswith("versions/") for a in adds)
     assert "data/alpha/train-00000-of-00001.parquet" in adds and "assets/alpha/sq.png" in adds
-    assert sorted(deletes) == stale[:2]  # old shards go, files publish does not own stay
-    assert commit["repo_type"] == "dataset"
-    (repo,) = rec.named("create_repo")
-    assert repo["private"] is True and repo["exist_ok"] is True
-    (tag,) = rec.named("create_tag")
-    assert tag["tag"] == "v1" and tag["revision"] == "c0ffee" * 6 + "abcd" and tag["exist_ok"] is False
+    assert sorted(hub.deleted) == stale[:2]  # old shards go, files publish does not own stay
+    assert sorted(hub.files("me/shapes-mix")) == sorted(layout.repo_files(out) + ["LICENSE"])
+    assert hub.tags("me/shapes-mix") == {"v1": hub.repos[("datasets", "me/shapes-mix")].branches["main"]}
     assert list_versions(out) == ["v1"]
-    # No call carried a token, and no file anywhere under tmp holds it.
-    assert all("token" not in kw for _, kw in rec.calls)
+    # The token went to the server, and into no file anywhere under tmp (caches included).
     for root, _, names in os.walk(tmp_path):
         for name in names:
             with open(os.path.join(root, name), "rb") as f:
-                assert secret.encode() not in f.read()
+                assert SECRET.encode() not in f.read()
 
     # A tag that exists on the Hub is refused before anything is written or committed.
-    rec2 = _Recorder(tags=["v1", "v2"])
-    rec2.install(monkeypatch)
-    readme = (tmp_path / "repo" / "README.md").read_text()
+    hub.add_repo("me/tagged", {"README.md": b"x"}, tags=["v1", "v2"])
     with pytest.raises(VersionExistsError):
-        publish({"beta": tree["beta"]}, "me/shapes-mix", local_dir=out, version="v2", push=True)
-    assert rec2.named("create_commit") == [] and (tmp_path / "repo" / "README.md").read_text() == readme
+        publish({"beta": tree["beta"]}, "me/tagged", local_dir=str(tmp_path / "tagged"), version="v2", push=True)
+    assert hub.requests.count(("POST", "commit")) == 1 and not os.path.exists(tmp_path / "tagged" / "README.md")
 
 
 def test_large_upload_splits_commits_card_last(published, monkeypatch):

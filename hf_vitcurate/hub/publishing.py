@@ -50,6 +50,7 @@ def publish(
     private: bool = True,
     max_shard_size: int | str = "500MB",
     rejected: Dataset | DatasetDict | dict[str, int] | None = None,
+    token: str | None = None,
 ) -> str:
     """Write ``ds`` to ``local_dir`` in the ``push_to_hub`` layout with a card; push if asked.
 
@@ -67,10 +68,14 @@ def publish(
         card_data: sources and licenses, plots, tables, ... (see :mod:`hf_vitcurate.hub.card`).
         version: a tag (``"v1"``); refused if it exists locally or on the Hub. Saved as a copy in
             ``local_dir/versions/<tag>/`` that later edits of the working tree never change.
-        push: upload with ``huggingface_hub`` (token from ``HF_TOKEN`` / login) and tag ``version``.
+        push: upload with ``huggingface_hub`` and tag ``version``: commits of at most 50 files,
+            retried on 429/412/5xx, resumed without re-sending what the repo already holds
+            (:func:`hf_vitcurate.hub.upload.push`).
         private: visibility when the Hub repo is created.
         max_shard_size: Parquet shard size, as in ``push_to_hub``.
         rejected: rejected rows (with ``reject_reason``) or ``{reason: count}`` for the card.
+        token: a Hub token for this push only (never stored, logged or written); default
+            ``HF_TOKEN`` / ``hf auth login``.
 
     Returns:
         ``local_dir``. ``datasets.load_dataset(local_dir, config)`` gives back what was published.
@@ -93,11 +98,10 @@ def publish(
     # than wait: a publish can take hours (write, upload), and a waiting one would make
     # whichever finished last the working tree, an order nobody chose.
     with hold(local_dir, what=f"publishing {repo_id}" + (f" {version}" if version else "")):
-        api = None
+        api = upload.make_api(token) if push else None
         if version is not None:
             versions.check_free(local_dir, version)
             if push:
-                api = upload.make_api()
                 upload.check_remote_tag_free(api, repo_id, version)
         write_tree(tree, local_dir, repo_id=repo_id, version=version, card=card, card_data=card_data,
                    rejected=rejected, pushed=push, max_shard_size=max_shard_size)

@@ -33,7 +33,7 @@ def stand_in_for_the_hub(upload_s: float) -> None:
 
     HfApi.create_repo = lambda self, *a, **k: None
     HfApi.list_repo_refs = lambda self, *a, **k: _Info()
-    HfApi.list_repo_files = lambda self, *a, **k: []
+    HfApi.list_repo_tree = lambda self, *a, **k: []
     HfApi.create_commit = lambda self, *a, **k: time.sleep(upload_s) or _Info()
     HfApi.create_tag = lambda self, *a, **k: None
 
