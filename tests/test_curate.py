@@ -1,0 +1,124 @@
+"""The main job: a recipe curates a pool into every config of one Hub-layout repo (hf_vitcurate.curate)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from datasets import load_dataset
+
+from hf_vitcurate.cli import main
+from hf_vitcurate.columns import list_column
+from hf_vitcurate.curation import builtin, curate, load_recipe, load_sources, parse_recipe
+from hf_vitcurate.errors import ConfigError
+
+# Model-free configs only: seconds on a CPU.
+FAST = {
+    "sources": {"shapesworld": {"n_images": 30, "seed": 3}},
+    "stages": ["concepts", "yes_no", "leakage", "taxonomy"],
+    "outputs": {
+        "svit_core": {"method": "core", "fraction": 0.25, "options": {"allow_short": True}},
+        "mminstruct_style": {"method": "taxonomy"},
+        "recommended": {"method": "combination", "fraction": 0.5, "seed": 1,
+                        "steps": ["cleanup", {"near_duplicates": {"threshold": 0.8}},
+                                  {"diversity": {"per_task": True, "allow_short": True}},
+                                  {"balance": {"ratio": 8, "allow_short": True}}]},
+    },
+    "publish": {"repo_id": "me/shapes-curated"},
+    "report": {"seeds": 3},
+}
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"outputs": {"svit_core": {"method": "core", "fraction": "x"}}},
+     "outputs.svit_core.fraction: expected a number, got 'x'"),
+    ({"outputs": {"a": {"method": "best"}}}, "outputs.a.method: expected one of"),
+    ({"outputs": {"a": {"method": "core"}}}, "outputs.a: method core needs a budget, n or fraction"),
+    ({"outputs": {"a": {"method": "core", "n": 5, "fraction": 0.5}}}, "outputs.a: give n or fraction, not both"),
+    ({"outputs": {"a": {"method": "core", "n": 5, "sed": 1}}}, "outputs.a.sed: unknown key"),
+    ({"stages": ["concepts", "sharpen"]}, "stages[1]: unknown step 'sharpen'"),
+    ({"sources": {"mine": {"kind": "files"}}}, "sources.mine.path: a file, folder or Hub id is required"),
+    ({"sources": {"w": {"n_images": 2.5}}}, "sources.w.n_images: expected an integer, got 2.5"),
+    ({"outputs": {"r": {"method": "combination", "n": 9, "steps": ["quality"]}}},
+     "outputs.r.steps[0].quality: column sq needs a release (revo_lion) output"),
+    ({"report": {"seeds": 0}}, "report.seeds: expected at least 1, got 0"),
+    ({"publish": {"push": "yes"}}, "publish.push: expected true or false, got 'yes'"),
+    ({"outptus": {}}, "outptus: unknown recipe key"),
+])
+def test_recipe_errors_are_one_line_naming_the_key_path(change, message):
+    with pytest.raises(ConfigError) as err:
+        parse_recipe({**FAST, **change})
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_cli_recipe_error_is_one_line(tmp_path, capsys):
+    bad = tmp_path / "recipe.yaml"
+    bad.write_text(yaml.safe_dump({**FAST, "outputs": {"svit_core": {"method": "core", "fraction": "x"}}}))
+    assert main(["curate", str(bad), "--output", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        "vitcurate curate: error: outputs.svit_core.fraction: expected a number, got 'x'"]
+    (tmp_path / "broken.yaml").write_text("outputs: [a: b\n")
+    assert main(["curate", str(tmp_path / "broken.yaml")]) == 2
+    assert "not valid YAML" in capsys.readouterr().err
+
+
+def test_builtin_recipe_prints_and_parses(capsys):
+    assert main(["curate", "--print-recipe", "shapesworld"]) == 0
+    printed = capsys.readouterr().out
+    assert printed == builtin("shapesworld") and printed.startswith("#")
+    recipe = load_recipe("shapesworld")
+    assert list(recipe.outputs) == ["revo_lion", "svit_core", "mminstruct_style", "mllm_selector", "recommended"]
+    assert recipe.needs_model() and recipe.report_seeds >= 5
+
+
+def test_curate_accounts_for_every_row_and_is_deterministic():
+    recipe = parse_recipe(FAST)
+    pool, truth = load_sources(recipe)
+    assert truth and "_truth" not in pool.column_names
+    # One row broken on purpose: validation rejects it, and it is counted.
+    broken = pool.map(lambda row, i: {"conversations": row["conversations"][:1] if i == 0 else row["conversations"]},
+                      with_indices=True)
+    first = curate(broken, recipe, work_dir="unused")
+    assert first.rows_in == len(broken) == len(first.pool) + len(first.rejected) and len(first.rejected) == 1
+    for name, acc in first.accounting.items():
+        assert acc["rows_in"] == acc["kept"] + sum(acc["removed"].values()), name
+        assert acc["kept"] == sum(len(d) for d in first[name][0].values())
+    assert first.accounting["recommended"]["removed"]["cleanup"] > 0  # ShapesWorld leaks
+    assert set(first["mminstruct_style"][0]) <= {"caption", "judgement", "long_vqa", "multiple_choice", "short_vqa"}
+    again = curate(broken, recipe, work_dir="unused")
+    for name in first:
+        assert {s: list_column(d, "id") for s, d in first[name][0].items()} == \
+               {s: list_column(d, "id") for s, d in again[name][0].items()}, name
+
+
+def test_curate_command_publishes_one_repo_every_config_loads(tmp_path, capsys):
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(FAST, sort_keys=False))
+    out = tmp_path / "out"
+    assert main(["curate", str(path), "--output", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "[vitcurate curate] stage concepts" in printed and "vs random" in printed  # progress lines, the table
+    closing = json.loads(printed[printed.index("\n{"):])
+    summary = json.loads((out / "summary.json").read_text())
+    assert closing["configs"] == {c: v["rows"] for c, v in summary["configs"].items()}
+    assert summary["rows_in"] == summary["kept"] + summary["rejected"]
+    hub = out / "hub"
+    for config, entry in summary["configs"].items():
+        back = load_dataset(str(hub), config)
+        assert {s: len(d) for s, d in back.items()} == entry["splits"], config
+        assert "_truth" not in next(iter(back.values())).column_names
+        assert entry["accounting"]["rows_in"] == entry["accounting"]["kept"] + sum(entry["accounting"]["removed"].values())
+    # The recipe beside the card, named in it; a section per config; the report.
+    assert yaml.safe_load((hub / "recipe.yaml").read_text()) == FAST
+    card = (hub / "README.md").read_text()
+    assert "vitcurate curate recipe.yaml" in card and "## How each config compares" in card
+    for config in FAST["outputs"]:
+        assert f"### `{config}`" in card
+    assert "#### Method: SVIT-core" in card and "| cleanup |" in card
+    assert {"degraded", "pool", "random_mean", "random_std", "z", "yes_no"} <= set(summary["configs"]["svit_core"])
+    # The rerun from the published recipe gives the same rows.
+    assert main(["-q", "curate", str(hub / "recipe.yaml"), "--output", str(tmp_path / "again")]) == 0
+    rerun = json.loads((tmp_path / "again" / "summary.json").read_text())
+    assert {c: v["splits"] for c, v in rerun["configs"].items()} == {c: v["splits"] for c, v in summary["configs"].items()}
