@@ -52,11 +52,71 @@ def rewrite_target(model: str | os.PathLike, output_dir: str | os.PathLike | Non
     return model, out
 
 
+def image_only(cls):
+    """``cls`` (a processor class) without its video processor, so it builds without torchvision.
+
+    With ``transformers`` 5.x a processor that has a ``video_processor`` (Qwen2-VL, Qwen2.5-VL,
+    Qwen3-VL, LLaVA-OneVision, InternVL, SmolVLM) cannot even be constructed without
+    torchvision, and the only torchvision builds on PyPI are CUDA ones that do not load next
+    to a CPU torch. Images never need the video processor: this subclass leaves it out of the
+    processor's attributes (they are read from ``__init__``'s signature), so the same
+    checkpoint loads with the image processor's PIL backend. Classes without a video
+    processor come back unchanged.
+
+    >>> import transformers
+    >>> image_only(transformers.Qwen2VLProcessor).get_attributes()
+    ['image_processor', 'tokenizer']
+    """
+    import inspect
+
+    signature = inspect.signature(cls.__init__)
+    if "video_processor" not in signature.parameters:
+        return cls
+
+    def __init__(self, *args, **kwargs):
+        kwargs.pop("video_processor", None)
+        cls.__init__(self, *args, video_processor=None, **kwargs)
+
+    __init__.__signature__ = signature.replace(
+        parameters=[p for name, p in signature.parameters.items() if name != "video_processor"])
+    return type(cls.__name__, (cls,), {"__init__": __init__, "__module__": cls.__module__, "__doc__": cls.__doc__})
+
+
+def _processor_class_name(model: str) -> str | None:
+    """The ``processor_class`` a checkpoint's processor_config.json names (None when absent)."""
+    import json
+
+    from transformers.utils import cached_file
+
+    path = cached_file(model, "processor_config.json", _raise_exceptions_for_missing_entries=False)
+    if path is None:
+        return None
+    with open(path) as f:
+        return json.load(f).get("processor_class")
+
+
 def load_processor(model: str | os.PathLike):
-    """The processor (image processor + tokenizer + chat template) of the checkpoint ``model``."""
+    """The processor (image processor + tokenizer + chat template) of the checkpoint ``model``.
+
+    ``AutoProcessor`` first; where it needs torchvision that is not installed (processors that
+    also handle video), the same class without its video processor (:func:`image_only`).
+    """
+    import importlib.util
+
+    import transformers
     from transformers import AutoProcessor
 
-    return AutoProcessor.from_pretrained(os.fspath(model))
+    model = os.fspath(model)
+    try:
+        return AutoProcessor.from_pretrained(model)
+    except (ImportError, AttributeError, ValueError, TypeError, OSError):
+        if importlib.util.find_spec("torchvision") is not None:
+            raise
+        name = _processor_class_name(model)
+        cls = getattr(transformers, name, None) if name else None
+        if cls is None:
+            raise
+    return image_only(cls).from_pretrained(model)
 
 
 def load_model(
