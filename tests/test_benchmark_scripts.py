@@ -48,3 +48,20 @@ def test_speed_benchmarks_stop_on_bad_options(script, argv, message):
     run = subprocess.run([sys.executable, str(BENCHMARKS / script), *argv], capture_output=True, text=True, timeout=120,
                          env=env)
     assert run.returncode == 2 and message in run.stderr and "Traceback" not in run.stderr
+
+
+@pytest.mark.slow
+def test_bench_curation_runs_at_toy_size(tmp_path):
+    """bench_curation.py end to end on a toy world: every model-free output reported against random."""
+    import importlib.util
+    import os
+
+    spec = importlib.util.spec_from_file_location("bench_curation", BENCHMARKS / "bench_curation.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    result = bench.main(["--images", "30", "--worlds", "1", "--seeds", "2", "--work-dir", os.fspath(tmp_path)])
+    assert set(result["outputs"]) == {"cleanup", "near_duplicates", "balance", "svit_core", "recommended"}
+    assert result["outputs"]["cleanup"]["measures"]["leak"]["share"] == 0.0
+    run = subprocess.run([sys.executable, str(BENCHMARKS / "bench_curation.py"), "--world", "{easy"], capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 2 and "--world: not JSON" in run.stderr and "Traceback" not in run.stderr
