@@ -93,6 +93,7 @@ def test_curate_accounts_for_every_row_and_is_deterministic():
                {s: list_column(d, "id") for s, d in again[name][0].items()}, name
 
 
+@pytest.mark.slow
 def test_curate_command_publishes_one_repo_every_config_loads(tmp_path, capsys):
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(FAST, sort_keys=False))

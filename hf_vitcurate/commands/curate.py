@@ -7,6 +7,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Any
 
@@ -57,11 +58,31 @@ def closing(summary: dict[str, Any], output: str) -> dict[str, Any]:
     }
 
 
-def quiet_datasets() -> None:
-    """``datasets``' per-map bars off: the job prints one line per stage instead."""
-    from datasets.utils.logging import disable_progress_bar
+@contextlib.contextmanager
+def one_line_per_stage(args):
+    """Library bars and the stages' INFO logs off while the job runs (``-v`` keeps the logs): one line per stage.
 
-    disable_progress_bar()
+    Restored afterwards, so that a caller of ``cli.main`` in the same process keeps its settings.
+    """
+    import logging
+
+    from datasets.utils import logging as ds_logging
+    from transformers.utils import logging as hf_logging
+
+    package = logging.getLogger("hf_vitcurate")
+    before = (ds_logging.is_progress_bar_enabled(), hf_logging.is_progress_bar_enabled(), package.level)
+    ds_logging.disable_progress_bar()
+    hf_logging.disable_progress_bar()
+    if not getattr(args, "verbose", False):
+        package.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        if before[0]:
+            ds_logging.enable_progress_bar()
+        if before[1]:
+            hf_logging.enable_progress_bar()
+        package.setLevel(before[2])
 
 
 def run(args) -> int:
@@ -74,7 +95,7 @@ def run(args) -> int:
         return 0
     if not args.recipe:
         raise ConfigError("name a RECIPE file (vitcurate curate --print-recipe shapesworld prints one to start from)")
-    quiet_datasets()
-    summary = run_recipe(args.recipe, output_dir=args.output, say=say("vitcurate curate"))
+    with one_line_per_stage(args):
+        summary = run_recipe(args.recipe, output_dir=args.output, say=say("vitcurate curate"))
     print_summary(closing(summary, args.output))
     return 0

@@ -26,10 +26,10 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from ..demo import run_demo
-    from .curate import closing, quiet_datasets
+    from .curate import closing, one_line_per_stage
 
-    quiet_datasets()
-    summary = run_demo(output_dir=args.output, n_images=args.n_images, fraction=args.fraction, seed=args.seed,
-                       repo_id=args.repo_id)
+    with one_line_per_stage(args):
+        summary = run_demo(output_dir=args.output, n_images=args.n_images, fraction=args.fraction, seed=args.seed,
+                           repo_id=args.repo_id)
     print_summary(closing(summary, args.output))
     return 0
