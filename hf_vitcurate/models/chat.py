@@ -13,9 +13,12 @@ generation prompt = start of an answer; prefix including the answer = its end), 
 template needs ``{% generation %}`` markers, then mapped to tokens with the tokenizer's
 offset mapping (after the processor expanded each image placeholder).
 
-Text-only rows are fine anywhere in a batch: the processor receives the flat list of the
-batch's images (none at all for a text-only batch) and LLaVA-style models scatter image
-features into the image-token positions of whichever rows have them.
+Text-only rows are fine anywhere in a batch: the processor receives one list of images per
+row (an empty list for a text-only row; no images at all for a text-only batch), the form
+every ``transformers`` image-text processor accepts. Gemma 3's processor requires it (it
+matches each row's ``<start_of_image>`` markers with that row's images); LLaVA, Qwen-VL,
+Idefics3 and InternVL processors flatten it themselves and scatter image features into the
+image-token positions of whichever rows have them.
 
 Example:
     >>> batch = encode(processor, ds[:4])                     # doctest: +SKIP
@@ -28,7 +31,7 @@ from typing import Any, Sequence
 
 import torch
 
-from ..errors import BackendError, RowError
+from ..errors import BackendError, ConfigError, RowError
 from ..schema import IMAGE_TOKEN
 
 IGNORE_INDEX = -100
@@ -141,16 +144,16 @@ def encode(
             text, sp = answer_spans(processor, conv)
             texts.append(text)
             spans.append(sp)
-    flat = [im for ims in images for im in ims]
     tokenizer = processor.tokenizer
     bos = getattr(tokenizer, "bos_token", None)
     side = padding_side or ("left" if generation else "right")
     previous_side = tokenizer.padding_side
     tokenizer.padding_side = side
     try:
-        batch = processor(
-            text=texts,
-            images=flat or None,
+        batch = _process(
+            processor,
+            texts,
+            images,
             padding=True,
             return_tensors="pt",
             return_offsets_mapping=not generation,
@@ -170,6 +173,22 @@ def encode(
                 if key in batch:
                     batch[key] = batch[key][:, :max_length]
     return batch
+
+
+def _process(processor, texts: list[str], images: list[list], **kwargs) -> Any:
+    """``processor(text=texts, images=...)`` with one list of images per row.
+
+    A processor that rejects a batch with several images in one row is a family that cannot
+    take them: a ConfigError names the processor class instead of a deep ``ValueError``.
+    """
+    try:
+        return processor(text=texts, images=images if any(images) else None, **kwargs)
+    except (ValueError, TypeError, IndexError) as exc:
+        if max(map(len, images), default=0) > 1:
+            raise ConfigError(f"{type(processor).__name__} cannot encode rows with several images "
+                              f"({' '.join(str(exc).split())[:160]}); give this model family rows "
+                              "with at most one image") from exc
+        raise
 
 
 def _labels(batch: dict[str, Any], spans: list[list[tuple[int, int]]]) -> torch.Tensor:
