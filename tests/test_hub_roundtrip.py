@@ -150,3 +150,32 @@ def _repo_files(out: str) -> list[str]:
     from hf_vitcurate.hub.layout import repo_files
 
     return repo_files(out)
+
+
+# The main job, model-free (seconds on a CPU): a recipe's every config in one repo, pushed.
+MAIN_JOB = {
+    "sources": {"shapesworld": {"n_images": 12, "seed": 3}},
+    "stages": ["concepts", "yes_no", "leakage", "taxonomy"],
+    "outputs": {
+        "svit_core": {"method": "core", "fraction": 0.25, "options": {"allow_short": True}},
+        "mminstruct_style": {"method": "taxonomy"},
+    },
+    "publish": {"repo_id": REPO, "push": True, "version": "v1"},
+    "report": {"seeds": 2},
+}
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:core \\(diversity step\\)")  # a 12-image pool is short of a task or two
+def test_the_main_job_pushes_every_config_of_its_repo(hub, tmp_path):
+    from hf_vitcurate.curation.job import run_recipe
+
+    summary = run_recipe(MAIN_JOB, output_dir=str(tmp_path / "out"))
+    local = tmp_path / "out" / "hub"
+    assert set(hub.tags(REPO)) == {"v1"} and "recipe.yaml" in hub.files(REPO, "v1")
+    for config, entry in summary["configs"].items():
+        remote = _load(config, "v1", tmp_path)
+        assert {s: len(d) for s, d in remote.items()} == entry["splits"], config
+        here = load_dataset(str(local), config, cache_dir=str(tmp_path / "local-cache"))
+        for split in here:
+            _same(remote[split], here[split])
