@@ -65,3 +65,34 @@ def test_bench_curation_runs_at_toy_size(tmp_path):
     run = subprocess.run([sys.executable, str(BENCHMARKS / "bench_curation.py"), "--world", "{easy"], capture_output=True,
                          text=True, timeout=120)
     assert run.returncode == 2 and "--world: not JSON" in run.stderr and "Traceback" not in run.stderr
+
+
+@pytest.mark.slow
+def test_effect_trains_on_each_config_random_draws_and_the_pool(tmp_path):
+    """benchmarks/effect.py at toy size: a table row per config, per random size and for the whole pool."""
+    import json
+    import os
+
+    from datasets import DatasetDict
+
+    from hf_vitcurate import validate
+    from hf_vitcurate.hub import publish
+    from hf_vitcurate.synthetic import pool_and_truth
+
+    kept, _ = validate(pool_and_truth(4, seed=0)[0])
+    half = kept.select(range(len(kept) // 2))
+    repo = publish({"first_half": DatasetDict({"tune": half, "eval": kept.select(range(2))})}, "local/effect-toy",
+                   local_dir=str(tmp_path / "repo"))
+    env = {**os.environ, "HF_VITCURATE_CACHE": str(tmp_path / "cache"),
+           "PYTHONPATH": os.pathsep.join([str(BENCHMARKS.parent), os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run([sys.executable, str(BENCHMARKS / "effect.py"), "--curated", repo, "--out", str(tmp_path / "out"),
+                          "--pool-images", "4", "--seeds", "1", "--bench-images", "1", "--max-steps", "1",
+                          "--vision-steps", "1", "--max-new-tokens", "2"],
+                         capture_output=True, text=True, timeout=600, env=env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    summary = json.loads((tmp_path / "out" / "effect.json").read_text())
+    names = [r["training set"] for r in summary["rows"]]
+    assert names == ["first_half", f"random ({len(half)} rows)", f"whole pool ({len(kept)} rows)"]
+    assert summary["rows"][0]["rows"] == len(half) and summary["benchmark_rows"] == 4  # the eval split is not trained on
+    assert (tmp_path / "out" / "effect.png").stat().st_size > 0
+    assert "| first_half |" in run.stdout
