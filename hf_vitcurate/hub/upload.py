@@ -96,6 +96,7 @@ def same_content(path: str, remote) -> bool:
     >>> f = tempfile.NamedTemporaryFile(delete=False); _ = f.write(b"hi"); f.close()
     >>> same_content(f.name, RepoFile(path="x", size=2, oid="32f95c0d1244a78b2be1bab8de17906fabb2c4a8"))
     True
+    >>> os.remove(f.name)
     """
     if os.path.getsize(path) != remote.size:
         return False
