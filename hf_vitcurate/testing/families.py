@@ -51,6 +51,8 @@ class Family:
     source: str  # the Hub checkpoint whose chat template and classes this family copies
     tokens: dict[str, str]
     build: Callable
+    # What the template writes after an answer (labelled with it); "" when nothing (LLaVA-1.5).
+    end_of_turn: str = ""
     # Tokens that are special but not named attributes (row/column markers, vision markers).
     extra: tuple[str, ...] = ()
     multi_image: bool = True
@@ -215,28 +217,30 @@ FAMILIES: dict[str, Family] = {
     "llava": Family("LlavaForConditionalGeneration", "LlavaProcessor", templates.LLAVA_15, "llava-hf/llava-1.5-7b-hf",
                     dict(_LLAMA, image_token="<image>"), _llava),
     "llava_next": Family("LlavaNextForConditionalGeneration", "LlavaNextProcessor", templates.LLAVA_NEXT,
-                         "llava-hf/llava-v1.6-mistral-7b-hf", dict(_LLAMA, image_token="<image>"), _llava_next),
+                         "llava-hf/llava-v1.6-mistral-7b-hf", dict(_LLAMA, image_token="<image>"), _llava_next,
+                         end_of_turn="<\\s>"),
     "llava_onevision": Family("LlavaOnevisionForConditionalGeneration", "LlavaOnevisionProcessor",
                               templates.LLAVA_ONEVISION, "llava-hf/llava-onevision-qwen2-0.5b-ov-hf",
-                              dict(_IM, image_token="<image>", video_token="<video>"), _llava_onevision),
+                              dict(_IM, image_token="<image>", video_token="<video>"), _llava_onevision,
+                              end_of_turn="<|im_end|>"),
     "qwen2_vl": Family("Qwen2VLForConditionalGeneration", "Qwen2VLProcessor", templates.QWEN2_VL,
-                       "Qwen/Qwen2-VL-2B-Instruct", _QWEN_TOKENS, _qwen_vl("2")),
+                       "Qwen/Qwen2-VL-2B-Instruct", _QWEN_TOKENS, _qwen_vl("2"), end_of_turn="<|im_end|>"),
     "qwen2_5_vl": Family("Qwen2_5_VLForConditionalGeneration", "Qwen2_5_VLProcessor", templates.QWEN2_VL,
-                         "Qwen/Qwen2.5-VL-3B-Instruct", _QWEN_TOKENS, _qwen_vl("2.5")),
+                         "Qwen/Qwen2.5-VL-3B-Instruct", _QWEN_TOKENS, _qwen_vl("2.5"), end_of_turn="<|im_end|>"),
     "qwen3_vl": Family("Qwen3VLForConditionalGeneration", "Qwen3VLProcessor", templates.QWEN3_VL,
-                       "Qwen/Qwen3-VL-2B-Instruct", _QWEN_TOKENS, _qwen_vl("3")),
+                       "Qwen/Qwen3-VL-2B-Instruct", _QWEN_TOKENS, _qwen_vl("3"), end_of_turn="<|im_end|>"),
     "idefics3": Family("Idefics3ForConditionalGeneration", "Idefics3Processor", templates.IDEFICS3,
                        "HuggingFaceM4/Idefics3-8B-Llama3",
                        dict(bos_token="<|begin_of_text|>", eos_token="<end_of_utterance>", pad_token="<|end_of_text|>",
-                            **_IDEFICS), _idefics3(smol=False), extra=_ROWS),
+                            **_IDEFICS), _idefics3(smol=False), end_of_turn="<end_of_utterance>", extra=_ROWS),
     "gemma3": Family("Gemma3ForConditionalGeneration", "Gemma3Processor", templates.GEMMA3, "google/gemma-3-4b-it",
                      dict(bos_token="<bos>", eos_token="<end_of_turn>", pad_token="<pad>", unk_token="<unk>",
                           boi_token="<start_of_image>", eoi_token="<end_of_image>", image_token="<image_soft_token>"),
-                     _gemma3, extra=("<start_of_turn>",)),
+                     _gemma3, end_of_turn="<end_of_turn>", extra=("<start_of_turn>",)),
     "internvl": Family("InternVLForConditionalGeneration", "InternVLProcessor", templates.INTERNVL,
                        "OpenGVLab/InternVL3-1B-hf",
                        dict(_IM, start_image_token="<img>", end_image_token="</img>", context_image_token="<IMG_CONTEXT>",
-                            video_token="<video>"), _internvl),
+                            video_token="<video>"), _internvl, end_of_turn="<|im_end|>"),
 }
 # Aliases by the names people use for the checkpoints.
 ALIASES = {"llava-1.5": "llava", "llava-next": "llava_next", "llava-onevision": "llava_onevision",

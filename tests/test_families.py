@@ -1,0 +1,232 @@
+"""Every VLM family of testing.families through the same code: labels, necessity, generation, training.
+
+Each family is a tiny random checkpoint of the real ``transformers`` classes with the chat
+template its checkpoints publish, loaded back through ``models.loading.load`` (AutoProcessor /
+AutoModelForImageTextToText). The rows mix one image, two images, no image and two turns.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from datasets import Dataset, load_from_disk
+from PIL import Image as PILImage, ImageDraw
+
+from hf_vitcurate import FEATURES
+from hf_vitcurate.errors import ConfigError
+from hf_vitcurate.models.chat import IGNORE_INDEX, encode, model_inputs
+from hf_vitcurate.models.generate import greedy_batch
+from hf_vitcurate.models.loading import load, load_processor
+from hf_vitcurate.stages import necessity
+from hf_vitcurate.testing.families import FAMILIES, family, family_tokenizer, tiny_family_checkpoint
+
+NAMES = sorted(FAMILIES)
+# The fast lane runs the model-level checks on two families that differ most from LLaVA
+# (per-row image lists, dynamic resolution); the others run with the slow tests.
+FAST = ("gemma3", "qwen2_vl")
+SOME_SLOW = [pytest.param(n, marks=() if n in FAST else pytest.mark.slow) for n in NAMES]
+
+
+def picture(color: str, size=(40, 32)) -> bytes:
+    im = PILImage.new("RGB", size, "white")
+    ImageDraw.Draw(im).ellipse([4, 4, size[0] - 4, size[1] - 4], fill=color)
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def turn(human: str, gpt: str) -> list[dict]:
+    return [{"from": "human", "value": human}, {"from": "gpt", "value": gpt}]
+
+
+KINDS = {
+    "image": ([picture("red")], turn("<image>\nWhat color is the circle?", "The circle is red.")),
+    "multi": ([picture("blue", (32, 48)), picture("green")],
+              turn("<image>\n<image>\nCompare the two images.", "The first is blue and the second is green.")),
+    "text": ([], turn("Hello, how are you?", "I am fine.")),
+    "turns": ([picture("yellow")], turn("<image>\nWhat shape is it?", "A square.") + turn("Is there a cat?", "Yes, a cat.")),
+}
+
+
+def rows(kinds=("image", "multi", "text", "turns", "text", "turns", "multi", "image")) -> Dataset:
+    out = {k: [] for k in FEATURES}
+    for i, kind in enumerate(kinds):
+        images, conv = KINDS[kind]
+        out["id"].append(f"{kind}-{i}")
+        out["images"].append([{"bytes": b, "path": None} for b in images])
+        out["conversations"].append(conv)
+        out["source"].append("families")
+        out["task"].append(kind)
+    return Dataset.from_dict(out, features=FEATURES)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """``checkpoint(name)``: the family's tiny checkpoint, built once per test module."""
+    built: dict[str, str] = {}
+
+    def get(name: str) -> str:
+        if name not in built:
+            built[name] = tiny_family_checkpoint(name, tmp_path_factory.mktemp(name))
+        return built[name]
+
+    return get
+
+
+def labelled_runs(labels: torch.Tensor) -> list[list[int]]:
+    runs, current = [], []
+    for t in labels.tolist():
+        if t != IGNORE_INDEX:
+            current.append(t)
+        elif current:
+            runs, current = runs + [current], []
+    return runs + ([current] if current else [])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_checkpoint_is_the_real_family(checkpoint, name):
+    fam = family(name)
+    model, processor = load(checkpoint(name), device="cpu")
+    assert type(model).__name__ == fam.model_class and type(processor).__name__ == fam.processor_class
+    assert processor.chat_template == fam.template
+    assert sum(p.numel() for p in model.parameters()) < 500_000
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_labels_are_exactly_the_answers_and_their_end_of_turn(checkpoint, name):
+    """Independent of the span logic: the rendered template says what each answer is followed by
+    (the family's end-of-turn text); decoding each run of labelled tokens gives exactly that."""
+    processor = load_processor(checkpoint(name))
+    ds = rows()
+    batch = encode(processor, ds[:])
+    eot = family(name).end_of_turn
+    tokenizer = processor.tokenizer
+    for i, conv in enumerate(ds["conversations"]):
+        rendered = processor.apply_chat_template(
+            [{"role": "user" if t["from"] == "human" else "assistant", "content": [{"type": "text", "text": t["value"]}]}
+             for t in conv], tokenize=False)
+        answers = [t["value"] for t in conv if t["from"] == "gpt"]
+        assert all(a + eot in rendered for a in answers)  # the template writes the marker right after the answer
+        runs = labelled_runs(batch["labels"][i])
+        assert [tokenizer.decode(r).strip() for r in runs] == [a + eot for a in answers], (name, i)
+        labelled = batch["labels"][i] != IGNORE_INDEX
+        assert bool((batch["attention_mask"][i].bool() | ~labelled).all())  # never on padding
+
+
+def reference_nll(path: str, ds: Dataset) -> tuple[list[float], list[int]]:
+    """One row at a time, float64 log-softmax, summed over the labelled tokens."""
+    model, processor = load(path, dtype="float32", device="cpu")
+    sums, counts = [], []
+    for i in range(len(ds)):
+        batch = encode(processor, ds[i : i + 1])
+        with torch.no_grad():
+            logp = torch.log_softmax(model(**model_inputs(batch, model)).logits[0].double(), -1)
+        labels = batch["labels"][0]
+        picked = [(t, int(labels[t])) for t in range(1, len(labels)) if labels[t] != IGNORE_INDEX]
+        sums.append(-sum(logp[t - 1, tok].item() for t, tok in picked))
+        counts.append(len(picked))
+    return sums, counts
+
+
+@pytest.mark.parametrize("name", SOME_SLOW)
+def test_necessity_equals_independent_per_row_loss(checkpoint, name):
+    ds = rows()
+    scored = necessity(ds, model=checkpoint(name), batch_size=3, dtype="float32")
+    sums, counts = reference_nll(checkpoint(name), ds)
+    assert list(scored["necessity_tokens"]) == counts
+    got = np.array(scored["necessity"])
+    assert np.all(np.abs(got - sums) <= 1e-4 * np.abs(sums)), (got, sums)
+    assert set(scored["necessity_flag"]) == {""}
+
+
+@pytest.mark.parametrize("name", SOME_SLOW)
+def test_batched_greedy_generation_equals_one_row_at_a_time(checkpoint, name):
+    model, processor = load(checkpoint(name), dtype="float32", device="cpu")
+    model.eval()
+    ds = rows(("turns", "text", "multi", "image")).cast_column("images", FEATURES["images"])
+    together = greedy_batch(model, processor, ds[:], max_new_tokens=6)
+    alone = [greedy_batch(model, processor, ds[i : i + 1], max_new_tokens=6)[0] for i in range(len(ds))]
+    assert together == alone
+
+
+def test_a_family_that_cannot_take_several_images_in_a_row_says_so(checkpoint):
+    """Gemma 3's processor with the text of one image but two images: a ConfigError naming it."""
+    processor = load_processor(checkpoint("gemma3"))
+    batch = rows(("multi",))[:]
+    batch["conversations"] = [turn("<image>\nCompare the two images.", "No.")]
+    with pytest.raises(ConfigError, match="Gemma3Processor cannot encode rows with several images"):
+        encode(processor, batch)
+
+
+def test_unknown_family_names_the_known_ones():
+    with pytest.raises(ConfigError, match="qwen2_vl"):
+        family("qwen1-vl")
+    assert family("qwen2.5-vl") is FAMILIES["qwen2_5_vl"]
+
+
+def test_tokenizer_keeps_the_family_special_tokens_whole():
+    tok = family_tokenizer(family("gemma3"))
+    for token in ("<start_of_image>", "<end_of_turn>", "<start_of_turn>", "<image_soft_token>"):
+        assert tok.convert_ids_to_tokens(tok(token, add_special_tokens=False)["input_ids"]) == [token]
+    assert tok.boi_token == "<start_of_image>" and tok.image_token == "<image_soft_token>"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_train_two_steps_saves_and_resumes_to_the_same_weights(checkpoint, name, tmp_path, monkeypatch):
+    from hf_vitcurate.models import training
+
+    ds = rows()
+    recipe = dict(max_steps=2, save_steps=1, batch_size=4, learning_rate=1e-2, warmup_ratio=0.0, progress=False,
+                  log_steps=1, seed=0, dtype="float32")
+    straight = training.train(ds, model=checkpoint(name), output_dir=tmp_path / "straight", **recipe)
+    real_save = training._save_state
+
+    def crash_after_step_1(accelerator, out_dir, step, *args):
+        real_save(accelerator, out_dir, step, *args)
+        if step == 1:
+            raise KeyboardInterrupt("simulated crash")
+
+    monkeypatch.setattr(training, "_save_state", crash_after_step_1)
+    with pytest.raises(KeyboardInterrupt):
+        training.train(ds, model=checkpoint(name), output_dir=tmp_path / "resumed", **recipe)
+    monkeypatch.setattr(training, "_save_state", real_save)
+    resumed = training.train(ds, model=checkpoint(name), output_dir=tmp_path / "resumed", **recipe)
+    log = json.loads((tmp_path / "resumed" / "train_log.json").read_text())
+    assert log["resumed_from_step"] == 1
+    base, _ = load(checkpoint(name), device="cpu")
+    a, _ = load(straight, device="cpu")
+    b, _ = load(resumed, device="cpu")
+    changed = False
+    for (key, p), q, r in zip(a.named_parameters(), b.parameters(), base.parameters()):
+        torch.testing.assert_close(p, q, msg=key)
+        changed |= not torch.equal(p, r)
+    assert changed  # two steps did train
+
+
+@pytest.mark.slow
+def test_two_cpu_processes_equal_one_on_qwen2_vl(checkpoint, tmp_path, free_port):
+    path = checkpoint("qwen2_vl")
+    rows().save_to_disk(str(tmp_path / "pool"))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    score = ["-m", "hf_vitcurate.cli", "score", "necessity", str(tmp_path / "pool"), "--model", path,
+             "--chunk-size", "3", "--dtype", "float32"]
+    subprocess.run([sys.executable, *score, "--output", str(tmp_path / "one"), "--batch-size", "4",
+                    "--work-dir", str(tmp_path / "w1")], env=env, check=True, capture_output=True)
+    run = subprocess.run(["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                          "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port),
+                          *score, "--output", str(tmp_path / "two"), "--batch-size", "3",
+                          "--work-dir", str(tmp_path / "w2")], env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert sorted(p.name for p in (tmp_path / "w2").iterdir() if p.is_dir()) == ["rank-00000", "rank-00001"]
+    a, b = load_from_disk(str(tmp_path / "one")), load_from_disk(str(tmp_path / "two"))
+    assert list(a["id"]) == list(b["id"])
+    np.testing.assert_allclose(list(a["necessity"]), list(b["necessity"]), rtol=1e-4)
