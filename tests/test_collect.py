@@ -1,9 +1,9 @@
 """MMInstruct step (a): image embeddings, collection by similarity search, image de-duplication (ShapesWorld).
 
 The embedder is a tiny LLaVA checkpoint whose tower sees one ShapesWorld cell per patch
-(63 px, 21-px patches), at its random initialisation: mean-pooled patch features already
-separate scenes by the kind of object they show (measured p@10 0.58 against 0.25 by chance on
-four kinds), while a random tiny CLIP (any patch size) and the 32-px toy tower stay near chance,
+(63 px, 21-px patches), at its random initialisation: pooled patch features already separate
+scenes by the kind of object they show (benchmarks/bench_pooling.py, 5 towers: p@10 0.56 for the
+max, the default, 0.53 for the mean, against 0.25 by chance on four kinds), while a random tiny CLIP (any patch size) and the 32-px toy tower stay near chance,
 and 60 steps of cell pretraining made it worse (0.32: colour dominates). Random towers give
 every picture nearly the same direction (distinct scenes up to cosine 0.99999), so near-duplicate
 tests use thumbnails (``column=None``) or thumbnail vectors stored as the embedding column.
@@ -222,7 +222,7 @@ def test_cli_collects_from_folders_of_image_files(embedder, tmp_path, capsys):
         name, png = kind_scene(99, shape, seed=4)
         (tmp_path / "seeds" / shape / f"{name}.png").write_bytes(png)
     args = ["-q", "engine", "collect", str(tmp_path / "repo"), "--seeds", str(tmp_path / "seeds"), "--per-domain", "3",
-            "--k", "6", "--output", str(tmp_path / "out")]
+            "--k", "6", "--pooling", "mean", "--output", str(tmp_path / "out")]
     assert main(args) == 2  # no embeddings and no --model: one line naming the flag
     assert "--model" in capsys.readouterr().err
     assert main(args + ["--model", embedder, "--work-dir", str(tmp_path / "work")]) == 0
@@ -234,6 +234,10 @@ def test_cli_collects_from_folders_of_image_files(embedder, tmp_path, capsys):
     out = load_from_disk(str(tmp_path / "out"))
     assert len(out) == summary["rows"] > 0 and {"domain", "query_id", "similarity"} <= set(out.column_names)
     assert os.path.isdir(tmp_path / "work" / "repository")  # resumable embedding chunks
+    from hf_vitcurate import provenance
+
+    emb = [st for st in provenance.steps(out) if st["name"] == "image_embeddings"]
+    assert emb and emb[-1]["params"]["pooling"] == "mean"  # --pooling reached the embedder
 
 
 def test_mminstruct_card_says_how_the_images_were_collected(tmp_path):
@@ -392,3 +396,52 @@ def test_cli_passes_the_index_settings(tmp_path, capsys):
     assert json.loads((tmp_path / "i.faiss.json").read_text())["search_params"] == {"nprobe": 2}
     assert main(args[:-2] + ["--nprobe", "0", "--output", str(tmp_path / "out2")]) == 2
     assert "--nprobe must be >= 1" in capsys.readouterr().err
+
+
+def test_pooling_max_is_the_tiny_towers_default_and_mean_and_cls_are_asked_for(embedder, tmp_path):
+    """image_embeddings(pooling=...): the patches' max (the tiny tower's default, measured better than the
+    mean on ShapesWorld: benchmarks/bench_pooling.py), their mean, or the class token, each a different
+    vector; each keys its own resumable chunks; a bad name is one clear error."""
+    from hf_vitcurate.errors import ConfigError
+    from hf_vitcurate.stages.image_embeddings import TOWER_POOLING
+
+    ds = images(kind_scene(i, s, seed=11) for i in range(3) for s in SHAPES[:2])
+    vec = {p: np.array(image_embeddings(ds, model=embedder, pooling=p, work_dir=tmp_path / p)["image_embedding"])
+           for p in ("mean", "max", "cls")}
+    from hf_vitcurate.errors import StaleStateError
+
+    with pytest.raises(StaleStateError, match='pooling "mean" -> "max"'):  # chunks of one pooling are not another's
+        image_embeddings(ds, model=embedder, pooling="max", work_dir=tmp_path / "mean")
+    default = np.array(image_embeddings(ds, model=embedder)["image_embedding"])
+    assert TOWER_POOLING == "max"
+    np.testing.assert_allclose(default, vec["max"], atol=1e-6)
+    for a, b in (("mean", "max"), ("mean", "cls"), ("max", "cls")):
+        assert np.abs(vec[a] - vec[b]).max() > 1e-3, (a, b)
+    with pytest.raises(ConfigError, match="pooling must be one of mean, max, cls"):
+        image_embeddings(ds, model=embedder, pooling="avg")
+
+
+def test_pooling_of_a_clip_model_pools_its_vision_tokens(tmp_path):
+    """CLIP: no pooling is get_image_features (projection-sized); 'mean'/'max'/'cls' pool the vision model's
+    last hidden state (hidden-sized); 'cls' on a tower without a class token is an error."""
+    import torch
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+
+    from hf_vitcurate.errors import ConfigError
+    from hf_vitcurate.stages.image_embeddings import pool
+
+    torch.manual_seed(0)
+    cfg = CLIPConfig(text_config={"vocab_size": 100, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
+                                  "num_attention_heads": 2, "max_position_embeddings": 16},
+                     vision_config={"image_size": 64, "patch_size": 16, "hidden_size": 32, "intermediate_size": 64,
+                                    "num_hidden_layers": 1, "num_attention_heads": 2}, projection_dim=24)
+    CLIPModel(cfg).save_pretrained(tmp_path / "clip")
+    CLIPImageProcessor(size={"shortest_edge": 64}, crop_size={"height": 64, "width": 64}).save_pretrained(tmp_path / "clip")
+    two = images([kind_scene(0, "square", seed=4), kind_scene(1, "circle", seed=4)])
+    assert np.array(image_embeddings(two, model=tmp_path / "clip")["image_embedding"]).shape == (2, 24)
+    pooled = {p: np.array(image_embeddings(two, model=tmp_path / "clip", pooling=p)["image_embedding"])
+              for p in ("mean", "max", "cls")}
+    assert all(v.shape == (2, 32) for v in pooled.values())
+    assert np.abs(pooled["mean"] - pooled["max"]).max() > 1e-3
+    with pytest.raises(ConfigError, match="no class token"):
+        pool(torch.zeros(1, 16, 4), "cls", cls=False)

@@ -24,6 +24,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".ti
 
 def register_collect(verbs) -> None:
     from ..engine.collection import collect
+    from ..stages.image_embeddings import POOLINGS, image_embeddings
 
     c = verbs.add_parser("collect", help="(a) collect repository images nearest to each domain's seed images")
     c.add_argument("repository", metavar="REPO", help="save_to_disk folder of images (or embeddings), or a folder of image files")
@@ -37,6 +38,8 @@ def register_collect(verbs) -> None:
     option(c, collect, "ef_search", "HNSW candidates kept per query; None keeps the index's own", type=int)
     c.add_argument("--model", default=None, help="image embedder for rows without `image_embedding` (CLIP, SigLIP, a LLaVA-style checkpoint)")
     c.add_argument("--work-dir", default=None, help="resumable embedding chunks (REPO's under repository/, the seeds' under seeds/)")
+    option(c, image_embeddings, "pooling", "how --model's image tokens become one vector; None is the model's "
+           "default (max of a LLaVA-like tower's patches, CLIP/SigLIP image features)", type=str, choices=POOLINGS)
     c.add_argument("--batch-size", type=int, default=32, help="images per forward pass when embedding (default: 32)")
     c.add_argument("--output", required=True, help="where to write the collected images (domain, query_id, similarity)")
     c.set_defaults(func=run_collect)
@@ -88,7 +91,7 @@ def _embedded(ds, args, *, flag: str, part: str):
     if not args.model:
         raise ConfigError(f"{flag} has no image_embedding column: give --model to embed its images")
     work = os.path.join(args.work_dir, part) if args.work_dir else None
-    return image_embeddings(ds, model=args.model, work_dir=work, batch_size=args.batch_size)
+    return image_embeddings(ds, model=args.model, work_dir=work, batch_size=args.batch_size, pooling=args.pooling)
 
 
 def _last_step(ds) -> dict:
