@@ -37,12 +37,15 @@ def demo_recipe(*, n_images: int | None = None, fraction: float | None = None, s
                 repo_id: str | None = None, outputs: list[str] | None = None):
     """The built-in ShapesWorld recipe with the demo's overrides (``None``: the recipe's own value).
 
-    ``outputs`` keeps only the named configs (``["svit_core", "recommended"]``: no model to build).
+    ``outputs`` keeps only the named configs (``["svit_core", "recommended"]``: no model to
+    build); without ``revo_lion``, ``recommended`` runs without its ``quality`` step (SQ is
+    REVO-LION's score).
 
     >>> sorted(demo_recipe(outputs=["svit_core"], fraction=0.2).outputs)
     ['svit_core']
     """
     from .curation import builtin, parse_recipe
+    from .errors import ConfigError
 
     text = builtin("shapesworld")
     data = yaml.safe_load(text)
@@ -51,7 +54,15 @@ def demo_recipe(*, n_images: int | None = None, fraction: float | None = None, s
     if n_images is not None:
         world["n_images"] = n_images
     if outputs is not None:
+        unknown = sorted(set(outputs) - set(changed["outputs"]))
+        if unknown:
+            raise ConfigError(f"outputs: no config {unknown[0]!r} in the built-in recipe; "
+                              f"choose from {list(changed['outputs'])}")
         changed["outputs"] = {k: v for k, v in changed["outputs"].items() if k in outputs}
+        if not any(v["method"] == "release" for v in changed["outputs"].values()):
+            for spec in changed["outputs"].values():
+                if spec.get("steps"):
+                    spec["steps"] = [s for s in spec["steps"] if not (s == "quality" or "quality" in s)]
     for spec in changed["outputs"].values():
         if seed is not None:
             spec["seed"] = seed
@@ -75,13 +86,15 @@ def run_demo(
     fraction: float | None = None,
     seed: int | None = None,
     repo_id: str | None = None,
+    outputs: list[str] | None = None,
 ) -> dict[str, Any]:
     """Run the built-in ShapesWorld recipe in ``output_dir``; return the summary (also in ``summary.json``).
 
     ``n_images``, ``fraction`` (the budget of every budgeted config), ``seed`` and
-    ``repo_id`` override the recipe's values; ``None`` keeps them.
+    ``repo_id`` override the recipe's values; ``None`` keeps them. ``outputs``: only these
+    configs (see :func:`demo_recipe`).
     """
     from .curation.job import run_recipe
 
-    recipe = demo_recipe(n_images=n_images, fraction=fraction, seed=seed, repo_id=repo_id)
+    recipe = demo_recipe(n_images=n_images, fraction=fraction, seed=seed, repo_id=repo_id, outputs=outputs)
     return run_recipe(recipe, output_dir=output_dir, say=_say)

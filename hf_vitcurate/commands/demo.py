@@ -21,6 +21,8 @@ def register(sub) -> None:
                    help="share of the pool each budgeted config keeps (default: the recipe's)")
     p.add_argument("--seed", type=int, default=None, help="data, training and draw seed (default: the recipe's, 0)")
     p.add_argument("--repo-id", dest="repo_id", default=None, help="repo id written in the card (default: the recipe's)")
+    p.add_argument("--outputs", nargs="+", default=None, metavar="CONFIG",
+                   help="only these configs of the recipe (svit_core mminstruct_style recommended need no model)")
     p.set_defaults(func=run)
 
 
@@ -30,6 +32,6 @@ def run(args) -> int:
 
     with one_line_per_stage(args):
         summary = run_demo(output_dir=args.output, n_images=args.n_images, fraction=args.fraction, seed=args.seed,
-                           repo_id=args.repo_id)
+                           repo_id=args.repo_id, outputs=args.outputs)
     print_summary(closing(summary, args.output))
     return 0
