@@ -44,6 +44,7 @@ from .errors import ConfigError, MissingColumnError
 from .synthetic.pathologies import LOW_QUALITY_SOURCE
 from .synthetic.pool import statuses  # exploded turns ({id}#t{k}) have their row's status
 
+_TURN = re.compile(r"#t\d+$")  # formats.explode_turns ids: "{id}#t{k}"
 GOAL_Z = 3.0  # a method beats random when it is this many standard deviations better
 KINDS = ("hallucination", "leak", "duplicate", "easy")  # truth statuses other than "clean" (synthetic.STATUSES)
 # (words in a config name, the method, the measures it must beat random on); first match wins.
@@ -181,6 +182,41 @@ def _random_measures(pool: Dataset, n: int, truth, sources, pool_yes_no: list[st
     return out
 
 
+class _Base:
+    """What random draws come from: the pool (or its turns), its yes_no labels and measures."""
+
+    def __init__(self, ds: Dataset, truth: Mapping[str, str] | None, sources: Sequence[str]) -> None:
+        self.yes_no = _yes_no_labels(ds)
+        self.rows = len(ds)
+        # A row number rides along so that each draw's yes:no is read from these labels.
+        self.indexed = ds.add_column("_row", list(range(len(ds))))
+        self.measures = _measures(ds, truth, sources, self.yes_no) if truth is not None else {}
+
+
+def _unit(pool: Dataset, ds: Dataset) -> str:
+    """``"turns"`` when ``ds`` holds exploded turns (ids ``{id}#t{k}``) of a pool of whole rows."""
+    ids = list_column(ds, "id")[:200]
+    if ids and all(_TURN.search(i) for i in ids) and not any(_TURN.search(i) for i in list_column(pool, "id")[:200]):
+        return "turns"
+    return "rows"
+
+
+def _compare(name: str, ds: Dataset, yn: list[str], base: _Base, targets: Sequence[str], truth: Mapping[str, str],
+             sources: Sequence[str], seeds: int, seed: int) -> dict[str, Any]:
+    mine = _measures(ds, truth, sources, yn)
+    draws = _random_measures(base.indexed, len(ds), truth, sources, base.yes_no, seeds, seed)
+    metrics = {}
+    for key, value in mine.items():
+        arr = np.array([d[key] for d in draws])
+        mean, std = float(arr.mean()), float(arr.std(ddof=1))
+        metrics[key] = {"config": round(value, 4), "pool": round(base.measures[key], 4), "random_mean": round(mean, 4),
+                        "random_std": round(std, 4), "z": _z(mean, std, value)}
+    return {"random": {"rows": min(len(ds), base.rows), "seeds": list(range(seed, seed + seeds))},
+            "metrics": metrics,
+            "goals": {t: _met(metrics[t]) for t in targets if t in metrics},
+            "verdict": _verdict(name, targets, metrics, len(ds), base.rows)}
+
+
 def curation_report(
     pool: Dataset,
     outputs: Mapping[str, Dataset],
@@ -201,35 +237,27 @@ def curation_report(
         raise ConfigError(f"seeds must be at least 2 to measure a spread, got {seeds}")
     if truth is not None and "id" not in pool.column_names:
         raise MissingColumnError("the pool has no id column; the truth maps ids to statuses, so give the pool its ids")
-    pool_yn = _yes_no_labels(pool)
-    # A row number rides along so that each draw's yes:no is read from the pool's labels.
-    indexed = pool.add_column("_row", list(range(len(pool))))
     chosen = {name: (method_of(name) if targets is None or name not in targets else ("custom", tuple(targets[name])))
               for name in outputs}
     sources = sorted({t[7:] for _, ts in chosen.values() for t in ts if t.startswith("source:")})
-    report: dict[str, Any] = {"pool": _summary(pool, pool_yn), "seeds": seeds, "seed": seed, "goal_z": GOAL_Z,
-                              "configs": {}}
-    pool_m = _measures(pool, truth, sources, pool_yn) if truth is not None else {}
+    bases: dict[str, _Base] = {"rows": _Base(pool, truth, sources)}
+    report: dict[str, Any] = {"pool": _summary(pool, bases["rows"].yes_no), "seeds": seeds, "seed": seed,
+                              "goal_z": GOAL_Z, "configs": {}}
     if truth is not None:
-        report["pool"]["degraded"] = {k: round(v, 4) for k, v in pool_m.items() if k == "degraded" or k in KINDS}
+        report["pool"]["degraded"] = {k: round(v, 4) for k, v in bases["rows"].measures.items() if k == "degraded" or k in KINDS}
     for name, ds in outputs.items():
         yn = _yes_no_labels(ds) if len(ds) else []
         entry = _summary(ds, yn)
         method, tgt = chosen[name]
         entry.update({"method": method, "targets": list(tgt)})
         if truth is not None:
-            mine = _measures(ds, truth, sources, yn)
-            draws = _random_measures(indexed, len(ds), truth, sources, pool_yn, seeds, seed)
-            metrics = {}
-            for key, value in mine.items():
-                arr = np.array([d[key] for d in draws])
-                mean, std = float(arr.mean()), float(arr.std(ddof=1))
-                metrics[key] = {"config": round(value, 4), "pool": round(pool_m[key], 4), "random_mean": round(mean, 4),
-                                "random_std": round(std, 4), "z": _z(mean, std, value)}
-            entry["random"] = {"rows": min(len(ds), len(pool)), "seeds": list(range(seed, seed + seeds))}
-            entry["metrics"] = metrics
-            entry["goals"] = {t: _met(metrics[t]) for t in tgt if t in metrics}
-            entry["verdict"] = _verdict(name, tgt, metrics, len(ds), len(pool))
+            unit = _unit(pool, ds)
+            if unit not in bases:  # an output of turns (REVO-LION) is drawn against the pool's turns
+                from .formats.explode import explode_turns
+
+                bases[unit] = _Base(explode_turns(pool), truth, sources)
+            entry.update(_compare(name, ds, yn, bases[unit], tgt, truth, sources, seeds, seed))
+            entry["random"]["unit"] = unit
         report["configs"][name] = entry
     return report
 

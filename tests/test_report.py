@@ -41,7 +41,7 @@ def report(world):
 def test_random_baseline_has_the_right_size_and_is_seeded(world, report):
     pool, truth = world
     entry = report["configs"]["nbgs"]
-    assert entry["random"] == {"rows": entry["rows"], "seeds": [10, 11, 12, 13, 14]}
+    assert entry["random"] == {"rows": entry["rows"], "seeds": [10, 11, 12, 13, 14], "unit": "rows"}
     draws = [degraded_shares(random_subset(pool, n=entry["rows"], seed=s).dataset, truth)["easy"] for s in range(10, 15)]
     assert entry["metrics"]["easy"]["random_mean"] == pytest.approx(np.mean(draws), abs=1e-4)
     assert entry["metrics"]["easy"]["random_std"] == pytest.approx(np.std(draws, ddof=1), abs=1e-4)
@@ -132,3 +132,17 @@ def test_method_names_and_reasons():
     assert "no leak rows" in why("leak", {**m, "pool": 0.0, "random_mean": 0.0, "random_std": 0.0}, 10, 100)
     with pytest.raises(ConfigError, match="seeds"):
         curation_report(Dataset.from_dict({"id": ["a"]}), {}, seeds=1)
+
+
+def test_an_output_of_turns_is_drawn_against_the_pools_turns(world):
+    from hf_vitcurate.formats.explode import explode_turns
+
+    pool, truth = world
+    turns = explode_turns(pool)
+    clean = turns.filter(lambda p: truth[p] != "hallucination", input_columns="parent_id")
+    entry = curation_report(pool, {"revo_lion": clean}, truth=truth)["configs"]["revo_lion"]
+    assert entry["random"]["unit"] == "turns"
+    assert entry["metrics"]["hallucination"]["config"] == 0.0
+    turn_share = sum(truth[p] == "hallucination" for p in turns["parent_id"]) / len(turns)
+    assert entry["metrics"]["hallucination"]["pool"] == pytest.approx(turn_share, abs=1e-4)
+    assert entry["goals"]["hallucination"]
