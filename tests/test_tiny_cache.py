@@ -132,3 +132,44 @@ def test_a_work_dir_holding_another_model_is_refused(cache, tmp_path):
     _build(tmp_path / "a")
     with pytest.raises(StaleStateError, match="data changed"):
         _build(tmp_path / "a", pool_seed=1)
+
+
+def test_a_run_waits_for_another_building_the_same_entry_then_reuses_it(cache, monkeypatch):
+    """Concurrent runs: the second waits on the key's lock and uses the first's entry (no second build)."""
+    import threading
+
+    from hf_vitcurate.locks import hold
+    from hf_vitcurate.testing import cache as tiny_cache
+
+    monkeypatch.setattr(tiny_cache.time, "sleep", lambda s: threading.Event().wait(0.05))
+    built, got = [], []
+
+    def build(folder):
+        built.append(folder)
+
+    with hold(cache / "locks" / "f_pre-k1", what="another run building"):  # as another process would
+        waiter = threading.Thread(target=lambda: got.append(tiny_cache.cached("f_pre", "k1", {"params": {}}, build)))
+        waiter.start()
+        waiter.join(0.5)
+        assert waiter.is_alive() and not got  # waiting, not building beside the holder
+        entry = cache / "f_pre" / "k1"
+        entry.mkdir(parents=True)
+        tiny_cache.write_json(str(entry / "identity.json"), {"key": "k1"})  # the holder finished
+    waiter.join(10)
+    assert got == [str(entry)] and not built
+
+
+def test_an_entry_appears_only_when_complete(cache):
+    from hf_vitcurate.testing import cache as tiny_cache
+
+    seen = []
+
+    def build(folder):
+        seen.append(os.path.exists(cache / "f_pre" / "k2"))
+        raise KeyboardInterrupt  # killed mid-build
+
+    with pytest.raises(KeyboardInterrupt):
+        tiny_cache.cached("f_pre", "k2", {"params": {}}, build)
+    assert seen == [False] and not (cache / "f_pre" / "k2").exists()
+    assert tiny_cache.cached("f_pre", "k2", {"params": {}}, lambda folder: None) == str(cache / "f_pre" / "k2")
+    assert _entries(cache, "f_pre") == ["k2"]  # the killed build's partial folder is gone
