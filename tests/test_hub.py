@@ -343,6 +343,8 @@ def test_large_upload_splits_commits_card_last(published, monkeypatch):
     batches = upload.commit_batches(ops)
     assert len(batches) > 1 and all(len(b) <= 2 for b in batches)
     assert [op.path_in_repo for op in batches[-1]] == ["README.md", "curation.json"]
+    kinds = [type(op).__name__ for b in batches for op in b]
+    assert kinds == sorted(kinds[:-2]) + ["CommitOperationAdd"] * 2  # adds, then the deletion, then the card
     assert sum(len(b) for b in batches) == len(ops)
 
 

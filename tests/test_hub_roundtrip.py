@@ -127,6 +127,7 @@ def test_an_interrupted_push_resumes_with_the_rest(configs, hub, tmp_path, monke
     train = toy_dataset(64)
     tree = {"toy": DatasetDict({"train": train})}
     out = str(tmp_path / "repo")
+    hub.page_size = 16  # the tree comes in pages, as the Hub's does past 1,000 entries
     hub.fail("commit", "drop", skip=1, times=None)
     with pytest.raises(Exception) as err:  # noqa: PT011 - whichever transport error the client raises
         publish(tree, REPO, local_dir=out, version="v1", push=True, max_shard_size=train._estimate_nbytes() // 56)
@@ -144,6 +145,7 @@ def test_an_interrupted_push_resumes_with_the_rest(configs, hub, tmp_path, monke
     assert sorted(hub.preuploaded[asked_before:]) == sorted(resent)  # the first commit's files were not even asked about
     assert hub.requests.count(("POST", "commit")) - commits_before == 1  # 9 files: one commit
     assert sorted(p for p in hub.files(REPO, "v1") if p != ".gitattributes") == sorted(files)
+    assert hub.requests.count(("GET", "tree")) > 2 * 3  # every listing read several pages
     _same(_load("toy", "v1", tmp_path)["train"], tree["toy"]["train"])
 
 

@@ -4,8 +4,8 @@
 wrote, the way ``push_to_hub`` does, and tags the last commit with the version:
 
 - **commits of at most 50 files** (:data:`MAX_OPERATIONS_PER_COMMIT`, datasets'
-  ``UPLOADS_MAX_NUMBER_PER_COMMIT``), data first and ``README.md`` / ``curation.json``
-  last, so the card never points at files that are not there yet;
+  ``UPLOADS_MAX_NUMBER_PER_COMMIT``): new files first, then deletions of old shards, and
+  ``README.md`` / ``curation.json`` last, so the card never points at missing files;
 - **resume**: the remote tree is read first (``list_repo_tree``) and a file the repo already
   holds with the same content (same size, and the same ``lfs.sha256``, or git blob id for a
   file kept in git) is not sent again, so a push that stopped after some commits sends only
@@ -133,13 +133,19 @@ def plan_operations(local_dir: str, remote_files: Sequence[str] | Mapping[str, o
 
 
 def commit_batches(operations: list) -> list[list]:
-    """Split operations into commits of at most :data:`MAX_OPERATIONS_PER_COMMIT`, README.md and curation.json last."""
+    """Split operations into commits of at most :data:`MAX_OPERATIONS_PER_COMMIT` (one commit if they fit).
+
+    New files first, then the deletions of old ones, then ``README.md`` and
+    ``curation.json`` together: until the last commit, the old card's files are all there.
+    """
     if len(operations) <= MAX_OPERATIONS_PER_COMMIT:
         return [operations]
-    last = [op for op in operations if op.path_in_repo in LAST]
-    rest = [op for op in operations if op.path_in_repo not in LAST]
+    adds = [op for op in operations if isinstance(op, CommitOperationAdd) and op.path_in_repo not in LAST]
+    deletes = [op for op in operations if isinstance(op, CommitOperationDelete)]
+    last = [op for op in operations if isinstance(op, CommitOperationAdd) and op.path_in_repo in LAST]
     size = MAX_OPERATIONS_PER_COMMIT
-    return [rest[i : i + size] for i in range(0, len(rest), size)] + ([last] if last else [])
+    chunks = [ops[i : i + size] for ops in (adds, deletes) for i in range(0, len(ops), size)]
+    return chunks + ([last] if last else [])
 
 
 def push(
