@@ -4,7 +4,8 @@
 
 Checks what only an installed package can get wrong: the wheel's file list (no research/,
 no tests/), every module imports, the data files the code loads are there, the console
-script and the recipes run, a tiny file validates, and (``--demo``) ``vitcurate demo`` runs.
+script and the recipes run (the dataset scripts, the built-in curation recipe), a tiny file
+validates, and (``--demo``) ``vitcurate demo`` runs.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from pathlib import Path
 
 # Data the package loads at run time (relative to the installed hf_vitcurate folder).
 DATA_GLOBS = {
-    "cards/*.md": 6,
+    "cards/*.md": 7,
+    "curation/recipes/*.yaml": 1,
     "engine/data/taxonomy.yaml": 1,
     "engine/data/prompts/*.j2": 6,
     "engine/data/mminstruct_seeds/*.json": 26,
@@ -93,7 +95,11 @@ def commands(work: Path, demo: bool) -> None:
     check((len(kept), len(rejected)) == (2, 1), f"vitcurate validate: 2 kept, 1 rejected (got {len(kept)}, {len(rejected)})")
     if demo:
         run("vitcurate", "-q", "demo", cwd=str(work))
-        check(any((work / "vitcurate_out").rglob("README.md")), "vitcurate demo wrote a dataset card")
+        hub = work / "vitcurate_out" / "hub"
+        check((hub / "README.md").is_file() and (hub / "recipe.yaml").is_file(),
+              "vitcurate demo wrote one repo with its card and recipe.yaml")
+    recipe = run("vitcurate", "curate", "--print-recipe", "shapesworld")
+    check(recipe.startswith("#") and "outputs:" in recipe, "vitcurate curate --print-recipe shapesworld")
 
 
 def main() -> None:
