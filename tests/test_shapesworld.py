@@ -506,3 +506,12 @@ def test_exploded_turns_keep_their_rows_truth(sick):
     assert len(turns) > len(conv)
     assert statuses(turns["id"], truth) == [truth[p] for p in turns["parent_id"]]
     assert degraded_share(turns, truth) > 0
+
+
+def test_pathologies_add_rows_without_changing_the_others(sick, tmp_path):
+    pool, truth = sick
+    plain, plain_truth = pool_and_truth(N_IMAGES, seed=3, yes_ratio=5.0, benchmark_images=0, cache_dir=str(tmp_path))
+    rest = pool.filter(lambda i, s: truth[i] != "easy" and s != LOW_QUALITY_SOURCE, input_columns=["id", "source"])
+    assert rest["id"] == plain["id"]
+    assert rest["conversations"] == plain["conversations"]
+    assert {i: truth[i] for i in rest["id"]} == plain_truth
