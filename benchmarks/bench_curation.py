@@ -5,7 +5,8 @@ For each world seed, builds the demo-size pool with the pathologies on
 need no model (leakage clean-up, near-duplicate removal, SVIT balance and core, and the
 recommended combination without its model step: clean-up, near-duplicates, then SVIT's
 diversity and balance down to the budget) and, with ``--models``, MLLM-Selector
-(necessity from a tiny seed model, then NBGS). Each output goes through
+(necessity from a tiny seed model, then NBGS) and REVO-LION (tune-cross-evaluation over
+the demo recipe's protocol datasets, SQ, then S1 at the budget). Each output goes through
 ``hf_vitcurate.report.curation_report`` (5 random draws of the same size per output).
 Printed: per output and target, the kept share, random's mean ± std, z, and over the
 world seeds the mean and spread of z and of the ratio kept / random. The last line is JSON.
@@ -13,7 +14,7 @@ world seeds the mean and spread of z and of the ratio kept / random. The last li
     python benchmarks/bench_curation.py                    # demo size: 160 images, 3 world seeds
     python benchmarks/bench_curation.py --images 40 --worlds 1   # toy size (tests)
     python benchmarks/bench_curation.py --ratio 2          # balance where the demo pool's yes:no (~6) is above the cap
-    python benchmarks/bench_curation.py --models           # adds mllm_selector (tiny models; minutes)
+    python benchmarks/bench_curation.py --models           # adds mllm_selector and revo_lion (tiny models; minutes)
 """
 
 from __future__ import annotations
@@ -54,7 +55,32 @@ def outputs(pool, *, fraction: float, seed: int, models: bool, work_dir: str, ra
         res = select.mllm_selector(pool, n=n, model=f_pre, work_dir=os.path.join(work_dir, "mllm"), seed=seed,
                                    recipe=tiny_recipe())
         out["mllm_selector"] = res.dataset
+        out["revo_lion"] = revo_lion_s1(pool, f_pre, fraction=fraction, seed=seed, work_dir=work_dir)
     return out
+
+
+# The demo recipe's protocol datasets; a source in no group (web_vqa) is a dataset of its own.
+GROUPS = {"llava": ["llava_conv", "llava_detail", "llava_complex", "text_only"],
+          "svit": ["svit_referring", "svit_judgement", "captions"],
+          "mminstruct": ["mm_multiple_choice", "mm_short_vqa"]}
+
+
+def revo_lion_s1(pool, f_pre: str, *, fraction: float, seed: int, work_dir: str):
+    """REVO-LION: tune-cross-evaluation over the protocol datasets, then S1 (top SQ per dataset) at ``fraction``."""
+    from hf_vitcurate import select
+    from hf_vitcurate.select.revolion_driver import default_recipe
+
+    names = pool.unique("source")
+    owner = {m: g for g, ms in GROUPS.items() for m in ms}
+    sources = {}
+    for g in sorted({owner.get(n, n) for n in names}):
+        members = [n for n in names if owner.get(n, n) == g]
+        sources[g] = pool.filter(lambda s, members=members: s in members, input_columns="source")
+    recipe = {**default_recipe(f_pre), "progress": False, "max_steps": 60, "batch_size": 16}
+    scored, cross = select.tune_cross_evaluate(sources, model=f_pre, work_dir=os.path.join(work_dir, "revo_lion"),
+                                               recipe=recipe, seed=seed, max_new_tokens=24, batch_size=32)
+    print(f"REVO-LION DQ: {cross['dq']}")
+    return select.s1(scored, fraction=fraction, by=cross["by"]).dataset
 
 
 def one_world(world_seed: int, args) -> dict:
@@ -118,7 +144,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seeds", type=int, default=5, help="random draws per output")
     ap.add_argument("--ratio", type=float, default=8.0, help="SVIT balance: yes:no at most this (the paper's 8)")
     ap.add_argument("--world", default="{}", help='JSON options over DEMO_PATHOLOGIES, e.g. \'{"easy": 2.0}\'')
-    ap.add_argument("--models", action="store_true", help="also MLLM-Selector with tiny models (minutes)")
+    ap.add_argument("--models", action="store_true", help="also MLLM-Selector and REVO-LION S1 with tiny models (minutes)")
     ap.add_argument("--work-dir", default=None)
     args = ap.parse_args(argv)
     if args.worlds < 1 or args.images < 10:
