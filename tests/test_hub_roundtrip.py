@@ -7,6 +7,7 @@ resolve). What the server received is counted there: files per commit, commits, 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 
@@ -91,6 +92,22 @@ def test_load_vit_reads_the_pushed_repo(configs, hub, tmp_path):
     publish({"toy": configs["toy"]}, REPO, local_dir=str(tmp_path / "repo"), version="v1", push=True)
     got = load_vit(REPO, name="toy", split="test", revision="v1", cache_dir=str(tmp_path / "ds-cache"))
     assert got["id"] == configs["toy"]["test"]["id"]
+
+
+def test_cli_publish_push_then_load(configs, hub, tmp_path, capsys):
+    from hf_vitcurate.cli import main
+
+    configs["toy"].save_to_disk(str(tmp_path / "in"))
+    argv = ["publish", str(tmp_path / "in"), "--repo-id", REPO, "--local-dir", str(tmp_path / "out"),
+            "--configs", "toy", "--version", "v1", "--push"]
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["pushed"] is True and summary["version"] == "v1"
+    _same(_load("toy", "v1", tmp_path)["test"], configs["toy"]["test"])
+    argv[argv.index("--local-dir") + 1] = str(tmp_path / "elsewhere")  # a fresh folder: the Hub's tag refuses it
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "already has this tag on the Hub" in err and len(err.strip().splitlines()) == 1
 
 
 def test_token_keyword_is_used_for_that_push_only(configs, hub, tmp_path, monkeypatch):
