@@ -133,7 +133,8 @@ def _release(pool: Dataset, output: Output, context: Context) -> Built:
     parts, manifest = release(scored, fraction=output.fraction or 0.7, eval_size=eval_size, seed=output.seed,
                               by=cross["by"], **release_options)
     manifest = {**manifest, "dq": cross["dq"], "trained": cross["trained"], "reused": cross["reused"],
-                "groups": {k: sorted(set(list_column(v, "source"))) for k, v in sources.items()}, "unit": "turn"}
+                "groups": {k: sorted(set(list_column(v, "source"))) for k, v in sources.items()},
+                "unit": "turn" if options.get("explode", True) else "row (last turn scored)"}
     context.scores["sq"] = row_scores(scored, "sq")
     kept = sum(len(d) for d in parts.values())
     return Built(DatasetDict(dict(parts)), manifest, account(len(scored), kept, {}), scored)
