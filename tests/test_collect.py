@@ -254,7 +254,20 @@ def test_mminstruct_card_says_how_the_images_were_collected(tmp_path):
     out = publish(rows, "test/mmi", local_dir=str(tmp_path / "hub"), card="mminstruct")
     readme = open(os.path.join(out, "README.md")).read()
     assert "How the images were collected" in readme and "image repository of 8 images" in readme, readme
-    assert "at most 2 per domain" in readme
+    assert "at most 2 per domain" in readme and "4 neighbours per seed" in readme and "exact inner-product search" in readme
+    assert "came with its embeddings" in readme
+    # With an embedding step on record and an approximate index: the embedder, its pooling, the index and nprobe.
+    from hf_vitcurate import provenance
+
+    embedded = provenance.record(repo, "image_embeddings", kind="stage", rows_in=len(repo), model="org/embedder",
+                                 params={"pooling": "max"})
+    found = collect(embedded, seeds, per_domain=2, k=4, string_factory="IVF2,Flat", nprobe=2)
+    rows = found.remove_columns(["images", "image_embedding"]).add_column("instruction_type", ["judgement"] * len(found))
+    readme = open(os.path.join(publish(rows, "test/mmi2", local_dir=str(tmp_path / "hub2"), card="mminstruct"),
+                               "README.md")).read()
+    readme = " ".join(readme.split())
+    assert "(faiss IVF2,Flat, nprobe 2, 4 neighbours per seed)" in readme
+    assert "embedded with `org/embedder` (pooling: max)" in readme
 
 
 def test_engine_runs_collection_then_captions_and_questions():

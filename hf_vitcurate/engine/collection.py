@@ -224,10 +224,10 @@ def collect(
         "per_domain_found": counts, "embedder": _embedder(repository)}, parent=repository)
 
 
-def _embedder(ds: Dataset) -> str | None:
-    """The model of the last ``image_embeddings`` step in ``ds``'s provenance (the card names it)."""
+def _embedder(ds: Dataset) -> dict | None:
+    """``{"model", "pooling"}`` of the last ``image_embeddings`` step in ``ds``'s provenance (the card names it)."""
     found = [s for s in provenance.steps(ds) if s.get("name") == "image_embeddings"]
-    return found[-1].get("model") if found else None
+    return {"model": found[-1].get("model"), "pooling": found[-1].get("params", {}).get("pooling")} if found else None
 
 
 def _with_found(repository: Dataset, picked) -> Dataset:

@@ -226,7 +226,8 @@ def image_embeddings(
                            input_columns=["images"], desc="image_embeddings", restart=restart, decode=False)
     return provenance.record(
         embedded, "image_embeddings", kind="stage", rows_in=len(ds),
-        params={**params, "column": column, "batch_size": batch_size, "flags": flag_counts(embedded, flag)},
+        params={**params, "pooling": pooling or "model default", "column": column, "batch_size": batch_size,
+                "flags": flag_counts(embedded, flag)},
         model=os.fspath(model), parent=ds,
     )
 
