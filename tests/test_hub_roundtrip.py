@@ -121,12 +121,21 @@ def test_token_keyword_is_used_for_that_push_only(configs, hub, tmp_path, monkey
                 assert SECRET.encode() not in f.read()
 
 
-@pytest.mark.parametrize("status", [412, 429, 503])
-def test_a_refused_commit_is_retried(configs, hub, tmp_path, status):
-    hub.fail("commit", status)  # another commit landed first / rate limit / server busy, once
+def test_refused_commits_are_retried(configs, hub, tmp_path):
+    for status in (412, 429, 503):  # another commit landed first, rate limit, server busy: one after the other
+        hub.fail("commit", status)
     publish({"toy": configs["toy"]}, REPO, local_dir=str(tmp_path / "repo"), version="v1", push=True)
-    assert hub.requests.count(("POST", "commit")) == 2 and "v1" in hub.tags(REPO)
+    assert hub.requests.count(("POST", "commit")) == 4 and "v1" in hub.tags(REPO)
     _same(_load("toy", "v1", tmp_path)["test"], configs["toy"]["test"])
+
+
+def test_an_error_that_a_retry_cannot_mend_stops_the_push(configs, hub, tmp_path):
+    from huggingface_hub.errors import HfHubHTTPError
+
+    hub.fail("commit", 403)
+    with pytest.raises(HfHubHTTPError):
+        publish({"toy": configs["toy"]}, REPO, local_dir=str(tmp_path / "repo"), version="v1", push=True)
+    assert hub.requests.count(("POST", "commit")) == 1 and hub.tags(REPO) == {}
 
 
 def test_a_commit_whose_answer_was_lost_is_not_made_twice(configs, hub, tmp_path):
