@@ -230,3 +230,27 @@ def test_two_cpu_processes_equal_one_on_qwen2_vl(checkpoint, tmp_path, free_port
     a, b = load_from_disk(str(tmp_path / "one")), load_from_disk(str(tmp_path / "two"))
     assert list(a["id"]) == list(b["id"])
     np.testing.assert_allclose(list(a["necessity"]), list(b["necessity"]), rtol=1e-4)
+
+
+def test_auto_dtype_never_picks_emulated_bf16_on_a_cpu(monkeypatch):
+    from hf_vitcurate.models import loading
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(loading, "cpu_fast_bf16", lambda: False)  # a CPU without AVX512-BF16/AMX
+    assert loading.resolve_dtype("auto", cpu) == torch.float32
+    with pytest.warns(UserWarning, match="AVX512-BF16"):
+        assert loading.resolve_dtype("bfloat16", cpu) == "bfloat16"
+    monkeypatch.setattr(loading, "cpu_fast_bf16", lambda: True)
+    assert loading.resolve_dtype("auto", cpu) == "auto"  # the checkpoint's own dtype
+
+
+def test_a_bf16_checkpoint_loads_in_float32_on_a_cpu_without_native_bf16(checkpoint, tmp_path, monkeypatch):
+    from hf_vitcurate.models import loading
+
+    model, processor = load(checkpoint("qwen2_vl"), device="cpu")
+    model.to(torch.bfloat16).save_pretrained(tmp_path)
+    processor.save_pretrained(tmp_path)
+    monkeypatch.setattr(loading, "cpu_fast_bf16", lambda: False)
+    assert loading.load_model(tmp_path, device="cpu").dtype == torch.float32
+    monkeypatch.setattr(loading, "cpu_fast_bf16", lambda: True)
+    assert loading.load_model(tmp_path, device="cpu").dtype == torch.bfloat16
