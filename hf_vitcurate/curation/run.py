@@ -81,8 +81,8 @@ def load_sources(recipe: Recipe | dict | str | os.PathLike) -> tuple[Dataset, di
             ds, t = pool_and_truth(src.n_images, seed=src.seed, **src.options)
             truth = {**(truth or {}), **t}
         else:
-            ds = load_vit(src.path, format=src.format, image_root=src.image_root,
-                          source=None if src.name == "files" else src.name)
+            # The recipe's name becomes the rows' source: the card's license table matches on it.
+            ds = load_vit(src.path, format=src.format, image_root=src.image_root, source=src.name)
         parts.append(ds)
     if len(parts) == 1:
         return parts[0], truth
