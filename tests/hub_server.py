@@ -127,7 +127,6 @@ class HubServer:
         self.token, self.page_size = token, page_size
         self.repos: dict[tuple[str, str], Repo] = {}
         self.faults: list[Fault] = []
-        self.counts: dict[str, int] = {}
         self.committed: list[str] = []
         self.deleted: list[str] = []
         self.preuploaded: list[str] = []

@@ -138,14 +138,16 @@ def test_an_error_that_a_retry_cannot_mend_stops_the_push(configs, hub, tmp_path
     assert hub.requests.count(("POST", "commit")) == 1 and hub.tags(REPO) == {}
 
 
-def test_a_commit_whose_answer_was_lost_is_not_made_twice(configs, hub, tmp_path):
-    hub.fail("commit", "drop_after")  # the commit lands, the connection breaks before the answer
+def test_a_commit_whose_answer_was_lost_is_not_made_twice(configs, hub, tmp_path, monkeypatch):
+    monkeypatch.setattr(upload, "MAX_OPERATIONS_PER_COMMIT", 2)  # two shards, then README.md + curation.json
+    hub.fail("commit", "drop_after", skip=1)  # the card's commit lands, the connection breaks before the answer
     out = str(tmp_path / "repo")
     publish({"toy": configs["toy"]}, REPO, local_dir=out, version="v1", push=True)
-    assert hub.requests.count(("POST", "commit")) == 1  # the retry found every file there:
-    assert hub.requests.count(("POST", "preupload")) == 1  # nothing was asked about, or sent, again
-    assert len(hub.committed) == len(set(hub.committed))  # no file sent twice
-    assert hub.tags(REPO) == {"v1": hub.repos[("datasets", REPO)].branches["main"]}
+    assert hub.requests.count(("POST", "commit")) == 2  # the retry found every file there:
+    assert hub.requests.count(("POST", "preupload")) == 2  # nothing was asked about, or sent, again
+    assert len(hub.committed) == len(set(hub.committed)) == 4
+    head = hub.repos[("datasets", REPO)].branches["main"]
+    assert hub.tags(REPO) == {"v1": head} and "README.md" in hub.files(REPO, "v1")  # the tag is on the card's commit
 
 
 def test_an_interrupted_push_resumes_with_the_rest(configs, hub, tmp_path, monkeypatch):

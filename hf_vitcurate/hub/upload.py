@@ -185,7 +185,7 @@ def push(
     oid = None
     for i, batch in enumerate(batches):
         suffix = f" (part {i + 1}/{len(batches)})" if len(batches) > 1 else ""
-        oid = commit_with_retries(api, repo_id, batch, message + suffix, local_dir=local_dir) or oid
+        oid = commit_with_retries(api, repo_id, batch, message + suffix, local_dir=local_dir)
     if oid is None:  # nothing to send: the repo already holds this folder
         oid = api.repo_info(repo_id, repo_type=REPO_TYPE).sha
     if version is not None:
@@ -194,11 +194,12 @@ def push(
     return oid
 
 
-def commit_with_retries(api: HfApi, repo_id: str, batch: list, message: str, *, local_dir: str) -> str | None:
-    """``create_commit`` with retries (module docstring); returns the commit id, None if nothing was left to send.
+def commit_with_retries(api: HfApi, repo_id: str, batch: list, message: str, *, local_dir: str) -> str:
+    """``create_commit`` with retries (module docstring); returns the id of the commit that holds ``batch``.
 
     Before each retry the remote tree is read again and what it already holds is dropped,
-    so a commit that landed before its answer was lost is not made twice.
+    so a commit that landed before its answer was lost is not made twice; when nothing is
+    left, the branch's head (which holds it all) is returned, so the tag goes there.
     """
     for attempt in range(1, MAX_TRIES + 1):
         try:
@@ -214,8 +215,8 @@ def commit_with_retries(api: HfApi, repo_id: str, batch: list, message: str, *, 
             time.sleep(wait)
         batch = _still_needed(api, repo_id, batch, local_dir)
         if not batch:
-            return None
-    return None  # not reached: the last attempt returns or raises
+            return api.repo_info(repo_id, repo_type=REPO_TYPE).sha
+    raise AssertionError("not reached: the last attempt returns or raises")
 
 
 def _still_needed(api: HfApi, repo_id: str, batch: list, local_dir: str) -> list:
