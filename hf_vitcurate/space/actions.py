@@ -73,6 +73,11 @@ class Session:
         return self.selected if self.selected is not None else self.need("tagged")
 
 
+def _said(caught: list) -> list[str]:
+    """The messages of the user warnings a step raised (a ``ResourceWarning`` is not the user's business)."""
+    return [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+
+
 def _validated(ds: Dataset, name: str, limits: Limits) -> Session:
     from .. import validate
 
@@ -81,7 +86,7 @@ def _validated(ds: Dataset, name: str, limits: Limits) -> Session:
         warnings.simplefilter("always")
         kept, rejected = validate(ds)
     return Session(name=name, pool=ds, kept=kept, rejected=rejected, tagged=kept,
-                   messages=[str(w.message) for w in caught])
+                   messages=_said(caught))
 
 
 def load_shapesworld(*, n_images: int = 40, seed: int = 0, limits: Limits) -> Session:
@@ -130,8 +135,10 @@ def rejected_reasons(session: Session) -> list[list[Any]]:
     """``[[reason, rows], ...]``: rejected rows per reason, most first."""
     from collections import Counter
 
-    if session.rejected is None or not len(session.rejected):
+    if session.rejected is None:
         return []
+    if not len(session.rejected):
+        return [["(none: every row is valid)", 0]]
     return [[r, n] for r, n in Counter(session.rejected["reject_reason"]).most_common()]
 
 
@@ -183,7 +190,7 @@ def run_stage(session: Session, stage: str, *, model: str | None = None, limits:
         else:
             out = getattr(stages, stage)(ds)
     return replace(session, tagged=out, selected=None, manifest=None, steps=session.steps + [stage],
-                   messages=[str(w.message) for w in caught])
+                   messages=_said(caught))
 
 
 def run_selection(session: Session, method: str, *, n: int | None = None, fraction: float | None = None,
@@ -215,7 +222,7 @@ def run_selection(session: Session, method: str, *, n: int | None = None, fracti
             size["seed"] = int(seed)
         picked, manifest = getattr(select, method)(ds, **size)
     return replace(session, selected=picked, manifest=dict(manifest), steps=session.steps + [method],
-                   messages=[str(w.message) for w in caught])
+                   messages=_said(caught))
 
 
 def run_recipe(session: Session, recipe: str, *, limits: Limits) -> tuple[Session, dict[str, Any]]:

@@ -18,13 +18,15 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from contextlib import contextmanager
 
 from ..errors import ConfigError, VitCurateError, require
 from . import actions, views
 from .actions import SELECTIONS, STAGES, TINY, Session
 from .limits import Limits
 
+gr = require("gradio", "space")
+# Every handler shows the progress bars of the package and of `datasets` (tqdm) on the page.
+PROGRESS = gr.Progress(track_tqdm=True)
 logger = logging.getLogger(__name__)
 
 INTRO = """# hf_vitcurate: curate visual instruction data
@@ -38,100 +40,110 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-@contextmanager
-def _friendly():
-    """Turn any error into a one-line ``gr.Error`` on the page (the traceback stays in the server log)."""
-    import gradio as gr
+def say(err: BaseException, *, hide: str | None = None) -> str:
+    """The one line the page shows for ``err``: the package's own message, or the error's type and message.
 
-    try:
-        yield
-    except gr.Error:
-        raise
-    except VitCurateError as err:
-        raise gr.Error(_one_line(err), duration=None) from None
-    except Exception as err:  # not the user's doing: a one-line message here, the traceback in the log
+    ``hide``: a server folder (where uploads land) left out; the user knows the file by its name.
+    """
+    if isinstance(err, VitCurateError):
+        text = str(err)
+    else:  # not the user's doing: the line here, the traceback in the server log
         logger.exception("space: unexpected error")
-        raise gr.Error(_one_line(f"{type(err).__name__}: {err}"), duration=None) from None
+        text = f"{type(err).__name__}: {err}"
+    return _one_line(text.replace(hide, "") if hide else text)
 
 
 def _warn(session: Session) -> None:
-    import gradio as gr
-
     for message in session.messages:
         gr.Warning(_one_line(message))
 
 
 class Page:
-    """The handlers of one app; each returns the new session and every view of it (see :meth:`show`)."""
+    """The handlers of one app. Each returns what its outputs show, then the message line (empty when it worked).
+
+    On an error the outputs keep what they showed (``gr.skip()``), the message line and a
+    toast say what went wrong in one line.
+    """
 
     def __init__(self, limits: Limits):
         self.limits = limits
 
-    def _chart(self, ds) -> tuple[str, str | None]:
+    def _guard(self, n_outputs: int, work, *, hide: str | None = None, after_error: tuple = ()) -> tuple:
+        try:
+            return (*work(), "")
+        except Exception as err:
+            message = say(err, hide=hide)
+            gr.Warning(message, duration=None, title="Error")
+            kept = tuple(gr.skip() for _ in range(n_outputs - len(after_error)))
+            return (*kept, *after_error, f"**Error:** {message}")
+
+    def _stats(self, ds) -> tuple[dict | None, str, str | None]:
         if ds is None:
-            return "", None
+            return None, "", None
         path = os.path.join(self.limits.work_dir, "charts", f"{uuid.uuid4().hex}.png")
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        _report, markdown = actions.statistics(ds, chart=path)
-        return markdown, path
+        report, markdown = actions.statistics(ds, chart=path)
+        return report, markdown, path
 
     def show(self, session: Session) -> tuple:
-        """``(session, counts, steps, rejected, stats before, chart before, before/after, manifest, stats after, chart after)``."""
-        before_md, before_chart = self._chart(session.tagged)
-        after_md, after_chart = self._chart(session.selected)
+        """The session and every view of it, in the order of :data:`VIEWS`."""
+        _warn(session)
+        before, before_md, before_chart = self._stats(session.tagged)
+        after, after_md, after_chart = self._stats(session.selected)
         table = views.before_after(session) if session.tagged is not None else []
         return (session, views.counts(session), views.steps(session), actions.rejected_reasons(session),
-                before_md, before_chart, table, session.manifest or {}, after_md, after_chart)
+                views.per_group(before), before_md, before_chart, table, views.compare(before, after),
+                session.manifest or {}, after_md, after_chart)
 
-    def load_shapes(self, n_images, seed, progress=None):
-        with _friendly():
-            return self.show(actions.load_shapesworld(n_images=int(n_images), seed=int(seed), limits=self.limits))
+    def load_shapes(self, n_images, seed, progress=PROGRESS):
+        return self._guard(len(VIEWS), lambda: self.show(
+            actions.load_shapesworld(n_images=int(n_images or 0), seed=int(seed or 0), limits=self.limits)))
 
-    def load_upload(self, records, images, fmt):
-        with _friendly():
+    def load_upload(self, records, images, fmt, progress=PROGRESS):
+        def work():
             if not records:
                 raise ConfigError("upload a LLaVA or ShareGPT .json/.jsonl file first")
-            session = actions.load_upload(records, images or None, format=fmt, limits=self.limits)
-            _warn(session)
-            return self.show(session)
+            return self.show(actions.load_upload(records, images or None, format=fmt, limits=self.limits))
 
-    def load_hub(self, repo_id, split):
-        with _friendly():
-            return self.show(actions.load_hub(repo_id, split=split or "train", limits=self.limits))
+        return self._guard(len(VIEWS), work, hide=os.path.dirname(records) + os.sep if records else None)
 
-    def stage(self, session, stage, model):
-        with _friendly():
-            session = actions.run_stage(session, stage, model=model, limits=self.limits)
-            _warn(session)
-            return self.show(session)
+    def load_hub(self, repo_id, split, progress=PROGRESS):
+        return self._guard(len(VIEWS), lambda: self.show(
+            actions.load_hub(repo_id, split=split or "train", limits=self.limits)))
 
-    def select(self, session, method, unit, size, seed):
-        with _friendly():
-            size = float(size or 0)
-            kwargs = {"n": int(size)} if unit == "rows" else {"fraction": size}
-            session = actions.run_selection(session, method, seed=int(seed or 0), **kwargs)
-            _warn(session)
-            return self.show(session)
+    def stage(self, session, stage, model, progress=PROGRESS):
+        return self._guard(len(VIEWS), lambda: self.show(
+            actions.run_stage(session, stage, model=model, limits=self.limits)))
 
-    def recipe(self, session, text):
-        with _friendly():
-            session, _outputs = actions.run_recipe(session, text, limits=self.limits)
-            return self.show(session)
+    def select(self, session, method, unit, size, seed, progress=PROGRESS):
+        size = float(size or 0)
+        kwargs = {"n": int(size)} if unit == "rows" else {"fraction": size}
+        return self._guard(len(VIEWS), lambda: self.show(
+            actions.run_selection(session, method, seed=int(seed or 0), **kwargs)))
 
-    def export(self, session, repo_id):
-        with _friendly():
-            return actions.export(session, repo_id=repo_id or "local/curated", limits=self.limits)
+    def recipe(self, session, text, progress=PROGRESS):
+        return self._guard(len(VIEWS), lambda: self.show(actions.run_recipe(session, text, limits=self.limits)[0]))
 
-    def publish(self, session, repo_id, token, version, private):
-        with _friendly():
+    def export(self, session, repo_id, progress=PROGRESS):
+        return self._guard(1, lambda: (actions.export(session, repo_id=repo_id or "local/curated", limits=self.limits),))
+
+    def publish(self, session, repo_id, token, version, private, progress=PROGRESS):
+        """Publish with ``token``; the token box is emptied whatever happens (outputs: result, token box)."""
+        def work():
             url = actions.publish_to_hub(session, repo_id, token=token, version=version, private=private,
                                          limits=self.limits)
-            return f"Published to [{repo_id}]({url}).", ""  # "": the token box is emptied
+            return f"Published to [{repo_id}]({url}).", ""
+
+        return self._guard(2, work, after_error=("",))
+
+
+# What every data step updates, in order (``Page.show``'s tuple).
+VIEWS = ["state", "counts", "steps", "rejected", "groups", "stats_before", "chart_before", "table", "figures",
+         "manifest", "stats_after", "chart_after"]
 
 
 def build_app(limits: Limits | None = None):
     """The Gradio ``Blocks`` of the Space, queued one job at a time. Long because it lays out the whole page."""
-    gr = require("gradio", "space")
     limits = limits or Limits.from_env()
     page = Page(limits)
     with gr.Blocks(title="hf_vitcurate", analytics_enabled=False) as demo:
@@ -139,6 +151,7 @@ def build_app(limits: Limits | None = None):
         gr.Markdown(INTRO)
         counts = gr.Markdown(views.counts(Session()), elem_id="counts")
         steps = gr.Markdown("", elem_id="steps")
+        message = gr.Markdown("", elem_id="message")
         cancel = gr.Button("Cancel the running job", variant="stop", size="sm", elem_id="cancel")
 
         gr.Markdown("## 1. Choose a dataset")
@@ -146,7 +159,7 @@ def build_app(limits: Limits | None = None):
             with gr.Tab("ShapesWorld (synthetic)", elem_id="tab-shapes"):
                 gr.Markdown("A synthetic pool of nine VIT sources drawn from one ground truth, some rows degraded on purpose.")
                 with gr.Row():
-                    n_images = gr.Number(40, label="Images", precision=0, minimum=1, maximum=2000)
+                    n_images = gr.Number(40, label="Images", precision=0, minimum=1, maximum=2000, elem_id="n-images")
                     seed = gr.Number(0, label="Seed", precision=0)
                 load_shapes = gr.Button("Load ShapesWorld", variant="primary", elem_id="load-shapes")
             with gr.Tab("Upload LLaVA / ShareGPT", elem_id="tab-upload"):
@@ -165,11 +178,14 @@ def build_app(limits: Limits | None = None):
                 load_hub = gr.Button("Load from the Hub", variant="primary", elem_id="load-hub")
 
         gr.Markdown("## 2. Validation and statistics")
-        rejected = gr.Dataframe(headers=["reject reason", "rows"], value=[], label="Rejected rows by reason",
-                                interactive=False, elem_id="rejected")
         with gr.Row():
+            rejected = gr.Dataframe(headers=["reject reason", "rows"], value=[], label="Rejected rows by reason",
+                                    interactive=False, elem_id="rejected", scale=1)
+            groups = gr.Dataframe(headers=["task", "rows", "QA pairs", "words per question", "words per answer"],
+                                  value=[], label="Kept rows per task", interactive=False, elem_id="groups", scale=2)
+            chart_before = gr.Image(label="Questions by first word", type="filepath", interactive=False, scale=1)
+        with gr.Accordion("Full statistics report", open=False):
             stats_before = gr.Markdown(elem_id="stats-before")
-            chart_before = gr.Image(label="Questions by first word", type="filepath", interactive=False)
 
         gr.Markdown("## 3. Run stages (each adds columns)")
         with gr.Row():
@@ -189,12 +205,15 @@ def build_app(limits: Limits | None = None):
             run_recipe = gr.Button("Run the recipe", elem_id="run-recipe")
 
         gr.Markdown("## 5. Before and after")
-        table = gr.Dataframe(headers=["task", "rows before", "rows after", "kept"], value=[],
-                             label="Rows per task, before and after the selection", interactive=False, elem_id="before-after")
         with gr.Row():
+            table = gr.Dataframe(headers=["task", "rows before", "rows after", "kept"], value=[], interactive=False,
+                                 label="Rows per task, before and after the selection", elem_id="before-after", scale=2)
+            figures = gr.Dataframe(headers=["figure", "before", "after"], value=[], label="Statistics before and after",
+                                   interactive=False, elem_id="figures", scale=2)
+            chart_after = gr.Image(label="Selection: questions by first word", type="filepath", interactive=False, scale=1)
+        with gr.Accordion("Selection report: manifest and full statistics", open=False):
+            manifest = gr.JSON(label="Selection manifest", elem_id="manifest")
             stats_after = gr.Markdown(elem_id="stats-after")
-            chart_after = gr.Image(label="Selection: questions by first word", type="filepath", interactive=False)
-        manifest = gr.JSON(label="Selection manifest (the report)", elem_id="manifest")
 
         gr.Markdown("## 6. Download or publish")
         repo_out = gr.Textbox("me/curated", label="Repo id (in the card's load snippet, and where to publish)")
@@ -208,7 +227,8 @@ def build_app(limits: Limits | None = None):
         publish = gr.Button("Publish to the Hub", elem_id="publish")
         published = gr.Markdown(elem_id="published")
 
-        views_out = [state, counts, steps, rejected, stats_before, chart_before, table, manifest, stats_after, chart_after]
+        views_out = [state, counts, steps, rejected, groups, stats_before, chart_before, table, figures, manifest,
+                     stats_after, chart_after, message]  # VIEWS, then the message line
         events = [
             load_shapes.click(page.load_shapes, [n_images, seed], views_out),
             load_upload.click(page.load_upload, [records, images, fmt], views_out),
@@ -216,8 +236,8 @@ def build_app(limits: Limits | None = None):
             run_stage.click(page.stage, [state, stage, model], views_out),
             run_select.click(page.select, [state, method, unit, size, sel_seed], views_out),
             run_recipe.click(page.recipe, [state, recipe], views_out),
-            build.click(page.export, [state, repo_out], download),
-            publish.click(page.publish, [state, repo_out, token, version, private], [published, token]),
+            build.click(page.export, [state, repo_out], [download, message]),
+            publish.click(page.publish, [state, repo_out, token, version, private], [published, token, message]),
         ]
         cancel.click(None, None, None, cancels=events)
     return demo.queue(default_concurrency_limit=1)

@@ -51,3 +51,24 @@ def before_after(session: Session, *, column: str = "task") -> list[list[Any]]:
 def steps(session: Session) -> str:
     """The steps run so far, in order."""
     return " → ".join(["load", "validate", *session.steps]) if session.pool is not None else ""
+
+
+# The figures of a stats report shown side by side, before and after a selection.
+FIGURES = [("rows", "rows"), ("images", "images"), ("qa_pairs", "QA pairs"), ("mean_qa_pairs_per_row", "QA pairs per row"),
+           ("mean_question_words", "words per question"), ("mean_answer_words", "words per answer")]
+
+
+def per_group(report: dict[str, Any] | None) -> list[list[Any]]:
+    """``[[task, rows, QA pairs, words per question, words per answer], ...]`` of a stats report."""
+    if not report:
+        return []
+    keys = ["rows", "qa_pairs", "mean_question_words", "mean_answer_words"]
+    rows = [[g, *(s.get(k) for k in keys)] for g, s in sorted(report["groups"].items())]
+    return rows + [["all", *(report.get(k) for k in keys)]]
+
+
+def compare(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[list[Any]]:
+    """``[[figure, before, after], ...]``: the overall figures of two stats reports ("-" where one is missing)."""
+    if not before:
+        return []
+    return [[label, before.get(key, "-"), (after or {}).get(key, "-")] for key, label in FIGURES]
