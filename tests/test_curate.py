@@ -123,3 +123,52 @@ def test_curate_command_publishes_one_repo_every_config_loads(tmp_path, capsys):
     assert main(["-q", "curate", str(hub / "recipe.yaml"), "--output", str(tmp_path / "again")]) == 0
     rerun = json.loads((tmp_path / "again" / "summary.json").read_text())
     assert {c: v["splits"] for c, v in rerun["configs"].items()} == {c: v["splits"] for c, v in summary["configs"].items()}
+
+
+@pytest.mark.slow
+def test_every_method_on_a_tiny_pool(tmp_path):
+    """revo_lion, mllm_selector and the SQ quality step too, at the smallest sizes that run them."""
+    from hf_vitcurate.curation.job import run_recipe
+
+    recipe = {**FAST,
+              "sources": {"shapesworld": {"n_images": 12, "seed": 1}},
+              "model": {"checkpoint": "tiny", "vision_steps": 0, "max_steps": 2, "cache": False},
+              "outputs": {
+                  "revo_lion": {"method": "release", "fraction": 0.7,
+                                "options": {"eval_size": 3, "max_new_tokens": 3,
+                                            "groups": {"a": ["llava_conv", "llava_detail", "captions"]},
+                                            "train": {"max_steps": 2, "batch_size": 8}}},
+                  "mllm_selector": {"method": "mllm_selector", "fraction": 0.3,
+                                    "options": {"n_seed": 8, "train": {"max_steps": 2, "batch_size": 8}}},
+                  "recommended": {"method": "combination", "fraction": 0.5,
+                                  "steps": ["cleanup", {"quality": {"fraction": 0.8}}]},
+              }}
+    summary = run_recipe(recipe, output_dir=str(tmp_path))
+    configs = summary["configs"]
+    assert set(configs["revo_lion"]["splits"]) == {"tune", "eval"}
+    assert configs["recommended"]["accounting"]["removed"]["quality"] > 0
+    for name, entry in configs.items():
+        acc = entry["accounting"]
+        assert acc["rows_in"] == acc["kept"] + sum(acc["removed"].values()), name
+        load_dataset(summary["published_to"], name)
+    card = (tmp_path / "hub" / "README.md").read_text()
+    assert "#### Method: REVO-LION" in card and "#### Method: MLLM-Selector" in card
+
+
+def test_a_file_source_without_truth(tmp_path):
+    """A pool read by load_vit: no ground truth, so the table shows rows and yes:no only; the license reaches the card."""
+    from hf_vitcurate.curation.job import run_recipe
+
+    rows = [{"id": f"r{i}", "conversations": [{"from": "human", "value": f"Is {i} even?"},
+                                              {"from": "gpt", "value": "Yes." if i % 2 == 0 else "No, it is odd."}]}
+            for i in range(40)]
+    (tmp_path / "pool.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    recipe = {"sources": {"numbers": {"path": str(tmp_path / "pool.jsonl"), "license": "cc-by-4.0"}},
+              "stages": ["yes_no"],
+              "outputs": {"sample": {"method": "random_subset", "n": 10, "seed": 4}},
+              "report": {"seeds": 2}}
+    summary = run_recipe(recipe, output_dir=str(tmp_path / "out"))
+    assert summary["configs"]["sample"]["rows"] == 10 and "degraded" not in summary["configs"]["sample"]
+    assert summary["table"].splitlines()[0].split() == ["config", "rows", "yes:no"]
+    card = (tmp_path / "out" / "hub" / "README.md").read_text()
+    assert "| numbers | cc-by-4.0 | 40 | 10 |" in card
