@@ -112,7 +112,7 @@ def test_concepts_on_no_rows_and_on_a_selection():
         out = concepts(empty)
         assert len(out) == 0 and out.column_names == ds.column_names + ["concepts", "concept_counts", "informativeness"]
         assert out.features["informativeness"].dtype == "int32"
-    picked = concepts(ds.select([1, 0]))  # an indices mapping: the map_arrow path
+    picked = concepts(ds.select([1, 0]))  # an indices mapping: flattened by the concatenation
     assert picked["concepts"][:] == [["big"], ["red", "two"]]
 
 

@@ -60,9 +60,8 @@ import pyarrow.compute as pc
 from datasets import Dataset, List, Value
 
 from .. import provenance
-from ..columns import add_columns
 from ..errors import ConfigError, NotFoundError
-from ._arrow import map_arrow, turns
+from ._arrow import map_beside, turns
 from ._words import ascii_words, split_words
 
 # SVIT Table 4, in its order. "olive peach" split in two (see module docstring).
@@ -336,40 +335,6 @@ def _with_plurals(keywords: list[str], kw_id: dict[str, int]) -> dict[str, int]:
     return forms
 
 
-def _beside(ds: Dataset, fn, new_features: dict, *, batch_size: int, num_proc: int | None, fingerprint_params: dict) -> Dataset:
-    """``ds`` with the columns ``fn(table)`` computes, written alone and put beside its columns.
-
-    ``map_arrow`` rewrites every column of the dataset (the conversations' text too: ~30% of
-    the stage's time on SVIT rows); here ``map`` writes only the new columns and
-    ``concatenate_datasets(axis=1)`` puts them beside the untouched ones. A dataset with an
-    indices mapping (a selection) is rewritten by that concatenation anyway: it goes
-    through ``map_arrow``. No rows give the three columns empty (``map`` would add none).
-    """
-    if ds._indices is not None and len(ds):
-        return map_arrow(ds, fn, new_features, batch_size=batch_size, num_proc=num_proc, desc="concepts",
-                         fingerprint_params=fingerprint_params)
-    from datasets import Features, concatenate_datasets
-    from datasets.fingerprint import Hasher
-
-    from .. import __version__
-
-    base = ds.remove_columns([c for c in new_features if c in ds.column_names])
-    if len(ds) == 0:  # map calls nothing on no rows, concatenate drops an empty side: typed empty columns
-        out = add_columns(base.with_format(None), {name: [] for name in new_features}, features=new_features)
-    else:
-        fingerprint = Hasher.hash([ds._fingerprint, "concepts-columns", fingerprint_params, __version__])
-        new = base.with_format("arrow").map(
-            lambda t: pa.table(dict(fn(t))), batched=True, batch_size=batch_size, remove_columns=base.column_names,
-            features=Features(new_features), num_proc=num_proc, desc="concepts", new_fingerprint=fingerprint,
-        )
-        out = concatenate_datasets([base.with_format(None), new], axis=1)
-    # The input's format back, the new columns visible (as map_arrow does).
-    columns = ds._format_columns
-    if columns is not None:
-        columns = None if set(ds.column_names) <= set(columns) else list(columns) + [c for c in new_features if c not in columns]
-    return out.with_format(ds._format_type, columns=columns, output_all_columns=ds._output_all_columns, **ds._format_kwargs)
-
-
 def concepts(
     ds: Dataset,
     *,
@@ -403,8 +368,9 @@ def concepts(
         "informativeness": Value("int32"),
     }
     params = {"measure": measure, "concept_sets": matcher.concept_sets, "version": 1}
-    out = _beside(ds, lambda t: tag_table(t, matcher, measure), new_features,
-                  batch_size=map_batch_size, num_proc=num_proc, fingerprint_params=params)
+    # Only the three new columns are written (map_beside): the conversations stay untouched.
+    out = map_beside(ds, lambda t: tag_table(t, matcher, measure), new_features,
+                     batch_size=map_batch_size, num_proc=num_proc, desc="concepts", fingerprint_params=params)
     return provenance.record(
         out, "concepts", kind="stage", rows_in=len(ds),
         params={"measure": measure, "concept_sets": matcher.concept_sets}, parent=ds,
