@@ -126,12 +126,16 @@ def test_cached_and_uncached_builds_are_the_same_model(cache, tmp_path):
             (tmp_path / "b" / part / "model.safetensors").read_bytes(), part
 
 
-def test_a_work_dir_holding_another_model_is_refused(cache, tmp_path):
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_a_work_dir_holding_another_model_is_refused(cache, tmp_path, use_cache):
     from hf_vitcurate.errors import StaleStateError
 
-    _build(tmp_path / "a")
+    _build(tmp_path / "a", cache=use_cache)
+    assert json.loads((tmp_path / "a" / "tiny_model.json").read_text())["key"]
     with pytest.raises(StaleStateError, match="data changed"):
-        _build(tmp_path / "a", pool_seed=1)
+        _build(tmp_path / "a", pool_seed=1, cache=use_cache)
+    with pytest.raises(StaleStateError, match="params changed: stage_1"):
+        _build(tmp_path / "a", max_steps=2, cache=use_cache)
 
 
 def test_a_run_waits_for_another_building_the_same_entry_then_reuses_it(cache, monkeypatch):

@@ -145,8 +145,8 @@ def train_tiny(
     once per identity (pool text, captions, architecture, seed, steps, recipe, code) in the
     user's cache folder (:mod:`hf_vitcurate.testing.cache`) and copied into ``work_dir``; the
     pretrained tower is cached apart and reused across pools. ``{work_dir}/tiny_model.json``
-    records the identity; a ``work_dir`` holding a model of other inputs raises
-    :class:`~hf_vitcurate.errors.StaleStateError`.
+    records the identity (with the cache on or off); a ``work_dir`` holding a model of other
+    inputs raises :class:`~hf_vitcurate.errors.StaleStateError`.
 
     >>> f_pre = train_tiny(pool, work_dir="runs/tiny", seed=0)   # doctest: +SKIP
     """
@@ -157,15 +157,16 @@ def train_tiny(
     if captions is None and "task" in ds.column_names:
         captions = ds.filter(lambda t: t == caption_task, input_columns="task")
     names = ["tiny", "f_pre"] if captions is not None and len(captions) else ["tiny"]
-    if not enabled(cache):
-        return _build(ds, captions, work_dir, seed=seed, vision_steps=vision_steps, cache=False, recipe=recipe)
     ident = _identity(ds, captions, seed=seed, vision_steps=vision_steps, recipe=recipe)
     marker = os.path.join(work_dir, MARKER)
     if os.path.exists(os.path.join(work_dir, "tiny")) or os.path.exists(marker):
-        ensure_same(read_json(marker), ident, place=f"work_dir {work_dir!r}",
-                    hint="use another work_dir or delete it")
+        ensure_same(read_json(marker), ident, place=f"work_dir {work_dir!r}", hint="use another work_dir or delete it")
+    # Written first: a run killed before the model is complete is resumed by the same inputs only.
+    os.makedirs(work_dir, exist_ok=True)
+    write_json(marker, ident)
+    if not enabled(cache):
+        return _build(ds, captions, work_dir, seed=seed, vision_steps=vision_steps, cache=False, recipe=recipe)
     entry = cached("f_pre", ident["key"], ident, lambda folder: _build(
         ds, captions, folder, seed=seed, vision_steps=vision_steps, cache=True, recipe=recipe))
     copy_entry(entry, names, work_dir)
-    write_json(marker, ident)
     return os.path.join(work_dir, names[-1])
