@@ -8,6 +8,8 @@ loads through the Auto classes, like any Hub model; nothing downstream knows it 
   (LLaVA: a CLIP tower, a two-layer projector, a Llama language model);
 - :mod:`.vision`: :func:`pretrain_vision_tower`, the local stand-in for CLIP;
 - :mod:`.recipes`: :func:`tiny_recipe`, :func:`tiny_pretrain_recipe`, :func:`train_tiny`;
+- :mod:`.cache`: where :func:`train_tiny` keeps what it builds (the user's cache folder,
+  one entry per identity; ``cache=False`` or ``HF_VITCURATE_TINY_CACHE=0`` turns it off);
 - :mod:`.toy`: :func:`toy_dataset`, a hand-made canonical dataset, and
   :data:`TOY_ARCHITECTURE`, a smaller architecture for unit tests.
 
