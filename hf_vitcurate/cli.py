@@ -48,6 +48,8 @@ COMMANDS = [
     "revolion",
     "engine",
     "publish",
+    "space",
+    "space-export",
 ]
 
 

@@ -24,9 +24,12 @@ from . import actions, views
 from .actions import SELECTIONS, STAGES, TINY, Session
 from .limits import Limits
 
-gr = require("gradio", "space")
+try:
+    import gradio as gr
+except ImportError:  # the `space` extra is missing: build_app says so, yet the module imports (docs, smoke tests)
+    gr = None
 # Every handler shows the progress bars of the package and of `datasets` (tqdm) on the page.
-PROGRESS = gr.Progress(track_tqdm=True)
+PROGRESS = gr.Progress(track_tqdm=True) if gr else None
 logger = logging.getLogger(__name__)
 
 INTRO = """# hf_vitcurate: curate visual instruction data
@@ -144,6 +147,7 @@ VIEWS = ["state", "counts", "steps", "rejected", "groups", "stats_before", "char
 
 def build_app(limits: Limits | None = None):
     """The Gradio ``Blocks`` of the Space, queued one job at a time. Long because it lays out the whole page."""
+    require("gradio", "space")  # MissingExtraError naming the extra when gradio is not installed
     limits = limits or Limits.from_env()
     page = Page(limits)
     with gr.Blocks(title="hf_vitcurate", analytics_enabled=False) as demo:
