@@ -49,7 +49,7 @@ COMMANDS = [
     "engine",
     "publish",
     "space",
-    "space-export",
+    "space_export",
 ]
 
 
