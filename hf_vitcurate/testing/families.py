@@ -31,9 +31,36 @@ CORPUS = (
     "Answer briefly. Hello, how are you? I am fine. Count the objects. There are three objects. "
     "You are a helpful assistant. USER: ASSISTANT: [INST] [/INST] user assistant model system Assistant: User:"
 )
-TEXT = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-            num_key_value_heads=2, max_position_embeddings=512)
-SIGLIP = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4)
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Width and depth of both towers: 32 x 2 for tests; larger for speed measurements."""
+
+    width: int = 32
+    layers: int = 2
+
+    @property
+    def heads(self) -> int:
+        return max(4, self.width // 64)
+
+    @property
+    def head_dim(self) -> int:
+        return self.width // self.heads
+
+    def text(self) -> dict:
+        return dict(hidden_size=self.width, intermediate_size=4 * self.width, num_hidden_layers=self.layers,
+                    num_attention_heads=self.heads, num_key_value_heads=max(1, self.heads // 2),
+                    max_position_embeddings=4096)
+
+    def vision(self) -> dict:
+        return dict(hidden_size=self.width, intermediate_size=4 * self.width, num_hidden_layers=self.layers,
+                    num_attention_heads=self.heads)
+
+    def mrope(self) -> list[int]:
+        """M-RoPE sections (time, height, width) summing to half a head, as Qwen's 16/24/24 of 64."""
+        half = self.head_dim // 2
+        return [half - 2 * (half * 3 // 8), half * 3 // 8, half * 3 // 8]
 
 
 @dataclass(frozen=True)
@@ -42,7 +69,7 @@ class Family:
 
     ``tokens``: the tokenizer's named special tokens (``bos_token``, ``eos_token``,
     ``pad_token``, and extra ones such as ``image_token`` that the processor reads).
-    ``build(tokenizer)``: ``(config, image_processor, processor_kwargs)``.
+    ``build(tokenizer, sizes)``: ``(config, image_processor, processor_kwargs)``.
     """
 
     model_class: str
@@ -63,23 +90,23 @@ def _ids(tok, *names):
     return [tok.convert_tokens_to_ids(n) for n in names]
 
 
-def _clip(image_size: int, patch: int):
+def _clip(sz: Sizes, image_size: int, patch: int):
     from transformers import CLIPVisionConfig
 
-    return CLIPVisionConfig(**SIGLIP, image_size=image_size, patch_size=patch, projection_dim=32)
+    return CLIPVisionConfig(**sz.vision(), image_size=image_size, patch_size=patch, projection_dim=sz.width)
 
 
-def _siglip(image_size: int, patch: int):
+def _siglip(sz: Sizes, image_size: int, patch: int):
     from transformers import SiglipVisionConfig
 
-    return SiglipVisionConfig(**SIGLIP, image_size=image_size, patch_size=patch)
+    return SiglipVisionConfig(**sz.vision(), image_size=image_size, patch_size=patch)
 
 
-def _text(kind: str, tok, **extra):
+def _text(kind: str, tok, sz: Sizes, **extra):
     import transformers
 
     cls = getattr(transformers, kind)
-    return cls(**TEXT, vocab_size=len(tok), bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+    return cls(**sz.text(), vocab_size=len(tok), bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
                pad_token_id=tok.pad_token_id, **extra)
 
 
@@ -90,10 +117,10 @@ def _pil(name: str, **kwargs):
     return getattr(transformers, name + "Pil")(**kwargs)
 
 
-def _llava(tok):
+def _llava(tok, sz: Sizes):
     from transformers import LlavaConfig
 
-    config = LlavaConfig(vision_config=_clip(28, 14), text_config=_text("LlamaConfig", tok),
+    config = LlavaConfig(vision_config=_clip(sz, 28, 14), text_config=_text("LlamaConfig", tok, sz),
                          image_token_index=tok.convert_tokens_to_ids("<image>"), image_seq_length=4,
                          vision_feature_layer=-1)
     image = _pil("CLIPImageProcessor", size={"shortest_edge": 28}, crop_size={"height": 28, "width": 28})
@@ -103,10 +130,10 @@ def _llava(tok):
 PINPOINTS = [[28, 28], [28, 56], [56, 28]]
 
 
-def _llava_next(tok):
+def _llava_next(tok, sz: Sizes):
     from transformers import LlavaNextConfig
 
-    config = LlavaNextConfig(vision_config=_clip(28, 14), text_config=_text("MistralConfig", tok),
+    config = LlavaNextConfig(vision_config=_clip(sz, 28, 14), text_config=_text("MistralConfig", tok, sz),
                              image_token_index=tok.convert_tokens_to_ids("<image>"), image_grid_pinpoints=PINPOINTS,
                              vision_feature_layer=-1)
     image = _pil("LlavaNextImageProcessor", size={"shortest_edge": 28}, crop_size={"height": 28, "width": 28},
@@ -114,11 +141,11 @@ def _llava_next(tok):
     return config, image, dict(patch_size=14, vision_feature_select_strategy="default", num_additional_image_tokens=1)
 
 
-def _llava_onevision(tok):
+def _llava_onevision(tok, sz: Sizes):
     from transformers import LlavaOnevisionConfig
 
     image_token, video_token = _ids(tok, "<image>", "<video>")
-    config = LlavaOnevisionConfig(vision_config=_siglip(28, 14), text_config=_text("Qwen2Config", tok),
+    config = LlavaOnevisionConfig(vision_config=_siglip(sz, 28, 14), text_config=_text("Qwen2Config", tok, sz),
                                   image_token_index=image_token, video_token_index=video_token,
                                   image_grid_pinpoints=PINPOINTS, vision_feature_layer=-1)
     image = _pil("LlavaOnevisionImageProcessor", size={"height": 28, "width": 28}, image_grid_pinpoints=PINPOINTS)
@@ -128,30 +155,31 @@ def _llava_onevision(tok):
 def _qwen_vl(generation: str):
     """Qwen2-VL, Qwen2.5-VL and Qwen3-VL: dynamic resolution (``image_grid_thw``), M-RoPE."""
 
-    def build(tok):
+    def build(tok, sz: Sizes):
         import transformers
 
         image_token, video_token, start, end = _ids(tok, "<|image_pad|>", "<|video_pad|>", "<|vision_start|>",
                                                     "<|vision_end|>")
-        head = TEXT["hidden_size"] // TEXT["num_attention_heads"]
         if generation == "3":
-            rope = {"rope_type": "default", "mrope_section": [2, 1, 1], "mrope_interleaved": True, "rope_theta": 5e6}
-            vision = dict(depth=2, hidden_size=32, intermediate_size=64, out_hidden_size=32, num_heads=4,
-                          patch_size=16, spatial_merge_size=2, num_position_embeddings=16, deepstack_visual_indexes=[1])
-            text = dict(TEXT, head_dim=head, vocab_size=len(tok), rope_parameters=rope, pad_token_id=tok.pad_token_id)
+            rope = {"rope_type": "default", "mrope_section": sz.mrope(), "mrope_interleaved": True, "rope_theta": 5e6}
+            vision = dict(depth=sz.layers, hidden_size=sz.width, intermediate_size=4 * sz.width,
+                          out_hidden_size=sz.width, num_heads=sz.heads, patch_size=16, spatial_merge_size=2, num_position_embeddings=16, deepstack_visual_indexes=[1])
+            text = dict(sz.text(), head_dim=sz.head_dim, vocab_size=len(tok), rope_parameters=rope, pad_token_id=tok.pad_token_id)
             config = transformers.Qwen3VLConfig(text_config=text, vision_config=vision, image_token_id=image_token,
                                                 video_token_id=video_token, vision_start_token_id=start,
                                                 vision_end_token_id=end, tie_word_embeddings=True)
             patch = 16
         else:
-            rope = {"rope_type": "default", "mrope_section": [2, 1, 1], "rope_theta": 1e6}
+            rope = {"rope_type": "default", "mrope_section": sz.mrope(), "rope_theta": 1e6}
             if generation == "2":
-                vision = dict(depth=2, embed_dim=32, hidden_size=32, num_heads=4, mlp_ratio=2, patch_size=14,
+                vision = dict(depth=sz.layers, embed_dim=sz.width, hidden_size=sz.width, num_heads=sz.heads,
+                              mlp_ratio=4, patch_size=14,
                               spatial_merge_size=2)
             else:
-                vision = dict(depth=2, hidden_size=32, intermediate_size=64, out_hidden_size=32, num_heads=4,
+                vision = dict(depth=sz.layers, hidden_size=sz.width, intermediate_size=4 * sz.width,
+                              out_hidden_size=sz.width, num_heads=sz.heads,
                               patch_size=14, spatial_merge_size=2, window_size=56, fullatt_block_indexes=[1])
-            text = dict(TEXT, vocab_size=len(tok), rope_parameters=rope, bos_token_id=tok.bos_token_id,
+            text = dict(sz.text(), vocab_size=len(tok), rope_parameters=rope, bos_token_id=tok.bos_token_id,
                         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
             cls = transformers.Qwen2VLConfig if generation == "2" else transformers.Qwen2_5_VLConfig
             config = cls(text_config=text, vision_config=vision, image_token_id=image_token,
@@ -166,11 +194,11 @@ def _qwen_vl(generation: str):
 
 
 def _idefics3(smol: bool):
-    def build(tok):
+    def build(tok, sz: Sizes):
         import transformers
 
-        vision = dict(SIGLIP, image_size=28, patch_size=7)
-        text = _text("LlamaConfig", tok)
+        vision = dict(sz.vision(), image_size=28, patch_size=7)
+        text = _text("LlamaConfig", tok, sz)
         cls = transformers.SmolVLMConfig if smol else transformers.Idefics3Config
         config = cls(vision_config=vision, text_config=text, image_token_id=tok.convert_tokens_to_ids("<image>"),
                      scale_factor=2)
@@ -181,24 +209,23 @@ def _idefics3(smol: bool):
     return build
 
 
-def _gemma3(tok):
+def _gemma3(tok, sz: Sizes):
     from transformers import Gemma3Config, Gemma3TextConfig
 
     boi, eoi, image_token = _ids(tok, "<start_of_image>", "<end_of_image>", "<image_soft_token>")
-    text = Gemma3TextConfig(**TEXT, head_dim=8, vocab_size=len(tok), sliding_window=64, bos_token_id=tok.bos_token_id,
+    text = Gemma3TextConfig(**sz.text(), head_dim=sz.head_dim, vocab_size=len(tok), sliding_window=64, bos_token_id=tok.bos_token_id,
                             eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
-    config = Gemma3Config(text_config=text, vision_config=_siglip(28, 7), mm_tokens_per_image=4, boi_token_index=boi,
+    config = Gemma3Config(text_config=text, vision_config=_siglip(sz, 28, 7), mm_tokens_per_image=4, boi_token_index=boi,
                           eoi_token_index=eoi, image_token_index=image_token)
     image = _pil("Gemma3ImageProcessor", size={"height": 28, "width": 28})
     return config, image, dict(image_seq_length=4)
 
 
-def _internvl(tok):
+def _internvl(tok, sz: Sizes):
     from transformers import InternVLConfig
 
-    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-                  image_size=[28, 28], patch_size=[7, 7])
-    config = InternVLConfig(vision_config=vision, text_config=_text("Qwen2Config", tok).to_dict(),
+    vision = dict(sz.vision(), image_size=[28, 28], patch_size=[7, 7])
+    config = InternVLConfig(vision_config=vision, text_config=_text("Qwen2Config", tok, sz).to_dict(),
                             image_token_id=tok.convert_tokens_to_ids("<IMG_CONTEXT>"), image_seq_length=4,
                             downsample_ratio=0.5, vision_feature_layer=-1)
     image = _pil("GotOcr2ImageProcessor", size={"height": 28, "width": 28}, crop_to_patches=True, max_patches=2)
@@ -281,8 +308,12 @@ def processor_class(name: str):
     return image_only(getattr(transformers, name))
 
 
-def tiny_family_checkpoint(family_name: str, output_dir: str | os.PathLike, *, seed: int = 0) -> str:
+def tiny_family_checkpoint(family_name: str, output_dir: str | os.PathLike, *, seed: int = 0, width: int = 32,
+                           layers: int = 2) -> str:
     """Build and save a tiny random checkpoint of ``family_name`` in ``output_dir``; return its path.
+
+    ``width`` and ``layers`` size both towers (32 x 2: a few hundred thousand parameters;
+    ``benchmarks/bench_families.py`` measures speed at 512 x 4).
 
     >>> tiny_family_checkpoint("gemma3", "/tmp/tiny-gemma3")   # doctest: +SKIP
     '/tmp/tiny-gemma3'
@@ -292,7 +323,7 @@ def tiny_family_checkpoint(family_name: str, output_dir: str | os.PathLike, *, s
 
     fam = family(family_name)
     tok = family_tokenizer(fam)
-    config, image_processor, kwargs = fam.build(tok)
+    config, image_processor, kwargs = fam.build(tok, Sizes(width, layers))
     torch.manual_seed(seed)
     model = getattr(transformers, fam.model_class)(config)
     gen = model.generation_config
