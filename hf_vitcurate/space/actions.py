@@ -225,26 +225,44 @@ def run_selection(session: Session, method: str, *, n: int | None = None, fracti
                    messages=_said(caught))
 
 
-def run_recipe(session: Session, recipe: str, *, limits: Limits) -> tuple[Session, dict[str, Any]]:
-    """Run a whole curate recipe (YAML text or a built-in name) on the loaded pool; returns ``(session, outputs)``.
+# The recipe the page offers first: model-free, seconds on ShapesWorld (the built-in one trains tiny models).
+DEFAULT_RECIPE = """stages: [concepts, yes_no, leakage]
+outputs:
+  svit_core: {method: core, fraction: 0.25, options: {allow_short: true}}
+  random: {method: random_subset, fraction: 0.25}
+"""
 
-    The first output config becomes the selection; ``outputs`` maps every config to its rows.
+
+def run_recipe(session: Session, recipe: str, *, limits: Limits) -> tuple[Session, dict[str, Any]]:
+    """Run a curate recipe (YAML text, or a built-in name such as ``shapesworld``) on the loaded pool.
+
+    Returns ``(session, rows)``: the session's tagged rows are the recipe's tagged pool, its
+    selection the first output config's ``train`` split (or first split); ``rows`` maps every
+    config to its rows per split. The recipe's ``sources`` and ``publish`` are not used here:
+    the pool is what the page loaded, and download/publish are the page's own steps.
     """
-    try:
-        from .. import curate
-    except ImportError as err:
-        raise RunError("this hf_vitcurate has no curate(); update the package to run recipes") from err
-    result = curate(session.need("pool"), recipe)
-    outputs = {name: value for name, value in dict(result).items() if isinstance(value, tuple)}
-    if not outputs:
+    import re
+
+    import yaml
+
+    from .. import curate
+
+    text = (recipe or "").strip()
+    if not text:
+        raise ConfigError("write a recipe (YAML) or the name of a built-in one (shapesworld)")
+    spec = text if re.fullmatch(r"[\w.-]+", text) else yaml.safe_load(text)
+    if not isinstance(spec, (str, dict)):
+        raise ConfigError("a recipe is a YAML mapping (stages, outputs) or the name of a built-in one")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = curate(session.need("pool"), spec, work_dir=os.path.join(limits.work_dir, "recipes", uuid.uuid4().hex))
+    if not len(result):
         raise RunError("the recipe produced no output config")
-    first = next(iter(outputs.values()))
-    dd, manifest = first
-    picked = dd["train"] if isinstance(dd, DatasetDict) and "train" in dd else next(iter(dd.values())) \
-        if isinstance(dd, DatasetDict) else dd
-    counts = {name: {split: len(d) for split, d in dd.items()} if isinstance(dd, DatasetDict) else len(dd)
-              for name, (dd, _m) in outputs.items()}
-    return replace(session, selected=picked, manifest=dict(manifest), steps=session.steps + ["recipe"]), counts
+    first_dd, manifest = result[next(iter(result))]
+    picked = first_dd["train"] if "train" in first_dd else next(iter(first_dd.values()))
+    rows = {name: {split: len(d) for split, d in result[name][0].items()} for name in result}
+    return replace(session, tagged=result.pool, selected=picked, manifest={"configs": rows, **dict(manifest)},
+                   steps=session.steps + ["recipe"], messages=_said(caught)), rows
 
 
 def export(session: Session, *, repo_id: str = "local/curated", limits: Limits) -> str:

@@ -36,7 +36,8 @@ INTRO = """# hf_vitcurate: curate visual instruction data
 Load a pool of image-text conversations, check it, tag it, pick a smaller and better subset, and take it home
 as a Hugging Face dataset. Work through the steps from top to bottom; each button shows its progress, and
 **Cancel** stops the running job."""
-RECIPE_HELP = "A recipe YAML, or the name of a built-in one (shapesworld). It runs on the loaded pool."
+RECIPE_HELP = ("Recipe (YAML, or the name of a built-in one: shapesworld, which trains tiny models for minutes). "
+               "It runs on the loaded pool; its first output becomes the selection.")
 
 
 def _one_line(text: str) -> str:
@@ -205,7 +206,7 @@ def build_app(limits: Limits | None = None):
             sel_seed = gr.Number(0, label="Seed", precision=0)
         run_select = gr.Button("Select", variant="primary", elem_id="run-select")
         with gr.Accordion("Run a curate recipe instead", open=False):
-            recipe = gr.Textbox("shapesworld", label="Recipe", info=RECIPE_HELP, lines=4)
+            recipe = gr.Code(actions.DEFAULT_RECIPE, language="yaml", label=RECIPE_HELP, lines=6, elem_id="recipe")
             run_recipe = gr.Button("Run the recipe", elem_id="run-recipe")
 
         gr.Markdown("## 5. Before and after")

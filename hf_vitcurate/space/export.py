@@ -48,7 +48,7 @@ launch(host=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"), port=int(os.environ
 BODY = """
 # {title}
 
-Curate visual instruction tuning data in the browser with [hf_vitcurate]: load a pool (ShapesWorld,
+Curate visual instruction tuning data in the browser with `hf_vitcurate`: load a pool (ShapesWorld,
 an upload of LLaVA/ShareGPT JSON with a zip of images, or a Hub dataset), validate it, tag it, select
 a smaller and better subset, compare before and after, then download it as a Hub-layout dataset or
 publish it with a token used for that push only.
