@@ -35,6 +35,33 @@ MAX_PIXELS = 40_000_000
 ERROR = "image_error: "
 
 
+# Encoded image types by their first bytes: (name, file suffix, media type).
+_SIGNATURES = (
+    (lambda b: b.startswith(b"\x89PNG\r\n\x1a\n"), "png", ".png", "image/png"),
+    (lambda b: b.startswith(b"\xff\xd8\xff"), "jpeg", ".jpg", "image/jpeg"),
+    (lambda b: b[:4] == b"RIFF" and b[8:12] == b"WEBP", "webp", ".webp", "image/webp"),
+    (lambda b: b[:6] in (b"GIF87a", b"GIF89a"), "gif", ".gif", "image/gif"),
+    (lambda b: b[:2] == b"BM", "bmp", ".bmp", "image/bmp"),
+    (lambda b: b[:4] in (b"II*\x00", b"MM\x00*"), "tiff", ".tif", "image/tiff"),
+)
+
+
+def image_type(data: bytes) -> tuple[str, str, str] | None:
+    """``(name, suffix, media type)`` of encoded image bytes from their first bytes, or ``None``.
+
+    The one place the package sniffs image bytes (file names when writing images out, data URLs
+    for HTTP backends).
+
+    >>> image_type(b"GIF89a...."), image_type(b"\\xff\\xd8\\xff\\xe0"), image_type(b"junk")
+    (('gif', '.gif', 'image/gif'), ('jpeg', '.jpg', 'image/jpeg'), None)
+    """
+    head = bytes(data[:16])
+    for test, name, suffix, mime in _SIGNATURES:
+        if test(head):
+            return name, suffix, mime
+    return None
+
+
 def _short(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text if len(text) <= 120 else text[:117] + "..."

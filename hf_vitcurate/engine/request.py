@@ -122,14 +122,12 @@ def pil(image, *, max_pixels: int | None = None):
 
 
 def image_mime(data: bytes) -> str:
-    """The media type of encoded image bytes, from their first bytes (PNG when unknown)."""
-    if data[:3] == b"\xff\xd8\xff":
-        return "image/jpeg"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "image/gif"
-    return "image/png"
+    """The media type of encoded image bytes, from their first bytes (PNG when unknown:
+    :func:`png_bytes` re-encodes anything else as PNG)."""
+    from ..images import image_type
+
+    found = image_type(data)
+    return found[2] if found else "image/png"
 
 
 def estimate_tokens(text: str) -> int:

@@ -100,12 +100,8 @@ def export_images(images: list[dict[str, Any]] | None, row_id: str, root: str, i
 
 
 def _image_ext(blob: bytes) -> str:
-    if blob.startswith(b"\x89PNG"):
-        return ".png"
-    if blob.startswith(b"\xff\xd8"):
-        return ".jpg"
-    if blob[:4] == b"RIFF" and blob[8:12] == b"WEBP":
-        return ".webp"
-    if blob[:3] == b"GIF":
-        return ".gif"
-    return ".img"
+    """The file suffix of encoded image bytes (``.img`` when the type is unknown)."""
+    from ..images import image_type
+
+    found = image_type(blob)
+    return found[1] if found else ".img"
