@@ -1,0 +1,178 @@
+"""Necessity speed on VLM families (CPU): against a naive batch-1 loop, and against the hardware.
+
+    python benchmarks/bench_families.py --families qwen2_vl gemma3 llava_onevision --rows 48 \\
+        --width 512 --layers 4 --threads 1 --repeats 3
+
+For each family a random-weight checkpoint of the real classes (testing.families) is scored:
+
+* ``stage``: ``stages.necessity`` (length-sorted batches, inference mode, SDPA), end to end
+  with loading; ``naive``: the Hugging Face loop a user writes first: load, then one row
+  at a time in pool order, ``model(**inputs, labels=labels)`` under ``torch.no_grad``.
+  Runs alternate (naive, stage, naive, stage, ...); the ratio is given per pair.
+* ``forward``: the FLOPs of the stage's batches (``torch.utils.flop_counter``) over the time
+  of their forward passes, against this machine's ``torch.mm`` GFLOP/s at the same dtype
+  and threads (the best of 5 multiplications of 2048 x 2048 matrices).
+
+Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+KINDS = (
+    ("image", 1, "What color is the circle?", "The circle is red."),
+    ("multi", 2, "Compare the two images.", "The first is blue and the second is green."),
+    ("text", 0, "Hello, how are you? Answer briefly.", "I am fine."),
+    ("turns", 1, "What shape is it?", "A square. Count the objects. There are three objects."),
+)
+
+
+def pool(n: int):
+    """``n`` canonical rows mixing one image, two images, none and two turns, of varied length."""
+    from datasets import Dataset
+    from PIL import Image
+
+    from hf_vitcurate import FEATURES
+
+    rng = np.random.default_rng(0)
+    out = {k: [] for k in FEATURES}
+    for i in range(n):
+        kind, n_img, question, answer = KINDS[i % len(KINDS)]
+        images = []
+        for _ in range(n_img):
+            buf = io.BytesIO()
+            Image.fromarray(rng.integers(0, 255, (48, 56, 3), dtype=np.uint8)).save(buf, format="PNG")
+            images.append({"bytes": buf.getvalue(), "path": None})
+        repeat = 1 + i % 5
+        conv = [{"from": "human", "value": "<image>\n" * n_img + question * repeat},
+                {"from": "gpt", "value": " ".join([answer] * repeat)}]
+        if kind == "turns":
+            conv += [{"from": "human", "value": "Is there a cat?"}, {"from": "gpt", "value": "Yes, a cat."}]
+        for key, value in (("id", f"{kind}-{i}"), ("images", images), ("conversations", conv), ("source", "bench"),
+                           ("task", kind)):
+            out[key].append(value)
+    return Dataset.from_dict(out, features=FEATURES)
+
+
+def naive(ds, path: str) -> float:
+    """Seconds for load + one row at a time with the model's own loss (sum over answer tokens)."""
+    from hf_vitcurate.models.chat import encode, model_inputs
+    from hf_vitcurate.models.loading import load
+
+    start = time.perf_counter()
+    model, processor = load(path, dtype="float32", device="cpu")
+    model.eval()
+    with torch.no_grad():
+        for i in range(len(ds)):
+            batch = encode(processor, ds[i : i + 1])
+            loss = model(**model_inputs(batch, model), labels=batch["labels"]).loss
+            float(loss) * int((batch["labels"] != -100).sum())
+    return time.perf_counter() - start
+
+
+def stage(ds, path: str, batch_size: int) -> float:
+    from hf_vitcurate.stages import necessity
+
+    start = time.perf_counter()
+    necessity(ds, model=path, batch_size=batch_size, dtype="float32")
+    return time.perf_counter() - start
+
+
+def forward_gflops(ds, path: str, batch_size: int) -> dict:
+    """FLOPs of the stage's batches and the time of their forward passes (inference mode)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from hf_vitcurate.models.chat import encode, model_inputs
+    from hf_vitcurate.models.loading import load
+    from hf_vitcurate.stages.necessity import length_batches, text_length
+
+    model, processor = load(path, dtype="float32", device="cpu")
+    model.eval()
+    rows = ds[:]
+    batches = []
+    for idx in length_batches(text_length(rows), batch_size):
+        part = {k: [rows[k][i] for i in idx] for k in ("images", "conversations")}
+        batch = encode(processor, part)  # ``datasets`` decoded the images
+        batches.append(model_inputs(batch, model))
+    with torch.inference_mode():
+        counter = FlopCounterMode(display=False)
+        with counter:
+            for inputs in batches:
+                model(**inputs)
+        flops = counter.get_total_flops()
+        start = time.perf_counter()
+        for inputs in batches:
+            model(**inputs)
+        seconds = time.perf_counter() - start
+    tokens = sum(int(b["attention_mask"].sum()) for b in batches)
+    padded = sum(b["attention_mask"].numel() for b in batches)
+    return {"gflop": flops / 1e9, "seconds": seconds, "gflops": flops / 1e9 / seconds,
+            "padding_share": 1 - tokens / padded}
+
+
+def matmul_gflops(n: int = 2048, dtype=torch.float32) -> float:
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9
+
+
+def spread(values: list[float]) -> dict:
+    return {"median": round(statistics.median(values), 3), "min": round(min(values), 3), "max": round(max(values), 3)}
+
+
+def main(argv=None) -> int:
+    from hf_vitcurate.testing.families import FAMILIES, tiny_family_checkpoint
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--families", nargs="+", default=["qwen2_vl", "gemma3", "llava_onevision"], choices=sorted(FAMILIES))
+    ap.add_argument("--rows", type=int, default=48)
+    ap.add_argument("--width", type=int, default=512)
+    ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    ds = pool(args.rows)
+    peak = matmul_gflops()
+    report = {"rows": args.rows, "width": args.width, "layers": args.layers, "threads": args.threads,
+              "batch_size": args.batch_size, "matmul_gflops_fp32": round(peak, 1), "families": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.families:
+            path = tiny_family_checkpoint(name, os.path.join(tmp, name), width=args.width, layers=args.layers)
+            ratios, naive_rps, stage_rps = [], [], []
+            for _ in range(args.repeats):
+                a = naive(ds, path)
+                b = stage(ds, path, args.batch_size)
+                ratios.append(a / b)
+                naive_rps.append(args.rows / a)
+                stage_rps.append(args.rows / b)
+            fwd = forward_gflops(ds, path, args.batch_size)
+            report["families"][name] = {
+                "naive_rows_per_s": spread(naive_rps), "stage_rows_per_s": spread(stage_rps),
+                "speedup": spread(ratios), "forward_gflops": round(fwd["gflops"], 1),
+                "share_of_matmul": round(fwd["gflops"] / peak, 3), "padding_share": round(fwd["padding_share"], 3)}
+            print(name, json.dumps(report["families"][name]), file=sys.stderr, flush=True)
+    print(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
