@@ -13,8 +13,9 @@ inline in the commit), ``commit`` (the NDJSON body), ``tag``, and
 Faults: :meth:`HubServer.fail` makes chosen requests answer a status (429, 412, 5xx) or
 drop the connection (before or after applying a commit). What clients sent is counted:
 ``committed`` (paths received in commit bodies, in order), ``preuploaded`` (paths asked
-about), ``requests`` (``(method, endpoint)`` pairs). With ``token`` set, every request must
-carry ``Authorization: Bearer <token>`` (401 otherwise); tokens are never stored elsewhere.
+about), ``requests`` (``(method, endpoint)`` pairs) and ``times`` (when each came). With
+``token`` set, every request must carry ``Authorization: Bearer <token>`` (401 otherwise);
+the server keeps no token.
 
 Example:
     >>> with HubServer(token="hf_x") as hub:                              # doctest: +SKIP
@@ -31,6 +32,7 @@ import json
 import re
 import socket
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -125,12 +127,14 @@ class HubServer:
 
     def __init__(self, *, token: str | None = None, page_size: int = 1000):
         self.token, self.page_size = token, page_size
+        self.retry_after = "0"  # seconds, in the Retry-After header of an injected 429 or 503
         self.repos: dict[tuple[str, str], Repo] = {}
         self.faults: list[Fault] = []
         self.committed: list[str] = []
         self.deleted: list[str] = []
         self.preuploaded: list[str] = []
         self.requests: list[tuple[str, str]] = []
+        self.times: list[float] = []  # time.monotonic() of each request, in the order of ``requests``
         self.lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
@@ -392,7 +396,9 @@ def _handler_for(hub: HubServer):
             split = urlsplit(self.path)
             try:
                 endpoint, groups = _route(method, split.path)
-                hub.requests.append((method, endpoint))
+                with hub.lock:  # the two lists stay in step
+                    hub.requests.append((method, endpoint))
+                    hub.times.append(time.monotonic())
                 request = self._read(method, split)
                 fault = hub._take_fault(endpoint)
                 if fault == "drop":
@@ -405,8 +411,8 @@ def _handler_for(hub: HubServer):
             except HubError as err:
                 code = {"X-Error-Code": err.code} if err.code else {}
                 status, body, headers = err.status, {"error": str(err), **err.extra}, {"X-Error-Message": str(err), **code}
-                if err.status == 429:
-                    headers["Retry-After"] = "0"
+                if err.status in (429, 503):
+                    headers["Retry-After"] = hub.retry_after
             self._answer(method, status, body, headers)
 
         def _read(self, method: str, split) -> _Request:

@@ -129,6 +129,14 @@ def test_refused_commits_are_retried(configs, hub, tmp_path):
     _same(_load("toy", "v1", tmp_path)["test"], configs["toy"]["test"])
 
 
+def test_retry_after_is_honoured(configs, hub, tmp_path):
+    hub.retry_after = "1"  # the server asks for a second; the backoff alone would wait 10 ms
+    hub.fail("commit", 429)
+    publish({"toy": configs["toy"]}, REPO, local_dir=str(tmp_path / "repo"), version="v1", push=True)
+    first, second = [t for t, r in zip(hub.times, hub.requests) if r == ("POST", "commit")]
+    assert second - first >= 1.0
+
+
 def test_an_error_that_a_retry_cannot_mend_stops_the_push(configs, hub, tmp_path):
     from huggingface_hub.errors import HfHubHTTPError
 

@@ -12,7 +12,8 @@ wrote, the way ``push_to_hub`` does, and tags the last commit with the version:
   the rest when run again;
 - **retries**: a commit answered 429 (rate limit), 412 (another commit landed first), 408 or
   5xx, or whose connection broke, is retried up to :data:`MAX_TRIES` times, waiting
-  :data:`BACKOFF_S` seconds, doubling up to :data:`MAX_BACKOFF_S`. Before each retry the
+  :data:`BACKOFF_S` seconds, doubling up to :data:`MAX_BACKOFF_S` (longer when the answer
+  says ``Retry-After``, up to :data:`MAX_RETRY_AFTER_S`). Before each retry the
   remote tree is read again, so a commit that landed before its answer was lost is not
   made twice (``http_backoff`` would resend the same request, hence this loop);
 - **the version** becomes a tag of the last commit (``create_tag(exist_ok=False)``: a tag
@@ -51,6 +52,7 @@ RETRY_STATUSES = (408, 412, 429, 500, 502, 503, 504)
 MAX_TRIES = 5  # attempts per commit
 BACKOFF_S = 1.0  # first wait; doubles each retry
 MAX_BACKOFF_S = 8.0
+MAX_RETRY_AFTER_S = 60.0  # the longest Retry-After (429, 503) honoured
 
 
 def make_api(token: str | None = None) -> HfApi:
@@ -209,7 +211,7 @@ def commit_with_retries(api: HfApi, repo_id: str, batch: list, message: str, *, 
         except Exception as err:  # noqa: BLE001 - retried only when _retryable says so, else raised as is
             if attempt == MAX_TRIES or not _retryable(err):
                 raise
-            wait = min(MAX_BACKOFF_S, BACKOFF_S * 2 ** (attempt - 1))
+            wait = _wait_s(err, attempt)
             logger.warning("commit to %s failed (%s); retry %d/%d in %.1f s", repo_id, _describe(err), attempt,
                            MAX_TRIES - 1, wait)
             time.sleep(wait)
@@ -232,6 +234,17 @@ def _still_needed(api: HfApi, repo_id: str, batch: list, local_dir: str) -> list
         if op.path_in_repo not in remote or not same_content(path, remote[op.path_in_repo]):
             out.append(CommitOperationAdd(path_in_repo=op.path_in_repo, path_or_fileobj=path))
     return out
+
+
+def _wait_s(err: BaseException, attempt: int) -> float:
+    """The backoff for ``attempt``, or longer when a 429/503 says ``Retry-After`` (capped at :data:`MAX_RETRY_AFTER_S`)."""
+    wait = min(MAX_BACKOFF_S, BACKOFF_S * 2 ** (attempt - 1))
+    response = getattr(err, "response", None)
+    try:
+        asked = float(response.headers.get("Retry-After")) if response is not None else 0.0
+    except (TypeError, ValueError):  # absent, or an HTTP date: the backoff alone
+        asked = 0.0
+    return max(wait, min(asked, MAX_RETRY_AFTER_S))
 
 
 def _retryable(err: BaseException) -> bool:
