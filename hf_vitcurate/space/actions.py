@@ -295,9 +295,13 @@ def publish_to_hub(session: Session, repo_id: str, *, token: str, version: str |
         publish(DatasetDict({"train": session.result}), repo_id, local_dir=local_dir, push=True, token=token,
                 version=version or None, private=private, rejected=session.rejected)
     except Exception as err:
-        text = str(err)
-        if token in text:
-            raise RunError(text.replace(token, "***")) from None  # `from None`: the original quotes the token
+        from huggingface_hub.errors import HfHubHTTPError
+
+        text = (str(err).strip().splitlines() or [""])[0].replace(token, "***")
+        if isinstance(err, HfHubHTTPError):  # a wrong token, no write access, a Hub outage: one line
+            raise RunError(f"the Hub refused the push ({text}); check that the token may write to {repo_id}") from None
+        if token in str(err):
+            raise RunError(text) from None  # `from None`: the original quotes the token
         raise
     finally:
         token = ""  # noqa: F841 - dropped as soon as the push is done

@@ -1,0 +1,180 @@
+"""The Space's actions, called directly: what the page does, without a browser.
+
+ShapesWorld load -> validate -> concepts -> selection -> the exported zip loads back; uploads
+(a LLaVA file with a zip of images; bad files, unsafe zips, files over the limits) give one
+line; a publish with a token entered on the page leaves the token in no output, file or log.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import zipfile
+
+import pytest
+from datasets import load_dataset
+from PIL import Image
+
+from hf_vitcurate.errors import ConfigError, FormatError, MissingColumnError, VitCurateError
+from hf_vitcurate.space import Limits, actions, views
+
+SECRET = "hf_SPACE_session_token_never_kept_0123456789"
+
+
+@pytest.fixture
+def limits(tmp_path):
+    return Limits(work_dir=str(tmp_path / "space"), max_upload_mb=1, max_rows=500)
+
+
+@pytest.fixture(scope="module")
+def shapes():
+    return actions.load_shapesworld(n_images=8, limits=Limits(max_rows=500))
+
+
+def test_shapesworld_load_validate_tag_select_and_export_a_zip_that_loads_back(shapes, limits, tmp_path):
+    s = shapes
+    assert len(s.pool) == len(s.kept) + len(s.rejected) and s.tagged is s.kept
+    assert views.counts(s).startswith("**ShapesWorld (8 images, seed 0)** · loaded")
+
+    tagged = actions.run_stage(s, "concepts", limits=limits)
+    assert {"concepts", "informativeness"} <= set(tagged.tagged.column_names) and tagged.steps == ["concepts"]
+    assert "informativeness" not in s.tagged.column_names  # the earlier session is untouched
+
+    with pytest.raises(MissingColumnError, match="run the stage 'yes_no' first"):
+        actions.run_selection(tagged, "core", n=10)
+    picked = actions.run_selection(actions.run_stage(tagged, "yes_no", limits=limits), "diversity", n=12)
+    assert 0 < len(picked.selected) <= 12 and picked.manifest["n_selected"] == len(picked.selected)
+    assert views.before_after(picked)[-1][:3] == ["all", len(s.kept), len(picked.selected)]
+    assert "selected" in views.counts(picked)
+
+    zipped = actions.export(picked, repo_id="me/shapes-12", limits=limits)
+    folder = tmp_path / "unzipped"
+    with zipfile.ZipFile(zipped) as z:
+        z.extractall(folder)
+    assert (folder / "README.md").exists() and (folder / "curation.json").exists()
+    back = load_dataset(str(folder), "default", split="train")
+    assert sorted(back["id"]) == sorted(picked.selected["id"])
+
+
+def test_statistics_give_the_tables_and_the_first_word_chart(shapes, tmp_path):
+    report, markdown = actions.statistics(shapes.kept, chart=str(tmp_path / "chart.png"))
+    assert report["rows"] == len(shapes.kept) and "| task |" in markdown
+    assert (tmp_path / "chart.png").stat().st_size > 1000
+    assert views.per_group(report)[-1][:2] == ["all", len(shapes.kept)]
+    assert views.compare(report, None)[0] == ["rows", len(shapes.kept), "-"]
+
+
+def _llava(tmp_path, *, n=3):
+    """A LLaVA JSON file naming images/0.png ... and a zip holding them."""
+    records = [{"id": f"r{i}", "image": f"images/{i}.png",
+                "conversations": [{"from": "human", "value": "<image>\nWhat color is it?"},
+                                  {"from": "gpt", "value": "It is red."}]} for i in range(n)]
+    path = tmp_path / "pool.json"
+    path.write_text(json.dumps(records))
+    archive = tmp_path / "images.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for i in range(n):
+            buf = io.BytesIO()
+            Image.new("RGB", (8, 8), "red").save(buf, format="PNG")
+            z.writestr(f"images/{i}.png", buf.getvalue())
+    return str(path), str(archive)
+
+
+def test_an_upload_of_llava_json_with_a_zip_of_images_loads(limits, tmp_path):
+    records, images = _llava(tmp_path)
+    s = actions.load_upload(records, images, limits=limits)
+    assert len(s.kept) == 3 and s.name == "pool.json" and set(s.kept["source"]) == {"pool"}
+    assert s.kept[0]["images"][0].size == (8, 8)
+
+
+def test_bad_uploads_are_one_line_each(limits, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"id": "a", "conversations": [oops')
+    with pytest.raises(FormatError, match="bad.json: no readable record") as err:
+        actions.load_upload(str(bad), limits=limits)
+    assert "\n" not in str(err.value)
+
+    records, _ = _llava(tmp_path)
+    escaping = tmp_path / "evil.zip"
+    with zipfile.ZipFile(escaping, "w") as z:
+        z.writestr("../outside.png", b"x")
+    with pytest.raises(ConfigError, match="holds a path outside its folder"):
+        actions.load_upload(records, str(escaping), limits=limits)
+    assert not (tmp_path / "space" / "uploads" / "outside.png").exists()
+    with pytest.raises(ConfigError, match="is not a zip archive"):
+        actions.load_upload(records, records, limits=limits)
+    big = tmp_path / "big.json"
+    big.write_bytes(b" " * (2 * 1024 * 1024))
+    with pytest.raises(ConfigError, match=r"big.json is 2.0 MB; this Space takes files up to 1 MB"):
+        actions.load_upload(str(big), limits=limits)
+    with pytest.raises(ConfigError, match="this Space takes at most 10"):
+        actions.load_shapesworld(n_images=8, limits=Limits(work_dir=limits.work_dir, max_rows=10))
+    with pytest.raises(ConfigError, match="not a Hub repo id"):
+        actions.load_hub("./local/folder", limits=limits)
+
+
+@pytest.mark.slow  # importing gradio alone takes ~6 s
+def test_the_page_shows_a_bad_file_as_one_line_without_the_server_folder(limits, tmp_path):
+    pytest.importorskip("gradio")
+    from hf_vitcurate.space.app import Page
+
+    bad = tmp_path / "uploads" / "bad.json"
+    bad.parent.mkdir()
+    bad.write_text("[{]")
+    out = Page(limits).load_upload(str(bad), None, "auto")
+    message = out[-1]
+    assert message.startswith("**Error:** bad.json:") and str(tmp_path) not in message and "Traceback" not in message
+    assert len(out) == 13  # every view is left as it was (gr.skip()), then the message line
+
+
+def test_a_checkpoint_with_its_own_code_is_refused_unless_enabled(tmp_path):
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": "llava", "auto_map": {"AutoModel": "x.Y"}}))
+    with pytest.raises(ConfigError, match="runs its own code"):
+        Limits(work_dir=str(tmp_path)).check_model(str(folder))
+    Limits(work_dir=str(tmp_path), trust_remote_code=True).check_model(str(folder))
+
+
+def test_limits_come_from_the_environment_and_flags_win(monkeypatch, tmp_path):
+    monkeypatch.setenv("VITCURATE_SPACE_MAX_ROWS", "77")
+    monkeypatch.setenv("VITCURATE_SPACE_TRUST_REMOTE_CODE", "1")
+    monkeypatch.setenv("VITCURATE_SPACE_WORK_DIR", str(tmp_path / "w"))
+    limits = Limits.from_env(max_upload_mb=3)
+    assert (limits.max_rows, limits.trust_remote_code, limits.max_upload_mb) == (77, True, 3)
+    assert os.path.isdir(tmp_path / "w")
+
+
+def test_a_recipe_runs_on_the_loaded_pool(shapes, limits):
+    s, rows = actions.run_recipe(shapes, actions.DEFAULT_RECIPE, limits=limits)
+    assert set(rows) == {"svit_core", "random"} and len(s.selected) == rows["svit_core"]["train"]
+    assert "yes_no" in s.tagged.column_names and s.steps[-1] == "recipe"
+    with pytest.raises(ConfigError):
+        actions.run_recipe(shapes, "- just\n- a list", limits=limits)
+
+
+def test_the_token_is_used_once_and_appears_in_no_output_file_or_log(shapes, limits, monkeypatch, tmp_path, caplog, capsys):
+    from hub_server import HubServer, point_clients_at
+
+    for name in ("huggingface_hub", "datasets", "hf_vitcurate"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    picked = actions.run_selection(shapes, "random_subset", n=10)
+    with HubServer(token=SECRET) as hub:
+        point_clients_at(hub.url, monkeypatch, str(tmp_path / "hf-cache"))
+        monkeypatch.delenv("HF_TOKEN", raising=False)
+        url = actions.publish_to_hub(picked, "me/space-push", token=SECRET, version="v1", limits=limits)
+        assert url.endswith("datasets/me/space-push") and "v1" in hub.tags("me/space-push", repo_type="dataset")
+        assert any(p.endswith(".parquet") for p in hub.files("me/space-push", repo_type="dataset"))
+        with pytest.raises(VitCurateError) as wrong:  # a rejected token is not echoed either
+            actions.publish_to_hub(picked, "me/space-push", token=SECRET[::-1], limits=limits)
+        assert SECRET[::-1] not in str(wrong.value) and str(wrong.value).startswith("the Hub refused the push (")
+    seen = caplog.text + "".join(capsys.readouterr()) + url + repr(picked)
+    assert SECRET not in seen
+    for root, _dirs, files in os.walk(limits.work_dir):
+        for name in files:
+            with open(os.path.join(root, name), "rb") as f:
+                assert SECRET.encode() not in f.read(), os.path.join(root, name)
+    with pytest.raises(ConfigError, match="enter a Hub token"):
+        actions.publish_to_hub(picked, "me/space-push", token="", limits=limits)
