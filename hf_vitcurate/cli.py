@@ -60,6 +60,13 @@ class Parser(argparse.ArgumentParser):
     subcommand, as every other error of the CLI.
     """
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Every (sub)command's parser records itself: argparse copies a chosen subparser's
+        # defaults over its parent's, so ``args.command_parser`` ends as the innermost one
+        # (subparsers are built with the parent's class, this one, unless told otherwise).
+        self.set_defaults(command_parser=self)
+
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
@@ -80,13 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def chosen(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
-    """The (sub)subcommand's parser that ``args`` came from (``vitcurate select nbgs``'s, say)."""
-    while True:
-        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-        name = getattr(args, subs[0].dest, None) if subs else None
-        if name is None:
-            return parser
-        parser = subs[0].choices[name]
+    """The (sub)subcommand's parser that ``args`` came from (``vitcurate select nbgs``'s, say):
+    the ``command_parser`` each :class:`Parser` sets as a default; ``parser`` for other parsers.
+
+    >>> p = build_parser()
+    >>> chosen(p, p.parse_args(["select", "nbgs", "pool/", "--n", "5", "--output", "o/"])).prog
+    'vitcurate select nbgs'
+    """
+    return getattr(args, "command_parser", parser)
 
 
 # A Python name, maybe in backquotes, then what follows it; a whole word: not inside another
