@@ -254,3 +254,23 @@ def test_a_bf16_checkpoint_loads_in_float32_on_a_cpu_without_native_bf16(checkpo
     assert loading.load_model(tmp_path, device="cpu").dtype == torch.float32
     monkeypatch.setattr(loading, "cpu_fast_bf16", lambda: True)
     assert loading.load_model(tmp_path, device="cpu").dtype == torch.bfloat16
+
+
+def test_a_downloaded_video_capable_checkpoint_loads_without_torchvision(checkpoint, tmp_path):
+    """Published Qwen2-VL checkpoints carry a video_preprocessor_config.json, which makes
+    AutoProcessor require torchvision; the package loads their image side without it."""
+    import importlib.util
+    import shutil
+
+    if importlib.util.find_spec("torchvision") is not None:
+        pytest.skip("torchvision is installed: AutoProcessor itself loads the checkpoint")
+    path = shutil.copytree(checkpoint("qwen2_vl"), tmp_path / "ckpt")
+    (path / "video_preprocessor_config.json").write_text(json.dumps(
+        {"video_processor_type": "Qwen2VLVideoProcessor", "patch_size": 14, "merge_size": 2, "temporal_patch_size": 2}))
+    from transformers import AutoProcessor
+
+    with pytest.raises(ImportError, match="[Tt]orchvision"):
+        AutoProcessor.from_pretrained(path)
+    processor = load_processor(path)
+    assert type(processor).__name__ == "Qwen2VLProcessor" and processor.chat_template == family("qwen2_vl").template
+    assert processor.get_attributes() == ["image_processor", "tokenizer"]
