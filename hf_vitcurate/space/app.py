@@ -19,14 +19,14 @@ import logging
 import os
 import uuid
 
-from ..errors import ConfigError, VitCurateError, require
+from ..errors import ConfigError, MissingExtraError, VitCurateError, require
 from . import actions, views
 from .actions import SELECTIONS, STAGES, TINY, Session
 from .limits import Limits
 
-try:
-    import gradio as gr
-except ImportError:  # the `space` extra is missing: build_app says so, yet the module imports (docs, smoke tests)
+try:  # through `require`, the package's one way to an optional module (the `space` extra)
+    gr = require("gradio", "space")
+except MissingExtraError:  # build_app says which extra to install; the module still imports (docs, smoke tests)
     gr = None
 # Every handler shows the progress bars of the package and of `datasets` (tqdm) on the page.
 PROGRESS = gr.Progress(track_tqdm=True) if gr else None
