@@ -136,7 +136,9 @@ def test_every_method_on_a_tiny_pool(tmp_path):
               "outputs": {
                   "revo_lion": {"method": "release", "fraction": 0.7,
                                 "options": {"eval_size": 3, "max_new_tokens": 3,
-                                            "groups": {"a": ["llava_conv", "llava_detail", "captions"]},
+                                            "groups": {"a": ["llava_conv", "llava_detail", "llava_complex", "captions", "text_only"],
+                                                       "b": ["svit_referring", "svit_judgement", "mm_multiple_choice",
+                                                             "mm_short_vqa"]},
                                             "train": {"max_steps": 2, "batch_size": 8}}},
                   "mllm_selector": {"method": "mllm_selector", "fraction": 0.3,
                                     "options": {"n_seed": 8, "train": {"max_steps": 2, "batch_size": 8}}},
