@@ -1,0 +1,193 @@
+"""Necessity and generation on a GPU at real model sizes, random weights (no download).
+
+    bash benchmarks/bench_gpu.sh                       # Qwen2-VL-2B and LLaVA-1.5-7B shapes, bf16
+    python benchmarks/bench_gpu.py --shapes qwen2_vl_2b --toy --rows 8   # the same code at toy size (CPU)
+
+Each shape is the published config of the checkpoint (dimensions copied below); the model is
+built with random weights in bf16, saved with ``save_pretrained`` with a locally trained
+tokenizer and the family's processor and template (testing.families), and loaded back by the
+stages as any checkpoint. Reported per shape: necessity tokens/s (answer + prompt tokens
+through the model), generation tokens/s (greedy, batched, KV cache), the model FLOP
+utilisation of the necessity forward passes (FLOPs counted by ``torch.utils.flop_counter``)
+against the GPU's bf16 peak (the data-sheet figure where the device is known, and a measured
+``torch.mm``), the padding share of the batches and the peak GPU memory. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_families import matmul_gflops, pool  # noqa: E402
+
+# Published configs (config.json of the checkpoints), the dimensions that set the cost.
+SHAPES = {
+    "qwen2_vl_2b": ("qwen2_vl", "Qwen/Qwen2-VL-2B-Instruct", dict(
+        text=dict(hidden_size=1536, intermediate_size=8960, num_hidden_layers=28, num_attention_heads=12,
+                  num_key_value_heads=2, vocab_size=151936, mrope_section=[16, 24, 24]),
+        vision=dict(depth=32, embed_dim=1280, hidden_size=1536, num_heads=16, mlp_ratio=4))),
+    "llava_15_7b": ("llava", "llava-hf/llava-1.5-7b-hf", dict(
+        text=dict(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
+                  num_key_value_heads=32, vocab_size=32064),
+        vision=dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
+                    image_size=336, patch_size=14))),
+}
+# Dense bf16 tensor-core peaks from the data sheets (FLOP/s).
+PEAKS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A10G": 125e12, "L4": 121e12}
+
+
+def scaled(shape: dict, toy: bool) -> dict:
+    """The shape, or a toy version of it (same code path, for a CPU check)."""
+    if not toy:
+        return shape
+    text = dict(shape["text"], hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                num_key_value_heads=2, vocab_size=1024)
+    if "mrope_section" in text:
+        text["mrope_section"] = [4, 2, 2]
+    vision = {k: (64 if k in ("embed_dim", "hidden_size") else 2 if k in ("depth", "num_hidden_layers")
+                  else 4 if k in ("num_heads", "num_attention_heads") else 128 if k == "intermediate_size" else v)
+              for k, v in shape["vision"].items()}
+    if "image_size" in vision:
+        vision.update(image_size=56, patch_size=14)
+    return {"text": text, "vision": vision}
+
+
+def build(shape_name: str, out: str, *, toy: bool, dtype) -> str:
+    """Save a random-weight checkpoint of the shape with the family's tokenizer, processor and template."""
+    import transformers
+
+    from hf_vitcurate.testing.families import Sizes, family, family_tokenizer, processor_class
+
+    family_name, _, shape = SHAPES[shape_name]
+    shape = scaled(shape, toy)
+    fam = family(family_name)
+    tok = family_tokenizer(fam)
+    config, image_processor, kwargs = fam.build(tok, Sizes())
+    text = dict(shape["text"])
+    mrope = text.pop("mrope_section", None)
+    if family_name == "qwen2_vl":
+        config.text_config.update(text)
+        config.text_config.rope_parameters["mrope_section"] = mrope
+        config.vision_config.update(shape["vision"])
+        config.vision_config.hidden_size = text["hidden_size"]
+    else:
+        config.text_config.update(text)
+        config.vision_config.update(shape["vision"])
+        config.vision_config.projection_dim = shape["vision"]["hidden_size"]
+        config.vision_feature_layer = -2
+        size = shape["vision"]["image_size"]
+        image_processor.size = {"shortest_edge": size}
+        image_processor.crop_size = {"height": size, "width": size}
+        config.image_seq_length = kwargs["num_image_tokens"] = (size // shape["vision"]["patch_size"]) ** 2
+        kwargs.pop("num_image_tokens")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    with torch.device(device):
+        model = getattr(transformers, fam.model_class)(config).to(dtype)
+    processor = processor_class(fam.processor_class)(image_processor=image_processor, tokenizer=tok,
+                                                     chat_template=fam.template, **kwargs)
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    del model
+    return out
+
+
+def measure(path: str, ds, *, batch_size: int, new_tokens: int, dtype) -> dict:
+    """Necessity (tokens/s, MFU, padding) and greedy generation (tokens/s) of one checkpoint."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from hf_vitcurate.models.chat import encode, model_inputs
+    from hf_vitcurate.models.generate import greedy_batch
+    from hf_vitcurate.models.loading import load
+    from hf_vitcurate.stages.necessity import length_batches, text_length
+
+    cuda = torch.cuda.is_available()
+    model, processor = load(path, dtype=dtype, device="cuda" if cuda else "cpu")
+    model.eval()
+    rows = ds[:]
+    order = length_batches(text_length(rows), batch_size)
+    parts = [{k: [rows[k][i] for i in idx] for k in ("images", "conversations")} for idx in order]
+    batches = [model_inputs(encode(processor, part), model) for part in parts]
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    with torch.inference_mode():
+        model(**batches[0])  # warm-up (kernels, allocator)
+        counter = FlopCounterMode(display=False)
+        with counter:
+            for inputs in batches:
+                model(**inputs)
+        flops = counter.get_total_flops()
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        sync()
+        start = time.perf_counter()
+        for inputs in batches:
+            model(**inputs)
+        sync()
+        forward_s = time.perf_counter() - start
+    tokens = sum(int(b["attention_mask"].sum()) for b in batches)
+    padded = sum(b["attention_mask"].numel() for b in batches)
+    sync()
+    start = time.perf_counter()
+    answers = [greedy_batch(model, processor, part, max_new_tokens=new_tokens) for part in parts]
+    sync()
+    generate_s = time.perf_counter() - start
+    generated = sum(len(processor.tokenizer(a, add_special_tokens=False)["input_ids"]) for batch in answers for a in batch)
+    return {"necessity_tokens_per_s": round(tokens / forward_s, 1), "forward_tflop": round(flops / 1e12, 6),
+            "forward_tflops": round(flops / forward_s / 1e12, 4), "padding_share": round(1 - tokens / padded, 3),
+            "generation_tokens_per_s": round(generated / generate_s, 1), "generated_tokens": generated,
+            "peak_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=sorted(SHAPES))
+    ap.add_argument("--rows", type=int, default=256)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--new-tokens", type=int, default=32)
+    ap.add_argument("--toy", action="store_true", help="toy sizes of the same shapes (a CPU check of the script)")
+    ap.add_argument("--work-dir", default=None, help="where the checkpoints go (default: a temporary folder)")
+    args = ap.parse_args(argv)
+    cuda = torch.cuda.is_available()
+    dtype = torch.bfloat16 if cuda else torch.float32
+    report = {"device": torch.cuda.get_device_name() if cuda else "cpu", "dtype": str(dtype).split(".")[-1],
+              "rows": args.rows, "batch_size": args.batch_size, "toy": args.toy, "shapes": {}}
+    if cuda:
+        name = torch.cuda.get_device_name()
+        report["peak_tflops_datasheet"] = next((v / 1e12 for k, v in PEAKS.items() if k in name), None)
+        a = torch.randn(8192, 8192, device="cuda", dtype=dtype)
+        torch.mm(a, a)
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(10):
+            torch.mm(a, a)
+        torch.cuda.synchronize()
+        report["peak_tflops_measured_mm"] = round(10 * 2 * 8192**3 / (time.perf_counter() - start) / 1e12, 1)
+        del a
+    else:
+        report["peak_tflops_measured_mm"] = round(matmul_gflops() / 1e3, 3)
+    peak = report.get("peak_tflops_datasheet") or report["peak_tflops_measured_mm"]
+    ds = pool(args.rows)
+    with tempfile.TemporaryDirectory(dir=args.work_dir) as tmp:
+        for shape in args.shapes:
+            start = time.perf_counter()
+            path = build(shape, os.path.join(tmp, shape), toy=args.toy, dtype=dtype)
+            built_s = time.perf_counter() - start
+            result = measure(path, ds, batch_size=args.batch_size, new_tokens=args.new_tokens, dtype=dtype)
+            result.update(build_s=round(built_s, 1), mfu=round(result["forward_tflops"] / peak, 4),
+                          published_config=SHAPES[shape][1])
+            report["shapes"][shape] = result
+            print(shape, json.dumps(result), file=sys.stderr, flush=True)
+            if cuda:
+                torch.cuda.empty_cache()
+    print(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
