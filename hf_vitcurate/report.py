@@ -18,7 +18,7 @@ output does not beat random by :data:`GOAL_Z` standard deviations there, its ``v
 is one sentence, written from the numbers, saying so and why.
 
 Example:
-    >>> from datasets import Dataset
+    >>> from datasets import Dataset, DatasetDict, concatenate_datasets
     >>> ids = [f"r{i}" for i in range(40)]
     >>> pool = Dataset.from_dict({"id": ids, "task": ["vqa"] * 40, "conversations": [
     ...     [{"from": "human", "value": "Q?"}, {"from": "gpt", "value": "Yes." if i % 2 else "No."}] for i in range(40)]})
@@ -37,7 +37,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from datasets import Dataset
+from datasets import Dataset, DatasetDict, concatenate_datasets
 
 from .columns import list_column
 from .errors import ConfigError, MissingColumnError
@@ -228,7 +228,7 @@ def curation_report(
 ) -> dict[str, Any]:
     """The report of every output of ``pool`` (see the module docstring); JSON-serialisable.
 
-    ``outputs`` maps a config name to its curated rows (splits concatenated). ``targets``
+    ``outputs`` maps a config name to its curated rows (a ``DatasetDict``'s splits are concatenated). ``targets``
     overrides what a config is measured on (``{"mine": ["leak"]}``; measures are the kinds,
     ``"degraded"``, ``"yes_no"`` and ``"source:NAME"``); by default the config name decides
     (:data:`PATHOLOGIES`). Without ``truth``: rows, yes:no and the task mix only.
@@ -246,6 +246,8 @@ def curation_report(
     if truth is not None:
         report["pool"]["degraded"] = {k: round(v, 4) for k, v in bases["rows"].measures.items() if k == "degraded" or k in KINDS}
     for name, ds in outputs.items():
+        if isinstance(ds, DatasetDict):  # a config's splits (Tune and Eval, one per type) together
+            ds = concatenate_datasets(list(ds.values())) if len(ds) else Dataset.from_dict({"id": []})
         yn = _yes_no_labels(ds) if len(ds) else []
         entry = _summary(ds, yn)
         method, tgt = chosen[name]
@@ -270,7 +272,7 @@ def _cell(m: dict[str, Any], key: str) -> str:
 def report_table(report: Mapping[str, Any]) -> str:
     """A short plain-text table of :func:`curation_report`'s result, with the verdicts below it.
 
-    >>> from datasets import Dataset
+    >>> from datasets import Dataset, DatasetDict, concatenate_datasets
     >>> pool = Dataset.from_dict({"id": list("abcd"), "task": ["vqa"] * 4, "conversations": [
     ...     [{"from": "human", "value": "Q?"}, {"from": "gpt", "value": "Yes."}]] * 4})
     >>> print(report_table(curation_report(pool, {"mine": pool.select([0, 1])})).splitlines()[0])

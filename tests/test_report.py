@@ -102,8 +102,11 @@ def test_sq_is_measured_on_hallucination_and_the_low_quality_source(world):
 
 
 def test_without_truth_rows_yes_no_and_task_mix_only(world):
+    from datasets import DatasetDict
+
     pool, _ = world
-    rep = curation_report(pool, {"svit_core": pool.select(range(50))})
+    rep = curation_report(pool, {"svit_core": DatasetDict({"a": pool.select(range(20)), "b": pool.select(range(20, 50))})})
+    assert rep["configs"]["svit_core"]["rows"] == 50  # splits together
     entry = rep["configs"]["svit_core"]
     assert set(entry) == {"rows", "yes_no", "task_mix", "method", "targets"}
     table = report_table(rep)
