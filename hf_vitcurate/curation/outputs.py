@@ -141,17 +141,26 @@ def _release(pool: Dataset, output: Output, context: Context) -> Built:
 
 
 def protocol_datasets(pool: Dataset, groups: dict[str, list[str]] | None, *, where: str) -> dict[str, Dataset]:
-    """``{group: rows}``: each group's sources together; a source in no group is its own dataset."""
+    """``{group: rows}``: each group's sources together; ``"*"`` in a group takes every source no group names;
+    otherwise a source in no group is its own dataset.
+
+    >>> pool = Dataset.from_dict({"source": ["a", "b", "c", "d"]})
+    >>> {k: len(v) for k, v in protocol_datasets(pool, {"x": ["a", "b"], "y": ["*"]}, where="groups").items()}
+    {'x': 2, 'y': 2}
+    """
     sources = list_column(pool, "source")
-    groups = dict(groups or {})
     owner: dict[str, str] = {}
-    for group, members in groups.items():
+    rest = None
+    for group, members in dict(groups or {}).items():
         if not isinstance(members, list):
             raise ConfigError(f"{where}.{group}: expected a list of source names, got {members!r}")
         for m in members:
-            owner[m] = str(group)
+            if m == "*":
+                rest = str(group)
+            else:
+                owner[m] = str(group)
     for s in sources:
-        owner.setdefault(s, s)
+        owner.setdefault(s, rest or s)
     out: dict[str, list[int]] = {}
     for i, s in enumerate(sources):
         out.setdefault(owner[s], []).append(i)
