@@ -178,3 +178,30 @@ def test_the_token_is_used_once_and_appears_in_no_output_file_or_log(shapes, lim
                 assert SECRET.encode() not in f.read(), os.path.join(root, name)
     with pytest.raises(ConfigError, match="enter a Hub token"):
         actions.publish_to_hub(picked, "me/space-push", token="", limits=limits)
+
+
+def test_necessity_runs_with_a_chosen_checkpoint(shapes, limits, tiny_model_path):
+    small = actions.run_selection(shapes, "random_subset", n=6)
+    small = actions.Session(name="six", pool=small.selected, kept=small.selected, rejected=shapes.rejected,
+                            tagged=small.selected)
+    scored = actions.run_stage(small, "necessity", model=str(tiny_model_path), limits=limits)
+    assert len(scored.tagged) == 6 and "necessity" in scored.tagged.column_names
+    picked = actions.run_selection(scored, "top", n=2)
+    assert sorted(picked.selected["necessity"]) == sorted(scored.tagged["necessity"])[-2:]
+
+
+def test_a_hub_dataset_loads_by_repo_id(limits, monkeypatch, tmp_path):
+    from datasets import DatasetDict
+
+    from hf_vitcurate.hub import publish
+    from hf_vitcurate.testing import toy_dataset
+    from hub_server import HubServer, point_clients_at
+
+    with HubServer() as hub:
+        point_clients_at(hub.url, monkeypatch, str(tmp_path / "hf-cache"))
+        publish(DatasetDict({"train": toy_dataset(6)}), "me/pool", local_dir=str(tmp_path / "repo"), push=True)
+        s = actions.load_hub("me/pool", limits=limits)
+        assert len(s.pool) == 6 and len(s.kept) + len(s.rejected) == 6 and s.name == "me/pool"
+        assert actions._stated_rows("me/pool", "train") == 6  # read from the card: refused before any download
+        with pytest.raises(ConfigError, match="this Space takes at most 4"):
+            actions.load_hub("me/pool", limits=Limits(work_dir=limits.work_dir, max_rows=4))

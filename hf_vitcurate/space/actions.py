@@ -114,8 +114,9 @@ def load_upload(records: str, images: str | None = None, *, format: str = "auto"
 def load_hub(repo_id: str, *, split: str = "train", limits: Limits) -> Session:
     """A Hub dataset repo (``org/name``) in any format ``load_vit`` reads, validated.
 
-    Reads at most ``limits.max_rows + 1`` rows, so an oversized repo is refused without
-    downloading it whole. ``datasets`` 5 never runs a repo's own loading script.
+    A repo whose card states more than ``limits.max_rows`` rows in ``split`` is refused before
+    anything is downloaded; others are checked once loaded. ``datasets`` 5 never runs a
+    repo's own loading script.
     """
     from .. import load_vit
     from ..errors import looks_local
@@ -123,8 +124,20 @@ def load_hub(repo_id: str, *, split: str = "train", limits: Limits) -> Session:
     repo_id = (repo_id or "").strip()
     if not repo_id or looks_local(repo_id):
         raise ConfigError(f"{repo_id!r} is not a Hub repo id; write it as org/name")
-    ds = load_vit(repo_id, split=f"{split}[:{limits.max_rows + 1}]")
+    limits.check_rows(_stated_rows(repo_id, split))
+    ds = load_vit(repo_id, split=split)
     return _validated(ds, repo_id, limits)
+
+
+def _stated_rows(repo_id: str, split: str) -> int:
+    """The rows the repo's card states for ``split`` (0 when it states none or cannot be read)."""
+    from datasets import load_dataset_builder
+
+    try:
+        splits = load_dataset_builder(repo_id).info.splits or {}
+        return int(getattr(splits.get(split), "num_examples", 0) or 0)
+    except Exception:  # no card metadata, several configs, ...: load_vit says what is wrong, if anything
+        return 0
 
 
 def _stem(path: str) -> str:
