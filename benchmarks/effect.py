@@ -4,7 +4,8 @@ Reads every config of a curated Hub-layout repo (``--curated DIR``, written by `
 or ``vitcurate demo``; each read with ``datasets.load_dataset(DIR, config)``), rebuilds the pool it
 was curated from (from the ``recipe.yaml`` beside the card, else ``--pool-images``/``--pool-seed``
 of ShapesWorld), builds one f_pre for that pool (``hf_vitcurate.testing.train_tiny``: cached, so the
-curation's own f_pre is reused) and fine-tunes it with the ``tiny`` recipe on:
+curation's own f_pre is reused) and fine-tunes it (``testing.cache.cached_train``: a rerun
+retrains nothing) with the ``tiny`` recipe on:
 
 - each config (all its splits but evaluation ones: ``eval``, ``test``, ``validation``);
 - a uniform random draw from the pool of the same size (one per seed);
@@ -83,12 +84,13 @@ def training_sets(curated: dict, pool, seed: int) -> dict:
 
 def score(ds, *, f_pre: str, out: str, seed: int, bench, recipe: dict, max_new_tokens: int = 48) -> dict:
     """Benchmark scores of f_pre fine-tuned on ``ds`` (the ``tiny`` recipe with ``recipe`` on top)."""
-    from hf_vitcurate.models import train
     from hf_vitcurate.synthetic import evaluate
     from hf_vitcurate.testing import tiny_recipe
+    from hf_vitcurate.testing.cache import cached_train
 
     t = time.perf_counter()
-    model = train(ds.select_columns(["images", "conversations"]), model=f_pre, output_dir=out,
+    # Cached: a rerun (or another config with the same rows) trains nothing again.
+    model = cached_train(ds.select_columns(["images", "conversations"]), model=f_pre, output_dir=out,
                   **tiny_recipe(seed=seed, progress=False, **recipe))
     scores = evaluate(bench, model=model, max_new_tokens=max_new_tokens, progress=False)
     return {**{k: scores.get(k) for k in SCORES}, "rows": len(ds), "seconds": round(time.perf_counter() - t, 1)}

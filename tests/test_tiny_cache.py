@@ -177,3 +177,27 @@ def test_an_entry_appears_only_when_complete(cache):
     assert seen == [False] and not (cache / "f_pre" / "k2").exists()
     assert tiny_cache.cached("f_pre", "k2", {"params": {}}, lambda folder: None) == str(cache / "f_pre" / "k2")
     assert _entries(cache, "f_pre") == ["k2"]  # the killed build's partial folder is gone
+
+
+def test_cached_train_trains_once_per_identity(cache, tmp_path, monkeypatch):
+    from hf_vitcurate.models import training
+    from hf_vitcurate.testing import toy_dataset
+    from hf_vitcurate.testing.cache import cached_train
+
+    f_pre = _build(tmp_path / "m")
+    rows = toy_dataset(6)
+    first = cached_train(rows, model=f_pre, output_dir=tmp_path / "ft1", max_steps=1, batch_size=4, progress=False)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    real = training.train
+    _no_training(monkeypatch)
+    monkeypatch.setattr(training, "train", lambda *a, **k: pytest.fail("trained although cached"))
+    second = cached_train(rows, model=f_pre, output_dir=tmp_path / "ft2", max_steps=1, batch_size=4, progress=False)
+    assert (tmp_path / "ft1" / "model.safetensors").read_bytes() == (tmp_path / "ft2" / "model.safetensors").read_bytes()
+    assert first != second and len(_entries(cache, "train")) == 1
+    monkeypatch.setattr(training, "train", real)
+    cached_train(rows, model=f_pre, output_dir=tmp_path / "ft3", max_steps=2, batch_size=4, progress=False)
+    assert len(_entries(cache, "train")) == 2  # another recipe: another entry
+    # A folder holding other files is never replaced: trained in place, the files kept.
+    cached_train(rows, model=f_pre, output_dir=tmp_path / "other", max_steps=1, batch_size=4, progress=False)
+    assert (tmp_path / "other" / "notes.txt").read_text() == "mine" and (tmp_path / "other" / "config.json").exists()

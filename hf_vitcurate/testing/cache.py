@@ -20,6 +20,8 @@ which is never read and is removed by the next build. A second run with the same
 the first and then reuses its entry. Runs copy the entry into their ``work_dir`` (a few MB),
 so a ``work_dir`` stays self-contained and nothing a run writes can change the cache.
 
+:func:`cached_train` puts any fine-tune (``models.train``) through the same cache (``train/<key>``).
+
 Off with ``cache=False`` or ``HF_VITCURATE_TINY_CACHE=0``.
 
 Example:
@@ -144,19 +146,56 @@ def cached(kind: str, key: str, identity: Mapping[str, Any], build: Callable[[st
             time.sleep(1.0)
 
 
+def copy_folder(source: str, dest: str) -> None:
+    """Copy the folder ``source`` to ``dest`` through a partial folder and a rename (kept if complete)."""
+    if os.path.exists(os.path.join(dest, "config.json")):
+        return
+    os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
+    tmp = f"{dest}.partial-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(source, tmp)
+    if os.path.isdir(dest):  # a copy cut short by a kill (no config.json)
+        shutil.rmtree(dest)
+    os.replace(tmp, dest)
+
+
 def copy_entry(entry: str, names: list[str], work_dir: str) -> None:
-    """Copy the folders ``names`` of ``entry`` into ``work_dir`` (each via a partial folder and a rename)."""
-    os.makedirs(work_dir, exist_ok=True)
+    """Copy the folders ``names`` of ``entry`` into ``work_dir`` (see :func:`copy_folder`)."""
     for name in names:
-        dest = os.path.join(work_dir, name)
-        if os.path.exists(os.path.join(dest, "config.json")):
-            continue
-        tmp = f"{dest}.partial-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(os.path.join(entry, name), tmp)
-        if os.path.isdir(dest):  # a copy cut short by a kill (no config.json)
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
+        copy_folder(os.path.join(entry, name), os.path.join(work_dir, name))
+
+
+def cached_train(ds, *, model: str | os.PathLike, output_dir: str | os.PathLike, cache: bool | None = None,
+                 **recipe) -> str:
+    """:func:`hf_vitcurate.models.train` through the cache: one training per identity, copied to ``output_dir``.
+
+    The key is the run's :func:`~hf_vitcurate.models.training.train_identity` (the base model's
+    content, the rows, the recipe) plus :func:`code_version`, so f_pre fine-tuned on the same
+    rows twice (a benchmark rerun, another work_dir) trains once. Returns ``output_dir``.
+
+    >>> cached_train(selection, model=f_pre, output_dir="runs/ft", **tiny_recipe())   # doctest: +SKIP
+    """
+    from ..identity import ensure_same, params_fingerprint
+    from ..models.training import recorded_identity, train, train_identity
+
+    output_dir = os.fspath(output_dir)
+    if not enabled(cache):
+        return train(ds, model=model, output_dir=output_dir, **recipe)
+    ident = train_identity(ds, model=model, recipe=recipe)
+    recorded, finished = recorded_identity(output_dir)
+    if finished or recorded is not None:
+        ensure_same(recorded, ident, place=f"output_dir {output_dir!r}", hint="use another output_dir")
+        if finished:
+            return output_dir
+    elif os.path.isdir(output_dir) and os.listdir(output_dir):  # someone else's files: never replaced
+        return train(ds, model=model, output_dir=output_dir, **recipe)
+    key = params_fingerprint({"train": ident["key"], "code": code_version()})[:16]
+    entry = cached("train", key, ident, lambda folder: train(ds, model=model, output_dir=os.path.join(folder, "model"),
+                                                            **recipe))
+    if recorded is not None:  # a run of these same inputs, cut short: the cached one replaces it
+        shutil.rmtree(output_dir)
+    copy_folder(os.path.join(entry, "model"), output_dir)
+    return output_dir
 
 
 def read_json(path: str) -> dict | None:
