@@ -367,6 +367,8 @@ def test_nprobe_and_ef_search_are_set_saved_and_recorded(tmp_path):
     assert index.stat().st_mtime_ns == mtime  # reused, not rebuilt
     assert provenance.steps(again)[-1]["params"]["search_params"] == {"nprobe": 4}
     assert json.loads((tmp_path / "ivf.faiss.json").read_text())["search_params"] == {"nprobe": 4}
+    kept = collect(repo, seeds, per_domain=5, k=5, string_factory="IVF4,Flat", index_path=index)
+    assert provenance.steps(kept)[-1]["params"]["search_params"] == {"nprobe": 4}  # None: the saved value
     hnsw = collect(repo, seeds, per_domain=5, k=5, string_factory="HNSW8", ef_search=40)
     assert provenance.steps(hnsw)[-1]["params"]["search_params"] == {"ef_search": 40}
     assert provenance.steps(collect(repo, seeds, per_domain=5, k=5))[-1]["params"]["search_params"] == {}

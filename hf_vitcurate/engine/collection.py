@@ -183,8 +183,8 @@ def collect(
     and reused; ``string_factory``: a faiss index factory string (e.g. ``"HNSW32"``) for
     repositories too large for an exact search (default: exact); ``nprobe`` (IVF: lists
     visited per query) and ``ef_search`` (HNSW: candidates kept) trade query time for recall
-    (``None``: the index's own, faiss's 1 and 16 for a new index); both are saved beside
-    ``index_path`` and recorded in the provenance.
+    (``None``: the index's own: faiss's 1 and 16 for a new index, the saved value for a reloaded
+    one); both are saved beside ``index_path`` and recorded in the provenance.
     """
     if per_domain < 1 or k < 1:
         raise ConfigError(f"per_domain and k must be >= 1, got per_domain={per_domain}, k={k}")
