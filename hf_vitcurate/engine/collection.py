@@ -129,7 +129,10 @@ def build_index(repository: Dataset, *, column: str = INDEX, index_path: str | o
         saved_params = saved.pop("search_params", None)
         if saved == meta:
             base.load_faiss_index(column, path)
-            params = set_search_params(base.get_index(column).faiss_index, nprobe=nprobe, ef_search=ef_search)
+            # The JSON holds the latest settings (a new one is written there, not into the index file).
+            last = saved_params or {}
+            params = set_search_params(base.get_index(column).faiss_index, nprobe=last.get("nprobe") if nprobe is None else nprobe,
+                                       ef_search=last.get("ef_search") if ef_search is None else ef_search)
             if params != saved_params:
                 _save_meta(path, meta, params)
             return base, rows
