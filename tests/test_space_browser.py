@@ -126,10 +126,20 @@ def test_a_user_loads_tags_selects_downloads_and_sees_a_bad_file_refused(app_url
     browser.get(app_url)
     _wait(lambda: "No dataset loaded yet" in _counts(browser), "the page")
 
+    # A long load, cancelled: the page stays as it was, and the next job runs.
+    _set(browser, "#n-images input", "1500")
+    _click(browser, "#load-shapes")
+    time.sleep(1.5)
+    _click(browser, "#cancel")
+    time.sleep(3)
+    assert "No dataset loaded yet" in _counts(browser)
+
+    t0 = time.time()
     _set(browser, "#n-images input", "12")
     _click(browser, "#load-shapes")
     loaded = _wait(lambda: "kept" in _counts(browser) and _counts(browser), "ShapesWorld to load")
-    assert "rejected" in loaded and "selected" not in loaded
+    assert "rejected" in loaded and "selected" not in loaded and "12 images" in loaded
+    print(f"load after cancel: {time.time() - t0:.1f} s")
 
     _click(browser, "#run-stage")  # concepts, the default stage
     _wait(lambda: "informativeness" in _counts(browser), "the concepts stage")
