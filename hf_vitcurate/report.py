@@ -45,6 +45,7 @@ from .synthetic.pathologies import LOW_QUALITY_SOURCE
 from .synthetic.pool import statuses  # exploded turns ({id}#t{k}) have their row's status
 
 _TURN = re.compile(r"#t\d+$")  # formats.explode_turns ids: "{id}#t{k}"
+_ROW = "__report_row"  # the pool row number each random draw carries
 GOAL_Z = 3.0  # a method beats random when it is this many standard deviations better
 KINDS = ("hallucination", "leak", "duplicate", "easy")  # truth statuses other than "clean" (synthetic.STATUSES)
 # (words in a config name, the method, the measures it must beat random on); first match wins.
@@ -177,7 +178,7 @@ def _random_measures(pool: Dataset, n: int, truth, sources, pool_yes_no: list[st
     out = []
     for s in range(seed, seed + seeds):
         draw = random_subset(pool, n=min(n, len(pool)), seed=s).dataset
-        rows = list_column(draw, "_row")
+        rows = list_column(draw, _ROW)
         out.append(_measures(draw, truth, sources, [pool_yes_no[r] for r in rows]))
     return out
 
@@ -189,7 +190,7 @@ class _Base:
         self.yes_no = _yes_no_labels(ds)
         self.rows = len(ds)
         # A row number rides along so that each draw's yes:no is read from these labels.
-        self.indexed = ds.add_column("_row", list(range(len(ds))))
+        self.indexed = ds.add_column(_ROW, list(range(len(ds))))
         self.measures = _measures(ds, truth, sources, self.yes_no) if truth is not None else {}
 
 
