@@ -16,6 +16,9 @@ each choice are in research/RESULTS.md, "Tiny models"):
 - Stage 2 (instruction tuning) keeps LLaVA's split: projector + language model, tower frozen.
 - Batch 32, lr 1e-3, cosine to 10% (batch 16 at 3e-3 stalled on the answer prior).
 
+:func:`train_tiny` keeps what it builds in the user's cache folder (:mod:`.cache`): the tower
+once per architecture, seed and steps, f_pre once per pool and recipe; a second run copies them.
+
 The recipes themselves are the plain ``tiny`` / ``tiny-pretrain`` presets of
 :mod:`hf_vitcurate.models.recipes` (what ``vitcurate train --recipe tiny`` reads).
 
