@@ -50,7 +50,7 @@ def curated_sets(repo: str) -> dict:
 
 
 def pool_of(repo: str, *, n_images: int, seed: int) -> tuple:
-    """``(pool, f_pre options)``: the validated pool the repo was curated from, and its recipe's model options."""
+    """``(pool, model options)``: the validated pool the repo was curated from, and its recipe's ``model`` section."""
     from hf_vitcurate import validate
 
     recipe_path = os.path.join(repo, "recipe.yaml")
@@ -61,7 +61,8 @@ def pool_of(repo: str, *, n_images: int, seed: int) -> tuple:
 
         recipe = load_recipe(recipe_path)
         pool, _ = load_sources(recipe)
-        options = {k: v for k, v in dict(recipe.model).items() if k in ("vision_steps", "seed")}
+        # The curation's own f_pre options (train_tiny's), so the cached f_pre is the one it used.
+        options = dict(recipe.model)
         options.setdefault("seed", recipe.sources[0].seed)
     else:
         from hf_vitcurate.synthetic import pool_and_truth
@@ -172,7 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.vision_steps is not None:
         options["vision_steps"] = args.vision_steps
     captions = pool.filter(lambda t: t == "caption", input_columns="task")
-    f_pre = train_tiny(pool, work_dir=os.path.join(args.out, "models"), captions=captions, progress=False, **options)
+    checkpoint = options.pop("checkpoint", "tiny")
+    f_pre = checkpoint if checkpoint != "tiny" else train_tiny(
+        pool, work_dir=os.path.join(args.out, "models"), captions=captions, **{"progress": False, **options})
     bench = benchmark(args.bench_images, seed=1234)
     recipe = {} if args.max_steps is None else {"max_steps": args.max_steps}
     results: dict[str, list] = {}
