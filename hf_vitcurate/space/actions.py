@@ -166,10 +166,16 @@ def statistics(ds: Dataset, *, chart: str | None = None) -> tuple[dict[str, Any]
 
 
 def default_model(session: Session, *, limits: Limits) -> str:
-    """The tiny checkpoint trained on this session's rows (built once, then reused from the cache)."""
+    """The tiny checkpoint trained on this session's rows (built once per content, then reused).
+
+    Its folder is named by the rows' fingerprint, not the dataset's name: two uploads called
+    ``pool.json`` never share a model.
+    """
+    from ..identity import data_fingerprint
     from ..testing import train_tiny
 
-    return train_tiny(session.need("kept"), work_dir=os.path.join(limits.work_dir, "tiny", _slug(session.name)))
+    kept = session.need("kept")
+    return train_tiny(kept, work_dir=os.path.join(limits.work_dir, "tiny", data_fingerprint(kept)[:16]))
 
 
 def _slug(text: str) -> str:
