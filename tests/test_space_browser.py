@@ -1,8 +1,9 @@
 """The Space's page end to end in a real headless browser: the system Chromium, driven by Selenium.
 
-Loads ShapesWorld, runs a stage and a selection and sees the counts change, builds the curated
-dataset and downloads it, uploads a bad file and sees the one-line message, and saves a
-screenshot of the whole page (its path is printed; nothing is committed). Skipped when gradio,
+Cancels a long load, loads ShapesWorld, runs a stage and a selection and sees the counts change,
+builds the curated dataset and downloads it, uploads a bad file and sees the one-line message,
+publishes to a loopback Hub server with a token typed into the page (emptied after, never in
+the page), and saves a screenshot of the whole page (its path is printed; nothing is committed). Skipped when gradio,
 selenium, chromium or chromedriver is missing, unless ``VITCURATE_REQUIRE_BROWSER=1`` (CI sets
 it where it installs them), which turns the skip into a failure.
 """
@@ -21,6 +22,7 @@ pytestmark = pytest.mark.slow
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+SECRET = "hf_BROWSER_session_token_0123456789"
 
 
 def _missing() -> str | None:
@@ -120,7 +122,7 @@ def _screenshot(driver, path) -> str:
     return str(path)
 
 
-def test_a_user_loads_tags_selects_downloads_and_sees_a_bad_file_refused(app_url, browser, tmp_path):
+def test_a_user_loads_tags_selects_downloads_publishes_and_sees_a_bad_file_refused(app_url, browser, tmp_path, monkeypatch):
     from selenium.webdriver.common.by import By
 
     browser.get(app_url)
@@ -173,6 +175,19 @@ def test_a_user_loads_tags_selects_downloads_and_sees_a_bad_file_refused(app_url
           "the toast")
     assert "Traceback" not in browser.page_source
     assert _counts(browser) == selected  # the session and its views stay as they were
+
+    # Publish with a token typed into the page: it goes to the Hub (a loopback server) and is never shown back.
+    from hub_server import HubServer, point_clients_at
+
+    with HubServer(token=SECRET) as hub:
+        point_clients_at(hub.url, monkeypatch, str(tmp_path / "hf-cache"))  # the app runs in this process
+        monkeypatch.delenv("HF_TOKEN", raising=False)
+        _set(browser, "#token input", SECRET)
+        _click(browser, "#publish")
+        done = _wait(lambda: "Published to" in browser.find_element(By.ID, "published").text, "the push")
+        assert done and any(p.endswith(".parquet") for p in hub.files("me/curated", repo_type="dataset"))
+    assert browser.find_element(By.CSS_SELECTOR, "#token input").get_attribute("value") == ""
+    assert SECRET not in browser.page_source
 
     shot = _screenshot(browser, os.environ.get("VITCURATE_ARTIFACTS", str(tmp_path)) + "/space.png")
     print(f"screenshot: {shot}")

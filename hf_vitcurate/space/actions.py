@@ -324,4 +324,6 @@ def publish_to_hub(session: Session, repo_id: str, *, token: str, version: str |
         raise
     finally:
         token = ""  # noqa: F841 - dropped as soon as the push is done
-    return f"https://huggingface.co/datasets/{repo_id}"
+    from huggingface_hub import constants
+
+    return f"{constants.ENDPOINT}/datasets/{repo_id}"  # the Hub the push went to (HF_ENDPOINT)
