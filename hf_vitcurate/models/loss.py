@@ -21,8 +21,12 @@ def token_nll(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor,
 
     Token t is predicted from positions < t (logits shifted by one), in float32.
     """
-    logits = logits[:, :-1].float()
-    target = labels[:, 1:]
+    return _nll(logits[:, :-1], labels[:, 1:])
+
+
+def _nll(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """NLL of ``target[b, j]`` under ``logits[b, j]`` (float32), 0 where the target is ignored."""
+    logits = logits.float()
     mask = target != IGNORE_INDEX
     nll = F.cross_entropy(
         logits.reshape(-1, logits.shape[-1]),
@@ -32,9 +36,36 @@ def token_nll(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor,
     return nll * mask, mask
 
 
+def scored_positions(labels: torch.Tensor) -> torch.Tensor:
+    """Positions whose logits predict a labelled token in some row (t - 1 for each labelled t).
+
+    >>> scored_positions(torch.tensor([[-100, -100, 5, 6], [-100, 7, -100, -100]])).tolist()
+    [0, 1, 2]
+    """
+    return ((labels[:, 1:] != IGNORE_INDEX).any(0)).nonzero().flatten()
+
+
 def row_nll(model, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-    """Summed answer NLL and answer-token count of each row of ``batch`` (no grad)."""
+    """Summed answer NLL and answer-token count of each row of ``batch`` (no grad).
+
+    Only the positions that predict an answer token go through the LM head
+    (``logits_to_keep``, which every family's forward takes): answers are a small share of
+    a row (images and prompts are not scored), and full logits of a batch at a 150k-token
+    vocabulary are tens of GB in float32.
+    """
+    import inspect
+
+    labels = batch["labels"]
+    inputs = model_inputs(batch, model)
     with torch.inference_mode():
-        logits = model(**model_inputs(batch, model)).logits
-        nll, mask = token_nll(logits, batch["labels"].to(logits.device))
+        if "logits_to_keep" in inspect.signature(model.forward).parameters:
+            keep = scored_positions(labels)
+            if len(keep) == 0:
+                zeros = torch.zeros(len(labels))
+                return zeros, zeros.long()
+            logits = model(**inputs, logits_to_keep=keep.to(model.device)).logits
+            nll, mask = _nll(logits, labels[:, keep + 1].to(logits.device))  # logits[:, j] predicts token keep[j] + 1
+        else:
+            logits = model(**inputs).logits
+            nll, mask = token_nll(logits, labels.to(logits.device))
     return nll.sum(1), mask.sum(1)
