@@ -188,6 +188,9 @@ def test_a_user_loads_tags_selects_downloads_publishes_and_sees_a_bad_file_refus
         assert done and any(p.endswith(".parquet") for p in hub.files("me/curated", repo_type="dataset"))
     assert browser.find_element(By.CSS_SELECTOR, "#token input").get_attribute("value") == ""
     assert SECRET not in browser.page_source
+    stored = browser.execute_script("return JSON.stringify(localStorage) + JSON.stringify(sessionStorage)")
+    assert SECRET not in stored  # and Gradio's run history, which would keep every input, is off:
+    assert browser.execute_script("return window.gradio_config.run_history") is False
 
     shot = _screenshot(browser, os.environ.get("VITCURATE_ARTIFACTS", str(tmp_path)) + "/space.png")
     print(f"screenshot: {shot}")

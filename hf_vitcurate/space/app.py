@@ -254,7 +254,10 @@ def launch(limits: Limits | None = None, *, host: str = "127.0.0.1", port: int |
     demo = build_app(limits)
     _app, url, _share = demo.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=True,
                                     max_file_size=int(limits.max_upload_mb * 1024 * 1024),
-                                    allowed_paths=[limits.work_dir], show_error=False)
+                                    allowed_paths=[limits.work_dir], show_error=False,
+                                    # Gradio's run history saves every call's inputs (the publish token too)
+                                    # in the browser or a Hub bucket: off, so the token is never kept.
+                                    run_history=False, footer_links=["api", "gradio", "settings"])
     if block:
         demo.block_thread()
     return demo, url
