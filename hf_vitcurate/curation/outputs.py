@@ -31,7 +31,8 @@ _TURN = re.compile(r"#t\d+$")
 
 @dataclass
 class Context:
-    """What builders share: ``work_dir`` (models, chunks), the starting ``model``, scores made by earlier outputs."""
+    """What builders share: ``work_dir`` (this output's models and chunks), the starting ``model``, scores made by
+    earlier outputs."""
 
     work_dir: str
     model: str | None = None
@@ -106,7 +107,7 @@ def _mllm_selector(pool: Dataset, output: Output, context: Context) -> Built:
     train = options.pop("train", {})
     recipe = tiny_recipe(**{"progress": False, **train}) if _is_tiny(context.model) else (train or None)
     result = mllm_selector(pool, n=output.budget(len(pool)), model=context.model, seed=output.seed, recipe=recipe,
-                           work_dir=os.path.join(context.work_dir, output.name), **options)
+                           work_dir=context.work_dir, **options)
     sel, manifest = result
     return Built(DatasetDict({"train": sel}), manifest, account(len(pool), len(sel), {}), pool)
 
@@ -127,7 +128,7 @@ def _release(pool: Dataset, output: Output, context: Context) -> Built:
     sources = protocol_datasets(pool, groups, where=f"outputs.{output.name}.options.groups")
     recipe = {**default_recipe(context.model), "progress": False, **train}
     options.setdefault("batch_size", 32)
-    result = tune_cross_evaluate(sources, model=context.model, work_dir=os.path.join(context.work_dir, output.name),
+    result = tune_cross_evaluate(sources, model=context.model, work_dir=context.work_dir,
                                  recipe=recipe, seed=output.seed, **options)
     scored, cross = result
     parts, manifest = release(scored, fraction=output.fraction or 0.7, eval_size=eval_size, seed=output.seed,

@@ -131,7 +131,9 @@ def curate(
     result = Curation(outputs={}, pool=tagged, rejected=rejected, rows_in=len(pool), model=context.model, timings=timings)
     for name in run_order(recipe):
         t = time.perf_counter()
-        built: Built = build(tagged, recipe.outputs[name], context)
+        spec = recipe.outputs[name]
+        context.work_dir = output_work_dir(work_dir, name, tagged, context.model, spec)
+        built: Built = build(tagged, spec, context)
         result.outputs[name] = (built.splits, {**built.manifest, "accounting": built.accounting})
         result.accounting[name] = built.accounting
         result.populations[name] = built.population
@@ -150,17 +152,50 @@ def run_order(recipe: Recipe) -> list[str]:
 
 
 def starting_model(pool: Dataset, recipe: Recipe, *, work_dir: str) -> str:
-    """The checkpoint the model-based outputs start from: a tiny one built on ``pool``, or the recipe's."""
+    """The checkpoint the model-based outputs start from: a tiny one built on ``pool``, or the recipe's.
+
+    The tiny model's folder is named after what decides it (the pool's ids, the seed, the
+    options, the package version), so a rerun with other inputs builds beside it instead of
+    being refused, and a rerun with the same ones reuses it (the user cache makes a rebuild cheap).
+    """
     options = dict(recipe.model)
     checkpoint = options.pop("checkpoint", "tiny")
     if checkpoint != "tiny":
         return checkpoint
+    import logging
+    import shutil
+
+    from .. import __version__
+    from ..columns import ids_sha256
+    from ..errors import StaleStateError
+    from ..identity import params_fingerprint
     from ..testing import train_tiny
 
     seed = options.pop("seed", recipe.sources[0].seed)
     captions = pool.filter(lambda t: t == "caption", input_columns="task") if "task" in pool.column_names else None
-    return train_tiny(pool, work_dir=os.path.join(work_dir, "models"), seed=seed, captions=captions,
-                      **{"progress": False, **options})
+    key = params_fingerprint({"ids": ids_sha256(pool), "seed": seed, "options": options, "version": __version__})[:16]
+    folder = os.path.join(work_dir, "models", key)
+    try:
+        return train_tiny(pool, work_dir=folder, seed=seed, captions=captions, **{"progress": False, **options})
+    except StaleStateError as err:  # same inputs, other code (an upgrade): the folder is ours to rebuild
+        logging.getLogger(__name__).warning("rebuilding the tiny model in %s (%s)", folder, err)
+        shutil.rmtree(folder)
+        return train_tiny(pool, work_dir=folder, seed=seed, captions=captions, **{"progress": False, **options})
+
+
+def output_work_dir(work_dir: str, name: str, pool: Dataset, model: str | None, spec: Any) -> str:
+    """``work_dir/<config>/<key>``: an output's resumable state, keyed by its pool, model and recipe entry.
+
+    A rerun of the same output resumes or reuses it; other inputs get their own folder
+    (the selections refuse a folder of other inputs).
+    """
+    from dataclasses import asdict
+
+    from ..columns import ids_sha256
+    from ..identity import params_fingerprint
+
+    key = params_fingerprint({"ids": ids_sha256(pool), "model": model, "output": asdict(spec)})[:16]
+    return os.path.join(work_dir, name, key)
 
 
 def _lap(t: float) -> float:
