@@ -151,6 +151,7 @@ def test_a_recipe_runs_on_the_loaded_pool(shapes, limits):
     s, rows = actions.run_recipe(shapes, actions.DEFAULT_RECIPE, limits=limits)
     assert set(rows) == {"svit_core", "random"} and len(s.selected) == rows["svit_core"]["train"]
     assert "yes_no" in s.tagged.column_names and s.steps[-1] == "recipe"
+    assert set(s.manifest["configs"]) == {"svit_core", "random"} and "removed" in s.manifest["configs"]["random"]
     with pytest.raises(ConfigError):
         actions.run_recipe(shapes, "- just\n- a list", limits=limits)
 

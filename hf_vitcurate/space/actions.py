@@ -280,7 +280,9 @@ def run_recipe(session: Session, recipe: str, *, limits: Limits) -> tuple[Sessio
     first_dd, manifest = result[next(iter(result))]
     picked = first_dd["train"] if "train" in first_dd else next(iter(first_dd.values()))
     rows = {name: {split: len(d) for split, d in result[name][0].items()} for name in result}
-    return replace(session, tagged=result.pool, selected=picked, manifest={"configs": rows, **dict(manifest)},
+    # The first config's manifest, and every config's rows and accounting (rows in, kept, removed by step).
+    configs = {name: {"rows": rows[name], **result.accounting.get(name, {})} for name in result}
+    return replace(session, tagged=result.pool, selected=picked, manifest={**dict(manifest), "configs": configs},
                    steps=session.steps + ["recipe"], messages=_said(caught)), rows
 
 
