@@ -206,3 +206,16 @@ def test_a_hub_dataset_loads_by_repo_id(limits, monkeypatch, tmp_path):
         assert actions._stated_rows("me/pool", "train") == 6  # read from the card: refused before any download
         with pytest.raises(ConfigError, match="this Space takes at most 4"):
             actions.load_hub("me/pool", limits=Limits(work_dir=limits.work_dir, max_rows=4))
+
+
+def test_what_sessions_leave_is_pruned_after_a_day(tmp_path):
+    from hf_vitcurate.space.limits import prune
+
+    old, new, model = tmp_path / "exports" / "old.zip", tmp_path / "charts" / "new.png", tmp_path / "tiny" / "m"
+    for path in (old, new, model):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    os.utime(old, (0, 0))
+    os.utime(model, (0, 0))
+    assert prune(str(tmp_path)) == 1
+    assert not old.exists() and new.exists() and model.exists()

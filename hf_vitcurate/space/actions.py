@@ -80,7 +80,9 @@ def _said(caught: list) -> list[str]:
 
 def _validated(ds: Dataset, name: str, limits: Limits) -> Session:
     from .. import validate
+    from .limits import prune
 
+    prune(limits.work_dir)  # each new dataset clears what sessions left more than a day ago
     limits.check_rows(len(ds))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -100,6 +100,31 @@ class Limits:
                                   "does not run remote code (operator setting VITCURATE_SPACE_TRUST_REMOTE_CODE)")
 
 
+# What sessions leave in the work folder, pruned after a day (``tiny/``, the cached models, is kept).
+SESSION_FOLDERS = ("charts", "exports", "uploads", "publish", "runs", "recipes")
+
+
+def prune(work_dir: str, *, max_age_s: float = 24 * 3600) -> int:
+    """Remove what sessions left in ``work_dir`` more than ``max_age_s`` ago; returns how many entries went.
+
+    A Space runs for weeks: without this its charts, zips and uploads would fill the disk.
+    """
+    import shutil
+    import time
+
+    removed, now = 0, time.time()
+    for name in SESSION_FOLDERS:
+        folder = os.path.join(work_dir, name)
+        for entry in os.scandir(folder) if os.path.isdir(folder) else ():
+            if now - entry.stat(follow_symlinks=False).st_mtime > max_age_s:
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    os.remove(entry.path)
+                removed += 1
+    return removed
+
+
 def unzip_images(path: str, folder: str, *, limits: Limits) -> str:
     """Unpack a zip of images into ``folder``; refuses paths that leave it and archives that unpack too large.
 
