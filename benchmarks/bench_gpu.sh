@@ -9,6 +9,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$(pwd)${PYTHONPATH:+:$PYTHONPATH}" TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1
 OUT="${OUT:-benchmarks/gpu_results.json}"
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || echo "no GPU: running on the CPU"
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader >&2 2>/dev/null || echo "no GPU: running on the CPU" >&2
 # 7.5 minutes at most: the figures must come back even from a slow machine.
 timeout 450 python benchmarks/bench_gpu.py "$@" | tee "$OUT"
