@@ -138,37 +138,37 @@ def why(target: str, m: dict[str, Any], rows: int, pool_rows: int) -> str:
     """Why an output misses the goal on one measure, from its numbers (a clause, no full stop).
 
     >>> why("easy", {"config": 0.1, "pool": 0.1, "random_mean": 0.1, "random_std": 0.01, "z": 0.0}, 50, 100)
-    'it keeps easy rows at 10.0%, no fewer than random draws (10.0% ± 1.0%), so its scores do not single them out'
+    "it keeps 10.0%, no fewer than random draws' 10.0% ± 1.0%, so its scores do not single these rows out"
     """
-    label, c, p, mean, std = _label(target), m["config"], m["pool"], m["random_mean"], m["random_std"]
+    c, p, mean, std = m["config"], m["pool"], m["random_mean"], m["random_std"]
+    kept, chance = _fmt(target, c), f"{_fmt(target, mean)} ± {_fmt(target, std)}"
     if rows >= pool_rows:
         return f"it keeps all {pool_rows} rows of the pool, so random draws of its size are the pool itself"
     if target != "yes_no" and p == 0:
-        return f"the pool has no {label}, so there is nothing to remove"
-    if target == "yes_no" and m["config"] <= 1.0 and mean <= 1.0:
+        return "the pool has none, so there is nothing to remove"
+    if target == "yes_no" and c <= 1.0 and mean <= 1.0:
         return f"the pool's yes:no is already {p:.1f}, so there is no skew to correct"
     if std == 0:
-        return f"every random draw has the same {label} ({_fmt(target, mean)}), and it has {_fmt(target, c)}"
+        return f"every random draw has the same share ({_fmt(target, mean)}) and it keeps {kept}"
     best = mean / std if target != "yes_no" else (mean - 1.0) / std
     if best < GOAL_Z:
-        return (f"even removing every one would put it only {best:.1f} std below random: a draw of {rows} rows holds "
-                f"about {mean * rows:.0f} {label}, too few for 3 std at this size" if target != "yes_no" else
-                f"even a perfect 1:1 would be only {best:.1f} std below random's {mean:.1f} ± {std:.1f}")
-    if c >= mean and target == "yes_no":
-        return (f"its yes:no is {c:.1f}, no lower than random draws' {mean:.1f} ± {std:.1f} (the pool's is {p:.1f}), "
-                f"so it dropped no more yes rows than chance")
+        return (f"even removing every one would be only {best:.1f} std below random, since a draw of {rows} rows holds "
+                f"about {mean * rows:.0f} of them: too few for {GOAL_Z:.0f} std at this size" if target != "yes_no" else
+                f"even a perfect 1:1 would be only {best:.1f} std below random's {chance}")
+    if target == "yes_no" and c >= mean:
+        return f"its yes:no is {kept}, no lower than random draws' {chance} (the pool's is {p:.1f}), so it dropped no more yes rows than chance"
+    if target.startswith("source:") and abs(c - p) <= 0.25 * std:
+        return f"it keeps the pool's own share ({_fmt(target, p)}), as a selection that takes the same fraction of every source does"
     if c >= mean:
-        return (f"it keeps {label} at {_fmt(target, c)}, no fewer than random draws "
-                f"({_fmt(target, mean)} ± {_fmt(target, std)}), so its scores do not single them out")
-    return (f"it keeps {label} at {_fmt(target, c)} against random's {_fmt(target, mean)} ± {_fmt(target, std)}, "
-            f"{m['z']:.1f} std better, short of {GOAL_Z:.0f}")
+        return f"it keeps {kept}, no fewer than random draws' {chance}, so its scores do not single these rows out"
+    return f"it keeps {kept} against random's {chance}, {m['z']:.1f} std better, short of {GOAL_Z:.0f}"
 
 
 def _verdict(name: str, targets: Sequence[str], metrics: dict[str, dict], rows: int, pool_rows: int) -> str | None:
     missed = [t for t in targets if t in metrics and not _met(metrics[t])]
     if not missed:
         return None
-    clauses = "; ".join(f"on {_label(t)}, {why(t, metrics[t], rows, pool_rows)}" for t in missed)
+    clauses = "; ".join(f"on {_label(t)}: {why(t, metrics[t], rows, pool_rows)}" for t in missed)
     return f"{name} does not beat random by {GOAL_Z:.0f} std {clauses}."
 
 

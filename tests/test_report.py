@@ -65,7 +65,7 @@ def test_random_selection_misses_and_says_why_in_one_sentence(report):
     assert abs(entry["metrics"]["easy"]["z"]) < GOAL_Z
     assert entry["goals"] == {"easy": False}
     verdict = entry["verdict"]
-    assert verdict.startswith("nbgs does not beat random by 3 std on easy rows")
+    assert verdict.startswith("nbgs does not beat random by 3 std on easy rows: ")
     assert verdict.count(". ") == 0 and verdict.endswith(".")  # one sentence
     assert f"{entry['metrics']['easy']['config']:.1%}" in verdict  # written from the numbers
     # A config with no pathology of its own gets no goal and no sentence.
@@ -132,7 +132,10 @@ def test_method_names_and_reasons():
     m = {"config": 0.02, "pool": 0.02, "random_mean": 0.02, "random_std": 0.01, "z": 0.0}
     assert "too few for 3 std" in why("leak", m, 100, 1000)  # removing all would be only 2 std
     assert "all 100 rows" in why("leak", m, 100, 100)
-    assert "no leak rows" in why("leak", {**m, "pool": 0.0, "random_mean": 0.0, "random_std": 0.0}, 10, 100)
+    assert "the pool has none" in why("leak", {**m, "pool": 0.0, "random_mean": 0.0, "random_std": 0.0}, 10, 100)
+    same = {"config": 0.076, "pool": 0.0764, "random_mean": 0.08, "random_std": 0.006, "z": 0.6}
+    assert "same fraction of every source" in why("source:web_vqa", same, 500, 1000)
+    assert "0.6 std better, short of 3" in why("hallucination", same, 500, 1000)
     with pytest.raises(ConfigError, match="seeds"):
         curation_report(Dataset.from_dict({"id": ["a"]}), {}, seeds=1)
 
