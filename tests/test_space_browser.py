@@ -128,7 +128,19 @@ def test_a_user_loads_tags_selects_downloads_publishes_and_sees_a_bad_file_refus
     browser.get(app_url)
     _wait(lambda: "No dataset loaded yet" in _counts(browser), "the page")
 
-    # A long load, cancelled: the page stays as it was, and the next job runs.
+    # A long load, cancelled: the page stays as it was, and the next job runs. The load is made
+    # long on purpose (a 1500-image pool can take under a second), so the cancel always lands mid-job.
+    import hf_vitcurate.synthetic as synthetic
+
+    real = synthetic.pool_and_truth
+
+    def slow(n_images, **kw):
+        if n_images == 1500:
+            time.sleep(30)
+            return real(4, **kw)
+        return real(n_images, **kw)
+
+    monkeypatch.setattr(synthetic, "pool_and_truth", slow)
     _set(browser, "#n-images input", "1500")
     _click(browser, "#load-shapes")
     time.sleep(1.5)
@@ -142,6 +154,7 @@ def test_a_user_loads_tags_selects_downloads_publishes_and_sees_a_bad_file_refus
     loaded = _wait(lambda: "kept" in _counts(browser) and _counts(browser), "ShapesWorld to load")
     assert "rejected" in loaded and "selected" not in loaded and "12 images" in loaded
     print(f"load after cancel: {time.time() - t0:.1f} s")
+    assert time.time() - t0 < 20  # not queued behind the cancelled job (it sleeps 30 s)
 
     _click(browser, "#run-stage")  # concepts, the default stage
     _wait(lambda: "informativeness" in _counts(browser), "the concepts stage")
