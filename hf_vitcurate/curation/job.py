@@ -97,7 +97,9 @@ def publish_curation(curation: Curation, recipe: Recipe, *, report: dict[str, An
         "pretty_name": "ShapesWorld, curated" if all(s.kind == "shapesworld" for s in recipe.sources) else None,
         "sources": source_licenses(recipe, rows_in or {}),
         "report": f"{table_markdown(rows)}\n\n```\n{report_table(report)}\n```",
-        "plots": {"How each config compares": plot},
+        "plots": {"How each config compares": plot, **{
+            f"{c}: DQ heat map": m["dq_heatmap"] for c, (_, m) in curation.outputs.items()
+            if m.get("dq_heatmap") and os.path.isfile(m["dq_heatmap"])}},
         "sections": [section(name, recipe, curation) for name in curation],
     }
     card_data = {k: v for k, v in card_data.items() if v}
@@ -130,6 +132,14 @@ def section(name: str, recipe: Recipe, curation: Curation) -> dict[str, Any]:
                  "`hf_vitcurate.stages.taxonomy`); each instruction type is a split.")
     if output.method == "combination":
         text += " The steps, in order: " + ", ".join(s.name for s in output.steps) + "."
+    tables: dict[str, Any] = {}
     removed = [{"step": k, "rows removed": v} for k, v in acc["removed"].items()]
-    return {"config": name, "title": title, "card": card, "text": text,
-            "tables": {"Where the rows went": removed} if removed else {}}
+    if removed:
+        tables["Where the rows went"] = removed
+    dq = curation[name][1].get("dq")
+    if output.method == "release" and dq:
+        # Row T: the model tuned on T; its MQ on each other dataset, and DQ_T.
+        tables["DQ matrix (tuned on → evaluated on)"] = {
+            "columns": ["tuned on", *dq["names"], "DQ"],
+            "rows": [[n, *(round(v, 4) for v in row), round(d, 4)] for n, row, d in zip(dq["names"], dq["matrix"], dq["dq"])]}
+    return {"config": name, "title": title, "card": card, "text": text, "tables": tables}

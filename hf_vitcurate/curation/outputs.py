@@ -135,7 +135,8 @@ def _release(pool: Dataset, output: Output, context: Context) -> Built:
                               by=cross["by"], **release_options)
     manifest = {**manifest, "dq": cross["dq"], "trained": cross["trained"], "reused": cross["reused"],
                 "groups": {k: sorted(set(list_column(v, "source"))) for k, v in sources.items()},
-                "unit": "turn" if options.get("explode", True) else "row (last turn scored)"}
+                "unit": "turn" if options.get("explode", True) else "row (last turn scored)",
+                "dq_heatmap": os.path.join(context.work_dir, "dq_heatmap.png")}
     context.scores["sq"] = row_scores(scored, "sq")
     kept = sum(len(d) for d in parts.values())
     return Built(DatasetDict(dict(parts)), manifest, account(len(scored), kept, {}), scored)
