@@ -117,6 +117,7 @@ def _set(driver, css: str, value: str) -> None:
 def _screenshot(driver, path) -> str:
     height = driver.execute_script("return document.body.scrollHeight")
     driver.set_window_size(1400, height + 100)
+    driver.execute_script("window.scrollTo(0, 0)")  # the whole page, from its title down
     time.sleep(0.5)
     driver.save_screenshot(str(path))
     return str(path)
