@@ -320,6 +320,7 @@ def test_training_pools_equal_size(tmp_path):
         training_pool("noisy", 10)
 
 
+@pytest.mark.slow
 def test_pretrain_vision_tower_learns_cells_and_saves(tmp_path, toy_vit):
     """A few steps already beat chance on the held-out cells; the tower is saved and reloads."""
     import torch
