@@ -258,7 +258,9 @@ def curation_report(
             if unit not in bases:  # an output of turns (REVO-LION) is drawn against the pool's turns
                 from .formats.explode import explode_turns
 
-                bases[unit] = _Base(explode_turns(pool), truth, sources)
+                # Only ids, text, source and task are read: the image bytes stay behind.
+                light = pool.select_columns([c for c in ("id", "conversations", "source", "task") if c in pool.column_names])
+                bases[unit] = _Base(explode_turns(light.add_column("images", [[]] * len(light))), truth, sources)
             entry.update(_compare(name, ds, yn, bases[unit], tgt, truth, sources, seeds, seed))
             entry["random"]["unit"] = unit
         report["configs"][name] = entry
