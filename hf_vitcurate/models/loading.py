@@ -115,16 +115,23 @@ def image_only(cls):
 
 
 def _processor_class_name(model: str) -> str | None:
-    """The ``processor_class`` a checkpoint's processor_config.json names (None when absent)."""
+    """The ``processor_class`` a checkpoint names (processor, image processor or tokenizer
+    config, as ``AutoProcessor`` looks for it); None when none does or the files cannot be read."""
     import json
 
     from transformers.utils import cached_file
 
-    path = cached_file(model, "processor_config.json", _raise_exceptions_for_missing_entries=False)
-    if path is None:
-        return None
-    with open(path) as f:
-        return json.load(f).get("processor_class")
+    for name in ("processor_config.json", "preprocessor_config.json", "tokenizer_config.json"):
+        try:
+            path = cached_file(model, name, _raise_exceptions_for_missing_entries=False)
+            if path is not None:
+                with open(path) as f:
+                    found = json.load(f).get("processor_class")
+                if found:
+                    return found
+        except (OSError, ValueError):  # unreadable: the caller re-raises AutoProcessor's own error
+            return None
+    return None
 
 
 def load_processor(model: str | os.PathLike):
