@@ -276,8 +276,8 @@ def test_a_downloaded_video_capable_checkpoint_loads_without_torchvision(checkpo
     processor = load_processor(path)
     assert type(processor).__name__ == "Qwen2VLProcessor" and processor.chat_template == family("qwen2_vl").template
     assert processor.get_attributes() == ["image_processor", "tokenizer"]
-    # Older uploads name the processor class only in preprocessor_config.json.
-    (path / "processor_config.json").unlink()
-    config = json.loads((path / "preprocessor_config.json").read_text())
+    # Older uploads keep the image processor's config, and the processor class, in preprocessor_config.json.
+    config = json.loads((path / "processor_config.json").read_text())["image_processor"]
     (path / "preprocessor_config.json").write_text(json.dumps({**config, "processor_class": "Qwen2VLProcessor"}))
+    (path / "processor_config.json").unlink()
     assert type(load_processor(path)).__name__ == "Qwen2VLProcessor"
