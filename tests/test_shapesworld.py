@@ -496,6 +496,9 @@ def test_pathologies_off_by_default_and_options_checked(clean, tmp_path):
     clean_web = shapesworld(30, seed=1, low_quality=1.0, degrade={LOW_QUALITY_SOURCE: {}}, benchmark_images=0,
                             sources=[LOW_QUALITY_SOURCE], cache_dir=str(tmp_path))
     assert set(clean_web[LOW_QUALITY_SOURCE]["_truth"]) == {"clean"}
+    # Named but off (0 rows per image, as every-source lists name it): an empty table, not an error.
+    off = shapesworld(5, seed=1, sources=[LOW_QUALITY_SOURCE, "captions"], benchmark_images=0, cache_dir=str(tmp_path))
+    assert len(off[LOW_QUALITY_SOURCE]) == 0 and off[LOW_QUALITY_SOURCE].features == off["captions"].features
 
 
 def test_exploded_turns_keep_their_rows_truth(sick):

@@ -354,7 +354,10 @@ def shapesworld(
             kwargs["grouped"] = float(grouped_captions)  # only when set: unchanged cache keys otherwise
         if name == "mm_short_vqa" and easy:
             kwargs["easy"] = float(easy)
-        ds = _generate(_source_rows, kwargs, SOURCE_FEATURES, cache_dir)
+        if kwargs["rows_per_image"] or kwargs.get("easy"):
+            ds = _generate(_source_rows, kwargs, SOURCE_FEATURES, cache_dir)
+        else:  # a generator that yields nothing is an error in datasets: an empty table instead
+            ds = Dataset.from_dict({k: [] for k in SOURCE_FEATURES}, features=SOURCE_FEATURES)
         params = {k: v for k, v in kwargs.items() if k not in ("images_files", "source")}
         out[name] = provenance.record(ds, f"shapesworld:{name}", kind="generate", rows_in=0, params=params, seed=seed)
     n_bench = min(500, max(10, n_images // 4)) if benchmark_images is None else benchmark_images
