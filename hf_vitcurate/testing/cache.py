@@ -56,6 +56,9 @@ WAIT_SECONDS = 3600.0
 CODE_FILES = ("testing/tiny.py", "testing/vision.py", "testing/recipes.py", "testing/cache.py",
               "models/training.py", "models/loss.py", "models/chat.py", "models/loading.py",
               "synthetic/world.py")
+# The subset the pretrained tower depends on (it never sees a chat template or an answer loss).
+TOWER_CODE_FILES = ("testing/tiny.py", "testing/vision.py", "models/training.py", "models/loading.py",
+                    "synthetic/world.py")
 _ANNOUNCED: set[str] = set()
 
 
@@ -77,14 +80,14 @@ def cache_root() -> str:
     return root
 
 
-def code_version() -> dict[str, str]:
-    """SHA-256 of the source that builds tiny models, and the torch / transformers versions."""
+def code_version(files: tuple[str, ...] = CODE_FILES) -> dict[str, str]:
+    """SHA-256 of the source ``files`` (relative to the package) and the torch / transformers versions."""
     import torch
     import transformers
 
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     digest = hashlib.sha256()
-    for name in CODE_FILES:
+    for name in files:
         path = os.path.join(package, name)
         if os.path.isfile(path):
             with open(path, "rb") as f:

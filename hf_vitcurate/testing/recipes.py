@@ -79,7 +79,7 @@ def _tower(base: str, *, seed: int, vision_steps: int, progress: bool, cache: bo
     """Pretrain the tower of the checkpoint ``base`` in place, or put in the cached one for this seed and steps."""
     from dataclasses import asdict
 
-    from .cache import cached, code_version, entry_key
+    from .cache import TOWER_CODE_FILES, cached, code_version, entry_key
     from .tiny import TINY_ARCHITECTURE
     from .vision import export_tower, import_tower, pretrain_vision_tower
 
@@ -87,7 +87,8 @@ def _tower(base: str, *, seed: int, vision_steps: int, progress: bool, cache: bo
         pretrain_vision_tower(base, steps=vision_steps, seed=seed, progress=progress)
         return
     # The tower never sees the pool: one entry per architecture, seed, steps and code serves every pool.
-    params = {"architecture": asdict(TINY_ARCHITECTURE), "seed": seed, "steps": vision_steps, "code": code_version()}
+    params = {"architecture": asdict(TINY_ARCHITECTURE), "seed": seed, "steps": vision_steps,
+              "code": code_version(TOWER_CODE_FILES)}
     built = []
 
     def build(folder: str) -> None:
