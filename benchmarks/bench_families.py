@@ -38,8 +38,9 @@ KINDS = (
 )
 
 
-def pool(n: int):
-    """``n`` canonical rows mixing one image, two images, none and two turns, of varied length."""
+def pool(n: int, image_size: tuple[int, int] = (48, 56)):
+    """``n`` canonical rows mixing one image, two images, none and two turns, of varied length
+    (images of ``image_size`` (height, width) random pixels)."""
     from datasets import Dataset
     from PIL import Image
 
@@ -52,7 +53,7 @@ def pool(n: int):
         images = []
         for _ in range(n_img):
             buf = io.BytesIO()
-            Image.fromarray(rng.integers(0, 255, (48, 56, 3), dtype=np.uint8)).save(buf, format="PNG")
+            Image.fromarray(rng.integers(0, 255, (*image_size, 3), dtype=np.uint8)).save(buf, format="PNG")
             images.append({"bytes": buf.getvalue(), "path": None})
         repeat = 1 + i % 5
         conv = [{"from": "human", "value": "<image>\n" * n_img + question * repeat},

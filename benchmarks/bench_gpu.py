@@ -7,7 +7,7 @@ Each shape is the published config of the checkpoint (dimensions copied below); 
 built with random weights in bf16, saved with ``save_pretrained`` with a locally trained
 tokenizer and the family's processor and template (testing.families), and loaded back by the
 stages as any checkpoint. Reported per shape: necessity tokens/s (answer + prompt tokens
-through the model), generation tokens/s (greedy, batched, KV cache), the model FLOP
+through the model), generation tokens/s (greedy, batched, KV cache, every row writing ``--new-tokens``), the model FLOP
 utilisation of the necessity forward passes (FLOPs counted by ``torch.utils.flop_counter``)
 against the GPU's bf16 peak (the data-sheet figure where the device is known, and a measured
 ``torch.mm``), the padding share of the batches and the peak GPU memory. Prints one JSON object.
@@ -31,7 +31,7 @@ from bench_families import matmul_gflops, pool  # noqa: E402
 SHAPES = {
     "qwen2_vl_2b": ("qwen2_vl", "Qwen/Qwen2-VL-2B-Instruct", dict(
         text=dict(hidden_size=1536, intermediate_size=8960, num_hidden_layers=28, num_attention_heads=12,
-                  num_key_value_heads=2, vocab_size=151936, mrope_section=[16, 24, 24]),
+                  num_key_value_heads=2, vocab_size=151936, tie_word_embeddings=True, mrope_section=[16, 24, 24]),
         vision=dict(depth=32, embed_dim=1280, hidden_size=1536, num_heads=16, mlp_ratio=4))),
     "llava_15_7b": ("llava", "llava-hf/llava-1.5-7b-hf", dict(
         text=dict(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
@@ -72,11 +72,19 @@ def build(shape_name: str, out: str, *, toy: bool, dtype) -> str:
     config, image_processor, kwargs = fam.build(tok, Sizes())
     text = dict(shape["text"])
     mrope = text.pop("mrope_section", None)
+    config.tie_word_embeddings = text.pop("tie_word_embeddings", config.tie_word_embeddings)
+    # Attributes derived from the sizes when a config is made: recomputed for the new sizes.
+    if getattr(config.text_config, "layer_types", None):  # one entry per layer
+        text["layer_types"] = [config.text_config.layer_types[0]] * text["num_hidden_layers"]
+    if getattr(config.text_config, "head_dim", None):
+        text["head_dim"] = text["hidden_size"] // text["num_attention_heads"]
     if family_name == "qwen2_vl":
         config.text_config.update(text)
         config.text_config.rope_parameters["mrope_section"] = mrope
         config.vision_config.update(shape["vision"])
         config.vision_config.hidden_size = text["hidden_size"]
+        if not toy:  # the published preprocessor_config.json: min_pixels 3136, max_pixels 12845056
+            image_processor.size = {"shortest_edge": 3136, "longest_edge": 12845056}
     else:
         config.text_config.update(text)
         config.vision_config.update(shape["vision"])
@@ -87,6 +95,10 @@ def build(shape_name: str, out: str, *, toy: bool, dtype) -> str:
         image_processor.crop_size = {"height": size, "width": size}
         config.image_seq_length = kwargs["num_image_tokens"] = (size // shape["vision"]["patch_size"]) ** 2
         kwargs.pop("num_image_tokens")
+    if os.environ.get("BENCH_GPU_META"):  # parameter count only (a check of the shapes on any machine)
+        with torch.device("meta"):
+            model = getattr(transformers, fam.model_class)(config)
+        return sum(p.numel() for p in model.parameters())
     device = "cuda" if torch.cuda.is_available() else "cpu"
     with torch.device(device):
         model = getattr(transformers, fam.model_class)(config).to(dtype)
@@ -103,7 +115,6 @@ def measure(path: str, ds, *, batch_size: int, new_tokens: int, dtype) -> dict:
     from torch.utils.flop_counter import FlopCounterMode
 
     from hf_vitcurate.models.chat import encode, model_inputs
-    from hf_vitcurate.models.generate import greedy_batch
     from hf_vitcurate.models.loading import load
     from hf_vitcurate.stages.necessity import length_batches, text_length
 
@@ -132,12 +143,20 @@ def measure(path: str, ds, *, batch_size: int, new_tokens: int, dtype) -> dict:
         forward_s = time.perf_counter() - start
     tokens = sum(int(b["attention_mask"].sum()) for b in batches)
     padded = sum(b["attention_mask"].numel() for b in batches)
+    # Greedy decoding as models.generate.greedy_batch does it, every row made to write
+    # new_tokens tokens (random weights would stop at arbitrary points).
+    pad = processor.tokenizer.pad_token_id
+    prompts = [model_inputs(encode(processor, part, generation=True), model) for part in parts]
     sync()
     start = time.perf_counter()
-    answers = [greedy_batch(model, processor, part, max_new_tokens=new_tokens) for part in parts]
+    generated = 0
+    with torch.inference_mode():
+        for inputs in prompts:
+            out = model.generate(**inputs, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
+                                 num_beams=1, use_cache=True, pad_token_id=pad)
+            generated += (out.shape[1] - inputs["input_ids"].shape[1]) * out.shape[0]
     sync()
     generate_s = time.perf_counter() - start
-    generated = sum(len(processor.tokenizer(a, add_special_tokens=False)["input_ids"]) for batch in answers for a in batch)
     return {"necessity_tokens_per_s": round(tokens / forward_s, 1), "forward_tflop": round(flops / 1e12, 6),
             "forward_tflops": round(flops / forward_s / 1e12, 4), "padding_share": round(1 - tokens / padded, 3),
             "generation_tokens_per_s": round(generated / generate_s, 1), "generated_tokens": generated,
@@ -150,6 +169,7 @@ def main(argv=None) -> int:
     ap.add_argument("--rows", type=int, default=256)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--new-tokens", type=int, default=32)
+    ap.add_argument("--image-size", type=int, default=448, help="side of the square test images (pixels)")
     ap.add_argument("--toy", action="store_true", help="toy sizes of the same shapes (a CPU check of the script)")
     ap.add_argument("--work-dir", default=None, help="where the checkpoints go (default: a temporary folder)")
     args = ap.parse_args(argv)
@@ -172,7 +192,8 @@ def main(argv=None) -> int:
     else:
         report["peak_tflops_measured_mm"] = round(matmul_gflops() / 1e3, 3)
     peak = report.get("peak_tflops_datasheet") or report["peak_tflops_measured_mm"]
-    ds = pool(args.rows)
+    # Real checkpoints see real image sizes: Qwen2-VL's dynamic resolution makes 448 px 256 tokens.
+    ds = pool(args.rows, image_size=(56, 56) if args.toy else (args.image_size, args.image_size))
     with tempfile.TemporaryDirectory(dir=args.work_dir) as tmp:
         for shape in args.shapes:
             start = time.perf_counter()
