@@ -67,4 +67,4 @@ def test_demo_end_to_end(tmp_path, capsys):
     assert {"necessity", "informativeness", "yes_no"} <= set(back.column_names)
     card = (out / "hub" / "README.md").read_text()
     assert "#### Method: MLLM-Selector" in card and "#### Method: REVO-LION" in card
-    assert "| quality |" in card  # the recommended combination used REVO-LION's SQ
+    assert "| near_duplicates |" in card  # the recommended combination's steps, counted
