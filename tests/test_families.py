@@ -281,3 +281,19 @@ def test_a_downloaded_video_capable_checkpoint_loads_without_torchvision(checkpo
     (path / "preprocessor_config.json").write_text(json.dumps({**config, "processor_class": "Qwen2VLProcessor"}))
     (path / "processor_config.json").unlink()
     assert type(load_processor(path)).__name__ == "Qwen2VLProcessor"
+
+
+@pytest.mark.slow
+def test_gpu_benchmark_script_runs_at_toy_size_on_a_cpu(tmp_path):
+    """benchmarks/bench_gpu.sh is run where a GPU is lent: the same code at toy size must work here."""
+    repo = Path(__file__).resolve().parents[1]
+    run = subprocess.run(["bash", str(repo / "benchmarks" / "bench_gpu.sh"), "--toy", "--rows", "4", "--batch-size", "2",
+                          "--new-tokens", "2"], env={**os.environ, "OUT": str(tmp_path / "gpu.json")},
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = json.loads(run.stdout)
+    assert report == json.loads((tmp_path / "gpu.json").read_text())
+    for shape in ("qwen2_vl_2b", "llava_15_7b"):
+        result = report["shapes"][shape]
+        assert result["generated_tokens"] == 4 * 2 and 0 < result["padding_share"] < 1
+        assert result["necessity_tokens_per_s"] > 0 and result["mfu"] > 0
