@@ -82,6 +82,7 @@ def demo_recipe(*, n_images: int | None = None, fraction: float | None = None, s
 def run_demo(
     *,
     output_dir: str = "vitcurate_out",
+    work_dir: str | None = None,
     n_images: int | None = None,
     fraction: float | None = None,
     seed: int | None = None,
@@ -92,9 +93,10 @@ def run_demo(
 
     ``n_images``, ``fraction`` (the budget of every budgeted config), ``seed`` and
     ``repo_id`` override the recipe's values; ``None`` keeps them. ``outputs``: only these
-    configs (see :func:`demo_recipe`).
+    configs (see :func:`demo_recipe`). ``work_dir`` (default ``output_dir/work``): models,
+    answers and scores, reused by a rerun with the same inputs.
     """
     from .curation.job import run_recipe
 
     recipe = demo_recipe(n_images=n_images, fraction=fraction, seed=seed, repo_id=repo_id, outputs=outputs)
-    return run_recipe(recipe, output_dir=output_dir, say=_say)
+    return run_recipe(recipe, output_dir=output_dir, work_dir=work_dir, say=_say)

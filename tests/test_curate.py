@@ -174,3 +174,14 @@ def test_a_file_source_without_truth(tmp_path):
     assert summary["table"].splitlines()[0].split() == ["config", "rows", "yes:no"]
     card = (tmp_path / "out" / "hub" / "README.md").read_text()
     assert "| numbers | cc-by-4.0 | 40 | 10 |" in card
+
+
+def test_work_dir_is_shared_by_runs_into_other_output_folders(tmp_path):
+    """State lives in folders keyed by inputs: a second output folder with the same work_dir redoes nothing stale."""
+    from hf_vitcurate.curation.job import run_recipe
+
+    small = {**FAST, "outputs": {"svit_core": FAST["outputs"]["svit_core"]}}
+    one = run_recipe(small, output_dir=str(tmp_path / "a"), work_dir=str(tmp_path / "work"))
+    two = run_recipe(small, output_dir=str(tmp_path / "b"), work_dir=str(tmp_path / "work"))
+    assert one["configs"]["svit_core"]["splits"] == two["configs"]["svit_core"]["splits"]
+    assert (tmp_path / "work" / "report.png").is_file() and not (tmp_path / "a" / "work").exists()

@@ -21,6 +21,8 @@ def register(sub) -> None:
     p.add_argument("recipe", nargs="?", metavar="RECIPE", help="a recipe YAML file (or a built-in name: shapesworld)")
     default = default_of(run_recipe, "output_dir")  # output_dir is --output, as everywhere
     p.add_argument("--output", default=default, help=f"output folder (default: {default})")
+    p.add_argument("--work-dir", dest="work_dir", default=None,
+                   help="models, answers and scores, reused by reruns (default: OUTPUT/work)")
     p.add_argument("--print-recipe", metavar="NAME", default=None,
                    help="print a built-in recipe (shapesworld) to copy and edit, and stop")
     p.set_defaults(func=run)
@@ -96,6 +98,6 @@ def run(args) -> int:
     if not args.recipe:
         raise ConfigError("name a RECIPE file (vitcurate curate --print-recipe shapesworld prints one to start from)")
     with one_line_per_stage(args):
-        summary = run_recipe(args.recipe, output_dir=args.output, say=say("vitcurate curate"))
+        summary = run_recipe(args.recipe, output_dir=args.output, work_dir=args.work_dir, say=say("vitcurate curate"))
     print_summary(closing(summary, args.output))
     return 0

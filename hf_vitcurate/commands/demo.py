@@ -15,6 +15,8 @@ def register(sub) -> None:
     p = sub.add_parser("demo", help="curate ShapesWorld with the built-in recipe into one local Hub-layout repo")
     default = default_of(run_demo, "output_dir")  # output_dir is --output, as everywhere
     p.add_argument("--output", default=default, help=f"output folder (default: {default})")
+    p.add_argument("--work-dir", dest="work_dir", default=None,
+                   help="models, answers and scores, reused by reruns (default: OUTPUT/work)")
     p.add_argument("--n-images", dest="n_images", type=int, default=None,
                    help="ShapesWorld images to draw (default: the recipe's, 160)")
     p.add_argument("--fraction", type=float, default=None,
@@ -31,7 +33,7 @@ def run(args) -> int:
     from .curate import closing, one_line_per_stage
 
     with one_line_per_stage(args):
-        summary = run_demo(output_dir=args.output, n_images=args.n_images, fraction=args.fraction, seed=args.seed,
-                           repo_id=args.repo_id, outputs=args.outputs)
+        summary = run_demo(output_dir=args.output, work_dir=args.work_dir, n_images=args.n_images,
+                           fraction=args.fraction, seed=args.seed, repo_id=args.repo_id, outputs=args.outputs)
     print_summary(closing(summary, args.output))
     return 0

@@ -36,9 +36,14 @@ def run_recipe(
     recipe: Recipe | dict | str | os.PathLike,
     *,
     output_dir: str = "vitcurate_out",
+    work_dir: str | None = None,
     say: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Run ``recipe`` into ``output_dir`` (``work/``, the repo in ``publish.local_dir``, ``summary.json``); return the summary."""
+    """Run ``recipe`` into ``output_dir`` (the repo in ``publish.local_dir``, ``summary.json``); return the summary.
+
+    ``work_dir`` (default ``output_dir/work``): models, answers and scores, in folders keyed
+    by their inputs, so one ``work_dir`` can serve many runs and output folders.
+    """
     recipe = as_recipe(recipe)
     say = say or (lambda _msg: None)
     t0 = time.perf_counter()
@@ -46,14 +51,16 @@ def run_recipe(
     pool, truth = load_sources(recipe)
     counts = source_counts(pool)
     say(f"sources: {len(pool)} rows from {len(counts)} sources ({', '.join(counts)})")
-    curation = curate(pool, recipe, work_dir=os.path.join(output_dir, "work"), say=say)
+    work_dir = work_dir or os.path.join(output_dir, "work")
+    curation = curate(pool, recipe, work_dir=work_dir, say=say)
     t = time.perf_counter()
     report = report_of(curation, truth=truth, seeds=recipe.report_seeds)
     rows = summary_rows(report)
     curation.timings["report"] = round(time.perf_counter() - t, 1)
     say(f"report: {len(rows)} configs against {recipe.report_seeds} random draws each ({curation.timings['report']:.1f} s)")
     t = time.perf_counter()
-    hub_dir = publish_curation(curation, recipe, report=report, rows=rows, output_dir=output_dir, rows_in=counts)
+    hub_dir = publish_curation(curation, recipe, report=report, rows=rows, output_dir=output_dir, rows_in=counts,
+                               plot_path=os.path.join(work_dir, "report.png"))
     curation.timings["publish"] = round(time.perf_counter() - t, 1)
     say(f"publish: {len(curation)} configs to {hub_dir} ({curation.timings['publish']:.1f} s)")
     summary = {
@@ -78,7 +85,7 @@ def run_recipe(
 
 
 def publish_curation(curation: Curation, recipe: Recipe, *, report: dict[str, Any], rows: list[dict[str, Any]],
-                     output_dir: str, rows_in: dict[str, int] | None = None) -> str:
+                     output_dir: str, rows_in: dict[str, int] | None = None, plot_path: str | None = None) -> str:
     """Every config in one Hub-layout repo, ``recipe.yaml`` beside the card; returns the repo folder.
 
     ``rows_in``: rows per ``source`` value of the pool before validation, for the card's sources table.
@@ -92,7 +99,9 @@ def publish_curation(curation: Curation, recipe: Recipe, *, report: dict[str, An
     # Written first, so that a push uploads it with the data (publish keeps files it does not manage).
     with open(os.path.join(hub_dir, RECIPE_FILE), "w", encoding="utf-8") as f:
         f.write(recipe.text)
-    plot = report_plot(report, os.path.join(output_dir, "work", "report.png"))
+    plot_path = plot_path or os.path.join(output_dir, "report.png")
+    os.makedirs(os.path.dirname(os.path.abspath(plot_path)), exist_ok=True)
+    plot = report_plot(report, plot_path)
     card_data = {
         "pretty_name": "ShapesWorld, curated" if all(s.kind == "shapesworld" for s in recipe.sources) else None,
         "sources": source_licenses(recipe, rows_in or {}),
