@@ -77,7 +77,12 @@ def checkpoint(tmp_path_factory):
 
     def get(name: str) -> str:
         if name not in built:
-            built[name] = tiny_family_checkpoint(name, tmp_path_factory.mktemp(name))
+            try:
+                built[name] = tiny_family_checkpoint(name, tmp_path_factory.mktemp(name))
+            except ImportError as exc:  # transformers 5.15's Idefics3 image processor needs torchvision
+                if "orchvision" not in str(exc):
+                    raise
+                pytest.skip(f"{name} needs torchvision with this transformers release")
         return built[name]
 
     return get
