@@ -130,6 +130,10 @@ def _label(target: str) -> str:
     return "degraded" if target == "degraded" else f"{target} rows"
 
 
+def _short(target: str) -> str:
+    return "yes:no" if target == "yes_no" else target.removeprefix("source:")
+
+
 def _fmt(target: str, v: float) -> str:
     return f"{v:.1f}" if target == "yes_no" else f"{v:.1%}"
 
@@ -290,7 +294,7 @@ def report_table(report: Mapping[str, Any]) -> str:
              *([""] if truthful else [])]]
     for name, c in configs.items():
         cells = [_cell(c["metrics"][k], k) for k in kinds] if truthful else []
-        goal = ", ".join(f"{_label(t).split(' rows')[0]} {'met' if ok else 'missed'}" for t, ok in c.get("goals", {}).items())
+        goal = ", ".join(f"{_short(t)} {'met' if ok else 'missed'}" for t, ok in c.get("goals", {}).items())
         rows.append([name, str(c["rows"]), *cells, _ratio(c), str(len(c["task_mix"])), *([goal or "-"] if truthful else [])])
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in [head, *rows]]
