@@ -105,7 +105,7 @@ def commands(work: Path, demo: bool) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("wheel", type=Path)
-    ap.add_argument("--demo", action="store_true", help="also run `vitcurate demo` (about a minute)")
+    ap.add_argument("--demo", action="store_true", help="also run `vitcurate demo` (a few minutes on a CPU)")
     args = ap.parse_args()
     wheel_contents(args.wheel)
     imports_and_data()
