@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import socket
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,11 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The package's cache (file hashes, cached tiny models) goes to a folder of this test session,
+# never the user's ~/.cache: tests must neither read a model a user built nor leave theirs.
+_CACHE = tempfile.mkdtemp(prefix="vitcurate-test-cache-")
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
+os.environ["HF_VITCURATE_CACHE"] = _CACHE
 
 REAL = Path(__file__).resolve().parent / "data"
 
