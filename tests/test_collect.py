@@ -289,6 +289,22 @@ def test_engine_runs_collection_then_captions_and_questions():
         engine.run(repo, seed_images=seeds)
 
 
+def test_engine_run_passes_the_index_options_to_collect(tmp_path):
+    """A one-call run over a large repository can save and reuse its index (collect_options)."""
+    from hf_vitcurate.engine import EchoBackend, Engine
+
+    pictures = [kind_scene(i, s, seed=7) for i in range(4) for s in SHAPES[:2]]
+    repo = images(pictures)
+    vectors = [thumbnail_vector(decode({"bytes": png, "path": None}, max_pixels=None)).tolist() for _, png in pictures]
+    repo = repo.add_column("image_embedding", vectors)
+    seeds = repo.select([0, 1]).add_column("domain", ["landmark", "ocr"])
+    engine = Engine(EchoBackend(lambda r: "A picture of shapes." if r.images else "no"), max_attempts=1)
+    index = tmp_path / "repo.faiss"
+    engine.run(repo, seed_images=seeds, per_domain=2, k=3, types=["judgement"], n_questions=1, long_vqa=False,
+               collect_options={"index_path": str(index)})
+    assert index.exists()
+
+
 def test_key_phrases_join_the_seed_images_as_queries(tmp_path):
     """Issue 23: a CLIP-like checkpoint's text tower embeds each domain's key phrases in the image space;
     those rows query the repository beside the seed images. A model without one is a clear error."""

@@ -201,12 +201,15 @@ class Engine:
         seed_images: Dataset | None = None,
         per_domain: int | None = None,
         k: int = 50,
+        collect_options: dict[str, Any] | None = None,
     ) -> EngineResult:
         """All steps: :meth:`caption`, then :meth:`instructions` (same options); unpacks as ``(kept, rejected)``.
 
         With ``seed_images`` (rows with ``domain`` and ``image_embedding``), step (a) runs first:
         ``images`` is the repository (with ``image_embedding``) and :func:`~hf_vitcurate.engine.collect`
-        picks at most ``per_domain`` images per domain (``k`` neighbours per seed) to caption.
+        picks at most ``per_domain`` images per domain (``k`` neighbours per seed) to caption;
+        ``collect_options`` are :func:`~hf_vitcurate.engine.collect`'s other options (``index_path``,
+        ``string_factory``, ``nprobe``, ``ef_search``: a saved or approximate index for a large repository).
         Step (f), the manual correction, is a round trip through a person: ``review-export`` and
         ``review-import`` on the result.
         """
@@ -215,7 +218,7 @@ class Engine:
 
             if per_domain is None:
                 raise ConfigError("seed_images needs per_domain: how many images to collect per domain")
-            images = collect(images, seed_images, per_domain=per_domain, k=k)
+            images = collect(images, seed_images, per_domain=per_domain, k=k, **(collect_options or {}))
         captioned = self.caption(images, domain=domain)
         kept, rejected = self.instructions(captioned, types=types, n_questions=n_questions, n_seeds=n_seeds,
                                            long_vqa=long_vqa, n_long=n_long, captions=captions)
