@@ -40,7 +40,7 @@ def _model_options(p, fn) -> None:
     option(p, fn, "restart", "discard the chunks already in --work-dir and start over")
     option(p, fn, "batch_size", "rows per forward pass")
     option(p, fn, "chunk_size", "rows per resumable chunk")
-    option(p, fn, "dtype", "weights dtype: auto (the checkpoint's; bf16 on GPUs), float32, bfloat16, float16", type=str)
+    option(p, fn, "dtype", "weights dtype: auto (the checkpoint's; bf16 on GPUs, float32 on CPUs without AVX512-BF16/AMX), float32, bfloat16, float16", type=str)
     option(p, fn, "max_pixels", "images with more pixels (a decompression bomb) get a flag and a null score", type=int)
 
 

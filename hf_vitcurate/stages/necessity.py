@@ -133,7 +133,7 @@ def necessity(
     chunks so a killed run resumes (default: a temporary folder, no resume); ``restart=True``
     discards them. ``batch_size``: rows per forward pass; ``chunk_size``: rows per resumable
     chunk. Under ``accelerate launch`` each process scores its chunks.
-    ``dtype``: weights dtype (``"auto"``: the checkpoint's, bf16 on GPUs); ``"bfloat16"``
+    ``dtype``: weights dtype (``"auto"``: the checkpoint's, bf16 on GPUs, float32 on CPUs without AVX512-BF16/AMX); ``"bfloat16"``
     also pays on CPUs with AVX512-BF16/AMX (benchmarks/RESULTS.md); losses are summed in
     float32 either way. A row whose images do not decode (truncated, corrupt, missing,
     more than ``max_pixels`` pixels, a decompression bomb) gets a null score and

@@ -13,8 +13,9 @@ loads through the Auto classes, like any Hub model; nothing downstream knows it 
 - :mod:`.toy`: :func:`toy_dataset`, a hand-made canonical dataset, and
   :data:`TOY_ARCHITECTURE`, a smaller architecture for unit tests.
 
-Tiny checkpoints of other model families go in modules of their own beside :mod:`.tiny`,
-exported here.
+- :mod:`.families`: :func:`tiny_family_checkpoint` and :data:`FAMILIES`, tiny random
+  checkpoints of every supported VLM family (Qwen2-VL, Gemma 3, Idefics3, InternVL, ...)
+  with the real model and processor classes and their published chat templates.
 
 Example:
     >>> from hf_vitcurate.testing import tiny_checkpoint, toy_dataset, tiny_recipe
@@ -38,6 +39,8 @@ _EXPORTS = {
     "train_tiny": "recipes",
     "toy_dataset": "toy",
     "TOY_ARCHITECTURE": "toy",
+    "tiny_family_checkpoint": "families",
+    "FAMILIES": "families",
 }
 
 # Lazy: importing the package stays cheap (no torch until a name is used).
