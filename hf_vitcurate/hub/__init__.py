@@ -8,7 +8,7 @@ Example:
 
 Modules: ``layout`` (Parquet shards, README YAML), ``card`` (templates in
 ``hf_vitcurate/cards``), ``plots`` (score histograms), ``manifest`` (``curation.json``),
-``versions`` (``versions/<tag>/`` snapshots, copies that never change), ``upload`` (``huggingface_hub`` commit and tag: :func:`push`),
+``versions`` (``versions/<tag>/`` snapshots, copies that never change), ``upload`` (:func:`push` through ``huggingface_hub``: commits of at most 50 files, retried, resumed without re-sending what the repo holds, then the tag),
 ``publishing`` (:func:`publish`, tying them together, one at a time per ``local_dir``: a
 second publish into a folder in use fails with :class:`~hf_vitcurate.errors.LockedError`).
 """
