@@ -181,7 +181,8 @@ def as_triplets(sources: Mapping[str, Dataset], *, explode: bool) -> dict[str, D
             logger.info("%s: %d multi-turn row(s) cut into single-turn triplets (ids {id}#t{k})", name, multi)
             ds = explode_turns(ds)
         elif multi:
-            logger.warning("%s: %d multi-turn row(s) kept whole (explode=False): only their last turn is answered "
+            # INFO, not WARNING: explode=False is the caller's explicit choice (the default cuts them).
+            logger.info("%s: %d multi-turn row(s) kept whole (explode=False): only their last turn is answered "
                            "and scored", name, multi)
         out[name] = ds
     return out

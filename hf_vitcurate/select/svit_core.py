@@ -50,7 +50,6 @@ Example:
 
 from __future__ import annotations
 
-import logging
 import math
 import warnings
 from collections.abc import Sequence
@@ -67,7 +66,6 @@ from ..errors import ConfigError, MissingColumnError, ShortfallError, missing_co
 from ..results import Selection
 from .common import finish, ids_hash
 
-log = logging.getLogger(__name__)
 
 SVIT_CORE_SIZE = 157_712  # SVIT-core-150K, the size of LLaVA-Instruct-150K
 
@@ -216,8 +214,8 @@ def _shortfall(method: str, what: str, short: dict[str, int], allow_short: bool,
     message = f"{method}: {what}: {parts} (total short by {total}). {advice}"
     if not allow_short:
         raise ShortfallError(message + " Or pass allow_short=True to return fewer rows.", short)
+    # One message: a Python warning (pytest.warns, -W error can catch it); not also a log line.
     warnings.warn(message + " Returning fewer rows (allow_short=True).", stacklevel=3)
-    log.warning(message)
 
 
 def _check_ratio(ratio: float) -> None:
