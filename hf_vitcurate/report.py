@@ -163,6 +163,8 @@ def why(target: str, m: dict[str, Any], rows: int, pool_rows: int) -> str:
         return f"its yes:no is {kept}, no lower than random draws' {chance} (the pool's is {p:.1f}), so it dropped no more yes rows than chance"
     if target.startswith("source:") and abs(c - p) <= 0.25 * std:
         return f"it keeps the pool's own share ({_fmt(target, p)}), as a selection that takes the same fraction of every source does"
+    if c > mean + std:
+        return f"it keeps {kept}, more than random draws' {chance}, so its scores favour these rows"
     if c >= mean:
         return f"it keeps {kept}, no fewer than random draws' {chance}, so its scores do not single these rows out"
     return f"it keeps {kept} against random's {chance}, {m['z']:.1f} std better, short of {GOAL_Z:.0f}"

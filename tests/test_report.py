@@ -152,3 +152,13 @@ def test_an_output_of_turns_is_drawn_against_the_pools_turns(world):
     turn_share = sum(truth[p] == "hallucination" for p in turns["parent_id"]) / len(turns)
     assert entry["metrics"]["hallucination"]["pool"] == pytest.approx(turn_share, abs=1e-4)
     assert entry["goals"]["hallucination"]
+
+
+def test_why_says_more_when_an_output_keeps_more_than_random():
+    """An output that keeps a kind well above random draws is said to favour it, not 'no fewer'."""
+    from hf_vitcurate.report import why
+
+    m = {"config": 0.2, "pool": 0.1, "random_mean": 0.1, "random_std": 0.01, "z": -10.0}
+    assert "more than random draws' 10.0% ± 1.0%, so its scores favour these rows" in why("hallucination", m, 50, 100)
+    m = {**m, "config": 0.105}
+    assert "no fewer than" in why("hallucination", m, 50, 100)
