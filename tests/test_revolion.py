@@ -537,7 +537,7 @@ def test_tune_cross_evaluate_scores_every_turn_of_multi_turn_rows(tiny_model_pat
     assert np.isfinite(scores[f"{parent}#t0"]) and np.isfinite(scores[f"{parent}#t1"])
     assert manifest["params"]["explode"] is True
     # explode=False keeps rows whole and says that only the last turn is scored.
-    with caplog.at_level("WARNING"):
+    with caplog.at_level("INFO", logger="hf_vitcurate"):
         whole, _ = tune_cross_evaluate(sources, model=tiny_model_path, work_dir=tmp_path / "b", recipe=recipe,
                                        max_new_tokens=2, batch_size=4, chunk_size=4, explode=False)
     assert parent in list_column(whole, "id") and "only their last turn" in caplog.text
