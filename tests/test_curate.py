@@ -144,11 +144,14 @@ def test_every_method_on_a_tiny_pool(tmp_path):
                                     "options": {"n_seed": 8, "train": {"max_steps": 2, "batch_size": 8}}},
                   "recommended": {"method": "combination", "fraction": 0.5,
                                   "steps": ["cleanup", {"quality": {"fraction": 0.8}}]},
+                  "by_necessity": {"method": "combination", "fraction": 0.5,
+                                   "steps": [{"quality": {"column": "necessity", "fraction": 0.8}}]},
               }}
     summary = run_recipe(recipe, output_dir=str(tmp_path))
     configs = summary["configs"]
     assert set(configs["revo_lion"]["splits"]) == {"tune", "eval"}
     assert configs["recommended"]["accounting"]["removed"]["quality"] > 0
+    assert configs["by_necessity"]["accounting"]["removed"]["quality"] > 0  # the seed model's necessity, reused
     for name, entry in configs.items():
         acc = entry["accounting"]
         assert acc["rows_in"] == acc["kept"] + sum(acc["removed"].values()), name

@@ -109,6 +109,8 @@ def _mllm_selector(pool: Dataset, output: Output, context: Context) -> Built:
     result = mllm_selector(pool, n=output.budget(len(pool)), model=context.model, seed=output.seed, recipe=recipe,
                            work_dir=context.work_dir, **options)
     sel, manifest = result
+    # The seed model's necessity of every scored row, for a later combination's quality step.
+    context.scores["necessity"] = row_scores(result.scored, "necessity")
     return Built(DatasetDict({"train": sel}), manifest, account(len(pool), len(sel), {}), pool)
 
 
