@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import statistics
 import sys
 import tempfile
@@ -33,21 +32,13 @@ def kind_pictures(per_kind: int, seed: int):
     """``(kinds, Dataset)``: ``per_kind`` pictures of each ShapesWorld kind, its objects all of that kind."""
     from datasets import Dataset, Features, Image, List, Value
 
-    from hf_vitcurate.synthetic.world import COLOR_NAMES, SHAPES, SIZES, Obj, Scene, object_sizes, png_bytes
+    from hf_vitcurate.synthetic.world import SHAPES, kind_scene, png_bytes
 
     ids, pngs, kinds = [], [], []
     for shape in SHAPES:
         for i in range(per_kind):
-            rng = random.Random(f"{shape}:{seed}:{i}")
-            sizes, cell_px, objs = object_sizes(64), 64 / 3, []
-            for cell in sorted(rng.sample(range(9), rng.randint(1, 4))):
-                size = rng.choice(SIZES)
-                side = sizes[size]
-                slack = max(0, int(cell_px - side) - 1)
-                x, y = int((cell % 3) * cell_px) + rng.randint(0, slack), int((cell // 3) * cell_px) + rng.randint(0, slack)
-                objs.append(Obj(shape, rng.choice(COLOR_NAMES), size, cell, (x, y, x + side, y + side)))
             ids.append(f"{shape}-{i}")
-            pngs.append(png_bytes(Scene(ids[-1], 64, tuple(objs))))
+            pngs.append(png_bytes(kind_scene(i, shape, seed)))
             kinds.append(shape)
     ds = Dataset.from_dict({"id": ids, "images": [[{"bytes": b, "path": None}] for b in pngs]},
                            features=Features({"id": Value("string"), "images": List(Image())}))

@@ -14,7 +14,6 @@ from __future__ import annotations
 import io
 import os
 import json
-import random
 
 import numpy as np
 import pytest
@@ -25,22 +24,16 @@ from hf_vitcurate.engine import collect
 from hf_vitcurate.images import decode
 from hf_vitcurate.stages import image_duplicates, image_embeddings
 from hf_vitcurate.stages.image_dedup import thumbnail_vector
-from hf_vitcurate.synthetic.world import COLOR_NAMES, SHAPES, SIZES, Obj, Scene, make_scene, object_sizes, png_bytes
+from hf_vitcurate.synthetic.world import SHAPES, make_scene, png_bytes
+from hf_vitcurate.synthetic.world import kind_scene as world_kind_scene
 
 FEATS = Features({"id": Value("string"), "images": List(Image())})
 
 
 def kind_scene(i: int, shape: str, seed: int) -> tuple[str, bytes]:
     """A ShapesWorld picture whose 1-4 objects are all ``shape`` (random colours, sizes, cells)."""
-    rng = random.Random(f"{shape}:{seed}:{i}")
-    sizes, cell_px, objs = object_sizes(64), 64 / 3, []
-    for cell in sorted(rng.sample(range(9), rng.randint(1, 4))):
-        size = rng.choice(SIZES)
-        side = sizes[size]
-        slack = max(0, int(cell_px - side) - 1)
-        x, y = int((cell % 3) * cell_px) + rng.randint(0, slack), int((cell // 3) * cell_px) + rng.randint(0, slack)
-        objs.append(Obj(shape, rng.choice(COLOR_NAMES), size, cell, (x, y, x + side, y + side)))
-    return f"{shape}-{seed}-{i}", png_bytes(Scene(f"{shape}-{seed}-{i}", 64, tuple(objs)))
+    scene = world_kind_scene(i, shape, seed)
+    return scene.image_id, png_bytes(scene)
 
 
 def images(pairs) -> Dataset:

@@ -149,6 +149,24 @@ def make_scene(index: int, seed: int = 0, image_size: int = 64, stream: str = TR
             return Scene(image_id(index, seed, stream), image_size, objects)
 
 
+def kind_scene(index: int, shape: str, seed: int = 0, image_size: int = 64) -> Scene:
+    """A scene of 1-4 objects all of one ``shape`` (random colours, sizes, cells): a known
+    "kind" of picture, for testing and measuring image search (``engine.collect``).
+
+    >>> {o.shape for o in kind_scene(0, "circle").objects}
+    {'circle'}
+    """
+    rng = random.Random(f"{shape}:{seed}:{index}")
+    sizes, cell_px, objs = object_sizes(image_size), image_size / 3, []
+    for cell in sorted(rng.sample(range(9), rng.randint(1, 4))):
+        size = rng.choice(SIZES)
+        side = sizes[size]
+        slack = max(0, int(cell_px - side) - 1)
+        x, y = int((cell % 3) * cell_px) + rng.randint(0, slack), int((cell // 3) * cell_px) + rng.randint(0, slack)
+        objs.append(Obj(shape, rng.choice(COLOR_NAMES), size, cell, (x, y, x + side, y + side)))
+    return Scene(f"{shape}-{seed}-{index}", image_size, tuple(objs))
+
+
 def _draw(draw: ImageDraw.ImageDraw, o: Obj) -> None:
     x1, y1, x2, y2 = o.box
     fill = COLORS[o.color]
