@@ -80,6 +80,7 @@ def test_recipe_validation_and_parts():
     assert part_of("model.vision_tower.vision_model.encoder.layers.0.mlp.fc1.weight") == "vision"
     assert part_of("model.multi_modal_projector.linear_1.weight") == "projector"
     assert part_of("model.visual.merger.mlp.0.weight") == "projector"  # Qwen2-VL
+    assert part_of("model.image_newline") == "projector"  # LLaVA-NeXT / OneVision
     assert part_of("model.visual.blocks.0.attn.qkv.weight") == "vision"
     assert part_of("model.language_model.layers.0.self_attn.q_proj.weight") == "language"
     assert part_of("lm_head.weight") == "language"

@@ -53,7 +53,9 @@ from .recipes import NEUTRAL_FIELDS, PARTS, Recipe, make_recipe  # noqa: F401
 # Parameter-name fragments of each part, across LLaVA-style families (LLaVA, LLaVA-NeXT,
 # Qwen2-VL's ``visual`` tower with its ``merger``, Idefics ``connector``). Projector
 # patterns are checked first: ``visual.merger`` is Qwen2-VL's projector inside ``visual``.
-PROJECTOR_NAMES = ("multi_modal_projector", "mm_projector", "visual.merger", "connector")
+# image_newline: LLaVA-NeXT/OneVision's learned end-of-row embedding between image tiles, made
+# and trained with the projector (it is no part of the language model's vocabulary).
+PROJECTOR_NAMES = ("multi_modal_projector", "mm_projector", "visual.merger", "connector", "image_newline")
 VISION_NAMES = ("vision_tower", "vision_model", "visual", "image_encoder")
 STATE_FILE = "trainer_state.json"
 LOG_FILE = "train_log.json"
