@@ -50,6 +50,14 @@ def embedder(tmp_path_factory, toy_vit) -> str:
                            vision_heads=2, text_width=32, text_layers=1, text_heads=2, text_mlp=64, vocab_size=300)
 
 
+
+def embedded_repo(*, seed: int, per_kind: int, domains: tuple[str, str]) -> tuple[Dataset, Dataset]:
+    """A repository of two kinds of pictures with thumbnail embeddings, and its first two rows as seeds."""
+    pictures = [kind_scene(i, s, seed=seed) for i in range(per_kind) for s in SHAPES[:2]]
+    vectors = [thumbnail_vector(decode({"bytes": png, "path": None}, max_pixels=None)).tolist() for _, png in pictures]
+    repo = images(pictures).add_column("image_embedding", vectors)
+    return repo, repo.select([0, 1]).add_column("domain", list(domains))
+
 def test_seeds_of_one_kind_collect_that_kind_far_more_often_than_random(embedder, tmp_path):
     repo = image_embeddings(images(kind_scene(i, s, seed=1) for i in range(40) for s in SHAPES), model=embedder)
     seeds = image_embeddings(images(kind_scene(i, s, seed=2) for i in range(3) for s in SHAPES), model=embedder)
@@ -237,11 +245,7 @@ def test_mminstruct_card_says_how_the_images_were_collected(tmp_path):
     """Issue 23: the card of an MMInstruct-style output records the collection step its rows carry."""
     from hf_vitcurate.hub import publish
 
-    pictures = [kind_scene(i, s, seed=5) for i in range(4) for s in SHAPES[:2]]
-    repo = images(pictures)
-    vectors = [thumbnail_vector(decode({"bytes": png, "path": None}, max_pixels=None)).tolist() for _, png in pictures]
-    repo = repo.add_column("image_embedding", vectors)
-    seeds = repo.select([0, 1]).add_column("domain", ["charts", "photos"])
+    repo, seeds = embedded_repo(seed=5, per_kind=4, domains=("charts", "photos"))
     found = collect(repo, seeds, per_domain=2, k=4)
     rows = found.remove_columns(["images", "image_embedding"]).add_column("instruction_type", ["judgement"] * len(found))
     out = publish(rows, "test/mmi", local_dir=str(tmp_path / "hub"), card="mminstruct")
@@ -268,11 +272,7 @@ def test_engine_runs_collection_then_captions_and_questions():
     from hf_vitcurate.engine import EchoBackend, Engine
     from hf_vitcurate import provenance
 
-    pictures = [kind_scene(i, s, seed=6) for i in range(5) for s in SHAPES[:2]]
-    repo = images(pictures)
-    vectors = [thumbnail_vector(decode({"bytes": png, "path": None}, max_pixels=None)).tolist() for _, png in pictures]
-    repo = repo.add_column("image_embedding", vectors)
-    seeds = repo.select([0, 1]).add_column("domain", ["landmark", "ocr"])
+    repo, seeds = embedded_repo(seed=6, per_kind=5, domains=("landmark", "ocr"))
     engine = Engine(EchoBackend(lambda r: "A picture of shapes." if r.images else "no"), max_attempts=1)
     result = engine.run(repo, seed_images=seeds, per_domain=3, k=5, types=["judgement"], n_questions=1, long_vqa=False)
     assert len(result.captioned) == 6 and sorted(set(result.captioned["domain"])) == ["landmark", "ocr"]
@@ -286,11 +286,7 @@ def test_engine_run_passes_the_index_options_to_collect(tmp_path):
     """A one-call run over a large repository can save and reuse its index (collect_options)."""
     from hf_vitcurate.engine import EchoBackend, Engine
 
-    pictures = [kind_scene(i, s, seed=7) for i in range(4) for s in SHAPES[:2]]
-    repo = images(pictures)
-    vectors = [thumbnail_vector(decode({"bytes": png, "path": None}, max_pixels=None)).tolist() for _, png in pictures]
-    repo = repo.add_column("image_embedding", vectors)
-    seeds = repo.select([0, 1]).add_column("domain", ["landmark", "ocr"])
+    repo, seeds = embedded_repo(seed=7, per_kind=4, domains=("landmark", "ocr"))
     engine = Engine(EchoBackend(lambda r: "A picture of shapes." if r.images else "no"), max_attempts=1)
     index = tmp_path / "repo.faiss"
     engine.run(repo, seed_images=seeds, per_domain=2, k=3, types=["judgement"], n_questions=1, long_vqa=False,
