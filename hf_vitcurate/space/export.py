@@ -7,8 +7,9 @@ the Space: ``sdk: gradio`` at the installed gradio's version, ``app_file``, the 
 Python's ``python_version`` and ``suggested_hardware``.
 
 :func:`push_space` uploads the folder as a Space repo (``repo_type="space"``) with
-``huggingface_hub`` directly: the package's dataset push (:func:`hf_vitcurate.hub.push`)
-handles dataset repos only.
+``huggingface_hub``'s ``upload_folder`` (three files), through the package's ``HfApi``
+(:func:`hf_vitcurate.hub.upload.make_api`): the package's dataset push
+(:func:`hf_vitcurate.hub.push`) handles dataset repos only.
 
 Example:
     >>> import tempfile, yaml
@@ -128,11 +129,9 @@ def push_space(folder: str, repo_id: str, *, private: bool = True, token: str | 
 
     ``token``: for this upload only (default: ``HF_TOKEN`` / login).
     """
-    from huggingface_hub import HfApi
+    from ..hub.upload import make_api  # the package's one HfApi (user agent, token for this call only)
 
-    from .. import __version__
-
-    api = HfApi(token=token, library_name="hf_vitcurate", library_version=__version__)
+    api = make_api(token)
     api.create_repo(repo_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
     info = api.upload_folder(repo_id=repo_id, repo_type="space", folder_path=folder, allow_patterns=list(FILES),
                              commit_message="Space written by vitcurate space-export")
