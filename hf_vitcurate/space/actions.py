@@ -305,14 +305,10 @@ def publish_to_hub(session: Session, repo_id: str, *, token: str, version: str |
     The token is passed to ``publish`` and dropped: never stored, logged, written or returned.
     An error that quotes it has it replaced by ``***``.
     """
-    import inspect
-
     from ..hub import publish
 
     if not token:
         raise ConfigError("enter a Hub token with write access to publish (it is used once and not kept)")
-    if "token" not in inspect.signature(publish).parameters:
-        raise RunError("this hf_vitcurate's publish() takes no token; update the package to publish from the Space")
     local_dir = os.path.join(limits.work_dir, "publish", uuid.uuid4().hex)
     try:
         publish(DatasetDict({"train": session.result}), repo_id, local_dir=local_dir, push=True, token=token,
@@ -326,8 +322,6 @@ def publish_to_hub(session: Session, repo_id: str, *, token: str, version: str |
         if token in str(err):
             raise RunError(text) from None  # `from None`: the original quotes the token
         raise
-    finally:
-        token = ""  # noqa: F841 - dropped as soon as the push is done
     from huggingface_hub import constants
 
     return f"{constants.ENDPOINT}/datasets/{repo_id}"  # the Hub the push went to (HF_ENDPOINT)
