@@ -188,18 +188,24 @@ def test_undecodable_images_are_flagged_and_a_killed_run_resumes(embedder, tmp_p
     assert resumed["image_embedding_flag"] == clean["image_embedding_flag"]
 
 
-def test_clip_checkpoints_embed_through_get_image_features(tmp_path):
-    """A CLIP checkpoint (random, tiny) goes through ``AutoModel.get_image_features``: projection-sized unit vectors."""
+def _tiny_clip(folder, **text) -> None:
+    """Save a random CLIP checkpoint (hidden size 32, projection 24, 64x64 images, a class token) to ``folder``;
+    ``text`` overrides its text tower's config."""
     import torch
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
 
     torch.manual_seed(0)
     cfg = CLIPConfig(text_config={"vocab_size": 100, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
-                                  "num_attention_heads": 2, "max_position_embeddings": 16},
+                                  "num_attention_heads": 2, "max_position_embeddings": 16, **text},
                      vision_config={"image_size": 64, "patch_size": 16, "hidden_size": 32, "intermediate_size": 64,
                                     "num_hidden_layers": 1, "num_attention_heads": 2}, projection_dim=24)
-    CLIPModel(cfg).save_pretrained(tmp_path / "clip")
-    CLIPImageProcessor(size={"shortest_edge": 64}, crop_size={"height": 64, "width": 64}).save_pretrained(tmp_path / "clip")
+    CLIPModel(cfg).save_pretrained(folder)
+    CLIPImageProcessor(size={"shortest_edge": 64}, crop_size={"height": 64, "width": 64}).save_pretrained(folder)
+
+
+def test_clip_checkpoints_embed_through_get_image_features(tmp_path):
+    """A CLIP checkpoint (random, tiny) goes through ``AutoModel.get_image_features``: projection-sized unit vectors."""
+    _tiny_clip(tmp_path / "clip")
     two = images([kind_scene(0, "square", seed=4), kind_scene(1, "square", seed=4)])
     pair = Dataset.from_dict({"id": ["both"], "images": [two["images"][0] + two["images"][1]]}, features=FEATS)
     out = image_embeddings(two, model=tmp_path / "clip", batch_size=1)
@@ -297,23 +303,15 @@ def test_engine_run_passes_the_index_options_to_collect(tmp_path):
 def test_key_phrases_join_the_seed_images_as_queries(tmp_path):
     """Issue 23: a CLIP-like checkpoint's text tower embeds each domain's key phrases in the image space;
     those rows query the repository beside the seed images. A model without one is a clear error."""
-    import torch
     from datasets import concatenate_datasets
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
 
     from hf_vitcurate.errors import ConfigError
     from hf_vitcurate.stages import phrase_embeddings
     from hf_vitcurate.testing.tiny import train_tokenizer
 
     tok = train_tokenizer(["a bar chart of sales", "a photo of a street", "a red square"], vocab_size=300)
-    torch.manual_seed(0)
-    cfg = CLIPConfig(text_config={"vocab_size": len(tok), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
-                                  "num_attention_heads": 2, "max_position_embeddings": 32,
-                                  "eos_token_id": tok.eos_token_id, "pad_token_id": tok.pad_token_id},
-                     vision_config={"image_size": 64, "patch_size": 16, "hidden_size": 32, "intermediate_size": 64,
-                                    "num_hidden_layers": 1, "num_attention_heads": 2}, projection_dim=24)
-    CLIPModel(cfg).save_pretrained(tmp_path / "clip")
-    CLIPImageProcessor(size={"shortest_edge": 64}, crop_size={"height": 64, "width": 64}).save_pretrained(tmp_path / "clip")
+    _tiny_clip(tmp_path / "clip", vocab_size=len(tok), max_position_embeddings=32, eos_token_id=tok.eos_token_id,
+               pad_token_id=tok.pad_token_id)
     tok.save_pretrained(tmp_path / "clip")
     queries = phrase_embeddings({"charts": ["a bar chart"], "street": ["a photo of a street", "a red square"]},
                                 model=tmp_path / "clip")
@@ -445,18 +443,11 @@ def test_pooling_of_a_clip_model_pools_its_vision_tokens(tmp_path):
     """CLIP: no pooling is get_image_features (projection-sized); 'mean'/'max'/'cls' pool the vision model's
     last hidden state (hidden-sized); 'cls' on a tower without a class token is an error."""
     import torch
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
 
     from hf_vitcurate.errors import ConfigError
     from hf_vitcurate.stages.image_embeddings import pool
 
-    torch.manual_seed(0)
-    cfg = CLIPConfig(text_config={"vocab_size": 100, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
-                                  "num_attention_heads": 2, "max_position_embeddings": 16},
-                     vision_config={"image_size": 64, "patch_size": 16, "hidden_size": 32, "intermediate_size": 64,
-                                    "num_hidden_layers": 1, "num_attention_heads": 2}, projection_dim=24)
-    CLIPModel(cfg).save_pretrained(tmp_path / "clip")
-    CLIPImageProcessor(size={"shortest_edge": 64}, crop_size={"height": 64, "width": 64}).save_pretrained(tmp_path / "clip")
+    _tiny_clip(tmp_path / "clip")
     two = images([kind_scene(0, "square", seed=4), kind_scene(1, "circle", seed=4)])
     assert np.array(image_embeddings(two, model=tmp_path / "clip")["image_embedding"]).shape == (2, 24)
     pooled = {p: np.array(image_embeddings(two, model=tmp_path / "clip", pooling=p)["image_embedding"])
