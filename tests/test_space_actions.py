@@ -58,6 +58,12 @@ def test_shapesworld_load_validate_tag_select_and_export_a_zip_that_loads_back(s
     assert sorted(back["id"]) == sorted(picked.selected["id"])
 
 
+@pytest.mark.parametrize("method", [m for m, need in actions.SELECTIONS.items() if need])
+def test_a_selection_without_its_column_names_a_stage_the_page_offers(shapes, method):
+    stage = str(pytest.raises(MissingColumnError, actions.run_selection, shapes, method, n=4).value).split("'")[-2]
+    assert stage in actions.STAGES
+
+
 def test_statistics_give_the_tables_and_the_first_word_chart(shapes, tmp_path):
     report, markdown = actions.statistics(shapes.kept, chart=str(tmp_path / "chart.png"))
     assert report["rows"] == len(shapes.kept) and "| task |" in markdown

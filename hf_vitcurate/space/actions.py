@@ -228,7 +228,9 @@ def run_selection(session: Session, method: str, *, n: int | None = None, fracti
         raise ConfigError(f"unknown selection {method!r}; choose one of {', '.join(SELECTIONS)}")
     missing = [c for c in SELECTIONS[method] if c not in ds.column_names]
     if missing:
-        stage = {"informativeness": "concepts", "yes_no": "yes_no", "necessity": "necessity"}[missing[0]]
+        from ..errors import ADDED_BY  # what adds each column: "stages.concepts" -> the page's stage "concepts"
+
+        stage = ADDED_BY[missing[0]][0].split(".")[-1]
         raise MissingColumnError(f"{method} needs the column {missing[0]!r}: run the stage '{stage}' first")
     if (n is None) == (fraction is None):
         raise ConfigError("give the size as rows (n) or as a fraction, one of the two")
