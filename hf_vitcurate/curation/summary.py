@@ -16,7 +16,6 @@ Example:
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from datasets import Dataset, concatenate_datasets
@@ -71,8 +70,8 @@ def _versus(z: float | None) -> str:
     return f"{abs(z):.1f} sd {'better' if z > 0 else 'worse'}" if abs(z) >= 0.05 else "same as random"
 
 
-def table_text(rows: list[dict[str, Any]]) -> str:
-    """The summary as a fixed-width text table (config | rows | degraded vs pool vs random | yes:no)."""
+def _cells(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """The summary's header and body cells, shared by the text and the Markdown table."""
     truth = any("degraded" in r for r in rows)
     headers = ["config", "rows"] + (["degraded", "pool", "random", "vs random"] if truth else []) + ["yes:no"]
     body = []
@@ -83,6 +82,12 @@ def table_text(rows: list[dict[str, Any]]) -> str:
                       _versus(r["z"])]
         cells.append(r["yes_no"])
         body.append(cells)
+    return headers, body
+
+
+def table_text(rows: list[dict[str, Any]]) -> str:
+    """The summary as a fixed-width text table (config | rows | degraded vs pool vs random | yes:no)."""
+    headers, body = _cells(rows)
     widths = [max(len(x) for x in col) for col in zip(headers, *body)]
     right = {1, 2, 3, len(headers) - 1}
 
@@ -94,5 +99,4 @@ def table_text(rows: list[dict[str, Any]]) -> str:
 
 def table_markdown(rows: list[dict[str, Any]]) -> str:
     """The same table in Markdown, for the card."""
-    cells = [re.split(r"\s{2,}", line.strip()) for line in table_text(rows).splitlines()]
-    return md_table(cells[0], cells[1:])
+    return md_table(*_cells(rows))
