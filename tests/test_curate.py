@@ -188,3 +188,14 @@ def test_work_dir_is_shared_by_runs_into_other_output_folders(tmp_path):
     two = run_recipe(small, output_dir=str(tmp_path / "b"), work_dir=str(tmp_path / "work"))
     assert one["configs"]["svit_core"]["splits"] == two["configs"]["svit_core"]["splits"]
     assert (tmp_path / "work" / "report.png").is_file() and not (tmp_path / "a" / "work").exists()
+
+
+def test_two_sources_become_one_pool_on_their_shared_columns(tmp_path):
+    rows = [{"id": f"r{i}", "conversations": [{"from": "human", "value": f"Is {i} even?"},
+                                              {"from": "gpt", "value": "Yes." if i % 2 == 0 else "No."}]} for i in range(5)]
+    (tmp_path / "pool.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    recipe = {"sources": {"shapesworld": {"n_images": 4}, "numbers": {"path": str(tmp_path / "pool.jsonl")}},
+              "outputs": {"sample": {"method": "random_subset", "n": 3}}}
+    pool, truth = load_sources(recipe)
+    assert list_column(pool, "source").count("numbers") == 5 and len(pool) > 5
+    assert "_truth" not in pool.column_names and set(truth) < set(list_column(pool, "id"))

@@ -24,12 +24,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from datasets import Dataset, DatasetDict, concatenate_datasets
+from datasets import Dataset, DatasetDict
 
 from ..columns import list_column
 from ..errors import ConfigError
 from .outputs import Built, Context, build
 from .recipe import Recipe, load_recipe, parse_recipe
+from .summary import joined
 
 
 @dataclass
@@ -84,10 +85,7 @@ def load_sources(recipe: Recipe | dict | str | os.PathLike) -> tuple[Dataset, di
             # The recipe's name becomes the rows' source: the card's license table matches on it.
             ds = load_vit(src.path, format=src.format, image_root=src.image_root, source=src.name)
         parts.append(ds)
-    if len(parts) == 1:
-        return parts[0], truth
-    common = [c for c in parts[0].column_names if all(c in p.column_names for p in parts)]
-    return concatenate_datasets([p.select_columns(common) for p in parts]), truth
+    return joined(parts), truth
 
 
 def curate(

@@ -24,8 +24,8 @@ from ..hub.card import md_table
 
 
 def joined(dd) -> Dataset:
-    """A config's splits as one Dataset (the columns they share)."""
-    parts = list(dd.values())
+    """A config's splits (a ``DatasetDict``, or a list of Datasets) as one Dataset, on the columns they share."""
+    parts = list(dd.values()) if hasattr(dd, "values") else list(dd)
     if len(parts) == 1:
         return parts[0]
     common = [c for c in parts[0].column_names if all(c in p.column_names for p in parts)]
