@@ -160,6 +160,20 @@ def test_a_recipe_runs_on_the_loaded_pool(shapes, limits):
     assert set(s.manifest["configs"]) == {"svit_core", "random"} and "removed" in s.manifest["configs"]["random"]
     with pytest.raises(ConfigError):
         actions.run_recipe(shapes, "- just\n- a list", limits=limits)
+    with pytest.raises(ConfigError, match="^the recipe is not valid YAML"):
+        actions.run_recipe(shapes, "stages: [concepts", limits=limits)
+
+
+def test_a_recipe_name_is_a_built_in_one_never_a_file_on_the_server(shapes, limits, tmp_path, monkeypatch):
+    from hf_vitcurate.errors import NotFoundError
+
+    for name in ("mine", "mine.yaml"):
+        (tmp_path / name).write_text(actions.DEFAULT_RECIPE)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(NotFoundError, match="no built-in recipe 'mine'"):
+        actions.run_recipe(shapes, "mine", limits=limits)
+    with pytest.raises(ConfigError, match="recipe"):  # YAML text (a bare string), not the file
+        actions.run_recipe(shapes, "mine.yaml", limits=limits)
 
 
 def test_the_token_is_used_once_and_appears_in_no_output_file_or_log(shapes, limits, monkeypatch, tmp_path, caplog, capsys):

@@ -269,13 +269,17 @@ def run_recipe(session: Session, recipe: str, *, limits: Limits) -> tuple[Sessio
     import yaml
 
     from .. import curate
+    from ..curation.recipe import builtin, parse_recipe
 
     text = (recipe or "").strip()
     if not text:
         raise ConfigError("write a recipe (YAML) or the name of a built-in one (shapesworld)")
-    spec = text if re.fullmatch(r"[\w.-]+", text) else yaml.safe_load(text)
-    if not isinstance(spec, (str, dict)):
-        raise ConfigError("a recipe is a YAML mapping (stages, outputs) or the name of a built-in one")
+    if re.fullmatch(r"[\w-]+", text):  # a built-in recipe's name; never a file on the server
+        text = builtin(text)
+    try:
+        spec = parse_recipe(yaml.safe_load(text), text=text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"the recipe is not valid YAML ({' '.join(str(err).split())})") from None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = curate(session.need("pool"), spec, work_dir=os.path.join(limits.work_dir, "recipes", uuid.uuid4().hex))
