@@ -201,3 +201,28 @@ def test_cached_train_trains_once_per_identity(cache, tmp_path, monkeypatch):
     # A folder holding other files is never replaced: trained in place, the files kept.
     cached_train(rows, model=f_pre, output_dir=tmp_path / "other", max_steps=1, batch_size=4, progress=False)
     assert (tmp_path / "other" / "notes.txt").read_text() == "mine" and (tmp_path / "other" / "config.json").exists()
+
+
+def test_the_code_version_covers_every_module_the_training_reads():
+    """A change in any package module that training, the tower or the tiny checkpoint imports is a new model:
+    each such module is hashed (a missing one would reuse a stale model), and every hashed file exists."""
+    import ast
+
+    import hf_vitcurate
+    from hf_vitcurate.testing.cache import CODE_FILES, code_version
+
+    package = os.path.dirname(hf_vitcurate.__file__)
+    assert all(os.path.isfile(os.path.join(package, name)) for name in CODE_FILES)
+    # Modules that only report, lock or name errors never change the weights.
+    neutral = {"errors.py", "progress.py", "distributed.py", "identity.py"}
+    for name in ("models/training.py", "models/loss.py", "testing/tiny.py", "testing/vision.py", "testing/recipes.py"):
+        here = os.path.dirname(name)
+        with open(os.path.join(package, name)) as f:
+            tree = ast.parse(f.read())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                parts = here.split("/")[:len(here.split("/")) - (node.level - 1)]  # from . / from ..
+                target = "/".join(parts + (node.module or "").split("."))
+                if os.path.isfile(os.path.join(package, target + ".py")) and target + ".py" not in neutral:
+                    assert target + ".py" in CODE_FILES, f"{name} imports {target}.py, which the cache key misses"
+    assert "tokenizers" in code_version()

@@ -10,7 +10,7 @@ else ``~/.cache/hf_vitcurate``: :func:`hf_vitcurate.identity.cache_dir`), in ``t
   so every pool reuses it.
 - ``f_pre/<key>/``: a whole build (``tiny/`` and ``f_pre/``), keyed by the pool's text, the
   captions (images and text), the architecture, the seed, the recipe and the code
-  (:func:`code_version`: the source of the training code and the torch/transformers versions),
+  (:func:`code_version`: the source of the training code and the torch/transformers/tokenizers versions),
   so another pool, recipe or code version gets a new entry, never a stale model.
 
 Safe under concurrent runs: an entry is built in a private ``<key>.partial-<pid>`` folder while
@@ -53,12 +53,14 @@ IDENTITY_FILE = "identity.json"
 # How long a run waits for another process building the same entry before giving up.
 WAIT_SECONDS = 3600.0
 # Source files whose code decides what a tiny model is (relative to the package).
+# models/batching.py orders and groups the rows, models/recipes.py fills the recipe's defaults,
+# schema.py names the image token the tokenizer learns: each changes the model as much as training.py.
 CODE_FILES = ("testing/tiny.py", "testing/vision.py", "testing/recipes.py", "testing/cache.py",
-              "models/training.py", "models/loss.py", "models/chat.py", "models/loading.py",
-              "synthetic/world.py")
+              "models/training.py", "models/batching.py", "models/recipes.py", "models/loss.py",
+              "models/chat.py", "models/loading.py", "schema.py", "synthetic/world.py")
 # The subset the pretrained tower depends on (it never sees a chat template or an answer loss).
-TOWER_CODE_FILES = ("testing/tiny.py", "testing/vision.py", "models/training.py", "models/loading.py",
-                    "synthetic/world.py")
+TOWER_CODE_FILES = ("testing/tiny.py", "testing/vision.py", "models/training.py", "models/recipes.py",
+                    "models/loading.py", "synthetic/world.py")
 _ANNOUNCED: set[str] = set()
 
 
@@ -81,7 +83,8 @@ def cache_root() -> str:
 
 
 def code_version(files: tuple[str, ...] = CODE_FILES) -> dict[str, str]:
-    """SHA-256 of the source ``files`` (relative to the package) and the torch / transformers versions."""
+    """SHA-256 of the source ``files`` (relative to the package) and the torch / transformers / tokenizers versions."""
+    import tokenizers
     import torch
     import transformers
 
@@ -92,7 +95,8 @@ def code_version(files: tuple[str, ...] = CODE_FILES) -> dict[str, str]:
         if os.path.isfile(path):
             with open(path, "rb") as f:
                 digest.update(name.encode() + b"\0" + f.read() + b"\0")
-    return {"source": digest.hexdigest()[:16], "torch": torch.__version__, "transformers": transformers.__version__}
+    return {"source": digest.hexdigest()[:16], "torch": torch.__version__, "transformers": transformers.__version__,
+            "tokenizers": tokenizers.__version__}  # tiny.py trains the tokenizer with it
 
 
 def entry_key(*, data: Mapping[str, Any] | None = None, params: Mapping[str, Any]) -> str:
