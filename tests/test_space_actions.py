@@ -151,6 +151,9 @@ def test_limits_come_from_the_environment_and_flags_win(monkeypatch, tmp_path):
     limits = Limits.from_env(max_upload_mb=3)
     assert (limits.max_rows, limits.trust_remote_code, limits.max_upload_mb) == (77, True, 3)
     assert os.path.isdir(tmp_path / "w")
+    monkeypatch.setenv("VITCURATE_SPACE_MAX_ROWS", "lots")
+    with pytest.raises(ConfigError, match="^VITCURATE_SPACE_MAX_ROWS='lots' is not a number"):
+        Limits.from_env(work_dir=str(tmp_path))
 
 
 def test_a_recipe_runs_on_the_loaded_pool(shapes, limits):

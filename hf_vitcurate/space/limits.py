@@ -55,10 +55,14 @@ class Limits:
         7
         """
         env = {}
-        if os.environ.get("VITCURATE_SPACE_MAX_UPLOAD_MB"):
-            env["max_upload_mb"] = float(os.environ["VITCURATE_SPACE_MAX_UPLOAD_MB"])
-        if os.environ.get("VITCURATE_SPACE_MAX_ROWS"):
-            env["max_rows"] = int(os.environ["VITCURATE_SPACE_MAX_ROWS"])
+        for key, kind in (("max_upload_mb", float), ("max_rows", int)):
+            name = f"VITCURATE_SPACE_{key.upper()}"
+            if os.environ.get(name):
+                try:
+                    env[key] = kind(os.environ[name])
+                except ValueError:
+                    raise ConfigError(f"{name}={os.environ[name]!r} is not a number; set it to a "
+                                      f"{'whole ' if kind is int else ''}number or unset it") from None
         if _env_flag("VITCURATE_SPACE_TRUST_REMOTE_CODE"):
             env["trust_remote_code"] = True
         if os.environ.get("VITCURATE_SPACE_WORK_DIR"):
