@@ -339,7 +339,8 @@ def report_plot(report: Mapping[str, Any], path: str) -> str:
             ax.bar(x, [configs[n]["yes_no"]["ratio"] or 0 for n in names], 0.6)
         ax.set_title(key if key != "yes_no" else "yes:no", fontsize=9)
         ax.set_xticks(x, names, rotation=35, ha="right", fontsize=7)
-    axes[0].legend(fontsize=7)
+    if truthful:  # only the kept/random bars carry labels
+        axes[0].legend(fontsize=7)
     fig.tight_layout()
     save_figure(fig, os.path.abspath(path))
     return path

@@ -101,7 +101,7 @@ def test_sq_is_measured_on_hallucination_and_the_low_quality_source(world):
     assert entry["goals"] == {"hallucination": True, f"source:{LOW_QUALITY_SOURCE}": True}
 
 
-def test_without_truth_rows_yes_no_and_task_mix_only(world):
+def test_without_truth_rows_yes_no_and_task_mix_only(world, tmp_path):
     from datasets import DatasetDict
 
     pool, _ = world
@@ -111,6 +111,11 @@ def test_without_truth_rows_yes_no_and_task_mix_only(world):
     assert set(entry) == {"rows", "yes_no", "task_mix", "method", "targets"}
     table = report_table(rep)
     assert table.splitlines()[0].split() == ["config", "rows", "yes:no", "tasks"]
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no empty legend on the yes:no-only plot
+        report_plot(rep, str(tmp_path / "plot.png"))
 
 
 def test_table_and_plot(report, tmp_path):
