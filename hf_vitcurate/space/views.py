@@ -15,10 +15,11 @@ from typing import Any
 
 from datasets import Dataset
 
+from ..schema import CORE_COLUMNS
 from .actions import Session
 
-# Columns the stages add, shown in the counts line (the rest are the canonical schema's).
-BASE_COLUMNS = {"id", "images", "conversations", "source", "task", "image_id", "reject_reason"}
+# Columns not shown in the counts line: the canonical schema's, and what loading and validation may add.
+BASE_COLUMNS = {*CORE_COLUMNS, "image_id", "reject_reason"}
 
 
 def counts(session: Session) -> str:
