@@ -99,7 +99,7 @@ class Recipe:
     stages: list[Step]
     outputs: dict[str, Output]
     publish: Publish = field(default_factory=Publish)
-    model: dict[str, Any] = field(default_factory=lambda: {"checkpoint": "tiny", "vision_steps": 300})
+    model: dict[str, Any] = field(default_factory=lambda: {"checkpoint": "tiny"})  # as parse_recipe; train_tiny's defaults
     report_seeds: int = 5
     text: str = ""
 
