@@ -22,7 +22,7 @@ from PIL import Image as PILImage, ImageDraw
 
 from hf_vitcurate import FEATURES
 from hf_vitcurate.errors import ConfigError
-from hf_vitcurate.models.chat import IGNORE_INDEX, encode, model_inputs
+from hf_vitcurate.models.chat import IGNORE_INDEX, encode, model_inputs, render, to_messages
 from hf_vitcurate.models.generate import greedy_batch
 from hf_vitcurate.models.loading import load, load_processor
 from hf_vitcurate.stages import necessity
@@ -126,6 +126,24 @@ def test_labels_are_exactly_the_answers_and_their_end_of_turn(checkpoint, name):
         assert [tokenizer.decode(r).strip() for r in runs] == [a + eot for a in answers], (name, i)
         labelled = batch["labels"][i] != IGNORE_INDEX
         assert bool((batch["attention_mask"][i].bool() | ~labelled).all())  # never on padding
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("moved", [False, True])
+def test_render_is_the_processors_own_chat_template_text(checkpoint, name, moved, monkeypatch):
+    """chat.render calls transformers' Jinja renderer directly: the text must stay apply_chat_template's,
+    also where a release moved the renderer (``moved``: render falls back to apply_chat_template)."""
+    from hf_vitcurate.models import chat
+
+    if moved:
+        monkeypatch.setattr(chat, "_jinja_renderer", lambda: None)
+    processor = load_processor(checkpoint(name))
+    for conv in [KINDS[kind][1] for kind in KINDS]:
+        for k in range(1, len(conv) + 1):
+            for prompt in (False, True):
+                expected = processor.apply_chat_template(to_messages(conv[:k]), tokenize=False,
+                                                         add_generation_prompt=prompt)
+                assert render(processor, conv[:k], add_generation_prompt=prompt) == expected, (name, k, prompt)
 
 
 def reference_nll(path: str, ds: Dataset) -> tuple[list[float], list[int]]:

@@ -76,14 +76,22 @@ def render(processor, conversations: Sequence[dict[str, str]], add_generation_pr
     """
     messages = to_messages(conversations)
     template = getattr(processor, "chat_template", None)
-    if not isinstance(template, str):  # several named templates, or none: the processor decides
+    renderer = _jinja_renderer() if isinstance(template, str) else None
+    if renderer is None:  # several named templates, none, or a release that moved the renderer
         return processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
-    from transformers.utils.chat_template_utils import render_jinja_template
-
-    rendered, _ = render_jinja_template(conversations=[messages], chat_template=template,
-                                        add_generation_prompt=add_generation_prompt,
-                                        **processor.tokenizer.special_tokens_map)
+    rendered, _ = renderer(conversations=[messages], chat_template=template, add_generation_prompt=add_generation_prompt,
+                           **processor.tokenizer.special_tokens_map)
     return rendered[0]
+
+
+def _jinja_renderer():
+    """``transformers``' template renderer, the one ``apply_chat_template`` calls; None where a
+    release no longer has it there (it is not in the documented API), and ``render`` falls back."""
+    try:
+        from transformers.utils.chat_template_utils import render_jinja_template
+    except ImportError:
+        return None
+    return render_jinja_template
 
 
 def answer_spans(processor, conversations: Sequence[dict[str, str]]) -> tuple[str, list[tuple[int, int]]]:
