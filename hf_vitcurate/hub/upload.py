@@ -203,6 +203,12 @@ def commit_with_retries(api: HfApi, repo_id: str, batch: list, message: str, *, 
     so a commit that landed before its answer was lost is not made twice; when nothing is
     left, the branch's head (which holds it all) is returned, so the tag goes there.
     """
+    # Hand-written on purpose: huggingface_hub's commit retries (http_backoff, used by
+    # _send_commit(retry_on_error=True): off in create_commit, on in upload_folder's Xet
+    # pipeline) resend the same POST, so a commit whose answer was lost is made twice, and
+    # 412 is not among their statuses. upload_folder's pipeline also puts the deletions in
+    # its first commit (the old card would name deleted shards) and sizes its batches itself
+    # (README.md could land before the data it names).
     for attempt in range(1, MAX_TRIES + 1):
         try:
             info = api.create_commit(repo_id, operations=batch, commit_message=message, repo_type=REPO_TYPE)
