@@ -121,6 +121,12 @@ def test_token_keyword_is_used_for_that_push_only(configs, hub, tmp_path, monkey
                 assert SECRET.encode() not in f.read()
 
 
+def test_the_repo_is_created_private_unless_asked(configs, hub, tmp_path):
+    publish({"toy": configs["toy"]}, REPO, local_dir=str(tmp_path / "a"), push=True)
+    publish({"toy": configs["toy"]}, "me/open", local_dir=str(tmp_path / "b"), push=True, private=False)
+    assert hub.repos[("datasets", REPO)].private and not hub.repos[("datasets", "me/open")].private
+
+
 def test_refused_commits_are_retried(configs, hub, tmp_path):
     for status in (412, 429, 503):  # another commit landed first, rate limit, server busy: one after the other
         hub.fail("commit", status)
