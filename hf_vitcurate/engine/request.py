@@ -122,8 +122,8 @@ def pil(image, *, max_pixels: int | None = None):
 
 
 def image_mime(data: bytes) -> str:
-    """The media type of encoded image bytes, from their first bytes (PNG when unknown:
-    :func:`png_bytes` re-encodes anything else as PNG)."""
+    """The media type of encoded image bytes, from their first bytes (``image/png`` when unknown:
+    :func:`png_bytes` encodes only decoded images, as PNG; stored bytes are sent as they are)."""
     from ..images import image_type
 
     found = image_type(data)
