@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-POOLINGS = ("mean", "max", "cls")
+from hf_vitcurate.stages.image_embeddings import POOLINGS  # noqa: E402  (the ones image_embeddings takes)
 
 
 def kind_pictures(per_kind: int, seed: int):
