@@ -199,3 +199,15 @@ def test_two_sources_become_one_pool_on_their_shared_columns(tmp_path):
     pool, truth = load_sources(recipe)
     assert list_column(pool, "source").count("numbers") == 5 and len(pool) > 5
     assert "_truth" not in pool.column_names and set(truth) < set(list_column(pool, "id"))
+
+
+def test_a_config_section_lists_only_its_own_steps():
+    from hf_vitcurate.hub.card import config_section
+
+    def step(name, configs):
+        return {"kind": "select", "name": name, "rows_in": 10, "rows_out": 5, "seed": 0, "params": {}, "configs": configs}
+
+    steps = [step("mine", ["svit_core"]), step("other", ["svit_core_b"]), step("shared", ["svit_core", "svit_core_b"])]
+    text = config_section({"config": "svit_core", "card": "svit_core"}, steps)["method"]
+    assert "#### Method: SVIT-core" in text
+    assert "`mine`" in text and "`shared`" in text and "`other`" not in text

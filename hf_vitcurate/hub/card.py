@@ -140,6 +140,7 @@ def _steps(manifest: dict[str, Any]) -> list[dict[str, Any]]:
             **step,
             "index": i + 1,
             "applies_to": "all" if len(where) == n_splits else ", ".join(where),
+            "configs": sorted({w.split("/")[0] for w in where}),  # for a config's own section
             "rejected_total": sum((step.get("rejected") or {}).values()),
             "params_json": json.dumps(step.get("params") or {}, indent=2, sort_keys=True, default=str),
         })
@@ -224,8 +225,7 @@ def config_section(section: dict[str, Any], steps: list[dict[str, Any]]) -> dict
     rendered with the steps that apply to this config, headings two levels down.
     """
     config = section["config"]
-    own = [s for s in steps if s["applies_to"] == "all" or any(w.split("/")[0] == config
-                                                                for w in s["applies_to"].split(", "))]
+    own = [s for s in steps if config in s["configs"]]
     method = method_text(section["card"], steps=own) if section.get("card") else ""
     tables = [{"title": t, "markdown": table_markdown(v)} for t, v in (section.get("tables") or {}).items()]
     return {"config": config, "title": section.get("title") or config, "text": section.get("text", ""),
