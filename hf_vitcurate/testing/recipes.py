@@ -60,9 +60,9 @@ def _identity(ds, captions, *, seed: int, vision_steps: int, recipe: dict) -> di
     """What decides f_pre: the pool's text, the captions, the architecture, seed, steps, recipe and code."""
     from dataclasses import asdict
 
-    from ..identity import data_fingerprint, params_fingerprint
+    from ..identity import data_fingerprint
     from ..models.recipes import NEUTRAL_FIELDS
-    from .cache import code_version
+    from .cache import code_version, entry_key
     from .tiny import TINY_ARCHITECTURE
 
     has_captions = captions is not None and len(captions) > 0
@@ -72,7 +72,7 @@ def _identity(ds, captions, *, seed: int, vision_steps: int, recipe: dict) -> di
     params = {"architecture": asdict(TINY_ARCHITECTURE), "seed": seed, "vision_steps": vision_steps,
               "stage_1": {k: v for k, v in tiny_pretrain_recipe(seed=seed, **recipe).items() if k not in NEUTRAL_FIELDS}
               if has_captions else None, "code": code_version()}
-    return {"data": data, "params": params, "key": params_fingerprint({"data": data, "params": params})[:16]}
+    return {"data": data, "params": params, "key": entry_key(data=data, params=params)}
 
 
 def _tower(base: str, *, seed: int, vision_steps: int, progress: bool, cache: bool) -> None:
