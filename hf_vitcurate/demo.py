@@ -21,10 +21,6 @@ from typing import Any
 
 import yaml
 
-# Methods whose budget `fraction` overrides (REVO-LION's fraction is S1's P, and the
-# MMInstruct-style config keeps every row).
-BUDGETED = ("core", "mllm_selector", "combination", "random_subset")
-
 
 def _say(msg: str) -> None:
     from .progress import quiet
@@ -45,6 +41,7 @@ def demo_recipe(*, n_images: int | None = None, fraction: float | None = None, s
     ['svit_core']
     """
     from .curation import builtin, parse_recipe
+    from .curation.recipe import BUDGETED  # the methods whose budget `fraction` overrides
     from .errors import ConfigError
 
     text = builtin("shapesworld")

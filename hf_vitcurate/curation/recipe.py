@@ -31,6 +31,8 @@ from ..errors import ConfigError, NotFoundError
 STAGES = ("concepts", "yes_no", "leakage", "qa_count", "taxonomy")
 METHODS = ("release", "core", "taxonomy", "mllm_selector", "combination", "random_subset")
 STEPS = ("cleanup", "near_duplicates", "quality", "diversity", "balance")
+# Methods that need a budget (n or fraction); release's fraction is S1's P, a taxonomy keeps every row by default.
+BUDGETED = ("core", "mllm_selector", "combination", "random_subset")
 # Methods that train or run a model (they need `model`).
 MODEL_METHODS = ("release", "mllm_selector")
 SOURCE_KINDS = ("shapesworld", "files")
@@ -198,7 +200,7 @@ def _output(name: str, spec: Any) -> Output:
         out.fraction = _number(spec["fraction"], f"{where}.fraction")
         if not 0 < out.fraction <= 1:
             raise ConfigError(f"{where}.fraction: expected a number in (0, 1], got {out.fraction}")
-    if method in ("core", "mllm_selector", "combination", "random_subset") and out.n is None and out.fraction is None:
+    if method in BUDGETED and out.n is None and out.fraction is None:
         raise ConfigError(f"{where}: method {method} needs a budget, n or fraction")
     steps = _list(spec.get("steps") or [], f"{where}.steps")
     if method == "combination" and not steps:
