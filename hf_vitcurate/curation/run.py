@@ -27,7 +27,7 @@ from typing import Any, Callable
 from datasets import Dataset, DatasetDict
 
 from ..columns import list_column
-from ..errors import ConfigError
+from ..errors import RunError
 from .outputs import Built, Context, build
 from .recipe import Recipe, load_recipe, parse_recipe
 from .summary import joined
@@ -111,7 +111,7 @@ def curate(
     t = time.perf_counter()
     kept, rejected = validate(pool)
     if len(kept) + len(rejected) != len(pool):  # the one accounting every later count rests on
-        raise ConfigError(f"validate: {len(pool)} rows in, {len(kept)} kept + {len(rejected)} rejected")
+        raise RunError(f"validate: {len(pool)} rows in, {len(kept)} kept + {len(rejected)} rejected; please report this bug")
     timings["validate"] = _lap(t)
     say(f"validate: {len(pool)} rows -> kept {len(kept)}, rejected {len(rejected)} ({timings['validate']:.1f} s)")
     tagged = kept
