@@ -172,6 +172,30 @@ def test_necessity_equals_independent_per_row_loss(checkpoint, name):
     assert set(scored["necessity_flag"]) == {""}
 
 
+class WholeLogits(torch.nn.Module):
+    """The model behind a ``forward(**inputs)`` without ``logits_to_keep`` (a wrapper a user may write)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        self.device, self.dtype = model.device, model.dtype
+
+    def forward(self, **inputs):
+        return self.model(**inputs)
+
+
+def test_row_nll_on_answer_positions_only_equals_whole_logits(checkpoint):
+    """row_nll sends only answer-predicting positions through the LM head (logits_to_keep); a model
+    whose forward cannot take it gets whole logits: both give the same sums and counts."""
+    from hf_vitcurate.models.loss import row_nll
+
+    model, processor = load(checkpoint("qwen2_vl"), dtype="float32", device="cpu")
+    batch = encode(processor, rows()[:])
+    kept, whole = row_nll(model, batch), row_nll(WholeLogits(model), batch)
+    torch.testing.assert_close(kept[0], whole[0], rtol=1e-5, atol=1e-5)
+    assert kept[1].tolist() == whole[1].tolist() and min(kept[1].tolist()) > 0
+
+
 @pytest.mark.parametrize("name", SOME_SLOW)
 def test_batched_greedy_generation_equals_one_row_at_a_time(checkpoint, name):
     model, processor = load(checkpoint(name), dtype="float32", device="cpu")
