@@ -34,8 +34,7 @@ def demo_recipe(*, n_images: int | None = None, fraction: float | None = None, s
     """The built-in ShapesWorld recipe with the demo's overrides (``None``: the recipe's own value).
 
     ``outputs`` keeps only the named configs (``["svit_core", "recommended"]``: no model to
-    build); without ``revo_lion``, ``recommended`` runs without its ``quality`` step (SQ is
-    REVO-LION's score).
+    build).
 
     >>> sorted(demo_recipe(outputs=["svit_core"], fraction=0.2).outputs)
     ['svit_core']
@@ -56,10 +55,6 @@ def demo_recipe(*, n_images: int | None = None, fraction: float | None = None, s
             raise ConfigError(f"outputs: no config {unknown[0]!r} in the built-in recipe; "
                               f"choose from {list(changed['outputs'])}")
         changed["outputs"] = {k: v for k, v in changed["outputs"].items() if k in outputs}
-        if not any(v["method"] == "release" for v in changed["outputs"].values()):
-            for spec in changed["outputs"].values():
-                if spec.get("steps"):
-                    spec["steps"] = [s for s in spec["steps"] if not (s == "quality" or "quality" in s)]
     for spec in changed["outputs"].values():
         if seed is not None:
             spec["seed"] = seed

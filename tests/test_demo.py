@@ -22,10 +22,8 @@ def test_demo_recipe_is_the_builtin_one_with_overrides():
     assert changed.outputs["svit_core"].fraction == changed.outputs["mllm_selector"].fraction == 0.3
     assert changed.outputs["revo_lion"].fraction == plain.outputs["revo_lion"].fraction  # S1's P, not a budget
     assert changed.publish.repo_id == "me/x" and yaml.safe_load(changed.text)["publish"]["repo_id"] == "me/x"
-    # Without revo_lion there is no SQ: the recommended combination runs without its quality step.
     free = demo_recipe(outputs=["svit_core", "recommended"])
     assert list(free.outputs) == ["svit_core", "recommended"] and not free.needs_model()
-    assert "quality" not in [s.name for s in free.outputs["recommended"].steps]
     with pytest.raises(ConfigError, match="outputs: no config 'best'"):
         demo_recipe(outputs=["best"])
 
