@@ -62,6 +62,8 @@ def test_cli_recipe_error_is_one_line(tmp_path, capsys):
     (tmp_path / "broken.yaml").write_text("outputs: [a: b\n")
     assert main(["curate", str(tmp_path / "broken.yaml")]) == 2
     assert "not valid YAML" in capsys.readouterr().err
+    assert main(["curate", "recipe"]) == 2  # a bare name: neither a file nor a built-in recipe
+    assert "no recipe file 'recipe' and no built-in recipe 'recipe'; known: ['shapesworld']" in capsys.readouterr().err
 
 
 def test_builtin_recipe_prints_and_parses(capsys):

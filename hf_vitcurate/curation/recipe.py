@@ -125,7 +125,10 @@ def load_recipe(path_or_name: str | os.PathLike) -> Recipe:
         with open(path, encoding="utf-8") as f:
             text = f.read()
     elif os.sep not in path and not path.endswith((".yaml", ".yml")):
-        text = builtin(path)
+        try:
+            text = builtin(path)
+        except NotFoundError as err:  # a bare name may be a file the user mistyped, too
+            raise NotFoundError(f"no recipe file {path!r} and {err}") from None
     else:
         raise NotFoundError(f"no such recipe file: {path}")
     try:
