@@ -43,6 +43,8 @@ def demo_recipe(*, n_images: int | None = None, fraction: float | None = None, s
     from .curation.recipe import BUDGETED  # the methods whose budget `fraction` overrides
     from .errors import ConfigError
 
+    if fraction is not None and not 0 < fraction <= 1:  # named as the user gave it, not as recipe keys
+        raise ConfigError(f"fraction: expected a number in (0, 1], got {fraction}")
     text = builtin("shapesworld")
     data = yaml.safe_load(text)
     changed = copy.deepcopy(data)

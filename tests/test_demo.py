@@ -26,6 +26,8 @@ def test_demo_recipe_is_the_builtin_one_with_overrides():
     assert list(free.outputs) == ["svit_core", "recommended"] and not free.needs_model()
     with pytest.raises(ConfigError, match="outputs: no config 'best'"):
         demo_recipe(outputs=["best"])
+    with pytest.raises(ConfigError, match=r"^fraction: expected a number in \(0, 1\], got 2$"):
+        demo_recipe(fraction=2)
 
 
 @pytest.mark.slow
