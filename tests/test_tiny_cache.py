@@ -226,3 +226,17 @@ def test_the_code_version_covers_every_module_the_training_reads():
                 if os.path.isfile(os.path.join(package, target + ".py")) and target + ".py" not in neutral:
                     assert target + ".py" in CODE_FILES, f"{name} imports {target}.py, which the cache key misses"
     assert "tokenizers" in code_version()
+
+
+def test_the_cache_folder_is_named_once_and_not_under_quiet(cache, monkeypatch, capsys):
+    """The folder is printed on stderr once per process; ``vitcurate -q`` (HF_VITCURATE_QUIET=1) silences it."""
+    from hf_vitcurate.testing import cache as tiny_cache
+
+    monkeypatch.setattr(tiny_cache, "_ANNOUNCED", set())
+    monkeypatch.setenv("HF_VITCURATE_QUIET", "1")
+    assert tiny_cache.cache_root() == str(cache)
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(tiny_cache, "_ANNOUNCED", set())
+    monkeypatch.delenv("HF_VITCURATE_QUIET")
+    tiny_cache.cache_root(), tiny_cache.cache_root()
+    assert capsys.readouterr().err.count(f"tiny models: cache in {cache}") == 1

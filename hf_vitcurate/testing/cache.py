@@ -72,13 +72,17 @@ def enabled(cache: bool | None) -> bool:
 
 
 def cache_root() -> str:
-    """``<cache folder>/tiny_models``; printed (to stderr) the first time a process uses it."""
+    """``<cache folder>/tiny_models``; printed (to stderr) the first time a process uses it, unless quiet
+    (``vitcurate -q``: warnings and the summary only)."""
     from ..identity import cache_dir
+    from ..progress import quiet
 
     root = os.path.join(cache_dir(), ROOT)
     if root not in _ANNOUNCED:
         _ANNOUNCED.add(root)
-        print(f"tiny models: cache in {root} (cache=False or {CACHE_SWITCH}=0 turns it off)", file=sys.stderr)
+        if not quiet():
+            print(f"tiny models: cache in {root} (cache=False or {CACHE_SWITCH}=0 turns it off)",
+                  file=sys.stderr)
     return root
 
 
