@@ -53,7 +53,7 @@ PATHOLOGIES: tuple[tuple[tuple[str, ...], str, tuple[str, ...]], ...] = (
     (("recommend", "combin"), "recommended combination", ("degraded",)),
     (("near_dup", "dedup", "duplicate"), "near-duplicate removal", ("duplicate",)),
     (("leak", "clean"), "leakage clean-up", ("leak",)),
-    (("sq", "s1", "revo", "lion"), "SQ", ("hallucination", f"source:{LOW_QUALITY_SOURCE}")),
+    (("sq", "s1", "revo", "lion", "release"), "SQ", ("hallucination", f"source:{LOW_QUALITY_SOURCE}")),
     (("nbgs", "mllm", "selector", "necessity"), "NBGS", ("easy",)),
     (("balance", "svit", "core"), "balance", ("yes_no",)),
 )
@@ -232,13 +232,15 @@ def curation_report(
     seeds: int = 5,
     seed: int = 0,
     targets: Mapping[str, Sequence[str]] | None = None,
+    methods: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The report of every output of ``pool`` (see the module docstring); JSON-serialisable.
 
     ``outputs`` maps a config name to its curated rows (a ``DatasetDict``'s splits are concatenated). ``targets``
     overrides what a config is measured on (``{"mine": ["leak"]}``; measures are the kinds,
     ``"degraded"``, ``"yes_no"`` and ``"source:NAME"``); by default the config name decides
-    (:data:`PATHOLOGIES`). Without ``truth``: rows, yes:no and the task mix only.
+    (:data:`PATHOLOGIES`), else its entry in ``methods`` (a recipe's method: ``{"small": "core"}``).
+    Without ``truth``: rows, yes:no and the task mix only.
     """
     if seeds < 2:
         raise ConfigError(f"seeds must be at least 2 to measure a spread, got {seeds}")
@@ -246,6 +248,9 @@ def curation_report(
         raise MissingColumnError("the pool has no id column; the truth maps ids to statuses, so give the pool its ids")
     chosen = {name: (method_of(name) if targets is None or name not in targets else ("custom", tuple(targets[name])))
               for name in outputs}
+    for name, (method, _) in chosen.items():
+        if method is None and methods and name in methods:  # a config named freely: its method decides
+            chosen[name] = method_of(methods[name])
     sources = sorted({t[7:] for _, ts in chosen.values() for t in ts if t.startswith("source:")})
     bases: dict[str, _Base] = {"rows": _Base(pool, truth, sources)}
     report: dict[str, Any] = {"pool": _summary(pool, bases["rows"].yes_no), "seeds": seeds, "seed": seed,

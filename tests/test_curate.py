@@ -190,6 +190,11 @@ def test_work_dir_is_shared_by_runs_into_other_output_folders(tmp_path):
     two = run_recipe(small, output_dir=str(tmp_path / "b"), work_dir=str(tmp_path / "work"))
     assert one["configs"]["svit_core"]["splits"] == two["configs"]["svit_core"]["splits"]
     assert (tmp_path / "work" / "report.png").is_file() and not (tmp_path / "a" / "work").exists()
+    # A config named freely is measured by its method (core: balance, on yes:no).
+    run_recipe({**FAST, "outputs": {"small": FAST["outputs"]["svit_core"]}}, output_dir=str(tmp_path / "c"),
+               work_dir=str(tmp_path / "work"))
+    report = json.loads((tmp_path / "c" / "summary.json").read_text())["report"]
+    assert report["configs"]["small"]["targets"] == ["yes_no"]
 
 
 def test_two_sources_become_one_pool_on_their_shared_columns(tmp_path):

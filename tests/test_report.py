@@ -167,3 +167,12 @@ def test_why_says_more_when_an_output_keeps_more_than_random():
     assert "more than random draws' 10.0% ± 1.0%, so its scores favour these rows" in why("hallucination", m, 50, 100)
     m = {**m, "config": 0.105}
     assert "no fewer than" in why("hallucination", m, 50, 100)
+
+
+def test_a_freely_named_config_is_measured_by_its_recipe_method(world):
+    pool, truth = world
+    sel = random_subset(pool, fraction=0.4, seed=3).dataset
+    rep = curation_report(pool, {"small": sel, "cleanup": sel}, truth=truth, seeds=2,
+                          methods={"small": "core", "cleanup": "mllm_selector"})
+    assert rep["configs"]["small"]["targets"] == ["yes_no"] and rep["configs"]["small"]["method"] == "balance"
+    assert rep["configs"]["cleanup"]["targets"] == ["leak"]  # a telling name still decides first

@@ -54,7 +54,8 @@ def run_recipe(
     work_dir = work_dir or os.path.join(output_dir, "work")
     curation = curate(pool, recipe, work_dir=work_dir, say=say)
     t = time.perf_counter()
-    report = report_of(curation, truth=truth, seeds=recipe.report_seeds)
+    report = report_of(curation, truth=truth, seeds=recipe.report_seeds,
+                       methods={name: o.method for name, o in recipe.outputs.items()})
     rows = summary_rows(report)
     curation.timings["report"] = round(time.perf_counter() - t, 1)
     say(f"report: {len(rows)} configs against {recipe.report_seeds} random draws each ({curation.timings['report']:.1f} s)")

@@ -32,12 +32,16 @@ def joined(dd) -> Dataset:
     return concatenate_datasets([p.select_columns(common) for p in parts])
 
 
-def report_of(curation, *, truth: dict[str, str] | None = None, seeds: int = 5) -> dict[str, Any]:
-    """:func:`hf_vitcurate.report.curation_report` of every config of a :class:`~hf_vitcurate.curation.run.Curation`."""
+def report_of(curation, *, truth: dict[str, str] | None = None, seeds: int = 5,
+              methods: dict[str, str] | None = None) -> dict[str, Any]:
+    """:func:`hf_vitcurate.report.curation_report` of every config of a :class:`~hf_vitcurate.curation.run.Curation`.
+
+    ``methods``: each config's recipe method, which decides what a freely named config is measured on.
+    """
     from ..report import curation_report
 
     outputs = {c: joined(dd) for c, (dd, _) in curation.outputs.items()}
-    return curation_report(curation.pool, outputs, truth=truth, seeds=max(2, seeds))
+    return curation_report(curation.pool, outputs, truth=truth, seeds=max(2, seeds), methods=methods)
 
 
 def _ratio(yes_no: dict[str, Any]) -> str:
