@@ -179,6 +179,8 @@ def test_a_file_source_without_truth(tmp_path):
     assert summary["table"].splitlines()[0].split() == ["config", "rows", "yes:no"]
     card = (tmp_path / "out" / "hub" / "README.md").read_text()
     assert "| numbers | cc-by-4.0 | 40 | 10 |" in card
+    tags = yaml.safe_load(card.split("---")[1])["tags"]
+    assert "data-selection" in tags and "revo-lion" not in tags  # a random draw alone: no method's tags
 
 
 def test_work_dir_is_shared_by_runs_into_other_output_folders(tmp_path):

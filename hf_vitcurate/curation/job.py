@@ -111,11 +111,23 @@ def publish_curation(curation: Curation, recipe: Recipe, *, report: dict[str, An
             f"{c}: DQ heat map": m["dq_heatmap"] for c, (_, m) in curation.outputs.items()
             if m.get("dq_heatmap") and os.path.isfile(m["dq_heatmap"])}},
         "sections": [section(name, recipe, curation) for name in curation],
+        "tags": method_tags(recipe),
     }
     card_data = {k: v for k, v in card_data.items() if v}
     return publish({c: dd for c, (dd, _) in curation.outputs.items()}, target.repo_id, local_dir=hub_dir,
                    card="curated", card_data=card_data, version=target.version, push=target.push,
                    rejected=curation.rejected)
+
+
+def method_tags(recipe: Recipe) -> list[str]:
+    """The Hub tags of the methods a recipe's configs use (a random draw alone adds none)."""
+    from ..hub.card import CARD_TAGS
+
+    cards = [METHOD_CARDS[o.method][0] for o in recipe.outputs.values()]
+    tags = [t for c in cards if c for t in CARD_TAGS[c]]
+    if any(o.method == "taxonomy" for o in recipe.outputs.values()):
+        tags.append("mminstruct")
+    return list(dict.fromkeys(tags))
 
 
 def source_licenses(recipe: Recipe, rows_in: dict[str, int]) -> dict[str, dict[str, Any]]:

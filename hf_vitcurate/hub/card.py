@@ -40,7 +40,7 @@ CARD_TAGS = {
     "svit_core": ["svit", "data-selection"],
     "mminstruct": ["mminstruct", "synthetic"],
     "individual_select": ["individual-select", "data-selection"],
-    "curated": ["mllm-selector", "revo-lion", "svit", "mminstruct", "data-selection"],
+    "curated": ["data-selection"],  # plus the tags of the methods it holds (curation.job.publish_curation)
 }
 KNOWN_KEYS = {
     "pretty_name", "description", "license", "task_categories", "language", "tags",
