@@ -55,7 +55,7 @@ def combination(pool: Dataset, output: Output, context: Context) -> Built:
         ds, _ = random_subset(ds, n=budget, seed=output.seed)
     manifest = {"method": "combination", "n_pool": len(pool), "n_selected": len(ds), "budget": budget,
                 "seed": output.seed, "steps": steps}
-    return Built(DatasetDict({"train": ds}), manifest, account(len(pool), len(ds), removed), pool)
+    return Built(DatasetDict({"train": ds}), manifest, account(len(pool), len(ds), removed))
 
 
 def _cleanup(ds: Dataset, step: Step, *, where: str, **_: Any) -> Dataset:

@@ -42,12 +42,11 @@ class Context:
 
 @dataclass
 class Built:
-    """A built config: its splits, its manifest, where its rows went, and the pool it was drawn from."""
+    """A built config: its splits, its manifest, and where its rows went."""
 
     splits: DatasetDict
     manifest: dict[str, Any]
     accounting: dict[str, Any]
-    population: Dataset
 
 
 def build(pool: Dataset, output: Output, context: Context) -> Built:
@@ -69,14 +68,14 @@ def _random(pool: Dataset, output: Output, context: Context) -> Built:
     from ..select import random_subset
 
     sel, manifest = random_subset(pool, n=output.budget(len(pool)), seed=output.seed)
-    return Built(DatasetDict({"train": sel}), manifest, account(len(pool), len(sel), {}), pool)
+    return Built(DatasetDict({"train": sel}), manifest, account(len(pool), len(sel), {}))
 
 
 def _core(pool: Dataset, output: Output, context: Context) -> Built:
     from ..select import core
 
     sel, manifest = core(pool, n=output.budget(len(pool)), seed=output.seed, **output.options)
-    return Built(DatasetDict({"train": sel}), manifest, account(len(pool), len(sel), {}), pool)
+    return Built(DatasetDict({"train": sel}), manifest, account(len(pool), len(sel), {}))
 
 
 def _taxonomy(pool: Dataset, output: Output, context: Context) -> Built:
@@ -96,7 +95,7 @@ def _taxonomy(pool: Dataset, output: Output, context: Context) -> Built:
         splits[name] = ds.select(idx)
     manifest["per_type"] = {k: len(v) for k, v in splits.items()}
     manifest["per_domain"] = {d: list_column(ds, "domain").count(d) for d in sorted(set(list_column(ds, "domain")))}
-    return Built(DatasetDict(splits), manifest, account(len(pool), len(ds), {}), pool)
+    return Built(DatasetDict(splits), manifest, account(len(pool), len(ds), {}))
 
 
 def _mllm_selector(pool: Dataset, output: Output, context: Context) -> Built:
@@ -111,7 +110,7 @@ def _mllm_selector(pool: Dataset, output: Output, context: Context) -> Built:
     sel, manifest = result
     # The seed model's necessity of every scored row, for a later combination's quality step.
     context.scores["necessity"] = row_scores(result.scored, "necessity")
-    return Built(DatasetDict({"train": sel}), manifest, account(len(pool), len(sel), {}), pool)
+    return Built(DatasetDict({"train": sel}), manifest, account(len(pool), len(sel), {}))
 
 
 def _release(pool: Dataset, output: Output, context: Context) -> Built:
@@ -141,7 +140,7 @@ def _release(pool: Dataset, output: Output, context: Context) -> Built:
                 "dq_heatmap": os.path.join(context.work_dir, "dq_heatmap.png")}
     context.scores["sq"] = row_scores(scored, "sq")
     kept = sum(len(d) for d in parts.values())
-    return Built(DatasetDict(dict(parts)), manifest, account(len(scored), kept, {}), scored)
+    return Built(DatasetDict(dict(parts)), manifest, account(len(scored), kept, {}))
 
 
 def protocol_datasets(pool: Dataset, groups: dict[str, list[str]] | None, *, where: str) -> dict[str, Dataset]:

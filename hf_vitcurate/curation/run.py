@@ -38,8 +38,7 @@ class Curation:
     """What :func:`curate` made: ``curation[config]`` unpacks as ``(DatasetDict, manifest)``.
 
     Also ``pool`` (validated and tagged), ``rejected`` (validation's rejected rows),
-    ``rows_in``, ``accounting`` (per config: rows in, kept, removed by step), ``populations``
-    (the rows each config was drawn from, for random baselines), ``model`` and ``timings``.
+    ``rows_in``, ``accounting`` (per config: rows in, kept, removed by step), ``model`` and ``timings``.
     """
 
     outputs: dict[str, tuple[DatasetDict, dict[str, Any]]]
@@ -47,7 +46,6 @@ class Curation:
     rejected: Dataset
     rows_in: int
     accounting: dict[str, dict[str, Any]] = field(default_factory=dict)
-    populations: dict[str, Dataset] = field(default_factory=dict)
     model: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -134,7 +132,6 @@ def curate(
         built: Built = build(tagged, spec, context)
         result.outputs[name] = (built.splits, {**built.manifest, "accounting": built.accounting})
         result.accounting[name] = built.accounting
-        result.populations[name] = built.population
         timings[name] = _lap(t)
         rows = {s: len(d) for s, d in built.splits.items()}
         say(f"output {name}: {sum(rows.values())} rows {rows} ({timings[name]:.1f} s)")
