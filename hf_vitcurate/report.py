@@ -41,10 +41,10 @@ from datasets import Dataset, DatasetDict, concatenate_datasets
 
 from .columns import list_column
 from .errors import ConfigError, MissingColumnError
+from .formats.explode import TURN_ID
 from .synthetic.pathologies import LOW_QUALITY_SOURCE
 from .synthetic.pool import statuses  # exploded turns ({id}#t{k}) have their row's status
 
-_TURN = re.compile(r"#t\d+$")  # formats.explode_turns ids: "{id}#t{k}"
 _ROW = "__report_row"  # the pool row number each random draw carries
 GOAL_Z = 3.0  # a method beats random when it is this many standard deviations better
 KINDS = ("hallucination", "leak", "duplicate", "easy")  # truth statuses other than "clean" (synthetic.STATUSES)
@@ -203,7 +203,7 @@ class _Base:
 def _unit(pool: Dataset, ds: Dataset) -> str:
     """``"turns"`` when ``ds`` holds exploded turns (ids ``{id}#t{k}``) of a pool of whole rows."""
     ids = list_column(ds, "id")[:200]
-    if ids and all(_TURN.search(i) for i in ids) and not any(_TURN.search(i) for i in list_column(pool, "id")[:200]):
+    if ids and all(TURN_ID.search(i) for i in ids) and not any(TURN_ID.search(i) for i in list_column(pool, "id")[:200]):
         return "turns"
     return "rows"
 

@@ -16,7 +16,6 @@ Example:
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,9 +23,9 @@ from datasets import Dataset, DatasetDict
 
 from ..columns import list_column
 from ..errors import ConfigError
+from ..formats.explode import row_id
 from .recipe import Output
 
-_TURN = re.compile(r"#t\d+$")
 
 
 @dataclass
@@ -175,7 +174,7 @@ def row_scores(scored: Dataset, column: str) -> dict[str, float]:
     sums: dict[str, list[float]] = {}
     for i, v in zip(list_column(scored, "id"), list_column(scored, column)):
         if v is not None:
-            sums.setdefault(_TURN.sub("", i), []).append(float(v))
+            sums.setdefault(row_id(i), []).append(float(v))
     return {k: sum(v) / len(v) for k, v in sums.items()}
 
 

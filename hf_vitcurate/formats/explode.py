@@ -21,6 +21,8 @@ Example:
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -29,6 +31,18 @@ from datasets import Dataset, Features, Value
 from .. import provenance
 from ..errors import ValidationError
 from ..schema import CORE_COLUMNS, IMAGE_TOKEN
+
+
+TURN_ID = re.compile(r"#t\d+$")  # the "#t{k}" suffix explode_turns gives each turn's id
+
+
+def row_id(turn_id: str) -> str:
+    """The id of the row a turn came from (other ids are returned as they are).
+
+    >>> row_id("a#t1"), row_id("a")
+    ('a', 'a')
+    """
+    return TURN_ID.sub("", turn_id)
 
 
 def explode_turns(ds: Dataset, *, map_batch_size: int = 10_000) -> Dataset:

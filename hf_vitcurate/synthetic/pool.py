@@ -16,16 +16,15 @@ Example:
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from datasets import Dataset, concatenate_datasets
 
 from ..columns import list_column
+from ..formats.explode import row_id
 from .sources import STATUSES, shapesworld
 
-_EXPLODED = re.compile(r"#t\d+$")  # formats.explode_turns ids: "{id}#t{k}"
 
 
 def pool_and_truth(n_images: int, seed: int = 0, **options) -> tuple[Dataset, dict[str, str]]:
@@ -45,7 +44,7 @@ def statuses(ids: Sequence[str], truth: Mapping[str, str]) -> list[str]:
     out = []
     for i in ids:
         s = truth.get(i)
-        out.append(s if s is not None else truth.get(_EXPLODED.sub("", i), "clean"))
+        out.append(s if s is not None else truth.get(row_id(i), "clean"))
     return out
 
 
