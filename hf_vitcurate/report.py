@@ -322,14 +322,14 @@ def report_plot(report: Mapping[str, Any], path: str) -> str:
 
     Without truth in the report it draws each config's yes:no instead.
     """
-    from .hub.plots import _figure, save_figure
+    from .hub.plots import new_figure, save_figure
 
     configs = report["configs"]
     names = list(configs)
     truthful = any("metrics" in c for c in configs.values())
     keys = [k for k in ("degraded", *KINDS) if truthful and (report["pool"]["degraded"].get(k) or k == "degraded")]
     keys = keys or ["yes_no"]
-    fig = _figure(figsize=(3.2 * len(keys), 3.2), dpi=90)
+    fig = new_figure(figsize=(3.2 * len(keys), 3.2), dpi=90)
     axes = fig.subplots(1, len(keys), squeeze=False)[0]
     x = np.arange(len(names))
     for ax, key in zip(axes, keys):

@@ -47,7 +47,7 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9_.\-]+", "_", text.lower()).strip("_") or "plot"
 
 
-def _figure(**kwargs):
+def new_figure(**kwargs):
     """A matplotlib ``Figure`` on the Agg canvas, without pyplot (no global state, a lighter import)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -59,7 +59,7 @@ def _figure(**kwargs):
 
 def preload() -> None:
     """Import what :func:`score_histograms` draws with (run in a thread while the shards are written)."""
-    _figure()
+    new_figure()
 
 
 def _valid_values(col) -> np.ndarray:
@@ -117,7 +117,7 @@ def score_histograms(tree: dict[str, DatasetDict], root: str) -> list[dict[str, 
 
 
 def _draw_histogram(column: str, stats: dict[str, dict[str, Any]], path: str) -> None:
-    fig = _figure(figsize=(5, 3), dpi=80)
+    fig = new_figure(figsize=(5, 3), dpi=80)
     ax = fig.subplots()
     for split, s in stats.items():
         if s["n"]:
