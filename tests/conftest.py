@@ -67,3 +67,32 @@ def tiny_model_path(tmp_path_factory, toy_vit) -> str:
     from hf_vitcurate.testing import TOY_ARCHITECTURE, tiny_checkpoint
 
     return tiny_checkpoint(toy_vit, output_dir=tmp_path_factory.mktemp("tiny") / "base", architecture=TOY_ARCHITECTURE)
+
+
+@pytest.fixture
+def crash_after_step(monkeypatch):
+    """Make ``models.training`` save step ``n``'s state, then raise KeyboardInterrupt (a kill).
+
+    Call ``crash_after_step(n)`` before a ``train`` that should die; call the returned ``restore()``
+    (or nothing: the fixture undoes it at the end of the test) before the run that resumes.
+
+        restore = crash_after_step(1)
+        with pytest.raises(KeyboardInterrupt):
+            train(ds, model=path, output_dir=out, max_steps=2, save_steps=1)
+        restore()
+        train(ds, model=path, output_dir=out, max_steps=2, save_steps=1)  # resumes from step 1
+    """
+    from hf_vitcurate.models import training
+
+    real_save = training._save_state
+
+    def arm(n: int):
+        def save_then_crash(accelerator, out_dir, step, *args):
+            real_save(accelerator, out_dir, step, *args)
+            if step == n:
+                raise KeyboardInterrupt(f"simulated crash after step {n}")
+
+        monkeypatch.setattr(training, "_save_state", save_then_crash)
+        return lambda: monkeypatch.setattr(training, "_save_state", real_save)
+
+    return arm

@@ -169,21 +169,14 @@ def test_rerun_with_other_inputs_never_returns_the_old_checkpoint(tiny_model_pat
     assert log["recipe"]["learning_rate"] == 0.01 and log["identity"]["params"]["learning_rate"] == 0.01
 
 
-def test_resume_with_other_inputs_is_refused(tiny_model_path, toy_vit, tmp_path, monkeypatch):
+def test_resume_with_other_inputs_is_refused(tiny_model_path, toy_vit, tmp_path, crash_after_step):
     from hf_vitcurate.errors import StaleStateError
-    from hf_vitcurate.models import training
 
     recipe = dict(FAST, max_steps=2, save_steps=1)
-    real_save = training._save_state
-
-    def crash_after_step_1(accelerator, out_dir, step, *args):
-        real_save(accelerator, out_dir, step, *args)
-        raise KeyboardInterrupt("simulated crash")
-
-    monkeypatch.setattr(training, "_save_state", crash_after_step_1)
+    restore = crash_after_step(1)
     with pytest.raises(KeyboardInterrupt):
         train(toy_vit, model=tiny_model_path, output_dir=tmp_path / "ft", **recipe)
-    monkeypatch.setattr(training, "_save_state", real_save)
+    restore()
     with pytest.raises(StaleStateError, match="params changed: batch_size 8 -> 4"):
         train(toy_vit, model=tiny_model_path, output_dir=tmp_path / "ft", **dict(recipe, batch_size=4))
     train(toy_vit, model=tiny_model_path, output_dir=tmp_path / "ft", **recipe)
@@ -240,24 +233,15 @@ def test_only_chosen_parts_change(tiny_model_path, toy_vit, tmp_path):
         assert changed == (part_of(name) == "projector"), name
 
 
-def test_resume_continues_from_last_checkpoint(tiny_model_path, toy_vit, tmp_path, monkeypatch):
-    from hf_vitcurate.models import training
-
+def test_resume_continues_from_last_checkpoint(tiny_model_path, toy_vit, tmp_path, crash_after_step):
     recipe = dict(FAST, max_steps=6, save_steps=2)
     straight = train(toy_vit, model=tiny_model_path, output_dir=tmp_path / "straight", **recipe)
 
-    real_save = training._save_state
-
-    def crash_after_step_4(accelerator, out_dir, step, *args):
-        real_save(accelerator, out_dir, step, *args)
-        if step == 4:
-            raise KeyboardInterrupt("simulated crash")
-
-    monkeypatch.setattr(training, "_save_state", crash_after_step_4)
+    restore = crash_after_step(4)
     with pytest.raises(KeyboardInterrupt):
         train(toy_vit, model=tiny_model_path, output_dir=tmp_path / "resumed", **recipe)
     assert os.path.isdir(tmp_path / "resumed" / "checkpoints" / "step-4")
-    monkeypatch.setattr(training, "_save_state", real_save)
+    restore()
     resumed = train(toy_vit, model=tiny_model_path, output_dir=tmp_path / "resumed", **recipe)
     log = json.loads((tmp_path / "resumed" / "train_log.json").read_text())
     assert log["resumed_from_step"] == 4 and [h["step"] for h in log["history"]] == list(range(1, 7))
