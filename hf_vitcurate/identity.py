@@ -34,6 +34,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .atomic import read_json, write_json
 from .errors import ConfigError, NotFoundError, StaleStateError
 
 # Files of a checkpoint folder that decide what the model computes (weights by suffix).
@@ -66,12 +67,8 @@ def cache_dir() -> str:
 
 
 def _load_cache(path: str) -> dict[str, list]:
-    try:
-        with open(path, encoding="utf-8") as f:
-            files = json.load(f).get("files", {})
-        return files if isinstance(files, dict) else {}
-    except (OSError, ValueError, AttributeError):
-        return {}  # absent or damaged: rebuilt as files are hashed
+    files = (read_json(path) or {}).get("files")  # absent or damaged: rebuilt as files are hashed
+    return files if isinstance(files, dict) else {}
 
 
 def _save_cache(path: str, new: dict[str, list]) -> None:
@@ -80,15 +77,11 @@ def _save_cache(path: str, new: dict[str, list]) -> None:
     files.update(new)
     if len(files) > MAX_CACHE_ENTRIES:  # oldest entries first out (dicts keep insertion order)
         files = dict(list(files.items())[-MAX_CACHE_ENTRIES:])
-    tmp = f"{path}.{os.getpid()}.tmp"
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump({"format": 1, "files": files}, f)
-        os.replace(tmp, path)
+        write_json(path, {"format": 1, "files": files})
     except OSError:  # a read-only home: hashing still works, only uncached
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        pass
 
 
 def _stamp(st: os.stat_result) -> list[int]:

@@ -1,4 +1,4 @@
-"""hf_vitcurate.testing.cache: train_tiny builds each tiny model once per identity, in the user's cache folder."""
+"""hf_vitcurate.models.cache (re-exported as testing.cache): each tiny model and fine-tune is built once per identity."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def test_second_run_reuses_the_cached_model_without_training(cache, tmp_path, mo
     first = _build(tmp_path / "a")
     assert first == str(tmp_path / "a" / "f_pre")
     assert len(_entries(cache, "f_pre")) == 1 and len(_entries(cache, "towers")) == 1
-    assert capsys.readouterr().err.count(f"tiny models: cache in {cache}") == 1
+    assert capsys.readouterr().err.count(f"models: cache in {cache}") == 1
 
     _no_training(monkeypatch)
     second = _build(tmp_path / "b")
@@ -143,7 +143,7 @@ def test_a_run_waits_for_another_building_the_same_entry_then_reuses_it(cache, m
     import threading
 
     from hf_vitcurate.locks import hold
-    from hf_vitcurate.testing import cache as tiny_cache
+    from hf_vitcurate.models import cache as tiny_cache
 
     monkeypatch.setattr(tiny_cache.time, "sleep", lambda s: threading.Event().wait(0.05))
     built, got = [], []
@@ -164,7 +164,7 @@ def test_a_run_waits_for_another_building_the_same_entry_then_reuses_it(cache, m
 
 
 def test_an_entry_appears_only_when_complete(cache):
-    from hf_vitcurate.testing import cache as tiny_cache
+    from hf_vitcurate.models import cache as tiny_cache
 
     seen = []
 
@@ -209,12 +209,12 @@ def test_the_code_version_covers_every_module_the_training_reads():
     import ast
 
     import hf_vitcurate
-    from hf_vitcurate.testing.cache import CODE_FILES, code_version
+    from hf_vitcurate.models.cache import CODE_FILES, code_version
 
     package = os.path.dirname(hf_vitcurate.__file__)
     assert all(os.path.isfile(os.path.join(package, name)) for name in CODE_FILES)
     # Modules that only report, lock or name errors never change the weights.
-    neutral = {"errors.py", "progress.py", "distributed.py", "identity.py"}
+    neutral = {"errors.py", "progress.py", "distributed.py", "identity.py", "atomic.py"}
     for name in ("models/training.py", "models/loss.py", "testing/tiny.py", "testing/vision.py", "testing/recipes.py"):
         here = os.path.dirname(name)
         with open(os.path.join(package, name)) as f:
@@ -230,7 +230,7 @@ def test_the_code_version_covers_every_module_the_training_reads():
 
 def test_the_cache_folder_is_named_once_and_not_under_quiet(cache, monkeypatch, capsys):
     """The folder is printed on stderr once per process; ``vitcurate -q`` (HF_VITCURATE_QUIET=1) silences it."""
-    from hf_vitcurate.testing import cache as tiny_cache
+    from hf_vitcurate.models import cache as tiny_cache
 
     monkeypatch.setattr(tiny_cache, "_ANNOUNCED", set())
     monkeypatch.setenv("HF_VITCURATE_QUIET", "1")
@@ -239,4 +239,21 @@ def test_the_cache_folder_is_named_once_and_not_under_quiet(cache, monkeypatch, 
     monkeypatch.setattr(tiny_cache, "_ANNOUNCED", set())
     monkeypatch.delenv("HF_VITCURATE_QUIET")
     tiny_cache.cache_root(), tiny_cache.cache_root()
-    assert capsys.readouterr().err.count(f"tiny models: cache in {cache}") == 1
+    assert capsys.readouterr().err.count(f"models: cache in {cache}") == 1
+
+
+def test_the_lock_folder_goes_once_the_entry_is_built(cache):
+    """A built entry leaves no lock folder behind; a failed build leaves its own for the next build to remove."""
+    from hf_vitcurate.models import cache as tiny_cache
+
+    def fail(folder):
+        raise RuntimeError("build failed")
+
+    with pytest.raises(RuntimeError):
+        tiny_cache.cached("f_pre", "k3", {"params": {}}, fail)
+    assert (cache / "locks" / "f_pre-k3").is_dir()
+    assert tiny_cache.cached("f_pre", "k3", {"params": {}}, lambda folder: None) == str(cache / "f_pre" / "k3")
+    assert not (cache / "locks" / "f_pre-k3").exists()
+    # A run that opened the lock before its folder went finds the entry complete and never builds.
+    assert tiny_cache.cached("f_pre", "k3", {"params": {}}, lambda folder: pytest.fail("built twice")) == \
+        str(cache / "f_pre" / "k3")

@@ -46,6 +46,7 @@ from typing import Sequence
 
 # Re-exported: the data order lives in batching.py, shared with generation.
 from .batching import global_batches, micro_batches, row_lengths, total_steps  # noqa: F401
+from ..atomic import read_json, write_json
 from ..errors import ConfigError
 # The knobs of a run live in recipes.py beside the named presets; re-exported here.
 from .recipes import NEUTRAL_FIELDS, PARTS, Recipe, make_recipe  # noqa: F401
@@ -228,30 +229,13 @@ def recorded_identity(output_dir: str | os.PathLike) -> tuple[dict | None, bool]
 
     ``(None, False)`` when nothing was saved there yet.
     """
-    log = _read_json(os.path.join(output_dir, LOG_FILE))
+    log = read_json(os.path.join(output_dir, LOG_FILE)) or {}  # a write cut short by a kill reads as absent
     if log.get("complete"):
         return log.get("identity"), True
     last = _last_checkpoint(os.fspath(output_dir))
     if last:
-        return _read_json(os.path.join(last, STATE_FILE)).get("identity"), False
+        return (read_json(os.path.join(last, STATE_FILE)) or {}).get("identity"), False
     return None, False
-
-
-def _read_json(path: str) -> dict:
-    """The JSON object in ``path``; ``{}`` when it is missing or unreadable (a write cut short by a kill)."""
-    try:
-        with open(path) as f:
-            value = json.load(f)
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _write_json(path: str, value: dict, **kw) -> None:
-    """Write ``value`` to ``path`` atomically: a killed write never leaves a truncated file."""
-    with open(path + ".tmp", "w") as f:
-        json.dump(value, f, **kw)
-    os.replace(path + ".tmp", path)
 
 
 def _run(base: str, dataset, output_dir: str, rec: Recipe, ident: dict) -> str:
@@ -397,7 +381,7 @@ def _save_final(accelerator, model, processor, base: str, output_dir: str, rec: 
             "dataset_fingerprint": info["dataset_fingerprint"],
             "identity": info["identity"],
         }
-        _write_json(os.path.join(output_dir, LOG_FILE), log, indent=2)
+        write_json(os.path.join(output_dir, LOG_FILE), log, indent=2)
         shutil.rmtree(os.path.join(output_dir, "checkpoints"), ignore_errors=True)
     accelerator.wait_for_everyone()
 
@@ -430,8 +414,8 @@ def _save_state(accelerator, output_dir: str, step: int, history, elapsed: float
     path = os.path.join(root, f"step-{step}")
     accelerator.save_state(path)
     if accelerator.is_main_process:
-        _write_json(os.path.join(path, STATE_FILE), {"step": step, "history": history, "elapsed_s": elapsed,
-                                                     "rows_seen": rows_seen, "identity": identity})
+        write_json(os.path.join(path, STATE_FILE), {"step": step, "history": history, "elapsed_s": elapsed,
+                                                    "rows_seen": rows_seen, "identity": identity})
         for d in os.listdir(root):
             if d != f"step-{step}":
                 shutil.rmtree(os.path.join(root, d), ignore_errors=True)
