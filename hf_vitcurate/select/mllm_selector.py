@@ -72,6 +72,7 @@ def mllm_selector(
     restart: bool = False,
     quotas: str = "proportional",
     preset: str | None = None,
+    cache: bool | None = None,
 ) -> DriverSelection:
     """Select a budget m of ``n`` rows (or a ``fraction`` of ``pool``) by MLLM-Selector.
 
@@ -87,7 +88,9 @@ def mllm_selector(
     :func:`hf_vitcurate.models.train` for the seed model; None: the ``tiny`` preset when
     ``model`` is a tiny checkpoint (a folder with ``tiny_architecture.json``), else the
     LLaVA defaults (:func:`~hf_vitcurate.select.revolion_driver.default_recipe`); ``seed``
-    is used unless the recipe holds its own. Returns a
+    is used unless the recipe holds its own. ``cache``: f_seed goes through the model cache
+    (:func:`hf_vitcurate.models.cache.cached_train`: a rerun into a new ``work_dir`` trains nothing;
+    manifest ``f_seed_cached``); off with ``cache=False`` or ``HF_VITCURATE_TINY_CACHE=0``. Returns a
     :class:`~hf_vitcurate.results.DriverSelection` (unpacks as ``(selection, manifest)``)
     with ``.f_seed`` (the seed checkpoint), ``.scored`` (the pool without the seed rows,
     with ``necessity``), ``.seed_rows`` and ``.set_aside`` (the scored rows without a
@@ -104,20 +107,15 @@ def mllm_selector(
         raise ConfigError(f"n_seed={n_seed} exceeds the budget m={budget}: lower n_seed or raise n")
     work_dir = os.fspath(work_dir)
     seed_rows, rest, seed_manifest = seed_split(pool, n_seed=n_seed, seed=seed)
-    f_seed = seed_model(seed_rows, model=model, work_dir=work_dir, recipe=recipe, seed=seed, restart=restart)
+    f_seed, how = seed_model(seed_rows, model=model, work_dir=work_dir, recipe=recipe, seed=seed, restart=restart,
+                             cache=cache)
     scored = necessity(rest, model=f_seed, work_dir=os.path.join(work_dir, "necessity"), restart=restart,
                        reduction=reduction, sign=sign, max_length=max_length, dtype=dtype, batch_size=batch_size)
     scorable, set_aside = set_unscored_aside(scored)
     set_aside_counts = dict(Counter(list_column(set_aside, "reject_reason")))
     drawn, nbgs_manifest = nbgs(scorable, n=budget - n_seed, k=k, tau=tau, seed=seed, standardize=standardize,
                                 quotas=quotas)
-    # Seed rows carry no necessity (they were not scored): NaN keeps one schema.
-    seed_scored = seed_rows.map(
-        lambda b: {"necessity": [float("nan")] * len(b["id"]), "necessity_tokens": [0] * len(b["id"]),
-                   "necessity_flag": ["seed"] * len(b["id"])},
-        batched=True, features=scored.features, desc="seed rows",
-    )
-    selection = concatenate_datasets([seed_scored, drawn])
+    selection = concatenate_datasets([unscored_seed_rows(seed_rows, scored.features), drawn])
     selection = provenance.with_steps(selection, provenance.steps(drawn))
     params = {"n": budget, "fraction": fraction, "n_seed": n_seed, "k": nbgs_manifest["params"]["k"], "tau": tau,
               "standardize": standardize, "quotas": quotas, "preset": preset, "reduction": reduction, "sign": sign,
@@ -128,27 +126,38 @@ def mllm_selector(
     manifest = {"method": "mllm_selector", "params": params, "seed": seed, "n_pool": len(pool),
                 "n_selected": len(selection), "n_set_aside": len(set_aside), "set_aside": set_aside_counts,
                 "n_not_selected": len(pool) - len(selection) - len(set_aside), "ids_sha256": ids_sha256(ids),
-                "ids": ids, "f_seed": f_seed, "seed_rows": seed_manifest, "nbgs": nbgs_manifest}
+                "ids": ids, "f_seed": f_seed, "f_seed_cached": how == "cached", "seed_rows": seed_manifest, "nbgs": nbgs_manifest}
     return DriverSelection.of(selection, manifest, f_seed=f_seed, scored=scored, seed_rows=seed_rows,
                               set_aside=set_aside)
 
 
 def seed_model(seed_rows: Dataset, *, model, work_dir: str, recipe: dict[str, Any] | None, seed: int,
-               restart: bool) -> str:
-    """f_seed: ``model`` fine-tuned on ``seed_rows`` into ``work_dir/f_seed`` (reused for the same inputs).
+               restart: bool, cache: bool | None = None) -> tuple[str, str]:
+    """``(f_seed, how)``: ``model`` fine-tuned on ``seed_rows`` into ``work_dir/f_seed`` (reused for the same inputs).
 
-    A ``work_dir`` holding a seed model of another pool, model or recipe raises
+    ``how``: ``"found"`` (already in ``work_dir``), ``"cached"`` (copied from the model cache,
+    :func:`hf_vitcurate.models.cache.train_or_reuse`) or ``"trained"``. A ``work_dir`` holding a
+    seed model of another pool, model or recipe raises
     :class:`~hf_vitcurate.errors.StaleStateError` naming what changed (never the old model).
     """
-    from ..models import train
+    from ..models.cache import train_or_reuse
 
     try:
-        return train(seed_rows, model=model, output_dir=os.path.join(work_dir, "f_seed"), restart=restart,
-                     **{"seed": seed, **dict(default_recipe(model) if recipe is None else recipe)})
+        return train_or_reuse(seed_rows, model=model, output_dir=os.path.join(work_dir, "f_seed"), restart=restart,
+                              cache=cache, **{"seed": seed, **dict(default_recipe(model) if recipe is None else recipe)})
     except StaleStateError as err:  # said in this function's terms: its folder is work_dir
         changed = err.changed or str(err)
         raise StaleStateError(f"work_dir {work_dir!r} holds a seed model (f_seed) of other inputs: {changed}; "
                               "use restart=True or another work_dir") from None
+
+
+def unscored_seed_rows(seed_rows: Dataset, features) -> Dataset:
+    """The seed rows with the scored rows' ``features``: they were not scored, so NaN necessity (one schema)."""
+    return seed_rows.map(
+        lambda b: {"necessity": [float("nan")] * len(b["id"]), "necessity_tokens": [0] * len(b["id"]),
+                   "necessity_flag": ["seed"] * len(b["id"])},
+        batched=True, features=features, desc="seed rows",
+    )
 
 
 def set_unscored_aside(scored: Dataset) -> Split:

@@ -16,10 +16,13 @@ and scored (the earlier turns are context), which is logged as a warning.
 
 Nothing is computed twice:
 
-- a model is cached under ``work_dir/models/<T>-<key>``, ``key`` = the training run's
+- a model is kept under ``work_dir/models/<T>-<key>``, ``key`` = the training run's
   identity (:func:`hf_vitcurate.models.training.train_identity`: the base model's content,
   the content of T's images and conversations, the recipe and seed). A second call with
-  the same inputs trains nothing (``manifest["reused"]``); other inputs are another folder;
+  the same inputs trains nothing (``manifest["reused"]``); other inputs are another folder.
+  Fine-tunes also go through the package's model cache (:mod:`hf_vitcurate.models.cache`,
+  same key plus the code version and device), so a run into a new ``work_dir`` copies them
+  instead of training (``manifest["cached"]``; ``cache=False`` turns it off);
 - answers are written in resumable chunks under ``work_dir/answers/<T>-<key>/on-<i>-<key'>``
   (:func:`hf_vitcurate.stages.generate`), ``key'`` = the identity of the answers (the content
   of dataset i's rows and the generation settings), so a killed run resumes, a rerun loads
@@ -84,20 +87,22 @@ def default_recipe(model: str | os.PathLike) -> dict[str, Any]:
 
 
 def fine_tune(
-    ds: Dataset, *, model: str | os.PathLike, name: str, work_dir: str, recipe: Mapping[str, Any]
-) -> tuple[str, bool]:
-    """``(checkpoint, reused)``: model_T from the cache (same identity), or trained now and cached."""
-    from ..models import training
+    ds: Dataset, *, model: str | os.PathLike, name: str, work_dir: str, recipe: Mapping[str, Any],
+    cache: bool | None = None,
+) -> tuple[str, str]:
+    """``(checkpoint, how)``: model_T in ``work_dir/models/<T>-<key>``, ``key`` = the run's identity.
 
-    key = cache_key(model, ds, recipe)
-    out = os.path.join(work_dir, "models", f"{safe_name(name)}-{key}")
-    recorded, finished = training.recorded_identity(out)
-    if finished and recorded and recorded.get("key") == key:
-        logger.info("model for %s: cache hit %s", name, out)
-        return out, True
-    logger.info("model for %s: training into %s", name, out)
-    training.train(ds, model=model, output_dir=out, **dict(recipe))
-    return out, False
+    ``how``: ``"found"`` (already in ``work_dir``), ``"cached"`` (copied from the package's
+    model cache, :mod:`hf_vitcurate.models.cache`) or ``"trained"`` (trained now, and cached).
+    """
+    from ..models import training
+    from ..models.cache import train_or_reuse
+
+    ident = training.train_identity(ds, model=model, recipe=recipe)
+    out = os.path.join(work_dir, "models", f"{safe_name(name)}-{ident['key']}")
+    out, how = train_or_reuse(ds, model=model, output_dir=out, cache=cache, identity=ident, **dict(recipe))
+    logger.info("model for %s: %s (%s)", name, out, how)
+    return out, how
 
 
 def pool_sources(sources: Mapping[str, Dataset]) -> tuple[list[str], str]:
@@ -219,6 +224,7 @@ def tune_cross_evaluate(
     num_threads: int | None = None,
     explode: bool = True,
     restart: bool = False,
+    cache: bool | None = None,
 ) -> DriverSelection:
     """Tune ``model`` on each source, answer every other source, score, DQ and SQ (see the module docstring).
 
@@ -229,11 +235,16 @@ def tune_cross_evaluate(
     variant and MQ^D reduction of the DQ matrix (SQ always uses per-sample MQ^S).
     ``explode``: cut multi-turn rows into single-turn triplets first (the paper's unit;
     see the module docstring). ``restart=True`` discards the answer chunks in ``work_dir`` (cached models are kept:
-    their folder names hash everything they depend on).
+    their folder names hash everything they depend on). ``cache``: fine-tunes go through the package's
+    model cache (:func:`hf_vitcurate.models.cache.cached_train`: keyed by the base model's content,
+    the rows, the full recipe, the code and the device, so a rerun into a new ``work_dir`` trains
+    nothing); on by default, off with ``cache=False`` or ``HF_VITCURATE_TINY_CACHE=0``.
 
     Returns a :class:`~hf_vitcurate.results.DriverSelection` whose dataset is the scored
     pool (every row, with ``answer__T``, ``mq__T`` and ``sq``), whose manifest holds
-    ``by``, ``models``, ``trained``, ``reused``, ``params`` and ``dq``, and ``.dq`` the
+    ``by``, ``models``, ``trained`` (models put into ``work_dir`` by this call: trained now, or
+    copied from the cache, those also listed in ``cached``), ``reused`` (found in ``work_dir``),
+    ``params`` and ``dq``, and ``.dq`` the
     :class:`~hf_vitcurate.select.revolion.DQTable`. Select from it with
     :func:`~hf_vitcurate.select.revolion.release` or ``s1``/``s2``/``s3`` (``by=manifest["by"]``).
     """
@@ -247,10 +258,11 @@ def tune_cross_evaluate(
     sources = as_triplets(sources, explode=explode)
     rec = {"seed": seed, **dict(default_recipe(model) if recipe is None else recipe)}
     names, by = pool_sources(sources)
-    models, trained, reused = {}, [], []
+    models, how = {}, {}
     for name in names:
-        models[name], hit = fine_tune(sources[name], model=model, name=name, work_dir=work_dir, recipe=rec)
-        (reused if hit else trained).append(name)
+        models[name], how[name] = fine_tune(sources[name], model=model, name=name, work_dir=work_dir, recipe=rec,
+                                            cache=cache)
+    trained, reused = [n for n in names if how[n] != "found"], [n for n in names if how[n] == "found"]
     columns = answer_all(sources, models, work_dir, variant=variant, restart=restart, max_new_tokens=max_new_tokens,
                          batch_size=batch_size, chunk_size=chunk_size, num_threads=num_threads)
     pool = scored_pool(sources, columns, by)
@@ -262,7 +274,8 @@ def tune_cross_evaluate(
                              model=os.fspath(model), seed=seed)
     manifest = {"method": "tune_cross_evaluate", "params": params, "seed": seed, "n_pool": len(pool),
                 "n_selected": len(pool), "ids_sha256": ids_sha256(pool), "by": by, "models": models,
-                "trained": trained, "reused": reused, "dq": table.to_dict()}
+                "trained": trained, "reused": reused, "cached": [n for n in names if how[n] == "cached"],
+                "dq": table.to_dict()}
     result = DriverSelection.of(pool, manifest, dq=table)
     from ..distributed import state
 

@@ -1,0 +1,142 @@
+"""Fine-tunes through the model cache (hf_vitcurate.models.cache): reused only for the very same inputs.
+
+REVO-LION's per-source models and MLLM-Selector's seed model are cached by default; a run into
+a new work_dir copies them instead of training. The key must hold everything that decides the
+weights: these tests change one input at a time and require a new training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+
+import numpy as np
+import pytest
+
+RECIPE = {"max_steps": 1, "batch_size": 4, "warmup_ratio": 0.0, "progress": False}
+# A changed value for every Recipe field that is not neutral: a new field must be added here (and so be keyed).
+CHANGED = {"train_parts": ("language",), "learning_rate": 1e-3, "part_lr": {"vision": 1e-6}, "epochs": 2.0,
+           "max_steps": 3, "batch_size": 8, "grad_accum": 2, "warmup_ratio": 0.1, "lr_schedule": "linear",
+           "min_lr_ratio": 0.1, "weight_decay": 0.1, "adam_betas": (0.8, 0.99), "max_grad_norm": None,
+           "max_length": 64, "group_by_length": False, "seed": 1, "mixed_precision": "bf16", "dtype": "float32",
+           "gradient_checkpointing": True}
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """A private cache folder with the cache switched on."""
+    monkeypatch.setenv("HF_VITCURATE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("HF_VITCURATE_TINY_CACHE", raising=False)
+    return tmp_path / "cache" / "tiny_models"
+
+
+def _key(ds, model, recipe):
+    from hf_vitcurate.models.cache import train_key
+    from hf_vitcurate.models.training import train_identity
+
+    return train_key(train_identity(ds, model=model, recipe=recipe))
+
+
+def _edit_first_answer(ds):
+    def edit(row, i):
+        if i == 0:
+            row["conversations"] = [dict(t, value=t["value"] + "!") if t["from"] == "gpt" else t
+                                    for t in row["conversations"]]
+        return row
+
+    return ds.map(edit, with_indices=True)
+
+
+def test_the_key_changes_with_every_recipe_field_the_rows_the_model_and_the_code(tiny_model_path, toy_vit,
+                                                                                 tmp_path, monkeypatch):
+    from hf_vitcurate.models import cache as model_cache
+    from hf_vitcurate.models.recipes import NEUTRAL_FIELDS, Recipe
+
+    rows = toy_vit.select(range(8))
+    base = _key(rows, tiny_model_path, RECIPE)
+    assert set(CHANGED) | set(NEUTRAL_FIELDS) == {f.name for f in dataclasses.fields(Recipe)}
+    for name, value in CHANGED.items():
+        assert _key(rows, tiny_model_path, {**RECIPE, name: value}) != base, f"recipe field {name} is not keyed"
+    for name in NEUTRAL_FIELDS:  # how a run is watched or how fast it goes: the same model
+        value = {"progress": True, "log_steps": 3, "save_steps": 7, "num_threads": 1, "num_workers": 1}[name]
+        assert _key(rows, tiny_model_path, {**RECIPE, name: value}) == base, name
+    assert _key(_edit_first_answer(rows), tiny_model_path, RECIPE) != base  # one row's text
+    swapped = rows.select([1, 0] + list(range(2, 8)))
+    assert _key(swapped, tiny_model_path, RECIPE) != base  # the order of the rows
+    other = shutil.copytree(tiny_model_path, tmp_path / "other-base")
+    (other / "config.json").write_text((other / "config.json").read_text() + "\n")
+    assert _key(rows, other, RECIPE) != base  # another base model
+    assert _key(rows.remove_columns(["id"]), tiny_model_path, RECIPE) == base  # columns training never reads
+    monkeypatch.setattr(model_cache, "code_version", lambda: {"source": "changed"})
+    assert _key(rows, tiny_model_path, RECIPE) != base  # another version of the training code
+
+
+def test_a_fine_tune_is_trained_once_and_never_returned_for_other_inputs(cache, tiny_model_path, toy_vit, tmp_path):
+    from safetensors.torch import load_file
+
+    from hf_vitcurate.models.cache import train_or_reuse
+
+    rows = toy_vit.select(range(8))
+
+    def run(name, ds=rows, model=tiny_model_path, **recipe):
+        return train_or_reuse(ds, model=model, output_dir=tmp_path / name, **{**RECIPE, **recipe})[1]
+
+    assert run("a") == "trained" and run("a") == "found" and run("b") == "cached"
+    a, b = (load_file(str(tmp_path / n / "model.safetensors")) for n in ("a", "b"))
+    assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+    assert run("row", ds=_edit_first_answer(rows)) == "trained"
+    assert run("lr", learning_rate=1e-3) == "trained"
+    other = shutil.copytree(tiny_model_path, tmp_path / "other-base")
+    (other / "config.json").write_text((other / "config.json").read_text() + "\n")
+    assert run("model", model=other) == "trained"
+    assert run("off", ds=rows, model=tiny_model_path) == "cached"
+    assert train_or_reuse(rows, model=tiny_model_path, output_dir=tmp_path / "uncached", cache=False,
+                          **RECIPE)[1] == "trained"
+    assert not (cache / "locks").exists() or not list((cache / "locks").iterdir())
+
+
+def test_mllm_selector_in_a_new_work_dir_takes_f_seed_from_the_cache(cache, tiny_model_path, toy_vit, tmp_path,
+                                                                     monkeypatch):
+    from hf_vitcurate.models import training
+    from hf_vitcurate.select import mllm_selector
+
+    options = dict(n=8, n_seed=2, k=4, batch_size=16, dtype="float32", max_length=128, recipe=RECIPE)
+    first = mllm_selector(toy_vit, model=tiny_model_path, work_dir=tmp_path / "a", **options)
+    def no_training(*args, **kwargs):
+        raise AssertionError("f_seed trained although cached")
+
+    monkeypatch.setattr(training, "_run", no_training)
+    second = mllm_selector(toy_vit, model=tiny_model_path, work_dir=tmp_path / "b", **options)
+    assert not first.manifest["f_seed_cached"] and second.manifest["f_seed_cached"]
+    same = {k: v for k, v in first.manifest.items() if k not in ("f_seed", "f_seed_cached")}
+    assert same == {k: v for k, v in second.manifest.items() if k not in ("f_seed", "f_seed_cached")}
+    with pytest.raises(AssertionError, match="trained although cached"):  # cache=False: trained anew
+        mllm_selector(toy_vit, model=tiny_model_path, work_dir=tmp_path / "c", cache=False, **options)
+
+
+def test_revolion_in_a_new_work_dir_copies_its_models_from_the_cache(cache, tiny_model_path, toy_vit, tmp_path,
+                                                                      monkeypatch):
+    from hf_vitcurate.columns import numpy_column
+    from hf_vitcurate.models import training
+    from hf_vitcurate.select.revolion_driver import tune_cross_evaluate
+
+    sources = {"a": toy_vit.select(range(4)), "b": toy_vit.select(range(4, 8))}
+
+    def run(work, **options):
+        return tune_cross_evaluate(sources, model=tiny_model_path, work_dir=tmp_path / work, recipe=RECIPE,
+                                   max_new_tokens=2, batch_size=4, chunk_size=4, **options)
+
+    first = run("one")
+    assert first.manifest["trained"] == ["a", "b"] and first.manifest["cached"] == []
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained although cached")
+
+    monkeypatch.setattr(training, "_run", no_training)
+    second = run("two")
+    # The manifest says where the models came from; nothing else differs but the work_dir's paths.
+    assert second.manifest["trained"] == ["a", "b"] and second.manifest["cached"] == ["a", "b"]
+    np.testing.assert_array_equal(numpy_column(second.dataset, "sq"), numpy_column(first.dataset, "sq"))
+    assert second.manifest["dq"] == first.manifest["dq"] and second.manifest["ids_sha256"] == first.manifest["ids_sha256"]
+    with pytest.raises(AssertionError, match="trained although cached"):
+        run("three", cache=False)
