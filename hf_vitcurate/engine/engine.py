@@ -218,7 +218,7 @@ class Engine:
 
             if per_domain is None:
                 raise ConfigError("seed_images needs per_domain: how many images to collect per domain")
-            images = collect(images, seed_images, per_domain=per_domain, k=k, **(collect_options or {}))
+            images = collect(images, seed_images, per_domain=per_domain, k=k, **_collect_options(collect_options))
         captioned = self.caption(images, domain=domain)
         kept, rejected = self.instructions(captioned, types=types, n_questions=n_questions, n_seeds=n_seeds,
                                            long_vqa=long_vqa, n_long=n_long, captions=captions)
@@ -233,6 +233,28 @@ class Engine:
                 "retry_temperature": self.retry_temperature, "seed": self.seed, "seeds": f"{self.seeds.source} {self.seeds.digest()}", "leak_phrases": list(self.leak_phrases),
                 "caption_backend": self.caption_backend.model, "backend": self.backend.model,
                 "prompts": hashlib.sha256(json.dumps(templates).encode()).hexdigest()[:12]}
+
+
+def _collect_options(options: dict[str, Any] | None) -> dict[str, Any]:
+    """``options`` when each names one of :func:`~hf_vitcurate.engine.collect`'s other options; else a one-line error.
+
+    >>> _collect_options({"bad": 1})
+    Traceback (most recent call last):
+    ...
+    hf_vitcurate.errors.ConfigError: collect_options has an unknown option 'bad'; accepted: column, ef_search, index_path, nprobe, string_factory
+    """
+    import inspect
+
+    from .collection import collect
+
+    # per_domain and k are run()'s own arguments: giving them twice would be ambiguous.
+    accepted = sorted(name for name, p in inspect.signature(collect).parameters.items()
+                      if p.kind is p.KEYWORD_ONLY and name not in ("per_domain", "k"))
+    unknown = sorted(set(options or {}) - set(accepted))
+    if unknown:
+        raise ConfigError(f"collect_options has an unknown option {', '.join(map(repr, unknown))}; "
+                          f"accepted: {', '.join(accepted)}")
+    return dict(options or {})
 
 
 __all__ = ["Engine", "EngineResult"]
