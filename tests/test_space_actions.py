@@ -144,6 +144,24 @@ def test_a_checkpoint_with_its_own_code_is_refused_unless_enabled(tmp_path):
     Limits(work_dir=str(tmp_path), trust_remote_code=True).check_model(str(folder))
 
 
+def test_a_recipe_checkpoint_with_its_own_code_is_refused_before_the_recipe_runs(shapes, limits, tmp_path):
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": "llava", "auto_map": {"AutoModel": "x.Y"}}))
+    recipe = actions.DEFAULT_RECIPE + f"model: {{checkpoint: {folder}}}\n"
+    with pytest.raises(ConfigError, match="runs its own code"):
+        actions.run_recipe(shapes, recipe, limits=limits)
+    assert not os.path.isdir(os.path.join(limits.work_dir, "recipes"))  # refused before anything ran
+
+
+@pytest.mark.parametrize("bad", [{"max_rows": 0}, {"max_rows": -5}, {"max_upload_mb": 0}, {"max_upload_mb": -1.5},
+                                 {"max_rows": "10"}])
+def test_limits_refuse_zero_negative_or_non_numbers(bad, tmp_path):
+    with pytest.raises(ConfigError, match=f"^{next(iter(bad))} must be a positive number") as err:
+        Limits(work_dir=str(tmp_path), **bad)
+    assert "\n" not in str(err.value)
+
+
 def test_limits_come_from_the_environment_and_flags_win(monkeypatch, tmp_path):
     monkeypatch.setenv("VITCURATE_SPACE_MAX_ROWS", "77")
     monkeypatch.setenv("VITCURATE_SPACE_TRUST_REMOTE_CODE", "1")
@@ -229,6 +247,29 @@ def test_a_hub_dataset_loads_by_repo_id(limits, monkeypatch, tmp_path):
         assert actions._stated_rows("me/pool", "train") == 6  # read from the card: refused before any download
         with pytest.raises(ConfigError, match="this Space takes at most 4"):
             actions.load_hub("me/pool", limits=Limits(work_dir=limits.work_dir, max_rows=4))
+
+
+def test_a_hub_dataset_whose_card_states_no_rows_is_refused_before_it_is_downloaded(limits, monkeypatch, tmp_path):
+    """No card row count: the split is streamed and counted up to the limit, not downloaded whole."""
+    import io as _io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from hub_server import HubServer, point_clients_at
+
+    rows = 3000
+    buf = _io.BytesIO()  # row groups of 100: a streamed count stops after the first few
+    pq.write_table(pa.table({"id": [f"r{i}" for i in range(rows)], "text": ["x" * 200] * rows}), buf, row_group_size=100)
+    with HubServer() as hub:
+        hub.add_repo("me/nocard", {"data/train-00000-of-00001.parquet": buf.getvalue()}, private=False)
+        cache = tmp_path / "hf-cache"
+        point_clients_at(hub.url, monkeypatch, str(cache))
+        assert actions._stated_rows("me/nocard", "train") == 0  # no card: nothing stated
+        with pytest.raises(ConfigError, match="this Space takes at most 10 "):
+            actions.load_hub("me/nocard", limits=Limits(work_dir=limits.work_dir, max_rows=10))
+        kept = [p for p in cache.rglob("*") if p.is_file() and p.suffix in (".parquet", ".arrow")]
+        assert kept == []  # nothing downloaded to the caches
+        assert actions._streamed_rows("me/nocard", "train", stop=rows + 5) == rows
 
 
 def test_what_sessions_leave_is_pruned_after_a_day(tmp_path):

@@ -116,9 +116,10 @@ def load_upload(records: str, images: str | None = None, *, format: str = "auto"
 def load_hub(repo_id: str, *, split: str = "train", limits: Limits) -> Session:
     """A Hub dataset repo (``org/name``) in any format ``load_vit`` reads, validated.
 
-    A repo whose card states more than ``limits.max_rows`` rows in ``split`` is refused before
-    anything is downloaded; others are checked once loaded. ``datasets`` 5 never runs a
-    repo's own loading script.
+    A repo with more than ``limits.max_rows`` rows in ``split`` is refused before its data is
+    downloaded: by the rows its card states, or, when it states none, by streaming the split
+    and counting up to one row past the limit (images not decoded). ``datasets`` 5 never runs
+    a repo's own loading script.
     """
     from .. import load_vit
     from ..errors import looks_local
@@ -126,7 +127,7 @@ def load_hub(repo_id: str, *, split: str = "train", limits: Limits) -> Session:
     repo_id = (repo_id or "").strip()
     if not repo_id or looks_local(repo_id):
         raise ConfigError(f"{repo_id!r} is not a Hub repo id; write it as org/name")
-    limits.check_rows(_stated_rows(repo_id, split))
+    limits.check_rows(_stated_rows(repo_id, split) or _streamed_rows(repo_id, split, stop=limits.max_rows + 1))
     ds = load_vit(repo_id, split=split)
     return _validated(ds, repo_id, limits)
 
@@ -140,6 +141,26 @@ def _stated_rows(repo_id: str, split: str) -> int:
         return int(getattr(splits.get(split), "num_examples", 0) or 0)
     except Exception:  # no card metadata, several configs, ...: load_vit says what is wrong, if anything
         return 0
+
+
+def _streamed_rows(repo_id: str, split: str, *, stop: int) -> int:
+    """Rows of ``split`` counted by streaming it, stopping at ``stop`` (those read before an error: 0 when it cannot be streamed).
+
+    Streaming reads the data files a batch at a time and keeps nothing on disk, so an
+    over-limit repo costs at most ``stop`` rows of download, not the whole dataset.
+    """
+    from datasets import load_dataset
+
+    n = 0
+    try:
+        stream = load_dataset(repo_id, split=split, streaming=True).decode(False)
+        for batch in stream.iter(batch_size=min(stop, 1000)):
+            n += len(next(iter(batch.values()), ()))
+            if n >= stop:
+                break
+    except Exception:  # not streamable (several configs, no such split, ...): load_vit says what is wrong
+        pass
+    return n
 
 
 def _stem(path: str) -> str:
@@ -280,6 +301,9 @@ def run_recipe(session: Session, recipe: str, *, limits: Limits) -> tuple[Sessio
         spec = parse_recipe(yaml.safe_load(text), text=text)
     except yaml.YAMLError as err:
         raise ConfigError(f"the recipe is not valid YAML ({' '.join(str(err).split())})") from None
+    checkpoint = str(spec.model.get("checkpoint", "tiny"))
+    if checkpoint != "tiny":  # the recipe's own checkpoint obeys the same remote-code rule as the stages'
+        limits.check_model(checkpoint)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = curate(session.need("pool"), spec, work_dir=os.path.join(limits.work_dir, "recipes", uuid.uuid4().hex))

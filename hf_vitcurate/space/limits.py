@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import json
+import numbers
 import os
 import tempfile
 import zipfile
@@ -47,6 +48,14 @@ class Limits:
     trust_remote_code: bool = False
     work_dir: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="vitcurate_space_"))
 
+    def __post_init__(self) -> None:
+        # A zero or negative limit would refuse every upload and dataset with a confusing message later.
+        for key in ("max_upload_mb", "max_rows"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+                raise ConfigError(f"{key} must be a positive number, got {value!r} "
+                                  f"(operator limit VITCURATE_SPACE_{key.upper()})")
+
     @classmethod
     def from_env(cls, **overrides) -> "Limits":
         """Limits from ``VITCURATE_SPACE_*`` variables; keyword arguments that are not ``None`` win.
@@ -68,9 +77,7 @@ class Limits:
         if os.environ.get("VITCURATE_SPACE_WORK_DIR"):
             env["work_dir"] = os.environ["VITCURATE_SPACE_WORK_DIR"]
         env.update({k: v for k, v in overrides.items() if v is not None})
-        limits = cls(**env)
-        if limits.max_upload_mb <= 0 or limits.max_rows <= 0:
-            raise ConfigError("max_upload_mb and max_rows must be positive")
+        limits = cls(**env)  # __post_init__ refuses a zero or negative limit
         os.makedirs(limits.work_dir, exist_ok=True)
         return limits
 
