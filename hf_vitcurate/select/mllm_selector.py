@@ -24,7 +24,6 @@ Example:
 from __future__ import annotations
 
 import os
-from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -94,8 +93,9 @@ def mllm_selector(
     :class:`~hf_vitcurate.results.DriverSelection` (unpacks as ``(selection, manifest)``)
     with ``.f_seed`` (the seed checkpoint), ``.scored`` (the pool without the seed rows,
     with ``necessity``), ``.seed_rows`` and ``.set_aside`` (the scored rows without a
-    score, with ``reject_reason``; the manifest's ``set_aside`` counts them per reason).
+    score, with ``reject_reason``; the manifest's ``set_aside`` counts them per kind of reason).
     """
+    from ..stages._flags import flag_counts
     from ..stages.necessity import necessity
 
     n_seed, k = preset_values(preset, n_seed=n_seed, k=k)
@@ -112,7 +112,8 @@ def mllm_selector(
     scored = necessity(rest, model=f_seed, work_dir=os.path.join(work_dir, "necessity"), restart=restart,
                        reduction=reduction, sign=sign, max_length=max_length, dtype=dtype, batch_size=batch_size)
     scorable, set_aside = set_unscored_aside(scored)
-    set_aside_counts = dict(Counter(list_column(set_aside, "reject_reason")))
+    # By kind (image_error, model_error, no_response_tokens): a reason's row-specific text never adds a key.
+    set_aside_counts = flag_counts(set_aside, "reject_reason")
     drawn, nbgs_manifest = nbgs(scorable, n=budget - n_seed, k=k, tau=tau, seed=seed, standardize=standardize,
                                 quotas=quotas)
     selection = concatenate_datasets([unscored_seed_rows(seed_rows, scored.features), drawn])
