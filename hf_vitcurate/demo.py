@@ -22,13 +22,6 @@ from typing import Any
 import yaml
 
 
-def _say(msg: str) -> None:
-    from .progress import quiet
-
-    if not quiet():  # vitcurate -q: the closing summary only
-        print(f"[vitcurate demo] {msg}", flush=True)
-
-
 def demo_recipe(*, n_images: int | None = None, fraction: float | None = None, seed: int | None = None,
                 repo_id: str | None = None, outputs: list[str] | None = None):
     """The built-in ShapesWorld recipe with the demo's overrides (``None``: the recipe's own value).
@@ -91,6 +84,7 @@ def run_demo(
     answers and scores, reused by a rerun with the same inputs.
     """
     from .curation.job import run_recipe
+    from .progress import say
 
     recipe = demo_recipe(n_images=n_images, fraction=fraction, seed=seed, repo_id=repo_id, outputs=outputs)
-    return run_recipe(recipe, output_dir=output_dir, work_dir=work_dir, say=_say)
+    return run_recipe(recipe, output_dir=output_dir, work_dir=work_dir, say=say("vitcurate demo"))

@@ -30,6 +30,20 @@ def test_demo_recipe_is_the_builtin_one_with_overrides():
         demo_recipe(fraction=2)
 
 
+def test_one_progress_printer_for_demo_and_curate(capsys, monkeypatch):
+    """demo and curate print their stage lines with progress.say, silent under -q."""
+    import hf_vitcurate.commands.curate as curate_command
+    import hf_vitcurate.demo as demo_module
+    from hf_vitcurate.progress import say
+
+    assert not hasattr(demo_module, "_say") and not hasattr(curate_command, "say")  # no second printer
+    say("vitcurate demo")("validate: 3 rows")
+    assert capsys.readouterr().out == "[vitcurate demo] validate: 3 rows\n"
+    monkeypatch.setenv("HF_VITCURATE_QUIET", "1")
+    say("vitcurate curate")("validate: 3 rows")
+    assert capsys.readouterr().out == ""
+
+
 @pytest.mark.slow
 def test_demo_model_free_configs_end_to_end(tmp_path, capsys):
     out = tmp_path / "demo"

@@ -28,17 +28,6 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def say(prefix: str):
-    """A progress printer (one line per stage), silent under ``vitcurate -q``."""
-    from ..progress import quiet
-
-    def _say(msg: str) -> None:
-        if not quiet():
-            print(f"[{prefix}] {msg}", flush=True)
-
-    return _say
-
-
 def closing(summary: dict[str, Any], output: str) -> dict[str, Any]:
     """Print the short table and the verdicts (not under ``-q``); return the closing JSON summary's fields."""
     from ..progress import quiet
@@ -91,6 +80,7 @@ def run(args) -> int:
     from ..curation import builtin
     from ..curation.job import run_recipe
     from ..errors import ConfigError
+    from ..progress import say
 
     if args.print_recipe:
         sys.stdout.write(builtin(args.print_recipe))
