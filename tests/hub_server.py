@@ -10,8 +10,8 @@ inline in the commit), ``commit`` (the NDJSON body), ``tag``, and
 ``X-Repo-Commit``). Files whose name ends in :data:`LFS_SUFFIXES` are listed as LFS files
 (``lfs.sha256`` in the tree, the sha256 as ``X-Linked-Etag``), as the Hub lists them.
 
-Faults: :meth:`HubServer.fail` makes chosen requests answer a status (429, 412, 5xx) or
-drop the connection (before or after applying a commit). What clients sent is counted:
+Faults: :meth:`HubServer.fail` makes chosen requests answer a status (429, 412, 5xx),
+drop the connection (before or after applying a commit) or answer bytes that are not HTTP. What clients sent is counted:
 ``committed`` (paths received in commit bodies, in order), ``preuploaded`` (paths asked
 about), ``requests`` (``(method, endpoint)`` pairs) and ``times`` (when each came). With
 ``token`` set, every request must carry ``Authorization: Bearer <token>`` (401 otherwise);
@@ -99,7 +99,7 @@ class Repo:
 @dataclass
 class Fault:
     endpoint: str
-    action: int | str  # a status code, "drop" (no answer, nothing done) or "drop_after" (done, no answer)
+    action: int | str  # a status code, "drop" (no answer, nothing done), "drop_after" (done, no answer) or "malformed"
     skip: int  # requests to let through first
     times: int | None  # None: every request after that
 
@@ -157,8 +157,8 @@ class HubServer:
         """Make requests to ``endpoint`` (``"commit"``, ``"preupload"``, ``"tree"``, ...) fail.
 
         ``action``: a status code (429, 412, 500, ...), ``"drop"`` (close the connection
-        without an answer and without doing anything) or ``"drop_after"`` (do it, then close
-        without an answer). The next ``skip`` requests pass; then ``times`` fail (None: all).
+        without an answer and without doing anything), ``"drop_after"`` (do it, then close
+        without an answer) or ``"malformed"`` (answer bytes that are not HTTP, doing nothing). The next ``skip`` requests pass; then ``times`` fail (None: all).
         """
         with self.lock:
             self.faults.append(Fault(endpoint, action, skip, times))
@@ -403,6 +403,8 @@ def _handler_for(hub: HubServer):
                 fault = hub._take_fault(endpoint)
                 if fault == "drop":
                     return self._drop()
+                if fault == "malformed":
+                    return self._malformed()
                 if isinstance(fault, int):
                     raise HubError(fault, f"injected {fault}")
                 status, body, headers = getattr(hub, endpoint.replace("-", "_"))(groups, request)
@@ -435,6 +437,11 @@ def _handler_for(hub: HubServer):
                 self.connection.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+        def _malformed(self) -> None:
+            self.close_connection = True
+            self.wfile.write(b"NOT HTTP AT ALL\r\n\r\n")  # not a status line: a protocol violation, every time
+            self.wfile.flush()
 
         def _answer(self, method: str, status: int, body, headers: dict) -> None:
             data = body if isinstance(body, bytes) else json.dumps(body).encode()

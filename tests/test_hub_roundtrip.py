@@ -152,6 +152,15 @@ def test_an_error_that_a_retry_cannot_mend_stops_the_push(configs, hub, tmp_path
     assert hub.requests.count(("POST", "commit")) == 1 and hub.tags(REPO) == {}
 
 
+def test_a_malformed_answer_is_raised_at_once_not_retried(configs, hub, tmp_path):
+    """A resend would get the same bytes: only timeouts and broken connections are retried."""
+    hub.fail("commit", "malformed", times=None)
+    with pytest.raises(Exception, match="illegal status line") as err:  # noqa: PT011 - httpx's or httpx2's
+        publish({"toy": configs["toy"]}, REPO, local_dir=str(tmp_path / "repo"), version="v1", push=True)
+    assert err.typename == "RemoteProtocolError" and not upload._retryable(err.value)
+    assert hub.requests.count(("POST", "commit")) == 1 and hub.tags(REPO) == {}
+
+
 def test_a_commit_whose_answer_was_lost_is_not_made_twice(configs, hub, tmp_path, monkeypatch):
     monkeypatch.setattr(upload, "MAX_OPERATIONS_PER_COMMIT", 2)  # two shards, then README.md + curation.json
     hub.fail("commit", "drop_after", skip=1)  # the card's commit lands, the connection breaks before the answer

@@ -11,9 +11,10 @@ wrote, the way ``push_to_hub`` does, and tags the last commit with the version:
   file kept in git) is not sent again, so a push that stopped after some commits sends only
   the rest when run again;
 - **retries**: a commit answered 429 (rate limit), 412 (another commit landed first), 408 or
-  5xx, or whose connection broke, is retried up to :data:`MAX_TRIES` times, waiting
+  5xx, or whose connection broke or timed out, is retried up to :data:`MAX_TRIES` times, waiting
   :data:`BACKOFF_S` seconds, doubling up to :data:`MAX_BACKOFF_S` (longer when the answer
-  says ``Retry-After``, up to :data:`MAX_RETRY_AFTER_S`). Before each retry the
+  says ``Retry-After``, up to :data:`MAX_RETRY_AFTER_S`); a malformed answer, which a resend
+  would meet again, is raised at once. Before each retry the
   remote tree is read again, so a commit that landed before its answer was lost is not
   made twice (``http_backoff`` would resend the same request, hence this loop);
 - **the version** becomes a tag of the last commit (``create_tag(exist_ok=False)``: a tag
@@ -254,23 +255,43 @@ def _wait_s(err: BaseException, attempt: int) -> float:
 
 
 def _retryable(err: BaseException) -> bool:
-    """A rate limit, a concurrent commit, a server error, or a broken connection (httpx/httpx2 transport errors)."""
+    """A rate limit, a concurrent commit, a server error, a timeout or a broken connection; nothing that would repeat.
+
+    >>> http = _http_modules()[0]  # httpx2 or httpx, whichever huggingface_hub uses
+    >>> _retryable(http.ReadTimeout("timed out")), _retryable(http.ConnectError("refused"))
+    (True, True)
+    >>> _retryable(http.RemoteProtocolError("Server disconnected without sending a response."))
+    True
+    >>> _retryable(http.RemoteProtocolError("illegal status line: bytearray(b'NOT HTTP')"))
+    False
+    """
     from huggingface_hub.errors import HfHubHTTPError
 
     if isinstance(err, HfHubHTTPError):
         return err.response is not None and err.response.status_code in RETRY_STATUSES
-    return isinstance(err, _transport_errors())
+    for module in _http_modules():
+        if isinstance(err, (module.TimeoutException, module.NetworkError)):  # reset, refused, timed out
+            return True
+        if isinstance(err, module.RemoteProtocolError):
+            # The connection closed before a whole answer came (the server went away mid-request):
+            # transient. Any other protocol error is a malformed answer, which a resend gets again.
+            return any(marker in str(err) for marker in DISCONNECTED)
+    return False  # a local protocol error, a proxy or URL error, a bug: raised as is
 
 
-def _transport_errors() -> tuple[type[BaseException], ...]:
+# How httpcore / h11 word a connection that closed before the whole answer came.
+DISCONNECTED = ("Server disconnected", "peer closed connection")
+
+
+def _http_modules() -> list:
     # huggingface_hub 1.x talks through httpx, 2.x through httpx2: whichever is installed.
     out = []
     for name in ("httpx2", "httpx"):
         try:
-            out.append(importlib.import_module(name).TransportError)
-        except (ImportError, AttributeError):
+            out.append(importlib.import_module(name))
+        except ImportError:
             continue
-    return tuple(out)
+    return out
 
 
 def _describe(err: BaseException) -> str:
