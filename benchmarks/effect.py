@@ -3,8 +3,8 @@
 Reads every config of a curated Hub-layout repo (``--curated DIR``, written by ``vitcurate curate``
 or ``vitcurate demo``; each read with ``datasets.load_dataset(DIR, config)``), rebuilds the pool it
 was curated from (from the ``recipe.yaml`` beside the card, else ``--pool-images``/``--pool-seed``
-of ShapesWorld), builds one f_pre for that pool (``hf_vitcurate.testing.train_tiny``: cached, so the
-curation's own f_pre is reused) and fine-tunes it (``testing.cache.cached_train``: a rerun
+of ShapesWorld), builds one f_pre for that pool (``hf_vitcurate.curation.run.starting_model``, as the curation
+does: cached, so the curation's own f_pre is reused) and fine-tunes it (``testing.cache.cached_train``: a rerun
 retrains nothing) with the ``tiny`` recipe on:
 
 - each config (all its splits but evaluation ones: ``eval``, ``test``, ``validation``);
@@ -50,27 +50,19 @@ def curated_sets(repo: str) -> dict:
 
 
 def pool_of(repo: str, *, n_images: int, seed: int) -> tuple:
-    """``(pool, model options)``: the validated pool the repo was curated from, and its recipe's ``model`` section."""
+    """``(pool, recipe)``: the validated pool the repo was curated from, and its recipe (``model`` decides f_pre)."""
     from hf_vitcurate import validate
+    from hf_vitcurate.curation.recipe import Recipe, Source, load_recipe
+    from hf_vitcurate.curation.run import load_sources
 
     recipe_path = os.path.join(repo, "recipe.yaml")
-    options: dict = {}
     if os.path.isfile(recipe_path):
-        from hf_vitcurate.curation.recipe import load_recipe
-        from hf_vitcurate.curation.run import load_sources
-
         recipe = load_recipe(recipe_path)
-        pool, _ = load_sources(recipe)
-        # The curation's own f_pre options (train_tiny's), so the cached f_pre is the one it used.
-        options = dict(recipe.model)
-        options.setdefault("seed", recipe.sources[0].seed)
-    else:
-        from hf_vitcurate.synthetic import pool_and_truth
-
-        pool, _ = pool_and_truth(n_images, seed=seed)
-        options["seed"] = seed
+    else:  # no recipe beside the card: a ShapesWorld pool of the given size and seed, a tiny f_pre
+        recipe = Recipe(sources=[Source("shapesworld", n_images=n_images, seed=seed)], stages=[], outputs={})
+    pool, _ = load_sources(recipe)
     kept, _ = validate(pool)
-    return kept, options
+    return kept, recipe
 
 
 def training_sets(curated: dict, pool, seed: int) -> dict:
@@ -163,19 +155,17 @@ def parse(argv: list[str] | None):
 
 
 def main(argv: list[str] | None = None) -> int:
+    from hf_vitcurate.curation.run import starting_model
     from hf_vitcurate.synthetic import benchmark
-    from hf_vitcurate.testing import train_tiny
 
     args = parse(argv)
     t0 = time.perf_counter()
     curated = curated_sets(args.curated)
-    pool, options = pool_of(args.curated, n_images=args.pool_images, seed=args.pool_seed)
+    pool, recipe = pool_of(args.curated, n_images=args.pool_images, seed=args.pool_seed)
     if args.vision_steps is not None:
-        options["vision_steps"] = args.vision_steps
-    captions = pool.filter(lambda t: t == "caption", input_columns="task")
-    checkpoint = options.pop("checkpoint", "tiny")
-    f_pre = checkpoint if checkpoint != "tiny" else train_tiny(
-        pool, work_dir=os.path.join(args.out, "models"), captions=captions, **{"progress": False, **options})
+        recipe.model["vision_steps"] = args.vision_steps
+    # The curation's own f_pre (same pool, seed and options: the cached one), built as curate builds it.
+    f_pre = starting_model(pool, recipe, work_dir=args.out)
     bench = benchmark(args.bench_images, seed=1234)
     recipe = {} if args.max_steps is None else {"max_steps": args.max_steps}
     results: dict[str, list] = {}
