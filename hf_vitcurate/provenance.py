@@ -63,6 +63,18 @@ def steps(ds: Dataset) -> list[dict[str, Any]]:
     return list(_envelope(ds)[_KEY]["steps"])
 
 
+def last_step(ds: Dataset, name: str | None = None) -> dict[str, Any] | None:
+    """The newest step recorded on ``ds`` (named ``name`` if given), or ``None`` if there is none.
+
+    >>> ds = record(Dataset.from_dict({"id": ["a"]}), "collect", kind="stage", params={"k": 4})
+    >>> ds = record(ds, "pick", kind="select")
+    >>> last_step(ds, "collect")["params"], last_step(ds)["name"], last_step(ds, "train")
+    ({'k': 4}, 'pick', None)
+    """
+    found = [s for s in steps(ds) if name is None or s.get("name") == name]
+    return found[-1] if found else None
+
+
 def with_steps(ds: Dataset, step_list: list[dict[str, Any]]) -> Dataset:
     """Return a shallow copy of ``ds`` (same Arrow data) carrying ``step_list``."""
     env = _envelope(ds)

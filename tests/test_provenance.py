@@ -81,3 +81,15 @@ def test_parquet_metadata_round_trip_and_damaged_entry():
     for raw in (b"{not json", b'"a string"', b"[1, 2]"):
         assert provenance.steps_from_parquet_metadata({provenance.PARQUET_KEY: raw}) == []
     assert provenance.steps_from_parquet_metadata(None) == []
+
+
+def test_last_step_is_the_newest_step_of_a_name(tmp_path):
+    ds = Dataset.from_dict({"id": ["a", "b"]})
+    assert provenance.last_step(ds) is None and provenance.last_step(ds, "collect") is None
+    ds = provenance.record(ds, "collect", kind="stage", params={"k": 1})
+    ds = provenance.record(ds, "collect", kind="stage", params={"k": 2})
+    ds = provenance.record(ds.select([0]), "pick", kind="select", parent=ds)
+    ds.save_to_disk(str(tmp_path / "d"))
+    back = load_from_disk(str(tmp_path / "d"))
+    assert provenance.last_step(back, "collect")["params"] == {"k": 2}  # the newest of that name
+    assert provenance.last_step(back)["name"] == "pick" and provenance.last_step(back, "train") is None

@@ -24,6 +24,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".ti
 
 def register_collect(verbs) -> None:
     from ..engine.collection import collect
+    from ..provenance import last_step
     from ..stages.image_embeddings import POOLINGS, image_embeddings
 
     c = verbs.add_parser("collect", help="(a) collect repository images nearest to each domain's seed images")
@@ -94,15 +95,9 @@ def _embedded(ds, args, *, flag: str, part: str):
     return image_embeddings(ds, model=args.model, work_dir=work, batch_size=args.batch_size, pooling=args.pooling)
 
 
-def _last_step(ds) -> dict:
-    from ..provenance import steps
-
-    done = [s for s in steps(ds) if s.get("name") == "collect"]
-    return done[-1]["params"] if done else {}
-
-
 def run_collect(args) -> int:
     from ..engine.collection import collect
+    from ..provenance import last_step
 
     repository = _load(args.repository, flag="REPO", domains=False)
     seeds = _load(args.seeds, flag="--seeds", domains=True)
@@ -115,5 +110,5 @@ def run_collect(args) -> int:
     per_domain = Counter(out.with_format("arrow")["domain"].to_pylist() if len(out) else [])
     print_summary({"output": args.output, "rows": len(out), "repository": len(repository), "seeds": len(seeds),
                    "per_domain": dict(sorted(per_domain.items())), "index_path": args.index_path,
-                   "search_params": _last_step(out).get("search_params", {})})
+                   "search_params": (last_step(out, "collect") or {}).get("params", {}).get("search_params", {})})
     return 0

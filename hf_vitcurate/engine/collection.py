@@ -224,13 +224,12 @@ def collect(
     return provenance.record(out, "collect", kind="stage", rows_in=len(repository), rows_out=len(out), params={
         "per_domain": per_domain, "k": k, "column": column, "string_factory": string_factory,
         "search_params": search_params(base.get_index(column).faiss_index), "seeds": len(seeds),
-        "per_domain_found": counts, "embedder": _embedder(repository)}, parent=repository)
+        "per_domain_found": counts, "embedder": _embedder(provenance.last_step(repository, "image_embeddings"))}, parent=repository)
 
 
-def _embedder(ds: Dataset) -> dict | None:
-    """``{"model", "pooling"}`` of the last ``image_embeddings`` step in ``ds``'s provenance (the card names it)."""
-    found = [s for s in provenance.steps(ds) if s.get("name") == "image_embeddings"]
-    return {"model": found[-1].get("model"), "pooling": found[-1].get("params", {}).get("pooling")} if found else None
+def _embedder(step: dict | None) -> dict | None:
+    """``{"model", "pooling"}`` of an ``image_embeddings`` provenance step (the card names it), ``None`` without one."""
+    return {"model": step.get("model"), "pooling": step.get("params", {}).get("pooling")} if step else None
 
 
 def _with_found(repository: Dataset, picked) -> Dataset:
