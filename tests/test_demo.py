@@ -30,6 +30,14 @@ def test_demo_recipe_is_the_builtin_one_with_overrides():
         demo_recipe(fraction=2)
 
 
+def test_builtin_recipe_draws_the_demo_pathologies():
+    """The built-in recipe's ShapesWorld options are synthetic.DEMO_PATHOLOGIES, key for key (the benchmarks use those)."""
+    from hf_vitcurate.synthetic import DEMO_PATHOLOGIES
+
+    (world,) = [s for s in demo_recipe().sources if s.kind == "shapesworld"]
+    assert world.options == DEMO_PATHOLOGIES
+
+
 def test_one_progress_printer_for_demo_and_curate(capsys, monkeypatch):
     """demo and curate print their stage lines with progress.say, silent under -q."""
     import hf_vitcurate.commands.curate as curate_command

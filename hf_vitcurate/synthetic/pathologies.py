@@ -13,7 +13,9 @@
 
 :data:`DEMO_PATHOLOGIES` are the rates at which each method can show its signal at the
 demo's size (``shapesworld(n, **DEMO_PATHOLOGIES)``; benchmarks/RESULTS.md, "Curation
-against random (ShapesWorld)").
+against random (ShapesWorld)"). They are the built-in recipe's ShapesWorld ``options``
+(``hf_vitcurate/curation/recipes/shapesworld.yaml``, what users see and copy); a test keeps
+the two equal.
 
 Example:
     >>> import random
@@ -32,7 +34,7 @@ from .writers import Turns, _asks, turns
 
 LOW_QUALITY_SOURCE = "web_vqa"
 LOW_QUALITY_RATES = {"hallucination": 0.8}  # its rows' truth, unless degrade names the source
-# Rates at which each method shows its signal at demo size (see the module docstring).
+# Rates at which each method shows its signal at demo size: the built-in recipe's (see the module docstring).
 DEMO_PATHOLOGIES: dict = {"easy": 1.5, "low_quality": 1.0, "yes_ratio": 20.0}
 
 # (question paraphrases, the one answer): the same for every image of the world.
