@@ -128,6 +128,7 @@ class HubServer:
     def __init__(self, *, token: str | None = None, page_size: int = 1000):
         self.token, self.page_size = token, page_size
         self.retry_after = "0"  # seconds, in the Retry-After header of an injected 429 or 503
+        self.delay_s: dict[str, float] = {}  # endpoint -> seconds each request waits before it is served
         self.repos: dict[tuple[str, str], Repo] = {}
         self.faults: list[Fault] = []
         self.committed: list[str] = []
@@ -400,6 +401,7 @@ def _handler_for(hub: HubServer):
                     hub.requests.append((method, endpoint))
                     hub.times.append(time.monotonic())
                 request = self._read(method, split)
+                time.sleep(hub.delay_s.get(endpoint, 0.0))  # an upload that takes time
                 fault = hub._take_fault(endpoint)
                 if fault == "drop":
                     return self._drop()

@@ -24,8 +24,10 @@ from datasets import Dataset
 from hf_vitcurate.errors import LockedError
 from hf_vitcurate.hub import list_versions, publish, push
 from hf_vitcurate.locks import hold
+from hub_server import HubServer
 
 SCRIPT = Path(__file__).parent / "scripts" / "publish_job.py"
+TOKEN = "hf_RACE_token_for_the_loopback_hub_0123456789"
 
 
 def _rows(tag: str, n: int) -> Dataset:
@@ -51,14 +53,15 @@ def _version(folder: Path) -> str:
     return json.loads((folder / "curation.json").read_text())["version"]
 
 
-def _race(tmp_path: Path, data: dict[str, str], local: Path, count: int, upload_s: float) -> dict[str, dict]:
-    """Start one job per prefix publishing ``count`` versions, release them together; every version's result."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
+def _race(tmp_path: Path, data: dict[str, str], local: Path, count: int, hub: HubServer) -> dict[str, dict]:
+    """Start one job per prefix publishing and pushing ``count`` versions to ``hub``, release them together; every version's result."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")]),
+           "HF_TOKEN": TOKEN}
     go = tmp_path / "go"
     jobs = {}
     for prefix, path in data.items():
         ready = tmp_path / f"ready-{prefix}"
-        cmd = [sys.executable, str(SCRIPT), path, str(local), prefix, str(count), str(ready), str(go), str(upload_s)]
+        cmd = [sys.executable, str(SCRIPT), path, str(local), prefix, str(count), str(ready), str(go), hub.url]
         jobs[prefix] = (ready, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
     deadline = time.monotonic() + 120
     while not all(r.exists() for r, _ in jobs.values()) and time.monotonic() < deadline:
@@ -76,17 +79,21 @@ def _race(tmp_path: Path, data: dict[str, str], local: Path, count: int, upload_
 def test_two_concurrent_publishers_each_keep_their_own_rows(tmp_path):
     """Two processes publish and push 6 versions each into one folder at once: no tag holds the other's rows.
 
-    The push (its upload stood in for by a 0.3 s pause, tests/scripts/publish_job.py) comes
-    between writing the working tree and saving the version: without a lock, the other
-    process rewrote the tree meanwhile and its rows were saved under this tag.
+    The push (to tests/hub_server.py's loopback Hub, which holds each commit 0.3 s, as an
+    upload takes time) comes between writing the working tree and saving the version:
+    without a lock, the other process rewrote the tree meanwhile and its rows were saved
+    under this tag.
     """
     data, rows = {}, {}
     for prefix in ("a", "b"):
         _rows(prefix, 300).save_to_disk(str(tmp_path / prefix))
         data[prefix], rows[prefix] = str(tmp_path / prefix), {f"{prefix}-{i:05d}" for i in range(300)}
     local = tmp_path / "repo"
-    results = _race(tmp_path, data, local, 6, 0.3)
-    ok = sorted(tag for tag, r in results.items() if r["ok"])
+    with HubServer(token=TOKEN) as hub:
+        hub.delay_s["commit"] = 0.3
+        results = _race(tmp_path, data, local, 6, hub)
+        ok = sorted(tag for tag, r in results.items() if r["ok"])
+        assert sorted(hub.tags("me/race")) == ok  # each pushed version is tagged on the Hub, a refused one is not
     refused = {tag: r for tag, r in results.items() if not r["ok"]}
     # Every failure is the lock's refusal (nothing crashed), naming the holder; nothing is half written.
     assert all(r["error"] == "LockedError" and "in use by process" in r["message"] for r in refused.values()), refused
