@@ -1,7 +1,8 @@
 """The curation report: what each curated output keeps, against its pool and against random draws.
 
 For each output (a config of a curated repo: ``revo_lion``, ``svit_core``, ...) the report
-gives the rows kept, the ``yes_no`` counts (docs/methods.md, "Yes/no") and the task mix.
+gives the rows kept, the ``yes_no`` counts and their ratio as every table writes it
+(``"5.9:1"``, :func:`hf_vitcurate.stats.yes_no_ratio`; docs/methods.md, "Yes/no") and the task mix.
 With the truth of a synthetic pool (``{id: status}``, from
 :func:`hf_vitcurate.synthetic.pool_and_truth`) it also gives the degraded share by kind
 (``hallucination``, ``leak``, ``duplicate``, ``easy``) against the pool and against
@@ -42,6 +43,7 @@ from datasets import Dataset, DatasetDict, concatenate_datasets
 from .columns import list_column
 from .errors import ConfigError, MissingColumnError
 from .formats.explode import TURN_ID
+from .stats import yes_no_ratio
 from .synthetic.pathologies import LOW_QUALITY_SOURCE
 from .synthetic.pool import statuses  # exploded turns ({id}#t{k}) have their row's status
 
@@ -104,8 +106,7 @@ def _summary(ds: Dataset, yes_no: Sequence[str]) -> dict[str, Any]:
     n = len(ds)
     return {
         "rows": n,
-        "yes_no": {"yes": yn.get("yes", 0), "no": yn.get("no", 0),
-                   "ratio": round(yn["yes"] / yn["no"], 2) if yn.get("no") else None},
+        "yes_no": {"yes": yn.get("yes", 0), "no": yn.get("no", 0), "ratio": yes_no_ratio(yn.get("yes", 0), yn.get("no", 0))},
         "task_mix": {t: round(c / n, 4) for t, c in sorted(tasks.items())},
     }
 
@@ -135,7 +136,11 @@ def _short(target: str) -> str:
 
 
 def _fmt(target: str, v: float) -> str:
-    return f"{v:.1f}" if target == "yes_no" else f"{v:.1%}"
+    return f"{v:.1f}:1" if target == "yes_no" else f"{v:.1%}"  # yes:no as stats.yes_no_ratio writes it
+
+
+def _spread(target: str, std: float) -> str:
+    return f"{std:.1f}" if target == "yes_no" else f"{std:.1%}"
 
 
 def why(target: str, m: dict[str, Any], rows: int, pool_rows: int) -> str:
@@ -145,13 +150,13 @@ def why(target: str, m: dict[str, Any], rows: int, pool_rows: int) -> str:
     "it keeps 10.0%, no fewer than random draws' 10.0% ± 1.0%, so its scores do not single these rows out"
     """
     c, p, mean, std = m["config"], m["pool"], m["random_mean"], m["random_std"]
-    kept, chance = _fmt(target, c), f"{_fmt(target, mean)} ± {_fmt(target, std)}"
+    kept, chance = _fmt(target, c), f"{_fmt(target, mean)} ± {_spread(target, std)}"
     if rows >= pool_rows:
         return f"it keeps all {pool_rows} rows of the pool, so random draws of its size are the pool itself"
     if target != "yes_no" and p == 0:
         return "the pool has none, so there is nothing to remove"
     if target == "yes_no" and c <= 1.0 and mean <= 1.0:
-        return f"the pool's yes:no is already {p:.1f}, so there is no skew to correct"
+        return f"the pool's yes:no is already {_fmt(target, p)}, so there is no skew to correct"
     if std == 0:
         return f"every random draw has the same share ({_fmt(target, mean)}) and it keeps {kept}"
     best = mean / std if target != "yes_no" else (mean - 1.0) / std
@@ -160,7 +165,7 @@ def why(target: str, m: dict[str, Any], rows: int, pool_rows: int) -> str:
                 f"about {mean * rows:.0f} of them: too few for {GOAL_Z:.0f} std at this size" if target != "yes_no" else
                 f"even a perfect 1:1 would be only {best:.1f} std below random's {chance}")
     if target == "yes_no" and c >= mean:
-        return f"its yes:no is {kept}, no lower than random draws' {chance} (the pool's is {p:.1f}), so it dropped no more yes rows than chance"
+        return f"its yes:no is {kept}, no lower than random draws' {chance} (the pool's is {_fmt(target, p)}), so it dropped no more yes rows than chance"
     if target.startswith("source:") and abs(c - p) <= 0.25 * std:
         return f"it keeps the pool's own share ({_fmt(target, p)}), as a selection that takes the same fraction of every source does"
     if c > mean + std:
@@ -297,12 +302,12 @@ def report_table(report: Mapping[str, Any]) -> str:
     kinds = [k for k in ("degraded", *KINDS) if truthful and (report["pool"].get("degraded", {}).get(k) or k == "degraded")]
     head = ["config", "rows", *kinds, "yes:no", "tasks", *(["goal"] if truthful else [])]
     pool = report["pool"]
-    rows = [["pool", str(pool["rows"]), *(_fmt(k, pool["degraded"][k]) for k in kinds), _ratio(pool), str(len(pool["task_mix"])),
+    rows = [["pool", str(pool["rows"]), *(_fmt(k, pool["degraded"][k]) for k in kinds), pool["yes_no"]["ratio"], str(len(pool["task_mix"])),
              *([""] if truthful else [])]]
     for name, c in configs.items():
         cells = [_cell(c["metrics"][k], k) for k in kinds] if truthful else []
         goal = ", ".join(f"{_short(t)} {'met' if ok else 'missed'}" for t, ok in c.get("goals", {}).items())
-        rows.append([name, str(c["rows"]), *cells, _ratio(c), str(len(c["task_mix"])), *([goal or "-"] if truthful else [])])
+        rows.append([name, str(c["rows"]), *cells, c["yes_no"]["ratio"], str(len(c["task_mix"])), *([goal or "-"] if truthful else [])])
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in [head, *rows]]
     if truthful:
@@ -310,11 +315,6 @@ def report_table(report: Mapping[str, Any]) -> str:
                      f"goal: z >= {report['goal_z']:.0f} on the method's pathology")
         lines += [c["verdict"] for c in configs.values() if c.get("verdict")]
     return "\n".join(lines)
-
-
-def _ratio(entry: Mapping[str, Any]) -> str:
-    r = entry["yes_no"]["ratio"]
-    return "-" if r is None and not entry["yes_no"]["yes"] else ("inf" if r is None else f"{r:.1f}")
 
 
 def report_plot(report: Mapping[str, Any], path: str) -> str:
@@ -341,7 +341,8 @@ def report_plot(report: Mapping[str, Any], path: str) -> str:
             ax.bar(x + 0.2, mean, 0.4, yerr=std, capsize=3, color="lightgray", label="random")
             ax.axhline(report["pool"]["degraded"][key], color="k", lw=0.8, ls="--", label="pool")
         else:
-            ax.bar(x, [configs[n]["yes_no"]["ratio"] or 0 for n in names], 0.6)
+            yn = [configs[n]["yes_no"] for n in names]
+            ax.bar(x, [c["yes"] / c["no"] if c["no"] else 0 for c in yn], 0.6)
         ax.set_title(key if key != "yes_no" else "yes:no", fontsize=9)
         ax.set_xticks(x, names, rotation=35, ha="right", fontsize=7)
     if truthful:  # only the kept/random bars carry labels

@@ -200,6 +200,17 @@ def _summary(c: Counter, extras: list[str]) -> dict[str, Any]:
     return out
 
 
+def yes_no_ratio(yes: int, no: int) -> str:
+    """yes:no as every table, summary and card writes it: ``"5.9:1"``, ``"7:0"`` without a no, ``"-"`` without either.
+
+    >>> yes_no_ratio(59, 10), yes_no_ratio(7, 0), yes_no_ratio(0, 0)
+    ('5.9:1', '7:0', '-')
+    """
+    if not yes and not no:
+        return "-"
+    return f"{yes / no:.1f}:1" if no else f"{yes}:0"
+
+
 def to_markdown(report: dict[str, Any], *, title: str = "Dataset statistics", top: int = 8) -> str:
     """Render a :func:`stats` report as Markdown (tables, then question types per group).
 
@@ -216,11 +227,12 @@ def to_markdown(report: dict[str, Any], *, title: str = "Dataset statistics", to
         keys.append("mean_informativeness")
     if "yes" in report:
         keys += ["yes", "no"]
-    header = [by] + [k.replace("_", " ") for k in keys]
+    header = [by] + [k.replace("_", " ") for k in keys] + (["yes:no"] if "yes" in report else [])
     lines += ["## Per " + by + " (SVIT Table 1 and §3.4 analogue)", "",
               "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, g in list(report["groups"].items()) + [("**all**", report)]:
-        lines.append("| " + " | ".join([name] + [_fmt(g.get(k)) for k in keys]) + " |")
+        ratio = [yes_no_ratio(g.get("yes", 0), g.get("no", 0))] if "yes" in report else []
+        lines.append("| " + " | ".join([name] + [_fmt(g.get(k)) for k in keys] + ratio) + " |")
     lines += ["", "## Rows per source and task", "", "| source | task | rows |", "|---|---|---|"]
     for s, tasks in report["rows_per_source_task"].items():
         for t, n in tasks.items():

@@ -176,3 +176,25 @@ def test_a_freely_named_config_is_measured_by_its_recipe_method(world):
                           methods={"small": "core", "cleanup": "mllm_selector"})
     assert rep["configs"]["small"]["targets"] == ["yes_no"] and rep["configs"]["small"]["method"] == "balance"
     assert rep["configs"]["cleanup"]["targets"] == ["leak"]  # a telling name still decides first
+
+
+def test_yes_no_is_written_one_way_in_the_report_the_summary_the_card_and_stats():
+    """59 yes and 10 no rows read "5.9:1" in the report, its table, the closing summary, the card table and stats."""
+    from hf_vitcurate.curation.summary import summary_rows, table_markdown, table_text
+    from hf_vitcurate.stats import stats, to_markdown, yes_no_ratio
+
+    answers = ["Yes."] * 59 + ["No."] * 10 + ["A red ball."] * 3
+    pool = stages.yes_no(Dataset.from_dict({
+        "id": [f"r{i}" for i in range(len(answers))], "images": [[]] * len(answers), "source": ["s"] * len(answers),
+        "task": ["vqa"] * len(answers),
+        "conversations": [[{"from": "human", "value": "Q?"}, {"from": "gpt", "value": a}] for a in answers]}))
+    rep = curation_report(pool, {"mine": pool, "all_yes": pool.select(range(7))})
+    assert rep["configs"]["mine"]["yes_no"]["ratio"] == rep["pool"]["yes_no"]["ratio"] == "5.9:1"
+    assert rep["configs"]["all_yes"]["yes_no"]["ratio"] == "7:0" and yes_no_ratio(0, 0) == "-"
+    table = report_table(rep).splitlines()
+    assert table[1].split()[2] == table[2].split()[2] == "5.9:1" and table[3].split()[2] == "7:0"
+    rows = summary_rows(rep)
+    assert [r["yes_no"] for r in rows] == ["5.9:1", "7:0"]
+    assert "5.9:1" in table_text(rows) and "| 5.9:1 |" in table_markdown(rows)
+    assert json.loads(json.dumps(rep))["configs"]["mine"]["yes_no"]["ratio"] == "5.9:1"  # summary.json's report
+    assert "| 5.9:1 |" in to_markdown(stats(pool))
