@@ -11,11 +11,12 @@ inline in the commit), ``commit`` (the NDJSON body), ``tag``, and
 (``lfs.sha256`` in the tree, the sha256 as ``X-Linked-Etag``), as the Hub lists them.
 
 Faults: :meth:`HubServer.fail` makes chosen requests answer a status (429, 412, 5xx),
-drop the connection (before or after applying a commit) or answer bytes that are not HTTP. What clients sent is counted:
-``committed`` (paths received in commit bodies, in order), ``preuploaded`` (paths asked
-about), ``requests`` (``(method, endpoint)`` pairs) and ``times`` (when each came). With
-``token`` set, every request must carry ``Authorization: Bearer <token>`` (401 otherwise);
-the server keeps no token.
+drop the connection (before or after applying a commit) or answer bytes that are not HTTP;
+``delay_s`` holds an endpoint's requests. What clients sent is counted: ``committed``
+(paths received in commit bodies, in order), ``preuploaded`` (paths asked about),
+``requests`` (``(method, endpoint)`` pairs) and ``times`` (when each came). With ``token`` set, every request must carry ``Authorization: Bearer <token>`` (401 otherwise),
+so a repo's ``private`` flag is only reported, never enforced; the server keeps no token.
+The HTTP plumbing (routes, handler, error answers) is in tests/hub_http.py.
 
 Example:
     >>> with HubServer(token="hf_x") as hub:                              # doctest: +SKIP
@@ -30,45 +31,20 @@ import datetime as _dt
 import hashlib
 import json
 import re
-import socket
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, unquote, urlsplit
+from http.server import ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote
 
-MAX_BODY = 64 * 2**20  # bytes: a larger request is refused with 413
+from hub_http import HubError, Request, handler_for
+
 LFS_SUFFIXES = (".parquet", ".png", ".jpg", ".arrow", ".zip")
-REQUEST_TIMEOUT_S = 30.0  # a connection that sends nothing for this long is closed
-_REPO = r"(?P<type>datasets|models|spaces)/(?P<repo>[^/]+/[^/]+)"
-_ROUTES = [  # (method, endpoint name, pattern on the raw path)
-    ("POST", "create", r"/api/repos/create"),
-    ("POST", "validate-yaml", r"/api/validate-yaml"),
-    ("GET", "whoami", r"/api/whoami-v2"),
-    ("GET", "info", rf"/api/{_REPO}(?:/revision/(?P<rev>[^/]+))?"),
-    ("GET", "refs", rf"/api/{_REPO}/refs"),
-    ("GET", "tree", rf"/api/{_REPO}/tree/(?P<rev>[^/]+)(?:/(?P<path>.*))?"),
-    ("POST", "paths-info", rf"/api/{_REPO}/paths-info/(?P<rev>[^/]+)"),
-    ("POST", "preupload", rf"/api/{_REPO}/preupload/(?P<rev>[^/]+)"),
-    ("POST", "commit", rf"/api/{_REPO}/commit/(?P<rev>[^/]+)"),
-    ("POST", "tag", rf"/api/{_REPO}/tag/(?P<rev>[^/]+)"),
-    ("GET", "resolve", rf"/{_REPO}/resolve/(?P<rev>[^/]+)/(?P<path>.+)"),
-    ("HEAD", "resolve", rf"/{_REPO}/resolve/(?P<rev>[^/]+)/(?P<path>.+)"),
-]
 
 
 def git_blob_id(data: bytes) -> str:
     """The git object id of a blob: ``sha1(b"blob <size>\\0" + data)``."""
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
-
-
-class HubError(Exception):
-    """An HTTP error answer, with the ``X-Error-Code`` the client maps to its exceptions."""
-
-    def __init__(self, status: int, message: str, code: str | None = None, extra: dict | None = None):
-        super().__init__(message)
-        self.status, self.code, self.extra = status, code, extra or {}
 
 
 @dataclass
@@ -137,7 +113,7 @@ class HubServer:
         self.requests: list[tuple[str, str]] = []
         self.times: list[float] = []  # time.monotonic() of each request, in the order of ``requests``
         self.lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(self))
         self._httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -201,13 +177,13 @@ class HubServer:
 
     # --- endpoints: each takes the route's match groups and the request, returns (status, body, headers)
 
-    def _repo(self, m: dict, req: _Request) -> Repo:
+    def _repo(self, m: dict, req: Request) -> Repo:
         repo = self.repos.get((m["type"], m["repo"]))
-        if repo is None or (repo.private and not req.authorized):
+        if repo is None:
             raise HubError(404, "Repository not found", "RepoNotFound")
         return repo
 
-    def create(self, m: dict, req: _Request):
+    def create(self, m: dict, req: Request):
         body = req.json()
         kind = body.get("type") or "model"
         repo_id = f"{body.get('organization') or 'tester'}/{body['name']}"
@@ -221,13 +197,13 @@ class HubServer:
             self.repos[(kind + "s", repo_id)] = repo
         return 200, {"url": f"{self.url}/{kind}s/{repo_id}", "name": repo_id, "id": repo_id}, {}
 
-    def whoami(self, m: dict, req: _Request):
+    def whoami(self, m: dict, req: Request):
         return 200, {"type": "user", "name": "tester", "orgs": [], "auth": {"type": "access_token"}}, {}
 
-    def validate_yaml(self, m: dict, req: _Request):
+    def validate_yaml(self, m: dict, req: Request):
         return 200, {"errors": [], "warnings": []}, {}
 
-    def info(self, m: dict, req: _Request):
+    def info(self, m: dict, req: Request):
         repo = self._repo(m, req)
         commit = repo.resolve(unquote(m["rev"] or "main"))
         body = {"_id": commit.oid[:24], "id": repo.repo_id, "author": repo.repo_id.split("/")[0], "sha": commit.oid,
@@ -236,7 +212,7 @@ class HubServer:
                 "siblings": [{"rfilename": p} for p in sorted(commit.files)]}
         return 200, body, {}
 
-    def refs(self, m: dict, req: _Request):
+    def refs(self, m: dict, req: Request):
         repo = self._repo(m, req)
 
         def refs(kind: str, names: dict[str, str]) -> list[dict]:
@@ -245,7 +221,7 @@ class HubServer:
         return 200, {"branches": refs("heads", repo.branches), "tags": refs("tags", repo.tags), "converts": [],
                      "pullRequests": []}, {}
 
-    def tree(self, m: dict, req: _Request):
+    def tree(self, m: dict, req: Request):
         commit = self._repo(m, req).resolve(unquote(m["rev"]))
         base = unquote(m["path"] or "").strip("/")
         recursive = req.query.get("recursive", ["false"])[0].lower() == "true"
@@ -267,7 +243,7 @@ class HubServer:
             headers["Link"] = f'<{self.url}{req.path}?{query}>; rel="next"'
         return 200, page, headers
 
-    def paths_info(self, m: dict, req: _Request):
+    def paths_info(self, m: dict, req: Request):
         commit = self._repo(m, req).resolve(unquote(m["rev"]))
         form = parse_qs(req.body.decode())
         out = []
@@ -279,7 +255,7 @@ class HubServer:
                 out.append({"type": "directory", "oid": git_blob_id(path.encode()), "size": 0, "path": path})
         return 200, out, {}
 
-    def preupload(self, m: dict, req: _Request):
+    def preupload(self, m: dict, req: Request):
         commit = self._repo(m, req).resolve(unquote(m["rev"]))
         files = []
         for f in req.json()["files"]:
@@ -289,7 +265,7 @@ class HubServer:
                           "oid": git_blob_id(known) if known is not None else None})
         return 200, {"files": files}, {}
 
-    def commit(self, m: dict, req: _Request):
+    def commit(self, m: dict, req: Request):
         """Apply an NDJSON commit body: header, then file / lfsFile / deletedFile / deletedFolder lines."""
         repo = self._repo(m, req)
         branch = unquote(m["rev"])
@@ -326,7 +302,7 @@ class HubServer:
         url = f"{self.url}/{repo.repo_type}s/{repo.repo_id}/commit/{digest}"
         return 200, {"success": True, "commitOid": digest, "commitUrl": url, "hookOutput": ""}, {}
 
-    def tag(self, m: dict, req: _Request):
+    def tag(self, m: dict, req: Request):
         repo = self._repo(m, req)
         body = req.json()
         with self.lock:
@@ -336,7 +312,7 @@ class HubServer:
             repo.tags[body["tag"]] = commit.oid
         return 200, {}, {}
 
-    def resolve(self, m: dict, req: _Request):
+    def resolve(self, m: dict, req: Request):
         commit = self._repo(m, req).resolve(unquote(m["rev"]))
         path = unquote(m["path"])
         if path not in commit.files:
@@ -356,119 +332,6 @@ class HubServer:
             headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
             return 206, data[start : end + 1], headers
         return 200, data, headers
-
-
-@dataclass
-class _Request:
-    method: str
-    path: str
-    query: dict
-    headers: dict
-    body: bytes
-    authorized: bool
-
-    def json(self):
-        try:
-            return json.loads(self.body or b"{}")
-        except ValueError as err:
-            raise HubError(400, f"invalid JSON body: {err}") from err
-
-
-def _handler_for(hub: HubServer):
-    """The request handler class bound to ``hub``."""
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        timeout = REQUEST_TIMEOUT_S
-
-        def log_message(self, *args) -> None:  # quiet: pytest shows failures, not access logs
-            pass
-
-        def do_GET(self) -> None:
-            self._serve("GET")
-
-        def do_HEAD(self) -> None:
-            self._serve("HEAD")
-
-        def do_POST(self) -> None:
-            self._serve("POST")
-
-        def _serve(self, method: str) -> None:
-            split = urlsplit(self.path)
-            try:
-                endpoint, groups = _route(method, split.path)
-                with hub.lock:  # the two lists stay in step
-                    hub.requests.append((method, endpoint))
-                    hub.times.append(time.monotonic())
-                request = self._read(method, split)
-                time.sleep(hub.delay_s.get(endpoint, 0.0))  # an upload that takes time
-                fault = hub._take_fault(endpoint)
-                if fault == "drop":
-                    return self._drop()
-                if fault == "malformed":
-                    return self._malformed()
-                if isinstance(fault, int):
-                    raise HubError(fault, f"injected {fault}")
-                status, body, headers = getattr(hub, endpoint.replace("-", "_"))(groups, request)
-                if fault == "drop_after":
-                    return self._drop()
-            except HubError as err:
-                code = {"X-Error-Code": err.code} if err.code else {}
-                status, body, headers = err.status, {"error": str(err), **err.extra}, {"X-Error-Message": str(err), **code}
-                if err.status in (429, 503):
-                    headers["Retry-After"] = hub.retry_after
-            self._answer(method, status, body, headers)
-
-        def _read(self, method: str, split) -> _Request:
-            if self.headers.get("Transfer-Encoding"):
-                raise HubError(411, "send a Content-Length")
-            size = int(self.headers.get("Content-Length") or 0)
-            if size > MAX_BODY:
-                self.close_connection = True
-                raise HubError(413, f"request body over {MAX_BODY} bytes")
-            body = self.rfile.read(size) if size else b""
-            auth = self.headers.get("Authorization", "")
-            if hub.token is not None and auth != f"Bearer {hub.token}":
-                raise HubError(401, "Invalid credentials in Authorization header")
-            return _Request(method, split.path, parse_qs(split.query), dict(self.headers), body,
-                            authorized=hub.token is None or auth == f"Bearer {hub.token}")
-
-        def _drop(self) -> None:
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-        def _malformed(self) -> None:
-            self.close_connection = True
-            self.wfile.write(b"NOT HTTP AT ALL\r\n\r\n")  # not a status line: a protocol violation, every time
-            self.wfile.flush()
-
-        def _answer(self, method: str, status: int, body, headers: dict) -> None:
-            data = body if isinstance(body, bytes) else json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/octet-stream" if isinstance(body, bytes) else "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.end_headers()
-            if method != "HEAD":
-                self.wfile.write(data)
-
-    return Handler
-
-
-def _route(method: str, raw_path: str) -> tuple[str, dict]:
-    for verb, endpoint, pattern in _ROUTES:
-        m = re.fullmatch(pattern, raw_path)
-        if verb == method and m:
-            groups = m.groupdict()
-            if "repo" in groups:
-                groups["repo"] = unquote(groups["repo"])
-            return endpoint, groups
-    raise HubError(404, f"no such endpoint: {method} {raw_path}")
-
 
 
 def point_clients_at(url: str, monkeypatch, cache_dir: str) -> None:
