@@ -27,11 +27,13 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import json
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from .atomic import read_json, write_json
@@ -56,6 +58,8 @@ RACY_SECONDS = 2.0
 MAX_CACHE_ENTRIES = 10_000
 # This process's copy of the hash cache: a fingerprint whose files all hit it reads no file at all.
 _MEMO: dict[str, list] = {}
+# Data fingerprints remembered inside fingerprints_remembered() (None outside: every call hashes).
+_DATA_MEMO: contextvars.ContextVar[dict | None] = contextvars.ContextVar("data_fingerprints", default=None)
 
 
 def cache_dir() -> str:
@@ -229,7 +233,49 @@ def data_fingerprint(ds, columns: Sequence[str] | None = None) -> str:
         if missing:
             raise MissingColumnError(f"no column(s) {missing} to fingerprint (columns: {ds.column_names})")
         ds = ds.select_columns(list(columns))
-    return "sha256:" + content_sha256(ds)
+    memo = _DATA_MEMO.get()
+    if memo is None:
+        return "sha256:" + content_sha256(ds)
+    key = _arrow_key(ds)
+    if key not in memo:
+        memo[key] = ("sha256:" + content_sha256(ds), ds)  # ds keeps its buffers alive: no address is reused
+    return memo[key][0]
+
+
+@contextlib.contextmanager
+def fingerprints_remembered() -> Iterator[None]:
+    """Within the block, :func:`data_fingerprint` hashes the same rows once (a driver that fingerprints
+    each source many times: REVO-LION answers every source with every other source's model).
+
+    "The same rows" means the same Arrow buffers (addresses, sizes, offsets), the same schema
+    and the same indices mapping: a ``select_columns`` or a copy sharing the buffers hits, any
+    other dataset is hashed. The block holds each hashed dataset, so no buffer is freed and its
+    address reused while it lasts; everything is dropped on leaving it.
+
+    >>> from datasets import Dataset
+    >>> ds = Dataset.from_dict({"t": ["a", "b"]})
+    >>> with fingerprints_remembered():
+    ...     data_fingerprint(ds) == data_fingerprint(ds.select_columns(["t"]))
+    True
+    """
+    token = _DATA_MEMO.set({})
+    try:
+        yield
+    finally:
+        _DATA_MEMO.reset(token)
+
+
+def _arrow_key(ds) -> tuple:
+    """What identifies ``ds``'s rows in memory: schema, length, and every buffer of its table and indices."""
+    parts: list[Any] = [ds.features.arrow_schema.remove_metadata().to_string(), len(ds)]
+    for table in (ds.data, getattr(ds, "_indices", None)):
+        arrow = getattr(table, "table", table)  # datasets' Table wraps a pyarrow Table
+        for column in ([] if arrow is None else arrow.columns):
+            for chunk in column.chunks:
+                parts.append((chunk.offset, len(chunk),
+                              tuple(None if b is None else (b.address, b.size) for b in chunk.buffers())))
+        parts.append("|")
+    return tuple(parts)
 
 
 def _canonical(value: Any) -> Any:

@@ -140,3 +140,22 @@ def test_revolion_in_a_new_work_dir_copies_its_models_from_the_cache(cache, tiny
     assert second.manifest["dq"] == first.manifest["dq"] and second.manifest["ids_sha256"] == first.manifest["ids_sha256"]
     with pytest.raises(AssertionError, match="trained although cached"):
         run("three", cache=False)
+
+
+def test_revolion_hashes_each_source_once(cache, tiny_model_path, toy_vit, tmp_path, monkeypatch):
+    """Training and answering fingerprint each source's images and conversations: once per source, not per pair."""
+    from hf_vitcurate import columns
+    from hf_vitcurate.select.revolion_driver import tune_cross_evaluate
+
+    sources = {k: toy_vit.select(range(3 * i, 3 * i + 3)) for i, k in enumerate("abc")}
+    hashed = []
+    real = columns.content_sha256
+
+    def counting(ds, *args, **kwargs):
+        hashed.append(tuple(ds.column_names))
+        return real(ds, *args, **kwargs)
+
+    monkeypatch.setattr(columns, "content_sha256", counting)
+    tune_cross_evaluate(sources, model=tiny_model_path, work_dir=tmp_path / "w", recipe=RECIPE, max_new_tokens=2,
+                        batch_size=4, chunk_size=4)
+    assert hashed.count(("images", "conversations")) == 3  # 3 + 3 x 2 before

@@ -49,7 +49,7 @@ from datasets import Dataset, Value, concatenate_datasets
 from .. import provenance
 from ..columns import add_columns, arrow_column, ids_sha256
 from ..errors import ConfigError
-from ..identity import data_fingerprint, params_fingerprint
+from ..identity import data_fingerprint, fingerprints_remembered, params_fingerprint
 from ..results import DriverSelection
 from .revolion import add_sq, dq_table
 
@@ -259,12 +259,16 @@ def tune_cross_evaluate(
     rec = {"seed": seed, **dict(default_recipe(model) if recipe is None else recipe)}
     names, by = pool_sources(sources)
     models, how = {}, {}
-    for name in names:
-        models[name], how[name] = fine_tune(sources[name], model=model, name=name, work_dir=work_dir, recipe=rec,
-                                            cache=cache)
+    # Each source is fingerprinted by its training run and by every other source's model answering it:
+    # hashed once (N, not N x (N - 1) + N).
+    with fingerprints_remembered():
+        for name in names:
+            models[name], how[name] = fine_tune(sources[name], model=model, name=name, work_dir=work_dir,
+                                                recipe=rec, cache=cache)
+        columns = answer_all(sources, models, work_dir, variant=variant, restart=restart,
+                             max_new_tokens=max_new_tokens, batch_size=batch_size, chunk_size=chunk_size,
+                             num_threads=num_threads)
     trained, reused = [n for n in names if how[n] != "found"], [n for n in names if how[n] == "found"]
-    columns = answer_all(sources, models, work_dir, variant=variant, restart=restart, max_new_tokens=max_new_tokens,
-                         batch_size=batch_size, chunk_size=chunk_size, num_threads=num_threads)
     pool = scored_pool(sources, columns, by)
     table = dq_table(pool, names=names, by=by, reduce=reduce, variant=variant)
     pool = add_sq(pool, dq=table, by=by)
