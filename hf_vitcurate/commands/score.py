@@ -61,6 +61,7 @@ def register(sub) -> None:
     option(n, necessity, "reduction", "sum or mean over the answer tokens", choices=["sum", "mean"])
     option(n, necessity, "sign", "nll (higher = harder) or loglik (the paper's Eq. 3 literally)", choices=["nll", "loglik"])
     option(n, necessity, "max_length", "tokens per row; longer rows are truncated and flagged")
+    option(n, necessity, "max_batch_tokens", "padded token positions per forward pass at most (rows sorted by token length)", type=int)
 
     g = _stage(stages, "generate", "REVO-LION: a checkpoint's greedy answer to each row's last question", run_generate)
     _model_options(g, generate)
@@ -135,7 +136,8 @@ def run_necessity(args) -> int:
 
     check_model(args.model)
     ds = _load(args)
-    scored = necessity(ds, **_model_kwargs(args), reduction=args.reduction, sign=args.sign, max_length=args.max_length)
+    scored = necessity(ds, **_model_kwargs(args), reduction=args.reduction, sign=args.sign, max_length=args.max_length,
+                       max_batch_tokens=args.max_batch_tokens)
     table = scored.with_format("arrow")
     values = [v for v in table["necessity"].to_pylist() if v is not None and not math.isnan(v)]
     flags = Counter(f for f in table["necessity_flag"].to_pylist() if f)
