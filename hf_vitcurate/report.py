@@ -12,9 +12,11 @@ z = (random mean - output) / random std: every measure here is lower-is-better, 
 positive z means the output holds fewer such rows than chance would.
 
 Each method is measured on the pathology it is designed for (:data:`PATHOLOGIES`,
-matched on the config name): leakage clean-up on ``leak``, SQ on ``hallucination`` and
-the low-quality source's share, NBGS on ``easy``, balance on yes:no, near-duplicate
-removal on ``duplicate``, the recommended combination on every degraded row. Where an
+matched on the config name; the methods are named as the recipe's ``method`` and the
+built-in recipe's configs, ``curation.recipe.METHODS``, and as the combination's steps):
+``cleanup`` on ``leak``, ``revo_lion`` (SQ) on ``hallucination`` and the low-quality
+source's share, ``mllm_selector`` (NBGS) on ``easy``, ``svit_core`` and ``balance`` on
+yes:no, ``near_duplicates`` on ``duplicate``, ``recommended`` on every degraded row. Where an
 output does not beat random by :data:`GOAL_Z` standard deviations there, its ``verdict``
 is one sentence, written from the numbers, saying so and why.
 
@@ -51,13 +53,16 @@ _ROW = "__report_row"  # the pool row number each random draw carries
 GOAL_Z = 3.0  # a method beats random when it is this many standard deviations better
 KINDS = ("hallucination", "leak", "duplicate", "easy")  # truth statuses other than "clean" (synthetic.STATUSES)
 # (words in a config name, the method, the measures it must beat random on); first match wins.
+# The methods' names are the recipe's (curation.recipe.METHODS) and the combination's steps (STEPS).
 PATHOLOGIES: tuple[tuple[tuple[str, ...], str, tuple[str, ...]], ...] = (
-    (("recommend", "combin"), "recommended combination", ("degraded",)),
-    (("near_dup", "dedup", "duplicate"), "near-duplicate removal", ("duplicate",)),
-    (("leak", "clean"), "leakage clean-up", ("leak",)),
-    (("sq", "s1", "revo", "lion", "release"), "SQ", ("hallucination", f"source:{LOW_QUALITY_SOURCE}")),
-    (("nbgs", "mllm", "selector", "necessity"), "NBGS", ("easy",)),
-    (("balance", "svit", "core"), "balance", ("yes_no",)),
+    (("recommend", "combin"), "recommended", ("degraded",)),
+    (("near_dup", "dedup", "duplicate"), "near_duplicates", ("duplicate",)),
+    (("leak", "clean"), "cleanup", ("leak",)),
+    (("sq", "s1", "revo", "lion", "release"), "revo_lion", ("hallucination", f"source:{LOW_QUALITY_SOURCE}")),
+    (("nbgs", "mllm", "selector", "necessity"), "mllm_selector", ("easy",)),
+    (("svit", "core"), "svit_core", ("yes_no",)),
+    (("balance",), "balance", ("yes_no",)),
+    (("mminstruct", "taxonomy"), "mminstruct_style", ()),  # keeps every row: no pathology of its own
 )
 
 
@@ -65,7 +70,7 @@ def method_of(config: str) -> tuple[str | None, tuple[str, ...]]:
     """The method a config name stands for and the measures it targets (``(None, ())`` if none).
 
     >>> method_of("svit_core")
-    ('balance', ('yes_no',))
+    ('svit_core', ('yes_no',))
     """
     words = re.split(r"[^a-z0-9]+", config.lower())
     low = config.lower()
@@ -244,7 +249,7 @@ def curation_report(
     ``outputs`` maps a config name to its curated rows (a ``DatasetDict``'s splits are concatenated). ``targets``
     overrides what a config is measured on (``{"mine": ["leak"]}``; measures are the kinds,
     ``"degraded"``, ``"yes_no"`` and ``"source:NAME"``); by default the config name decides
-    (:data:`PATHOLOGIES`), else its entry in ``methods`` (a recipe's method: ``{"small": "core"}``).
+    (:data:`PATHOLOGIES`), else its entry in ``methods`` (a recipe's method: ``{"small": "svit_core"}``).
     Without ``truth``: rows, yes:no and the task mix only.
     """
     if seeds < 2:

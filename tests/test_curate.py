@@ -18,9 +18,9 @@ FAST = {
     "sources": {"shapesworld": {"n_images": 30, "seed": 3}},
     "stages": ["concepts", "yes_no", "leakage", "taxonomy"],
     "outputs": {
-        "svit_core": {"method": "core", "fraction": 0.25, "options": {"allow_short": True}},
-        "mminstruct_style": {"method": "taxonomy"},
-        "recommended": {"method": "combination", "fraction": 0.5, "seed": 1,
+        "svit_core": {"method": "svit_core", "fraction": 0.25, "options": {"allow_short": True}},
+        "mminstruct_style": {"method": "mminstruct_style"},
+        "recommended": {"method": "recommended", "fraction": 0.5, "seed": 1,
                         "steps": ["cleanup", {"near_duplicates": {"threshold": 0.8}},
                                   {"diversity": {"per_task": True, "allow_short": True}},
                                   {"balance": {"ratio": 8, "allow_short": True}}]},
@@ -31,17 +31,17 @@ FAST = {
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"outputs": {"svit_core": {"method": "core", "fraction": "x"}}},
+    ({"outputs": {"svit_core": {"method": "svit_core", "fraction": "x"}}},
      "outputs.svit_core.fraction: expected a number, got 'x'"),
     ({"outputs": {"a": {"method": "best"}}}, "outputs.a.method: expected one of"),
-    ({"outputs": {"a": {"method": "core"}}}, "outputs.a: method core needs a budget, n or fraction"),
-    ({"outputs": {"a": {"method": "core", "n": 5, "fraction": 0.5}}}, "outputs.a: give n or fraction, not both"),
-    ({"outputs": {"a": {"method": "core", "n": 5, "sed": 1}}}, "outputs.a.sed: unknown key"),
+    ({"outputs": {"a": {"method": "svit_core"}}}, "outputs.a: method svit_core needs a budget, n or fraction"),
+    ({"outputs": {"a": {"method": "svit_core", "n": 5, "fraction": 0.5}}}, "outputs.a: give n or fraction, not both"),
+    ({"outputs": {"a": {"method": "svit_core", "n": 5, "sed": 1}}}, "outputs.a.sed: unknown key"),
     ({"stages": ["concepts", "sharpen"]}, "stages[1]: unknown step 'sharpen'"),
     ({"sources": {"mine": {"kind": "files"}}}, "sources.mine.path: a file, folder or Hub id is required"),
     ({"sources": {"w": {"n_images": 2.5}}}, "sources.w.n_images: expected an integer, got 2.5"),
-    ({"outputs": {"r": {"method": "combination", "n": 9, "steps": ["quality"]}}},
-     "outputs.r.steps[0].quality: column sq needs a release (revo_lion) output"),
+    ({"outputs": {"r": {"method": "recommended", "n": 9, "steps": ["quality"]}}},
+     "outputs.r.steps[0].quality: column sq needs a revo_lion output"),
     ({"report": {"seeds": 0}}, "report.seeds: expected at least 1, got 0"),
     ({"publish": {"push": "yes"}}, "publish.push: expected true or false, got 'yes'"),
     ({"outptus": {}}, "outptus: unknown recipe key"),
@@ -54,7 +54,7 @@ def test_recipe_errors_are_one_line_naming_the_key_path(change, message):
 
 def test_cli_recipe_error_is_one_line(tmp_path, capsys):
     bad = tmp_path / "recipe.yaml"
-    bad.write_text(yaml.safe_dump({**FAST, "outputs": {"svit_core": {"method": "core", "fraction": "x"}}}))
+    bad.write_text(yaml.safe_dump({**FAST, "outputs": {"svit_core": {"method": "svit_core", "fraction": "x"}}}))
     assert main(["curate", str(bad), "--output", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert err.strip().splitlines() == [
@@ -136,7 +136,7 @@ def test_every_method_on_a_tiny_pool(tmp_path):
               "sources": {"shapesworld": {"n_images": 12, "seed": 1}},
               "model": {"checkpoint": "tiny", "vision_steps": 0, "max_steps": 2, "cache": False},
               "outputs": {
-                  "revo_lion": {"method": "release", "fraction": 0.7,
+                  "revo_lion": {"method": "revo_lion", "fraction": 0.7,
                                 "options": {"eval_size": 3, "max_new_tokens": 3,
                                             "groups": {"a": ["llava_conv", "llava_detail", "llava_complex", "captions", "text_only"],
                                                        "b": ["svit_referring", "svit_judgement", "mm_multiple_choice",
@@ -144,9 +144,9 @@ def test_every_method_on_a_tiny_pool(tmp_path):
                                             "train": {"max_steps": 2, "batch_size": 8}}},
                   "mllm_selector": {"method": "mllm_selector", "fraction": 0.3,
                                     "options": {"n_seed": 8, "train": {"max_steps": 2, "batch_size": 8}}},
-                  "recommended": {"method": "combination", "fraction": 0.5,
+                  "recommended": {"method": "recommended", "fraction": 0.5,
                                   "steps": ["cleanup", {"quality": {"fraction": 0.8}}]},
-                  "by_necessity": {"method": "combination", "fraction": 0.5,
+                  "by_necessity": {"method": "recommended", "fraction": 0.5,
                                    "steps": [{"quality": {"column": "necessity", "fraction": 0.8}}]},
               }}
     summary = run_recipe(recipe, output_dir=str(tmp_path))
@@ -192,7 +192,7 @@ def test_work_dir_is_shared_by_runs_into_other_output_folders(tmp_path):
     two = run_recipe(small, output_dir=str(tmp_path / "b"), work_dir=str(tmp_path / "work"))
     assert one["configs"]["svit_core"]["splits"] == two["configs"]["svit_core"]["splits"]
     assert (tmp_path / "work" / "report.png").is_file() and not (tmp_path / "a" / "work").exists()
-    # A config named freely is measured by its method (core: balance, on yes:no).
+    # A config named freely is measured by its method (svit_core, on yes:no).
     run_recipe({**FAST, "outputs": {"small": FAST["outputs"]["svit_core"]}}, output_dir=str(tmp_path / "c"),
                work_dir=str(tmp_path / "work"))
     report = json.loads((tmp_path / "c" / "summary.json").read_text())["report"]
@@ -220,3 +220,14 @@ def test_a_config_section_lists_only_its_own_steps():
     text = config_section({"config": "svit_core", "card": "svit_core"}, steps)["method"]
     assert "#### Method: SVIT-core" in text
     assert "`mine`" in text and "`shared`" in text and "`other`" not in text
+
+
+def test_former_method_names_still_read_with_a_warning_naming_the_new_one():
+    """Recipes published before the one-name rule (release, core, taxonomy, combination) still rerun."""
+    former = {"a": {"method": "core", "n": 5}, "b": {"method": "taxonomy"}, "c": {"method": "release"},
+              "d": {"method": "combination", "n": 5, "steps": ["cleanup"]}}
+    with pytest.warns(FutureWarning) as caught:
+        recipe = parse_recipe({"outputs": former})
+    said = [str(w.message) for w in caught]
+    assert len(said) == 4 and "outputs.a.method: 'core' is now 'svit_core'; write that instead" in said
+    assert [o.method for o in recipe.outputs.values()] == ["svit_core", "mminstruct_style", "revo_lion", "recommended"]

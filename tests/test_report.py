@@ -53,7 +53,7 @@ def test_random_baseline_has_the_right_size_and_is_seeded(world, report):
 
 def test_planted_perfect_selection_gets_a_large_z_and_no_verdict(report):
     entry = report["configs"]["cleanup"]
-    assert entry["method"] == "leakage clean-up" and entry["targets"] == ["leak"]
+    assert entry["method"] == "cleanup" and entry["targets"] == ["leak"]
     assert entry["metrics"]["leak"]["config"] == 0.0
     assert entry["metrics"]["leak"]["z"] > 10
     assert entry["goals"] == {"leak": True}
@@ -132,8 +132,9 @@ def test_table_and_plot(report, tmp_path):
 def test_method_names_and_reasons():
     assert method_of("recommended")[1] == ("degraded",)
     assert method_of("near_duplicates")[1] == ("duplicate",)
-    assert method_of("mllm_selector")[0] == "NBGS"
-    assert method_of("mminstruct_style") == (None, ())
+    assert method_of("mllm_selector")[0] == "mllm_selector"
+    assert method_of("mminstruct_style") == ("mminstruct_style", ())
+    assert method_of("my_pick") == (None, ())
     m = {"config": 0.02, "pool": 0.02, "random_mean": 0.02, "random_std": 0.01, "z": 0.0}
     assert "too few for 3 std" in why("leak", m, 100, 1000)  # removing all would be only 2 std
     assert "all 100 rows" in why("leak", m, 100, 100)
@@ -173,8 +174,8 @@ def test_a_freely_named_config_is_measured_by_its_recipe_method(world):
     pool, truth = world
     sel = random_subset(pool, fraction=0.4, seed=3).dataset
     rep = curation_report(pool, {"small": sel, "cleanup": sel}, truth=truth, seeds=2,
-                          methods={"small": "core", "cleanup": "mllm_selector"})
-    assert rep["configs"]["small"]["targets"] == ["yes_no"] and rep["configs"]["small"]["method"] == "balance"
+                          methods={"small": "svit_core", "cleanup": "mllm_selector"})
+    assert rep["configs"]["small"]["targets"] == ["yes_no"] and rep["configs"]["small"]["method"] == "svit_core"
     assert rep["configs"]["cleanup"]["targets"] == ["leak"]  # a telling name still decides first
 
 
@@ -198,3 +199,21 @@ def test_yes_no_is_written_one_way_in_the_report_the_summary_the_card_and_stats(
     assert "5.9:1" in table_text(rows) and "| 5.9:1 |" in table_markdown(rows)
     assert json.loads(json.dumps(rep))["configs"]["mine"]["yes_no"]["ratio"] == "5.9:1"  # summary.json's report
     assert "| 5.9:1 |" in to_markdown(stats(pool))
+
+
+def test_one_name_per_method_in_the_recipe_the_report_and_the_cards():
+    """A recipe method, its built-in config, its report method and its METHOD_CARDS key are one name."""
+    from hf_vitcurate.curation import load_recipe
+    from hf_vitcurate.curation.job import METHOD_CARDS
+    from hf_vitcurate.curation.recipe import METHODS, STEPS
+    from hf_vitcurate.report import PATHOLOGIES
+
+    builtin_recipe = load_recipe("shapesworld")
+    assert {name: o.method for name, o in builtin_recipe.outputs.items()} == {
+        m: m for m in ("revo_lion", "svit_core", "mminstruct_style", "mllm_selector", "recommended")}
+    assert set(METHOD_CARDS) == set(METHODS)
+    for method in METHODS:
+        if method != "random_subset":  # the baseline has no pathology of its own
+            assert method_of(method)[0] == method
+    named = {m for _, m, _ in PATHOLOGIES}
+    assert named <= set(METHODS) | set(STEPS), named - set(METHODS) - set(STEPS)

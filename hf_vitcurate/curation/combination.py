@@ -7,7 +7,7 @@ Steps (names of :data:`~hf_vitcurate.curation.recipe.STEPS`):
 - ``near_duplicates``: keep one row of each group of rows with the same images and nearly
   the same text (MinHash; options of :func:`hf_vitcurate.stages.near_duplicates`);
 - ``quality``: keep the top ``fraction`` (default 0.8) per source by ``column`` (default
-  ``sq``, REVO-LION's sample quality, averaged over a row's turns, from the ``release`` output);
+  ``sq``, REVO-LION's sample quality, averaged over a row's turns, from the ``revo_lion`` output);
 - ``diversity`` / ``balance``: SVIT's steps (:func:`hf_vitcurate.select.diversity`,
   :func:`hf_vitcurate.select.balance`) down to the budget.
 
@@ -20,7 +20,7 @@ Example:
     >>> conv = lambda a: [{"from": "human", "value": "<image>Q?"}, {"from": "gpt", "value": a}]
     >>> pool = Dataset.from_dict({"id": list("abcd"), "conversations": [conv("Red."), conv("See the caption."),
     ...     conv("Blue."), conv("Green.")]})
-    >>> built = combination(pool, Output("rec", "combination", n=2, steps=[Step("cleanup")]), Context(work_dir="."))
+    >>> built = combination(pool, Output("rec", "recommended", n=2, steps=[Step("cleanup")]), Context(work_dir="."))
     >>> built.accounting
     {'rows_in': 4, 'kept': 2, 'removed': {'cleanup': 1, 'not selected': 1}}
 """
@@ -53,7 +53,7 @@ def combination(pool: Dataset, output: Output, context: Context) -> Built:
             context.say(f"  {output.name}: {step.name} {before} -> {len(ds)} rows")
     if budget is not None and len(ds) > budget:
         ds, _ = random_subset(ds, n=budget, seed=output.seed)
-    manifest = {"method": "combination", "n_pool": len(pool), "n_selected": len(ds), "budget": budget,
+    manifest = {"method": "recommended", "n_pool": len(pool), "n_selected": len(ds), "budget": budget,
                 "seed": output.seed, "steps": steps}
     return Built(DatasetDict({"train": ds}), manifest, account(len(pool), len(ds), removed))
 
@@ -83,7 +83,7 @@ def _quality(ds: Dataset, step: Step, *, context: Context, where: str, **_: Any)
     column = step.options.get("column", "sq")
     if column not in ds.column_names:
         if column not in context.scores:
-            raise ConfigError(f"{where}.column: no {column!r} scores (run the release output first, or pick a column "
+            raise ConfigError(f"{where}.column: no {column!r} scores (run the revo_lion output first, or pick a column "
                               "the pool has)")
         scores = context.scores[column]
         known = [v for v in scores.values()]

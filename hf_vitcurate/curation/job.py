@@ -21,13 +21,13 @@ from .run import Curation, as_recipe, curate, load_sources, source_counts
 from .summary import report_of, summary_rows, table_markdown, table_text
 
 RECIPE_FILE = "recipe.yaml"
-# Each method's card (its text becomes the config's section) and a one-line title.
+# Each method's card (its text becomes the config's section) and a one-line title; keys are recipe.METHODS.
 METHOD_CARDS = {
-    "release": ("revo_lion", "REVO-LION Tune and Eval"),
-    "core": ("svit_core", "SVIT-core"),
+    "revo_lion": ("revo_lion", "REVO-LION Tune and Eval"),
+    "svit_core": ("svit_core", "SVIT-core"),
     "mllm_selector": ("mllm_selector", "MLLM-Selector"),
-    "taxonomy": (None, "MMInstruct style, a split per instruction type"),
-    "combination": (None, "the recommended combination"),
+    "mminstruct_style": (None, "MMInstruct style, a split per instruction type"),
+    "recommended": (None, "the recommended combination"),
     "random_subset": (None, "a uniform random draw (the baseline)"),
 }
 
@@ -125,7 +125,7 @@ def method_tags(recipe: Recipe) -> list[str]:
 
     cards = [METHOD_CARDS[o.method][0] for o in recipe.outputs.values()]
     tags = [t for c in cards if c for t in CARD_TAGS[c]]
-    if any(o.method == "taxonomy" for o in recipe.outputs.values()):
+    if any(o.method == "mminstruct_style" for o in recipe.outputs.values()):
         tags.append("mminstruct")
     return list(dict.fromkeys(tags))
 
@@ -149,17 +149,17 @@ def section(name: str, recipe: Recipe, curation: Curation) -> dict[str, Any]:
     budget = f"n = {output.n}" if output.n else (f"fraction = {output.fraction}" if output.fraction else "no budget")
     text = (f"Method `{output.method}`, {budget}, seed {output.seed}; options `{json.dumps(output.options)}`. "
             f"{acc['kept']} of {acc['rows_in']} rows kept.")
-    if output.method == "taxonomy":
+    if output.method == "mminstruct_style":
         text += (" Every row carries its MMInstruct `domain` and `instruction_type` (keyword tagger, "
                  "`hf_vitcurate.stages.taxonomy`); each instruction type is a split.")
-    if output.method == "combination":
+    if output.method == "recommended":
         text += " The steps, in order: " + ", ".join(s.name for s in output.steps) + "."
     tables: dict[str, Any] = {}
     removed = [{"step": k, "rows removed": v} for k, v in acc["removed"].items()]
     if removed:
         tables["Where the rows went"] = removed
     dq = curation[name][1].get("dq")
-    if output.method == "release" and dq:
+    if output.method == "revo_lion" and dq:
         # Row T: the model tuned on T; its MQ on each other dataset, and DQ_T.
         tables["DQ matrix (tuned on → evaluated on)"] = {
             "columns": ["tuned on", *dq["names"], "DQ"],

@@ -50,7 +50,7 @@ class Built:
 
 def build(pool: Dataset, output: Output, context: Context) -> Built:
     """Run ``output``'s method on ``pool``."""
-    if output.method == "combination":
+    if output.method == "recommended":
         from .combination import combination  # it builds on this module's helpers
 
         return combination(pool, output, context)
@@ -184,8 +184,8 @@ def _is_tiny(model: str | None) -> bool:
 
 BUILDERS = {
     "random_subset": _random,
-    "core": _core,
-    "taxonomy": _taxonomy,
+    "svit_core": _core,
+    "mminstruct_style": _taxonomy,
     "mllm_selector": _mllm_selector,
-    "release": _release,
+    "revo_lion": _release,
 }

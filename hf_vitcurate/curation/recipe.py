@@ -10,7 +10,7 @@ Example:
     >>> r = load_recipe("shapesworld")
     >>> sorted(r.outputs)[:2], r.report_seeds
     (['mllm_selector', 'mminstruct_style'], 5)
-    >>> parse_recipe({"outputs": {"x": {"method": "core", "fraction": "half"}}})
+    >>> parse_recipe({"outputs": {"x": {"method": "svit_core", "fraction": "half"}}})
     Traceback (most recent call last):
     ...
     hf_vitcurate.errors.ConfigError: outputs.x.fraction: expected a number, got 'half'
@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -29,12 +30,15 @@ from ..errors import ConfigError, NotFoundError
 
 # Dataset -> Dataset tagging stages a recipe may run on the pool (functions of hf_vitcurate.stages).
 STAGES = ("concepts", "yes_no", "leakage", "qa_count", "taxonomy")
-METHODS = ("release", "core", "taxonomy", "mllm_selector", "combination", "random_subset")
+# One name per method, the config name the built-in recipe publishes it under (report.PATHOLOGIES uses them too).
+METHODS = ("revo_lion", "svit_core", "mminstruct_style", "mllm_selector", "recommended", "random_subset")
+# Earlier names, still read (with a FutureWarning naming the new one) so that published recipe.yaml files rerun.
+FORMER_METHODS = {"release": "revo_lion", "core": "svit_core", "taxonomy": "mminstruct_style", "combination": "recommended"}
 STEPS = ("cleanup", "near_duplicates", "quality", "diversity", "balance")
-# Methods that need a budget (n or fraction); release's fraction is S1's P, a taxonomy keeps every row by default.
-BUDGETED = ("core", "mllm_selector", "combination", "random_subset")
+# Methods that need a budget (n or fraction); revo_lion's fraction is S1's P, mminstruct_style keeps every row by default.
+BUDGETED = ("svit_core", "mllm_selector", "recommended", "random_subset")
 # Methods that train or run a model (they need `model`).
-MODEL_METHODS = ("release", "mllm_selector")
+MODEL_METHODS = ("revo_lion", "mllm_selector")
 SOURCE_KINDS = ("shapesworld", "files")
 TOP_KEYS = ("sources", "stages", "model", "outputs", "publish", "report")
 
@@ -56,7 +60,7 @@ class Source:
 
 @dataclass
 class Step:
-    """One step of a ``combination`` output: a name of :data:`STEPS` and its options."""
+    """One step of a ``recommended`` output: a name of :data:`STEPS` and its options."""
 
     name: str
     options: dict[str, Any] = field(default_factory=dict)
@@ -189,6 +193,10 @@ def _output(name: str, spec: Any) -> Output:
     spec = _mapping(spec or {}, where)
     _known(spec, ("method", "n", "fraction", "seed", "options", "steps"), where)
     method = spec.get("method")
+    if method in FORMER_METHODS:
+        warnings.warn(f"{where}.method: {method!r} is now {FORMER_METHODS[method]!r}; write that instead",
+                      FutureWarning, stacklevel=2)
+        method = FORMER_METHODS[method]
     if method not in METHODS:
         raise ConfigError(f"{where}.method: expected one of {list(METHODS)}, got {method!r}")
     out = Output(name=name, method=method, seed=_int(spec.get("seed", 0), f"{where}.seed"),
@@ -206,10 +214,10 @@ def _output(name: str, spec: Any) -> Output:
     if method in BUDGETED and out.n is None and out.fraction is None:
         raise ConfigError(f"{where}: method {method} needs a budget, n or fraction")
     steps = _list(spec.get("steps") or [], f"{where}.steps")
-    if method == "combination" and not steps:
-        raise ConfigError(f"{where}.steps: a combination needs steps, some of {list(STEPS)}")
-    if steps and method != "combination":
-        raise ConfigError(f"{where}.steps: only a combination has steps (method is {method})")
+    if method == "recommended" and not steps:
+        raise ConfigError(f"{where}.steps: method recommended needs steps, some of {list(STEPS)}")
+    if steps and method != "recommended":
+        raise ConfigError(f"{where}.steps: only method recommended has steps (method is {method})")
     out.steps = [_step(s, f"{where}.steps[{i}]", STEPS) for i, s in enumerate(steps)]
     return out
 
@@ -231,12 +239,12 @@ def _publish(spec: dict) -> Publish:
 
 
 def _check_quality(recipe: Recipe) -> None:
-    """A ``quality`` step on ``sq`` reads REVO-LION's scores: the recipe must have a ``release`` output."""
-    has_sq = any(o.method == "release" for o in recipe.outputs.values())
+    """A ``quality`` step on ``sq`` reads REVO-LION's scores: the recipe must have a ``revo_lion`` output."""
+    has_sq = any(o.method == "revo_lion" for o in recipe.outputs.values())
     for o in recipe.outputs.values():
         for i, s in enumerate(o.steps):
             if s.name == "quality" and s.options.get("column", "sq") == "sq" and not has_sq:
-                raise ConfigError(f"outputs.{o.name}.steps[{i}].quality: column sq needs a release (revo_lion) output "
+                raise ConfigError(f"outputs.{o.name}.steps[{i}].quality: column sq needs a revo_lion output "
                                   "in the recipe; add one or set column to a score the pool has")
 
 

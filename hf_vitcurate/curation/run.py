@@ -1,9 +1,9 @@
 """``curate(pool, recipe)``: validate once, tag once, then build every output config of the recipe.
 
 The pool's ground truth (ShapesWorld) never reaches a method: :func:`load_sources` sets it
-aside and only the report reads it. The model-based outputs (``release``,
+aside and only the report reads it. The model-based outputs (``revo_lion``,
 ``mllm_selector``) start from one checkpoint, built once here (``model.checkpoint: tiny``)
-or given. Outputs run in the recipe's order, except that a ``release`` output runs first:
+or given. Outputs run in the recipe's order, except that a ``revo_lion`` output runs first:
 its SQ scores feed a combination's ``quality`` step.
 
 Example:
@@ -140,10 +140,10 @@ def curate(
 
 
 def run_order(recipe: Recipe) -> list[str]:
-    """Output names, ``release`` outputs first (a combination's quality step reads their SQ)."""
+    """Output names, ``revo_lion`` outputs first (a ``recommended`` output's quality step reads their SQ)."""
     names = list(recipe.outputs)
-    return [n for n in names if recipe.outputs[n].method == "release"] + [
-        n for n in names if recipe.outputs[n].method != "release"]
+    return [n for n in names if recipe.outputs[n].method == "revo_lion"] + [
+        n for n in names if recipe.outputs[n].method != "revo_lion"]
 
 
 def starting_model(pool: Dataset, recipe: Recipe, *, work_dir: str) -> str:
