@@ -36,7 +36,6 @@ from datasets.arrow_writer import (
     get_writer_batch_size_from_features,
 )
 from datasets.features.features import require_decoding, require_storage_embed
-from datasets.formatting import query_table
 from datasets.info import DatasetInfosDict
 from datasets.naming import _split_re
 from datasets.splits import SplitDict, SplitInfo
@@ -215,9 +214,10 @@ def write_parquet(ds: Dataset, path: str, batch_size: int, embed: bool,
         write_page_index=True,
         **get_parquet_column_options(ds.features, schema),
     )
+    rows = ds.with_format("arrow")  # public API: slices are Arrow tables in row order (a select()/shuffle() view too)
     try:
         for offset in range(0, len(ds), batch_size):
-            batch = query_table(table=ds._data, key=slice(offset, offset + batch_size), indices=ds._indices)
+            batch = rows[offset : offset + batch_size]
             if embed:
                 # Embedding rows without file paths changes nothing (and costs a Python pass per row).
                 batch = _as_push_to_hub_chunks(embed_table_storage(batch) if _has_paths(batch) else batch)
