@@ -22,14 +22,33 @@ from datasets import Dataset
 from .errors import MissingColumnError
 
 
+def row_mapping(ds: Dataset) -> pa.ChunkedArray | None:
+    """The rows of ``ds.data`` that a ``select()``/``shuffle()``/``sort()`` view shows, in order; ``None`` for a plain table.
+
+    The one read of a private field in the package's column helpers (``Dataset._indices``):
+    ``datasets`` (5.2, the floor, to the current release) has no public accessor, and its
+    public routes gather row by row in Python. For one float column of a shuffled 1M-row
+    dataset (``benchmarks/bench_columns.py``, median of 3): ``pc.take`` with this mapping
+    0.03 s, ``with_format("arrow")[name]`` 3.4 s, ``select_columns(...).flatten_indices()`` 14 s.
+    tests/test_columns_public.py pins the result to the public routes', so a ``datasets``
+    release that changes the field fails there, not silently.
+
+    >>> from datasets import Dataset
+    >>> ds = Dataset.from_dict({"s": [1, 2, 3]})
+    >>> row_mapping(ds) is None, row_mapping(ds.select([2, 0])).to_pylist()
+    (True, [2, 0])
+    """
+    indices = ds._indices
+    return None if indices is None else indices.column(0)
+
+
 def arrow_column(ds: Dataset, name: str) -> pa.ChunkedArray:
     """Column ``name`` as a pyarrow ChunkedArray, in the dataset's row order."""
     if name not in ds.column_names:
         raise MissingColumnError(f"column {name!r} not in dataset (columns: {ds.column_names})")
     col = ds.data.column(name)
-    if ds._indices is not None:  # a select()/shuffle() view: apply its row mapping
-        col = pc.take(col, ds._indices.column(0))
-    return col
+    rows = row_mapping(ds)
+    return col if rows is None else pc.take(col, rows)
 
 
 def numpy_column(ds: Dataset, name: str, dtype=None) -> np.ndarray:
@@ -56,7 +75,7 @@ def add_columns(ds: Dataset, columns: dict[str, list], features: dict | None = N
     if len(ds) == 0:
         feats = Features({**ds.features, **{k: features.get(k, Value("string")) for k in columns}})
         out = Dataset.from_dict({k: [] for k in feats}, features=feats)
-        out._info.description = ds.info.description  # keeps provenance
+        out.info.description = ds.info.description  # keeps provenance (``info`` is the dataset's own object)
         return out
     for name, values in columns.items():
         ds = ds.add_column(name, values, feature=features.get(name))
