@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import os
 import re
 import shutil
@@ -20,6 +21,8 @@ import warnings
 from collections.abc import Iterator
 
 import torch
+
+from ..errors import ConfigError
 
 
 def default_device() -> torch.device:
@@ -80,6 +83,24 @@ def rewrite_target(model: str | os.PathLike, output_dir: str | os.PathLike | Non
     return model, out
 
 
+class _NoVideo:
+    """Stands in for the video processor :func:`image_only` leaves out: its settings read as None
+    (SmolVLM's ``apply_chat_template`` reads ``num_frames`` and ``fps`` even for images), and
+    processing a video fails with a one-line error saying why."""
+
+    def __init__(self, processor: str):
+        self.processor = processor
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return None
+
+    def __call__(self, *args, **kwargs):
+        raise ImportError(f"{self.processor} was loaded without its video processor because torchvision is not "
+                          "installed: install a torchvision build that matches torch to process videos")
+
+
 def image_only(cls):
     """``cls`` (a processor class) without its video processor, so it builds without torchvision.
 
@@ -95,8 +116,6 @@ def image_only(cls):
     >>> image_only(transformers.Qwen2VLProcessor).get_attributes()
     ['image_processor', 'tokenizer']
     """
-    import inspect
-
     signature = inspect.signature(cls.__init__)
     if "video_processor" not in signature.parameters:
         return cls
@@ -107,8 +126,9 @@ def image_only(cls):
     defaults = {n: (None if signature.parameters[n].default is inspect.Parameter.empty
                     else signature.parameters[n].default) for n in names}
     source = (f"def __init__(self, {''.join(f'{n}=_defaults[{n!r}], ' for n in names)}**kwargs):\n"
-              f"    _cls.__init__(self, {''.join(f'{n}={n}, ' for n in names)}video_processor=None, **kwargs)\n")
-    scope = {"_cls": cls, "_defaults": defaults}
+              f"    _cls.__init__(self, {''.join(f'{n}={n}, ' for n in names)}video_processor=None, **kwargs)\n"
+              f"    self.video_processor = _NoVideo(_cls.__name__)\n")
+    scope = {"_cls": cls, "_defaults": defaults, "_NoVideo": _NoVideo}
     exec(source, scope)  # noqa: S102 - a fixed template over the class's own parameter names
     __init__ = scope["__init__"]
     return type(cls.__name__, (cls,), {"__init__": __init__, "__module__": cls.__module__, "__doc__": cls.__doc__})
@@ -137,8 +157,12 @@ def _processor_class_name(model: str) -> str | None:
 def load_processor(model: str | os.PathLike):
     """The processor (image processor + tokenizer + chat template) of the checkpoint ``model``.
 
-    ``AutoProcessor`` first; where it needs torchvision that is not installed (processors that
-    also handle video), the same class without its video processor (:func:`image_only`).
+    ``AutoProcessor`` first. Without torchvision: where the processor also handles video, the
+    same class without its video processor (:func:`image_only`); where its image processor
+    itself needs torchvision in this ``transformers`` release (Idefics3 and SmolVLM at 5.15),
+    that class built with the PIL image processor (:func:`pil_image_processor`). A processor
+    without a chat template (PaliGemma's prefix/suffix prompts) is a ConfigError here: the
+    package renders every conversation through the template.
     """
     import importlib.util
 
@@ -147,7 +171,7 @@ def load_processor(model: str | os.PathLike):
 
     model = os.fspath(model)
     try:
-        return AutoProcessor.from_pretrained(model)
+        processor = AutoProcessor.from_pretrained(model)
     except (ImportError, AttributeError, ValueError, TypeError, OSError):
         if importlib.util.find_spec("torchvision") is not None:
             raise
@@ -155,7 +179,107 @@ def load_processor(model: str | os.PathLike):
         cls = getattr(transformers, name, None) if name else None
         if cls is None:
             raise
-    return image_only(cls).from_pretrained(model)
+        processor = _without_torchvision(image_only(cls), model)
+    return _with_chat_template(processor, model)
+
+
+def _without_torchvision(cls, model: str):
+    """``cls.from_pretrained(model)``; where the image processor needs torchvision, ``cls`` built from
+    the checkpoint's processor config, its tokenizer and :func:`pil_image_processor`."""
+    try:
+        return cls.from_pretrained(model)
+    except (ImportError, ValueError) as exc:
+        if "orchvision" not in str(exc) or "image_processor" not in cls.get_attributes():
+            raise
+    from transformers import AutoTokenizer
+
+    made = {"image_processor": pil_image_processor(model), "tokenizer": AutoTokenizer.from_pretrained(model)}
+    if set(cls.get_attributes()) - set(made):
+        raise ImportError(f"{cls.__name__} needs torchvision for {sorted(set(cls.get_attributes()) - set(made))}")
+    processor_dict, _ = cls.get_processor_dict(model)
+    accepted = inspect.signature(cls.__init__).parameters
+    options = {k: v for k, v in processor_dict.items() if k in accepted and k not in made}
+    return cls(**made, **options)
+
+
+def _with_chat_template(processor, model: str):
+    """``processor``, or a one-line ConfigError where it has no chat template to render rows with."""
+    if getattr(processor, "chat_template", None):
+        return processor
+    model_type = _model_type(model)
+    raise ConfigError(f"{model}: {type(processor).__name__} ({model_type or 'unknown model type'}) has no chat "
+                      "template, so conversations cannot be rendered (prefix/suffix prompts such as PaliGemma's "
+                      "are not supported); use a checkpoint with a chat template or set processor.chat_template "
+                      "and save_pretrained it")
+
+
+def _model_type(model: str) -> str | None:
+    """``model_type`` of the checkpoint's config.json; None when it has none or it cannot be read."""
+    import json
+
+    from transformers.utils import cached_file
+
+    try:
+        path = cached_file(model, "config.json", _raise_exceptions_for_missing_entries=False)
+        if path is None:
+            return None
+        with open(path) as f:
+            return json.load(f).get("model_type")
+    except (OSError, ValueError):
+        return None
+
+
+def pil_image_processor_class(name: str):
+    """The image processor class ``name`` with the PIL backend, importable without torchvision.
+
+    ``name`` is a checkpoint's ``image_processor_type`` (``XImageProcessor``, ``...Fast`` or
+    ``...Pil``). ``transformers`` 5 names the torchvision class ``XImageProcessor`` and its PIL
+    twin ``XImageProcessorPil`` (same pixels); 4.x named them ``...Fast`` and ``XImageProcessor``.
+    Some releases (5.15: Idefics3, SmolVLM) list a PIL class as needing torchvision although
+    its module does not import it, so the class is taken from its module. None when neither
+    exists without torchvision.
+
+    >>> pil_image_processor_class("Qwen2VLImageProcessorFast").__name__
+    'Qwen2VLImageProcessorPil'
+    """
+    import importlib
+    import sys
+
+    import transformers
+
+    base = name.removesuffix("Fast").removesuffix("Pil")
+    modules = getattr(sys.modules["transformers"], "_class_to_module", {})
+    for candidate in (base + "Pil", base):
+        if candidate in modules:
+            try:
+                return getattr(importlib.import_module("transformers." + modules[candidate]), candidate)
+            except (ImportError, AttributeError):  # that backend needs torchvision: try the next name
+                continue
+        found = getattr(transformers, candidate, None)
+        if found is not None:
+            return found
+    return None
+
+
+def pil_image_processor(model: str | os.PathLike):
+    """The checkpoint's image processor, built with the PIL backend (no torchvision needed).
+
+    Some ``transformers`` releases make ``AutoImageProcessor`` itself need torchvision, which the
+    package does not require; the class named in the checkpoint's processor config falls back
+    to its PIL twin (:func:`pil_image_processor_class`), which gives the same pixels.
+
+    >>> pil_image_processor("ckpt/tiny")        # doctest: +SKIP
+    """
+    from transformers.image_processing_base import ImageProcessingMixin
+
+    model = os.fspath(model)
+    config, _ = ImageProcessingMixin.get_image_processor_dict(model)
+    name = str(config.get("image_processor_type") or "")
+    cls = pil_image_processor_class(name) if name else None
+    if cls is None:
+        raise ConfigError(f"{model}: no image processor class without torchvision for {name or 'its config'}; "
+                          "install torchvision or give a checkpoint with a preprocessor_config.json")
+    return cls.from_pretrained(model)
 
 
 def load_model(

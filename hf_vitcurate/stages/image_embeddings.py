@@ -49,7 +49,7 @@ def load_embedder(model: str | os.PathLike, *, dtype: str = "auto"):
     """``(net, image_processor)`` of the checkpoint ``model`` on this process's device, in eval mode."""
     from transformers import AutoImageProcessor, AutoModel
 
-    from ..models.loading import default_device, resolve_dtype
+    from ..models.loading import default_device, pil_image_processor, resolve_dtype
 
     device = default_device()
     net = AutoModel.from_pretrained(os.fspath(model), dtype=resolve_dtype(dtype, device)).to(device)
@@ -58,25 +58,6 @@ def load_embedder(model: str | os.PathLike, *, dtype: str = "auto"):
     except ImportError:
         processor = pil_image_processor(os.fspath(model))
     return net.eval(), processor
-
-
-def pil_image_processor(model: str):
-    """The checkpoint's image processor class, built without torchvision.
-
-    Some ``transformers`` releases make ``AutoImageProcessor`` itself need torchvision, which the
-    package does not require; the class named in the checkpoint's processor config (without
-    ``Fast``) falls back to its PIL twin there, which gives the same pixels.
-    """
-    import transformers
-    from transformers.image_processing_base import ImageProcessingMixin
-
-    config, _ = ImageProcessingMixin.get_image_processor_dict(model)
-    name = str(config.get("image_processor_type") or "").removesuffix("Fast")
-    cls = getattr(transformers, name, None) if name else None
-    if cls is None:
-        raise ConfigError(f"{model}: no image processor class named in its config ({name or 'none'}); "
-                          "install torchvision or give a checkpoint with a preprocessor_config.json")
-    return cls.from_pretrained(model)
 
 
 POOLINGS = ("mean", "max", "cls")

@@ -112,9 +112,9 @@ def _text(kind: str, tok, sz: Sizes, **extra):
 
 def _pil(name: str, **kwargs):
     """The family's PIL image processor (same pixels as the torchvision one; no torchvision needed)."""
-    import transformers
+    from ..models.loading import pil_image_processor_class
 
-    return getattr(transformers, name + "Pil")(**kwargs)
+    return pil_image_processor_class(name)(**kwargs)
 
 
 def _llava(tok, sz: Sizes):
@@ -202,8 +202,8 @@ def _idefics3(smol: bool):
         cls = transformers.SmolVLMConfig if smol else transformers.Idefics3Config
         config = cls(vision_config=vision, text_config=text, image_token_id=tok.convert_tokens_to_ids("<image>"),
                      scale_factor=2)
-        image = _pil("Idefics3ImageProcessor", size={"longest_edge": 56}, max_image_size={"longest_edge": 28},
-                     do_image_splitting=True)
+        image = _pil("SmolVLMImageProcessor" if smol else "Idefics3ImageProcessor", size={"longest_edge": 56},
+                     max_image_size={"longest_edge": 28}, do_image_splitting=True)
         return config, image, dict(image_seq_len=4)
 
     return build
@@ -260,6 +260,11 @@ FAMILIES: dict[str, Family] = {
                        "HuggingFaceM4/Idefics3-8B-Llama3",
                        dict(bos_token="<|begin_of_text|>", eos_token="<end_of_utterance>", pad_token="<|end_of_text|>",
                             **_IDEFICS), _idefics3(smol=False), end_of_turn="<end_of_utterance>", extra=_ROWS),
+    "smolvlm": Family("SmolVLMForConditionalGeneration", "SmolVLMProcessor", templates.SMOLVLM,
+                      "HuggingFaceTB/SmolVLM2-256M-Video-Instruct",
+                      dict(bos_token="<|im_start|>", eos_token="<end_of_utterance>", pad_token="<|im_end|>",
+                           unk_token="<|endoftext|>", video_token="<video>", **_IDEFICS), _idefics3(smol=True),
+                      end_of_turn="<end_of_utterance>", extra=_ROWS),
     "gemma3": Family("Gemma3ForConditionalGeneration", "Gemma3Processor", templates.GEMMA3, "google/gemma-3-4b-it",
                      dict(bos_token="<bos>", eos_token="<end_of_turn>", pad_token="<pad>", unk_token="<unk>",
                           boi_token="<start_of_image>", eoi_token="<end_of_image>", image_token="<image_soft_token>"),
@@ -271,7 +276,8 @@ FAMILIES: dict[str, Family] = {
 }
 # Aliases by the names people use for the checkpoints.
 ALIASES = {"llava-1.5": "llava", "llava-next": "llava_next", "llava-onevision": "llava_onevision",
-           "qwen2-vl": "qwen2_vl", "qwen2.5-vl": "qwen2_5_vl", "qwen3-vl": "qwen3_vl", "gemma-3": "gemma3"}
+           "qwen2-vl": "qwen2_vl", "qwen2.5-vl": "qwen2_5_vl", "qwen3-vl": "qwen3_vl", "gemma-3": "gemma3",
+           "smolvlm2": "smolvlm"}
 
 
 def family(name: str) -> Family:

@@ -6,7 +6,7 @@ reasoning branches are left out because the canonical schema has no tools). They
 :func:`hf_vitcurate.testing.families.tiny_family_checkpoint` writes into tiny checkpoints,
 so that the chat encoder meets the real quirks: a default system turn (Qwen2-VL), no end of
 turn token (LLaVA-1.5), a literal ``<\\s>`` (LLaVA-NeXT Mistral), a generation prompt that
-is not a prefix of the rendered answer (LLaVA-OneVision), ``<end_of_utterance>`` (Idefics3),
+is not a prefix of the rendered answer (LLaVA-OneVision), ``<end_of_utterance>`` (Idefics3, SmolVLM),
 ``<end_of_turn>`` and a ``model`` role (Gemma 3).
 
 Example:
@@ -94,6 +94,16 @@ IDEFICS3 = (
     "{% for line in message['content'] %}{% if line['type'] == 'text' %}{{line['text']}}"
     "{% elif line['type'] == 'image' %}{{ '<image>' }}{% endif %}{% endfor %}<end_of_utterance>\n{% endfor %}"
     "{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}"
+)
+
+# HuggingFaceTB/SmolVLM2-256M-Video-Instruct, chat_template.json: Idefics3's with '<|im_start|>' first and a
+# video branch (transformers 5.15's smolvlm DEFAULT_CHAT_TEMPLATE is the same text)
+SMOLVLM = (
+    "<|im_start|>{% for message in messages %}{{message['role'] | capitalize}}"
+    "{% if message['content'][0]['type'] == 'image' %}{{':'}}{% else %}{{': '}}{% endif %}"
+    "{% for line in message['content'] %}{% if line['type'] == 'text' %}{{line['text']}}"
+    "{% elif line['type'] == 'image' %}{{ '<image>' }}{% elif line['type'] == 'video' %}{{ '<video>' }}{% endif %}"
+    "{% endfor %}<end_of_utterance>\n{% endfor %}{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}"
 )
 
 # google/gemma-3-4b-it, chat_template.json
