@@ -245,3 +245,71 @@ def test_mllm_selector_cli_passes_sign_max_length_and_dtype(monkeypatch, tmp_pat
     assert (seen["sign"], seen["max_length"], seen["dtype"]) == ("loglik", 64, "float32")
     stops(base)
     assert (seen["sign"], seen["max_length"], seen["dtype"], seen["recipe"]) == ("nll", 2048, "auto", None)
+
+
+def test_batches_follow_true_token_lengths(ckpt):
+    """Batches are cut from rows sorted by their encoded length (image tokens included), so no
+    batch holds a row longer than a row of an earlier batch; characters + 100 per image did not."""
+    from transformers import AutoProcessor
+
+    from hf_vitcurate.models.chat import encode
+    from hf_vitcurate.stages.necessity import length_batches, plan_batches, text_length, token_lengths
+
+    ds = rows(12)
+    data = ds[:]
+    # a text-only row of many characters but fewer tokens than the image rows
+    data["conversations"][4] = [{"from": "human", "value": "What colour is the shape? " * 4}, {"from": "gpt", "value": "red"}]
+    processor = AutoProcessor.from_pretrained(ckpt)
+    lengths = token_lengths(processor, data)
+    assert lengths.tolist() == [encode(processor, {k: [v[i]] for k, v in data.items()})["input_ids"].shape[1]
+                                for i in range(12)]
+    batches = plan_batches(processor, data, batch_size=4)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(12))
+    for a, b in zip(batches, batches[1:]):
+        assert lengths[a].min() >= lengths[b].max()
+    def padding(plan):
+        return 1 - lengths.sum() / sum(len(b) * lengths[b].max() for b in plan)
+
+    assert padding(batches) < padding(length_batches(text_length(data), 4))
+    budget = plan_batches(processor, data, batch_size=12, max_batch_tokens=3 * int(lengths.max()))
+    assert all(len(b) * lengths[b].max() <= 3 * lengths.max() for b in budget)
+    assert len(budget[-1]) > len(budget[0])  # short rows share larger batches
+
+
+def test_scores_do_not_depend_on_batching(ckpt):
+    """Batch size, token budget and repeat runs change the scores by float noise only."""
+    ds = rows()
+    one = np.array(list(necessity(ds, model=ckpt, batch_size=1)["necessity"]))
+    eight = necessity(ds, model=ckpt, batch_size=8)
+    budget = np.array(list(necessity(ds, model=ckpt, batch_size=24, max_batch_tokens=200)["necessity"]))
+    again = np.array(list(necessity(ds, model=ckpt, batch_size=8)["necessity"]))
+    assert np.allclose(np.array(list(eight["necessity"])), one, rtol=1e-5, atol=0)
+    assert np.allclose(budget, one, rtol=1e-5, atol=0)
+    assert np.array_equal(again, np.array(list(eight["necessity"])))
+    from hf_vitcurate import provenance
+
+    assert provenance.last_step(eight, "necessity")["params"]["max_batch_tokens"] is None
+
+
+def test_bad_batching_options():
+    for options in ({"batch_size": 0}, {"max_batch_tokens": 0}, {"max_batch_tokens": 2.5}):
+        with pytest.raises(ConfigError, match=next(iter(options))):
+            necessity(rows(2), model="unused", **options)
+
+
+def test_cli_passes_max_batch_tokens(ckpt, tmp_path, capsys):
+    from hf_vitcurate.cli import main
+
+    ds = rows(6)
+    ds.save_to_disk(str(tmp_path / "pool"))
+    out = tmp_path / "out.parquet"
+    assert main(["score", "necessity", str(tmp_path / "pool"), "--model", ckpt, "--max-batch-tokens", "120",
+                 "--output", str(out)]) == 0
+    out_text = capsys.readouterr().out
+    assert json.loads(out_text[out_text.index("{"):])["rows"] == 6
+    try:  # the flag reaches the stage: a zero budget is the stage's ConfigError
+        code = main(["score", "necessity", str(tmp_path / "pool"), "--model", ckpt, "--max-batch-tokens", "0",
+                     "--output", str(tmp_path / "bad.parquet")])
+    except SystemExit as exit_:
+        code = exit_.code
+    assert code not in (0, None) and "max-batch-tokens must be a positive" in capsys.readouterr().err

@@ -39,6 +39,32 @@ def row_lengths(dataset) -> np.ndarray:
     return chars + 100 * images
 
 
+def token_batches(lengths: Sequence[int] | np.ndarray, batch_size: int, *, max_batch_tokens: int | None = None
+                  ) -> list[np.ndarray]:
+    """Row positions cut into batches of similar length, longest first, for scoring.
+
+    Rows are sorted by ``lengths`` (the true token counts, so padding is what remains between
+    neighbours); a batch takes at most ``batch_size`` rows and, with ``max_batch_tokens``, at
+    most that many padded positions (rows x its longest row; a longer row goes alone).
+
+    >>> [b.tolist() for b in token_batches([5, 9, 7, 2], 2)]
+    [[1, 2], [0, 3]]
+    >>> [b.tolist() for b in token_batches([5, 9, 7, 2], 4, max_batch_tokens=16)]
+    [[1], [2, 0], [3]]
+    """
+    lengths = np.asarray(lengths)
+    order = np.argsort(-lengths, kind="stable")
+    batches: list[list[int]] = []
+    for i in order.tolist():
+        current = batches[-1] if batches else None
+        if (current is None or len(current) >= batch_size
+                or (max_batch_tokens is not None and (len(current) + 1) * lengths[current[0]] > max_batch_tokens)):
+            batches.append([i])
+        else:
+            current.append(i)
+    return [np.asarray(b, dtype=np.int64) for b in batches]
+
+
 def global_batches(
     n: int, batch_rows: int, *, seed: int, epoch: int, lengths: np.ndarray | None = None
 ) -> list[np.ndarray]:

@@ -17,7 +17,8 @@ number of scored tokens. Text-only rows are scored without images.
 
 Rows are scored in chunks by :func:`hf_vitcurate.distributed.run_sharded` (one model per
 process, resumable, same columns with 1 or N processes); inside a chunk rows are sorted
-by length and cut into batches so padding stays small, then restored to row order.
+by their true token length and cut into batches (``batch_size`` rows, ``max_batch_tokens``
+padded positions) so padding stays small, then restored to row order.
 A row longer than ``max_length`` tokens is truncated (its answer tokens past the limit are
 not scored) and flagged ``truncated`` in ``necessity_flag``; a row with no answer token
 left gets ``necessity = NaN`` and the flag ``no_response_tokens`` (selections refuse NaN
@@ -61,8 +62,37 @@ def length_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
+def token_lengths(processor, rows: dict[str, list], *, max_length: int | None = None) -> np.ndarray:
+    """True token length of each row after encoding (image tokens included, capped at ``max_length``).
+
+    Each row is encoded alone: about 1.5 ms a row against 150-300 ms for its forward pass at
+    512 wide (benchmarks/RESULTS.md), and exact where characters + 100 per image
+    (:func:`text_length`) miss each family's image tokens. A row that fails to encode gets
+    length 0; its batch then fails and the row is flagged alone (``each_batch``).
+    """
+    from ..models.chat import encode
+
+    out = np.zeros(len(rows["conversations"]), dtype=np.int64)
+    for i in range(len(out)):
+        try:
+            out[i] = encode(processor, {k: [v[i]] for k, v in rows.items()})["input_ids"].shape[1]
+        except Exception:  # noqa: BLE001 - flagged later, when its batch is scored
+            continue
+    return np.minimum(out, max_length) if max_length is not None else out
+
+
+def plan_batches(processor, rows: dict[str, list], *, batch_size: int, max_batch_tokens: int | None = None,
+                 max_length: int | None = None) -> list[np.ndarray]:
+    """The scoring batches of ``rows``: positions sorted by true token length, at most ``batch_size``
+    rows and ``max_batch_tokens`` padded positions each (:func:`~hf_vitcurate.models.batching.token_batches`)."""
+    from ..models.batching import token_batches
+
+    lengths = token_lengths(processor, rows, max_length=max_length)
+    return token_batches(lengths, batch_size, max_batch_tokens=max_batch_tokens)
+
+
 def score_rows(model, processor, rows: dict[str, list], *, batch_size: int, max_length: int | None,
-               strict: bool = True) -> dict[str, list]:
+               strict: bool = True, max_batch_tokens: int | None = None) -> dict[str, list]:
     """Summed answer NLL, answer-token count and flag of every row of ``rows`` (row order kept).
 
     A row that fails inside the model alone (retried alone when its batch fails, see
@@ -90,7 +120,8 @@ def score_rows(model, processor, rows: dict[str, list], *, batch_size: int, max_
         nll[idx] = s.double().cpu().numpy()
         tokens[idx] = t.cpu().numpy()
 
-    failed = each_batch(length_batches(text_length(rows), batch_size), run, strict=strict)
+    batches = plan_batches(processor, rows, batch_size=batch_size, max_batch_tokens=max_batch_tokens, max_length=max_length)
+    failed = each_batch(batches, run, strict=strict)
     flags = np.where(tokens == 0, "no_response_tokens", np.where(truncated, "truncated", "")).tolist()
     out = {"nll": nll.tolist(), "tokens": tokens.tolist(), "flag": flags}
     for i, reason in failed.items():
@@ -122,6 +153,7 @@ def necessity(
     reduction: str = "sum",
     sign: str = "nll",
     batch_size: int = 16,
+    max_batch_tokens: int | None = None,
     max_length: int | None = 2048,
     chunk_size: int = 512,
     dtype: str = "auto",
@@ -131,7 +163,9 @@ def necessity(
 
     ``model``: the seed checkpoint (folder or Hub id). ``work_dir`` keeps the finished
     chunks so a killed run resumes (default: a temporary folder, no resume); ``restart=True``
-    discards them. ``batch_size``: rows per forward pass; ``chunk_size``: rows per resumable
+    discards them. ``batch_size``: rows per forward pass; ``max_batch_tokens``: also at most
+    this many padded token positions per pass (rows are sorted by their true token length,
+    so short rows share larger batches; None: rows only); ``chunk_size``: rows per resumable
     chunk. Under ``accelerate launch`` each process scores its chunks.
     ``dtype``: weights dtype (``"auto"``: the checkpoint's, bf16 on GPUs, float32 on CPUs without AVX512-BF16/AMX); ``"bfloat16"``
     also pays on CPUs with AVX512-BF16/AMX (benchmarks/RESULTS.md); losses are summed in
@@ -146,6 +180,9 @@ def necessity(
         raise ConfigError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
     if sign not in ("nll", "loglik"):
         raise ConfigError(f"sign must be 'nll' or 'loglik', got {sign!r}")
+    for name, value in (("batch_size", batch_size), ("max_batch_tokens", max_batch_tokens)):
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise ConfigError(f"{name} must be a positive whole number, got {value!r}")
     from ..identity import model_fingerprint
     from ..models.loading import load
 
@@ -162,7 +199,8 @@ def necessity(
                 net, processor = load(model, dtype=dtype)
                 net.eval()
                 loaded.extend([net, processor])
-            out = score_rows(*loaded, kept, batch_size=batch_size, max_length=max_length, strict=not worked[0])
+            out = score_rows(*loaded, kept, batch_size=batch_size, max_length=max_length, strict=not worked[0],
+                             max_batch_tokens=max_batch_tokens)
             worked[0] = worked[0] or any(t is not None for t in out["tokens"])
             for s, t in zip(out["nll"], out["tokens"]):
                 v = None if t is None else (s / t if reduction == "mean" else s) if t else math.nan
@@ -180,8 +218,9 @@ def necessity(
         desc="necessity", restart=restart, decode=False,
     )
     counts = flag_counts(scored, "necessity_flag")
+    batching = {"batch_size": batch_size, "max_batch_tokens": max_batch_tokens}
     return provenance.record(
-        scored, "necessity", kind="stage", rows_in=len(ds), params={**params, "batch_size": batch_size, "flags": counts},
+        scored, "necessity", kind="stage", rows_in=len(ds), params={**params, **batching, "flags": counts},
         model=os.fspath(model), parent=ds,
     )
 
