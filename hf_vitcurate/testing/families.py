@@ -232,6 +232,17 @@ def _internvl(tok, sz: Sizes):
     return config, image, dict(image_seq_length=4)
 
 
+def _paligemma(tok, sz: Sizes):
+    from transformers import PaliGemmaConfig
+    from transformers.models.paligemma.processing_paligemma import EXTRA_TOKENS
+
+    tok.add_tokens(EXTRA_TOKENS)  # the processor adds its location/segment tokens: the vocabulary holds them
+    config = PaliGemmaConfig(vision_config=_siglip(sz, 28, 7), text_config=_text("GemmaConfig", tok, sz, head_dim=sz.head_dim),
+                             image_token_index=tok.convert_tokens_to_ids("<image>"), projection_dim=sz.width)
+    image = _pil("SiglipImageProcessor", size={"height": 28, "width": 28}, image_seq_length=16)
+    return config, image, {}
+
+
 _IM = dict(bos_token="<|endoftext|>", eos_token="<|im_end|>", pad_token="<|endoftext|>")
 _QWEN_TOKENS = dict(_IM, image_token="<|image_pad|>", video_token="<|video_pad|>",
                     vision_start_token="<|vision_start|>", vision_end_token="<|vision_end|>")
@@ -274,6 +285,13 @@ FAMILIES: dict[str, Family] = {
                        dict(_IM, start_image_token="<img>", end_image_token="</img>", context_image_token="<IMG_CONTEXT>",
                             video_token="<video>"), _internvl, end_of_turn="<|im_end|>"),
 }
+# Families whose checkpoints the package refuses, with a one-line ConfigError at load: built so
+# that a test can show the error. PaliGemma prompts are a prefix and a suffix, not a chat template.
+UNSUPPORTED: dict[str, Family] = {
+    "paligemma": Family("PaliGemmaForConditionalGeneration", "PaliGemmaProcessor", "", "google/paligemma-3b-mix-224",
+                        dict(bos_token="<bos>", eos_token="<eos>", pad_token="<pad>", unk_token="<unk>",
+                             image_token="<image>"), _paligemma, notes={"why": "no chat template"}),
+}
 # Aliases by the names people use for the checkpoints.
 ALIASES = {"llava-1.5": "llava", "llava-next": "llava_next", "llava-onevision": "llava_onevision",
            "qwen2-vl": "qwen2_vl", "qwen2.5-vl": "qwen2_5_vl", "qwen3-vl": "qwen3_vl", "gemma-3": "gemma3",
@@ -281,11 +299,12 @@ ALIASES = {"llava-1.5": "llava", "llava-next": "llava_next", "llava-onevision": 
 
 
 def family(name: str) -> Family:
-    """The table row of ``name`` (a key of :data:`FAMILIES` or an alias); a ConfigError names the known ones."""
+    """The table row of ``name`` (a key of :data:`FAMILIES`, :data:`UNSUPPORTED` or an alias); a ConfigError
+    names the supported ones."""
     key = ALIASES.get(name, name)
-    if key not in FAMILIES:
+    if key not in FAMILIES and key not in UNSUPPORTED:
         raise ConfigError(f"unknown model family {name!r}: pick one of {', '.join(sorted(FAMILIES))}")
-    return FAMILIES[key]
+    return FAMILIES.get(key) or UNSUPPORTED[key]
 
 
 def family_tokenizer(fam: Family, vocab_size: int = 512):
@@ -335,7 +354,7 @@ def tiny_family_checkpoint(family_name: str, output_dir: str | os.PathLike, *, s
     gen = model.generation_config
     gen.pad_token_id, gen.eos_token_id, gen.bos_token_id = tok.pad_token_id, tok.eos_token_id, tok.bos_token_id
     processor = processor_class(fam.processor_class)(image_processor=image_processor, tokenizer=tok,
-                                                     chat_template=fam.template, **kwargs)
+                                                     chat_template=fam.template or None, **kwargs)
     output_dir = os.fspath(output_dir)
     os.makedirs(output_dir, exist_ok=True)
     model.save_pretrained(output_dir)
