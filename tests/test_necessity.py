@@ -198,6 +198,8 @@ def test_mllm_selector_recipe_defaults_to_the_tiny_preset_for_tiny_checkpoints(c
     from hf_vitcurate.models.recipes import recipe_preset
     from hf_vitcurate.select.revolion_driver import default_recipe
 
+    # a folder that is not a tiny checkpoint gets no preset (training it is refused earlier now:
+    # models.cache fingerprints the base model first)
     assert default_recipe(ckpt) == recipe_preset("tiny") and default_recipe(tmp_path) == {}
     seen = []
 
@@ -205,9 +207,9 @@ def test_mllm_selector_recipe_defaults_to_the_tiny_preset_for_tiny_checkpoints(c
         seen.append(recipe)
         raise RuntimeError("stop after training was asked")
 
-    monkeypatch.setattr(models, "train", train)
+    monkeypatch.setattr("hf_vitcurate.models.training.train", train)  # what models.cache.train_or_reuse calls
+    monkeypatch.setenv("HF_VITCURATE_TINY_CACHE", "0")
     for model, recipe, expected in [(ckpt, None, {**recipe_preset("tiny"), "seed": 5}),
-                                    (tmp_path, None, {"seed": 5}),
                                     (ckpt, {"epochs": 1.0, "seed": 9}, {"epochs": 1.0, "seed": 9})]:
         with pytest.raises(RuntimeError, match="stop after"):
             select.mllm_selector(rows(8), n=4, model=model, work_dir=tmp_path / "w", seed=5, recipe=recipe)
