@@ -257,9 +257,11 @@ def test_a_hub_dataset_whose_card_states_no_rows_is_refused_before_it_is_downloa
     import pyarrow.parquet as pq
     from hub_server import HubServer, point_clients_at
 
-    rows = 3000
+    rows = 1000
     buf = _io.BytesIO()  # row groups of 100: a streamed count stops after the first few
-    pq.write_table(pa.table({"id": [f"r{i}" for i in range(rows)], "text": ["x" * 200] * rows}), buf, row_group_size=100)
+    turns = [[{"from": "human", "value": f"What is shape {i}?"}, {"from": "gpt", "value": "A red square. " * 10}]
+             for i in range(rows)]  # text-only LLaVA rows: the old code loaded them all, then refused
+    pq.write_table(pa.table({"id": [f"r{i}" for i in range(rows)], "conversations": turns}), buf, row_group_size=100)
     with HubServer() as hub:
         hub.add_repo("me/nocard", {"data/train-00000-of-00001.parquet": buf.getvalue()}, private=False)
         cache = tmp_path / "hf-cache"
