@@ -128,7 +128,11 @@ def _build(entry: str, key: str, identity: Mapping[str, Any], build: Callable[[s
     partial = os.path.join(kind_dir, f"{key}.partial-{os.getpid()}")
     os.makedirs(partial)
     logger.info("models: building %s", entry)
-    build(partial)
+    try:
+        build(partial)
+    except BaseException:  # an error, or a kill that Python sees (KeyboardInterrupt): leave no partial folder
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     write_json(os.path.join(partial, IDENTITY_FILE), {**identity, "key": key}, indent=2)
     os.replace(partial, entry)
 
@@ -261,3 +265,54 @@ def cached_train(ds, *, model: str | os.PathLike, output_dir: str | os.PathLike,
     >>> cached_train(selection, model=f_pre, output_dir="runs/ft", **tiny_recipe())   # doctest: +SKIP
     """
     return train_or_reuse(ds, model=model, output_dir=output_dir, cache=cache, restart=restart, **recipe)[0]
+
+
+def package_code() -> str:
+    """SHA-256 (16 hex) of every module of the package: a stage's cached chunks are never served to other code."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    digest = hashlib.sha256()
+    for path in sorted(glob.glob(os.path.join(package, "**", "*.py"), recursive=True)):
+        with open(path, "rb") as f:
+            digest.update(os.path.relpath(path, package).encode() + b"\0" + f.read() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def copy_tree(source: str, dest: str) -> None:
+    """Copy the folder ``source`` to a ``dest`` that does not exist, through a partial folder and a rename."""
+    os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
+    tmp = f"{dest}.partial-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(source, tmp)
+    os.replace(tmp, dest)
+
+
+def cached_stage(stage: Callable, ds, *, model: str | os.PathLike, work_dir: str | os.PathLike,
+                 cache: bool | None = None, **options):
+    """``stage(ds, model=model, work_dir=work_dir, **options)``, its finished chunks copied from the cache.
+
+    For a resumable model stage (:func:`hf_vitcurate.stages.generate`,
+    :func:`hf_vitcurate.stages.necessity`) whose ``work_dir`` does not exist yet: the chunks
+    are computed once per key into the cache (``stages/<key>``) and copied into ``work_dir``,
+    where the stage then finds every chunk done (no model is loaded). The key is the
+    stage's name, the model's content, the content of every column of ``ds``, every option,
+    the source of the whole package (any code change is a new key), the torch / transformers
+    / tokenizers versions and the device kind. An existing ``work_dir`` (a resume, a rerun),
+    ``restart=True``, several processes, ``cache=False`` or ``HF_VITCURATE_TINY_CACHE=0``:
+    the stage alone, as called.
+
+    >>> scored = cached_stage(necessity, rest, model=f_seed, work_dir="runs/necessity")   # doctest: +SKIP
+    """
+    from ..distributed import state
+    from ..identity import data_fingerprint, model_fingerprint, params_fingerprint
+
+    work_dir = os.fspath(work_dir)
+    if (enabled(cache) and state().num_processes == 1 and not options.get("restart")
+            and not os.path.exists(work_dir)):
+        ident = {"stage": f"{stage.__module__}.{stage.__qualname__}", "model": model_fingerprint(model),
+                 "data": data_fingerprint(ds), "options": dict(options)}
+        key = params_fingerprint({**ident, "code": package_code(), "versions": code_version(()),
+                                  "device": state().device.type})[:16]
+        entry = cached("stages", key, ident,
+                       lambda folder: stage(ds, model=model, work_dir=os.path.join(folder, "chunks"), **options))
+        copy_tree(os.path.join(entry, "chunks"), work_dir)
+    return stage(ds, model=model, work_dir=work_dir, **options)

@@ -87,14 +87,13 @@ def mllm_selector(
     :func:`hf_vitcurate.models.train` for the seed model; None: the ``tiny`` preset when
     ``model`` is a tiny checkpoint (a folder with ``tiny_architecture.json``), else the
     LLaVA defaults (:func:`~hf_vitcurate.select.revolion_driver.default_recipe`); ``seed``
-    is used unless the recipe holds its own. ``cache``: f_seed goes through the model cache
-    (:func:`hf_vitcurate.models.cache.cached_train`: a rerun into a new ``work_dir`` trains nothing;
-    manifest ``f_seed_cached``); off with ``cache=False`` or ``HF_VITCURATE_TINY_CACHE=0``. Returns a
+    is used unless the recipe holds its own. ``cache``: see :func:`seed_model` (off: ``cache=False``). Returns a
     :class:`~hf_vitcurate.results.DriverSelection` (unpacks as ``(selection, manifest)``)
     with ``.f_seed`` (the seed checkpoint), ``.scored`` (the pool without the seed rows,
     with ``necessity``), ``.seed_rows`` and ``.set_aside`` (the scored rows without a
     score, with ``reject_reason``; the manifest's ``set_aside`` counts them per kind of reason).
     """
+    from ..models.cache import cached_stage
     from ..stages._flags import flag_counts
     from ..stages.necessity import necessity
 
@@ -109,8 +108,9 @@ def mllm_selector(
     seed_rows, rest, seed_manifest = seed_split(pool, n_seed=n_seed, seed=seed)
     f_seed, how = seed_model(seed_rows, model=model, work_dir=work_dir, recipe=recipe, seed=seed, restart=restart,
                              cache=cache)
-    scored = necessity(rest, model=f_seed, work_dir=os.path.join(work_dir, "necessity"), restart=restart,
-                       reduction=reduction, sign=sign, max_length=max_length, dtype=dtype, batch_size=batch_size)
+    scored = cached_stage(necessity, rest, model=f_seed, work_dir=os.path.join(work_dir, "necessity"), cache=cache,
+                          restart=restart, reduction=reduction, sign=sign, max_length=max_length, dtype=dtype,
+                          batch_size=batch_size)
     scorable, set_aside = set_unscored_aside(scored)
     # By kind (image_error, model_error, no_response_tokens): a reason's row-specific text never adds a key.
     set_aside_counts = flag_counts(set_aside, "reject_reason")
@@ -137,7 +137,11 @@ def seed_model(seed_rows: Dataset, *, model, work_dir: str, recipe: dict[str, An
     """``(f_seed, how)``: ``model`` fine-tuned on ``seed_rows`` into ``work_dir/f_seed`` (reused for the same inputs).
 
     ``how``: ``"found"`` (already in ``work_dir``), ``"cached"`` (copied from the model cache,
-    :func:`hf_vitcurate.models.cache.train_or_reuse`) or ``"trained"``. A ``work_dir`` holding a
+    :func:`hf_vitcurate.models.cache.train_or_reuse`) or ``"trained"``. :func:`mllm_selector`'s
+    ``cache`` (default on; off with ``cache=False`` or ``HF_VITCURATE_TINY_CACHE=0``) sends f_seed
+    and the necessity chunks (``models.cache.cached_stage``) through the package's cache, keyed
+    by content, so a rerun into a new ``work_dir`` trains and scores nothing (manifest
+    ``f_seed_cached``). A ``work_dir`` holding a
     seed model of another pool, model or recipe raises
     :class:`~hf_vitcurate.errors.StaleStateError` naming what changed (never the old model).
     """

@@ -126,13 +126,17 @@ def answer_all(
     *,
     variant: str,
     restart: bool,
+    cache: bool | None = None,
     **generation: Any,
 ) -> dict[str, dict[str, list]]:
     """``{target: {answer__T: [...], mq__T: [...]}}``: every model_T answers every other dataset, scored by MQ.
 
     Model-outer, so each model answers every other dataset while it is loaded (one load per
-    model). A model does not answer its own dataset: those cells are nulls.
+    model). A model does not answer its own dataset: those cells are nulls. Finished answers
+    also go to the package's cache (:func:`hf_vitcurate.models.cache.cached_stage`), so a new
+    ``work_dir`` with the same models and rows loads no model; ``cache=False`` turns it off.
     """
+    from ..models.cache import cached_stage
     from ..stages.generate import generate, release_model
     from ..stages.mq import mq
 
@@ -151,8 +155,8 @@ def answer_all(
                     continue
                 chunks = os.path.join(work_dir, "answers", os.path.basename(models[name]),
                                       f"on-{safe_name(target)}-{keys[target]}")
-                answered = generate(cores[target], model=models[name], work_dir=chunks, restart=restart, column=a_col,
-                                    keep_loaded=True, **generation)
+                answered = cached_stage(generate, cores[target], model=models[name], work_dir=chunks, cache=cache,
+                                        restart=restart, column=a_col, keep_loaded=True, **generation)
                 answered = mq(answered, answer_column=a_col, model_name=name, variant=variant)
                 columns[target][a_col] = arrow_column(answered, a_col).to_pylist()
                 columns[target][m_col] = arrow_column(answered, m_col).to_pylist()
@@ -238,7 +242,8 @@ def tune_cross_evaluate(
     their folder names hash everything they depend on). ``cache``: fine-tunes go through the package's
     model cache (:func:`hf_vitcurate.models.cache.cached_train`: keyed by the base model's content,
     the rows, the full recipe, the code and the device, so a rerun into a new ``work_dir`` trains
-    nothing); on by default, off with ``cache=False`` or ``HF_VITCURATE_TINY_CACHE=0``.
+    nothing), and so do the answers (:func:`~hf_vitcurate.models.cache.cached_stage`); on by
+    default, off with ``cache=False`` or ``HF_VITCURATE_TINY_CACHE=0``.
 
     Returns a :class:`~hf_vitcurate.results.DriverSelection` whose dataset is the scored
     pool (every row, with ``answer__T``, ``mq__T`` and ``sq``), whose manifest holds
@@ -265,7 +270,7 @@ def tune_cross_evaluate(
         for name in names:
             models[name], how[name] = fine_tune(sources[name], model=model, name=name, work_dir=work_dir,
                                                 recipe=rec, cache=cache)
-        columns = answer_all(sources, models, work_dir, variant=variant, restart=restart,
+        columns = answer_all(sources, models, work_dir, variant=variant, restart=restart, cache=cache,
                              max_new_tokens=max_new_tokens, batch_size=batch_size, chunk_size=chunk_size,
                              num_threads=num_threads)
     trained, reused = [n for n in names if how[n] != "found"], [n for n in names if how[n] == "found"]
