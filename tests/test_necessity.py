@@ -315,3 +315,25 @@ def test_cli_passes_max_batch_tokens(ckpt, tmp_path, capsys):
     except SystemExit as exit_:
         code = exit_.code
     assert code not in (0, None) and "max-batch-tokens must be a positive" in capsys.readouterr().err
+
+
+def test_lm_head_sees_each_rows_answer_tokens_only(ckpt):
+    """The LM head gets one hidden state per scored token of the batch, not the union of the rows'
+    answer positions times the batch size; sums equal row-at-a-time within float noise."""
+    from hf_vitcurate.models.chat import encode
+    from hf_vitcurate.models.loading import load
+    from hf_vitcurate.models.loss import row_nll
+
+    model, processor = load(ckpt, dtype="float32", device="cpu")
+    data = rows(6)[:]
+    batch = encode(processor, data)
+    seen = []
+    hook = model.get_output_embeddings().register_forward_hook(lambda _m, args, _o: seen.append(args[0].shape[:-1].numel()))
+    try:
+        sums, counts = row_nll(model, batch)
+    finally:
+        hook.remove()
+    assert seen == [int((batch["labels"][:, 1:] != -100).sum())]
+    alone = [row_nll(model, encode(processor, {k: [v[i]] for k, v in data.items()})) for i in range(6)]
+    assert np.allclose(sums.numpy(), [float(s[0]) for s in alone], rtol=1e-5, atol=1e-6)
+    assert counts.tolist() == [int(c[1][0]) for c in alone]

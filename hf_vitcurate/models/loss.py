@@ -48,24 +48,39 @@ def scored_positions(labels: torch.Tensor) -> torch.Tensor:
 def row_nll(model, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed answer NLL and answer-token count of each row of ``batch`` (no grad).
 
-    Only the positions that predict an answer token go through the LM head
-    (``logits_to_keep``, which every family's forward takes): answers are a small share of
-    a row (images and prompts are not scored), and full logits of a batch at a 150k-token
-    vocabulary are tens of GB in float32.
+    Only the hidden states that predict an answer token go through the LM head: the forward
+    keeps the positions scored in some row (``logits_to_keep``, which every family's forward
+    takes) and a pre-hook on the head gathers each row's own scored positions out of them
+    (rows of one batch have their answers at different positions, so the union alone would
+    multiply the head's work by the batch size). Answers are a small share of a row, and full
+    logits of a batch at a 150k-token vocabulary are tens of GB in float32.
     """
     import inspect
 
     labels = batch["labels"]
     inputs = model_inputs(batch, model)
+    head = getattr(model, "get_output_embeddings", lambda: None)()  # a plain module has no head to hook
     with torch.inference_mode():
-        if "logits_to_keep" in inspect.signature(model.forward).parameters:
-            keep = scored_positions(labels)
-            if len(keep) == 0:
-                zeros = torch.zeros(len(labels))
-                return zeros, zeros.long()
-            logits = model(**inputs, logits_to_keep=keep.to(model.device)).logits
-            nll, mask = _nll(logits, labels[:, keep + 1].to(logits.device))  # logits[:, j] predicts token keep[j] + 1
-        else:
+        if head is None or "logits_to_keep" not in inspect.signature(model.forward).parameters:
             logits = model(**inputs).logits
             nll, mask = token_nll(logits, labels.to(logits.device))
-    return nll.sum(1), mask.sum(1)
+            return nll.sum(1), mask.sum(1)
+        keep = scored_positions(labels)
+        target = labels[:, keep + 1]  # hidden state keep[j] predicts token keep[j] + 1
+        rows, cols = (target != IGNORE_INDEX).nonzero(as_tuple=True)
+        if len(rows) == 0:
+            zeros = torch.zeros(len(labels))
+            return zeros, zeros.long()
+
+        def gather(_module, args):
+            hidden = args[0]
+            return (hidden[rows.to(hidden.device), cols.to(hidden.device)].unsqueeze(0), *args[1:])
+
+        hook = head.register_forward_pre_hook(gather)
+        try:
+            logits = model(**inputs, logits_to_keep=keep.to(model.device)).logits[0]  # [scored tokens, vocab]
+        finally:
+            hook.remove()
+        nll = F.cross_entropy(logits.float(), target[rows, cols].to(logits.device), reduction="none")
+        sums = torch.zeros(len(labels), dtype=nll.dtype, device=nll.device).index_add_(0, rows.to(nll.device), nll)
+    return sums, (target != IGNORE_INDEX).sum(1)
