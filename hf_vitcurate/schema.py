@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from datasets import Dataset, Features, Image, List, Value
 
-from .columns import add_columns
+from .columns import add_columns, row_mapping
 from .errors import ValidationError
 from .results import Split
 
@@ -233,10 +233,11 @@ def _core_batches(ds: Dataset, size: int):
     A selection (indices mapping) is gathered with Arrow ``take``: datasets' own gather
     slices row by row (a shuffled 300k-row selection took 14 s to check).
     """
-    if ds._indices is None:
+    rows = row_mapping(ds)
+    if rows is None:
         yield from ds.select_columns(list(CORE_COLUMNS)).with_format("arrow").iter(batch_size=size)
         return
-    table, rows = ds.data.table.select(list(CORE_COLUMNS)), ds._indices.column(0)
+    table = ds.data.table.select(list(CORE_COLUMNS))
     for start in range(0, len(rows), size):
         yield table.take(rows.slice(start, size))
 
@@ -290,8 +291,9 @@ def _rejected_rows(ds: Dataset, bad: np.ndarray, codes: np.ndarray) -> Dataset:
     detail = pc.take(pa.array([f"{fld}: {problem}" for fld, _, problem in RULES], pa.string()),
                      pc.index_in(reason, value_set=pa.array(REASONS, pa.string())))
     rows = pa.array(bad, pa.uint64())
-    if ds._indices is not None:  # a selection: rows of the underlying table
-        rows = ds._indices.column(0).take(rows)
+    mapping = row_mapping(ds)
+    if mapping is not None:  # a selection: rows of the underlying table
+        rows = mapping.take(rows)
     table = ds.data.table.take(rows).append_column("reject_reason", reason).append_column("reject_detail", detail)
     info = ds.info.copy()
     info.features = Features({**ds.features, "reject_reason": Value("string"), "reject_detail": Value("string")})
