@@ -163,9 +163,9 @@ def test_revolion_hashes_each_source_once(cache, tiny_model_path, toy_vit, tmp_p
 
 def test_a_stage_s_chunks_are_computed_once_per_key(cache, tiny_model_path, toy_vit, tmp_path, monkeypatch):
     """cached_stage: a new work_dir with the same model, rows and options loads no model; any other input does."""
-    from hf_vitcurate.columns import arrow_column
     import importlib
 
+    from hf_vitcurate.columns import arrow_column
     from hf_vitcurate.models.cache import cached_stage
 
     generate_module = importlib.import_module("hf_vitcurate.stages.generate")
@@ -187,38 +187,12 @@ def test_a_stage_s_chunks_are_computed_once_per_key(cache, tiny_model_path, toy_
     (other / "config.json").write_text((other / "config.json").read_text() + "\n")
     changed = {"row": dict(ds=_edit_first_answer(rows)), "option": dict(max_new_tokens=3),
                "model": dict(model=other), "off": dict(cache=False)}
-    for i, (what, change) in enumerate(changed.items()):
+    for what, change in changed.items():
         call = {"ds": rows, "model": tiny_model_path, **options, **change}
         with pytest.raises(AssertionError, match="loaded although cached"):
-            cached_stage(generate, call.pop("ds"), work_dir=tmp_path / f"c{i}", **call)
+            cached_stage(generate, call.pop("ds"), work_dir=tmp_path / what, **call)
     monkeypatch.setattr(generate_module, "_load", real)
     monkeypatch.setenv("HF_VITCURATE_TINY_CACHE", "0")
     cached_stage(generate, rows, model=tiny_model_path, work_dir=tmp_path / "env", **options)
-    complete = [p for p in (cache / "stages").iterdir() if ".partial-" not in p.name]  # failed builds: partial
-    assert len(complete) == 1  # nothing added with the cache off
-
-
-def test_a_stage_s_chunks_come_from_the_cache_only_for_the_same_call(cache, tiny_model_path, toy_vit, tmp_path,
-                                                                     monkeypatch):
-    from hf_vitcurate.models import loading
-    from hf_vitcurate.models.cache import cached_stage
-    from hf_vitcurate.stages.generate import generate
-
-    rows = toy_vit.select(range(4))
-    options = dict(max_new_tokens=2, batch_size=4, chunk_size=2)
-    first = cached_stage(generate, rows, model=tiny_model_path, work_dir=tmp_path / "one", **options)
-    real_load = loading.load
-    loads = []
-    monkeypatch.setattr(loading, "load", lambda *a, **k: loads.append(1) or real_load(*a, **k))
-    again = cached_stage(generate, rows, model=tiny_model_path, work_dir=tmp_path / "two", **options)
-    assert loads == [] and again["answer"] == first["answer"]  # copied chunks: no model loaded
-    cached_stage(generate, rows, model=tiny_model_path, work_dir=tmp_path / "opt", **{**options, "max_new_tokens": 3})
-    assert len(loads) == 1  # another option
-    cached_stage(generate, _edit_first_answer(rows), model=tiny_model_path, work_dir=tmp_path / "row", **options)
-    assert len(loads) == 2  # one row changed
-    other = shutil.copytree(tiny_model_path, tmp_path / "other-base")
-    (other / "config.json").write_text((other / "config.json").read_text() + "\n")
-    cached_stage(generate, rows, model=other, work_dir=tmp_path / "model", **options)
-    assert len(loads) == 3  # another model
-    cached_stage(generate, rows, model=tiny_model_path, work_dir=tmp_path / "off", cache=False, **options)
-    assert len(loads) == 4  # the cache off
+    # One entry: the failed builds above left no partial folder, and nothing is added with the cache off.
+    assert len(list((cache / "stages").iterdir())) == 1
