@@ -211,8 +211,8 @@ MAIN_JOB = {
     "sources": {"shapesworld": {"n_images": 12, "seed": 3}},
     "stages": ["concepts", "yes_no", "leakage", "taxonomy"],
     "outputs": {
-        "svit_core": {"method": "core", "fraction": 0.25, "options": {"allow_short": True}},
-        "mminstruct_style": {"method": "taxonomy"},
+        "svit_core": {"method": "svit_core", "fraction": 0.25, "options": {"allow_short": True}},
+        "mminstruct_style": {"method": "mminstruct_style"},
     },
     "publish": {"repo_id": REPO, "push": True, "version": "v1"},
     "report": {"seeds": 2},

@@ -272,7 +272,7 @@ def run_selection(session: Session, method: str, *, n: int | None = None, fracti
 # The recipe the page offers first: model-free, seconds on ShapesWorld (the built-in one trains tiny models).
 DEFAULT_RECIPE = """stages: [concepts, yes_no, leakage]
 outputs:
-  svit_core: {method: core, fraction: 0.25, options: {allow_short: true}}
+  svit_core: {method: svit_core, fraction: 0.25, options: {allow_short: true}}
   random: {method: random_subset, fraction: 0.25}
 """
 
