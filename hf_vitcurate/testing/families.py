@@ -7,6 +7,8 @@ processor at a small resolution), a byte-level BPE tokenizer trained locally wit
 published with its checkpoints (:mod:`hf_vitcurate.testing.family_templates`); it saves
 them with ``save_pretrained``. The package loads them back like a downloaded checkpoint
 (``models.loading.load``: ``AutoProcessor`` / ``AutoModelForImageTextToText``).
+:data:`UNSUPPORTED` builds checkpoints the package refuses (PaliGemma: no chat template), so
+that tests can check the error.
 
 Example:
     >>> sorted(FAMILIES)[:3]
@@ -82,7 +84,6 @@ class Family:
     end_of_turn: str = ""
     # Tokens that are special but not named attributes (row/column markers, vision markers).
     extra: tuple[str, ...] = ()
-    multi_image: bool = True
     notes: dict[str, str] = field(default_factory=dict)
 
 
@@ -237,7 +238,8 @@ def _paligemma(tok, sz: Sizes):
     from transformers.models.paligemma.processing_paligemma import EXTRA_TOKENS
 
     tok.add_tokens(EXTRA_TOKENS)  # the processor adds its location/segment tokens: the vocabulary holds them
-    config = PaliGemmaConfig(vision_config=_siglip(sz, 28, 7), text_config=_text("GemmaConfig", tok, sz, head_dim=sz.head_dim),
+    text = _text("GemmaConfig", tok, sz, head_dim=sz.head_dim)
+    config = PaliGemmaConfig(vision_config=_siglip(sz, 28, 7), text_config=text,
                              image_token_index=tok.convert_tokens_to_ids("<image>"), projection_dim=sz.width)
     image = _pil("SiglipImageProcessor", size={"height": 28, "width": 28}, image_seq_length=16)
     return config, image, {}
