@@ -65,8 +65,8 @@ def length_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
 def token_lengths(processor, rows: dict[str, list], *, max_length: int | None = None) -> np.ndarray:
     """True token length of each row after encoding (image tokens included, capped at ``max_length``).
 
-    Each row is encoded alone: about 1.5 ms a row against 150-300 ms for its forward pass at
-    512 wide (benchmarks/RESULTS.md), and exact where characters + 100 per image
+    Each row is encoded alone: 5-15 ms a row on a loaded CPU, 2-5% of its forward pass at
+    512 x 4 (benchmarks/RESULTS.md), and exact where characters + 100 per image
     (:func:`text_length`) miss each family's image tokens. A row that fails to encode gets
     length 0; its batch then fails and the row is flagged alone (``each_batch``).
     """
