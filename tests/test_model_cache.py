@@ -196,3 +196,18 @@ def test_a_stage_s_chunks_are_computed_once_per_key(cache, tiny_model_path, toy_
     cached_stage(generate, rows, model=tiny_model_path, work_dir=tmp_path / "env", **options)
     # One entry: the failed builds above left no partial folder, and nothing is added with the cache off.
     assert len(list((cache / "stages").iterdir())) == 1
+
+
+def test_selection_drivers_never_import_testing():
+    """select/ caches its fine-tunes through models.cache; testing/ (tiny models for tests and the demo) stays above it."""
+    import ast
+    from pathlib import Path
+
+    import hf_vitcurate
+
+    for path in (Path(hf_vitcurate.__file__).parent / "select").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                module = node.module or ""
+                assert not (module.startswith("hf_vitcurate.testing") or (node.level >= 2 and module.startswith("testing"))), \
+                    f"{path.name} imports {module}"
