@@ -200,7 +200,7 @@ def main(argv=None) -> int:
             path = build(shape, os.path.join(tmp, shape), toy=args.toy, dtype=dtype)
             built_s = time.perf_counter() - start
             result = measure(path, ds, batch_size=args.batch_size, new_tokens=args.new_tokens, dtype=dtype)
-            result.update(build_s=round(built_s, 1), mfu=round(result["forward_tflops"] / peak, 4),
+            result.update(build_s=round(built_s, 1), mfu=float(f"{result['forward_tflops'] / peak:.3g}"),
                           published_config=SHAPES[shape][1])
             report["shapes"][shape] = result
             print(shape, json.dumps(result), file=sys.stderr, flush=True)

@@ -355,3 +355,13 @@ def test_gpu_benchmark_script_runs_at_toy_size_on_a_cpu(tmp_path):
         result = report["shapes"][shape]
         assert result["generated_tokens"] == 4 * 2 and 0 < result["padding_share"] < 1
         assert result["necessity_tokens_per_s"] > 0 and result["mfu"] > 0
+
+
+def test_the_engine_does_not_take_a_checkpoint_without_chat_template_for_a_text_lm(tmp_path):
+    """The engine's local backend falls back to a text LM for checkpoints with no image-text class;
+    an image-text checkpoint the package refuses (no chat template) keeps its own one-line error."""
+    from hf_vitcurate.engine import LocalBackend
+
+    path = tiny_family_checkpoint("paligemma", tmp_path / "paligemma")
+    with pytest.raises(ConfigError, match="PaliGemmaProcessor"):
+        LocalBackend(path).accepts_images

@@ -90,6 +90,8 @@ class LocalBackend(CachedBackend):
 
                 model, processor = load(self.path, dtype=self.dtype, device=self.device)
                 self._loaded = ("image-text", model, processor)
+            except ConfigError:
+                raise  # an image-text checkpoint this package cannot use (no chat template): its own error
             except (ValueError, KeyError, OSError) as exc:
                 # No image-text class for this config: a text-only LM (any AutoModelForCausalLM).
                 from transformers import AutoModelForCausalLM, AutoTokenizer
