@@ -207,8 +207,9 @@ def test_a_processor_that_refuses_a_row_with_several_images_says_so(checkpoint):
     processor = load_processor(checkpoint("gemma3"))
     batch = rows(("multi",))[:]
     batch["conversations"] = [turn("<image>\nCompare the two images.", "No.")]
-    with pytest.raises(ConfigError, match="Gemma3Processor cannot encode rows with several images"):
+    with pytest.raises(ConfigError, match="Gemma3Processor cannot encode rows with several images") as info:
         encode(processor, batch)
+    assert f"rows {batch['id'][0]}:" in str(info.value) and "\n" not in str(info.value)  # names the row
 
 
 def test_a_checkpoint_without_a_chat_template_fails_at_load_naming_its_processor(tmp_path):

@@ -174,6 +174,7 @@ def encode(
             processor,
             texts,
             images,
+            ids=rows.get("id"),
             padding=True,
             return_tensors="pt",
             return_offsets_mapping=not generation,
@@ -195,18 +196,21 @@ def encode(
     return batch
 
 
-def _process(processor, texts: list[str], images: list[list], **kwargs) -> Any:
+def _process(processor, texts: list[str], images: list[list], *, ids: list | None = None, **kwargs) -> Any:
     """``processor(text=texts, images=...)`` with one list of images per row.
 
     A processor that rejects a batch with several images in one row is a family that cannot
-    take them: a ConfigError names the processor class instead of a deep ``ValueError``.
+    take them: a ConfigError names the processor class and those rows (``ids``) instead of a
+    deep ``ValueError``.
     """
     try:
         return processor(text=texts, images=images if any(images) else None, **kwargs)
     except (ValueError, TypeError, IndexError) as exc:
-        if max(map(len, images), default=0) > 1:
+        several = [str(ids[i]) if ids else f"#{i}" for i, im in enumerate(images) if len(im) > 1]
+        if several:
             raise ConfigError(f"{type(processor).__name__} cannot encode rows with several images "
-                              f"({' '.join(str(exc).split())[:160]}); give this model family rows "
+                              f"(rows {', '.join(several[:5])}{' ...' if len(several) > 5 else ''}: "
+                              f"{' '.join(str(exc).split())[:160]}); give this model family rows "
                               "with at most one image") from exc
         raise
 
