@@ -214,8 +214,13 @@ def fake_mllm_steps(monkeypatch, calls):
         return ds.map(lambda b, idx: {"necessity": [float(i) for i in idx], "necessity_tokens": [1] * len(idx),
                                       "necessity_flag": [""] * len(idx)}, with_indices=True, batched=True, features=feats)
 
+    def train_or_reuse(rows, *, model, output_dir, **options):
+        return train(rows, model=model, output_dir=output_dir), "trained"
+
     monkeypatch.setattr(models, "train", train)
+    monkeypatch.setattr(importlib.import_module("hf_vitcurate.models.cache"), "train_or_reuse", train_or_reuse)
     monkeypatch.setattr(stage, "necessity", necessity)
+    monkeypatch.setenv("HF_VITCURATE_TINY_CACHE", "0")  # no model to fingerprint: the stage runs as called
 
 
 def test_mllm_selector_paper_preset_and_equal_quotas_pass_through(monkeypatch, tmp_path):

@@ -163,3 +163,14 @@ def test_mllm_selector_quotas_and_paper_preset_flags(monkeypatch, tmp_path, caps
     assert json.loads(capsys.readouterr().out)["params"]["k"] == 50_000
     with pytest.raises(SystemExit):
         main([*base, "--preset", "tiny"])
+
+
+@pytest.mark.parametrize("command", [["select", "mllm-selector", "in", "--model", "m", "--work-dir", "w", "--n", "5"],
+                                     ["revolion", "cross", "--work-dir", "w"]])
+def test_the_model_cache_is_a_flag_of_the_commands_that_fine_tune(command):
+    """`cache=` of mllm_selector / tune_cross_evaluate is --cache/--no-cache; unset, the environment decides."""
+    parser = build_parser()
+    tail = ["--output", "o"]
+    assert parser.parse_args(command + tail).cache is None
+    assert parser.parse_args(command + tail + ["--no-cache"]).cache is False
+    assert parser.parse_args(command + tail + ["--cache"]).cache is True

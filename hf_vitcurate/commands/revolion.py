@@ -19,6 +19,8 @@ Example:
 
 from __future__ import annotations
 
+import argparse
+
 import os
 
 from ..errors import ConfigError, check_path
@@ -50,6 +52,9 @@ def register(sub) -> None:
                        ("restart", "discard the answer chunks in --work-dir"),
                        ("explode", "cut multi-turn rows into single-turn triplets first (the paper's unit)")):
         option(c, tune_cross_evaluate, name, help)
+    option(c, tune_cross_evaluate, "cache", "reuse fine-tunes and answers from the model cache when inputs, options "
+           "and code are the same (--no-cache: compute them here; None: on unless HF_VITCURATE_TINY_CACHE=0)",
+           action=argparse.BooleanOptionalAction)
     option(c, tune_cross_evaluate, "variant", "MQ variant", choices=["C1", "C2", "C3"])
     option(c, tune_cross_evaluate, "reduce", "MQ^D of the DQ matrix", choices=["mean", "sum"])
     c.add_argument("--output", required=True, help="where to write the scored pool (answer__*, mq__*, sq)")
@@ -133,7 +138,7 @@ def run_cross(args) -> int:
     pool, manifest = result = tune_cross_evaluate(
         sources, model=model, work_dir=args.work_dir, recipe=args.recipe, max_new_tokens=args.max_new_tokens,
         batch_size=args.batch_size, seed=args.seed, variant=args.variant, reduce=args.reduce,
-        chunk_size=args.chunk_size, explode=args.explode, restart=args.restart,
+        chunk_size=args.chunk_size, explode=args.explode, restart=args.restart, cache=args.cache,
     )
     if state().is_main_process:
         save_output(pool, args.output)

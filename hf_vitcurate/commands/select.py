@@ -16,6 +16,8 @@ Example:
 
 from __future__ import annotations
 
+import argparse
+
 import json
 import logging
 from dataclasses import dataclass, field
@@ -64,7 +66,7 @@ METHODS: dict[str, Method] = {
                   ("source_column",)),
     "mllm-selector": Method(select.mllm_selector, "MLLM-Selector end to end: seed model, necessity, NBGS", "either",
                             ("model", "work_dir", "n_seed", "k", "tau", "standardize", "seed", "reduction",
-                             "batch_size", "recipe", "restart", "quotas", "preset", "sign", "max_length", "dtype")),
+                             "batch_size", "recipe", "restart", "quotas", "preset", "sign", "max_length", "dtype", "cache")),
 }
 
 HELP = {
@@ -85,6 +87,8 @@ HELP = {
     "dtype": "weights dtype when scoring (auto: the checkpoint's)",
     "recipe": "training options of the seed model as JSON (default: the tiny preset for a tiny checkpoint, else LLaVA's)",
     "restart": "discard the resumable state in --work-dir",
+    "cache": "reuse f_seed and its necessity scores from the model cache when inputs, options and code are the same "
+             "(--no-cache: compute them here; None: on unless HF_VITCURATE_TINY_CACHE=0)",
     "quotas": "NBGS group quotas: proportional to group size, or equal n2/N (the paper's literal reading)",
     "preset": "named settings: paper = the paper's n1 = 100k seed rows and k = 50k (an explicit --n-seed or --k wins)",
 }
@@ -137,6 +141,8 @@ def _option(p, fn: Callable, name: str) -> None:
     import inspect
 
     kwargs = {"type": TYPES[name]} if name in TYPES else {"choices": CHOICES[name]} if name in CHOICES else {}
+    if name == "cache":  # None (the environment decides) or --cache/--no-cache
+        kwargs = {"action": argparse.BooleanOptionalAction}
     if inspect.signature(fn).parameters[name].default is inspect.Parameter.empty:
         p.add_argument("--" + name.replace("_", "-"), dest=name, required=True, help=HELP.get(name, ""), **kwargs)
     else:

@@ -134,6 +134,7 @@ def _release(pool: Dataset, output: Output, context: Context) -> Built:
     parts, manifest = release(scored, fraction=output.fraction or 0.7, eval_size=eval_size, seed=output.seed,
                               by=cross["by"], **release_options)
     manifest = {**manifest, "dq": cross["dq"], "trained": cross["trained"], "reused": cross["reused"],
+                "cached": cross.get("cached", []),
                 "groups": {k: sorted(set(list_column(v, "source"))) for k, v in sources.items()},
                 "unit": "turn" if options.get("explode", True) else "row (last turn scored)",
                 "dq_heatmap": os.path.join(context.work_dir, "dq_heatmap.png")}
