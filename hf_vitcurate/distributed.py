@@ -41,6 +41,7 @@ import pyarrow.parquet as pq
 from datasets import Dataset, Features, concatenate_datasets
 
 from . import locks, provenance
+from .atomic import write_json
 from .errors import ConfigError, RunError, StaleStateError
 from .identity import file_sha256, what_changed  # noqa: F401 - file_sha256 re-exported (benchmarks)
 from .progress import progress
@@ -203,10 +204,7 @@ def _prepare(work_dir: str, identity: dict[str, Any], n_rows: int, chunk_size: i
         for path in glob.glob(os.path.join(work_dir, "rank-*", "chunk-*")):
             os.remove(path)
     verify_chunks(work_dir, n_rows, chunk_size)
-    tmp = meta + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump({"key": key, "identity": identity}, f)
-    os.replace(tmp, meta)
+    write_json(meta, {"key": key, "identity": identity})
 
 
 def _on_main(st, fn: Callable[[], None]) -> None:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import json
 import logging
 import os
 import socket
@@ -31,6 +30,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from .atomic import read_json, write_json
 from .errors import LockedError
 
 logger = logging.getLogger(__name__)
@@ -44,12 +44,7 @@ def holder(folder: str | os.PathLike) -> dict[str, Any] | None:
 
     The file may outlive a killed holder; only a failed :func:`hold` proves the lock is held.
     """
-    try:
-        with open(os.path.join(os.fspath(folder), INFO)) as f:
-            info = json.load(f)
-    except (OSError, ValueError):
-        return None
-    return info if isinstance(info, dict) else None
+    return read_json(os.path.join(os.fspath(folder), INFO))
 
 
 def _describe(folder: str, info: dict[str, Any] | None) -> str:
@@ -93,10 +88,7 @@ def hold(folder: str | os.PathLike, *, what: str) -> Iterator[dict[str, Any]]:
                         folder, old.get("pid"), old.get("started"))
         info = {"pid": os.getpid(), "host": socket.gethostname(), "what": what,
                 "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
-        tmp = os.path.join(folder, f"{INFO}.{os.getpid()}.tmp")
-        with open(tmp, "w") as f:
-            json.dump(info, f)
-        os.replace(tmp, os.path.join(folder, INFO))
+        write_json(os.path.join(folder, INFO), info)
         try:
             yield info
         finally:
