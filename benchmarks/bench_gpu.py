@@ -116,13 +116,13 @@ def measure(path: str, ds, *, batch_size: int, new_tokens: int, dtype) -> dict:
 
     from hf_vitcurate.models.chat import encode, model_inputs
     from hf_vitcurate.models.loading import load
-    from hf_vitcurate.stages.necessity import length_batches, text_length
+    from hf_vitcurate.stages.necessity import plan_batches
 
     cuda = torch.cuda.is_available()
     model, processor = load(path, dtype=dtype, device="cuda" if cuda else "cpu")
     model.eval()
     rows = ds[:]
-    order = length_batches(text_length(rows), batch_size)
+    order = plan_batches(processor, rows, batch_size=batch_size)  # the stage's own batches (true token lengths)
     parts = [{k: [rows[k][i] for i in idx] for k in ("images", "conversations")} for idx in order]
     batches = [model_inputs(encode(processor, part), model) for part in parts]
     sync = torch.cuda.synchronize if cuda else (lambda: None)

@@ -267,10 +267,12 @@ def fingerprints_remembered() -> Iterator[None]:
 
 def _arrow_key(ds) -> tuple:
     """What identifies ``ds``'s rows in memory: schema, length, and every buffer of its table and indices."""
+    from .columns import row_mapping
+
     parts: list[Any] = [ds.features.arrow_schema.remove_metadata().to_string(), len(ds)]
-    for table in (ds.data, getattr(ds, "_indices", None)):
-        arrow = getattr(table, "table", table)  # datasets' Table wraps a pyarrow Table
-        for column in ([] if arrow is None else arrow.columns):
+    mapping = row_mapping(ds)
+    for columns in (ds.data.table.columns, [] if mapping is None else [mapping]):
+        for column in columns:
             for chunk in column.chunks:
                 parts.append((chunk.offset, len(chunk),
                               tuple(None if b is None else (b.address, b.size) for b in chunk.buffers())))

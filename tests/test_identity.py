@@ -207,3 +207,18 @@ def test_data_fingerprint_does_not_depend_on_chunking():
     one = Dataset.from_dict(rows)
     chunked = Dataset(pa.Table.from_batches(one.data.table.to_batches(max_chunksize=700)))
     assert data_fingerprint(one) == data_fingerprint(chunked) == data_fingerprint(one.select(range(2500)))
+
+
+def test_remembered_fingerprints_tell_views_of_the_same_buffers_apart():
+    """Inside fingerprints_remembered, a view (reordered rows, same buffers) is not the table it views."""
+    from datasets import Dataset
+
+    from hf_vitcurate.identity import data_fingerprint, fingerprints_remembered
+
+    ds = Dataset.from_dict({"t": ["a", "b", "c", "d"]})
+    view = ds.select([3, 2, 1, 0])
+    expected = (data_fingerprint(ds), data_fingerprint(view))
+    assert expected[0] != expected[1]
+    with fingerprints_remembered():
+        assert (data_fingerprint(ds), data_fingerprint(view)) == expected
+        assert data_fingerprint(ds.select_columns(["t"])) == expected[0]  # same buffers: remembered

@@ -134,24 +134,31 @@ def image_only(cls):
     return type(cls.__name__, (cls,), {"__init__": __init__, "__module__": cls.__module__, "__doc__": cls.__doc__})
 
 
-def _processor_class_name(model: str) -> str | None:
-    """The ``processor_class`` a checkpoint names (processor, image processor or tokenizer
-    config, as ``AutoProcessor`` looks for it); None when none does or the files cannot be read."""
+def _config_value(model: str, key: str, files: tuple[str, ...]) -> str | None:
+    """``key`` of the first of the checkpoint's JSON ``files`` that has it; None when none does or
+    the files cannot be read (the caller then keeps ``transformers``' own error)."""
     import json
 
     from transformers.utils import cached_file
 
-    for name in ("processor_config.json", "preprocessor_config.json", "tokenizer_config.json"):
+    for name in files:
         try:
             path = cached_file(model, name, _raise_exceptions_for_missing_entries=False)
             if path is not None:
                 with open(path) as f:
-                    found = json.load(f).get("processor_class")
+                    found = json.load(f).get(key)
                 if found:
                     return found
-        except (OSError, ValueError):  # unreadable: the caller re-raises AutoProcessor's own error
+        except (OSError, ValueError):
             return None
     return None
+
+
+def _processor_class_name(model: str) -> str | None:
+    """The ``processor_class`` a checkpoint names (processor, image processor or tokenizer
+    config, as ``AutoProcessor`` looks for it)."""
+    return _config_value(model, "processor_class",
+                         ("processor_config.json", "preprocessor_config.json", "tokenizer_config.json"))
 
 
 def load_processor(model: str | os.PathLike):
@@ -215,18 +222,7 @@ def _with_chat_template(processor, model: str):
 
 def _model_type(model: str) -> str | None:
     """``model_type`` of the checkpoint's config.json; None when it has none or it cannot be read."""
-    import json
-
-    from transformers.utils import cached_file
-
-    try:
-        path = cached_file(model, "config.json", _raise_exceptions_for_missing_entries=False)
-        if path is None:
-            return None
-        with open(path) as f:
-            return json.load(f).get("model_type")
-    except (OSError, ValueError):
-        return None
+    return _config_value(model, "model_type", ("config.json",))
 
 
 def pil_image_processor_class(name: str):
