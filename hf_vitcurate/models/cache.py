@@ -176,15 +176,8 @@ def cached(kind: str, key: str, identity: Mapping[str, Any], build: Callable[[st
 
 def copy_folder(source: str, dest: str) -> None:
     """Copy the folder ``source`` to ``dest`` through a partial folder and a rename (kept if complete)."""
-    if os.path.exists(os.path.join(dest, "config.json")):
-        return
-    os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
-    tmp = f"{dest}.partial-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(source, tmp)
-    if os.path.isdir(dest):  # a copy cut short by a kill (no config.json)
-        shutil.rmtree(dest)
-    os.replace(tmp, dest)
+    if not os.path.exists(os.path.join(dest, "config.json")):  # absent, or a copy cut short by a kill
+        copy_tree(source, dest)
 
 
 def copy_entry(entry: str, names: list[str], work_dir: str) -> None:
@@ -278,11 +271,14 @@ def package_code() -> str:
 
 
 def copy_tree(source: str, dest: str) -> None:
-    """Copy the folder ``source`` to a ``dest`` that does not exist, through a partial folder and a rename."""
+    """Copy the folder ``source`` to ``dest`` through a partial folder and a rename (a ``dest`` left
+    by a copy cut short is replaced): a kill never leaves a half folder under the final name."""
     os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
     tmp = f"{dest}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(source, tmp)
+    if os.path.isdir(dest):
+        shutil.rmtree(dest)
     os.replace(tmp, dest)
 
 
