@@ -54,3 +54,29 @@ def test_other_process_is_named_and_a_killed_holder_leaves_no_stale_lock(tmp_pat
     assert holder(tmp_path)["pid"] == proc.pid  # its record outlives it ...
     with hold(tmp_path, what="after kill") as info:  # ... but the lock does not
         assert info["pid"] == os.getpid()
+
+
+def test_a_lock_on_a_file_whose_folder_was_removed_is_taken_again(tmp_path, monkeypatch):
+    """A holder may remove its lock folder (models.cache does): a process that opened the old lock file first
+    gets a lock nobody else will see, so hold() checks the locked file is the one at the path and locks anew."""
+    import shutil
+
+    import filelock
+
+    folder = tmp_path / "lock"
+    real = filelock.FileLock.acquire
+    locked = []
+
+    def acquire_then_folder_removed(self, *args, **kwargs):
+        got = real(self, *args, **kwargs)
+        if not locked:  # as if the last holder removed the folder between our open and our lock
+            shutil.rmtree(folder)
+        locked.append(self)
+        return got
+
+    monkeypatch.setattr(filelock.FileLock, "acquire", acquire_then_folder_removed)
+    with hold(folder, what="first"):
+        assert len(locked) == 2 and holder(folder)["what"] == "first"
+        with pytest.raises(LockedError, match="in use by process"):  # the file at the path is held: refused
+            with hold(folder, what="second"):
+                pass

@@ -243,17 +243,30 @@ def test_the_cache_folder_is_named_once_and_not_under_quiet(cache, monkeypatch, 
 
 
 def test_the_lock_folder_goes_once_the_entry_is_built(cache):
-    """A built entry leaves no lock folder behind; a failed build leaves its own for the next build to remove."""
+    """A built entry leaves no lock folder behind; a run finding the entry complete leaves none either."""
     from hf_vitcurate.models import cache as tiny_cache
 
-    def fail(folder):
-        raise RuntimeError("build failed")
-
-    with pytest.raises(RuntimeError):
-        tiny_cache.cached("f_pre", "k3", {"params": {}}, fail)
-    assert (cache / "locks" / "f_pre-k3").is_dir()
     assert tiny_cache.cached("f_pre", "k3", {"params": {}}, lambda folder: None) == str(cache / "f_pre" / "k3")
     assert not (cache / "locks" / "f_pre-k3").exists()
     # A run that opened the lock before its folder went finds the entry complete and never builds.
     assert tiny_cache.cached("f_pre", "k3", {"params": {}}, lambda folder: pytest.fail("built twice")) == \
         str(cache / "f_pre" / "k3")
+    assert not (cache / "locks" / "f_pre-k3").exists()
+
+
+def test_a_failed_build_leaves_no_lock_folder_and_no_partial_entry(cache):
+    """A builder that raises: the cache root holds neither its lock folder nor a partial entry, and the next
+    call builds afresh."""
+    from hf_vitcurate.models import cache as tiny_cache
+
+    def fail(folder):
+        with open(os.path.join(folder, "half.bin"), "wb") as f:
+            f.write(b"half")
+        raise RuntimeError("build failed")
+
+    with pytest.raises(RuntimeError, match="build failed"):
+        tiny_cache.cached("f_pre", "k4", {"params": {}}, fail)
+    assert _entries(cache, "locks") == [] and _entries(cache, "f_pre") == []
+    built = []
+    assert tiny_cache.cached("f_pre", "k4", {"params": {}}, built.append) == str(cache / "f_pre" / "k4")
+    assert len(built) == 1 and _entries(cache, "f_pre") == ["k4"] and _entries(cache, "locks") == []

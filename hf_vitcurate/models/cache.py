@@ -17,9 +17,9 @@ recipe field, base model or code version is another entry, never a stale model.
 Safe under concurrent runs: an entry is built in a private ``<key>.partial-<pid>`` folder while
 holding ``locks/<kind>-<key>`` (:func:`hf_vitcurate.locks.hold`), and renamed into place only once
 complete (its ``identity.json`` is written last); a killed build leaves only a partial folder,
-which is never read and is removed by the next build. A second run with the same key waits for
-the first and then reuses its entry. The lock folder is removed once the entry is complete
-(see :func:`cached`).
+which is never read and is removed by the next build; a build that raises removes its partial
+folder. A second run with the same key waits for the first and then reuses its entry. The lock
+folder is removed when a build ends, in success or failure (see :func:`cached`).
 
 Off with ``cache=False`` or ``HF_VITCURATE_TINY_CACHE=0``.
 
@@ -130,25 +130,28 @@ def _build(entry: str, key: str, identity: Mapping[str, Any], build: Callable[[s
     logger.info("models: building %s", entry)
     try:
         build(partial)
+        write_json(os.path.join(partial, IDENTITY_FILE), {**identity, "key": key}, indent=2)
+        os.replace(partial, entry)
     except BaseException:  # an error, or a kill that Python sees (KeyboardInterrupt): leave no partial folder
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    write_json(os.path.join(partial, IDENTITY_FILE), {**identity, "key": key}, indent=2)
-    os.replace(partial, entry)
 
 
 def cached(kind: str, key: str, identity: Mapping[str, Any], build: Callable[[str], None]) -> str:
     """The complete entry ``<root>/<kind>/<key>``, built with ``build(folder)`` if missing; its path.
 
     ``build`` fills a fresh private folder; it becomes the entry only when it returns
-    (``identity`` is written last, then the folder is renamed). Another process building
-    the same key is waited for, then its entry is used.
+    (``identity`` is written last, then the folder is renamed); when it raises, the folder
+    is removed and the error goes on. Another process building the same key is waited for,
+    then its entry is used (or, if its build failed, the key is built here).
 
-    The key's lock folder is removed after a successful build. That is safe because a
-    complete entry is never built again: a process that still takes the old lock (it
-    opened the lock file before the removal) or a new one (recreated by ``hold``) only
-    finds the entry complete and returns it. A failed or killed build leaves the folder
-    (a few bytes) to the next build of the key, which removes it when it succeeds.
+    Whoever takes the key's lock removes the lock folder before letting go, whether the
+    build succeeded, failed, or was already done: no ``locks/`` folder outlives a run. That
+    is safe because :func:`hf_vitcurate.locks.hold` checks that the file it locked is
+    still the one at the path: a process that opened the old lock file before the removal
+    gets that lock once it is let go, sees the file gone, and locks the new one (made
+    afresh by ``hold``), so two processes never both hold the key. A process killed while
+    building leaves its lock folder (a few bytes) and its partial folder to the next build.
     """
     from ..locks import hold
 
@@ -165,10 +168,11 @@ def cached(kind: str, key: str, identity: Mapping[str, Any], build: Callable[[st
                                    f"{WAIT_SECONDS:.0f} s: stop it, or pass cache=False") from None
                 time.sleep(1.0)
                 continue
-            if _complete(entry):  # built by the process we waited for
-                break
-            _build(entry, key, identity, build)
-        shutil.rmtree(lock_dir, ignore_errors=True)
+            try:
+                if not _complete(entry):  # else built by the process we waited for
+                    _build(entry, key, identity, build)
+            finally:
+                shutil.rmtree(lock_dir, ignore_errors=True)  # while still held: see above
         return entry
     logger.info("models: reusing %s", entry)
     return entry
