@@ -82,12 +82,12 @@ def forward_only(ds, ckpt: str, batch_size: int) -> dict:
 def padding_share(ds, ckpt: str, batch_size: int, sort: bool) -> float:
     from hf_vitcurate.models.chat import encode
     from hf_vitcurate.models.loading import load_processor
-    from hf_vitcurate.stages.necessity import length_batches, text_length
+    from hf_vitcurate.models.batching import row_lengths, token_batches
 
     processor = load_processor(ckpt)
     rows = ds[:]
     if sort:
-        batches = length_batches(text_length(rows), batch_size)
+        batches = token_batches(row_lengths(rows), batch_size)
     else:
         batches = [np.arange(i, min(i + batch_size, len(ds))) for i in range(0, len(ds), batch_size)]
     pad = total = 0

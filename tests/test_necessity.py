@@ -255,7 +255,8 @@ def test_batches_follow_true_token_lengths(ckpt):
     from transformers import AutoProcessor
 
     from hf_vitcurate.models.chat import encode
-    from hf_vitcurate.stages.necessity import length_batches, plan_batches, text_length, token_lengths
+    from hf_vitcurate.models.batching import row_lengths, token_batches
+    from hf_vitcurate.stages.necessity import plan_batches, token_lengths
 
     ds = rows(12)
     data = ds[:]
@@ -272,7 +273,7 @@ def test_batches_follow_true_token_lengths(ckpt):
     def padding(plan):
         return 1 - lengths.sum() / sum(len(b) * lengths[b].max() for b in plan)
 
-    assert padding(batches) < padding(length_batches(text_length(data), 4))
+    assert padding(batches) < padding(token_batches(row_lengths(data), 4))
     budget = plan_batches(processor, data, batch_size=12, max_batch_tokens=3 * int(lengths.max()))
     assert all(len(b) * lengths[b].max() <= 3 * lengths.max() for b in budget)
     assert len(budget[-1]) > len(budget[0])  # short rows share larger batches

@@ -26,17 +26,30 @@ logger = logging.getLogger(__name__)
 MODEL_ERROR = "model_error: "
 
 
-def row_lengths(dataset) -> np.ndarray:
-    """Approximate length of each row (characters of all turns + 100 per image), vectorised."""
+def row_lengths(rows) -> np.ndarray:
+    """Approximate length of each row (characters of all turns + 100 per image), for batching by length.
+
+    ``rows``: a ``Dataset`` (read as Arrow, vectorised) or a chunk's ``{"conversations": [...],
+    "images": [...]}`` dict of lists. The scoring stage cuts its batches by true token length
+    instead (:func:`hf_vitcurate.stages.necessity.plan_batches`); this estimate serves training
+    and generation, where the order only has to keep similar rows together.
+
+    >>> row_lengths({"conversations": [[{"value": "Hi"}, {"value": "Yes."}]], "images": [["a.png"]]}).tolist()
+    [106]
+    """
+    if isinstance(rows, dict):
+        images = rows.get("images") or [None] * len(rows["conversations"])
+        return np.array([sum(len(t["value"] or "") for t in c) + 100 * len(v or [])
+                         for c, v in zip(rows["conversations"], images)], dtype=np.int64)
     import pyarrow.compute as pc
 
-    table = dataset.select_columns(["conversations", "images"]).with_format("arrow")[:]
+    table = rows.select_columns(["conversations", "images"]).with_format("arrow")[:]
     conv = table.column("conversations").combine_chunks()
     values = pc.list_flatten(conv).field("value")
     parent = np.asarray(pc.list_parent_indices(conv))
     chars = np.bincount(parent, weights=np.asarray(pc.fill_null(pc.utf8_length(values), 0)), minlength=len(table))
     images = np.asarray(pc.fill_null(pc.list_value_length(table.column("images").combine_chunks()), 0))
-    return chars + 100 * images
+    return (chars + 100 * images).astype(np.int64)
 
 
 def token_batches(lengths: Sequence[int] | np.ndarray, batch_size: int, *, max_batch_tokens: int | None = None

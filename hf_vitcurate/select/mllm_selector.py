@@ -94,7 +94,7 @@ def mllm_selector(
     score, with ``reject_reason``; the manifest's ``set_aside`` counts them per kind of reason).
     """
     from ..models.cache import cached_stage
-    from ..stages._flags import flag_counts
+    from ..stages.flags import flag_counts
     from ..stages.necessity import necessity
 
     n_seed, k = preset_values(preset, n_seed=n_seed, k=k)

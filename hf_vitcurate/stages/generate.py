@@ -41,9 +41,8 @@ def answer_rows(model, processor, rows: dict[str, list], *, max_new_tokens: int,
     the model alone (their answer is ``None``; see :func:`hf_vitcurate.models.batching.each_batch`;
     ``strict``: raise when no row works at all).
     """
-    from ..models.batching import each_batch
+    from ..models.batching import each_batch, row_lengths, token_batches
     from ..models.generate import greedy_batch
-    from .necessity import length_batches, text_length
 
     n = len(rows["conversations"])
     answers: list[str | None] = [None] * n
@@ -53,7 +52,7 @@ def answer_rows(model, processor, rows: dict[str, list], *, max_new_tokens: int,
         for i, text in zip(idx, greedy_batch(model, processor, sub, max_new_tokens=max_new_tokens)):
             answers[int(i)] = text
 
-    failed = each_batch(length_batches(text_length(rows), batch_size), run, strict=strict)
+    failed = each_batch(token_batches(row_lengths(rows), batch_size), run, strict=strict)
     for i in failed:
         answers[i] = None  # a batch that failed part-way may have written some answers
     return answers, failed
@@ -126,7 +125,7 @@ def generate(
     if "conversations" not in ds.column_names:
         raise MissingColumnError(f"generate needs a 'conversations' column (columns: {ds.column_names})")
     from ..identity import model_fingerprint
-    from ._flags import flag_counts, scatter
+    from .flags import flag_counts, scatter
 
     path = os.fspath(model)
     flag = flag_column(column)

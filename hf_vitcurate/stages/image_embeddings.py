@@ -36,7 +36,7 @@ from .. import provenance
 from ..distributed import run_sharded
 from ..errors import ConfigError, missing_column
 from ..images import MAX_PIXELS, decode_rows
-from ._flags import flag_counts, scatter
+from .flags import flag_counts, scatter
 
 NO_IMAGE = "no_image"
 # A LLaVA-like tower's default pooling. Measured on ShapesWorld with the package's tiny tower

@@ -45,21 +45,9 @@ from .. import provenance
 from ..distributed import run_sharded
 from ..errors import ConfigError
 from ..images import MAX_PIXELS, decode_rows
-from ._flags import flag_counts, scatter
+from .flags import flag_counts, scatter
 
 FEATURES = {"necessity": Value("float64"), "necessity_tokens": Value("int32"), "necessity_flag": Value("string")}
-
-
-def text_length(rows: dict[str, list]) -> np.ndarray:
-    """Rough length of each row (characters of all turns + 100 per image) for bucketing."""
-    n_img = [len(v or []) for v in rows.get("images", [[]] * len(rows["conversations"]))]
-    return np.array([sum(len(t["value"] or "") for t in c) + 100 * k for c, k in zip(rows["conversations"], n_img)])
-
-
-def length_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
-    """Row positions grouped into batches of similar length (longest first)."""
-    order = np.argsort(-lengths, kind="stable")
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
 def token_lengths(processor, rows: dict[str, list], *, max_length: int | None = None) -> np.ndarray:
@@ -67,7 +55,7 @@ def token_lengths(processor, rows: dict[str, list], *, max_length: int | None = 
 
     Each row is encoded alone: 5-15 ms a row on a loaded CPU, 2-5% of its forward pass at
     512 x 4 (benchmarks/RESULTS.md), and exact where characters + 100 per image
-    (:func:`text_length`) miss each family's image tokens. A row that fails to encode gets
+    (:func:`~hf_vitcurate.models.batching.row_lengths`) miss each family's image tokens. A row that fails to encode gets
     length 0; its batch then fails and the row is flagged alone (``each_batch``).
     """
     from ..models.chat import encode
