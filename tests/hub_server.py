@@ -335,7 +335,7 @@ class HubServer:
 
 
 def point_clients_at(url: str, monkeypatch, cache_dir: str) -> None:
-    """Send ``huggingface_hub`` and ``datasets`` to ``url``, online, with caches under ``cache_dir``.
+    """Send ``huggingface_hub`` and ``datasets`` to ``url`` and nowhere else, online, with caches under ``cache_dir``.
 
     Both libraries read ``HF_ENDPOINT`` and the offline switches once, at import, into module
     constants (``huggingface_hub.constants.ENDPOINT``, ``datasets.config.HF_ENDPOINT``), so
@@ -355,3 +355,8 @@ def point_clients_at(url: str, monkeypatch, cache_dir: str) -> None:
     monkeypatch.setattr(dconfig, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(dconfig, "HF_DATASETS_OFFLINE", False)
     monkeypatch.setattr(dconfig, "HF_DATASETS_CACHE", f"{cache_dir}/datasets")
+    # Two calls ``datasets`` makes beside the Hub, which would leave the loopback: a HEAD to S3
+    # counting downloads (3 s timeout) and the dataset viewer's info at ``datasets-server.<host>``.
+    # Where name lookups hang rather than fail, each cost seconds per test.
+    monkeypatch.setattr(dconfig, "HF_UPDATE_DOWNLOAD_COUNTS", False)
+    monkeypatch.setattr(dconfig, "USE_PARQUET_EXPORT", False)

@@ -274,6 +274,30 @@ def test_a_hub_dataset_whose_card_states_no_rows_is_refused_before_it_is_downloa
         assert actions._streamed_rows("me/nocard", "train", stop=rows + 5) == rows
 
 
+def test_loading_from_the_loopback_hub_looks_up_no_other_host(limits, monkeypatch, tmp_path):
+    """``datasets`` also calls S3 (download counts) and ``datasets-server.<host>``: where name lookups
+    hang rather than fail, each cost seconds per test; ``point_clients_at`` turns both off."""
+    import socket
+
+    from datasets import DatasetDict
+
+    from hf_vitcurate.hub import publish
+    from hf_vitcurate.testing import toy_dataset
+    from hub_server import HubServer, point_clients_at
+
+    hosts, lookup = [], socket.getaddrinfo
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *a, **k: hosts.append(host) or lookup(host, *a, **k))
+    with HubServer() as hub:
+        point_clients_at(hub.url, monkeypatch, str(tmp_path / "hf-cache"))
+        publish(DatasetDict({"train": toy_dataset(4)}), "me/pool", local_dir=str(tmp_path / "repo"), push=True)
+        files = hub.files("me/pool")
+        del files["README.md"]  # no card: rows are counted by streaming
+        hub.add_repo("me/nocard", files, private=False)
+        assert len(actions.load_hub("me/pool", limits=limits).pool) == 4
+        assert len(actions.load_hub("me/nocard", limits=limits).pool) == 4
+    assert hosts and set(hosts) == {"127.0.0.1"}
+
+
 def test_what_sessions_leave_is_pruned_after_a_day(tmp_path):
     from hf_vitcurate.space.limits import prune
 
