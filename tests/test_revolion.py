@@ -376,11 +376,12 @@ def test_tune_cross_evaluate_end_to_end_and_cached(tiny_model_path, toy_vit, tmp
                                 batch_size=16, chunk_size=32)
     assert again.manifest["trained"] == [] and again.manifest["reused"] == names
     np.testing.assert_array_equal(numpy_column(again.dataset, "sq"), sq)
-    # Another recipe is another model.
-    from hf_vitcurate.select.revolion_driver import cache_key
+    # Each model's folder is named by its training run's identity: another recipe is another model.
+    from hf_vitcurate.models.training import train_identity
 
-    assert cache_key(tiny_model_path, sources["judge"], RECIPE) != cache_key(
-        tiny_model_path, sources["judge"], {**RECIPE, "max_steps": 21})
+    key = train_identity(sources["judge"], model=tiny_model_path, recipe={"seed": 0, **RECIPE})["key"]
+    assert again.manifest["models"]["judge"] == str(work / "models" / f"judge-{key}")
+    assert key != train_identity(sources["judge"], model=tiny_model_path, recipe={"seed": 0, **RECIPE, "max_steps": 21})["key"]
 
     # The selections run on the result; the release publishes with the REVO-LION card.
     parts, manifest = release(pool, fraction=0.7, eval_size=5)
@@ -455,15 +456,25 @@ def test_dq_table_roundtrip_and_heatmap(fixed, tmp_path):
     assert table.to_dict()["dq"] == pytest.approx([1.5, 2.0, 1.5])
 
 
-def test_cache_key_and_dataset_names(tiny_model_path):
-    from hf_vitcurate.select.revolion_driver import answers_key, cache_key, pool_sources
+def test_model_and_answer_keys_and_dataset_names(tiny_model_path, tmp_path):
+    from hf_vitcurate.models.training import train_identity
+    from hf_vitcurate.select.revolion_driver import answers_key, fine_tune, pool_sources
 
     a = Dataset.from_dict({"id": ["x", "y"], "source": ["A", "A"], "conversations": [conv("q", "a"), conv("q", "b")]})
     b = Dataset.from_dict({"id": ["x", "y"], "source": ["A", "A"], "conversations": [conv("q", "a"), conv("q", "c")]})
     same = a.select([0, 1])  # the same rows by another route (another datasets fingerprint): the same key
-    assert cache_key(tiny_model_path, a, {"max_steps": 2}) == cache_key(tiny_model_path, same, {"max_steps": 2})
-    assert cache_key(tiny_model_path, a, {"max_steps": 2}) != cache_key(tiny_model_path, b, {"max_steps": 2})
-    assert cache_key(tiny_model_path, a, {"max_steps": 2}) != cache_key(tiny_model_path, a, {"max_steps": 3})
+
+    def key(ds, **recipe):
+        return train_identity(ds, model=tiny_model_path, recipe={"max_steps": 2, **recipe})["key"]
+
+    assert key(a) == key(same) and key(a) != key(b) and key(a) != key(a, max_steps=3)
+    # The key fine_tune names model_T's folder with: a finished run there is found, not trained again.
+    ident = train_identity(same, model=tiny_model_path, recipe={"max_steps": 2})
+    folder = tmp_path / "models" / f"A-{key(a)}"
+    folder.mkdir(parents=True)
+    (folder / "train_log.json").write_text(json.dumps({"complete": True, "identity": ident}))
+    assert fine_tune(a, model=tiny_model_path, name="A", work_dir=str(tmp_path), recipe={"max_steps": 2},
+                     cache=False) == (str(folder), "found")
     assert answers_key(a, {"max_new_tokens": 4}) == answers_key(same, {"max_new_tokens": 4})
     assert answers_key(a, {"max_new_tokens": 4}) not in (answers_key(b, {"max_new_tokens": 4}),
                                                         answers_key(a, {"max_new_tokens": 5}))

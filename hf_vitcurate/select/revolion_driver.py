@@ -60,13 +60,6 @@ MQ = "mq__{}"
 CORE = ("id", "images", "conversations", "source", "task")
 
 
-def cache_key(model: str | os.PathLike, ds: Dataset, recipe: Mapping[str, Any]) -> str:
-    """The cache key of a fine-tuned model: the identity key of training ``model`` on ``ds`` with ``recipe``."""
-    from ..models.training import train_identity
-
-    return train_identity(ds, model=model, recipe=recipe)["key"]
-
-
 def answers_key(ds: Dataset, generation: Mapping[str, Any]) -> str:
     """The key of a model's answers on ``ds``: the content of its rows and the generation settings."""
     return params_fingerprint({"data": data_fingerprint(ds), "generation": dict(generation)})[:16]
@@ -90,7 +83,9 @@ def fine_tune(
     ds: Dataset, *, model: str | os.PathLike, name: str, work_dir: str, recipe: Mapping[str, Any],
     cache: bool | None = None,
 ) -> tuple[str, str]:
-    """``(checkpoint, how)``: model_T in ``work_dir/models/<T>-<key>``, ``key`` = the run's identity.
+    """``(checkpoint, how)``: model_T in ``work_dir/models/<T>-<key>``, ``key`` = the run's identity
+    (:func:`hf_vitcurate.models.training.train_identity`; its cache entry is keyed by
+    :func:`hf_vitcurate.models.cache.train_key` of the same identity).
 
     ``how``: ``"found"`` (already in ``work_dir``), ``"cached"`` (copied from the package's
     model cache, :mod:`hf_vitcurate.models.cache`) or ``"trained"`` (trained now, and cached).
