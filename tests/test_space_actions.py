@@ -274,6 +274,46 @@ def test_a_hub_dataset_whose_card_states_no_rows_is_refused_before_it_is_downloa
         assert actions._streamed_rows("me/nocard", "train", stop=rows + 5) == rows
 
 
+def test_a_hub_llava_json_without_a_card_is_counted_and_refused_before_it_is_downloaded(limits, monkeypatch, tmp_path):
+    """One LLaVA JSON array, no card: its features are unknown, so the streamed count must not ask to skip decoding."""
+    from hub_server import HubServer, point_clients_at
+
+    records = [{"id": f"r{i}", "conversations": [{"from": "human", "value": f"What is shape {i}?"},
+                                                  {"from": "gpt", "value": "A red square."}]} for i in range(40)]
+    with HubServer() as hub:
+        hub.add_repo("me/llava", {"llava_mix.json": json.dumps(records).encode()}, private=False)
+        cache = tmp_path / "hf-cache"
+        point_clients_at(hub.url, monkeypatch, str(cache))
+        with pytest.raises(ConfigError, match="^the dataset has 11 rows; this Space takes at most 10 "):
+            actions.load_hub("me/llava", limits=Limits(work_dir=limits.work_dir, max_rows=10))
+        assert not [p for p in cache.rglob("*") if p.is_file() and p.suffix in (".json", ".arrow")]  # nothing kept
+        assert len(actions.load_hub("me/llava", limits=limits).kept) == 40
+
+
+def test_a_hub_dataset_whose_rows_cannot_be_counted_is_refused_with_the_reason(limits, monkeypatch, tmp_path):
+    """Several configs, no such split, no such repo: "could not count" is never 0 rows (which passed any limit)."""
+    from hf_vitcurate.errors import NotFoundError
+    from hub_server import HubServer, point_clients_at
+
+    rows = b"\n".join(json.dumps({"id": f"r{i}", "conversations": [{"from": "human", "value": "Shape?"},
+                                                                    {"from": "gpt", "value": "A square."}]}).encode()
+                      for i in range(5))
+    card = b"---\nconfigs:\n- config_name: a\n  data_files: x/*.jsonl\n- config_name: b\n  data_files: x/*.jsonl\n---\n"
+    with HubServer() as hub:
+        hub.add_repo("me/two", {"README.md": card, "x/train.jsonl": rows}, private=False)
+        hub.add_repo("me/one", {"x/train.jsonl": rows}, private=False)
+        point_clients_at(hub.url, monkeypatch, str(tmp_path / "hf-cache"))
+        with pytest.raises(ConfigError, match=r"^the rows of me/two \(split 'train'\) cannot be counted before loading "
+                                              r"\(Config name is missing\..*\['a', 'b'\]") as err:
+            actions.load_hub("me/two", limits=limits)
+        assert "\n" not in str(err.value) and "VITCURATE_SPACE_MAX_ROWS" in str(err.value)
+        with pytest.raises(ConfigError, match=r"^the rows of me/one \(split 'test'\) cannot be counted"):
+            actions.load_hub("me/one", split="test", limits=limits)
+        with pytest.raises(NotFoundError, match=r"^no Hub dataset me/none with a split 'train' \("):
+            actions.load_hub("me/none", limits=limits)
+        assert len(actions.load_hub("me/one", limits=limits).kept) == 5
+
+
 def test_loading_from_the_loopback_hub_looks_up_no_other_host(limits, monkeypatch, tmp_path):
     """``datasets`` also calls S3 (download counts) and ``datasets-server.<host>``: where name lookups
     hang rather than fail, each cost seconds per test; ``point_clients_at`` turns both off."""

@@ -25,7 +25,7 @@ from typing import Any
 
 from datasets import Dataset, DatasetDict
 
-from ..errors import ConfigError, MissingColumnError, RunError
+from ..errors import ConfigError, MissingColumnError, NotFoundError, RunError
 from .limits import Limits, unzip_images
 
 # The stages a user can run, in the order the page lists them.
@@ -118,8 +118,10 @@ def load_hub(repo_id: str, *, split: str = "train", limits: Limits) -> Session:
 
     A repo with more than ``limits.max_rows`` rows in ``split`` is refused before its data is
     downloaded: by the rows its card states, or, when it states none, by streaming the split
-    and counting up to one row past the limit (images not decoded). ``datasets`` 5 never runs
-    a repo's own loading script.
+    and counting up to one row past the limit (images not decoded). A split whose rows cannot
+    be counted either way (several configs, no such split, data that does not stream) is
+    refused too, with the reason: loading it would download it whole. ``datasets`` 5 never
+    runs a repo's own loading script.
     """
     from .. import load_vit
     from ..errors import looks_local
@@ -129,7 +131,7 @@ def load_hub(repo_id: str, *, split: str = "train", limits: Limits) -> Session:
         raise ConfigError(f"{repo_id!r} is not a Hub repo id; write it as org/name")
     limits.check_rows(_stated_rows(repo_id, split) or _streamed_rows(repo_id, split, stop=limits.max_rows + 1))
     ds = load_vit(repo_id, split=split)
-    return _validated(ds, repo_id, limits)
+    return _validated(ds, repo_id, limits)  # checks the loaded rows too: a card may state fewer than there are
 
 
 def _stated_rows(repo_id: str, split: str) -> int:
@@ -144,22 +146,30 @@ def _stated_rows(repo_id: str, split: str) -> int:
 
 
 def _streamed_rows(repo_id: str, split: str, *, stop: int) -> int:
-    """Rows of ``split`` counted by streaming it, stopping at ``stop`` (those read before an error: 0 when it cannot be streamed).
+    """Rows of ``split`` counted by streaming it, stopping at ``stop``; a one-line error when they cannot be counted.
 
     Streaming reads the data files a batch at a time and keeps nothing on disk, so an
-    over-limit repo costs at most ``stop`` rows of download, not the whole dataset.
+    over-limit repo costs at most ``stop`` rows of download, not the whole dataset. "Could
+    not count" is never 0 rows: that would let ``load_vit`` download a repo of any size.
     """
     from datasets import load_dataset
 
     n = 0
     try:
-        stream = load_dataset(repo_id, split=split, streaming=True).decode(False)
+        stream = load_dataset(repo_id, split=split, streaming=True)
+        if stream.features is not None:  # decode(False) refuses unknown features (JSON without a card); nothing decodes then
+            stream = stream.decode(False)
         for batch in stream.iter(batch_size=min(stop, 1000)):
             n += len(next(iter(batch.values()), ()))
             if n >= stop:
                 break
-    except Exception:  # not streamable (several configs, no such split, ...): load_vit says what is wrong
-        pass
+    except Exception as err:  # several configs, no such split, not streamable, no such repo: the reason goes in the message
+        reason = " ".join(str(err).split())[:300] or type(err).__name__
+        if isinstance(err, FileNotFoundError):
+            raise NotFoundError(f"no Hub dataset {repo_id} with a split {split!r} ({reason})") from None
+        raise ConfigError(f"the rows of {repo_id} (split {split!r}) cannot be counted before loading ({reason}); this Space "
+                          "loads a Hub dataset only when it can count its rows first (operator limit "
+                          "VITCURATE_SPACE_MAX_ROWS)") from None
     return n
 
 
