@@ -13,7 +13,9 @@ For each family a random-weight checkpoint of the real classes (testing.families
 * ``forward``: the FLOPs of the stage's batches (``torch.utils.flop_counter``) over the time
   of their forward passes, against this machine's ``torch.mm`` GFLOP/s at the same dtype
   and threads (the best of 5 multiplications of 2048 x 2048 matrices); ``lm_head_share``: the
-  LM head's share of those FLOPs, for the stage's passes and for full logits (the naive loop).
+  LM head's share of those FLOPs, for the stage's passes and for full logits; ``flop_ratio``: the
+  naive loop's FLOPs (each row alone, logits at every position) over the stage's, the speedup
+  the stage would have if both ran at the same GFLOP/s.
 * ``--vocab published``: the tiny checkpoint's embeddings and LM head are resized to the
   family's published vocabulary (:data:`PUBLISHED_VOCAB`), saved and reloaded, so both sides run
   a realistic head (the tokenizer keeps its small vocabulary; the extra rows are never read).
@@ -141,6 +143,11 @@ def forward_gflops(ds, path: str, batch_size: int, max_batch_tokens: int | None 
             for inputs, _ in batches:
                 model(**inputs)
         flops = counter.get_total_flops()
+        # What the naive loop computes: each row alone (no padding), logits at every position.
+        naive_count = FlopCounterMode(display=False)
+        with naive_count:
+            for i in range(len(ds)):
+                model(**model_inputs(encode(processor, {k: [v[i]] for k, v in rows.items()}), model))
         start = time.perf_counter()
         for inputs, keep in batches:
             model(**inputs, logits_to_keep=keep)
@@ -148,7 +155,8 @@ def forward_gflops(ds, path: str, batch_size: int, max_batch_tokens: int | None 
     tokens = sum(int(b["attention_mask"].sum()) for b, _ in batches)
     padded = sum(b["attention_mask"].numel() for b, _ in batches)
     return {"gflop": flops / 1e9, "seconds": seconds, "gflops": flops / 1e9 / seconds,
-            "padding_share": 1 - tokens / padded, "lm_head_share": _head_flops(counter) / flops,
+            "padding_share": 1 - tokens / padded, "naive_gflop": naive_count.get_total_flops() / 1e9,
+            "lm_head_share": _head_flops(counter) / flops,
             "lm_head_share_full_logits": _head_flops(full) / full.get_total_flops()}
 
 
@@ -209,7 +217,9 @@ def main(argv=None) -> int:
             report["families"][name] = {
                 "naive_rows_per_s": spread(naive_rps), "stage_rows_per_s": spread(stage_rps),
                 "speedup": spread(ratios), "forward_gflops": round(fwd["gflops"], 1),
-                "share_of_matmul": round(fwd["gflops"] / peak, 3), "padding_share": round(fwd["padding_share"], 3),
+                "share_of_matmul": round(fwd["gflops"] / peak, 3),
+                "flop_ratio": round(fwd["naive_gflop"] / fwd["gflop"], 2),
+                "padding_share": round(fwd["padding_share"], 3),
                 "lm_head_share": round(fwd["lm_head_share"], 3),
                 "lm_head_share_full_logits": round(fwd["lm_head_share_full_logits"], 3)}
             print(name, json.dumps(report["families"][name]), file=sys.stderr, flush=True)
