@@ -8,6 +8,8 @@ becomes the JSON error answer the Hub gives (``X-Error-Code``, ``Retry-After`` o
 Example:
     >>> route("GET", "/api/datasets/me/x/refs")
     ('refs', {'type': 'datasets', 'repo': 'me/x'})
+    >>> route("HEAD", "/me/m/resolve/main/config.json")[1]["type"]
+    'models'
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ ROUTES = [  # (method, endpoint name, pattern on the raw path)
     ("POST", "tag", rf"/api/{_REPO}/tag/(?P<rev>[^/]+)"),
     ("GET", "resolve", rf"/{_REPO}/resolve/(?P<rev>[^/]+)/(?P<path>.+)"),
     ("HEAD", "resolve", rf"/{_REPO}/resolve/(?P<rev>[^/]+)/(?P<path>.+)"),
+    # A model's files have no type in their URL (checked after the typed routes above).
+    ("GET", "resolve", r"/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<path>.+)"),
+    ("HEAD", "resolve", r"/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<path>.+)"),
 ]
 
 
@@ -151,6 +156,8 @@ def route(method: str, raw_path: str) -> tuple[str, dict]:
         m = re.fullmatch(pattern, raw_path)
         if verb == method and m:
             groups = m.groupdict()
+            if "repo" in groups and "type" not in groups:
+                groups["type"] = "models"
             if "repo" in groups:
                 groups["repo"] = unquote(groups["repo"])
             return endpoint, groups

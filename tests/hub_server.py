@@ -7,7 +7,7 @@ It answers what ``huggingface_hub`` (``HfApi``, ``hf_hub_download``, ``HfFileSys
 header), ``paths-info``, ``preupload`` (always the *regular* upload mode, so contents come
 inline in the commit), ``commit`` (the NDJSON body), ``tag``, and
 ``/datasets/{repo}/resolve/{rev}/{path}`` (HEAD and GET, ``Range``, ``ETag``,
-``X-Repo-Commit``). Files whose name ends in :data:`LFS_SUFFIXES` are listed as LFS files
+``X-Repo-Commit``; a model's files at ``/{repo}/resolve/...``, its info at ``/api/models/{repo}``). Files whose name ends in :data:`LFS_SUFFIXES` are listed as LFS files
 (``lfs.sha256`` in the tree, the sha256 as ``X-Linked-Etag``), as the Hub lists them.
 
 Faults: :meth:`HubServer.fail` makes chosen requests answer a status (429, 412, 5xx),
@@ -144,14 +144,15 @@ class HubServer:
         with self.lock:
             self.faults.clear()
 
-    def add_repo(self, repo_id: str, files: dict[str, bytes], *, tags: Sequence[str] = (), private: bool = True) -> None:
-        """A dataset repo whose ``main`` holds ``files``, with ``tags`` on that commit (what a test starts from)."""
-        repo = Repo(repo_id, "dataset", private=private)
+    def add_repo(self, repo_id: str, files: dict[str, bytes], *, tags: Sequence[str] = (), private: bool = True,
+                 repo_type: str = "dataset") -> None:
+        """A repo (``repo_type`` dataset or model) whose ``main`` holds ``files``, with ``tags`` on that commit."""
+        repo = Repo(repo_id, repo_type, private=private)
         commit = Commit(hashlib.sha1(repr(sorted(files)).encode()).hexdigest(), dict(files), None, "seed", _now())
         repo.commits[commit.oid], repo.branches["main"] = commit, commit.oid
         repo.tags.update({t: commit.oid for t in tags})
         with self.lock:
-            self.repos[("datasets", repo_id)] = repo
+            self.repos[(repo_type + "s", repo_id)] = repo
 
     def files(self, repo_id: str, revision: str = "main", repo_type: str = "dataset") -> dict[str, bytes]:
         """The files of ``repo_id`` at ``revision``: path -> content."""

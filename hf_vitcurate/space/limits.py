@@ -28,7 +28,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass, field
 
-from ..errors import ConfigError, NotFoundError
+from ..errors import ConfigError, NotFoundError, RunError
 
 MB = 1024 * 1024
 # A zip of images may unpack to this many times the upload limit (images barely compress).
@@ -97,18 +97,57 @@ class Limits:
                               f"{self.max_upload_mb:g} MB (operator limit VITCURATE_SPACE_MAX_UPLOAD_MB)")
 
     def check_model(self, model: str) -> None:
-        """Refuse a checkpoint that needs custom code (``auto_map`` in its config) unless remote code is enabled.
+        """Refuse a checkpoint that is not there, or that needs custom code (``auto_map`` in its config) unless remote code is enabled.
 
-        Only local folders are read here; a Hub id's config is checked by ``transformers``,
-        which the package never asks to trust remote code.
+        A local folder's ``config.json`` is read; a Hub id's is fetched alone with
+        ``huggingface_hub`` (into the Hub cache that loading reads later), so a wrong id, a
+        repo without ``config.json`` or one with custom code is refused before a job starts.
         """
-        config = os.path.join(os.path.expanduser(model), "config.json")
-        if self.trust_remote_code or not os.path.isfile(config):
-            return
-        with open(config, encoding="utf-8") as f:
-            if "auto_map" in json.load(f):
-                raise ConfigError(f"the checkpoint {model} runs its own code (auto_map in config.json); this Space "
-                                  "does not run remote code (operator setting VITCURATE_SPACE_TRUST_REMOTE_CODE)")
+        path = os.path.expanduser(model)
+        if os.path.isdir(path) or model.startswith((".", "/", "~")) or model.count("/") > 1:
+            if not os.path.isdir(path):
+                raise NotFoundError(f"no checkpoint folder at {model}")
+            config_path = os.path.join(path, "config.json")
+            if self.trust_remote_code or not os.path.isfile(config_path):
+                return
+        else:
+            config_path = hub_config(model)
+        try:
+            with open(config_path, encoding="utf-8") as f:
+                config = json.load(f)
+        except ValueError:
+            raise ConfigError(f"the checkpoint {model} has a config.json that is not valid JSON") from None
+        if not self.trust_remote_code and isinstance(config, dict) and "auto_map" in config:
+            raise ConfigError(f"the checkpoint {model} runs its own code (auto_map in config.json); this Space "
+                              "does not run remote code (operator setting VITCURATE_SPACE_TRUST_REMOTE_CODE)")
+
+
+def hub_config(model: str) -> str:
+    """The local path of the Hub model ``model``'s ``config.json``, fetched alone; one-line errors naming the model.
+
+    Online it asks the Hub (the Hub cache keeps the file for loading); offline
+    (``HF_HUB_OFFLINE``) it reads the cache.
+    """
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import (EntryNotFoundError, GatedRepoError, HfHubHTTPError, HFValidationError,
+                                        LocalEntryNotFoundError, RepositoryNotFoundError)
+
+    try:
+        return hf_hub_download(model, "config.json")
+    except HFValidationError:
+        raise NotFoundError(f"no checkpoint folder or Hub model {model}; give a folder or a Hub id (org/name)") from None
+    except GatedRepoError:  # before its base class, RepositoryNotFoundError
+        raise ConfigError(f"the Hub model {model} is gated; accept its terms on the Hub and set HF_TOKEN") from None
+    except RepositoryNotFoundError:
+        raise NotFoundError(f"no checkpoint folder or Hub model {model} (a private model needs HF_TOKEN)") from None
+    except LocalEntryNotFoundError:  # before its base class, EntryNotFoundError; the Hub's 5xx end here too, after retries
+        raise NotFoundError(f"the Hub model {model} could not be checked: the Hub is offline, unreachable or failing, "
+                            "and its config.json is not in the local cache; try again later") from None
+    except EntryNotFoundError:
+        raise NotFoundError(f"the Hub model {model} has no config.json; it is not a transformers checkpoint") from None
+    except HfHubHTTPError as err:
+        line = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise RunError(f"the Hub refused config.json of the model {model} ({line}); check HF_TOKEN, or try again later") from None
 
 
 # What sessions leave in the work folder, pruned after a day (``tiny/``, the cached models, is kept).

@@ -1,0 +1,80 @@
+"""A Hub model id given to the Space (a recipe's ``model.checkpoint``, a stage's model) is checked before a job starts.
+
+Against the loopback Hub (tests/hub_server.py): a model that is not there, one without
+``config.json``, one that runs its own code, and a Hub that fails are each one line naming
+the checkpoint; a plain model passes, and only its ``config.json`` is fetched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from hf_vitcurate.errors import ConfigError, NotFoundError, RunError
+from hf_vitcurate.space import Limits, actions
+
+PLAIN = json.dumps({"model_type": "llava", "architectures": ["LlavaForConditionalGeneration"]}).encode()
+CUSTOM = json.dumps({"model_type": "llava", "auto_map": {"AutoModel": "modeling_x.X"}}).encode()
+
+
+@pytest.fixture
+def hub(monkeypatch, tmp_path):
+    from hub_server import HubServer, point_clients_at
+
+    with HubServer() as server:
+        server.add_repo("me/plain", {"config.json": PLAIN, "model.safetensors": b"\0" * 64}, repo_type="model")
+        server.add_repo("me/custom", {"config.json": CUSTOM, "modeling_x.py": b"class X: ..."}, repo_type="model")
+        server.add_repo("me/weights-only", {"model.safetensors": b"\0" * 64}, repo_type="model")
+        point_clients_at(server.url, monkeypatch, str(tmp_path / "hf-cache"))
+        yield server
+
+
+@pytest.fixture
+def limits(tmp_path):
+    return Limits(work_dir=str(tmp_path / "space"))
+
+
+def test_a_hub_model_is_checked_before_a_job_starts(hub, limits):
+    limits.check_model("me/plain")
+    assert ("GET", "resolve") in hub.requests and ("GET", "tree") not in hub.requests  # config.json only
+    with pytest.raises(NotFoundError, match=r"^no checkpoint folder or Hub model me/nope \(a private model needs HF_TOKEN\)$"):
+        limits.check_model("me/nope")
+    with pytest.raises(NotFoundError, match="^the Hub model me/weights-only has no config.json; it is not a transformers"):
+        limits.check_model("me/weights-only")
+    with pytest.raises(ConfigError, match=r"^the checkpoint me/custom runs its own code \(auto_map in config.json\)"):
+        limits.check_model("me/custom")
+    Limits(work_dir=limits.work_dir, trust_remote_code=True).check_model("me/custom")
+    with pytest.raises(NotFoundError, match="^no checkpoint folder at ./missing/folder$"):
+        limits.check_model("./missing/folder")
+
+
+def test_a_hub_that_fails_or_is_offline_is_one_line_naming_the_model(hub, limits, monkeypatch):
+    import huggingface_hub.constants as hconst
+
+    hub.fail("resolve", 403, skip=1)  # the HEAD passes, the download is refused
+    with pytest.raises(RunError, match=r"^the Hub refused config.json of the model me/plain \(") as err:
+        limits.check_model("me/plain")
+    assert "\n" not in str(err.value)
+    hub.fail("resolve", 403)  # the HEAD is refused (a 5xx ends the same, after retries that take 23 s)
+    with pytest.raises(NotFoundError, match="^the Hub model me/plain could not be checked: the Hub is offline, unreachable"):
+        limits.check_model("me/plain")
+    monkeypatch.setattr(hconst, "HF_HUB_OFFLINE", True)
+    with pytest.raises(NotFoundError, match="^the Hub model me/plain could not be checked"):
+        limits.check_model("me/plain")
+    monkeypatch.setattr(hconst, "HF_HUB_OFFLINE", False)
+    limits.check_model("me/plain")  # now cached: offline reads the cache
+    monkeypatch.setattr(hconst, "HF_HUB_OFFLINE", True)
+    limits.check_model("me/plain")
+
+
+def test_a_recipe_naming_a_missing_hub_model_is_refused_before_the_recipe_runs(hub, limits):
+    shapes = actions.load_shapesworld(n_images=4, limits=limits)
+    recipe = actions.DEFAULT_RECIPE + "model: {checkpoint: me/nope}\n"
+    with pytest.raises(NotFoundError, match="^no checkpoint folder or Hub model me/nope"):
+        actions.run_recipe(shapes, recipe, limits=limits)
+    assert not os.path.isdir(os.path.join(limits.work_dir, "recipes"))  # refused before anything ran
+    with pytest.raises(ConfigError, match="^the checkpoint me/custom runs its own code"):
+        actions.run_stage(shapes, "necessity", model="me/custom", limits=limits)
+    assert not os.path.isdir(os.path.join(limits.work_dir, "runs"))
