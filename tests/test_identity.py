@@ -222,3 +222,22 @@ def test_remembered_fingerprints_tell_views_of_the_same_buffers_apart():
     with fingerprints_remembered():
         assert (data_fingerprint(ds), data_fingerprint(view)) == expected
         assert data_fingerprint(ds.select_columns(["t"])) == expected[0]  # same buffers: remembered
+
+
+def test_a_fingerprint_passed_on_stands_for_the_rows(monkeypatch):
+    """identity(fingerprint=): a caller that already hashed the rows passes the fingerprint on; nothing is
+    hashed again and the identity is the one the rows give."""
+    from datasets import Dataset
+
+    from hf_vitcurate import columns
+    from hf_vitcurate.identity import data_fingerprint, identity
+
+    ds = Dataset.from_dict({"t": ["a", "b", "c", "d"]})
+    view = ds.select([3, 2, 1, 0])
+    known = data_fingerprint(ds)
+    real, hashed = columns.content_sha256, []
+    monkeypatch.setattr(columns, "content_sha256", lambda *a, **k: hashed.append(1) or real(*a, **k))
+    same = identity(data=ds, params={"p": 1}, fingerprint=known)
+    assert not hashed
+    assert same == identity(data=ds, params={"p": 1}) != identity(data=view, params={"p": 1})
+    assert len(hashed) == 2  # the two calls without a fingerprint

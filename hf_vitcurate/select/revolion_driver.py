@@ -58,11 +58,23 @@ logger = logging.getLogger(__name__)
 ANSWER = "answer__{}"
 MQ = "mq__{}"
 CORE = ("id", "images", "conversations", "source", "task")
+# What training and answering read of a source: its fingerprint covers these columns.
+READ = ("images", "conversations")
 
 
-def answers_key(ds: Dataset, generation: Mapping[str, Any]) -> str:
-    """The key of a model's answers on ``ds``: the content of its rows and the generation settings."""
-    return params_fingerprint({"data": data_fingerprint(ds), "generation": dict(generation)})[:16]
+def source_fingerprint(ds: Dataset) -> str:
+    """The :func:`~hf_vitcurate.identity.data_fingerprint` of what training and answering read of ``ds``
+    (its ``images`` and ``conversations``): computed once per source and passed on to each of them."""
+    return data_fingerprint(ds, [c for c in READ if c in ds.column_names])
+
+
+def answers_key(ds: Dataset, generation: Mapping[str, Any], *, fingerprint: str | None = None) -> str:
+    """The key of a model's answers on ``ds``: the content of the rows it reads and the generation settings.
+
+    ``fingerprint``: :func:`source_fingerprint` of ``ds`` when the caller has it (not hashed again).
+    """
+    data = fingerprint or source_fingerprint(ds)
+    return params_fingerprint({"data": data, "generation": dict(generation)})[:16]
 
 
 def safe_name(name: str) -> str:
@@ -122,6 +134,7 @@ def answer_all(
     variant: str,
     restart: bool,
     cache: bool | None = None,
+    fingerprints: Mapping[str, str] | None = None,
     **generation: Any,
 ) -> dict[str, dict[str, list]]:
     """``{target: {answer__T: [...], mq__T: [...]}}``: every model_T answers every other dataset, scored by MQ.
@@ -130,6 +143,8 @@ def answer_all(
     model). A model does not answer its own dataset: those cells are nulls. Finished answers
     also go to the package's cache (:func:`hf_vitcurate.models.cache.cached_stage`), so a new
     ``work_dir`` with the same models and rows loads no model; ``cache=False`` turns it off.
+    ``fingerprints``: ``{name: source_fingerprint(sources[name])}`` when the caller has them
+    (each dataset's keys its answers; never hashed again here).
     """
     from ..models.cache import cached_stage
     from ..stages.generate import generate, release_model
@@ -140,7 +155,8 @@ def answer_all(
     # Other data or generation settings are other answers: their own chunk folders (a rerun never mixes them).
     settings = {k: v for k, v in generation.items() if k in ("max_new_tokens", "chunk_size")}
     cores = {t: sources[t].select_columns([c for c in sources[t].column_names if c in CORE]) for t in names}
-    keys = {t: answers_key(cores[t], settings) for t in names}
+    prints = {t: (fingerprints or {}).get(t) or source_fingerprint(cores[t]) for t in names}
+    keys = {t: answers_key(cores[t], settings, fingerprint=prints[t]) for t in names}
     try:
         for name in names:
             a_col, m_col = ANSWER.format(name), MQ.format(name)
@@ -259,15 +275,17 @@ def tune_cross_evaluate(
     rec = {"seed": seed, **dict(default_recipe(model) if recipe is None else recipe)}
     names, by = pool_sources(sources)
     models, how = {}, {}
-    # Each source is fingerprinted by its training run and by every other source's model answering it:
-    # hashed once (N, not N x (N - 1) + N).
+    # Each source is read by its training run and by every other source's model answering it: its
+    # fingerprint is computed here, once (N hashes, not N x (N - 1) + N). Training and generate take no
+    # fingerprint yet, so inside the block they find it remembered (identity.fingerprints_remembered).
     with fingerprints_remembered():
+        prints = {name: source_fingerprint(sources[name]) for name in names}
         for name in names:
             models[name], how[name] = fine_tune(sources[name], model=model, name=name, work_dir=work_dir,
                                                 recipe=rec, cache=cache)
         columns = answer_all(sources, models, work_dir, variant=variant, restart=restart, cache=cache,
-                             max_new_tokens=max_new_tokens, batch_size=batch_size, chunk_size=chunk_size,
-                             num_threads=num_threads)
+                             fingerprints=prints, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                             chunk_size=chunk_size, num_threads=num_threads)
     trained, reused = [n for n in names if how[n] != "found"], [n for n in names if how[n] == "found"]
     pool = scored_pool(sources, columns, by)
     table = dq_table(pool, names=names, by=by, reduce=reduce, variant=variant)
