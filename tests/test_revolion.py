@@ -483,6 +483,20 @@ def test_model_and_answer_keys_and_dataset_names(tiny_model_path, tmp_path):
     assert pool_sources({"first": a, "second": b}) == (["first", "second"], "dataset")
 
 
+def test_a_source_fingerprint_is_what_training_and_answering_hash(tiny_model_path, toy_vit):
+    """The driver computes each source's fingerprint once and passes it on: it must be the very value that
+    training and generate's chunks would compute themselves, so passing it never changes a key."""
+    from hf_vitcurate.distributed import run_identity
+    from hf_vitcurate.models.training import train_identity
+    from hf_vitcurate.select.revolion_driver import READ, source_fingerprint
+
+    for ds in (toy_vit.select(range(4)), toy_vit.select(range(4)).remove_columns(["images"])):
+        read = ds.select_columns([c for c in READ if c in ds.column_names])  # what generate keys its chunks by
+        assert source_fingerprint(ds) == train_identity(ds, model=tiny_model_path, recipe={})["data"] == \
+            run_identity(read, {})["data"]
+    assert source_fingerprint(toy_vit.select(range(4))) != source_fingerprint(toy_vit.select([1, 0, 2, 3]))
+
+
 def test_release_threshold_keeps_every_tie_at_the_s1_threshold(scored):
     # A at P = 0.5: three 0.5 ties straddle the cut; threshold=True keeps all of them (S1's ">= tau").
     parts, manifest = release(scored, fraction=0.5, eval_size=1, threshold=True)
