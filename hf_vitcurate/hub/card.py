@@ -88,6 +88,9 @@ def _sources(card_data: dict[str, Any], manifest: dict[str, Any]) -> list[dict[s
     """One entry per source: license, url, rows in (given or from convert steps) and rows out (counted)."""
     spec = card_data.get("sources") or {}
     if isinstance(spec, list):
+        unnamed = [s for s in spec if not isinstance(s, dict) or "name" not in s]
+        if unnamed:
+            raise ConfigError(f"card_data['sources']: a list of sources needs a 'name' in each, got {unnamed[0]!r}")
         spec = {s["name"]: s for s in spec}
     spec = {name: ({"license": v} if isinstance(v, str) else dict(v or {})) for name, v in spec.items()}
     rows_out: dict[str, int] = {}
@@ -224,6 +227,8 @@ def config_section(section: dict[str, Any], steps: list[dict[str, Any]]) -> dict
     ``card``: a packaged template whose *method* block (that method's card text) is
     rendered with the steps that apply to this config, headings two levels down.
     """
+    if not isinstance(section, dict) or "config" not in section:
+        raise ConfigError(f"card_data['sections']: each section needs a 'config', got {section!r}")
     config = section["config"]
     own = [s for s in steps if config in s["configs"]]
     method = method_text(section["card"], steps=own) if section.get("card") else ""

@@ -30,6 +30,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from datasets import Dataset, DatasetDict, DatasetInfo, Features, config
+
+# Internal datasets API on purpose (arrow_writer's batch sizes and column options, naming's
+# _split_re, Dataset._estimate_nbytes, embed_table_storage): the very calls push_to_hub makes,
+# so the files are push_to_hub's byte for byte. tests/test_hub.py compares them with push_to_hub's
+# writer, so a datasets release that changes these fails there first.
 from datasets.arrow_writer import (
     get_parquet_column_options,
     get_writer_batch_size_from_data_size,

@@ -30,7 +30,7 @@ from datasets import Dataset, DatasetDict
 
 from .. import provenance
 from ..columns import ids_sha256
-from ..errors import MissingColumnError
+from ..errors import FormatError, MissingColumnError
 from ..identity import data_fingerprint, params_fingerprint
 
 MANIFEST_FILE = "curation.json"
@@ -132,7 +132,7 @@ def describe(
                 **(split_digests(ds) if "ids_sha256" not in have else {}),
                 **({"content_sha256": content_digest(ds)} if "content_sha256" not in have else {}),
                 **have,
-                "fingerprint": ds._fingerprint,
+                "fingerprint": ds._fingerprint,  # private, no public getter; informative only (not in identity_sha256)
                 "steps": per_split[name][split],
             }
         configs[name] = {"features": next(iter(dd.values())).features.to_dict(), "splits": splits}
@@ -176,7 +176,10 @@ def load_manifest(published: str | dict[str, Any]) -> dict[str, Any] | None:
     if not os.path.isfile(path):
         return None
     with open(path, encoding="utf-8") as f:
-        return json.load(f)
+        try:
+            return json.load(f)
+        except ValueError as err:  # a truncated or hand-edited file
+            raise FormatError(f"{path}: not valid JSON ({err}); publish again to rewrite it") from None
 
 
 def would_change(

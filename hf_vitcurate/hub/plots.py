@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from datasets import Dataset, DatasetDict, Features, Value
 
-from ..errors import ConfigError
+from ..errors import ConfigError, NotFoundError
 from ..schema import CORE_COLUMNS
 
 BINS = 30
@@ -138,11 +138,13 @@ def save_figure(obj: Any, path: str) -> None:
         data = buf.getvalue()
     elif isinstance(obj, (bytes, bytearray)):
         data = bytes(obj)
-    elif isinstance(obj, (str, os.PathLike)) and os.path.isfile(obj):
+    elif isinstance(obj, (str, os.PathLike)):
+        if not os.path.isfile(obj):
+            raise NotFoundError(f"plot {os.fspath(obj)}: no such PNG file")
         with open(obj, "rb") as f:
             data = f.read()
     else:
-        raise ConfigError(f"a plot must be a matplotlib Figure, PNG bytes or a PNG path; got {obj!r}")
+        raise ConfigError(f"a plot must be a matplotlib Figure, PNG bytes or a PNG path; got a {type(obj).__name__}")
     with open(path, "wb") as f:
         f.write(data)
 

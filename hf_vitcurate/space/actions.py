@@ -328,6 +328,21 @@ def run_recipe(session: Session, recipe: str, *, limits: Limits) -> tuple[Sessio
                    steps=session.steps + ["recipe"], messages=_said(caught)), rows
 
 
+def _check_repo_id(repo_id: str | None) -> None:
+    """A one-line error for a repo id the Hub would refuse (before anything is written or sent)."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    repo_id = repo_id or ""
+    try:
+        validate_repo_id(repo_id)
+        reason = "" if repo_id.count("/") == 1 else "no owner"  # the URL returned names the owner
+    except HFValidationError as err:
+        reason = " ".join(str(err).split())
+    if reason:
+        raise ConfigError(f"{repo_id!r} is not a Hub repo id ({reason}); write it as org/name")
+
+
 def export(session: Session, *, repo_id: str = "local/curated", limits: Limits) -> str:
     """Write the result in the Hub layout (Parquet shards, card, ``curation.json``) and zip it; returns the zip's path."""
     from ..hub import publish
@@ -349,6 +364,7 @@ def publish_to_hub(session: Session, repo_id: str, *, token: str, version: str |
 
     if not token:
         raise ConfigError("enter a Hub token with write access to publish (it is used once and not kept)")
+    _check_repo_id(repo_id)
     local_dir = os.path.join(limits.work_dir, "publish", uuid.uuid4().hex)
     try:
         publish(DatasetDict({"train": session.result}), repo_id, local_dir=local_dir, push=True, token=token,

@@ -166,12 +166,15 @@ def prune(work_dir: str, *, max_age_s: float = 24 * 3600) -> int:
     for name in SESSION_FOLDERS:
         folder = os.path.join(work_dir, name)
         for entry in os.scandir(folder) if os.path.isdir(folder) else ():
-            if now - entry.stat(follow_symlinks=False).st_mtime > max_age_s:
-                if entry.is_dir(follow_symlinks=False):
-                    shutil.rmtree(entry.path, ignore_errors=True)
-                else:
-                    os.remove(entry.path)
-                removed += 1
+            try:
+                if now - entry.stat(follow_symlinks=False).st_mtime > max_age_s:
+                    if entry.is_dir(follow_symlinks=False):
+                        shutil.rmtree(entry.path, ignore_errors=True)
+                    else:
+                        os.remove(entry.path)
+                    removed += 1
+            except FileNotFoundError:  # another app on the same work folder removed it first
+                continue
     return removed
 
 
