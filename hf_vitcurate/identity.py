@@ -7,7 +7,7 @@ they differ (for :class:`~hf_vitcurate.errors.StaleStateError` messages).
 
 - :func:`model_fingerprint`: a local checkpoint folder is its content (``config.json``, the
   weight files, tokenizer, processor and chat-template files), hashed with SHA-256; each
-  file's hash is cached by (path, size, mtime, inode) in ``hashes.json`` under the cache
+  file's hash is cached by (path, size, mtime, inode, ctime) in ``hashes.json`` under the cache
   folder (``$HF_VITCURATE_CACHE``, else ``~/.cache/hf_vitcurate``), so a 15 GB checkpoint
   is read once. A Hub id is its commit sha (asked from the Hub, or read from the local
   Hugging Face cache when offline).
@@ -89,7 +89,10 @@ def _save_cache(path: str, new: dict[str, list]) -> None:
 
 
 def _stamp(st: os.stat_result) -> list[int]:
-    return [st.st_size, st.st_mtime_ns, st.st_ino]
+    """What tells a file's versions apart without reading it. The ctime too: a file rewritten in place
+    with its size and mtime put back (``touch -r``, ``cp -p``, ``rsync -t``, ``tar x``) keeps the first
+    three, but nobody can set the ctime, which every write and every mtime change moves to now."""
+    return [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
 
 
 def file_sha256(path: str | os.PathLike, *, cache: dict[str, list] | None = None) -> str:
@@ -103,8 +106,8 @@ def file_sha256(path: str | os.PathLike, *, cache: dict[str, list] | None = None
     st = os.stat(path)
     stamp = _stamp(st)
     entry = cache.get(path) if cache is not None else None
-    if isinstance(entry, list) and len(entry) == 4 and entry[:3] == stamp:
-        return entry[3]
+    if isinstance(entry, list) and len(entry) == len(stamp) + 1 and entry[:-1] == stamp:
+        return entry[-1]
     with open(path, "rb") as f:
         digest = hashlib.file_digest(f, "sha256").hexdigest()
     settled = time.time() - st.st_mtime_ns / 1e9 > RACY_SECONDS
@@ -154,7 +157,7 @@ def _folder_fingerprint(folder: str) -> str:
     cache_path = os.path.join(cache_dir(), HASH_CACHE)
     for path in paths:
         st = os.stat(path)
-        if st.st_size >= CACHE_MIN_BYTES and (_MEMO.get(path) or [])[:3] != _stamp(st):
+        if st.st_size >= CACHE_MIN_BYTES and (_MEMO.get(path) or [])[:-1] != _stamp(st):
             _MEMO.update(_load_cache(cache_path))  # a miss here: another process may have hashed it
             break
     known = dict(_MEMO)

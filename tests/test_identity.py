@@ -74,6 +74,25 @@ def test_big_weight_file_is_hashed_once(tmp_path, hash_cache, monkeypatch):
     assert [os.path.basename(os.path.dirname(p)) for p in json.loads(hash_cache.read_text())["files"]] == ["other"]
 
 
+def test_a_file_rewritten_in_place_with_its_size_and_mtime_put_back_is_hashed_again(tmp_path, hash_cache):
+    """cp -p, rsync -t, tar x, touch -r: same path, size, mtime and inode, other bytes. The hash cache must not
+    answer with the old bytes' hash (the ctime, which nobody can set back, tells the versions apart)."""
+    folder = _checkpoint(tmp_path / "ckpt", b"\x01" * (2 << 20))
+    weights = folder / "model.safetensors"
+    first = ident.model_fingerprint(folder)
+    assert str(os.path.realpath(weights)) in json.loads(hash_cache.read_text())["files"]  # cached
+    before = os.stat(weights)
+    time.sleep(0.05)  # past the clock tick of the first ctime
+    with open(weights, "r+b") as f:  # in place: the same inode
+        f.write(b"\x02")
+    os.utime(weights, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = os.stat(weights)
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (before.st_size, before.st_mtime_ns, before.st_ino)
+    assert ident.model_fingerprint(folder) != first
+    ident._MEMO.clear()  # another process: only hashes.json
+    assert ident.model_fingerprint(folder) != first
+
+
 def test_just_written_files_are_not_cached(tmp_path, hash_cache):
     """A file rewritten within one clock tick keeps size and mtime: only settled files are cached."""
     folder = _checkpoint(tmp_path / "fresh", b"\x01" * (2 << 20), old=False)
