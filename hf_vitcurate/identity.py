@@ -283,6 +283,56 @@ def _arrow_key(ds) -> tuple:
     return tuple(parts)
 
 
+def _named_files(column) -> set[str]:
+    """Paths that ``column`` (a ChunkedArray) names without bytes: the storage of ``Image``/``Audio``
+    features, ``{"bytes", "path"}`` structs, possibly inside lists."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    found: set[str] = set()
+    for chunk in column.chunks:
+        while pa.types.is_list(chunk.type) or pa.types.is_large_list(chunk.type):
+            chunk = chunk.flatten()
+        kind = chunk.type
+        if not (pa.types.is_struct(kind) and kind.get_field_index("path") >= 0 and kind.get_field_index("bytes") >= 0):
+            return set()
+        fields = dict(zip([kind.field(i).name for i in range(kind.num_fields)], chunk.flatten()))
+        only_path = pc.and_(pc.is_null(fields["bytes"]), pc.is_valid(fields["path"]))
+        found.update(pc.filter(fields["path"], only_path).to_pylist())
+    return found
+
+
+def files_fingerprint(ds, columns: Sequence[str] | None = None) -> str | None:
+    """``"sha256:<hex>"`` of the files that ``columns`` (default: all) name by path alone, or None if none.
+
+    :func:`data_fingerprint` hashes an image stored as a path as its path, so an image
+    edited or replaced at its path is the same data to it. This adds what the files are
+    without reading them: each file's path, size and mtime (``None`` for a missing file),
+    one ``os.stat`` per file. The model cache (:mod:`hf_vitcurate.models.cache`) keys its
+    entries with it, so a fixed image is never answered or trained on from the cache.
+
+    >>> from datasets import Dataset
+    >>> files_fingerprint(Dataset.from_dict({"t": ["no files"]})) is None
+    True
+    """
+    from .columns import arrow_column
+
+    names = [c for c in (ds.column_names if columns is None else columns) if c in ds.column_names]
+    paths: set[str] = set()
+    for name in names:
+        paths |= _named_files(arrow_column(ds, name))
+    if not paths:
+        return None
+    stamps = []
+    for path in sorted(paths):
+        try:
+            st = os.stat(path)
+            stamps.append([path, st.st_size, st.st_mtime_ns])
+        except OSError:
+            stamps.append([path, None])
+    return "sha256:" + params_fingerprint(stamps)
+
+
 def _canonical(value: Any) -> Any:
     """JSON-able form: mappings with string keys, tuples and sets as lists, other objects as ``str``."""
     if isinstance(value, Mapping):

@@ -219,3 +219,58 @@ def test_selection_drivers_never_import_testing():
                 module = node.module or ""
                 relative = node.level >= 2 and module.startswith("testing")  # from ..testing
                 assert not (module.startswith("hf_vitcurate.testing") or relative), f"{path.name} imports {module}"
+
+
+def _with_image_files(ds, folder):
+    """``ds`` with its images written to files and stored as paths (no bytes), as the LLaVA converter stores them."""
+    from datasets import Dataset
+
+    folder.mkdir()
+    paths = []
+    for i, row in enumerate(ds):
+        paths.append([])
+        for k, image in enumerate(row["images"]):
+            image.save(folder / f"{i}-{k}.png")
+            paths[-1].append(str(folder / f"{i}-{k}.png"))
+    return Dataset.from_dict({**ds.remove_columns(["images"]).to_dict(), "images": paths}, features=ds.features)
+
+
+def _edit_image(path):
+    from PIL import Image
+
+    image = Image.open(path).convert("RGB")
+    image.putpixel((0, 0), tuple(255 - v for v in image.getpixel((0, 0))))
+    image.save(path)
+
+
+def test_an_image_edited_at_its_path_is_answered_anew(cache, tiny_model_path, toy_vit, tmp_path, monkeypatch):
+    """Images stored as paths: the data fingerprint holds their paths only; the cache key also holds what the
+    files are (size, mtime), so a fixed image is never answered from the cache (it was, before)."""
+    import importlib
+
+    generate_module = importlib.import_module("hf_vitcurate.stages.generate")
+    from hf_vitcurate.models.cache import cached_stage
+
+    rows = _with_image_files(toy_vit.select(range(2)), tmp_path / "images")
+    options = dict(max_new_tokens=2, batch_size=2, chunk_size=2, dtype="float32")
+    cached_stage(generate_module.generate, rows, model=tiny_model_path, work_dir=tmp_path / "a", **options)
+    loads, real = [], generate_module._load
+    monkeypatch.setattr(generate_module, "_load", lambda *a, **k: loads.append(1) or real(*a, **k))
+    cached_stage(generate_module.generate, rows, model=tiny_model_path, work_dir=tmp_path / "b", **options)
+    assert not loads  # the same files: answered from the cache
+    _edit_image(rows[0]["images"][0].filename)
+    cached_stage(generate_module.generate, rows, model=tiny_model_path, work_dir=tmp_path / "c", **options)
+    assert loads  # a changed image: answered anew
+
+
+def test_an_image_edited_at_its_path_is_trained_on_anew(cache, tiny_model_path, toy_vit, tmp_path):
+    from hf_vitcurate.models.cache import train_or_reuse
+
+    rows = _with_image_files(toy_vit.select(range(4)), tmp_path / "images")
+
+    def run(name):
+        return train_or_reuse(rows, model=tiny_model_path, output_dir=tmp_path / name, **RECIPE)[1]
+
+    assert run("a") == "trained" and run("b") == "cached"
+    _edit_image(rows[0]["images"][0].filename)
+    assert run("c") == "trained"

@@ -11,8 +11,10 @@ run's folder stays self-contained and nothing a run writes can change the cache.
 The key hashes everything that decides the weights (:func:`train_key`): the base model's
 content, the content of the rows' ``images`` and ``conversations``, the full recipe
 (seed included), the process count, the device kind and :func:`code_version` (the source
-of the training code and the torch / transformers / tokenizers versions). Another row,
-recipe field, base model or code version is another entry, never a stale model.
+of the training code and the torch / transformers / tokenizers versions), and for images
+stored as paths the files' size and mtime (:func:`hf_vitcurate.identity.files_fingerprint`).
+Another row, image file, recipe field, base model or code version is another entry, never a
+stale model.
 
 Safe under concurrent runs: an entry is built in a private ``<key>.partial-<pid>`` folder while
 holding ``locks/<kind>-<key>`` (:func:`hf_vitcurate.locks.hold`), and renamed into place only once
@@ -190,19 +192,23 @@ def copy_entry(entry: str, names: list[str], work_dir: str) -> None:
         copy_folder(os.path.join(entry, name), os.path.join(work_dir, name))
 
 
-def train_key(identity: Mapping[str, Any]) -> str:
+def train_key(identity: Mapping[str, Any], *, files: str | None = None) -> str:
     """The cache key of a fine-tune whose :func:`~hf_vitcurate.models.training.train_identity` is ``identity``.
 
     The identity holds the base model's content, the rows' ``images`` and ``conversations``,
     the recipe (all fields but the neutral ones: progress, logging, saving, threads,
     workers) and the process count; added here: :func:`code_version` and the device kind
-    (``cpu``, ``cuda``, ``mps``: the same recipe gives other floating-point sums on another device).
+    (``cpu``, ``cuda``, ``mps``: the same recipe gives other floating-point sums on another device)
+    and ``files``, the :func:`~hf_vitcurate.identity.files_fingerprint` of images stored as
+    paths (the identity has their paths only: an image edited at its path is another model).
     """
     from ..distributed import state
     from ..identity import params_fingerprint
 
-    return params_fingerprint({"train": identity["key"], "code": code_version(),
-                               "device": state().device.type})[:16]
+    parts = {"train": identity["key"], "code": code_version(), "device": state().device.type}
+    if files is not None:  # rows with embedded images keep the keys they always had
+        parts["files"] = files
+    return params_fingerprint(parts)[:16]
 
 
 def train_or_reuse(ds, *, model: str | os.PathLike, output_dir: str | os.PathLike, cache: bool | None = None,
@@ -214,8 +220,8 @@ def train_or_reuse(ds, *, model: str | os.PathLike, output_dir: str | os.PathLik
     ``train_identity`` when the caller has it (the rows are then not hashed again).
     """
     from ..distributed import state
-    from ..identity import ensure_same
-    from .training import recorded_identity, train, train_identity
+    from ..identity import ensure_same, files_fingerprint
+    from .training import TRAIN_COLUMNS, recorded_identity, train, train_identity
 
     output_dir = os.fspath(output_dir)
     if restart and os.path.isdir(output_dir):
@@ -237,7 +243,8 @@ def train_or_reuse(ds, *, model: str | os.PathLike, output_dir: str | os.PathLik
         train(ds, model=model, output_dir=os.path.join(folder, "model"), **recipe)
         built.append(True)
 
-    entry = cached("train", train_key(ident), ident, build)
+    files = files_fingerprint(ds, [c for c in TRAIN_COLUMNS if c in ds.column_names])
+    entry = cached("train", train_key(ident, files=files), {**ident, "files": files}, build)
     if recorded is not None:  # a run of these same inputs, cut short: the cached one replaces it
         shutil.rmtree(output_dir)
     copy_folder(os.path.join(entry, "model"), output_dir)
@@ -294,7 +301,8 @@ def cached_stage(stage: Callable, ds, *, model: str | os.PathLike, work_dir: str
     :func:`hf_vitcurate.stages.necessity`) whose ``work_dir`` does not exist yet: the chunks
     are computed once per key into the cache (``stages/<key>``) and copied into ``work_dir``,
     where the stage then finds every chunk done (no model is loaded). The key is the
-    stage's name, the model's content, the content of every column of ``ds``, every option,
+    stage's name, the model's content, the content of every column of ``ds`` (and the size and
+    mtime of the image files it names by path), every option,
     the source of the whole package (any code change is a new key), the torch / transformers
     / tokenizers versions and the device kind. An existing ``work_dir`` (a resume, a rerun),
     ``restart=True``, several processes, ``cache=False`` or ``HF_VITCURATE_TINY_CACHE=0``:
@@ -303,13 +311,16 @@ def cached_stage(stage: Callable, ds, *, model: str | os.PathLike, work_dir: str
     >>> scored = cached_stage(necessity, rest, model=f_seed, work_dir="runs/necessity")   # doctest: +SKIP
     """
     from ..distributed import state
-    from ..identity import data_fingerprint, model_fingerprint, params_fingerprint
+    from ..identity import data_fingerprint, files_fingerprint, model_fingerprint, params_fingerprint
 
     work_dir = os.fspath(work_dir)
     if (enabled(cache) and state().num_processes == 1 and not options.get("restart")
             and not os.path.exists(work_dir)):
         ident = {"stage": f"{stage.__module__}.{stage.__qualname__}", "model": model_fingerprint(model),
                  "data": data_fingerprint(ds), "options": dict(options)}
+        files = files_fingerprint(ds)  # images stored as paths: what the files are, not only their paths
+        if files is not None:
+            ident["files"] = files
         key = params_fingerprint({**ident, "code": package_code(), "versions": code_version(()),
                                   "device": state().device.type})[:16]
         entry = cached("stages", key, ident,
