@@ -429,6 +429,44 @@ def test_tune_cross_evaluate_never_reuses_a_stale_model_or_answer(tiny_model_pat
     assert other["trained"] == ["caption", "color_qa"] and len(answers3 - answers2) == 2
 
 
+@pytest.mark.slow
+def test_an_image_edited_at_its_path_gives_a_new_model_and_new_answers(tiny_model_path, toy_vit, tmp_path):
+    """Images stored as paths (as the LLaVA converter stores them): a rerun in the same work_dir after one image
+    file was fixed trains that source's model anew and answers its rows anew (both were reused, stale)."""
+    from PIL import Image
+
+    from hf_vitcurate.select.revolion_driver import tune_cross_evaluate
+
+    sources, folder = {}, tmp_path / "images"
+    folder.mkdir()
+    for name, ds in three_sources(toy_vit).items():
+        if name == "judge":
+            continue
+        ds = ds.select(range(4))
+        paths = []
+        for i, row in enumerate(ds):
+            row["images"][0].save(folder / f"{name}-{i}.png")
+            paths.append([str(folder / f"{name}-{i}.png")])
+        sources[name] = Dataset.from_dict({**ds.remove_columns(["images"]).to_dict(), "images": paths},
+                                          features=ds.features)
+    work = tmp_path / "revo"
+
+    def run():
+        result = tune_cross_evaluate(sources, model=tiny_model_path, work_dir=work, recipe=RECIPE | {"max_steps": 1},
+                                     max_new_tokens=2, batch_size=4, chunk_size=4)
+        return result.manifest, {str(p.relative_to(work)) for p in (work / "answers").glob("*/*")}
+
+    first, answers = run()
+    again, same = run()
+    assert again["reused"] == ["caption", "color_qa"] and same == answers
+    image = Image.open(folder / "caption-0.png").convert("RGB")
+    image.putpixel((0, 0), tuple(255 - v for v in image.getpixel((0, 0))))
+    image.save(folder / "caption-0.png")
+    changed, answers2 = run()
+    assert changed["trained"] == ["caption"] and changed["reused"] == ["color_qa"]
+    assert len(answers2 - answers) == 2  # color_qa's model on the fixed rows, and the new caption model
+
+
 def test_cli_select_release_and_split(tmp_path, scored):
     from hf_vitcurate.cli import main
 

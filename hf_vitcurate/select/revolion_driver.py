@@ -49,7 +49,7 @@ from datasets import Dataset, Value, concatenate_datasets
 from .. import provenance
 from ..columns import add_columns, arrow_column, ids_sha256
 from ..errors import ConfigError
-from ..identity import data_fingerprint, fingerprints_remembered, params_fingerprint
+from ..identity import data_fingerprint, files_fingerprint, fingerprints_remembered, params_fingerprint
 from ..results import DriverSelection
 from .revolion import add_sq, dq_table
 
@@ -69,12 +69,16 @@ def source_fingerprint(ds: Dataset) -> str:
 
 
 def answers_key(ds: Dataset, generation: Mapping[str, Any], *, fingerprint: str | None = None) -> str:
-    """The key of a model's answers on ``ds``: the content of the rows it reads and the generation settings.
+    """The key of a model's answers on ``ds``: the content of the rows it reads (image files named by path:
+    their size and mtime too) and the generation settings.
 
     ``fingerprint``: :func:`source_fingerprint` of ``ds`` when the caller has it (not hashed again).
     """
-    data = fingerprint or source_fingerprint(ds)
-    return params_fingerprint({"data": data, "generation": dict(generation)})[:16]
+    parts = {"data": fingerprint or source_fingerprint(ds), "generation": dict(generation)}
+    files = files_fingerprint(ds, READ)  # images stored as paths: an image edited there is answered anew
+    if files is not None:
+        parts["files"] = files
+    return params_fingerprint(parts)[:16]
 
 
 def safe_name(name: str) -> str:
@@ -96,8 +100,9 @@ def fine_tune(
     cache: bool | None = None,
 ) -> tuple[str, str]:
     """``(checkpoint, how)``: model_T in ``work_dir/models/<T>-<key>``, ``key`` = the run's identity
-    (:func:`hf_vitcurate.models.training.train_identity`; its cache entry is keyed by
-    :func:`hf_vitcurate.models.cache.train_key` of the same identity).
+    (:func:`hf_vitcurate.models.training.train_identity`, with the size and mtime of image files
+    named by path: :func:`hf_vitcurate.identity.files_fingerprint`; its cache entry is keyed by
+    :func:`hf_vitcurate.models.cache.train_key` of the same).
 
     ``how``: ``"found"`` (already in ``work_dir``), ``"cached"`` (copied from the package's
     model cache, :mod:`hf_vitcurate.models.cache`) or ``"trained"`` (trained now, and cached).
@@ -106,7 +111,9 @@ def fine_tune(
     from ..models.cache import train_or_reuse
 
     ident = training.train_identity(ds, model=model, recipe=recipe)
-    out = os.path.join(work_dir, "models", f"{safe_name(name)}-{ident['key']}")
+    files = files_fingerprint(ds, READ)  # images stored as paths: the identity has their paths only
+    key = ident["key"] if files is None else params_fingerprint([ident["key"], files])[:16]
+    out = os.path.join(work_dir, "models", f"{safe_name(name)}-{key}")
     out, how = train_or_reuse(ds, model=model, output_dir=out, cache=cache, identity=ident, **dict(recipe))
     logger.info("model for %s: %s (%s)", name, out, how)
     return out, how
