@@ -274,3 +274,25 @@ def test_an_image_edited_at_its_path_is_trained_on_anew(cache, tiny_model_path, 
     assert run("a") == "trained" and run("b") == "cached"
     _edit_image(rows[0]["images"][0].filename)
     assert run("c") == "trained"
+
+
+@pytest.mark.xfail(strict=True, reason="distributed.run_identity and training.train_identity key a work_dir or output_dir "
+                   "by the data fingerprint, which holds image paths only (identity.files_fingerprint would add the files)")
+def test_a_resume_after_an_image_was_edited_at_its_path_is_refused(tiny_model_path, toy_vit, tmp_path):
+    """Shows what is still stale: the same work_dir (generate's chunks) or output_dir (train) after an image
+    file was fixed at its path reuses what was computed from the old image, instead of StaleStateError."""
+    import importlib
+
+    from hf_vitcurate.errors import StaleStateError
+    from hf_vitcurate.models import training
+
+    generate_module = importlib.import_module("hf_vitcurate.stages.generate")
+    rows = _with_image_files(toy_vit.select(range(4)), tmp_path / "images")
+    options = dict(model=tiny_model_path, max_new_tokens=2, batch_size=4, chunk_size=4, dtype="float32")
+    generate_module.generate(rows, work_dir=tmp_path / "answers", **options)
+    training.train(rows, model=tiny_model_path, output_dir=tmp_path / "ft", **RECIPE)
+    _edit_image(rows[0]["images"][0].filename)
+    with pytest.raises(StaleStateError, match="files"):
+        generate_module.generate(rows, work_dir=tmp_path / "answers", **options)
+    with pytest.raises(StaleStateError, match="files"):
+        training.train(rows, model=tiny_model_path, output_dir=tmp_path / "ft", **RECIPE)
