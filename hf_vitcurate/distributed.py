@@ -71,17 +71,22 @@ def state():
     return PartialState(cpu=use_cpu())
 
 
-def run_identity(ds: Dataset, params: dict[str, Any]) -> dict[str, Any]:
+def run_identity(ds: Dataset, params: dict[str, Any], *, fingerprint: str | None = None) -> dict[str, Any]:
     """What a run's chunks depend on: :func:`hf_vitcurate.identity.identity` of the input rows and parameters.
 
     The rows count by content (:func:`~hf_vitcurate.identity.data_fingerprint`), not by
     ``ds._fingerprint``: ``concatenate_datasets`` and in-memory datasets get a random
     fingerprint in every process, which would make resuming impossible. ``params`` must name
     what a result depends on by content (a model by its fingerprint, not its path).
+    ``fingerprint``: ``data_fingerprint(ds)`` when the caller already has it (not hashed again).
     """
-    from .identity import identity
+    from .identity import files_fingerprint, identity
 
-    return identity(data=ds, params={**params, "columns": ds.column_names, "rows": len(ds)})
+    params = {**params, "columns": ds.column_names, "rows": len(ds)}
+    files = files_fingerprint(ds)  # images stored as paths: an image fixed there is computed anew
+    if files is not None:
+        params["files"] = files
+    return identity(data=ds, params=params, fingerprint=fingerprint)
 
 
 def run_key(ds: Dataset, params: dict[str, Any]) -> str:
@@ -260,6 +265,7 @@ def run_sharded(
     restart: bool = False,
     replace_other_run: bool = False,
     decode: bool = True,
+    fingerprint: str | None = None,
 ) -> Dataset:
     """Apply ``compute`` to every chunk of ``ds`` across processes; return ``ds`` plus its columns.
 
@@ -274,7 +280,9 @@ def run_sharded(
     sound chunks are reused (a corrupt or partial one is recomputed) and another run's
     chunks (other data or ``params``) are a :class:`StaleStateError`, or, with
     ``replace_other_run=True``, removed (for callers that own the folder). Another live
-    run on ``work_dir`` is a :class:`~hf_vitcurate.errors.LockedError`.
+    run on ``work_dir`` is a :class:`~hf_vitcurate.errors.LockedError`. ``fingerprint``:
+    the :func:`~hf_vitcurate.identity.data_fingerprint` of ``ds``'s ``input_columns`` when
+    the caller already has it (the rows are then not hashed again for the run's key).
     """
     st = state()
     if work_dir is None:
@@ -285,7 +293,7 @@ def run_sharded(
     with contextlib.ExitStack() as held:
         def prepare() -> None:  # main process only: the lock first (a second run stops at once), then the key
             held.enter_context(locks.hold(work_dir, what=desc))
-            identity = run_identity(source, {**(params or {}), "chunk_size": chunk_size})
+            identity = run_identity(source, {**(params or {}), "chunk_size": chunk_size}, fingerprint=fingerprint)
             _prepare(work_dir, identity, len(ds), chunk_size, restart, replace_other_run)
 
         _on_main(st, prepare)

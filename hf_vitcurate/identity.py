@@ -27,13 +27,11 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import hashlib
 import json
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .atomic import read_json, write_json
@@ -58,8 +56,6 @@ RACY_SECONDS = 2.0
 MAX_CACHE_ENTRIES = 10_000
 # This process's copy of the hash cache: a fingerprint whose files all hit it reads no file at all.
 _MEMO: dict[str, list] = {}
-# Data fingerprints remembered inside fingerprints_remembered() (None outside: every call hashes).
-_DATA_MEMO: contextvars.ContextVar[dict | None] = contextvars.ContextVar("data_fingerprints", default=None)
 
 
 def cache_dir() -> str:
@@ -221,7 +217,9 @@ def data_fingerprint(ds, columns: Sequence[str] | None = None) -> str:
     process (older ``datasets`` gave every in-memory dataset one), so a resume in a new
     process would never match; and two routes to the same rows get two fingerprints.
     Images stored as paths hash as their paths. Without ``columns`` the value equals
-    ``"sha256:" + content_sha256(ds)``.
+    ``"sha256:" + content_sha256(ds)``. Every call hashes: a caller that needs the same
+    rows' fingerprint several times computes it once and passes it on (the ``fingerprint=``
+    of :func:`identity`, ``train``, ``generate``, ``cached_stage``).
 
     >>> from datasets import Dataset
     >>> a = Dataset.from_dict({"id": ["x"], "t": ["same"]}); b = Dataset.from_dict({"id": ["y"], "t": ["same"]})
@@ -236,51 +234,7 @@ def data_fingerprint(ds, columns: Sequence[str] | None = None) -> str:
         if missing:
             raise MissingColumnError(f"no column(s) {missing} to fingerprint (columns: {ds.column_names})")
         ds = ds.select_columns(list(columns))
-    memo = _DATA_MEMO.get()
-    if memo is None:
-        return "sha256:" + content_sha256(ds)
-    key = _arrow_key(ds)
-    if key not in memo:
-        memo[key] = ("sha256:" + content_sha256(ds), ds)  # ds keeps its buffers alive: no address is reused
-    return memo[key][0]
-
-
-@contextlib.contextmanager
-def fingerprints_remembered() -> Iterator[None]:
-    """Within the block, :func:`data_fingerprint` hashes the same rows once (a driver that fingerprints
-    each source many times: REVO-LION answers every source with every other source's model).
-
-    "The same rows" means the same Arrow buffers (addresses, sizes, offsets), the same schema
-    and the same indices mapping: a ``select_columns`` or a copy sharing the buffers hits, any
-    other dataset is hashed. The block holds each hashed dataset, so no buffer is freed and its
-    address reused while it lasts; everything is dropped on leaving it.
-
-    >>> from datasets import Dataset
-    >>> ds = Dataset.from_dict({"t": ["a", "b"]})
-    >>> with fingerprints_remembered():
-    ...     data_fingerprint(ds) == data_fingerprint(ds.select_columns(["t"]))
-    True
-    """
-    token = _DATA_MEMO.set({})
-    try:
-        yield
-    finally:
-        _DATA_MEMO.reset(token)
-
-
-def _arrow_key(ds) -> tuple:
-    """What identifies ``ds``'s rows in memory: schema, length, and every buffer of its table and indices."""
-    from .columns import row_mapping
-
-    parts: list[Any] = [ds.features.arrow_schema.remove_metadata().to_string(), len(ds)]
-    mapping = row_mapping(ds)
-    for columns in (ds.data.table.columns, [] if mapping is None else [mapping]):
-        for column in columns:
-            for chunk in column.chunks:
-                parts.append((chunk.offset, len(chunk),
-                              tuple(None if b is None else (b.address, b.size) for b in chunk.buffers())))
-        parts.append("|")
-    return tuple(parts)
+    return "sha256:" + content_sha256(ds)
 
 
 def _named_files(column) -> set[str]:

@@ -79,9 +79,10 @@ def test_flag_defaults_are_the_python_defaults():
 
 
 def test_score_flags_cover_the_stage_options():
-    """Every keyword option of a score stage is a flag (keep_loaded only makes sense inside one Python process)."""
+    """Every keyword option of a score stage is a flag (keep_loaded and fingerprint, a hash already
+    computed by the caller, only make sense inside one Python process)."""
     leaves = dict(_leaves(build_parser()))
-    python_only = {"keep_loaded"}
+    python_only = {"keep_loaded", "fingerprint"}
     for path, fn in _functions().items():
         if path[0] != "score":
             continue

@@ -203,7 +203,7 @@ def test_mllm_selector_recipe_defaults_to_the_tiny_preset_for_tiny_checkpoints(c
     assert default_recipe(ckpt) == recipe_preset("tiny") and default_recipe(tmp_path) == {}
     seen = []
 
-    def train(ds, *, model, output_dir, restart=False, **recipe):
+    def train(ds, *, model, output_dir, restart=False, fingerprint=None, **recipe):
         seen.append(recipe)
         raise RuntimeError("stop after training was asked")
 

@@ -192,23 +192,21 @@ def copy_entry(entry: str, names: list[str], work_dir: str) -> None:
         copy_folder(os.path.join(entry, name), os.path.join(work_dir, name))
 
 
-def train_key(identity: Mapping[str, Any], *, files: str | None = None) -> str:
+def train_key(identity: Mapping[str, Any]) -> str:
     """The cache key of a fine-tune whose :func:`~hf_vitcurate.models.training.train_identity` is ``identity``.
 
     The identity holds the base model's content, the rows' ``images`` and ``conversations``,
     the recipe (all fields but the neutral ones: progress, logging, saving, threads,
     workers) and the process count; added here: :func:`code_version` and the device kind
-    (``cpu``, ``cuda``, ``mps``: the same recipe gives other floating-point sums on another device)
-    and ``files``, the :func:`~hf_vitcurate.identity.files_fingerprint` of images stored as
-    paths (the identity has their paths only: an image edited at its path is another model).
+    (``cpu``, ``cuda``, ``mps``: the same recipe gives other floating-point sums on another device).
+    Images stored as paths are in the identity by path, size and mtime
+    (:func:`~hf_vitcurate.identity.files_fingerprint`): an image edited at its path is another model.
     """
     from ..distributed import state
     from ..identity import params_fingerprint
 
-    parts = {"train": identity["key"], "code": code_version(), "device": state().device.type}
-    if files is not None:  # rows with embedded images keep the keys they always had
-        parts["files"] = files
-    return params_fingerprint(parts)[:16]
+    return params_fingerprint({"train": identity["key"], "code": code_version(),
+                               "device": state().device.type})[:16]
 
 
 def train_or_reuse(ds, *, model: str | os.PathLike, output_dir: str | os.PathLike, cache: bool | None = None,
@@ -217,34 +215,35 @@ def train_or_reuse(ds, *, model: str | os.PathLike, output_dir: str | os.PathLik
 
     ``how`` is ``"found"`` (``output_dir`` already held this finished run), ``"cached"``
     (copied from the cache) or ``"trained"`` (trained now). ``identity``: the run's
-    ``train_identity`` when the caller has it (the rows are then not hashed again).
+    ``train_identity`` when the caller has it (the rows are then not hashed again); its data
+    fingerprint goes on to ``train``, which so hashes nothing either.
     """
     from ..distributed import state
-    from ..identity import ensure_same, files_fingerprint
-    from .training import TRAIN_COLUMNS, recorded_identity, train, train_identity
+    from ..identity import ensure_same
+    from .training import recorded_identity, train, train_identity
 
     output_dir = os.fspath(output_dir)
     if restart and os.path.isdir(output_dir):
         shutil.rmtree(output_dir)
     ident = dict(identity) if identity is not None else train_identity(ds, model=model, recipe=recipe)
+    rows = ident["data"]  # train's own identity takes it: the rows are hashed once, here
     recorded, finished = recorded_identity(output_dir)
     if finished or recorded is not None:
         ensure_same(recorded, ident, place=f"output_dir {output_dir!r}", hint="use restart=True or another output_dir")
         if finished:
             return output_dir, "found"
     elif os.path.isdir(output_dir) and os.listdir(output_dir):  # someone else's files: never replaced
-        return train(ds, model=model, output_dir=output_dir, **recipe), "trained"
+        return train(ds, model=model, output_dir=output_dir, fingerprint=rows, **recipe), "trained"
     # Several processes would each wait on the lock the first holds, while it waits for them inside training.
     if not enabled(cache) or state().num_processes > 1:
-        return train(ds, model=model, output_dir=output_dir, **recipe), "trained"
+        return train(ds, model=model, output_dir=output_dir, fingerprint=rows, **recipe), "trained"
     built: list[bool] = []
 
     def build(folder: str) -> None:
-        train(ds, model=model, output_dir=os.path.join(folder, "model"), **recipe)
+        train(ds, model=model, output_dir=os.path.join(folder, "model"), fingerprint=rows, **recipe)
         built.append(True)
 
-    files = files_fingerprint(ds, [c for c in TRAIN_COLUMNS if c in ds.column_names])
-    entry = cached("train", train_key(ident, files=files), {**ident, "files": files}, build)
+    entry = cached("train", train_key(ident), ident, build)
     if recorded is not None:  # a run of these same inputs, cut short: the cached one replaces it
         shutil.rmtree(output_dir)
     copy_folder(os.path.join(entry, "model"), output_dir)
@@ -294,7 +293,7 @@ def copy_tree(source: str, dest: str) -> None:
 
 
 def cached_stage(stage: Callable, ds, *, model: str | os.PathLike, work_dir: str | os.PathLike,
-                 cache: bool | None = None, **options):
+                 cache: bool | None = None, fingerprint: str | None = None, **options):
     """``stage(ds, model=model, work_dir=work_dir, **options)``, its finished chunks copied from the cache.
 
     For a resumable model stage (:func:`hf_vitcurate.stages.generate`,
@@ -306,7 +305,11 @@ def cached_stage(stage: Callable, ds, *, model: str | os.PathLike, work_dir: str
     the source of the whole package (any code change is a new key), the torch / transformers
     / tokenizers versions and the device kind. An existing ``work_dir`` (a resume, a rerun),
     ``restart=True``, several processes, ``cache=False`` or ``HF_VITCURATE_TINY_CACHE=0``:
-    the stage alone, as called.
+    the stage alone, as called. ``fingerprint``: the
+    :func:`~hf_vitcurate.identity.data_fingerprint` of the columns of ``ds`` the stage reads,
+    when the caller already has it (a driver running one stage on the same rows with many
+    models): it replaces the hash of every column in the key and is passed on to the stage
+    (``stage(..., fingerprint=...)``), which keys its chunks with it.
 
     >>> scored = cached_stage(necessity, rest, model=f_seed, work_dir="runs/necessity")   # doctest: +SKIP
     """
@@ -314,10 +317,12 @@ def cached_stage(stage: Callable, ds, *, model: str | os.PathLike, work_dir: str
     from ..identity import data_fingerprint, files_fingerprint, model_fingerprint, params_fingerprint
 
     work_dir = os.fspath(work_dir)
+    if fingerprint is not None:
+        options["fingerprint"] = fingerprint
     if (enabled(cache) and state().num_processes == 1 and not options.get("restart")
             and not os.path.exists(work_dir)):
         ident = {"stage": f"{stage.__module__}.{stage.__qualname__}", "model": model_fingerprint(model),
-                 "data": data_fingerprint(ds), "options": dict(options)}
+                 "data": fingerprint or data_fingerprint(ds), "options": dict(options)}
         files = files_fingerprint(ds)  # images stored as paths: what the files are, not only their paths
         if files is not None:
             ident["files"] = files

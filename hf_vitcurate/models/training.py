@@ -167,6 +167,7 @@ def train(
     model: str | os.PathLike,
     output_dir: str | os.PathLike,
     restart: bool = False,
+    fingerprint: str | None = None,
     **recipe,
 ) -> str:
     """Fine-tune the checkpoint ``model`` on ``ds``; save it to ``output_dir``.
@@ -180,7 +181,8 @@ def train(
     another recipe it raises :class:`~hf_vitcurate.errors.StaleStateError` naming what
     changed. ``restart=True`` deletes ``output_dir`` first. A base model that does not
     exist raises :class:`~hf_vitcurate.errors.NotFoundError` before anything else.
-    Returns ``output_dir``, a checkpoint folder that :func:`load` and ``from_pretrained`` read.
+    ``fingerprint``: see :func:`train_identity`. Returns ``output_dir``, a checkpoint folder
+    that :func:`load` and ``from_pretrained`` read.
 
     >>> path = train(ds, model="ckpt/tiny", output_dir="runs/ft", max_steps=20, batch_size=8)   # doctest: +SKIP
     """
@@ -190,7 +192,7 @@ def train(
 
     rec = make_recipe(**recipe)
     output_dir = os.fspath(output_dir)
-    current = train_identity(ds, model=model, recipe=rec)
+    current = train_identity(ds, model=model, recipe=rec, fingerprint=fingerprint)
     if restart and os.path.isdir(output_dir):
         shutil.rmtree(output_dir)
     recorded, finished = recorded_identity(output_dir)
@@ -203,25 +205,30 @@ def train(
         return _run(os.fspath(model), ds, output_dir, rec, current)
 
 
-def train_identity(ds, *, model: str | os.PathLike, recipe) -> dict:
+def train_identity(ds, *, model: str | os.PathLike, recipe, fingerprint: str | None = None) -> dict:
     """The identity of a training run (:func:`hf_vitcurate.identity.identity`): what decides its result.
 
     The base model's content (or Hub commit), the content of the ``images`` and
     ``conversations`` columns in row order, the recipe (a :class:`Recipe` or its options;
     without :data:`NEUTRAL_FIELDS`) and the number of processes (each takes its own
     ``batch_size`` rows of every global batch). Raises ``NotFoundError`` for a missing model.
+    ``fingerprint``: ``data_fingerprint(ds, ["images", "conversations"])`` (the columns it
+    has) when the caller already computed it: the rows are not hashed again.
 
     >>> train_identity(ds, model="ckpt/tiny", recipe={"max_steps": 2})["key"]   # doctest: +SKIP
     '3f0c9a1e55d2b7a4'
     """
     from ..distributed import state
-    from ..identity import identity
+    from ..identity import files_fingerprint, identity
 
     rec = recipe if isinstance(recipe, Recipe) else make_recipe(**dict(recipe))
     params = {k: v for k, v in asdict(rec).items() if k not in NEUTRAL_FIELDS}
     params["processes"] = state().num_processes
     columns = [c for c in TRAIN_COLUMNS if c in ds.column_names]
-    return identity(model=model, data=ds, columns=columns, params=params)
+    files = files_fingerprint(ds, columns)  # images stored as paths: an image fixed there is trained on anew
+    if files is not None:
+        params["files"] = files
+    return identity(model=model, data=ds, columns=columns, params=params, fingerprint=fingerprint)
 
 
 def recorded_identity(output_dir: str | os.PathLike) -> tuple[dict | None, bool]:

@@ -49,7 +49,7 @@ from datasets import Dataset, Value, concatenate_datasets
 from .. import provenance
 from ..columns import add_columns, arrow_column, ids_sha256
 from ..errors import ConfigError
-from ..identity import data_fingerprint, files_fingerprint, fingerprints_remembered, params_fingerprint
+from ..identity import data_fingerprint, files_fingerprint, params_fingerprint
 from ..results import DriverSelection
 from .revolion import add_sq, dq_table
 
@@ -97,23 +97,22 @@ def default_recipe(model: str | os.PathLike) -> dict[str, Any]:
 
 def fine_tune(
     ds: Dataset, *, model: str | os.PathLike, name: str, work_dir: str, recipe: Mapping[str, Any],
-    cache: bool | None = None,
+    cache: bool | None = None, fingerprint: str | None = None,
 ) -> tuple[str, str]:
     """``(checkpoint, how)``: model_T in ``work_dir/models/<T>-<key>``, ``key`` = the run's identity
-    (:func:`hf_vitcurate.models.training.train_identity`, with the size and mtime of image files
-    named by path: :func:`hf_vitcurate.identity.files_fingerprint`; its cache entry is keyed by
-    :func:`hf_vitcurate.models.cache.train_key` of the same).
+    (:func:`hf_vitcurate.models.training.train_identity`, which holds the size and mtime of image
+    files named by path; its cache entry is keyed by :func:`hf_vitcurate.models.cache.train_key`
+    of the same identity).
 
     ``how``: ``"found"`` (already in ``work_dir``), ``"cached"`` (copied from the package's
     model cache, :mod:`hf_vitcurate.models.cache`) or ``"trained"`` (trained now, and cached).
+    ``fingerprint``: :func:`source_fingerprint` of ``ds`` when the caller has it (not hashed again).
     """
     from ..models import training
     from ..models.cache import train_or_reuse
 
-    ident = training.train_identity(ds, model=model, recipe=recipe)
-    files = files_fingerprint(ds, READ)  # images stored as paths: the identity has their paths only
-    key = ident["key"] if files is None else params_fingerprint([ident["key"], files])[:16]
-    out = os.path.join(work_dir, "models", f"{safe_name(name)}-{key}")
+    ident = training.train_identity(ds, model=model, recipe=recipe, fingerprint=fingerprint)
+    out = os.path.join(work_dir, "models", f"{safe_name(name)}-{ident['key']}")
     out, how = train_or_reuse(ds, model=model, output_dir=out, cache=cache, identity=ident, **dict(recipe))
     logger.info("model for %s: %s (%s)", name, out, how)
     return out, how
@@ -150,8 +149,8 @@ def answer_all(
     model). A model does not answer its own dataset: those cells are nulls. Finished answers
     also go to the package's cache (:func:`hf_vitcurate.models.cache.cached_stage`), so a new
     ``work_dir`` with the same models and rows loads no model; ``cache=False`` turns it off.
-    ``fingerprints``: ``{name: source_fingerprint(sources[name])}`` when the caller has them
-    (each dataset's keys its answers; never hashed again here).
+    ``fingerprints``: ``{name: source_fingerprint(sources[name])}`` when the caller has them;
+    each dataset's fingerprint keys its answers, its cache entries and its chunks (never hashed again).
     """
     from ..models.cache import cached_stage
     from ..stages.generate import generate, release_model
@@ -174,7 +173,8 @@ def answer_all(
                 chunks = os.path.join(work_dir, "answers", os.path.basename(models[name]),
                                       f"on-{safe_name(target)}-{keys[target]}")
                 answered = cached_stage(generate, cores[target], model=models[name], work_dir=chunks, cache=cache,
-                                        restart=restart, column=a_col, keep_loaded=True, **generation)
+                                        fingerprint=prints[target], restart=restart, column=a_col,
+                                        keep_loaded=True, **generation)
                 answered = mq(answered, answer_column=a_col, model_name=name, variant=variant)
                 columns[target][a_col] = arrow_column(answered, a_col).to_pylist()
                 columns[target][m_col] = arrow_column(answered, m_col).to_pylist()
@@ -283,16 +283,14 @@ def tune_cross_evaluate(
     names, by = pool_sources(sources)
     models, how = {}, {}
     # Each source is read by its training run and by every other source's model answering it: its
-    # fingerprint is computed here, once (N hashes, not N x (N - 1) + N). Training and generate take no
-    # fingerprint yet, so inside the block they find it remembered (identity.fingerprints_remembered).
-    with fingerprints_remembered():
-        prints = {name: source_fingerprint(sources[name]) for name in names}
-        for name in names:
-            models[name], how[name] = fine_tune(sources[name], model=model, name=name, work_dir=work_dir,
-                                                recipe=rec, cache=cache)
-        columns = answer_all(sources, models, work_dir, variant=variant, restart=restart, cache=cache,
-                             fingerprints=prints, max_new_tokens=max_new_tokens, batch_size=batch_size,
-                             chunk_size=chunk_size, num_threads=num_threads)
+    # fingerprint is computed here, once (N hashes, not N x (N - 1) + N), and passed to each of them.
+    prints = {name: source_fingerprint(sources[name]) for name in names}
+    for name in names:
+        models[name], how[name] = fine_tune(sources[name], model=model, name=name, work_dir=work_dir,
+                                            recipe=rec, cache=cache, fingerprint=prints[name])
+    columns = answer_all(sources, models, work_dir, variant=variant, restart=restart, cache=cache,
+                         fingerprints=prints, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                         chunk_size=chunk_size, num_threads=num_threads)
     trained, reused = [n for n in names if how[n] != "found"], [n for n in names if how[n] == "found"]
     pool = scored_pool(sources, columns, by)
     table = dq_table(pool, names=names, by=by, reduce=reduce, variant=variant)

@@ -109,6 +109,7 @@ def generate(
     num_threads: int | None = None,
     keep_loaded: bool = False,
     max_pixels: int | None = MAX_PIXELS,
+    fingerprint: str | None = None,
 ) -> Dataset:
     """Add ``column``: the greedy answer of the checkpoint ``model`` to each row's last question.
 
@@ -121,6 +122,8 @@ def generate(
     run: a row whose images do not decode (or have more than ``max_pixels`` pixels) gets a
     null answer and ``{column}_flag = "image_error: <reason>"``, a row that fails inside the
     model alone ``"model_error: <reason>"`` (``""`` for good rows); counts go to the provenance.
+    ``fingerprint``: ``data_fingerprint(ds, ["images", "conversations"])`` (the columns it has)
+    when the caller already has it: the rows are not hashed again to key the chunks.
     """
     if "conversations" not in ds.column_names:
         raise MissingColumnError(f"generate needs a 'conversations' column (columns: {ds.column_names})")
@@ -153,7 +156,7 @@ def generate(
     out = run_sharded(
         ds, compute, work, chunk_size=chunk_size, features={column: Value("string"), flag: Value("string")},
         params=params, input_columns=[c for c in ("images", "conversations") if c in ds.column_names],
-        desc=f"generate {column}", restart=restart, decode=False,
+        desc=f"generate {column}", restart=restart, decode=False, fingerprint=fingerprint,
     )
     return provenance.record(out, "generate", kind="stage", rows_in=len(ds),
                              params={**params, "batch_size": batch_size, "flags": flag_counts(out, flag)},
