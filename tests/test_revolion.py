@@ -290,8 +290,20 @@ def test_generate_stage_matches_models_generate_and_resumes(tiny_model_path, toy
     monkeypatch.setattr(loading, "load", lambda *a, **k: calls.append(a) or real_load(*a, **k))
     for part in (rows.select(range(5)), rows.select(range(5, 10))):
         generate(part, model=tiny_model_path, column="a", max_new_tokens=2, keep_loaded=True)
-    release_model()
     assert len(calls) == 1
+    # A checkpoint rewritten in place, its mtime put back (as ``cp -p`` does), is loaded again.
+    import shutil
+
+    copy = shutil.copytree(tiny_model_path, tmp_path / "copy")
+    generate(rows.select(range(2)), model=copy, column="a", max_new_tokens=2, keep_loaded=True)
+    weights = os.path.join(copy, "model.safetensors")
+    before = os.stat(weights)
+    shutil.copyfile(weights, weights + ".new")
+    os.replace(weights + ".new", weights)
+    os.utime(weights, ns=(before.st_atime_ns, before.st_mtime_ns))
+    generate(rows.select(range(2)), model=copy, column="a", max_new_tokens=2, keep_loaded=True)
+    release_model()
+    assert len(calls) == 3
 
 
 # --- tune-cross-evaluation end to end --------------------------------------------------------

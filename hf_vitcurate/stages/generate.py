@@ -68,11 +68,16 @@ _KEPT: dict = {}
 
 
 def _stamp(model: str) -> tuple:
-    """Path and weight-file times: a checkpoint rewritten in place is loaded again."""
+    """Path and weight-file stats: a checkpoint rewritten in place is loaded again.
+
+    The ctime is in it because copies that put the mtime back (``cp -p``, ``rsync -t``) still
+    set a new ctime, as the hash cache of :mod:`hf_vitcurate.identity` relies on too.
+    """
     if not os.path.isdir(model):
         return (model,)
     files = sorted(f for f in os.listdir(model) if f.endswith((".safetensors", ".bin", ".json")))
-    return (os.path.realpath(model), *((f, os.path.getmtime(os.path.join(model, f))) for f in files))
+    stats = [(f, os.stat(os.path.join(model, f))) for f in files]
+    return (os.path.realpath(model), *((f, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino) for f, st in stats))
 
 
 def release_model() -> None:
