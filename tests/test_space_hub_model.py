@@ -72,9 +72,49 @@ def test_a_hub_that_fails_or_is_offline_is_one_line_naming_the_model(hub, limits
 def test_a_recipe_naming_a_missing_hub_model_is_refused_before_the_recipe_runs(hub, limits):
     shapes = actions.load_shapesworld(n_images=4, limits=limits)
     recipe = actions.DEFAULT_RECIPE + "model: {checkpoint: me/nope}\n"
-    with pytest.raises(NotFoundError, match="^no checkpoint folder or Hub model me/nope"):
+    with pytest.raises(NotFoundError, match="^model.checkpoint: no checkpoint folder or Hub model me/nope"):
         actions.run_recipe(shapes, recipe, limits=limits)
     assert not os.path.isdir(os.path.join(limits.work_dir, "recipes"))  # refused before anything ran
     with pytest.raises(ConfigError, match="^the checkpoint me/custom runs its own code"):
         actions.run_stage(shapes, "necessity", model="me/custom", limits=limits)
     assert not os.path.isdir(os.path.join(limits.work_dir, "runs"))
+
+
+# An output that names its own model in its options, beside the model-free default outputs.
+PICK = "  pick: {{method: mllm_selector, n: 2, options: {options}}}\n"
+
+
+def test_every_checkpoint_a_recipe_names_is_checked_before_the_recipe_runs(hub, limits):
+    """Not only model.checkpoint: an output's options, nested options and a step's options are checked, each named."""
+    shapes = actions.load_shapesworld(n_images=4, limits=limits)
+    refused = {
+        "{model: me/custom}": (ConfigError, r"^outputs.pick.options.model: the checkpoint me/custom runs its own code"),
+        "{train: {model: me/nope}}": (NotFoundError, r"^outputs.pick.options.train.model: no checkpoint folder or Hub "
+                                                     r"model me/nope \(a private model needs HF_TOKEN\)$"),
+        "{model: me/weights-only}": (NotFoundError, "^outputs.pick.options.model: the Hub model me/weights-only has no"),
+        "{model: ./missing/folder}": (NotFoundError, "^outputs.pick.options.model: no checkpoint folder at ./missing"),
+        "{model: 3}": (ConfigError, r"^outputs.pick.options.model: expected a checkpoint \(a folder or Hub id\), got 3$"),
+    }
+    for options, (kind, message) in refused.items():
+        recipe = actions.DEFAULT_RECIPE + PICK.format(options=options)
+        with pytest.raises(kind, match=message) as err:
+            actions.run_recipe(shapes, recipe, limits=limits)
+        assert "\n" not in str(err.value)
+    assert ("GET", "resolve") in hub.requests  # the Hub ids were asked of the (loopback) Hub
+    assert not os.path.isdir(os.path.join(limits.work_dir, "recipes"))  # refused before anything ran
+    step = actions.DEFAULT_RECIPE + "  mix: {method: recommended, n: 2, steps: [{diversity: {model: me/custom}}]}\n"
+    with pytest.raises(ConfigError, match=r"^outputs.mix.steps\[0\].diversity.model: the checkpoint me/custom"):
+        actions.run_recipe(shapes, step, limits=limits)
+
+
+def test_recipe_checkpoints_lists_each_with_its_key_path_and_leaves_tiny_out():
+    import yaml
+
+    from hf_vitcurate.curation.recipe import parse_recipe
+    from hf_vitcurate.space.limits import recipe_checkpoints
+
+    text = actions.DEFAULT_RECIPE + PICK.format(options="{model: me/plain, train: {max_steps: 1}}") + (
+        "  same: {method: mllm_selector, n: 2, options: {model: tiny}}\nmodel: {checkpoint: me/base}\n")
+    assert recipe_checkpoints(parse_recipe(yaml.safe_load(text))) == [
+        ("model.checkpoint", "me/base"), ("outputs.pick.options.model", "me/plain")]
+    assert recipe_checkpoints(parse_recipe(yaml.safe_load(actions.DEFAULT_RECIPE))) == []

@@ -311,9 +311,7 @@ def run_recipe(session: Session, recipe: str, *, limits: Limits) -> tuple[Sessio
         spec = parse_recipe(yaml.safe_load(text), text=text)
     except yaml.YAMLError as err:
         raise ConfigError(f"the recipe is not valid YAML ({' '.join(str(err).split())})") from None
-    checkpoint = str(spec.model.get("checkpoint", "tiny"))
-    if checkpoint != "tiny":  # the recipe's own checkpoint obeys the same remote-code rule as the stages'
-        limits.check_model(checkpoint)
+    limits.check_recipe(spec)  # every checkpoint it names (model.checkpoint, an output's options.model, ...)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = curate(session.need("pool"), spec, work_dir=os.path.join(limits.work_dir, "recipes", uuid.uuid4().hex))

@@ -122,6 +122,64 @@ class Limits:
                               "does not run remote code (operator setting VITCURATE_SPACE_TRUST_REMOTE_CODE)")
 
 
+    def check_recipe(self, recipe) -> None:
+        """:meth:`check_model` on every checkpoint a parsed curate recipe names (:func:`recipe_checkpoints`).
+
+        An error names where the recipe names it: ``outputs.pick.options.model: no checkpoint ...``.
+        """
+        from ..errors import VitCurateError
+
+        for where, model in recipe_checkpoints(recipe):
+            try:
+                self.check_model(model)
+            except VitCurateError as err:
+                raise type(err)(f"{where}: {err}") from None
+
+
+# Option keys that name a checkpoint to load (the package's word is ``model``; a recipe's
+# ``model`` section says ``checkpoint``; the rest are the names other libraries use).
+MODEL_KEYS = ("model", "checkpoint", "model_name_or_path", "pretrained_model_name_or_path", "base_model", "f_pre",
+              "seed_model")
+
+
+def recipe_checkpoints(recipe) -> list[tuple[str, str]]:
+    """``[(key path, checkpoint), ...]``: every checkpoint a parsed recipe names, ``tiny`` (built here) left out.
+
+    It looks wherever a recipe holds options that reach a function: the ``model`` section, each
+    stage's options, each output's options (nested ones too, e.g. ``train``) and its steps'.
+    ``sources`` are not looked at: the Space never loads a recipe's sources.
+
+    >>> from hf_vitcurate.curation.recipe import parse_recipe
+    >>> recipe_checkpoints(parse_recipe({"model": {"checkpoint": "org/base"}, "outputs": {
+    ...     "pick": {"method": "mllm_selector", "n": 5, "options": {"model": "org/other"}}}}))
+    [('model.checkpoint', 'org/base'), ('outputs.pick.options.model', 'org/other')]
+    """
+    found: list[tuple[str, str]] = []
+
+    def walk(value, where: str) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if str(key) in MODEL_KEYS:
+                    if not isinstance(item, str | os.PathLike) or not os.fspath(item).strip():
+                        raise ConfigError(f"{where}.{key}: expected a checkpoint (a folder or Hub id), got {item!r}")
+                    if os.fspath(item) != "tiny":
+                        found.append((f"{where}.{key}", os.fspath(item)))
+                else:
+                    walk(item, f"{where}.{key}")
+        elif isinstance(value, list | tuple):
+            for i, item in enumerate(value):
+                walk(item, f"{where}[{i}]")
+
+    walk(recipe.model, "model")
+    for i, step in enumerate(recipe.stages):
+        walk(step.options, f"stages[{i}].{step.name}")
+    for name, output in recipe.outputs.items():
+        walk(output.options, f"outputs.{name}.options")
+        for i, step in enumerate(output.steps):
+            walk(step.options, f"outputs.{name}.steps[{i}].{step.name}")
+    return found
+
+
 def hub_config(model: str) -> str:
     """The local path of the Hub model ``model``'s ``config.json``, fetched alone; one-line errors naming the model.
 
