@@ -100,6 +100,10 @@ def handler_for(hub):
                     return self._drop()
                 if fault == "malformed":
                     return self._malformed()
+                if fault == "echo":  # a broken proxy echoing the request, credentials and all, instead of HTTP
+                    return self._malformed(f"NOT HTTP: Authorization: {self.headers.get('Authorization', '')}")
+                if fault == "quote_token":  # an error answer whose message quotes what the client sent
+                    raise HubError(400, f"bad request; it sent Authorization: {self.headers.get('Authorization', '')}")
                 if isinstance(fault, int):
                     raise HubError(fault, f"injected {fault}")
                 status, body, headers = getattr(hub, endpoint.replace("-", "_"))(groups, request)
@@ -132,9 +136,9 @@ def handler_for(hub):
             except OSError:
                 pass
 
-        def _malformed(self) -> None:
+        def _malformed(self, line: str = "NOT HTTP AT ALL") -> None:
             self.close_connection = True
-            self.wfile.write(b"NOT HTTP AT ALL\r\n\r\n")  # not a status line: a protocol violation, every time
+            self.wfile.write(line.encode() + b"\r\n\r\n")  # not a status line: a protocol violation, every time
             self.wfile.flush()
 
         def _answer(self, method: str, status: int, body, headers: dict) -> None:

@@ -75,7 +75,7 @@ class Repo:
 @dataclass
 class Fault:
     endpoint: str
-    action: int | str  # a status code, "drop" (no answer, nothing done), "drop_after" (done, no answer) or "malformed"
+    action: int | str  # a status code, "drop" (no answer, nothing done), "drop_after" (done, no answer), "malformed", ...
     skip: int  # requests to let through first
     times: int | None  # None: every request after that
 
@@ -135,7 +135,9 @@ class HubServer:
 
         ``action``: a status code (429, 412, 500, ...), ``"drop"`` (close the connection
         without an answer and without doing anything), ``"drop_after"`` (do it, then close
-        without an answer) or ``"malformed"`` (answer bytes that are not HTTP, doing nothing). The next ``skip`` requests pass; then ``times`` fail (None: all).
+        without an answer) or ``"malformed"`` (answer bytes that are not HTTP, doing nothing); ``"quote_token"``
+        answers 400 with a message quoting the request's ``Authorization`` header, and ``"echo"`` answers
+        bytes that are not HTTP quoting it (a client must not pass either on). The next ``skip`` requests pass; then ``times`` fail (None: all).
         """
         with self.lock:
             self.faults.append(Fault(endpoint, action, skip, times))

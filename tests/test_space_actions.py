@@ -222,6 +222,43 @@ def test_the_token_is_used_once_and_appears_in_no_output_file_or_log(shapes, lim
         actions.publish_to_hub(picked, "me/space-push", token="", limits=limits)
 
 
+def _chain(err: BaseException) -> list[BaseException]:
+    """``err`` and every exception it holds (``__cause__`` and ``__context__``, suppressed or not)."""
+    seen: list[BaseException] = []
+    todo = [err]
+    while todo:
+        e = todo.pop()
+        if e is not None and not any(e is s for s in seen):
+            seen.append(e)
+            todo += [e.__cause__, e.__context__]
+    return seen
+
+
+@pytest.mark.parametrize("fault", ["quote_token", "echo"])
+def test_a_failing_publish_whose_error_quotes_the_token_raises_an_error_that_holds_no_token(
+        shapes, limits, monkeypatch, tmp_path, fault):
+    """The Hub's answer (or a broken proxy's) quotes the Authorization header: the error the page
+    shows and logs holds the token nowhere, not in its message, traceback or chained errors."""
+    import traceback
+
+    from hub_server import HubServer, point_clients_at
+
+    picked = actions.run_selection(shapes, "random_subset", n=10)
+    with HubServer(token=SECRET) as hub:
+        point_clients_at(hub.url, monkeypatch, str(tmp_path / "hf-cache"))
+        monkeypatch.delenv("HF_TOKEN", raising=False)
+        hub.fail("commit", fault, times=None)
+        with pytest.raises(VitCurateError) as caught:
+            actions.publish_to_hub(picked, "me/space-fail", token=SECRET, limits=limits)
+        assert ("POST", "commit") in hub.requests  # it failed where the fault is, not before
+    err = caught.value
+    assert "\n" not in str(err) and SECRET not in str(err)
+    assert SECRET not in "".join(traceback.format_exception(err))
+    assert _chain(err) == [err]  # no chained error: the Hub's HTTP error holds its request, Authorization header and all
+    if fault == "quote_token":
+        assert str(err).startswith("the Hub refused the push (HTTP 400: Bad request for commit endpoint); check")
+
+
 def test_necessity_runs_with_a_chosen_checkpoint(shapes, limits, tiny_model_path):
     small = actions.run_selection(shapes, "random_subset", n=6)
     small = actions.Session(name="six", pool=small.selected, kept=small.selected, rejected=shapes.rejected,

@@ -351,12 +351,49 @@ def export(session: Session, *, repo_id: str = "local/curated", limits: Limits) 
     return shutil.make_archive(local_dir, "zip", root_dir=local_dir)
 
 
+def _without_token(err: BaseException, *, token: str, repo_id: str) -> Exception | None:
+    """A one-line error standing for ``err`` that holds no token and no chained error; ``None``: raise ``err`` as is.
+
+    Replaced: every error of the package (its message is the user's business, its chain is
+    not), every error with a Hub HTTP error in its chain, and every error that quotes the
+    token anywhere in its chain (messages and notes).
+    """
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from ..errors import VitCurateError
+
+    chain, todo = [], [err]
+    while todo:  # err, its __cause__ and __context__, theirs, ...
+        e = todo.pop()
+        if e is not None and all(e is not seen for seen in chain):
+            chain.append(e)
+            todo += [e.__cause__, e.__context__]
+
+    def line(e: BaseException) -> str:
+        return (str(e).strip().splitlines() or [type(e).__name__])[0].replace(token, "***")
+
+    http = next((e for e in chain if isinstance(e, HfHubHTTPError)), None)
+    if isinstance(err, VitCurateError):
+        try:
+            return type(err)(line(err))
+        except TypeError:  # a class whose constructor takes more than the message
+            return RunError(line(err))
+    if http is not None:  # a wrong token, no write access, a Hub outage: one line
+        status = getattr(getattr(http, "response", None), "status_code", None)
+        said = f"HTTP {status}: {line(http).rstrip(':')}" if status else line(http)
+        return RunError(f"the Hub refused the push ({said}); check that the token may write to {repo_id}")
+    if any(token in str(e) or token in repr(getattr(e, "__notes__", "")) for e in chain):
+        return RunError(f"{type(err).__name__}: {line(err)}")
+    return None
+
+
 def publish_to_hub(session: Session, repo_id: str, *, token: str, version: str | None = None,
                    private: bool = True, limits: Limits) -> str:
     """Publish the result to the Hub repo ``repo_id`` with ``token``, used for this call only; returns the repo URL.
 
     The token is passed to ``publish`` and dropped: never stored, logged, written or returned.
-    An error that quotes it has it replaced by ``***``.
+    An error that quotes it has it replaced by ``***``, and is raised without the errors it
+    came from (a Hub HTTP error holds its request, Authorization header included).
     """
     from ..hub import publish
 
@@ -364,18 +401,18 @@ def publish_to_hub(session: Session, repo_id: str, *, token: str, version: str |
         raise ConfigError("enter a Hub token with write access to publish (it is used once and not kept)")
     _check_repo_id(repo_id)
     local_dir = os.path.join(limits.work_dir, "publish", uuid.uuid4().hex)
+    failure: Exception | None = None
     try:
         publish(DatasetDict({"train": session.result}), repo_id, local_dir=local_dir, push=True, token=token,
                 version=version or None, private=private, rejected=session.rejected)
     except Exception as err:
-        from huggingface_hub.errors import HfHubHTTPError
-
-        text = (str(err).strip().splitlines() or [""])[0].replace(token, "***")
-        if isinstance(err, HfHubHTTPError):  # a wrong token, no write access, a Hub outage: one line
-            raise RunError(f"the Hub refused the push ({text}); check that the token may write to {repo_id}") from None
-        if token in str(err):
-            raise RunError(text) from None  # `from None`: the original quotes the token
-        raise
+        failure = _without_token(err, token=token, repo_id=repo_id)
+        if failure is None:
+            raise  # neither a Hub error nor the token anywhere in it: a bug, its traceback goes to the log
+    if failure is not None:
+        # Raised here, outside the except block, so it has no __context__ either: the Hub's HTTP
+        # error holds its request (the Authorization header) and may quote the token.
+        raise failure
     from huggingface_hub import constants
 
     return f"{constants.ENDPOINT}/datasets/{repo_id}"  # the Hub the push went to (HF_ENDPOINT)
