@@ -57,7 +57,7 @@ class Request:
     method: str
     path: str
     query: dict
-    headers: dict
+    headers: dict  # names in Title-Case, whatever case the client sent
     body: bytes
 
     def json(self):
@@ -127,7 +127,9 @@ def handler_for(hub):
             auth = self.headers.get("Authorization", "")
             if hub.token is not None and auth != f"Bearer {hub.token}":
                 raise HubError(401, "Invalid credentials in Authorization header")
-            return Request(method, split.path, parse_qs(split.query), dict(self.headers), body)
+            # Header names are case-insensitive (httpx sends "range"): a plain dict of them would miss a Range.
+            headers = {k.title(): v for k, v in self.headers.items()}
+            return Request(method, split.path, parse_qs(split.query), headers, body)
 
         def _drop(self) -> None:
             self.close_connection = True

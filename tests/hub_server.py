@@ -14,7 +14,8 @@ Faults: :meth:`HubServer.fail` makes chosen requests answer a status (429, 412, 
 drop the connection (before or after applying a commit) or answer bytes that are not HTTP;
 ``delay_s`` holds an endpoint's requests. What clients sent is counted: ``committed``
 (paths received in commit bodies, in order), ``preuploaded`` (paths asked about),
-``requests`` (``(method, endpoint)`` pairs) and ``times`` (when each came). With ``token`` set, every request must carry ``Authorization: Bearer <token>`` (401 otherwise),
+``requests`` (``(method, endpoint)`` pairs), ``times`` (when each came) and ``served``
+(``(path, start, end)``: the bytes each file download answered, a ``Range`` or the whole file). With ``token`` set, every request must carry ``Authorization: Bearer <token>`` (401 otherwise),
 so a repo's ``private`` flag is only reported, never enforced; the server keeps no token.
 The HTTP plumbing (routes, handler, error answers) is in tests/hub_http.py.
 
@@ -111,6 +112,7 @@ class HubServer:
         self.deleted: list[str] = []
         self.preuploaded: list[str] = []
         self.requests: list[tuple[str, str]] = []
+        self.served: list[tuple[str, int, int]] = []  # (path, start, end) of the bytes each file GET answered
         self.times: list[float] = []  # time.monotonic() of each request, in the order of ``requests``
         self.lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(self))
@@ -333,7 +335,11 @@ class HubServer:
             if start >= len(data):
                 raise HubError(416, "Requested range not satisfiable")
             headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
+            if req.method == "GET":
+                self.served.append((path, start, end + 1))
             return 206, data[start : end + 1], headers
+        if req.method == "GET":
+            self.served.append((path, 0, len(data)))
         return 200, data, headers
 
 

@@ -18,7 +18,7 @@ from datasets import load_dataset
 from PIL import Image
 
 from hf_vitcurate.errors import ConfigError, FormatError, MissingColumnError, VitCurateError
-from hf_vitcurate.space import Limits, actions, views
+from hf_vitcurate.space import Limits, actions, counting, views
 
 SECRET = "hf_SPACE_session_token_never_kept_0123456789"
 
@@ -281,13 +281,13 @@ def test_a_hub_dataset_loads_by_repo_id(limits, monkeypatch, tmp_path):
         publish(DatasetDict({"train": toy_dataset(6)}), "me/pool", local_dir=str(tmp_path / "repo"), push=True)
         s = actions.load_hub("me/pool", limits=limits)
         assert len(s.pool) == 6 and len(s.kept) + len(s.rejected) == 6 and s.name == "me/pool"
-        assert actions._stated_rows("me/pool", "train") == 6  # read from the card: refused before any download
+        assert counting.known_rows("me/pool", "train") == 6  # read from the Parquet footers: refused before any download
         with pytest.raises(ConfigError, match="this Space takes at most 4"):
             actions.load_hub("me/pool", limits=Limits(work_dir=limits.work_dir, max_rows=4))
 
 
 def test_a_hub_dataset_whose_card_states_no_rows_is_refused_before_it_is_downloaded(limits, monkeypatch, tmp_path):
-    """No card row count: the split is streamed and counted up to the limit, not downloaded whole."""
+    """No card row count: the Parquet footers count the split (streaming counts up to the limit), not a download."""
     import io as _io
 
     import pyarrow as pa
@@ -303,12 +303,52 @@ def test_a_hub_dataset_whose_card_states_no_rows_is_refused_before_it_is_downloa
         hub.add_repo("me/nocard", {"data/train-00000-of-00001.parquet": buf.getvalue()}, private=False)
         cache = tmp_path / "hf-cache"
         point_clients_at(hub.url, monkeypatch, str(cache))
-        assert actions._stated_rows("me/nocard", "train") == 0  # no card: nothing stated
-        with pytest.raises(ConfigError, match="this Space takes at most 10 "):
+        assert counting.known_rows("me/nocard", "train") == rows  # no card: the Parquet footers count
+        with pytest.raises(ConfigError, match="^the dataset has 1000 rows; this Space takes at most 10 "):
             actions.load_hub("me/nocard", limits=Limits(work_dir=limits.work_dir, max_rows=10))
         kept = [p for p in cache.rglob("*") if p.is_file() and p.suffix in (".parquet", ".arrow")]
         assert kept == []  # nothing downloaded to the caches
-        assert actions._streamed_rows("me/nocard", "train", stop=rows + 5) == rows
+        assert counting.streamed_rows("me/nocard", "train", stop=rows + 5) == rows
+
+
+def test_a_parquet_split_is_counted_from_its_footers_not_from_a_card_that_states_fewer_rows(limits, monkeypatch, tmp_path):
+    """The card says 5 rows, the two Parquet files hold 300: refused by the footers, only their tails read.
+
+    Where the files are not Parquet the card is what there is: a JSON Lines repo's stated rows are used.
+    """
+    import base64
+    import io as _io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from hub_server import HubServer, point_clients_at
+
+    def shard(first: int, n: int) -> bytes:
+        buf = _io.BytesIO()  # ~1.3 KB of incompressible text a row: each file is far larger than its footer
+        turns = [[{"from": "human", "value": f"What is shape {i}?"},
+                  {"from": "gpt", "value": base64.b64encode(os.urandom(1000)).decode()}] for i in range(first, first + n)]
+        pq.write_table(pa.table({"id": [f"r{i}" for i in range(first, first + n)], "conversations": turns}), buf,
+                       row_group_size=50)
+        return buf.getvalue()
+
+    card = b"---\ndataset_info:\n  splits:\n  - name: train\n    num_examples: 5\n---\n"
+    files = {"data/train-00000-of-00002.parquet": shard(0, 150), "data/train-00001-of-00002.parquet": shard(150, 150)}
+    jsonl = b"\n".join(json.dumps({"id": f"r{i}", "conversations": [{"from": "human", "value": "Shape?"},
+                                                                      {"from": "gpt", "value": "A square."}]}).encode()
+                       for i in range(5))
+    with HubServer() as hub:
+        hub.add_repo("me/understated", {"README.md": card, **files}, private=False)
+        hub.add_repo("me/jsonl", {"README.md": card.replace(b"5", b"3"), "data/train.jsonl": jsonl}, private=False)
+        cache = tmp_path / "hf-cache"
+        point_clients_at(hub.url, monkeypatch, str(cache))
+        with pytest.raises(ConfigError, match="^the dataset has 300 rows; this Space takes at most 100 "):
+            actions.load_hub("me/understated", limits=Limits(work_dir=limits.work_dir, max_rows=100))
+        read = [(p, start, end) for p, start, end in hub.served if p.endswith(".parquet")]
+        assert {p for p, _, _ in read} == set(files)  # both files' footers were read ...
+        for path, start, end in read:  # ... and nothing else of them: no row group was fetched
+            assert start > 0 and end == len(files[path]) and end - start <= 64 * 1024 < len(files[path]) // 2, (path, start)
+        assert not [p for p in cache.rglob("*") if p.is_file() and p.suffix in (".parquet", ".arrow")]
+        assert counting.known_rows("me/jsonl", "train") == 3  # not Parquet: the card's count
 
 
 def test_a_hub_llava_json_without_a_card_is_counted_and_refused_before_it_is_downloaded(limits, monkeypatch, tmp_path):

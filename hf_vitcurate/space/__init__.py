@@ -4,6 +4,7 @@
   (tests call them directly);
 - :mod:`.views`: what the page shows of a session (the counts line, before/after);
 - :mod:`.limits`: the operator's limits (upload size, rows, remote code) and safe unzipping;
+- :mod:`.counting`: a Hub dataset's rows, counted before it is downloaded;
 - :mod:`.app`: the Gradio layout (:func:`~.app.build_app`, :func:`~.app.launch`);
 - :mod:`.export`: a Space repository folder (``app.py``, ``requirements.txt``, ``README.md``).
 

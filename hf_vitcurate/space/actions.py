@@ -26,6 +26,7 @@ from typing import Any
 from datasets import Dataset, DatasetDict
 
 from ..errors import ConfigError, MissingColumnError, NotFoundError, RunError
+from .counting import known_rows, streamed_rows
 from .limits import Limits, unzip_images
 
 # The stages a user can run, in the order the page lists them.
@@ -117,8 +118,9 @@ def load_hub(repo_id: str, *, split: str = "train", limits: Limits) -> Session:
     """A Hub dataset repo (``org/name``) in any format ``load_vit`` reads, validated.
 
     A repo with more than ``limits.max_rows`` rows in ``split`` is refused before its data is
-    downloaded: by the rows its card states, or, when it states none, by streaming the split
-    and counting up to one row past the limit (images not decoded). A split whose rows cannot
+    downloaded: by its Parquet files' footers (a Parquet split), by the rows its card states
+    (other formats), or else by streaming the split and counting up to one row past the
+    limit (images not decoded). A split whose rows cannot
     be counted either way (several configs, no such split, data that does not stream) is
     refused too, with the reason: loading it would download it whole. ``datasets`` 5 never
     runs a repo's own loading script.
@@ -129,48 +131,9 @@ def load_hub(repo_id: str, *, split: str = "train", limits: Limits) -> Session:
     repo_id = (repo_id or "").strip()
     if not repo_id or looks_local(repo_id):
         raise ConfigError(f"{repo_id!r} is not a Hub repo id; write it as org/name")
-    limits.check_rows(_stated_rows(repo_id, split) or _streamed_rows(repo_id, split, stop=limits.max_rows + 1))
+    limits.check_rows(known_rows(repo_id, split) or streamed_rows(repo_id, split, stop=limits.max_rows + 1))
     ds = load_vit(repo_id, split=split)
     return _validated(ds, repo_id, limits)  # checks the loaded rows too: a card may state fewer than there are
-
-
-def _stated_rows(repo_id: str, split: str) -> int:
-    """The rows the repo's card states for ``split`` (0 when it states none or cannot be read)."""
-    from datasets import load_dataset_builder
-
-    try:
-        splits = load_dataset_builder(repo_id).info.splits or {}
-        return int(getattr(splits.get(split), "num_examples", 0) or 0)
-    except Exception:  # no card metadata, several configs, ...: load_vit says what is wrong, if anything
-        return 0
-
-
-def _streamed_rows(repo_id: str, split: str, *, stop: int) -> int:
-    """Rows of ``split`` counted by streaming it, stopping at ``stop``; a one-line error when they cannot be counted.
-
-    Streaming reads the data files a batch at a time and keeps nothing on disk, so an
-    over-limit repo costs at most ``stop`` rows of download, not the whole dataset. "Could
-    not count" is never 0 rows: that would let ``load_vit`` download a repo of any size.
-    """
-    from datasets import load_dataset
-
-    n = 0
-    try:
-        stream = load_dataset(repo_id, split=split, streaming=True)
-        if stream.features is not None:  # decode(False) refuses unknown features (JSON without a card); nothing decodes then
-            stream = stream.decode(False)
-        for batch in stream.iter(batch_size=min(stop, 1000)):
-            n += len(next(iter(batch.values()), ()))
-            if n >= stop:
-                break
-    except Exception as err:  # several configs, no such split, not streamable, no such repo: the reason goes in the message
-        reason = " ".join(str(err).split())[:300] or type(err).__name__
-        if isinstance(err, FileNotFoundError):
-            raise NotFoundError(f"no Hub dataset {repo_id} with a split {split!r} ({reason})") from None
-        raise ConfigError(f"the rows of {repo_id} (split {split!r}) cannot be counted before loading ({reason}); this Space "
-                          "loads a Hub dataset only when it can count its rows first (operator limit "
-                          "VITCURATE_SPACE_MAX_ROWS)") from None
-    return n
 
 
 def _stem(path: str) -> str:
