@@ -45,6 +45,11 @@ FAST = {
     ({"report": {"seeds": 0}}, "report.seeds: expected at least 1, got 0"),
     ({"publish": {"push": "yes"}}, "publish.push: expected true or false, got 'yes'"),
     ({"outptus": {}}, "outptus: unknown recipe key"),
+    # the starting model, budget and seed come from the recipe: in options they clashed with a TypeError
+    ({"outputs": {"m": {"method": "mllm_selector", "n": 5, "options": {"model": "other/model"}}}},
+     "outputs.m.options.model: set by the recipe (model.checkpoint)"),
+    ({"outputs": {"r": {"method": "revo_lion", "fraction": 0.5, "options": {"seed": 3}}}},
+     "outputs.r.options.seed: set by the recipe (outputs.<name>.seed)"),
 ])
 def test_recipe_errors_are_one_line_naming_the_key_path(change, message):
     with pytest.raises(ConfigError) as err:

@@ -88,12 +88,18 @@ def test_every_checkpoint_a_recipe_names_is_checked_before_the_recipe_runs(hub, 
     """Not only model.checkpoint: an output's options, nested options and a step's options are checked, each named."""
     shapes = actions.load_shapesworld(n_images=4, limits=limits)
     refused = {
-        "{model: me/custom}": (ConfigError, r"^outputs.pick.options.model: the checkpoint me/custom runs its own code"),
+        "{train: {model: me/custom}}": (ConfigError,
+                                        r"^outputs.pick.options.train.model: the checkpoint me/custom runs its own code"),
         "{train: {model: me/nope}}": (NotFoundError, r"^outputs.pick.options.train.model: no checkpoint folder or Hub "
                                                      r"model me/nope \(a private model needs HF_TOKEN\)$"),
-        "{model: me/weights-only}": (NotFoundError, "^outputs.pick.options.model: the Hub model me/weights-only has no"),
-        "{model: ./missing/folder}": (NotFoundError, "^outputs.pick.options.model: no checkpoint folder at ./missing"),
-        "{model: 3}": (ConfigError, r"^outputs.pick.options.model: expected a checkpoint \(a folder or Hub id\), got 3$"),
+        "{train: {model: me/weights-only}}": (NotFoundError,
+                                              "^outputs.pick.options.train.model: the Hub model me/weights-only has no"),
+        "{train: {model: ./missing/folder}}": (NotFoundError,
+                                               "^outputs.pick.options.train.model: no checkpoint folder at ./missing"),
+        "{train: {model: 3}}": (ConfigError,
+                                r"^outputs.pick.options.train.model: expected a checkpoint \(a folder or Hub id\), got 3$"),
+        # an output's own options.model is refused when the recipe is read (the recipe sets it)
+        "{model: me/custom}": (ConfigError, r"^outputs.pick.options.model: set by the recipe \(model.checkpoint\)"),
     }
     for options, (kind, message) in refused.items():
         recipe = actions.DEFAULT_RECIPE + PICK.format(options=options)
@@ -113,8 +119,8 @@ def test_recipe_checkpoints_lists_each_with_its_key_path_and_leaves_tiny_out():
     from hf_vitcurate.curation.recipe import parse_recipe
     from hf_vitcurate.space.limits import recipe_checkpoints
 
-    text = actions.DEFAULT_RECIPE + PICK.format(options="{model: me/plain, train: {max_steps: 1}}") + (
-        "  same: {method: mllm_selector, n: 2, options: {model: tiny}}\nmodel: {checkpoint: me/base}\n")
+    text = actions.DEFAULT_RECIPE + PICK.format(options="{train: {model: me/plain, max_steps: 1}}") + (
+        "  same: {method: mllm_selector, n: 2, options: {train: {model: tiny}}}\nmodel: {checkpoint: me/base}\n")
     assert recipe_checkpoints(parse_recipe(yaml.safe_load(text))) == [
-        ("model.checkpoint", "me/base"), ("outputs.pick.options.model", "me/plain")]
+        ("model.checkpoint", "me/base"), ("outputs.pick.options.train.model", "me/plain")]
     assert recipe_checkpoints(parse_recipe(yaml.safe_load(actions.DEFAULT_RECIPE))) == []

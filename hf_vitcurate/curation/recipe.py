@@ -188,6 +188,11 @@ def _source(name: Any, spec: Any) -> Source:
     return out
 
 
+# Options every method is given by the recipe itself: in an output's options they would clash.
+SET_BY_RECIPE = {"model": "model.checkpoint", "work_dir": "the run's work folder", "seed": "outputs.<name>.seed",
+                 "n": "outputs.<name>.n", "fraction": "outputs.<name>.fraction", "recipe": "options.train"}
+
+
 def _output(name: str, spec: Any) -> Output:
     where = f"outputs.{name}"
     spec = _mapping(spec or {}, where)
@@ -201,6 +206,8 @@ def _output(name: str, spec: Any) -> Output:
         raise ConfigError(f"{where}.method: expected one of {list(METHODS)}, got {method!r}")
     out = Output(name=name, method=method, seed=_int(spec.get("seed", 0), f"{where}.seed"),
                  options=dict(_mapping(spec.get("options") or {}, f"{where}.options")))
+    for key in sorted(set(out.options) & set(SET_BY_RECIPE)):
+        raise ConfigError(f"{where}.options.{key}: set by the recipe ({SET_BY_RECIPE[key]}), not in an output's options")
     if spec.get("n") is not None and spec.get("fraction") is not None:
         raise ConfigError(f"{where}: give n or fraction, not both")
     if spec.get("n") is not None:
