@@ -124,3 +124,18 @@ def test_recipe_checkpoints_lists_each_with_its_key_path_and_leaves_tiny_out():
     assert recipe_checkpoints(parse_recipe(yaml.safe_load(text))) == [
         ("model.checkpoint", "me/base"), ("outputs.pick.options.train.model", "me/plain")]
     assert recipe_checkpoints(parse_recipe(yaml.safe_load(actions.DEFAULT_RECIPE))) == []
+
+
+def test_a_recipe_option_naming_a_server_file_is_refused_before_the_recipe_runs(limits, tmp_path):
+    """A visitor's recipe must not make the Space read its files (a stage's taxonomy or concept sets)."""
+    shapes = actions.load_shapesworld(n_images=4, limits=limits)
+    outputs = "outputs:\n  random: {method: random_subset, fraction: 0.25}\n"
+    for stage, key, path in [("taxonomy", "taxonomy", "/etc/passwd"), ("concepts", "concept_sets", "../secrets.json"),
+                             ("concepts", "concept_sets", "~/notes.txt")]:
+        recipe = f"stages: [{{{stage}: {{{key}: '{path}'}}}}]\n" + outputs
+        with pytest.raises(ConfigError, match=rf"^stages\[0\]\.{stage}\.{key}: names a file of the server") as err:
+            actions.run_recipe(shapes, recipe, limits=limits)
+        assert "\n" not in str(err.value)
+    assert not os.path.isdir(os.path.join(limits.work_dir, "recipes"))  # refused before anything ran
+    session, rows = actions.run_recipe(shapes, "stages: [concepts]\n" + outputs, limits=limits)  # names no file: runs
+    assert rows

@@ -123,12 +123,14 @@ class Limits:
 
 
     def check_recipe(self, recipe) -> None:
-        """:meth:`check_model` on every checkpoint a parsed curate recipe names (:func:`recipe_checkpoints`).
+        """:meth:`check_model` on every checkpoint a parsed curate recipe names (:func:`recipe_checkpoints`);
+        no other option may name a server file (:func:`check_no_server_files`).
 
         An error names where the recipe names it: ``outputs.pick.options.model: no checkpoint ...``.
         """
         from ..errors import VitCurateError
 
+        check_no_server_files(recipe)
         for where, model in recipe_checkpoints(recipe):
             try:
                 self.check_model(model)
@@ -151,33 +153,62 @@ def recipe_checkpoints(recipe) -> list[tuple[str, str]]:
 
     >>> from hf_vitcurate.curation.recipe import parse_recipe
     >>> recipe_checkpoints(parse_recipe({"model": {"checkpoint": "org/base"}, "outputs": {
-    ...     "pick": {"method": "mllm_selector", "n": 5, "options": {"model": "org/other"}}}}))
-    [('model.checkpoint', 'org/base'), ('outputs.pick.options.model', 'org/other')]
+    ...     "pick": {"method": "mllm_selector", "n": 5, "options": {"train": {"model": "org/other"}}}}}))
+    [('model.checkpoint', 'org/base'), ('outputs.pick.options.train.model', 'org/other')]
     """
     found: list[tuple[str, str]] = []
+    for where, key, item in _recipe_options(recipe):
+        if key in MODEL_KEYS:
+            if not isinstance(item, str | os.PathLike) or not os.fspath(item).strip():
+                raise ConfigError(f"{where}: expected a checkpoint (a folder or Hub id), got {item!r}")
+            if os.fspath(item) != "tiny":
+                found.append((where, os.fspath(item)))
+    return found
 
-    def walk(value, where: str) -> None:
+
+def check_no_server_files(recipe) -> None:
+    """Refuse a recipe option that names a file or folder of the server (a stage's ``concept_sets``,
+    ``taxonomy``, ...): a visitor's recipe must not make the Space read its files.
+
+    Checkpoints are checked by :meth:`Limits.check_model` instead. ``ConfigError`` naming the key path.
+
+    >>> from hf_vitcurate.curation.recipe import parse_recipe
+    >>> check_no_server_files(parse_recipe({"stages": [{"taxonomy": {"taxonomy": "/etc/passwd"}}],
+    ...                                     "outputs": {"all": {"method": "random_subset", "fraction": 1.0}}}))
+    Traceback (most recent call last):
+    ...
+    hf_vitcurate.errors.ConfigError: stages[0].taxonomy.taxonomy: names a file of the server (/etc/passwd); this Space reads no files named in a recipe
+    """
+    for where, key, item in _recipe_options(recipe):
+        if key in MODEL_KEYS or where == "model.checkpoint" or not isinstance(item, str | os.PathLike):
+            continue
+        text = os.fspath(item)
+        if os.path.isabs(os.path.expanduser(text)) or ".." in text.replace("\\", "/").split("/") or os.path.exists(text):
+            raise ConfigError(f"{where}: names a file of the server ({text}); this Space reads no files named in a recipe")
+
+
+def _recipe_options(recipe) -> list[tuple[str, str, object]]:
+    """``[(key path, key, value), ...]`` for every leaf of the options a recipe passes to functions."""
+    leaves: list[tuple[str, str, object]] = []
+
+    def walk(value, where: str, key: str) -> None:
         if isinstance(value, dict):
-            for key, item in value.items():
-                if str(key) in MODEL_KEYS:
-                    if not isinstance(item, str | os.PathLike) or not os.fspath(item).strip():
-                        raise ConfigError(f"{where}.{key}: expected a checkpoint (a folder or Hub id), got {item!r}")
-                    if os.fspath(item) != "tiny":
-                        found.append((f"{where}.{key}", os.fspath(item)))
-                else:
-                    walk(item, f"{where}.{key}")
+            for k, item in value.items():
+                walk(item, f"{where}.{k}", str(k))
         elif isinstance(value, list | tuple):
             for i, item in enumerate(value):
-                walk(item, f"{where}[{i}]")
+                walk(item, f"{where}[{i}]", key)
+        else:
+            leaves.append((where, key, value))
 
-    walk(recipe.model, "model")
+    walk(recipe.model, "model", "model")
     for i, step in enumerate(recipe.stages):
-        walk(step.options, f"stages[{i}].{step.name}")
+        walk(step.options, f"stages[{i}].{step.name}", step.name)
     for name, output in recipe.outputs.items():
-        walk(output.options, f"outputs.{name}.options")
+        walk(output.options, f"outputs.{name}.options", "options")
         for i, step in enumerate(output.steps):
-            walk(step.options, f"outputs.{name}.steps[{i}].{step.name}")
-    return found
+            walk(step.options, f"outputs.{name}.steps[{i}].{step.name}", step.name)
+    return leaves
 
 
 def hub_config(model: str) -> str:
