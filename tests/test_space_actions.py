@@ -426,3 +426,24 @@ def test_what_sessions_leave_is_pruned_after_a_day(tmp_path):
     os.utime(model, (0, 0))
     assert prune(str(tmp_path)) == 1
     assert not old.exists() and new.exists() and model.exists()
+
+
+def test_a_hub_split_that_is_not_parquet_is_refused_by_its_files_size_before_it_is_read(limits, monkeypatch, tmp_path):
+    """A JSON split larger than the operator's size limit is refused from the Hub's file listing alone:
+    its card may understate its rows, and counting a JSON array by streaming reads it whole."""
+    from hub_server import HubServer, point_clients_at
+
+    records = [{"id": f"r{i}", "conversations": [{"from": "human", "value": f"What is shape {i}?"},
+                                                  {"from": "gpt", "value": "A red square."}]} for i in range(40)]
+    data = json.dumps(records).encode()
+    card = b"---\ndataset_info:\n  splits:\n  - name: train\n    num_examples: 40\n---\n"  # under the row limit
+    with HubServer() as hub:
+        hub.add_repo("me/bigjson", {"README.md": card, "data/train.json": data}, private=False)
+        point_clients_at(hub.url, monkeypatch, str(tmp_path / "hf-cache"))
+        small = Limits(work_dir=limits.work_dir, max_upload_mb=len(data) / 2 / (1024 * 1024))
+        with pytest.raises(ConfigError, match=r"^the data files of me/bigjson \(split 'train'\) are 0\.0 MB; this Space "
+                                              r"reads at most 0\.\d+ MB of data that is not Parquet") as err:
+            actions.load_hub("me/bigjson", limits=small)
+        assert "\n" not in str(err.value)
+        assert not [p for p, _, _ in hub.served if p.endswith(".json")]  # its bytes were never served
+        assert len(actions.load_hub("me/bigjson", limits=limits).kept) == 40  # under the limit it loads (all 40 rows)

@@ -27,7 +27,7 @@ from datasets import Dataset, DatasetDict
 
 from ..errors import ConfigError, MissingColumnError, NotFoundError, RunError
 from .counting import known_rows, streamed_rows
-from .limits import Limits, unzip_images
+from .limits import MB, Limits, unzip_images
 
 # The stages a user can run, in the order the page lists them.
 STAGES = ["concepts", "yes_no", "leakage", "taxonomy", "mq", "necessity"]
@@ -131,7 +131,8 @@ def load_hub(repo_id: str, *, split: str = "train", limits: Limits) -> Session:
     repo_id = (repo_id or "").strip()
     if not repo_id or looks_local(repo_id):
         raise ConfigError(f"{repo_id!r} is not a Hub repo id; write it as org/name")
-    limits.check_rows(known_rows(repo_id, split) or streamed_rows(repo_id, split, stop=limits.max_rows + 1))
+    known = known_rows(repo_id, split, max_bytes=limits.max_upload_mb * MB)
+    limits.check_rows(known or streamed_rows(repo_id, split, stop=limits.max_rows + 1))
     ds = load_vit(repo_id, split=split)
     return _validated(ds, repo_id, limits)  # checks the loaded rows too: a card may state fewer than there are
 

@@ -12,14 +12,18 @@ Example (against a Hub, so not run here):
 from __future__ import annotations
 
 from ..errors import ConfigError, NotFoundError
+from .limits import MB
 
 
-def known_rows(repo_id: str, split: str) -> int:
+def known_rows(repo_id: str, split: str, *, max_bytes: float | None = None) -> int:
     """The rows of ``split`` known without downloading its data (0 when they are not known).
 
     A Parquet split (every data file ``.parquet``) is counted from its files' footers, never
     from the card, which may state fewer rows than the files hold; 0 when a footer cannot be
-    read (then the split is streamed). Other formats: the rows the card states, if any.
+    read (then the split is streamed). Other formats: the rows the card states, if any; their
+    files are refused first when together larger than ``max_bytes`` (their sizes are asked of
+    the Hub, nothing is read): a card may understate them, and counting a JSON array by
+    streaming reads it whole.
     """
     from datasets import load_dataset_builder
 
@@ -30,8 +34,25 @@ def known_rows(repo_id: str, split: str) -> int:
     files = [str(f) for f in (builder.config.data_files or {}).get(split) or ()]
     if files and all(f.lower().endswith(".parquet") for f in files):
         return footer_rows(files)
+    if files and max_bytes is not None:
+        size = data_bytes(files)
+        if size > max_bytes:
+            raise ConfigError(f"the data files of {repo_id} (split {split!r}) are {size / MB:.1f} MB; this Space reads at "
+                              f"most {max_bytes / MB:g} MB of data that is not Parquet (operator limit "
+                              "VITCURATE_SPACE_MAX_UPLOAD_MB)")
     splits = builder.info.splits or {}
     return int(getattr(splits.get(split), "num_examples", 0) or 0)
+
+
+def data_bytes(files: list[str]) -> int:
+    """The total size of the data files ``files`` (``hf://`` paths), from the Hub's file listing (no data read); 0 when unknown."""
+    from huggingface_hub import HfFileSystem
+
+    fs = HfFileSystem()
+    try:
+        return sum(int(fs.info(f).get("size") or 0) for f in files)
+    except Exception:  # a Hub hiccup: the streamed count still stops at the row limit
+        return 0
 
 
 def footer_rows(files: list[str]) -> int:
