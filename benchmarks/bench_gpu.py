@@ -10,7 +10,12 @@ stages as any checkpoint. Reported per shape: necessity tokens/s (answer + promp
 through the model), generation tokens/s (greedy, batched, KV cache, every row writing ``--new-tokens``), the model FLOP
 utilisation of the necessity forward passes (FLOPs counted by ``torch.utils.flop_counter``)
 against the GPU's bf16 peak (the data-sheet figure where the device is known, and a measured
-``torch.mm``), the padding share of the batches and the peak GPU memory. Prints one JSON object.
+``torch.mm``), the padding share of the batches and the peak GPU memory. The necessity passes are
+the stage's own (``loss.row_nll`` on its ``plan_batches`` batches: LM head only where an answer
+token is predicted); ``lengths_s``/``encode_s`` time the CPU-side encoding a stage run adds
+(each row for its length, then each batch) and ``encode_share`` its share of the stage's time:
+where it is large, overlapping encoding with the forward passes is the next thing to try.
+Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -116,29 +121,34 @@ def measure(path: str, ds, *, batch_size: int, new_tokens: int, dtype) -> dict:
 
     from hf_vitcurate.models.chat import encode, model_inputs
     from hf_vitcurate.models.loading import load
+    from hf_vitcurate.models.loss import row_nll
     from hf_vitcurate.stages.necessity import plan_batches
 
     cuda = torch.cuda.is_available()
     model, processor = load(path, dtype=dtype, device="cuda" if cuda else "cpu")
     model.eval()
     rows = ds[:]
+    start = time.perf_counter()
     order = plan_batches(processor, rows, batch_size=batch_size)  # the stage's own batches (true token lengths)
+    lengths_s = time.perf_counter() - start
     parts = [{k: [rows[k][i] for i in idx] for k in ("images", "conversations")} for idx in order]
-    batches = [model_inputs(encode(processor, part), model) for part in parts]
+    start = time.perf_counter()
+    batches = [encode(processor, part) for part in parts]  # what the stage encodes per batch (CPU side)
+    encode_s = time.perf_counter() - start
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     with torch.inference_mode():
-        model(**batches[0])  # warm-up (kernels, allocator)
+        row_nll(model, batches[0])  # warm-up (kernels, allocator)
         counter = FlopCounterMode(display=False)
         with counter:
-            for inputs in batches:
-                model(**inputs)
+            for batch in batches:
+                row_nll(model, batch)  # the stage's forward: LM head only where an answer token is predicted
         flops = counter.get_total_flops()
         if cuda:
             torch.cuda.reset_peak_memory_stats()
         sync()
         start = time.perf_counter()
-        for inputs in batches:
-            model(**inputs)
+        for batch in batches:
+            row_nll(model, batch)
         sync()
         forward_s = time.perf_counter() - start
     tokens = sum(int(b["attention_mask"].sum()) for b in batches)
@@ -158,6 +168,9 @@ def measure(path: str, ds, *, batch_size: int, new_tokens: int, dtype) -> dict:
     sync()
     generate_s = time.perf_counter() - start
     return {"necessity_tokens_per_s": round(tokens / forward_s, 1), "forward_tflop": round(flops / 1e12, 6),
+            # The CPU side a stage run adds: each row encoded for its length, then each batch.
+            "lengths_s": round(lengths_s, 3), "encode_s": round(encode_s, 3), "forward_s": round(forward_s, 3),
+            "encode_share": round((lengths_s + encode_s) / (lengths_s + encode_s + forward_s), 3),
             "forward_tflops": round(flops / forward_s / 1e12, 4), "padding_share": round(1 - tokens / padded, 3),
             "generation_tokens_per_s": round(generated / generate_s, 1), "generated_tokens": generated,
             "peak_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None}
