@@ -80,13 +80,10 @@ def run_identity(ds: Dataset, params: dict[str, Any], *, fingerprint: str | None
     what a result depends on by content (a model by its fingerprint, not its path).
     ``fingerprint``: ``data_fingerprint(ds)`` when the caller already has it (not hashed again).
     """
-    from .identity import files_fingerprint, identity
+    from .identity import identity
 
-    params = {**params, "columns": ds.column_names, "rows": len(ds)}
-    files = files_fingerprint(ds)  # images stored as paths: an image fixed there is computed anew
-    if files is not None:
-        params["files"] = files
-    return identity(data=ds, params=params, fingerprint=fingerprint)
+    # identity() adds the image files named by path: an image fixed there is computed anew.
+    return identity(data=ds, params={**params, "columns": ds.column_names, "rows": len(ds)}, fingerprint=fingerprint)
 
 
 def run_key(ds: Dataset, params: dict[str, Any]) -> str:

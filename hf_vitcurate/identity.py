@@ -261,9 +261,10 @@ def files_fingerprint(ds, columns: Sequence[str] | None = None) -> str | None:
 
     :func:`data_fingerprint` hashes an image stored as a path as its path, so an image
     edited or replaced at its path is the same data to it. This adds what the files are
-    without reading them: each file's path, size and mtime (``None`` for a missing file),
-    one ``os.stat`` per file. The model cache (:mod:`hf_vitcurate.models.cache`) keys its
-    entries with it, so a fixed image is never answered or trained on from the cache.
+    without reading them: each file's path and stamp (size, mtime, inode, ctime, as the hash
+    cache of weight files; ``None`` for a missing file), one ``os.stat`` per file.
+    :func:`identity` adds it (a run's chunks, ``train``'s ``output_dir``), and so do the model
+    cache and REVO-LION's answer keys, so a fixed image is never answered or trained on again.
 
     >>> from datasets import Dataset
     >>> files_fingerprint(Dataset.from_dict({"t": ["no files"]})) is None
@@ -280,8 +281,7 @@ def files_fingerprint(ds, columns: Sequence[str] | None = None) -> str | None:
     stamps = []
     for path in sorted(paths):
         try:
-            st = os.stat(path)
-            stamps.append([path, st.st_size, st.st_mtime_ns])
+            stamps.append([path, *_stamp(os.stat(path))])
         except OSError:
             stamps.append([path, None])
     return "sha256:" + params_fingerprint(stamps)
@@ -315,7 +315,8 @@ def identity(*, model=None, data=None, columns: Sequence[str] | None = None,
     """``{"model", "data", "params", "key"}`` of a result: the fingerprints, the parameters and a 16-hex key.
 
     ``params`` is kept as canonical JSON (not only hashed) so :func:`what_changed` can
-    name the parameter that changed. Parts left out are ``None``. ``fingerprint``: the
+    name the parameter that changed. Parts left out are ``None``. Where ``data`` names image
+    files by path, ``"files"`` holds what they are (:func:`files_fingerprint`). ``fingerprint``: the
     :func:`data_fingerprint` of ``data``'s ``columns`` when the caller already has it (the
     rows are then not hashed again; the caller vouches that it is theirs).
 
@@ -331,6 +332,9 @@ def identity(*, model=None, data=None, columns: Sequence[str] | None = None,
         "data": fingerprint,
         "params": None if params is None else _canonical(params),
     }
+    files = None if data is None else files_fingerprint(data, columns)
+    if files is not None:  # only then: identities of rows with embedded images keep the keys they had
+        ident["files"] = files
     ident["key"] = params_fingerprint(ident)[:16]
     return ident
 
@@ -349,7 +353,7 @@ def what_changed(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> str:
     if not old:
         return "the earlier run recorded no identity (it was made by an older version)"
     parts = []
-    for part in ("model", "data"):
+    for part in ("model", "data", "files"):
         if old.get(part) != new.get(part):
             parts.append(f"{part} changed ({_short(old.get(part))} -> {_short(new.get(part))})")
     a, b = old.get("params") or {}, new.get("params") or {}

@@ -247,3 +247,23 @@ def test_a_fingerprint_passed_on_stands_for_the_rows(monkeypatch):
     assert not hashed
     assert same == identity(data=ds, params={"p": 1}) != identity(data=view, params={"p": 1})
     assert len(hashed) == 2  # the two calls without a fingerprint
+
+
+def test_files_fingerprint_sees_an_image_rewritten_with_its_mtime_put_back(tmp_path):
+    """Image files named by path are stamped like weight files (ctime too): ``cp -p`` over one is another input,
+    and identity() carries it, so what_changed names the files."""
+    from datasets import Dataset
+
+    from hf_vitcurate.identity import files_fingerprint, identity, what_changed
+
+    image = tmp_path / "a.png"
+    image.write_bytes(b"first")
+    ds = Dataset.from_dict({"images": [[{"bytes": None, "path": str(image)}]], "t": ["x"]})
+    before, ident = files_fingerprint(ds), identity(data=ds)
+    st = os.stat(image)
+    time.sleep(0.01)
+    image.write_bytes(b"other")  # same size
+    os.utime(image, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert files_fingerprint(ds) != before
+    assert what_changed(ident, identity(data=ds)).startswith("files changed")
+    assert files_fingerprint(ds.select_columns(["t"])) is None and "files" not in identity(data=ds.select_columns(["t"]))

@@ -12,7 +12,7 @@ The key hashes everything that decides the weights (:func:`train_key`): the base
 content, the content of the rows' ``images`` and ``conversations``, the full recipe
 (seed included), the process count, the device kind and :func:`code_version` (the source
 of the training code and the torch / transformers / tokenizers versions), and for images
-stored as paths the files' size and mtime (:func:`hf_vitcurate.identity.files_fingerprint`).
+stored as paths the files' stamps (:func:`hf_vitcurate.identity.files_fingerprint`).
 Another row, image file, recipe field, base model or code version is another entry, never a
 stale model.
 
@@ -199,7 +199,7 @@ def train_key(identity: Mapping[str, Any]) -> str:
     the recipe (all fields but the neutral ones: progress, logging, saving, threads,
     workers) and the process count; added here: :func:`code_version` and the device kind
     (``cpu``, ``cuda``, ``mps``: the same recipe gives other floating-point sums on another device).
-    Images stored as paths are in the identity by path, size and mtime
+    Images stored as paths are in the identity by path and stamp
     (:func:`~hf_vitcurate.identity.files_fingerprint`): an image edited at its path is another model.
     """
     from ..distributed import state

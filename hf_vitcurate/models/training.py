@@ -219,15 +219,12 @@ def train_identity(ds, *, model: str | os.PathLike, recipe, fingerprint: str | N
     '3f0c9a1e55d2b7a4'
     """
     from ..distributed import state
-    from ..identity import files_fingerprint, identity
+    from ..identity import identity
 
     rec = recipe if isinstance(recipe, Recipe) else make_recipe(**dict(recipe))
     params = {k: v for k, v in asdict(rec).items() if k not in NEUTRAL_FIELDS}
     params["processes"] = state().num_processes
     columns = [c for c in TRAIN_COLUMNS if c in ds.column_names]
-    files = files_fingerprint(ds, columns)  # images stored as paths: an image fixed there is trained on anew
-    if files is not None:
-        params["files"] = files
     return identity(model=model, data=ds, columns=columns, params=params, fingerprint=fingerprint)
 
 

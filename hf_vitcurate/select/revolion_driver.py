@@ -70,7 +70,7 @@ def source_fingerprint(ds: Dataset) -> str:
 
 def answers_key(ds: Dataset, generation: Mapping[str, Any], *, fingerprint: str | None = None) -> str:
     """The key of a model's answers on ``ds``: the content of the rows it reads (image files named by path:
-    their size and mtime too) and the generation settings.
+    their stamps too) and the generation settings.
 
     ``fingerprint``: :func:`source_fingerprint` of ``ds`` when the caller has it (not hashed again).
     """
@@ -100,7 +100,7 @@ def fine_tune(
     cache: bool | None = None, fingerprint: str | None = None,
 ) -> tuple[str, str]:
     """``(checkpoint, how)``: model_T in ``work_dir/models/<T>-<key>``, ``key`` = the run's identity
-    (:func:`hf_vitcurate.models.training.train_identity`, which holds the size and mtime of image
+    (:func:`hf_vitcurate.models.training.train_identity`, which holds the stamps of image
     files named by path; its cache entry is keyed by :func:`hf_vitcurate.models.cache.train_key`
     of the same identity).
 

@@ -53,8 +53,8 @@ FEATURES = {"necessity": Value("float64"), "necessity_tokens": Value("int32"), "
 def token_lengths(processor, rows: dict[str, list], *, max_length: int | None = None) -> np.ndarray:
     """True token length of each row after encoding (image tokens included, capped at ``max_length``).
 
-    Each row is encoded alone: 5-15 ms a row on a loaded CPU, 2-5% of its forward pass at
-    512 x 4 (benchmarks/RESULTS.md), and exact where characters + 100 per image
+    Each row is encoded alone: 5-15 ms a row on a loaded CPU, 1-11% of its forward pass at
+    512 x 4 (benchmarks/RESULTS.md; on a GPU a larger share, measured by benchmarks/bench_gpu.py), and exact where characters + 100 per image
     (:func:`~hf_vitcurate.models.batching.row_lengths`) miss each family's image tokens. A row that fails to encode gets
     length 0; its batch then fails and the row is flagged alone (``each_batch``).
     """
