@@ -300,8 +300,8 @@ def cached_stage(stage: Callable, ds, *, model: str | os.PathLike, work_dir: str
     :func:`hf_vitcurate.stages.necessity`) whose ``work_dir`` does not exist yet: the chunks
     are computed once per key into the cache (``stages/<key>``) and copied into ``work_dir``,
     where the stage then finds every chunk done (no model is loaded). The key is the
-    stage's name, the model's content, the content of every column of ``ds`` (and the size and
-    mtime of the image files it names by path), every option,
+    stage's name, the model's content, the content of every column of ``ds`` (and the stamps
+    of the image files it names by path), every option,
     the source of the whole package (any code change is a new key), the torch / transformers
     / tokenizers versions and the device kind. An existing ``work_dir`` (a resume, a rerun),
     ``restart=True``, several processes, ``cache=False`` or ``HF_VITCURATE_TINY_CACHE=0``:
@@ -314,21 +314,18 @@ def cached_stage(stage: Callable, ds, *, model: str | os.PathLike, work_dir: str
     >>> scored = cached_stage(necessity, rest, model=f_seed, work_dir="runs/necessity")   # doctest: +SKIP
     """
     from ..distributed import state
-    from ..identity import data_fingerprint, files_fingerprint, model_fingerprint, params_fingerprint
+    from ..identity import identity, params_fingerprint
 
     work_dir = os.fspath(work_dir)
-    if fingerprint is not None:
-        options["fingerprint"] = fingerprint
+    passed = {} if fingerprint is None else {"fingerprint": fingerprint}  # a stage without the option never sees it
     if (enabled(cache) and state().num_processes == 1 and not options.get("restart")
             and not os.path.exists(work_dir)):
-        ident = {"stage": f"{stage.__module__}.{stage.__qualname__}", "model": model_fingerprint(model),
-                 "data": fingerprint or data_fingerprint(ds), "options": dict(options)}
-        files = files_fingerprint(ds)  # images stored as paths: what the files are, not only their paths
-        if files is not None:
-            ident["files"] = files
+        # model, rows (image files named by path included) and options, as every identity
+        ident = {"stage": f"{stage.__module__}.{stage.__qualname__}",
+                 **identity(model=model, data=ds, params=options, fingerprint=fingerprint)}
         key = params_fingerprint({**ident, "code": package_code(), "versions": code_version(()),
                                   "device": state().device.type})[:16]
-        entry = cached("stages", key, ident,
-                       lambda folder: stage(ds, model=model, work_dir=os.path.join(folder, "chunks"), **options))
+        entry = cached("stages", key, ident, lambda folder: stage(
+            ds, model=model, work_dir=os.path.join(folder, "chunks"), **passed, **options))
         copy_tree(os.path.join(entry, "chunks"), work_dir)
-    return stage(ds, model=model, work_dir=work_dir, **options)
+    return stage(ds, model=model, work_dir=work_dir, **passed, **options)
