@@ -49,7 +49,7 @@ from datasets import Dataset, Value, concatenate_datasets
 from .. import provenance
 from ..columns import add_columns, arrow_column, ids_sha256
 from ..errors import ConfigError
-from ..identity import data_fingerprint, files_fingerprint, params_fingerprint
+from ..identity import data_fingerprint, identity
 from ..results import DriverSelection
 from .revolion import add_sq, dq_table
 
@@ -74,11 +74,9 @@ def answers_key(ds: Dataset, generation: Mapping[str, Any], *, fingerprint: str 
 
     ``fingerprint``: :func:`source_fingerprint` of ``ds`` when the caller has it (not hashed again).
     """
-    parts = {"data": fingerprint or source_fingerprint(ds), "generation": dict(generation)}
-    files = files_fingerprint(ds, READ)  # images stored as paths: an image edited there is answered anew
-    if files is not None:
-        parts["files"] = files
-    return params_fingerprint(parts)[:16]
+    read = [c for c in READ if c in ds.column_names]
+    return identity(data=ds, columns=read, params={"generation": dict(generation)},
+                    fingerprint=fingerprint or source_fingerprint(ds))["key"]
 
 
 def safe_name(name: str) -> str:
