@@ -20,7 +20,8 @@ def register(sub) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to serve on (default: 127.0.0.1; 0.0.0.0 for all)")
     p.add_argument("--port", type=int, default=None, help="port (default: 7860, or the next free one)")
     p.add_argument("--max-upload-mb", dest="max_upload_mb", type=float, default=None,
-                   help="largest upload in MB (default: VITCURATE_SPACE_MAX_UPLOAD_MB, else 200)")
+                   help="largest upload, and largest Hub split that is not Parquet, in MB "
+                        "(default: VITCURATE_SPACE_MAX_UPLOAD_MB, else 200)")
     p.add_argument("--max-rows", dest="max_rows", type=int, default=None,
                    help="most rows a loaded dataset may have (default: VITCURATE_SPACE_MAX_ROWS, else 20000)")
     p.add_argument("--trust-remote-code", dest="trust_remote_code", action=argparse.BooleanOptionalAction, default=None,

@@ -4,7 +4,8 @@ Limits come from keyword arguments, or from environment variables when a Space i
 in its settings rather than on a command line:
 
 - ``VITCURATE_SPACE_MAX_UPLOAD_MB`` (default 200): the largest file a user may upload
-  (and the most an image zip may unpack to is four times that);
+  (and the most an image zip may unpack to is four times that), and the most data a Hub
+  split that is not Parquet may hold (its rows cannot be counted without reading it);
 - ``VITCURATE_SPACE_MAX_ROWS`` (default 20000): the most rows a loaded dataset may have;
 - ``VITCURATE_SPACE_TRUST_REMOTE_CODE`` (``1`` to enable; default off): whether a checkpoint
   whose ``config.json`` names custom code (``auto_map``) may be used;
