@@ -342,6 +342,37 @@ def test_a_downloaded_video_capable_checkpoint_loads_without_torchvision(checkpo
     assert type(load_processor(path)).__name__ == "Qwen2VLProcessor"
 
 
+def test_a_checkpoint_saved_without_torchvision_loads_where_torchvision_is_installed(checkpoint, monkeypatch):
+    """Found on the GPU machine: a checkpoint saved where torchvision was missing has no
+    video_preprocessor_config.json, and where torchvision is installed AutoProcessor then fails
+    looking for it (the OSError below is transformers' own). Its image side still loads."""
+    import importlib.util
+
+    import transformers
+    from transformers.video_processing_utils import BaseVideoProcessor
+
+    path = checkpoint("qwen2_vl")
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: object() if name == "torchvision" else real_find_spec(name, *a))
+
+    def auto_processor(model, **_):  # what AutoProcessor does with torchvision installed, up to its failure
+        BaseVideoProcessor.get_video_processor_dict(model)
+
+    monkeypatch.setattr(transformers.AutoProcessor, "from_pretrained", auto_processor)
+    with pytest.raises(OSError, match="video_preprocessor_config.json"):
+        transformers.AutoProcessor.from_pretrained(path)
+    processor = load_processor(path)
+    assert processor.get_attributes() == ["image_processor", "tokenizer"]
+    batch = encode(processor, rows(("image",))[:])
+    assert batch["input_ids"].shape[0] == 1 and "image_grid_thw" in batch
+    # Any other failure of AutoProcessor where torchvision is installed is the user's to see.
+    monkeypatch.setattr(transformers.AutoProcessor, "from_pretrained",
+                        lambda *a, **k: (_ for _ in ()).throw(OSError("disk on fire")))
+    with pytest.raises(OSError, match="disk on fire"):
+        load_processor(path)
+
+
 @pytest.mark.slow
 def test_gpu_benchmark_script_runs_at_toy_size_on_a_cpu(tmp_path):
     """benchmarks/bench_gpu.sh is run where a GPU is lent: the same code at toy size must work here."""

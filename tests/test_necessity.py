@@ -338,3 +338,43 @@ def test_lm_head_sees_each_rows_answer_tokens_only(ckpt):
     alone = [row_nll(model, encode(processor, {k: [v[i]] for k, v in data.items()})) for i in range(6)]
     assert np.allclose(sums.numpy(), [float(s[0]) for s in alone], rtol=1e-5, atol=1e-6)
     assert counts.tolist() == [int(c[1][0]) for c in alone]
+
+
+def test_encoding_ahead_gives_the_same_scores_and_flags(ckpt):
+    """On a GPU each batch is encoded while the previous one runs (models.batching.ahead); forced on
+    here, the scores, truncation and a row failing alone come out exactly as encoded in turn."""
+    from hf_vitcurate.models.loading import load
+    from hf_vitcurate.stages.necessity import score_rows
+
+    ds = rows(14)
+    data = ds.select_columns(["images", "conversations"])[:]
+    data["images"][3] = []  # an <image> turn without its image: this row alone fails to encode
+    model, processor = load(ckpt)
+    model.eval()
+    runs = [score_rows(model, processor, data, batch_size=4, max_length=40, strict=False, ahead=ahead)
+            for ahead in (False, True, True)]
+    assert runs[0]["flag"][3].startswith("model_error: ") and "truncated" in runs[0]["flag"]
+    for run in runs[1:]:
+        assert run["flag"] == runs[0]["flag"] and run["tokens"] == runs[0]["tokens"]
+        assert run["nll"] == runs[0]["nll"]
+
+
+def test_ahead_raises_a_batchs_error_at_its_own_get_and_makes_other_positions_at_once():
+    from hf_vitcurate.models.batching import ahead
+
+    made = []
+
+    def make(idx):
+        made.append(idx.tolist())
+        if 5 in idx:
+            raise ValueError("row 5 is bad")
+        return idx.tolist()
+
+    batches = [np.array([0, 1]), np.array([4, 5]), np.array([2, 3])]
+    with ahead(batches, make) as get:
+        assert get(batches[0]) == [0, 1]
+        with pytest.raises(ValueError, match="row 5 is bad"):
+            get(batches[1])
+        assert get(np.array([4])) == [4]  # a retry alone: made now, not ahead
+        assert get(batches[2]) == [2, 3]
+    assert sorted(made) == [[0, 1], [2, 3], [4], [4, 5]]  # each made once (the thread and a retry may interleave)

@@ -167,9 +167,10 @@ def load_processor(model: str | os.PathLike):
     ``AutoProcessor`` first. Without torchvision: where the processor also handles video, the
     same class without its video processor (:func:`image_only`); where its image processor
     itself needs torchvision in this ``transformers`` release (Idefics3 and SmolVLM at 5.15),
-    that class built with the PIL image processor (:func:`pil_image_processor`). A processor
-    without a chat template (PaliGemma's prefix/suffix prompts) is a ConfigError here: the
-    package renders every conversation through the template.
+    that class built with the PIL image processor (:func:`pil_image_processor`). With torchvision,
+    a checkpoint saved without it (no ``video_preprocessor_config.json``) also loads image-only.
+    A processor without a chat template (PaliGemma's prefix/suffix prompts) is a ConfigError
+    here: the package renders every conversation through the template.
     """
     import importlib.util
 
@@ -179,8 +180,11 @@ def load_processor(model: str | os.PathLike):
     model = os.fspath(model)
     try:
         processor = AutoProcessor.from_pretrained(model)
-    except (ImportError, AttributeError, ValueError, TypeError, OSError):
-        if importlib.util.find_spec("torchvision") is not None:
+    except (ImportError, AttributeError, ValueError, TypeError, OSError) as exc:
+        # A checkpoint saved where torchvision was missing has no video processor config, which
+        # AutoProcessor then wants wherever torchvision is installed; images need none.
+        no_video = isinstance(exc, OSError) and "video" in str(exc).lower()
+        if importlib.util.find_spec("torchvision") is not None and not no_video:
             raise
         name = _processor_class_name(model)
         cls = getattr(transformers, name, None) if name else None

@@ -80,14 +80,18 @@ def plan_batches(processor, rows: dict[str, list], *, batch_size: int, max_batch
 
 
 def score_rows(model, processor, rows: dict[str, list], *, batch_size: int, max_length: int | None,
-               strict: bool = True, max_batch_tokens: int | None = None) -> dict[str, list]:
+               strict: bool = True, max_batch_tokens: int | None = None, ahead: bool | None = None
+               ) -> dict[str, list]:
     """Summed answer NLL, answer-token count and flag of every row of ``rows`` (row order kept).
 
     A row that fails inside the model alone (retried alone when its batch fails, see
     :func:`hf_vitcurate.models.batching.each_batch`) gets ``None`` values and the flag
     ``"model_error: ..."``; the other rows of its batch are scored as usual. ``strict``:
-    raise when no row works at all (see ``each_batch``).
+    raise when no row works at all (see ``each_batch``). ``ahead``: encode the next batch
+    while the model runs this one (:func:`~hf_vitcurate.models.batching.ahead`; None: where
+    the model is not on the CPU).
     """
+    from ..models.batching import ahead as encoded_ahead
     from ..models.batching import each_batch
     from ..models.chat import encode
     from ..models.loss import row_nll
@@ -97,19 +101,27 @@ def score_rows(model, processor, rows: dict[str, list], *, batch_size: int, max_
     tokens = np.zeros(n, dtype=np.int64)
     truncated = np.zeros(n, dtype=bool)
 
-    def run(idx: np.ndarray) -> None:
+    def make(idx: np.ndarray) -> tuple[dict, dict | None]:
+        """The batch as encoded, and cut to ``max_length`` where it is longer (else None)."""
         sub = {k: [v[i] for i in idx] for k, v in rows.items()}
         full = encode(processor, sub)
-        batch = full
         if max_length is not None and full["input_ids"].shape[1] > max_length:
-            batch = encode(processor, sub, max_length=max_length)
+            return full, encode(processor, sub, max_length=max_length)
+        return full, None
+
+    def run(idx: np.ndarray) -> None:
+        full, cut = get(idx)
+        if cut is not None:
             truncated[idx] = (full["labels"][:, max_length:] != -100).any(1).numpy()
-        s, t = row_nll(model, batch)
+        s, t = row_nll(model, full if cut is None else cut)
         nll[idx] = s.double().cpu().numpy()
         tokens[idx] = t.cpu().numpy()
 
     batches = plan_batches(processor, rows, batch_size=batch_size, max_batch_tokens=max_batch_tokens, max_length=max_length)
-    failed = each_batch(batches, run, strict=strict)
+    if ahead is None:
+        ahead = str(getattr(model, "device", "cpu")).split(":")[0] != "cpu"
+    with encoded_ahead(batches, make, enabled=ahead) as get:
+        failed = each_batch(batches, run, strict=strict)
     flags = np.where(tokens == 0, "no_response_tokens", np.where(truncated, "truncated", "")).tolist()
     out = {"nll": nll.tolist(), "tokens": tokens.tolist(), "flag": flags}
     for i, reason in failed.items():
