@@ -54,9 +54,10 @@ def token_lengths(processor, rows: dict[str, list], *, max_length: int | None = 
     """True token length of each row after encoding (image tokens included, capped at ``max_length``).
 
     Each row is encoded alone: 5-15 ms a row on a loaded CPU, 1-11% of its forward pass at
-    512 x 4 (benchmarks/RESULTS.md; on a GPU a larger share, measured by benchmarks/bench_gpu.py), and exact where characters + 100 per image
-    (:func:`~hf_vitcurate.models.batching.row_lengths`) miss each family's image tokens. A row that fails to encode gets
-    length 0; its batch then fails and the row is flagged alone (``each_batch``).
+    512 x 4, and 18-21% of the scoring time on an H200 (benchmarks/RESULTS.md); but exact,
+    where characters + 100 per image (:func:`~hf_vitcurate.models.batching.row_lengths`) miss
+    each family's image tokens. A row that fails to encode gets length 0; its batch then fails
+    and the row is flagged alone (``each_batch``).
     """
     from ..models.chat import encode
 
