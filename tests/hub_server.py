@@ -215,6 +215,10 @@ class HubServer:
                 "private": repo.private, "disabled": False, "gated": False, "downloads": 0, "likes": 0, "tags": [],
                 "lastModified": commit.date, "createdAt": commit.date,
                 "siblings": [{"rfilename": p} for p in sorted(commit.files)]}
+        if req.query.get("blobs", ["false"])[0].lower() == "true":  # HfApi's files_metadata: sizes and blob ids
+            for sibling in body["siblings"]:
+                data = commit.files[sibling["rfilename"]]
+                sibling.update(size=len(data), blobId=hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest())
         return 200, body, {}
 
     def refs(self, m: dict, req: Request):

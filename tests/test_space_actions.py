@@ -155,7 +155,7 @@ def test_a_recipe_checkpoint_with_its_own_code_is_refused_before_the_recipe_runs
 
 
 @pytest.mark.parametrize("bad", [{"max_rows": 0}, {"max_rows": -5}, {"max_upload_mb": 0}, {"max_upload_mb": -1.5},
-                                 {"max_rows": "10"}])
+                                 {"max_rows": "10"}, {"max_model_mb": 0}])
 def test_limits_refuse_zero_negative_or_non_numbers(bad, tmp_path):
     with pytest.raises(ConfigError, match=f"^{next(iter(bad))} must be a positive number") as err:
         Limits(work_dir=str(tmp_path), **bad)
@@ -166,8 +166,10 @@ def test_limits_come_from_the_environment_and_flags_win(monkeypatch, tmp_path):
     monkeypatch.setenv("VITCURATE_SPACE_MAX_ROWS", "77")
     monkeypatch.setenv("VITCURATE_SPACE_TRUST_REMOTE_CODE", "1")
     monkeypatch.setenv("VITCURATE_SPACE_WORK_DIR", str(tmp_path / "w"))
+    monkeypatch.setenv("VITCURATE_SPACE_MAX_MODEL_MB", "900")
     limits = Limits.from_env(max_upload_mb=3)
-    assert (limits.max_rows, limits.trust_remote_code, limits.max_upload_mb) == (77, True, 3)
+    assert (limits.max_rows, limits.trust_remote_code, limits.max_upload_mb, limits.max_model_mb) == (77, True, 3, 900)
+    assert Limits.from_env(max_model_mb=5).max_model_mb == 5
     assert os.path.isdir(tmp_path / "w")
     monkeypatch.setenv("VITCURATE_SPACE_MAX_ROWS", "lots")
     with pytest.raises(ConfigError, match="^VITCURATE_SPACE_MAX_ROWS='lots' is not a number"):

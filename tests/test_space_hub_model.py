@@ -27,6 +27,10 @@ def hub(monkeypatch, tmp_path):
         server.add_repo("me/plain", {"config.json": PLAIN, "model.safetensors": b"\0" * 64}, repo_type="model")
         server.add_repo("me/custom", {"config.json": CUSTOM, "modeling_x.py": b"class X: ..."}, repo_type="model")
         server.add_repo("me/weights-only", {"model.safetensors": b"\0" * 64}, repo_type="model")
+        shard = b"\0" * (600 * 1024)  # two shards of 0.6 MB: 1.2 MB of weights in all
+        server.add_repo("me/big", {"config.json": PLAIN, "model-00001-of-00002.safetensors": shard,
+                                   "model-00002-of-00002.safetensors": shard, "README.md": b"x" * (2 * 1024 * 1024)},
+                        repo_type="model")
         point_clients_at(server.url, monkeypatch, str(tmp_path / "hf-cache"))
         yield server
 
@@ -139,3 +143,29 @@ def test_a_recipe_option_naming_a_server_file_is_refused_before_the_recipe_runs(
     assert not os.path.isdir(os.path.join(limits.work_dir, "recipes"))  # refused before anything ran
     session, rows = actions.run_recipe(shapes, "stages: [concepts]\n" + outputs, limits=limits)  # names no file: runs
     assert rows
+
+
+def test_a_hub_model_larger_than_the_limit_is_refused_before_its_weights_are_downloaded(hub, tmp_path):
+    small = Limits(work_dir=str(tmp_path / "space"), max_model_mb=1)
+    with pytest.raises(ConfigError, match=r"^the checkpoint me/big has 1.2 MB of weights; this Space takes models up to "
+                                          r"1 MB \(operator limit VITCURATE_SPACE_MAX_MODEL_MB\)$"):
+        small.check_model("me/big")
+    assert not [path for path, *_ in hub.served if path.endswith(".safetensors")]  # sized from the listing only
+    Limits(work_dir=small.work_dir, max_model_mb=2).check_model("me/big")  # the README is not weights
+    small.check_model("me/plain")
+    hub.fail("info", 403)
+    with pytest.raises(RunError, match=r"^the Hub did not list the files of the model me/plain \(") as err:
+        small.check_model("me/plain")
+    assert "\n" not in str(err.value)
+
+
+def test_a_local_checkpoint_larger_than_the_limit_is_refused(tmp_path):
+    folder = tmp_path / "ckpt"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "config.json").write_bytes(PLAIN)
+    (folder / "sub" / "pytorch_model.bin").write_bytes(b"\0" * (2 * 1024 * 1024))
+    (folder / "notes.txt").write_bytes(b"x" * (5 * 1024 * 1024))
+    limits = Limits(work_dir=str(tmp_path / "space"), max_model_mb=1)
+    with pytest.raises(ConfigError, match=f"^the checkpoint {folder} has 2.0 MB of weights; this Space takes models up to 1 MB"):
+        limits.check_model(str(folder))
+    Limits(work_dir=limits.work_dir, max_model_mb=3).check_model(str(folder))

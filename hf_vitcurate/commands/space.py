@@ -24,6 +24,9 @@ def register(sub) -> None:
                         "(default: VITCURATE_SPACE_MAX_UPLOAD_MB, else 200)")
     p.add_argument("--max-rows", dest="max_rows", type=int, default=None,
                    help="most rows a loaded dataset may have (default: VITCURATE_SPACE_MAX_ROWS, else 20000)")
+    p.add_argument("--max-model-mb", dest="max_model_mb", type=float, default=None,
+                   help="most weights a checkpoint may have, in MB of weight files "
+                        "(default: VITCURATE_SPACE_MAX_MODEL_MB, else 5000)")
     p.add_argument("--trust-remote-code", dest="trust_remote_code", action=argparse.BooleanOptionalAction, default=None,
                    help="allow checkpoints that run their own code (default: VITCURATE_SPACE_TRUST_REMOTE_CODE, else off)")
     p.add_argument("--work-dir", dest="work_dir", default=None,
@@ -34,10 +37,11 @@ def register(sub) -> None:
 def run(args) -> int:
     from ..space import Limits, launch
 
-    limits = Limits.from_env(max_upload_mb=args.max_upload_mb, max_rows=args.max_rows,
+    limits = Limits.from_env(max_upload_mb=args.max_upload_mb, max_rows=args.max_rows, max_model_mb=args.max_model_mb,
                              trust_remote_code=args.trust_remote_code, work_dir=args.work_dir)
     demo, url = launch(limits, host=args.host, port=args.port, block=False)
     print_summary({"url": url, "max_upload_mb": limits.max_upload_mb, "max_rows": limits.max_rows,
+                   "max_model_mb": limits.max_model_mb,
                    "trust_remote_code": limits.trust_remote_code, "work_dir": limits.work_dir})
     demo.block_thread()  # until Ctrl-C, then closes the server
     return 0

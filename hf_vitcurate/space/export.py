@@ -35,7 +35,7 @@ FILES = ("app.py", "requirements.txt", "README.md")
 APP = '''"""hf_vitcurate's Space: curate visual instruction data in the browser (written by `vitcurate space-export`).
 
 Limits are set in the Space's settings as variables: VITCURATE_SPACE_MAX_UPLOAD_MB,
-VITCURATE_SPACE_MAX_ROWS, VITCURATE_SPACE_TRUST_REMOTE_CODE.
+VITCURATE_SPACE_MAX_ROWS, VITCURATE_SPACE_MAX_MODEL_MB, VITCURATE_SPACE_TRUST_REMOTE_CODE.
 """
 
 import os
@@ -55,7 +55,8 @@ a smaller and better subset, compare before and after, then download it as a Hub
 publish it with a token used for that push only.
 
 Operator limits (Space settings, variables): `VITCURATE_SPACE_MAX_UPLOAD_MB` (default 200),
-`VITCURATE_SPACE_MAX_ROWS` (default 20000), `VITCURATE_SPACE_TRUST_REMOTE_CODE` (default off).
+`VITCURATE_SPACE_MAX_ROWS` (default 20000), `VITCURATE_SPACE_MAX_MODEL_MB` (default 5000, MB of
+weight files), `VITCURATE_SPACE_TRUST_REMOTE_CODE` (default off).
 
 Written by `vitcurate space-export` (hf_vitcurate {version}, gradio {gradio}).
 """

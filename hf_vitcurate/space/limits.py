@@ -7,6 +7,9 @@ in its settings rather than on a command line:
   (and the most an image zip may unpack to is four times that), and the most data a Hub
   split that is not Parquet may hold (its rows cannot be counted without reading it);
 - ``VITCURATE_SPACE_MAX_ROWS`` (default 20000): the most rows a loaded dataset may have;
+- ``VITCURATE_SPACE_MAX_MODEL_MB`` (default 5000, a third of a basic Space's 16 GB: a bf16 file
+  loads in float32 on a CPU at twice its size): the most weights a checkpoint may have (the
+  sizes of its weight files, known before any download);
 - ``VITCURATE_SPACE_TRUST_REMOTE_CODE`` (``1`` to enable; default off): whether a checkpoint
   whose ``config.json`` names custom code (``auto_map``) may be used;
 - ``VITCURATE_SPACE_WORK_DIR``: where sessions keep their files (default: a new temporary folder).
@@ -32,6 +35,8 @@ from dataclasses import dataclass, field
 from ..errors import ConfigError, NotFoundError, RunError
 
 MB = 1024 * 1024
+# Files that hold a checkpoint's weights (safetensors, PyTorch, TensorFlow, Flax, GGUF).
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".gguf")
 # A zip of images may unpack to this many times the upload limit (images barely compress).
 UNZIP_FACTOR = 4
 
@@ -46,12 +51,13 @@ class Limits:
 
     max_upload_mb: float = 200
     max_rows: int = 20_000
+    max_model_mb: float = 5_000
     trust_remote_code: bool = False
     work_dir: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="vitcurate_space_"))
 
     def __post_init__(self) -> None:
         # A zero or negative limit would refuse every upload and dataset with a confusing message later.
-        for key in ("max_upload_mb", "max_rows"):
+        for key in ("max_upload_mb", "max_rows", "max_model_mb"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
                 raise ConfigError(f"{key} must be a positive number, got {value!r} "
@@ -65,7 +71,7 @@ class Limits:
         7
         """
         env = {}
-        for key, kind in (("max_upload_mb", float), ("max_rows", int)):
+        for key, kind in (("max_upload_mb", float), ("max_rows", int), ("max_model_mb", float)):
             name = f"VITCURATE_SPACE_{key.upper()}"
             if os.environ.get(name):
                 try:
@@ -98,21 +104,26 @@ class Limits:
                               f"{self.max_upload_mb:g} MB (operator limit VITCURATE_SPACE_MAX_UPLOAD_MB)")
 
     def check_model(self, model: str) -> None:
-        """Refuse a checkpoint that is not there, or that needs custom code (``auto_map`` in its config) unless remote code is enabled.
+        """Refuse a checkpoint that is not there, that has more than ``max_model_mb`` of weights, or
+        that needs custom code (``auto_map`` in its config) unless remote code is enabled.
 
         A local folder's ``config.json`` is read; a Hub id's is fetched alone with
-        ``huggingface_hub`` (into the Hub cache that loading reads later), so a wrong id, a
-        repo without ``config.json`` or one with custom code is refused before a job starts.
+        ``huggingface_hub`` (into the Hub cache that loading reads later), and its weights are
+        sized from the Hub's file listing (:func:`hub_weight_bytes`), so a wrong id, a repo
+        without ``config.json``, one too large or one with custom code is refused before a job
+        starts and before any weights are downloaded.
         """
         path = os.path.expanduser(model)
         if os.path.isdir(path) or model.startswith((".", "/", "~")) or model.count("/") > 1:
             if not os.path.isdir(path):
                 raise NotFoundError(f"no checkpoint folder at {model}")
+            self.check_weights(model, folder_weight_bytes(path))
             config_path = os.path.join(path, "config.json")
             if self.trust_remote_code or not os.path.isfile(config_path):
                 return
         else:
             config_path = hub_config(model)
+            self.check_weights(model, hub_weight_bytes(model, os.path.dirname(config_path)))
         try:
             with open(config_path, encoding="utf-8") as f:
                 config = json.load(f)
@@ -122,6 +133,18 @@ class Limits:
             raise ConfigError(f"the checkpoint {model} runs its own code (auto_map in config.json); this Space "
                               "does not run remote code (operator setting VITCURATE_SPACE_TRUST_REMOTE_CODE)")
 
+
+    def check_weights(self, model: str, size: int) -> None:
+        """Refuse a checkpoint of more than ``max_model_mb`` of weight files.
+
+        >>> Limits(max_model_mb=1).check_weights("me/big", 3 * MB)
+        Traceback (most recent call last):
+        ...
+        hf_vitcurate.errors.ConfigError: the checkpoint me/big has 3.0 MB of weights; this Space takes models up to 1 MB (operator limit VITCURATE_SPACE_MAX_MODEL_MB)
+        """
+        if size > self.max_model_mb * MB:
+            raise ConfigError(f"the checkpoint {model} has {size / MB:,.1f} MB of weights; this Space takes models up "
+                              f"to {self.max_model_mb:g} MB (operator limit VITCURATE_SPACE_MAX_MODEL_MB)")
 
     def check_recipe(self, recipe) -> None:
         """:meth:`check_model` on every checkpoint a parsed curate recipe names (:func:`recipe_checkpoints`);
@@ -238,6 +261,32 @@ def hub_config(model: str) -> str:
     except HfHubHTTPError as err:
         line = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise RunError(f"the Hub refused config.json of the model {model} ({line}); check HF_TOKEN, or try again later") from None
+
+
+def folder_weight_bytes(folder: str) -> int:
+    """Bytes of the weight files (:data:`WEIGHT_SUFFIXES`) under ``folder``, subfolders included."""
+    return sum(os.path.getsize(os.path.join(root, name)) for root, _, names in os.walk(folder)
+               for name in names if name.endswith(WEIGHT_SUFFIXES))
+
+
+def hub_weight_bytes(model: str, snapshot: str) -> int:
+    """Bytes of the Hub model ``model``'s weight files, from the Hub's file listing (no download).
+
+    Offline (``HF_HUB_OFFLINE``), the weight files already in the local cache (``snapshot``,
+    the folder of its cached ``config.json``): loading cannot fetch more. One-line error naming
+    the model where the Hub does not answer.
+    """
+    from huggingface_hub import HfApi, constants
+    from huggingface_hub.errors import HfHubHTTPError
+
+    if constants.HF_HUB_OFFLINE:
+        return folder_weight_bytes(snapshot)
+    try:
+        info = HfApi().model_info(model, files_metadata=True)
+    except (HfHubHTTPError, OSError) as err:  # OSError: the connection failed
+        line = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise RunError(f"the Hub did not list the files of the model {model} ({line}); try again later") from None
+    return sum(f.size or 0 for f in info.siblings or [] if f.rfilename.endswith(WEIGHT_SUFFIXES))
 
 
 # What sessions leave in the work folder, pruned after a day (``tiny/``, the cached models, is kept).
