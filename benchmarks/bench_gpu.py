@@ -13,9 +13,11 @@ against the GPU's bf16 peak (the data-sheet figure where the device is known, an
 ``torch.mm``), the padding share of the batches and the peak GPU memory. The necessity passes are
 the stage's own (``loss.row_nll`` on its ``plan_batches`` batches: LM head only where an answer
 token is predicted); ``lengths_s``/``encode_s`` time the CPU-side encoding a stage run adds
-(each row for its length, then each batch) and ``encode_share`` its share of the stage's time:
-where it is large, overlapping encoding with the forward passes is the next thing to try.
-Prints one JSON object.
+(each row for its length, then each batch) and ``encode_share`` its share of the stage's time.
+``overlapped_s`` times the same passes with each batch encoded in a thread one batch ahead (as
+the stage now does on accelerators), and ``stage_s``/``stage_rows_per_s`` the necessity stage
+end to end (``--no-stage`` skips it). One shape failing is reported as its ``error``; the others
+still run. Prints one JSON object.
 """
 
 from __future__ import annotations

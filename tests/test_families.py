@@ -387,6 +387,7 @@ def test_gpu_benchmark_script_runs_at_toy_size_on_a_cpu(tmp_path):
         result = report["shapes"][shape]
         assert result["generated_tokens"] == 4 * 2 and 0 < result["padding_share"] < 1
         assert result["necessity_tokens_per_s"] > 0 and result["mfu"] > 0
+        assert result["overlapped_s"] > 0 and result["stage_rows_per_s"] > 0 and result["stage_flagged_rows"] == 0
 
 
 def test_the_engine_does_not_take_a_checkpoint_without_chat_template_for_a_text_lm(tmp_path):
