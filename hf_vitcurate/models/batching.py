@@ -199,14 +199,13 @@ def ahead(batches: Sequence[np.ndarray], make: Callable[[np.ndarray], Any], *, e
         return
     keys = [tuple(int(i) for i in b) for b in batches]
     following = dict(zip(keys, range(1, len(keys) + 1)))
-    pending: dict[tuple, Future] = {}
     with ThreadPoolExecutor(1, thread_name_prefix="encode-ahead") as pool:
+        pending: dict[tuple, Future] = {keys[0]: pool.submit(locked, batches[0])}
+
         def get(idx: np.ndarray):
             key = tuple(int(i) for i in idx)
             future = pending.pop(key, None)
             nxt = following.get(key)
-            if future is None and key == keys[0] and not pending:
-                future = pool.submit(locked, batches[0])  # the first batch: nothing to overlap with yet
             if nxt is not None and nxt < len(keys) and keys[nxt] not in pending:
                 pending[keys[nxt]] = pool.submit(locked, batches[nxt])
             return locked(idx) if future is None else future.result()
