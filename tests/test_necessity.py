@@ -348,7 +348,7 @@ def test_encoding_ahead_gives_the_same_scores_and_flags(ckpt):
 
     ds = rows(14)
     data = ds.select_columns(["images", "conversations"])[:]
-    data["images"][3] = []  # an <image> turn without its image: this row alone fails to encode
+    data["conversations"][3] = [{"from": "human", "value": None}, {"from": "gpt", "value": "x"}]  # fails to encode
     model, processor = load(ckpt)
     model.eval()
     runs = [score_rows(model, processor, data, batch_size=4, max_length=40, strict=False, ahead=ahead)
