@@ -29,7 +29,8 @@ def hub(monkeypatch, tmp_path):
         server.add_repo("me/weights-only", {"model.safetensors": b"\0" * 64}, repo_type="model")
         shard = b"\0" * (600 * 1024)  # two shards of 0.6 MB: 1.2 MB of weights in all
         server.add_repo("me/big", {"config.json": PLAIN, "model-00001-of-00002.safetensors": shard,
-                                   "model-00002-of-00002.safetensors": shard, "README.md": b"x" * (2 * 1024 * 1024)},
+                                   "model-00002-of-00002.safetensors": shard, "README.md": b"x" * (2 * 1024 * 1024),
+                                   "pytorch_model.bin": shard * 2, "original/consolidated.pth": shard * 3},
                         repo_type="model")
         point_clients_at(server.url, monkeypatch, str(tmp_path / "hf-cache"))
         yield server
@@ -151,7 +152,8 @@ def test_a_hub_model_larger_than_the_limit_is_refused_before_its_weights_are_dow
                                           r"1 MB \(operator limit VITCURATE_SPACE_MAX_MODEL_MB\)$"):
         small.check_model("me/big")
     assert not [path for path, *_ in hub.served if path.endswith(".safetensors")]  # sized from the listing only
-    Limits(work_dir=small.work_dir, max_model_mb=2).check_model("me/big")  # the README is not weights
+    # What from_pretrained loads: not the README, the .bin twin or original/ (3.5 MB more).
+    Limits(work_dir=small.work_dir, max_model_mb=1.3).check_model("me/big")
     small.check_model("me/plain")
     hub.fail("info", 403)
     with pytest.raises(RunError, match=r"^the Hub did not list the files of the model me/plain \(") as err:
@@ -161,10 +163,11 @@ def test_a_hub_model_larger_than_the_limit_is_refused_before_its_weights_are_dow
 
 def test_a_local_checkpoint_larger_than_the_limit_is_refused(tmp_path):
     folder = tmp_path / "ckpt"
-    (folder / "sub").mkdir(parents=True)
+    (folder / "checkpoint-2").mkdir(parents=True)
     (folder / "config.json").write_bytes(PLAIN)
-    (folder / "sub" / "pytorch_model.bin").write_bytes(b"\0" * (2 * 1024 * 1024))
+    (folder / "pytorch_model.bin").write_bytes(b"\0" * (2 * 1024 * 1024))
     (folder / "notes.txt").write_bytes(b"x" * (5 * 1024 * 1024))
+    (folder / "checkpoint-2" / "optimizer.pt").write_bytes(b"\0" * (5 * 1024 * 1024))  # a run's state, not loaded
     limits = Limits(work_dir=str(tmp_path / "space"), max_model_mb=1)
     with pytest.raises(ConfigError, match=f"^the checkpoint {folder} has 2.0 MB of weights; this Space takes models up to 1 MB"):
         limits.check_model(str(folder))

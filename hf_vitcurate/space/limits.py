@@ -36,6 +36,7 @@ from ..errors import ConfigError, NotFoundError, RunError
 
 MB = 1024 * 1024
 # Files that hold a checkpoint's weights (safetensors, PyTorch, TensorFlow, Flax, GGUF).
+# Weight files in the order ``from_pretrained`` prefers them: it loads one kind, at the top level.
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".gguf")
 # A zip of images may unpack to this many times the upload limit (images barely compress).
 UNZIP_FACTOR = 4
@@ -263,10 +264,28 @@ def hub_config(model: str) -> str:
         raise RunError(f"the Hub refused config.json of the model {model} ({line}); check HF_TOKEN, or try again later") from None
 
 
+def weight_bytes(sizes: dict[str, int]) -> int:
+    """Bytes a checkpoint's weights take, from ``{path in the checkpoint: size}``.
+
+    What ``from_pretrained`` reads: the files at the top level (a training run's
+    ``checkpoint-*/optimizer.pt`` or a repo's ``original/`` weights are not loaded), of the first
+    kind in :data:`WEIGHT_SUFFIXES` present (a repo with both ``.safetensors`` and ``.bin`` loads
+    the former only).
+
+    >>> weight_bytes({"model.safetensors": 5, "pytorch_model.bin": 5, "ckpt-1/optimizer.pt": 9, "README.md": 1})
+    5
+    """
+    top = {path: size for path, size in sizes.items() if "/" not in path}
+    for suffix in WEIGHT_SUFFIXES:
+        found = [size for path, size in top.items() if path.endswith(suffix)]
+        if found:
+            return sum(found)
+    return 0
+
+
 def folder_weight_bytes(folder: str) -> int:
-    """Bytes of the weight files (:data:`WEIGHT_SUFFIXES`) under ``folder``, subfolders included."""
-    return sum(os.path.getsize(os.path.join(root, name)) for root, _, names in os.walk(folder)
-               for name in names if name.endswith(WEIGHT_SUFFIXES))
+    """:func:`weight_bytes` of the checkpoint folder ``folder``."""
+    return weight_bytes({entry.name: entry.stat().st_size for entry in os.scandir(folder) if entry.is_file()})
 
 
 def hub_weight_bytes(model: str, snapshot: str) -> int:
@@ -286,7 +305,7 @@ def hub_weight_bytes(model: str, snapshot: str) -> int:
     except (HfHubHTTPError, OSError) as err:  # OSError: the connection failed
         line = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise RunError(f"the Hub did not list the files of the model {model} ({line}); try again later") from None
-    return sum(f.size or 0 for f in info.siblings or [] if f.rfilename.endswith(WEIGHT_SUFFIXES))
+    return weight_bytes({f.rfilename: f.size or 0 for f in info.siblings or []})
 
 
 # What sessions leave in the work folder, pruned after a day (``tiny/``, the cached models, is kept).
