@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from ..errors import ConfigError, NotFoundError, RunError
 
 MB = 1024 * 1024
-# Files that hold a checkpoint's weights (safetensors, PyTorch, TensorFlow, Flax, GGUF).
 # Weight files in the order ``from_pretrained`` prefers them: it loads one kind, at the top level.
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".gguf")
 # A zip of images may unpack to this many times the upload limit (images barely compress).
@@ -133,7 +132,6 @@ class Limits:
         if not self.trust_remote_code and isinstance(config, dict) and "auto_map" in config:
             raise ConfigError(f"the checkpoint {model} runs its own code (auto_map in config.json); this Space "
                               "does not run remote code (operator setting VITCURATE_SPACE_TRUST_REMOTE_CODE)")
-
 
     def check_weights(self, model: str, size: int) -> None:
         """Refuse a checkpoint of more than ``max_model_mb`` of weight files.
