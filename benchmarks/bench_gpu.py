@@ -29,7 +29,6 @@ import sys
 import tempfile
 import time
 import traceback
-from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
@@ -125,6 +124,7 @@ def measure(path: str, ds, *, batch_size: int, new_tokens: int, dtype) -> dict:
     """Necessity (tokens/s, MFU, padding) and greedy generation (tokens/s) of one checkpoint."""
     from torch.utils.flop_counter import FlopCounterMode
 
+    from hf_vitcurate.models.batching import ahead
     from hf_vitcurate.models.chat import encode, model_inputs
     from hf_vitcurate.models.loading import load
     from hf_vitcurate.models.loss import row_nll
@@ -137,9 +137,13 @@ def measure(path: str, ds, *, batch_size: int, new_tokens: int, dtype) -> dict:
     start = time.perf_counter()
     order = plan_batches(processor, rows, batch_size=batch_size)  # the stage's own batches (true token lengths)
     lengths_s = time.perf_counter() - start
-    parts = [{k: [rows[k][i] for i in idx] for k in ("images", "conversations")} for idx in order]
+
+    def part(idx) -> dict:
+        return {k: [rows[k][i] for i in idx] for k in ("images", "conversations")}
+
+    parts = [part(idx) for idx in order]
     start = time.perf_counter()
-    batches = [encode(processor, part) for part in parts]  # what the stage encodes per batch (CPU side)
+    batches = [encode(processor, p) for p in parts]  # what the stage encodes per batch (CPU side)
     encode_s = time.perf_counter() - start
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     with torch.inference_mode():
@@ -157,16 +161,12 @@ def measure(path: str, ds, *, batch_size: int, new_tokens: int, dtype) -> dict:
             row_nll(model, batch)
         sync()
         forward_s = time.perf_counter() - start
-        # The same passes with each batch encoded in a thread while the previous one runs, and
-        # each result brought back per batch as score_rows does: is overlapping worth building?
+        # The same passes with each batch encoded one ahead in a thread (models.batching.ahead, as
+        # score_rows does on accelerators), each result brought back per batch as score_rows does.
         start = time.perf_counter()
-        with ThreadPoolExecutor(1) as worker:
-            pending = worker.submit(encode, processor, parts[0])
-            for i in range(len(parts)):
-                batch = pending.result()
-                if i + 1 < len(parts):
-                    pending = worker.submit(encode, processor, parts[i + 1])
-                s, t = row_nll(model, batch)
+        with ahead(order, lambda idx: encode(processor, part(idx))) as get:
+            for idx in order:
+                s, t = row_nll(model, get(idx))
                 s.cpu(), t.cpu()
         overlapped_s = time.perf_counter() - start
     tokens = sum(int(b["attention_mask"].sum()) for b in batches)

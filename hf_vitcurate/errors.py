@@ -173,6 +173,15 @@ _FILE_SUFFIXES = (".json", ".jsonl", ".parquet", ".arrow", ".csv", ".tsv", ".txt
                   ".gz", ".bz2", ".xz", ".zst", ".tar", ".zip")
 
 
+def first_line(err: BaseException) -> str:
+    """The first line of ``err``'s message (its class name when it has none): an error quoted in one line.
+
+    >>> first_line(OSError("404 Client Error\\nRequest ID: x")), first_line(KeyError())
+    ('404 Client Error', 'KeyError')
+    """
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
 def looks_local(path: str) -> bool:
     """True when ``path`` can only be a local file or folder, not a Hub repo id (``org/name``).
 

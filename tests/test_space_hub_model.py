@@ -122,7 +122,7 @@ def test_recipe_checkpoints_lists_each_with_its_key_path_and_leaves_tiny_out():
     import yaml
 
     from hf_vitcurate.curation.recipe import parse_recipe
-    from hf_vitcurate.space.limits import recipe_checkpoints
+    from hf_vitcurate.space.checkpoints import recipe_checkpoints
 
     text = actions.DEFAULT_RECIPE + PICK.format(options="{train: {model: me/plain, max_steps: 1}}") + (
         "  same: {method: mllm_selector, n: 2, options: {train: {model: tiny}}}\nmodel: {checkpoint: me/base}\n")
@@ -172,3 +172,21 @@ def test_a_local_checkpoint_larger_than_the_limit_is_refused(tmp_path):
     with pytest.raises(ConfigError, match=f"^the checkpoint {folder} has 2.0 MB of weights; this Space takes models up to 1 MB"):
         limits.check_model(str(folder))
     Limits(work_dir=limits.work_dir, max_model_mb=3).check_model(str(folder))
+
+
+def test_offline_a_hub_model_is_sized_by_the_weights_in_the_local_cache(hub, tmp_path, monkeypatch):
+    """Offline the Hub cannot list the files: what the cache holds is what loading can use."""
+    import huggingface_hub.constants as hconst
+    from huggingface_hub import hf_hub_download
+
+    small = Limits(work_dir=str(tmp_path / "space"), max_model_mb=1)
+    small.check_model("me/plain")  # config.json cached; the weights not yet
+    hub.fail("info", 403, times=None)  # asking the Hub for the listing offline would fail
+    monkeypatch.setattr(hconst, "HF_HUB_OFFLINE", True)
+    Limits(work_dir=small.work_dir, max_model_mb=1).check_model("me/plain")
+    monkeypatch.setattr(hconst, "HF_HUB_OFFLINE", False)
+    for name in ("config.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"):
+        hf_hub_download("me/big", name)
+    monkeypatch.setattr(hconst, "HF_HUB_OFFLINE", True)
+    with pytest.raises(ConfigError, match="^the checkpoint me/big has 1.2 MB of weights"):
+        small.check_model("me/big")

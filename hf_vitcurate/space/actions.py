@@ -25,7 +25,7 @@ from typing import Any
 
 from datasets import Dataset, DatasetDict
 
-from ..errors import ConfigError, MissingColumnError, NotFoundError, RunError
+from ..errors import ConfigError, MissingColumnError, RunError, first_line
 from .counting import known_rows, streamed_rows
 from .limits import MB, Limits, unzip_images
 
@@ -334,7 +334,7 @@ def _without_token(err: BaseException, *, token: str, repo_id: str) -> Exception
             todo += [e.__cause__, e.__context__]
 
     def line(e: BaseException) -> str:
-        return (str(e).strip().splitlines() or [type(e).__name__])[0].replace(token, "***")
+        return first_line(e).replace(token, "***")
 
     http = next((e for e in chain if isinstance(e, HfHubHTTPError)), None)
     if isinstance(err, VitCurateError):
