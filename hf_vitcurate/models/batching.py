@@ -182,7 +182,8 @@ def ahead(batches: Sequence[np.ndarray], make: Callable[[np.ndarray], Any], *, e
     at once. Every ``make`` holds one lock, because a fast tokenizer's padding and truncation
     settings are shared state. An error of ``make`` is raised by the ``get`` of its batch, as if
     made there. ``enabled=False`` (a CPU, where the thread would take the forward's cores):
-    ``get`` is ``make``.
+    ``get`` is ``make``. A thread, not a ``DataLoader`` worker: worker processes would pickle
+    the processor, fork a process that has CUDA up, and lose ``each_batch``'s row-by-row retries.
 
     >>> with ahead([np.array([0, 1]), np.array([2])], lambda idx: idx.sum() * 10) as get:
     ...     [int(get(np.array([0, 1]))), int(get(np.array([2]))), int(get(np.array([1])))]
