@@ -1,6 +1,6 @@
 """Where greedy generation's time goes on a GPU (Qwen2-VL-2B shape, random weights).
 
-    PYTHONPATH=. python research/gpu_generation/profile_generate.py   # on the GPU machine
+    python -m research.gpu_generation.profile_generate   # on the GPU machine
 
 bench_gpu.py measured 100-130 ms per decode step at batch 32, far above what the weights'
 bytes need (~5 ms on an H200 for a 2B model). This splits a step: the default dynamic cache,

@@ -1,6 +1,6 @@
 """Static cache across batches of different prompt lengths: compile once or per batch, same answers?
 
-    PYTHONPATH=. python research/gpu_generation/static_batches.py   # on the GPU machine
+    python -m research.gpu_generation.static_batches   # on the GPU machine
 
 profile_generate.py found a decode step 8x faster with ``cache_implementation="static"``
 (compiled) after a 41 s first call. A curation run's batches differ in prompt length; this
